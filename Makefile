@@ -1,0 +1,46 @@
+# The two front-door commands:
+#   make run   -- set up .venv and open the visualizer on the default network
+#                (renders into renders/ where there is no display)
+#   make test  -- set up .venv (and the Xvfb/Mesa packages the GUI tests need) and run the suite
+PY      := .venv/bin/python
+STAMP   := .venv/.requirements-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-gpu lint bench system-deps clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Debian packages for a real window under Xvfb (GUI tests) and software OpenGL. Skipped when present
+# or when we are not root (the GUI tests then skip with a message saying what is missing).
+system-deps:
+	@if ! command -v Xvfb >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      xvfb xauth xdotool libgl1 libegl1 libgl1-mesa-dri libosmesa6 >/dev/null; \
+	  else echo "note: Xvfb/xdotool missing and cannot install them; GUI tests will skip"; fi; \
+	fi
+
+run: setup
+	$(PY) visualizer.py $(ARGS)
+
+test: setup system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-gpu: setup
+	$(PY) -m pytest -m cuda $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+
+bench: setup
+	$(PY) -m benchmarks.bench_ops
+	$(PY) -m benchmarks.bench_generator
+
+clean:
+	rm -rf .venv .pytest_cache
