@@ -1,0 +1,203 @@
+"""A GLFW window with an OpenGL 3.3 core, forward-compatible context and a Dear ImGui (imgui-bundle) context.
+
+Usage::
+
+    win = GlfwImguiWindow('title', 1280, 800)      # raises NoDisplayError where no window can be opened
+    while not win.should_close():
+        win.begin_frame()
+        ...imgui calls...
+        win.end_frame()
+    win.close()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import glfw  # import before imgui_bundle so that it uses this glfw, not its bundled copy (see MACHINE_NOTES)
+import numpy as np
+import OpenGL.GL as gl
+from imgui_bundle import imgui, implot
+from imgui_bundle.python_backends.glfw_backend import GlfwRenderer
+
+from gui_utils.fonts import default_font_path
+
+
+class NoDisplayError(RuntimeError):
+    """No window can be opened here (no DISPLAY, no OpenGL 3.3 core context)."""
+
+
+_glfw_error = ''
+
+
+def _on_glfw_error(code: int, description: bytes) -> None:
+    global _glfw_error
+    _glfw_error = description.decode(errors='replace') if isinstance(description, bytes) else str(description)
+
+
+def display_available() -> tuple[bool, str]:
+    """Whether glfw can initialise here, and if not, why (cheap, leaves glfw terminated on failure)."""
+    if os.name == 'posix' and not os.environ.get('DISPLAY') and not os.environ.get('WAYLAND_DISPLAY'):
+        if not hasattr(os, 'uname') or os.uname().sysname != 'Darwin':
+            return False, 'no DISPLAY or WAYLAND_DISPLAY environment variable'
+    glfw.set_error_callback(_on_glfw_error)
+    if not glfw.init():
+        return False, f'glfw.init() failed: {_glfw_error or "unknown reason"}'
+    return True, ''
+
+
+class GlfwImguiWindow:
+    """One window, one ImGui + ImPlot context, the imgui-bundle GLFW/OpenGL3 renderer."""
+
+    def __init__(self, title: str, width: int = 1280, height: int = 800, font_size: float = 15.0,
+                 vsync: bool = False, visible: bool = True) -> None:
+        ok, why = display_available()
+        if not ok:
+            raise NoDisplayError(why)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
+        glfw.window_hint(glfw.VISIBLE, glfw.TRUE if visible else glfw.FALSE)
+        self.content_scale = self._monitor_scale()
+        self.window = glfw.create_window(int(width * self.content_scale), int(height * self.content_scale),
+                                         title, None, None)
+        if not self.window:
+            glfw.terminate()
+            raise NoDisplayError(f'cannot create an OpenGL 3.3 core window: {_glfw_error or "unknown reason"}')
+        glfw.make_context_current(self.window)
+        self.vsync = None
+        self.set_vsync(vsync)
+        self.fps_limit = 0.0
+        self._last_swap = time.perf_counter()
+        self.frame_times: list[float] = []
+
+        self.imgui_context = imgui.create_context()
+        self.implot_context = implot.create_context()
+        io = imgui.get_io()
+        io.set_ini_filename('')
+        io.set_log_filename('')
+        self.font_size = font_size * self.content_scale
+        font_path = default_font_path()
+        if font_path is not None:
+            self.font = io.fonts.add_font_from_file_ttf(font_path, self.font_size)
+        else:
+            self.font = None
+        style = imgui.get_style()
+        style.window_rounding = 0
+        style.scale_all_sizes(self.content_scale)
+        self.renderer = GlfwRenderer(self.window)
+        self._dropped: list[str] = []
+        self._user_drop: Callable[[list[str]], None] | None = None
+        glfw.set_drop_callback(self.window, self._on_drop)
+
+    @staticmethod
+    def _monitor_scale() -> float:
+        """DPI factor of the primary monitor (1 on Xvfb); windows and fonts are sized by it."""
+        try:
+            monitor = glfw.get_primary_monitor()
+            if monitor:
+                sx, sy = glfw.get_monitor_content_scale(monitor)
+                return float(max(1.0, min(4.0, max(sx, sy))))
+        except Exception:
+            pass
+        return 1.0
+
+    # --- properties -------------------------------------------------------------------------------------------
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(glfw.get_window_size(self.window))
+
+    @property
+    def framebuffer_size(self) -> tuple[int, int]:
+        return tuple(glfw.get_framebuffer_size(self.window))
+
+    def gl_info(self) -> dict:
+        def s(name):
+            v = gl.glGetString(name)
+            return v.decode() if isinstance(v, bytes) else str(v)
+        return dict(version=s(gl.GL_VERSION), renderer=s(gl.GL_RENDERER), vendor=s(gl.GL_VENDOR))
+
+    # --- settings ---------------------------------------------------------------------------------------------
+    def set_vsync(self, vsync: bool) -> None:
+        if vsync != self.vsync:
+            glfw.swap_interval(1 if vsync else 0)
+            self.vsync = vsync
+
+    def set_title(self, title: str) -> None:
+        glfw.set_window_title(self.window, title)
+
+    def set_drop_handler(self, handler: Callable[[list[str]], None] | None) -> None:
+        self._user_drop = handler
+
+    def _on_drop(self, _window, paths) -> None:
+        paths = [str(p) for p in paths]
+        if self._user_drop is not None:
+            self._user_drop(paths)
+        else:
+            self._dropped.extend(paths)
+
+    def pop_dropped(self) -> list[str]:
+        paths, self._dropped = self._dropped, []
+        return paths
+
+    # --- frame loop -------------------------------------------------------------------------------------------
+    def should_close(self) -> bool:
+        return bool(glfw.window_should_close(self.window))
+
+    def request_close(self) -> None:
+        glfw.set_window_should_close(self.window, True)
+
+    def begin_frame(self) -> None:
+        glfw.poll_events()
+        self.renderer.process_inputs()
+        imgui.new_frame()
+        if self.font is not None:
+            imgui.push_font(self.font, self.font_size)
+
+    def end_frame(self, clear_color: tuple[float, float, float] = (0.08, 0.08, 0.09),
+                  read_back: bool = False) -> np.ndarray | None:
+        """Draw ImGui, swap; with `read_back`, return the finished frame (HxWx3 uint8) as shown on screen."""
+        if self.font is not None:
+            imgui.pop_font()
+        imgui.render()
+        fw, fh = self.framebuffer_size
+        gl.glViewport(0, 0, fw, fh)
+        gl.glClearColor(*clear_color, 1.0)
+        gl.glClear(gl.GL_COLOR_BUFFER_BIT)
+        self.renderer.render(imgui.get_draw_data())
+        pixels = self.read_pixels() if read_back else None
+        if self.fps_limit > 0:
+            wait = self._last_swap + 1.0 / self.fps_limit - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        glfw.swap_buffers(self.window)
+        now = time.perf_counter()
+        self.frame_times.append(now - self._last_swap)
+        del self.frame_times[:-240]
+        self._last_swap = now
+        return pixels
+
+    def read_pixels(self) -> np.ndarray:
+        """The back buffer as uint8 HxWx3 (top row first): call after drawing, before the swap."""
+        fw, fh = self.framebuffer_size
+        gl.glPixelStorei(gl.GL_PACK_ALIGNMENT, 1)
+        gl.glReadBuffer(gl.GL_BACK)
+        data = gl.glReadPixels(0, 0, fw, fh, gl.GL_RGB, gl.GL_UNSIGNED_BYTE)
+        pixels = np.frombuffer(data, np.uint8).reshape(fh, fw, 3)
+        return np.ascontiguousarray(pixels[::-1])
+
+    def close(self) -> None:
+        if self.window is None:
+            return
+        try:
+            self.renderer.shutdown()
+        except Exception:
+            pass
+        implot.destroy_context(self.implot_context)
+        imgui.destroy_context(self.imgui_context)
+        glfw.destroy_window(self.window)
+        glfw.terminate()
+        self.window = None

@@ -1,0 +1,100 @@
+"""Runs a `Renderer` on a worker thread so the GUI never waits for the generator.
+
+At most one request waits: a new `set_args` replaces the waiting one (the newest request wins), so the
+queue never grows however fast a slider moves. A result whose request was superseded while it rendered
+is dropped (counted in `stats['dropped']`) when `drop_stale` is set; errors arrive as `RenderResult.error`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from viz.render_types import RenderArgs, RenderResult
+from viz.renderer import Renderer
+
+
+class AsyncRenderer:
+    def __init__(self, renderer: Renderer | None = None, drop_stale: bool = True) -> None:
+        self.renderer = renderer or Renderer()
+        self.drop_stale = drop_stale
+        self._cond = threading.Condition()
+        self._pending: RenderArgs | None = None
+        self._in_flight: RenderArgs | None = None
+        self._latest: RenderArgs | None = None  # newest request ever made
+        self._result: RenderResult | None = None  # newest undelivered result
+        self._closed = False
+        self.stats = dict(requested=0, rendered=0, dropped=0, replaced=0, max_queue=0)
+        self._thread = threading.Thread(target=self._worker, name='async-renderer', daemon=True)
+        self._thread.start()
+
+    # --- GUI side ---------------------------------------------------------------------------------------------
+    def set_args(self, args: RenderArgs) -> None:
+        """Request a render of `args` (no-op if it is the newest request already)."""
+        with self._cond:
+            if args == self._latest:
+                return
+            self._latest = args
+            if self._pending is not None:
+                self.stats['replaced'] += 1
+            self._pending = args
+            self.stats['requested'] += 1
+            self.stats['max_queue'] = max(self.stats['max_queue'], self.queue_length)
+            self._cond.notify()
+
+    @property
+    def queue_length(self) -> int:
+        """Requests waiting (0 or 1), not counting the one rendering."""
+        return 0 if self._pending is None else 1
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._pending is not None or self._in_flight is not None
+
+    @property
+    def latest_args(self) -> RenderArgs | None:
+        return self._latest
+
+    def get_result(self) -> RenderResult | None:
+        """The newest finished result not yet taken, or None."""
+        with self._cond:
+            result, self._result = self._result, None
+            return result
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until nothing is pending or rendering (tests, headless tools)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending is not None or self._in_flight is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    # --- worker side ------------------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                args, self._pending = self._pending, None
+                self._in_flight = args
+            result = self.renderer.render(args)  # never raises
+            with self._cond:
+                self._in_flight = None
+                self.stats['rendered'] += 1
+                if self.drop_stale and args != self._latest:
+                    self.stats['dropped'] += 1
+                else:
+                    self._result = result
+                self._cond.notify_all()

@@ -1,0 +1,117 @@
+"""The typed values exchanged between the GUI and the renderer: `RenderArgs` in, `RenderResult` out.
+
+`RenderArgs` is frozen and hashable: the async renderer compares requests by value, the renderer caches
+expensive analyses by (parts of) it, and a session file is its JSON form (`args_to_dict`/`args_from_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
+
+
+@dataclass(frozen=True)
+class RenderArgs:
+    """Everything a frame depends on. Widgets edit it with `dataclasses.replace`."""
+
+    pkl: str = DEFAULT_PKL
+    device: str = 'cpu'
+    precision: str = 'float32'  # 'float32' | 'bfloat16' | 'float16'
+
+    # Latent: w = w_avg + sum(weight * (w(seed) - w_avg)); fractional offsets blend neighbouring seeds.
+    w0_seeds: tuple[tuple[int, float], ...] = ((0, 1.0),)
+    stylemix_seed: int = 0
+    stylemix_idx: tuple[int, ...] = ()  # ws indices taken from stylemix_seed
+    trunc_psi: float = 1.0
+    trunc_cutoff: int | None = None
+    noise_mode: str = 'const'  # StyleGAN2 only: 'const' | 'random' | 'none'
+    noise_seed: int = 0
+
+    # Input transform (StyleGAN3 only), in output pixels... of the image: x/y in image widths, angle in degrees.
+    translate_x: float = 0.0
+    translate_y: float = 0.0
+    rotate: float = 0.0
+    untransform: bool = False  # resample the output back so it lines up with the untransformed image
+
+    # Layer view.
+    layer_name: str | None = None  # None = the output image
+    sel_channels: int = 3  # 3 = RGB from base_channel.., 1 = one channel as grey
+    base_channel: int = 0
+    img_scale_db: float = 0.0
+    img_normalize: bool = False
+
+    # FFT of the shown image / layer.
+    fft_show: bool = False
+    fft_all: bool = True  # all channels of the layer (True) or only the shown ones
+    fft_range_db: float = 50.0
+    fft_beta: float = 8.0
+
+    # Analyses (each off when 0 / False).
+    spectrum_seeds: int = 0  # average 2-D power spectrum over this many seeds
+    spectrum_dataset: str = ''  # optional dataset folder / zip to compare with
+    spectrum_layer: bool = False  # of the selected layer instead of the output
+    eq_readout: bool = False
+    eq_transforms: int = 4
+    sticking: bool = False
+    sticking_radius: float = 0.5
+    sticking_num: int = 8
+    sticking_frames: int = 32
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    shape: tuple[int, ...]  # [N, C, H, W]
+    dtype: str
+
+
+@dataclass
+class RenderResult:
+    """What one render produced; fields the request did not ask for stay None."""
+
+    args: RenderArgs | None = None
+    image: np.ndarray | None = None  # uint8 HWC (C = 3), the image or layer view
+    fft: np.ndarray | None = None  # uint8 HWC colour-mapped log power spectrum of the view
+    layers: tuple[LayerInfo, ...] = ()
+    stats: dict[str, float] | None = None  # mean / std / max of the shown tensor
+    spectrum: dict[str, Any] | None = None  # db (2-D float array), freqs, deg0, deg45, image (uint8), [dataset_*]
+    eq: dict[str, float] | None = None  # eqt_int, eqt_frac, eqr in dB
+    sticking: dict[str, np.ndarray] | None = None  # average, streak (uint8 HWC)
+    network: dict[str, Any] = field(default_factory=dict)  # name, kind, untrained, resolution, num_ws, ...
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    error: str | None = None
+    messages: tuple[str, ...] = ()  # notes that are not errors (e.g. an analysis is unavailable)
+
+
+def args_to_dict(args: RenderArgs) -> dict:
+    """JSON-ready dict of the render args (tuples become lists)."""
+    return dataclasses.asdict(args)
+
+
+def _tupleize(value):
+    if isinstance(value, list):
+        return tuple(_tupleize(v) for v in value)
+    return value
+
+
+def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
+    """RenderArgs from a (possibly partial) dict; unknown keys raise ValueError with their names."""
+    base = base or RenderArgs()
+    names = {f.name: f for f in dataclasses.fields(RenderArgs)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f'unknown render settings: {", ".join(unknown)}')
+    updates = {}
+    for key, value in data.items():
+        value = _tupleize(value)
+        if key == 'w0_seeds':
+            value = tuple((int(s), float(w)) for s, w in value)
+        elif key == 'stylemix_idx':
+            value = tuple(int(i) for i in value)
+        updates[key] = value
+    return dataclasses.replace(base, **updates)
