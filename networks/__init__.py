@@ -1,0 +1,9 @@
+"""StyleGAN2 / StyleGAN3 networks and safe pickle I/O.
+
+``networks.stylegan3.Generator``, ``networks.stylegan2.Generator`` and ``networks.stylegan2.Discriminator`` take
+NVlabs' constructor keywords; ``save_network_pkl`` / ``load_network_pkl`` write ours and read ours or NVlabs'.
+"""
+
+from .persistence import persistent_class, rebuild
+
+__all__ = ["persistent_class", "rebuild"]

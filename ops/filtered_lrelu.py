@@ -1,0 +1,66 @@
+"""Filtered leaky ReLU of StyleGAN3 (NVlabs' ``filtered_lrelu`` semantics).
+
+``bias -> upsample by up with filter fu (gain up**2, padding) -> leaky ReLU (slope), * gain, clamp
+-> filter fd and downsample by down``. The nonlinearity runs at the temporarily raised sampling rate so that
+the new frequencies it creates are removed by ``fd`` before decimation (Karras et al. 2021, Sec. 3.2).
+
+The PyTorch path uses the polyphase :func:`ops.upfirdn2d.upfirdn2d` for both resampling steps (no inserted
+zeros are filtered, no discarded sample is computed) and folds the output gain into the downsampling filter,
+which is exact because leaky ReLU is positively homogeneous: ``clamp(g * lrelu(x), c) = g * clamp(lrelu(x), c/g)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import backend
+from .upfirdn2d import filter_size, parse_padding, upfirdn2d
+
+
+def filtered_lrelu(
+    x: torch.Tensor,
+    fu: torch.Tensor | None = None,
+    fd: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding=0,
+    gain: float = math.sqrt(2),
+    slope: float = 0.2,
+    clamp: float | None = None,
+    flip_filter: bool = False,
+    impl: str = "auto",
+) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(f"filtered_lrelu: x must be a float tensor [N, C, H, W], got {getattr(x, 'shape', type(x))}")
+    if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[1]):
+        raise ValueError(f"filtered_lrelu: bias must have shape [{x.shape[1]}], got {tuple(b.shape)}")
+    if not isinstance(up, int) or not isinstance(down, int) or up < 1 or down < 1:
+        raise ValueError(f"filtered_lrelu: up and down must be integers >= 1, got up={up}, down={down}")
+    if gain <= 0 or slope < 0 or (clamp is not None and clamp < 0):
+        raise ValueError(f"filtered_lrelu: need gain > 0, slope >= 0, clamp >= 0; got {gain}, {slope}, {clamp}")
+    px0, px1, py0, py1 = parse_padding(padding)
+    fu_w, fu_h = filter_size(fu)
+    fd_w, fd_h = filter_size(fd)
+    out_w = (x.shape[3] * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
+    out_h = (x.shape[2] * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
+    if out_w < 1 or out_h < 1:
+        raise ValueError(f"filtered_lrelu: output would be empty for input {tuple(x.shape)} and padding {padding}")
+
+    if backend.resolve_impl("filtered_lrelu", x, impl) == "cuda":
+        plugin = backend.cuda_plugin("filtered_lrelu")
+        return plugin.filtered_lrelu(x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
+
+    if b is not None:
+        x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+    x = upfirdn2d(x, fu, up=up, padding=(px0, px1, py0, py1), gain=up**2, flip_filter=flip_filter)
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    x = F.leaky_relu(x, slope, inplace=inplace) if slope != 1 else x
+    if clamp is not None:
+        x = x.clamp_(-clamp / gain, clamp / gain) if inplace else x.clamp(-clamp / gain, clamp / gain)
+    if fd is None and down == 1:
+        return x * gain if gain != 1 else x
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, gain=gain)

@@ -1,0 +1,280 @@
+"""Upsample, FIR-filter and downsample a batch of 2-D images (NVlabs' ``upfirdn2d`` semantics).
+
+Semantics (the definition the tests check against a naive oracle):
+
+1. upsample by inserting ``up - 1`` zeros after every sample (in x and y),
+2. pad with ``padding = [x0, x1, y0, y1]`` zeros (negative values crop),
+3. convolve with the filter ``f`` (a true convolution; ``flip_filter=True`` makes it a correlation),
+   scaled by ``gain`` (a 1-D filter is applied along x and then y, each pass with ``sqrt(gain)``),
+4. keep every ``down``-th sample, starting with the first.
+
+The PyTorch path never multiplies inserted zeros and never computes a sample that step 4 throws away: the
+filter is split into polyphase components and each output phase is one strided correlation of the *input*
+with that phase's taps. The phases are then interleaved. Everything is plain differentiable PyTorch, so
+autograd (including the double backward that R1 needs) works on any device.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import backend
+
+# ----------------------------------------------------------------------------------------------------------
+# Argument helpers
+
+
+def parse_scaling(scaling: int | Sequence[int], name: str = "scaling") -> tuple[int, int]:
+    """Returns (x, y) integer factors >= 1."""
+    if isinstance(scaling, int | np.integer):
+        scaling = [int(scaling), int(scaling)]
+    sx, sy = (int(s) for s in scaling)
+    if sx < 1 or sy < 1:
+        raise ValueError(f"{name} factors must be >= 1, got {scaling}")
+    return sx, sy
+
+
+def parse_padding(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+    """Returns (x0, x1, y0, y1) from an int, [x, y] or [x0, x1, y0, y1]."""
+    if isinstance(padding, int | np.integer):
+        padding = [int(padding)] * 2
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        px, py = padding
+        padding = [px, px, py, py]
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], got {padding}")
+    return tuple(padding)  # type: ignore[return-value]
+
+
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """Returns (width, height) of a filter; 1-D filters are square when applied separably."""
+    if f is None:
+        return 1, 1
+    if f.ndim not in (1, 2):
+        raise ValueError(f"filter must be 1-D (separable) or 2-D, got shape {tuple(f.shape)}")
+    fw = f.shape[-1]
+    fh = f.shape[0]
+    return int(fw), int(fh)
+
+
+def setup_filter(
+    f,
+    device: torch.device | str | None = None,
+    normalize: bool = True,
+    flip_filter: bool = False,
+    gain: float = 1,
+    separable: bool | None = None,
+) -> torch.Tensor:
+    """Turns a list/array of taps into a float32 filter tensor for :func:`upfirdn2d`.
+
+    A 1-D filter of fewer than 8 taps becomes the 2-D outer product unless ``separable=True`` (as in NVlabs,
+    so buffer shapes in their pickles match ours).
+    """
+    if f is None:
+        f = 1
+    f = torch.as_tensor(f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f[np.newaxis]
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"filter taps must be 1-D or 2-D and non-empty, got shape {tuple(f.shape)}")
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = f.ger(f)
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f if device is None else f.to(device=device)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Polyphase plan along one axis
+
+
+@dataclass(frozen=True)
+class _Phase:
+    first_output: int  # m0: this phase produces outputs m0, m0 + P, m0 + 2P, ...
+    count: int  # how many outputs
+    tap0: int  # b: this phase uses taps f[b], f[b + up], f[b + 2 up], ...
+    num_taps: int  # J: how many (0 when the filter is shorter than the upsampling factor)
+    start: int  # first input index read (may be negative: zero padding)
+
+
+@dataclass(frozen=True)
+class _AxisPlan:
+    out_len: int
+    period: int  # P: number of phases
+    stride: int  # input stride between consecutive outputs of one phase
+    phases: tuple[_Phase, ...]
+    pad_lo: int  # zeros needed before the input
+    pad_hi: int  # zeros needed after the input
+
+
+@functools.lru_cache(maxsize=4096)
+def _axis_plan(in_len: int, up: int, down: int, pad0: int, pad1: int, taps: int) -> _AxisPlan:
+    """Output m reads y[m*down + c] of the full convolution y[t] = sum_i x[i] f[t - up*i], c = taps-1-pad0.
+
+    Grouping outputs by (m*down + c) mod up gives P = up / gcd(up, down) phases; within a phase the input
+    position advances by down / gcd(up, down) per output, and the taps used are f[b], f[b + up], ...
+    """
+    out_len = (in_len * up + pad0 + pad1 - taps) // down + 1
+    if out_len <= 0:
+        raise ValueError(
+            f"upfirdn2d: output would be empty (input {in_len}, up {up}, down {down}, "
+            f"padding {pad0},{pad1}, filter {taps} taps)"
+        )
+    g = math.gcd(up, down)
+    period = up // g
+    stride = down // g
+    c = taps - 1 - pad0
+    phases = []
+    lo, hi = 0, 0
+    for m0 in range(min(period, out_len)):
+        q = m0 * down + c
+        b = q % up
+        a0 = (q - b) // up  # input index paired with tap b for output m0
+        J = len(range(b, taps, up))  # f[b + up*j], j = 0..J-1, pairs with x[a0 - j]
+        count = (out_len - m0 + period - 1) // period
+        if J == 0:
+            phases.append(_Phase(m0, count, b, 0, 0))
+            continue
+        start = a0 - (J - 1)  # correlation window x[start .. start + J - 1] with the taps reversed
+        end = start + (count - 1) * stride + J - 1
+        lo = max(lo, -start)
+        hi = max(hi, end - (in_len - 1))
+        phases.append(_Phase(m0, count, b, J, start))
+    return _AxisPlan(out_len, period, stride, tuple(phases), lo, hi)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# PyTorch implementation
+
+
+def _correlate(x: torch.Tensor, w: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
+    """Depthwise correlation of x [B, 1, H, W] with one 2-D kernel w [kh, kw] (same for every image)."""
+    return F.conv2d(x, w[None, None], stride=stride)
+
+
+def _upfirdn2d_torch(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torch.Tensor:
+    """Polyphase upfirdn with a 2-D convolution filter f2d [kh, kw] (already scaled and oriented)."""
+    N, C, H, W = x.shape
+    kh, kw = f2d.shape
+    plan_x = _axis_plan(W, upx, downx, px0, px1, kw)
+    plan_y = _axis_plan(H, upy, downy, py0, py1, kh)
+    xb = x.reshape(N * C, 1, H, W)
+    if plan_x.pad_lo or plan_x.pad_hi or plan_y.pad_lo or plan_y.pad_hi:
+        xb = F.pad(xb, [plan_x.pad_lo, max(plan_x.pad_hi, 0), plan_y.pad_lo, max(plan_y.pad_hi, 0)])
+    ox, oy = plan_x.pad_lo, plan_y.pad_lo
+
+    rows = []
+    for ph_y in plan_y.phases:
+        cols = []
+        for ph_x in plan_x.phases:
+            if ph_y.num_taps == 0 or ph_x.num_taps == 0:
+                out = xb.new_zeros([N * C, 1, ph_y.count, ph_x.count])
+            else:
+                # This phase's taps, reversed: convolution becomes the correlation that conv2d computes.
+                w = f2d[ph_y.tap0 :: upy, ph_x.tap0 :: upx].flip([0, 1])
+                y0, x0 = ph_y.start + oy, ph_x.start + ox
+                y1 = y0 + (ph_y.count - 1) * plan_y.stride + ph_y.num_taps
+                x1 = x0 + (ph_x.count - 1) * plan_x.stride + ph_x.num_taps
+                out = _correlate(xb[:, :, y0:y1, x0:x1], w, (plan_y.stride, plan_x.stride))
+            cols.append(out)
+        rows.append(cols)
+
+    if plan_x.period == 1 and plan_y.period == 1:
+        y = rows[0][0]
+    else:
+        ny = max(ph.count for ph in plan_y.phases)
+        nx = max(ph.count for ph in plan_x.phases)
+        grid = []
+        for cols in rows:
+            padded = [F.pad(o, [0, nx - o.shape[3], 0, ny - o.shape[2]]) for o in cols]
+            grid.append(torch.stack(padded, dim=-1))  # [B, 1, ny, nx, Px]
+        y = torch.stack(grid, dim=3)  # [B, 1, ny, Py, nx, Px]
+        y = y.reshape(N * C, 1, ny * len(rows), nx * len(rows[0]))
+        y = y[:, :, : plan_y.out_len, : plan_x.out_len]
+    return y.reshape(N, C, plan_y.out_len, plan_x.out_len)
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int | Sequence[int] = 1,
+    down: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Pad, upsample, filter and downsample ``x`` [N, C, H, W]; see the module docstring."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"upfirdn2d: x must be a 4-D tensor [N, C, H, W], got {getattr(x, 'shape', type(x))}")
+    if not x.is_floating_point():
+        raise TypeError(f"upfirdn2d: x must be floating point, got {x.dtype}")
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
+    px0, px1, py0, py1 = parse_padding(padding)
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    if not isinstance(f, torch.Tensor) or f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"upfirdn2d: filter must be a non-empty 1-D or 2-D tensor, got {getattr(f, 'shape', f)}")
+    if backend.resolve_impl("upfirdn2d", x, impl) == "cuda":
+        plugin = backend.cuda_plugin("upfirdn2d")
+        return plugin.upfirdn2d(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter, gain)
+
+    f = f.to(device=x.device, dtype=x.dtype)
+    if flip_filter:  # the torch path convolves; a flipped filter turns that into correlation with f
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 1:
+        # Separable: along x, then along y, each pass with sqrt(gain).
+        g = gain**0.5
+        x = _upfirdn2d_torch(x, (f * g)[None, :], upx, 1, downx, 1, px0, px1, 0, 0)
+        return _upfirdn2d_torch(x, (f * g)[:, None], 1, upy, 1, downy, 0, 0, py0, py1)
+    return _upfirdn2d_torch(x, f * gain, upx, upy, downx, downy, px0, px1, py0, py1)
+
+
+def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
+    """Filters ``x`` with ``f``, padding so that the output has the input's size (plus ``padding``)."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
+    """Upsamples ``x`` by ``up`` with filter ``f``; output size is input size times ``up`` (plus ``padding``)."""
+    upx, upy = parse_scaling(up, "up")
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [
+        px0 + (fw + upx - 1) // 2,
+        px1 + (fw - upx) // 2,
+        py0 + (fh + upy - 1) // 2,
+        py1 + (fh - upy) // 2,
+    ]
+    return upfirdn2d(x, f, up=(upx, upy), padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+
+
+def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
+    """Downsamples ``x`` by ``down`` with filter ``f``; output size is input size over ``down``."""
+    downx, downy = parse_scaling(down, "down")
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [
+        px0 + (fw - downx + 1) // 2,
+        px1 + (fw - downx) // 2,
+        py0 + (fh - downy + 1) // 2,
+        py1 + (fh - downy) // 2,
+    ]
+    return upfirdn2d(x, f, down=(downx, downy), padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
