@@ -1,0 +1,162 @@
+"""Equivariance metrics EQ-T (integer), EQ-T_frac and EQ-R (Karras et al. 2021, section 3 and appendix E).
+
+For a latent, the generator draws `orig` with the identity input transform, then an image `img` with a
+random input transform T (given to the network as its inverse in `G.synthesis.input.transform`); the
+reference is `orig` transformed by T with the band-limited resampling of `ops.resample`. The score is a
+PSNR in dB with I_max = 2 (images span [-1, 1]), over the pixels valid in both images:
+    20 log10(2) - 10 log10(mse).
+Translations are uniform in [-1/8, 1/8] of the image per axis (rounded to whole pixels for EQ-T),
+rotations uniform over the full circle; one transform per batch, as the transform buffer is shared.
+Squared errors and mask counts are accumulated in float64 on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ops import resample
+
+__all__ = ['EQ_METRICS', 'input_transform_buffer', 'equivariance_readout', 'compute_equivariance', 'psnr_from_sums']
+
+EQ_METRICS = {'eqt50k_int': 'eqt_int', 'eqt50k_frac': 'eqt_frac', 'eqr50k': 'eqr'}
+TRANSLATE_MAX = 0.125
+ROTATE_MAX = 1.0  # in units of pi: the full circle
+
+
+def input_transform_buffer(G: torch.nn.Module) -> torch.Tensor:
+    """The generator's 3x3 input-transform buffer; ValueError with a clear message if it has none."""
+    transform = getattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform', None)
+    if not isinstance(transform, torch.Tensor) or tuple(transform.shape) != (3, 3):
+        name = type(G).__module__ + '.' + type(G).__name__
+        raise ValueError(f'equivariance metrics need a generator with an input transform '
+                         f'(G.synthesis.input.transform, as in StyleGAN3); {name} has none '
+                         f'(StyleGAN2 networks cannot be measured this way)')
+    return transform
+
+
+def psnr_from_sums(sq_err: float, count: float) -> float:
+    """PSNR in dB with I_max = 2 from a sum of squared errors over `count` valid pixels."""
+    if count <= 0:
+        return float('nan')
+    mse = sq_err / count
+    if mse <= 0:
+        return float('inf')
+    return 20.0 * math.log10(2.0) - 10.0 * math.log10(mse)
+
+
+def _sums(ref: torch.Tensor, img: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    err = ((ref - img).square() * mask).to('cpu', torch.float64).sum()
+    return np.array([err.item(), mask.to('cpu', torch.float64).sum().item()])
+
+
+def _random_translation(gen: torch.Generator, resolution: int, integer: bool) -> tuple[float, float]:
+    t = (torch.rand(2, generator=gen, dtype=torch.float64) * 2 - 1) * TRANSLATE_MAX
+    if integer:
+        t = (t * resolution).round() / resolution
+    return float(t[0]), float(t[1])
+
+
+def _random_angle(gen: torch.Generator) -> float:
+    return float((torch.rand([], generator=gen, dtype=torch.float64) * 2 - 1) * (ROTATE_MAX * math.pi))
+
+
+def _eq_terms(synth: Callable[[torch.Tensor], torch.Tensor], transform: torch.Tensor, orig: torch.Tensor,
+              kind: str, gen: torch.Generator, resolution: int) -> np.ndarray:
+    """[sum of squared errors, valid count] of one random transform of kind 'eqt_int' | 'eqt_frac' | 'eqr'."""
+    eye = torch.eye(3, device=transform.device, dtype=transform.dtype)
+    if kind in ('eqt_int', 'eqt_frac'):
+        tx, ty = _random_translation(gen, resolution, integer=(kind == 'eqt_int'))
+        mat = eye.clone()
+        mat[0, 2], mat[1, 2] = -tx, -ty  # the inverse of translating by (tx, ty)
+        transform.copy_(mat)
+        img = synth(orig)
+        apply = resample.apply_integer_translation if kind == 'eqt_int' else resample.apply_fractional_translation
+        ref, mask = apply(orig, tx, ty)
+        return _sums(ref, img, mask)
+    if kind == 'eqr':
+        angle = _random_angle(gen)
+        transform.copy_(resample.rotation_matrix(-angle).to(transform))
+        img = synth(orig)
+        ref, ref_mask = resample.apply_fractional_rotation(orig, angle)
+        pseudo, pseudo_mask = resample.apply_fractional_pseudo_rotation(img, angle)
+        mask = ref_mask * pseudo_mask
+        return _sums(ref, pseudo, mask)
+    raise ValueError(f'unknown equivariance kind {kind!r}')
+
+
+def _synthesis_fn(G: torch.nn.Module, ws: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def synth(_orig=None):
+        return G.synthesis(ws, noise_mode='const').float()
+    return synth
+
+
+@torch.no_grad()
+def equivariance_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: int = 4, seed: int = 0) -> dict:
+    """EQ-T, EQ-T_frac and EQ-R in dB for one latent `ws` [1, num_ws, w_dim], over `num_transforms` draws each.
+
+    The transforms are drawn from `seed`, so the same latent always gives the same readout. The
+    generator's input transform is restored afterwards.
+    """
+    transform = input_transform_buffer(G)
+    saved = transform.detach().clone()
+    gen = torch.Generator().manual_seed(int(seed))
+    res = int(getattr(G, 'img_resolution', 0) or 0)
+    try:
+        transform.copy_(torch.eye(3))
+        synth = _synthesis_fn(G, ws)
+        orig = synth()
+        res = res or orig.shape[-1]
+        out = {}
+        for kind in ('eqt_int', 'eqt_frac', 'eqr'):
+            sums = sum(_eq_terms(synth, transform, orig, kind, gen, res) for _ in range(num_transforms))
+            out[kind] = psnr_from_sums(*sums)
+        return out
+    finally:
+        transform.copy_(saved)
+
+
+@torch.no_grad()
+def compute_equivariance(G: torch.nn.Module, metric: str, num_samples: int, batch_size: int,
+                         device: torch.device | str = 'cpu', seed: int = 0, progress: Callable | None = None,
+                         rank: int = 0, num_gpus: int = 1) -> float:
+    """The dataset-free metric `metric` ('eqt50k_int' | 'eqt50k_frac' | 'eqr50k') over `num_samples` latents.
+
+    With several processes, each draws its own share (seeded by rank) and the sums are all-reduced.
+    `progress(done)` is called after every batch if given.
+    """
+    if metric not in EQ_METRICS:
+        raise ValueError(f'unknown equivariance metric {metric!r}; choose from {sorted(EQ_METRICS)}')
+    kind = EQ_METRICS[metric]
+    transform = input_transform_buffer(G)
+    saved = transform.detach().clone()
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(int(seed) * 1000 + rank)
+    c_dim = int(getattr(G, 'c_dim', 0) or 0)
+    sums = np.zeros(2)
+    done = 0
+    try:
+        while done < num_samples:
+            n = min(batch_size, num_samples - done)
+            z = torch.randn([n, G.z_dim], generator=gen).to(device)
+            c = torch.zeros([n, c_dim], device=device)
+            if c_dim:
+                c[torch.arange(n), torch.randint(c_dim, [n], generator=gen).to(device)] = 1
+            ws = G.mapping(z, c)
+            transform.copy_(torch.eye(3))
+            synth = _synthesis_fn(G, ws)
+            orig = synth()
+            sums += _eq_terms(synth, transform, orig, kind, gen, int(G.img_resolution))
+            done += n * num_gpus
+            if progress is not None:
+                progress(min(done, num_samples))
+    finally:
+        transform.copy_(saved)
+    if num_gpus > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        total = torch.tensor(sums, dtype=torch.float64, device=device if device.type == 'cuda' else 'cpu')
+        torch.distributed.all_reduce(total)
+        sums = total.cpu().numpy()
+    return psnr_from_sums(*sums)

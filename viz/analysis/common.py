@@ -1,0 +1,89 @@
+"""Helpers shared by the analysis tools: loading a generator, parsing ranges, writing images."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import PIL.Image
+import torch
+
+__all__ = ['CliError', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc', 'set_input_transform']
+
+
+class CliError(Exception):
+    """A user error reported by a tool as one line, without a traceback."""
+
+
+def load_generator(path: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
+    """G_ema (or G) from a network pickle, ours or NVlabs'; CliError with one line on any problem."""
+    if not os.path.isfile(path):
+        raise CliError(f'network pickle not found: {path!r}')
+    import networks
+    try:
+        data = networks.load_network_pkl(path, device=device)
+    except (ValueError, OSError) as err:  # networks.PickleError is a ValueError
+        raise CliError(f'cannot load network {path!r}: {err}') from err
+    for key in ('G_ema', 'G'):
+        if isinstance(data, dict) and isinstance(data.get(key), torch.nn.Module):
+            return data[key].eval().requires_grad_(False)
+    raise CliError(f'{path!r} holds no generator (no G_ema or G)')
+
+
+def parse_range(text: str) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
+    out: list[int] = []
+    for part in str(text).split(','):
+        part = part.strip()
+        if not part:
+            continue
+        match = re.fullmatch(r'(-?\d+)-(-?\d+)', part)
+        try:
+            if match:
+                out.extend(range(int(match.group(1)), int(match.group(2)) + 1))
+            else:
+                out.append(int(part))
+        except ValueError as err:
+            raise CliError(f'bad range {text!r}: expected e.g. 0-3,7') from err
+    if not out:
+        raise CliError(f'empty range {text!r}')
+    return out
+
+
+def parse_vec2(text: str) -> tuple[float, float]:
+    """'0.1,-0.2' -> (0.1, -0.2)."""
+    parts = str(text).split(',')
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError as err:
+        raise CliError(f'bad vector {text!r}: expected two comma-separated numbers, e.g. 0.1,0') from err
+
+
+def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
+    """[N, C, H, W] in [-1, 1] -> [N, H, W, 3] uint8 (grey images repeated to RGB)."""
+    arr = (images.detach().float().cpu().clamp(-1, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    arr = arr.permute(0, 2, 3, 1).numpy()
+    return np.repeat(arr, 3, axis=3) if arr.shape[3] == 1 else arr
+
+
+def save_png(image: np.ndarray, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    PIL.Image.fromarray(np.ascontiguousarray(image), 'RGB').save(path)
+
+
+def set_input_transform(G: torch.nn.Module, translate: tuple[float, float] = (0.0, 0.0),
+                        angle_degrees: float = 0.0) -> bool:
+    """Move a StyleGAN3 generator's input by `translate` (image units) and `angle_degrees`.
+
+    Stores the inverse of the user transform in `G.synthesis.input.transform`. Returns False (and does
+    nothing) for networks without an input transform, such as StyleGAN2.
+    """
+    from ops.resample import user_transform
+    transform = getattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform', None)
+    if not isinstance(transform, torch.Tensor):
+        return False
+    transform.copy_(torch.from_numpy(np.linalg.inv(user_transform(translate, angle_degrees))).to(transform))
+    return True
