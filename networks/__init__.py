@@ -5,5 +5,14 @@ NVlabs' constructor keywords; ``save_network_pkl`` / ``load_network_pkl`` write 
 """
 
 from .persistence import persistent_class, rebuild
+from .pickle_io import ModuleRecord, PickleError, atomic_write, load_network_pkl, save_network_pkl
 
-__all__ = ["persistent_class", "rebuild"]
+__all__ = [
+    "ModuleRecord",
+    "PickleError",
+    "atomic_write",
+    "load_network_pkl",
+    "persistent_class",
+    "rebuild",
+    "save_network_pkl",
+]
