@@ -17,13 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from networks.persistence import persistent_class
 from ops import upfirdn2d
-
-try:
-    from networks.persistence import persistent_class
-except ImportError:  # the core pickle module has not landed in this checkout yet
-    def persistent_class(cls):
-        return cls
 
 # 12-tap Kaiser-windowed sinc, cutoff at half the Nyquist rate: the 2x interpolation / decimation filter.
 _TAPS = np.arange(12) - 5.5
@@ -98,7 +93,6 @@ class AugmentPipe(torch.nn.Module):
                  saturation: float = 0, brightness_std: float = 0.2, contrast_std: float = 0.5,
                  hue_max: float = 1, saturation_std: float = 1):
         super().__init__()
-        self.init_kwargs = {k: v for k, v in locals().items() if k not in ('self', '__class__')}
         self.register_buffer('p', torch.zeros([]))
         self.xflip, self.rotate90, self.xint, self.xint_max = float(xflip), float(rotate90), float(xint), xint_max
         self.scale, self.rotate, self.aniso, self.xfrac = float(scale), float(rotate), float(aniso), float(xfrac)

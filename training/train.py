@@ -1,0 +1,287 @@
+"""Train a StyleGAN2 / StyleGAN3-T / StyleGAN3-R network (NVlabs' flag names and defaults).
+
+    python -m training.train --outdir runs --cfg stylegan3-t --data data/photos-64.zip --gpus 1 --batch 32 \\
+        --gamma 0.5 --cbase 8192 --cmax 256
+
+Several GPUs: `torchrun --nproc_per_node N -m training.train --gpus N ...` (one process per GPU; NCCL on CUDA,
+gloo on CPU). Without torchrun, `--gpus N` spawns N processes itself (on a machine with no GPU they are N gloo
+processes on the CPU, useful for testing). Each run gets a new directory `<outdir>/<id>-<cfg>-<data>-gpus..`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import asdict
+
+import torch
+import torch.distributed as dist
+
+from training.augment import AUGPIPE_SPECS
+from training.dataset import DatasetError
+from training.training_loop import TrainingConfig, construct_class_by_name, training_loop
+
+CONFIGS = ('stylegan3-t', 'stylegan3-r', 'stylegan2')
+
+
+def _parse_comma_list(text: str | None) -> list[str]:
+    if text is None or text.lower() == 'none' or text == '':
+        return []
+    return [item for item in text.split(',') if item]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m training.train', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    # Required.
+    add('--outdir', required=True, help='where to make the run directory')
+    add('--cfg', required=True, choices=CONFIGS, help='base configuration')
+    add('--data', required=True, help='training data (zip or folder, see training.dataset_tool)')
+    add('--gpus', type=int, required=True, help='number of GPUs (processes) to use')
+    add('--batch', type=int, required=True, help='total batch size')
+    add('--gamma', type=float, required=True, help='R1 regularization weight')
+    # Optional features.
+    add('--cond', type=_bool, default=False, help='train a conditional model from dataset.json labels')
+    add('--mirror', type=_bool, default=False, help='enable dataset x-flips')
+    add('--aug', choices=('noaug', 'ada', 'fixed'), default='ada', help='augmentation mode')
+    add('--resume', help='resume from a snapshot (ours: exactly; NVlabs: weights)')
+    add('--freezed', type=int, default=0, help='freeze the first layers of D')
+    # Hyperparameters.
+    add('--p', type=float, default=0.2, help='probability for --aug=fixed')
+    add('--target', type=float, default=0.6, help='ADA target value for --aug=ada')
+    add('--batch-gpu', type=int, help='limit batch size per GPU (rounds of gradient accumulation)')
+    add('--cbase', type=int, default=32768, help='capacity multiplier')
+    add('--cmax', type=int, default=512, help='max. feature maps')
+    add('--glr', type=float, help='G learning rate [default: 0.0025 for SG3, 0.002 for SG2]')
+    add('--dlr', type=float, default=0.002, help='D learning rate')
+    add('--map-depth', type=int, help='mapping network depth [default: 2 for SG3, 8 for SG2]')
+    add('--mbstd-group', type=int, default=4, help='minibatch std group size')
+    add('--z-dim', type=int, default=512, help='latent size (extension; NVlabs fixes 512)')
+    add('--w-dim', type=int, default=512, help='intermediate latent size (extension; NVlabs fixes 512)')
+    # Misc.
+    add('--desc', help='string to include in the run directory name')
+    add('--metrics', default='none', help='comma-separated metrics from training.metrics, or none')
+    add('--kimg', type=float, default=25000, help='total training duration (thousands of images)')
+    add('--tick', type=float, default=4, help='how often to print progress (kimg)')
+    add('--snap', type=int, default=50, help='how often to save snapshots (ticks)')
+    add('--seed', type=int, default=0, help='random seed')
+    add('--fp32', type=_bool, default=False, help='disable mixed precision (always on CPU)')
+    add('--nobench', type=_bool, default=False, help='disable cuDNN benchmarking')
+    add('--workers', type=int, default=3, help='DataLoader worker processes')
+    add('--device', default='auto', help='auto (CUDA if present, else CPU), cpu, cuda or mps')
+    add('-n', '--dry-run', action='store_true', help='print the training options and exit')
+    return parser
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ('1', 'true', 'yes', 'on'):
+        return True
+    if text.lower() in ('0', 'false', 'no', 'off'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected a boolean, got {text!r}')
+
+
+class UsageError(Exception):
+    """A bad combination of options, reported as one line."""
+
+
+def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
+    """Translate command-line options into a TrainingConfig (NVlabs' train.py semantics)."""
+    if opts.gpus < 1:
+        raise UsageError('--gpus must be at least 1')
+    if opts.batch < 1 or opts.batch % opts.gpus != 0:
+        raise UsageError('--batch must be a multiple of --gpus')
+    batch_gpu = opts.batch_gpu or opts.batch // opts.gpus
+    if opts.batch % (opts.gpus * batch_gpu) != 0:
+        raise UsageError('--batch must be a multiple of --gpus times --batch-gpu')
+    if batch_gpu < opts.mbstd_group and opts.mbstd_group > 0 and batch_gpu % opts.mbstd_group != 0:
+        raise UsageError('--batch-gpu must be a multiple of --mbstd-group (or lower --mbstd-group)')
+    is_sg2 = opts.cfg == 'stylegan2'
+    cfg = TrainingConfig()
+    cfg.training_set_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
+                                   use_labels=bool(opts.cond), max_size=None, xflip=bool(opts.mirror),
+                                   random_seed=opts.seed)
+    cfg.data_loader_kwargs = dict(num_workers=opts.workers, prefetch_factor=2)
+    try:  # check the data now, with a clear message, before any process starts
+        training_set = construct_class_by_name(**cfg.training_set_kwargs)
+    except DatasetError as e:
+        raise UsageError(str(e)) from None
+    if opts.cond and not training_set.has_labels:
+        raise UsageError('--cond=True requires labels in dataset.json')
+    cfg.training_set_kwargs['resolution'] = training_set.resolution
+    cfg.training_set_kwargs['max_size'] = len(training_set)
+    dataset_name = training_set.name
+    del training_set
+
+    fp32 = opts.fp32 or device_type != 'cuda'   # mixed precision only pays (and is only tested) on CUDA
+    map_depth = opts.map_depth or (8 if is_sg2 else 2)
+    cfg.G_kwargs = dict(z_dim=opts.z_dim, w_dim=opts.w_dim, mapping_kwargs=dict(num_layers=map_depth),
+                        channel_base=opts.cbase, channel_max=opts.cmax,
+                        num_fp16_res=0 if fp32 else 4, conv_clamp=None if fp32 else 256)
+    cfg.D_kwargs = dict(class_name='networks.stylegan2.Discriminator', channel_base=opts.cbase,
+                        channel_max=opts.cmax, num_fp16_res=0 if fp32 else 4, conv_clamp=None if fp32 else 256,
+                        block_kwargs=dict(freeze_layers=opts.freezed),
+                        epilogue_kwargs=dict(mbstd_group_size=opts.mbstd_group))
+    cfg.G_opt_kwargs = dict(lr=opts.glr if opts.glr is not None else (0.002 if is_sg2 else 0.0025),
+                            betas=[0, 0.99], eps=1e-8)
+    cfg.D_opt_kwargs = dict(lr=opts.dlr, betas=[0, 0.99], eps=1e-8)
+    cfg.loss_kwargs = dict(r1_gamma=opts.gamma)
+    cfg.batch_size = opts.batch
+    cfg.batch_gpu = batch_gpu
+    cfg.num_gpus = opts.gpus
+    cfg.metrics = _parse_comma_list(opts.metrics)
+    cfg.total_kimg = opts.kimg
+    cfg.kimg_per_tick = opts.tick
+    cfg.image_snapshot_ticks = cfg.network_snapshot_ticks = opts.snap
+    cfg.random_seed = opts.seed
+    cfg.ema_kimg = cfg.batch_size * 10 / 32
+    cfg.ema_rampup = None      # NVlabs' StyleGAN3 train.py sets no ramp-up for any config
+    cfg.D_reg_interval = 16
+    cfg.G_reg_interval = None
+
+    if is_sg2:
+        cfg.G_kwargs['class_name'] = 'networks.stylegan2.Generator'
+        cfg.loss_kwargs.update(style_mixing_prob=0.9, pl_weight=2, pl_batch_shrink=2, pl_decay=0.01)
+        cfg.G_reg_interval = 4
+    else:
+        cfg.G_kwargs['class_name'] = 'networks.stylegan3.Generator'
+        cfg.G_kwargs['magnitude_ema_beta'] = 0.5 ** (cfg.batch_size / (20 * 1e3))
+        if opts.cfg == 'stylegan3-r':
+            cfg.G_kwargs.update(conv_kernel=1, use_radial_filters=True,
+                                channel_base=opts.cbase * 2, channel_max=opts.cmax * 2)
+            cfg.loss_kwargs.update(blur_init_sigma=10, blur_fade_kimg=cfg.batch_size * 200 / 32)
+
+    if opts.aug != 'noaug':
+        cfg.augment_kwargs = dict(class_name='training.augment.AugmentPipe', **AUGPIPE_SPECS['bgc'])
+        if opts.aug == 'ada':
+            cfg.ada_target = opts.target
+        else:
+            cfg.augment_p = opts.p
+    if opts.metrics and cfg.metrics:
+        from training import metrics as metric_registry
+        bad = [m for m in cfg.metrics if not metric_registry.is_valid_metric(m)]
+        if bad:
+            raise UsageError(f'unknown metrics {bad}; valid: {", ".join(metric_registry.list_valid_metrics())}')
+    if opts.resume is not None:
+        cfg.resume_pkl = opts.resume
+        cfg.ema_rampup = None
+
+    desc = f'{opts.cfg}-{dataset_name}-gpus{opts.gpus}-batch{opts.batch}-gamma{opts.gamma:g}'
+    if opts.desc:
+        desc += f'-{opts.desc}'
+    cfg.run_dir = _next_run_dir(opts.outdir, desc)
+    return cfg
+
+
+def _next_run_dir(outdir: str, desc: str) -> str:
+    ids = [int(m.group()) for m in (re.match(r'^\d+', d) for d in (os.listdir(outdir) if os.path.isdir(outdir)
+                                                                     else [])) if m is not None]
+    return os.path.join(outdir, f'{max(ids, default=-1) + 1:05d}-{desc}')
+
+
+def _resolve_device(name: str) -> str:
+    if name == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    return name
+
+
+def _subprocess_fn(rank: int, cfg_dict: dict, temp_dir: str, device_type: str) -> None:
+    cfg = TrainingConfig(**cfg_dict)
+    if cfg.num_gpus > 1 and not (dist.is_available() and dist.is_initialized()):
+        init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
+        backend = 'nccl' if device_type == 'cuda' else 'gloo'
+        dist.init_process_group(backend=backend, init_method=f'file://{init_file}', rank=rank,
+                                world_size=cfg.num_gpus)
+    if device_type == 'cuda':
+        torch.cuda.set_device(rank)
+        cfg.device = f'cuda:{rank}'
+    log = _make_logger(os.path.join(cfg.run_dir, 'log.txt')) if rank == 0 else print
+    training_loop(cfg, rank=rank, log=log)
+
+
+def _make_logger(path: str):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    log_file = open(path, 'a')
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+        log_file.write(message + '\n')
+        log_file.flush()
+    return log
+
+
+def _torchrun_world() -> tuple[int, int, int] | None:
+    """(world_size, rank, local_rank) when started by torchrun, else None."""
+    if 'WORLD_SIZE' not in os.environ:
+        return None
+    rank = int(os.environ.get('RANK', 0))
+    return int(os.environ['WORLD_SIZE']), rank, int(os.environ.get('LOCAL_RANK', rank))
+
+
+def launch(cfg: TrainingConfig, device_type: str, dry_run: bool = False) -> None:
+    world = _torchrun_world()
+    rank = world[1] if world else 0
+    if rank == 0:
+        print('Training options:')
+        print(json.dumps(asdict(cfg), indent=2))
+        print(f'\nOutput directory: {cfg.run_dir}\nNumber of processes: {cfg.num_gpus}, device: {device_type}')
+    if dry_run:
+        print('Dry run; exiting.')
+        return
+    if rank == 0:
+        os.makedirs(cfg.run_dir, exist_ok=False)
+        with open(os.path.join(cfg.run_dir, 'training_options.json'), 'w') as f:
+            json.dump(asdict(cfg), f, indent=2)
+
+    if world is not None:   # started by torchrun: this process is one rank; the group is initialised in main
+        world_size, rank, local_rank = world
+        if world_size != cfg.num_gpus:
+            raise UsageError(f'--gpus {cfg.num_gpus} but torchrun started {world_size} processes')
+        if device_type == 'cuda':
+            torch.cuda.set_device(local_rank)
+            cfg.device = f'cuda:{local_rank}'
+        log = _make_logger(os.path.join(cfg.run_dir, 'log.txt')) if rank == 0 else print
+        training_loop(cfg, rank=rank, log=log)
+        return
+
+    with tempfile.TemporaryDirectory() as temp_dir:
+        if cfg.num_gpus == 1:
+            _subprocess_fn(0, asdict(cfg), temp_dir, device_type)
+        else:
+            torch.multiprocessing.spawn(_subprocess_fn, args=(asdict(cfg), temp_dir, device_type),
+                                        nprocs=cfg.num_gpus)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
+    device_type = torch.device(_resolve_device(opts.device)).type
+    if device_type == 'cuda' and opts.gpus > torch.cuda.device_count():
+        print(f'error: --gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA devices', file=sys.stderr)
+        return 1
+    world = _torchrun_world()
+    if world is not None and world[0] > 1 and not opts.dry_run:
+        dist.init_process_group(backend='nccl' if device_type == 'cuda' else 'gloo')
+    try:
+        cfg = build_config(opts, device_type)
+        cfg.device = _resolve_device(opts.device)
+        if dist.is_available() and dist.is_initialized():
+            shared = [cfg.run_dir]                    # every rank uses the directory rank 0 chose
+            dist.broadcast_object_list(shared, src=0)
+            cfg.run_dir = shared[0]
+        launch(cfg, device_type, dry_run=opts.dry_run)
+    except UsageError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""The training loop: alternating G and D phases with lazy regularization, G_ema, adaptive augmentation,
+several processes through torch.distributed, per-tick logs and atomic, exactly resumable snapshots.
+
+One step consumes `batch_size` real images (split over processes, then into `batch_gpu` rounds). Phases run in
+the order Gmain, Greg, Dmain, Dreg; a lazy phase with interval k runs every k-th step with its learning rate
+scaled by k / (k + 1) and Adam betas raised to that power (StyleGAN2, Appendix B). Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import psutil
+import torch
+import torch.distributed as dist
+
+import networks
+from training.dataset import InfiniteSampler
+from training.loss import StyleGAN2Loss
+from training.stats import StatsCollector
+
+
+def construct_class_by_name(class_name: str, **kwargs):
+    module_name, _, attr = class_name.rpartition('.')
+    return getattr(importlib.import_module(module_name), attr)(**kwargs)
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Small closed forms (tested directly)
+
+def lazy_regularization_params(lr: float, betas: tuple[float, float], reg_interval: int | None) -> tuple[float, tuple]:
+    """Learning rate and Adam betas for a phase that also regularizes every `reg_interval` steps."""
+    if reg_interval is None:
+        return lr, tuple(float(beta) for beta in betas)
+    mb_ratio = reg_interval / (reg_interval + 1)
+    return lr * mb_ratio, tuple(float(beta) ** mb_ratio for beta in betas)
+
+
+def ema_beta(batch_size: int, ema_kimg: float, cur_nimg: int, ema_rampup: float | None) -> float:
+    """Decay of G_ema per step: half-life `ema_kimg` thousand images, shorter early on with a ramp-up."""
+    ema_nimg = ema_kimg * 1000
+    if ema_rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+    return 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
+    """p_ema <- p + beta * (p_ema - p) for parameters; buffers (w_avg, magnitude EMAs) are copied."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+def ada_adjust(p: float, real_sign_mean: float, target: float, batch_size: int, ada_interval: int,
+               ada_kimg: float) -> float:
+    """ADA heuristic r_t = E[sign(D(real))]: raise p when r_t > target (D overfits), lower it otherwise; p can
+    go from 0 to 1 in `ada_kimg` thousand images."""
+    adjust = np.sign(real_sign_mean - target) * (batch_size * ada_interval) / (ada_kimg * 1000)
+    return float(max(p + adjust, 0.0))
+
+
+def copy_matching_params(src: torch.nn.Module, dst: torch.nn.Module) -> list[str]:
+    """Copy tensors with the same name and shape from src to dst; returns the names of dst left untouched."""
+    src_tensors = dict(src.named_parameters()) | dict(src.named_buffers())
+    skipped = []
+    with torch.no_grad():
+        for name, tensor in list(dst.named_parameters()) + list(dst.named_buffers()):
+            if name in src_tensors and src_tensors[name].shape == tensor.shape:
+                tensor.copy_(src_tensors[name].to(tensor.device))
+            else:
+                skipped.append(name)
+    return skipped
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Phase:
+    name: str
+    module: torch.nn.Module
+    opt: torch.optim.Optimizer
+    interval: int
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a run needs; written to training_options.json (plain data only)."""
+    run_dir: str = '.'
+    training_set_kwargs: dict = field(default_factory=dict)
+    data_loader_kwargs: dict = field(default_factory=lambda: dict(num_workers=3, prefetch_factor=2))
+    G_kwargs: dict = field(default_factory=dict)
+    D_kwargs: dict = field(default_factory=dict)
+    G_opt_kwargs: dict = field(default_factory=lambda: dict(lr=0.0025, betas=[0, 0.99], eps=1e-8))
+    D_opt_kwargs: dict = field(default_factory=lambda: dict(lr=0.002, betas=[0, 0.99], eps=1e-8))
+    augment_kwargs: dict | None = None
+    loss_kwargs: dict = field(default_factory=dict)
+    metrics: list = field(default_factory=list)
+    random_seed: int = 0
+    num_gpus: int = 1
+    batch_size: int = 32
+    batch_gpu: int = 4
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    G_reg_interval: int | None = None
+    D_reg_interval: int | None = 16
+    augment_p: float = 0.0
+    ada_target: float | None = None
+    ada_interval: int = 4
+    ada_kimg: float = 500
+    total_kimg: float = 25000
+    kimg_per_tick: float = 4
+    image_snapshot_ticks: int | None = 50
+    network_snapshot_ticks: int | None = 50
+    resume_pkl: str | None = None
+    resume_kimg: float = 0
+    device: str = 'cpu'
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = dict(cpu=torch.get_rng_state())
+    if device.type == 'cuda':
+        state['cuda'] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state['cpu'].cpu())
+    if device.type == 'cuda' and 'cuda' in state:
+        torch.cuda.set_rng_state(state['cuda'].cpu(), device)
+
+
+def _image_grid(images: np.ndarray, grid_size: tuple[int, int]) -> np.ndarray:
+    gw, gh = grid_size
+    _n, c, h, w = images.shape
+    grid = images.reshape(gh, gw, c, h, w).transpose(0, 3, 1, 4, 2).reshape(gh * h, gw * w, c)
+    return grid[:, :, 0] if c == 1 else grid
+
+
+def save_image_grid(images: np.ndarray, path: str, drange: tuple[float, float], grid_size: tuple[int, int]) -> None:
+    import PIL.Image
+    lo, hi = drange
+    images = (np.asarray(images, dtype=np.float32) - lo) * (255 / (hi - lo))
+    images = np.rint(images).clip(0, 255).astype(np.uint8)
+    PIL.Image.fromarray(_image_grid(images, grid_size)).save(path)
+
+
+def _memory_gb(device: torch.device) -> tuple[float, float]:
+    cpu = psutil.Process(os.getpid()).memory_info().rss / 2**30
+    gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == 'cuda' else 0.0
+    return cpu, gpu
+
+
+def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None] = print,
+                  step_callback: Callable[[dict], None] | None = None) -> dict:
+    """Run training as described by `cfg`; returns dict(cur_nimg, snapshot_pkl) on rank 0 (and the others)."""
+    device = torch.device(cfg.device)
+    num_gpus = cfg.num_gpus
+    batch_per_gpu = cfg.batch_size // num_gpus
+    assert cfg.batch_size == batch_per_gpu * num_gpus and batch_per_gpu % cfg.batch_gpu == 0
+    num_rounds = batch_per_gpu // cfg.batch_gpu
+    start_time = time.time()
+    if rank != 0:
+        log = lambda *_args, **_kwargs: None  # noqa: E731
+
+    # Networks are built from one seed on every rank; the run's randomness then differs per rank.
+    torch.manual_seed(cfg.random_seed)
+    torch.backends.cudnn.benchmark = True
+
+    log('Loading training set...')
+    training_set = construct_class_by_name(**cfg.training_set_kwargs)
+    log(f'  images: {len(training_set)}, shape: {training_set.image_shape}, labels: {training_set.label_shape}')
+
+    common = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution,
+                  img_channels=training_set.num_channels)
+    G = construct_class_by_name(**cfg.G_kwargs, **common).train().requires_grad_(False).to(device)
+    D = construct_class_by_name(**cfg.D_kwargs, **common).train().requires_grad_(False).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    augment_pipe = None
+    if cfg.augment_kwargs is not None and (cfg.augment_p > 0 or cfg.ada_target is not None):
+        augment_pipe = construct_class_by_name(**cfg.augment_kwargs).train().requires_grad_(False).to(device)
+        augment_pipe.p.copy_(torch.as_tensor(cfg.augment_p))
+
+    # Resume: ours restores everything; an NVlabs pickle (or one of ours without state) gives the weights only.
+    resume_state = None
+    if cfg.resume_pkl is not None:
+        log(f'Resuming from "{cfg.resume_pkl}"')
+        resume_data = networks.load_network_pkl(cfg.resume_pkl, device=device)
+        for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
+            skipped = copy_matching_params(resume_data[name], module)
+            if skipped:
+                log(f'  {name}: {len(skipped)} tensors not in the snapshot or of another shape, kept as initialised')
+        saved_pipe = resume_data.get('augment_pipe')
+        if augment_pipe is not None and saved_pipe is not None:
+            saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
+            augment_pipe.p.copy_(torch.as_tensor(saved_p))
+        resume_state = resume_data.get('training_state')
+
+    if _distributed():
+        for module in (G, D, G_ema, augment_pipe):
+            if module is not None:
+                for tensor in list(module.parameters()) + list(module.buffers()):
+                    dist.broadcast(tensor.data, src=0)
+
+    # Loss, optimisers, phases.
+    stats = StatsCollector()
+    ada_stats = StatsCollector(names=('Loss/signs/real',))
+
+    def report(name, value):
+        stats.report(name, value)
+        ada_stats.report(name, value)
+
+    loss = StyleGAN2Loss(device=device, G=G, D=D, augment_pipe=augment_pipe, report=report, **cfg.loss_kwargs)
+    phases: list[Phase] = []
+    for name, module, opt_kwargs, reg_interval in [('G', G, cfg.G_opt_kwargs, cfg.G_reg_interval),
+                                                   ('D', D, cfg.D_opt_kwargs, cfg.D_reg_interval)]:
+        opt_kwargs = dict(opt_kwargs)
+        lr, betas = lazy_regularization_params(opt_kwargs.pop('lr'), opt_kwargs.pop('betas'), reg_interval)
+        opt = torch.optim.Adam(module.parameters(), lr=lr, betas=betas, **opt_kwargs)
+        if reg_interval is None:
+            phases.append(Phase(name + 'both', module, opt, 1))
+        else:
+            phases.append(Phase(name + 'main', module, opt, 1))
+            phases.append(Phase(name + 'reg', module, opt, reg_interval))
+
+    cur_nimg = int(cfg.resume_kimg * 1000)
+    cur_tick = 0
+    batch_idx = 0
+    if resume_state is not None:
+        cur_nimg = int(resume_state['cur_nimg'])
+        cur_tick = int(resume_state['cur_tick'])
+        batch_idx = int(resume_state['batch_idx'])
+        phases[0].opt.load_state_dict(resume_state['G_opt'])    # phases[0] is a G phase, phases[-1] a D phase
+        phases[-1].opt.load_state_dict(resume_state['D_opt'])
+        loss.pl_mean.copy_(torch.as_tensor(resume_state['pl_mean']))
+        ada_stats.load_state(resume_state.get('ada_stats', {}), device)
+    log(f'  G: {sum(p.numel() for p in G.parameters())} parameters, D: {sum(p.numel() for p in D.parameters())}')
+
+    # Per-rank randomness: seeded, or restored exactly from the snapshot.
+    torch.manual_seed(cfg.random_seed * num_gpus + rank)
+    if resume_state is not None and len(resume_state.get('rng_states', [])) == num_gpus:
+        _set_rng_state(resume_state['rng_states'][rank], device)
+
+    sampler = InfiniteSampler(len(training_set), rank=rank, num_replicas=num_gpus, seed=cfg.random_seed,
+                              start=cur_nimg)
+    loader_kwargs = dict(cfg.data_loader_kwargs)
+    if loader_kwargs.get('num_workers', 0) == 0:
+        loader_kwargs.pop('prefetch_factor', None)
+    loader = torch.utils.data.DataLoader(training_set, sampler=sampler, batch_size=batch_per_gpu,
+                                         pin_memory=device.type == 'cuda', **loader_kwargs)
+    training_iter = iter(loader)
+
+    # Image grids and files (rank 0).
+    run_dir = cfg.run_dir
+    res = training_set.resolution
+    grid_size = (int(np.clip(1024 // res, 4, 8)), int(np.clip(512 // res, 2, 4)))   # small: G_ema runs it each snap
+    grid_gen = torch.Generator().manual_seed(123)
+    grid_z = torch.randn([grid_size[0] * grid_size[1], G.z_dim], generator=grid_gen).to(device)
+    grid_idx = torch.randint(len(training_set), [grid_z.shape[0]], generator=grid_gen).tolist()
+    grid_c = torch.from_numpy(np.stack([training_set.get_label(i) for i in grid_idx])).to(device)
+
+    def save_fakes(path):
+        with torch.no_grad():
+            images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu()
+                                for z, c in zip(grid_z.split(cfg.batch_gpu), grid_c.split(cfg.batch_gpu))])
+        save_image_grid(images.numpy(), path, drange=(-1, 1), grid_size=grid_size)
+
+    stats_file = None
+    if rank == 0:
+        os.makedirs(run_dir, exist_ok=True)
+        if resume_state is None:
+            reals = np.stack([training_set[i][0] for i in grid_idx])
+            save_image_grid(reals, os.path.join(run_dir, 'reals.png'), drange=(0, 255), grid_size=grid_size)
+            save_fakes(os.path.join(run_dir, 'fakes_init.png'))
+        stats_file = open(os.path.join(run_dir, 'stats.jsonl'), 'a')
+
+    log(f'Training for {cfg.total_kimg} kimg...')
+    tick_start_nimg = cur_nimg
+    tick_start_time = time.time()
+    maintenance_time = tick_start_time - start_time
+    snapshot_pkl = None
+    done = cur_nimg >= cfg.total_kimg * 1000
+    while not done:
+        # Fetch reals and draw latents for every phase.
+        real_img, real_c = next(training_iter)
+        real_img = (real_img.to(device).to(torch.float32) / 127.5 - 1).split(cfg.batch_gpu)
+        real_c = real_c.to(device).split(cfg.batch_gpu)
+        gen_z = torch.randn([len(phases), batch_per_gpu, G.z_dim], device=device)
+        gen_c_idx = torch.randint(len(training_set), [len(phases) * batch_per_gpu]).tolist()
+        gen_c = torch.from_numpy(np.stack([training_set.get_label(i) for i in gen_c_idx])).to(device)
+        gen_c = gen_c.reshape(len(phases), batch_per_gpu, -1)
+
+        step_losses = {}
+        for phase, phase_z, phase_c in zip(phases, gen_z, gen_c):
+            if batch_idx % phase.interval != 0:
+                continue
+            phase.opt.zero_grad(set_to_none=True)
+            phase.module.requires_grad_(True)
+            for round_real, round_c, round_z, round_gc in zip(real_img, real_c, phase_z.split(cfg.batch_gpu),
+                                                              phase_c.split(cfg.batch_gpu)):
+                loss.accumulate_gradients(phase.name, round_real, round_c, round_z, round_gc,
+                                          gain=phase.interval, cur_nimg=cur_nimg)
+            phase.module.requires_grad_(False)
+            # Average the gradients over rounds and processes, in one flat all-reduce.
+            params = [p for p in phase.module.parameters() if p.grad is not None and p.numel() > 0]
+            if params:
+                flat = torch.cat([p.grad.flatten() for p in params])
+                if _distributed():
+                    dist.all_reduce(flat)
+                flat = torch.nan_to_num(flat / (num_gpus * num_rounds), nan=0, posinf=1e5, neginf=-1e5)
+                for p, g in zip(params, flat.split([p.numel() for p in params])):
+                    p.grad = g.reshape(p.shape)
+                phase.opt.step()
+            if step_callback is not None:
+                step_losses[phase.name] = float(flat.norm()) if params else 0.0
+
+        # Running averages of buffers (w_avg, magnitude EMAs) are averaged over ranks so all ranks agree.
+        if _distributed():
+            for buf in G.buffers():
+                if buf.is_floating_point():
+                    dist.all_reduce(buf)
+                    buf /= num_gpus
+
+        update_ema(G_ema, G, ema_beta(cfg.batch_size, cfg.ema_kimg, cur_nimg, cfg.ema_rampup))
+        cur_nimg += cfg.batch_size
+        batch_idx += 1
+
+        if augment_pipe is not None and cfg.ada_target is not None and batch_idx % cfg.ada_interval == 0:
+            signs = ada_stats.reduce(device).get('Loss/signs/real')
+            if signs is not None:
+                new_p = ada_adjust(float(augment_pipe.p), signs['mean'], cfg.ada_target, cfg.batch_size,
+                                   cfg.ada_interval, cfg.ada_kimg)
+                augment_pipe.p.copy_(torch.as_tensor(new_p))
+
+        if step_callback is not None:
+            step_callback(dict(cur_nimg=cur_nimg, batch_idx=batch_idx, grad_norms=step_losses,
+                               G=G, D=D, G_ema=G_ema, augment_p=float(augment_pipe.p) if augment_pipe else 0.0))
+
+        done = cur_nimg >= cfg.total_kimg * 1000
+        if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + cfg.kimg_per_tick * 1000:
+            continue
+
+        # End of tick: log, images, snapshot, metrics.
+        tick_end_time = time.time()
+        tick_stats = stats.reduce(device)
+        cpu_gb, gpu_gb = _memory_gb(device)
+        kimg_done = (cur_nimg - tick_start_nimg) / 1000
+        sec_per_kimg = (tick_end_time - tick_start_time) / max(kimg_done, 1e-8)
+        aug_p = float(augment_pipe.p) if augment_pipe is not None else 0.0
+        mean = {name: tick_stats[name]['mean'] for name in ('Loss/G/loss', 'Loss/D/loss', 'Loss/r1_penalty')
+                if name in tick_stats}
+        log(f'tick {cur_tick:<5d} kimg {cur_nimg / 1e3:<8.3f} time {tick_end_time - start_time:<8.1f} '
+            f'sec/tick {tick_end_time - tick_start_time:<7.1f} sec/kimg {sec_per_kimg:<8.2f} '
+            f'maintenance {maintenance_time:<6.1f} cpumem {cpu_gb:<6.2f} gpumem {gpu_gb:<6.2f} '
+            f'augment {aug_p:.3f}' + ''.join(f' {name[5:]} {value:.4f}' for name, value in mean.items()))
+        maintenance_start = time.time()
+        if rank == 0:
+            record = dict(tick_stats, timestamp=tick_end_time)
+            record['Progress/tick'] = cur_tick
+            record['Progress/kimg'] = cur_nimg / 1e3
+            record['Progress/augment'] = aug_p
+            record['Timing/sec_per_tick'] = tick_end_time - tick_start_time
+            record['Timing/sec_per_kimg'] = sec_per_kimg
+            record['Timing/maintenance_sec'] = maintenance_time
+            record['Resources/cpu_mem_gb'] = cpu_gb
+            record['Resources/peak_gpu_mem_gb'] = gpu_gb
+            stats_file.write(json.dumps(record) + '\n')
+            stats_file.flush()
+            if cfg.image_snapshot_ticks is not None and (done or cur_tick % cfg.image_snapshot_ticks == 0):
+                save_fakes(os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'))
+
+        if cfg.network_snapshot_ticks is not None and (done or cur_tick % cfg.network_snapshot_ticks == 0):
+            rng_states = [_rng_state(device)]
+            if _distributed():
+                gathered = [None] * num_gpus
+                dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng_states[0].items()})
+                rng_states = gathered
+            if rank == 0:
+                training_state = dict(
+                    cur_nimg=cur_nimg, cur_tick=cur_tick + 1, batch_idx=batch_idx, augment_p=aug_p,
+                    G_opt=phases[0].opt.state_dict(), D_opt=phases[-1].opt.state_dict(),
+                    pl_mean=loss.pl_mean.detach().cpu(), ada_stats=ada_stats.state(),
+                    rng_states=[{k: v.cpu() for k, v in s.items()} for s in rng_states],
+                    num_gpus=num_gpus, batch_size=cfg.batch_size)
+                snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
+                networks.save_network_pkl(snapshot_pkl, dict(
+                    G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe,
+                    training_set_kwargs=dict(cfg.training_set_kwargs), training_state=training_state))
+                log(f'  saved {snapshot_pkl}')
+            if cfg.metrics:
+                _run_metrics(cfg, G_ema, snapshot_pkl, device, rank, log)
+
+        cur_tick += 1
+        tick_start_nimg = cur_nimg
+        tick_start_time = time.time()
+        maintenance_time = tick_start_time - maintenance_start
+
+    if stats_file is not None:
+        stats_file.close()
+    log('Exiting...')
+    return dict(cur_nimg=cur_nimg, snapshot_pkl=snapshot_pkl)
+
+
+def _run_metrics(cfg: TrainingConfig, G_ema: torch.nn.Module, snapshot_pkl: str | None, device, rank: int,
+                 log: Callable[[str], None]) -> None:
+    from training import metrics as metric_registry
+    for metric in cfg.metrics:
+        result = metric_registry.calc_metric(metric=metric, G=G_ema, dataset_kwargs=cfg.training_set_kwargs,
+                                             device=device, num_gpus=cfg.num_gpus, rank=rank)
+        if rank == 0:
+            metric_registry.report_metric(result, run_dir=cfg.run_dir, snapshot_pkl=snapshot_pkl)
+            log(f'  {metric}: {result.get("results")}')
