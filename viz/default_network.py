@@ -11,7 +11,8 @@ import torch
 
 DEFAULT_NETWORK_KWARGS = dict(
     z_dim=64, c_dim=0, w_dim=64, img_resolution=128, img_channels=3,
-    channel_base=2048, channel_max=64, magnitude_ema_beta=0.999,
+    channel_base=1024, channel_max=32, magnitude_ema_beta=0.999,
+    output_scale=2.0,  # untrained outputs are faint at the usual 0.25; this gives visible contrast
 )
 DEFAULT_NETWORK_NAME = 'untrained StyleGAN3-T 128x128 (built in memory)'
 

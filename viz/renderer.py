@@ -227,7 +227,7 @@ class Renderer:
         res = RenderResult(args=args)
         t0 = time.perf_counter()
         try:
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference_mode: networks built here must stay usable by the analyses
                 self._render(args, res)
         except Exception as exc:  # noqa: BLE001 - the renderer never raises: errors are shown as text
             res.error = error_text(exc)
@@ -511,7 +511,7 @@ def eq_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: int) -> dic
     from training.metrics.equivariance import equivariance_readout
 
     set_input_transform(G, 0, 0, 0)
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.no_grad():
         out = equivariance_readout(G, ws.clone(), num_transforms=num_transforms, seed=0)
     return {k: float(v) for k, v in out.items()}
 
@@ -524,7 +524,7 @@ def sticking_views(G: torch.nn.Module, seed: int, device: torch.device, radius: 
     set_input_transform(G, 0, 0, 0)
     z0 = torch.as_tensor(seed_to_zc(seed, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)
     z1 = torch.as_tensor(seed_to_zc(seed + 1, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.no_grad():
         avg = neighbourhood_average(G, z0, radius=radius, num=num, psi=psi)
         streak = slice_streak(G, z0, z1, num_frames=frames, psi=psi)
     return dict(average=to_uint8_image(avg), streak=to_uint8_image(streak))

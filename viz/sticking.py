@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
 
-    from viz.analysis.common import CliError, load_generator, save_png
+    from viz.analysis.common import USER_ERRORS, load_generator, save_png
     try:
         import tqdm
         rows = []
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         out = os.path.join(args.outdir, 'sticking.png')
         save_png(_compose_rows(rows), out)
         print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
-    except CliError as err:
+    except USER_ERRORS as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     return 0

@@ -9,26 +9,17 @@ import numpy as np
 import PIL.Image
 import torch
 
-__all__ = ['CliError', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc', 'set_input_transform']
+from training.metrics.loading import USER_ERRORS, load_generator
+
+__all__ = ['CliError', 'USER_ERRORS', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc',
+           'set_input_transform']
 
 
-class CliError(Exception):
+class CliError(ValueError):
     """A user error reported by a tool as one line, without a traceback."""
 
 
-def load_generator(path: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
-    """G_ema (or G) from a network pickle, ours or NVlabs'; CliError with one line on any problem."""
-    if not os.path.isfile(path):
-        raise CliError(f'network pickle not found: {path!r}')
-    import networks
-    try:
-        data = networks.load_network_pkl(path, device=device)
-    except (ValueError, OSError) as err:  # networks.PickleError is a ValueError
-        raise CliError(f'cannot load network {path!r}: {err}') from err
-    for key in ('G_ema', 'G'):
-        if isinstance(data, dict) and isinstance(data.get(key), torch.nn.Module):
-            return data[key].eval().requires_grad_(False)
-    raise CliError(f'{path!r} holds no generator (no G_ema or G)')
+USER_ERRORS = (CliError, *USER_ERRORS)  # what the CLIs report as one line instead of a traceback
 
 
 def parse_range(text: str) -> list[int]:

@@ -1,0 +1,59 @@
+"""Alias-free GAN visualizer: `python visualizer.py [PICKLE ...]`.
+
+Opens the GUI (OpenGL 3.3 core + Dear ImGui). With no pickle it opens the default network (an untrained
+StyleGAN3-T built in memory until a trained one ships). Where no window can be opened, or with
+--headless, it renders the requested views into the capture directory and prints what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from viz.headless import VIEWS
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('pkls', metavar='PICKLE', nargs='*', help='network pickles (ours or NVlabs\'); the first opens')
+    p.add_argument('--capture-dir', default='renders', help='where captures and headless renders go')
+    p.add_argument('--browse-dir', default=None, help='runs directory to browse for pickles')
+    p.add_argument('--device', default='cpu', help='cpu | cuda | mps (default cpu)')
+    p.add_argument('--headless', action='store_true', help='render views to files instead of opening a window')
+    p.add_argument('--session', default=None, help='session JSON (saved from the GUI) to start from')
+    p.add_argument('--views', default=None,
+                   help=f'headless views, comma-separated from {",".join(VIEWS)} (default: the session\'s, '
+                        'else image,layers,fft)')
+    p.add_argument('--seed', type=int, default=None, help='latent seed (headless)')
+    p.add_argument('--max-frames', type=int, default=None, help=argparse.SUPPRESS)  # tests and benchmarks
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    opts = parse_args(argv)
+    if not opts.headless:
+        from gui_utils.window import NoDisplayError, display_available
+
+        ok, why = display_available()
+        if ok:
+            try:
+                from viz.app import VisualizerApp
+
+                app = VisualizerApp(pkls=opts.pkls, capture_dir=opts.capture_dir, browse_dir=opts.browse_dir,
+                                    device=opts.device, session=opts.session)
+            except NoDisplayError as exc:
+                ok, why = False, str(exc)
+            else:
+                app.run(max_frames=opts.max_frames)
+                return 0
+        print(f'No display ({why}): rendering headless into {opts.capture_dir}/ instead.', flush=True)
+    from viz.headless import run_headless
+
+    return run_headless(pkls=opts.pkls, out_dir=opts.capture_dir, device=opts.device, session=opts.session,
+                        views=opts.views, seed=opts.seed)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Live equivariance readout: EQ-T (integer, fractional) and EQ-R in dB for the current latent."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+
+
+class EquivarianceReadoutWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.enabled = False
+        self.num_transforms = 4
+
+    def __call__(self, show: bool = True) -> None:
+        viz = self.viz
+        if show:
+            imgui.text('EQ readout')
+            imgui.same_line(viz.label_w)
+            _, self.enabled = imgui.checkbox('Live##eq', self.enabled)
+            viz.rect('eq_live')
+            imgui.same_line()
+            with imgui_utils.item_width(viz.font_size * 7):
+                _, self.num_transforms = imgui.slider_int('##eqn', self.num_transforms, 1, 16,
+                                                          format='%d transforms')
+            result = viz.result
+            eq = result.eq if result is not None else None
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            if eq:
+                imgui.text(f'EQ-T {eq.get("eqt_int", float("nan")):6.2f} dB   '
+                           f'EQ-T frac {eq.get("eqt_frac", float("nan")):6.2f} dB   '
+                           f'EQ-R {eq.get("eqr", float("nan")):6.2f} dB')
+            elif self.enabled:
+                imgui.text_disabled('computing...' if viz.rendering else 'not available (see messages)')
+            else:
+                imgui.text_disabled('PSNR (I_max = 2) over the mutually valid region, paper definitions')
+        viz.set_args(eq_readout=bool(self.enabled), eq_transforms=int(self.num_transforms))

@@ -1,0 +1,90 @@
+"""Input transform (StyleGAN3): translate x/y, rotate, drag in the image, animate, snap, untransform."""
+
+from __future__ import annotations
+
+import math
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+
+
+class EquivarianceWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.x = 0.0  # image widths
+        self.y = 0.0
+        self.angle = 0.0  # degrees
+        self.snap = False
+        self.untransform = False
+        self.drag_mode = ''  # '' | 'fast' | 'slow': left-drag in the image translates instead of the latent
+        self.anim_x = 0.0  # image widths per second
+        self.anim_y = 0.0
+        self.anim_rotate = 0.0  # degrees per second
+
+    @property
+    def animating(self) -> bool:
+        return bool(self.anim_x or self.anim_y or self.anim_rotate)
+
+    def drag(self, dx_px: float, dy_px: float, slow: bool = False) -> None:
+        """Translate by a mouse drag: fast = one image width per image width dragged; slow = 1/10 of that."""
+        scale = (0.1 if slow else 1.0) / max(self.viz.image_size_px, 1)
+        self.x += dx_px * scale
+        self.y += dy_px * scale
+
+    def _snapped(self, resolution: int) -> tuple[float, float, float]:
+        if not self.snap or resolution <= 0:
+            return self.x, self.y, self.angle
+        return round(self.x * resolution) / resolution, round(self.y * resolution) / resolution, float(
+            round(self.angle))
+
+    def __call__(self, show: bool = True) -> None:
+        viz = self.viz
+        has_transform = bool(viz.network.get('has_transform', False))
+        dt = viz.frame_delta
+        self.x += self.anim_x * dt
+        self.y += self.anim_y * dt
+        self.angle = math.remainder(self.angle + self.anim_rotate * dt, 360.0)
+        if show:
+            with imgui_utils.grayed_out(not has_transform):
+                imgui.text('Translate')
+                imgui.same_line(viz.label_w)
+                with imgui_utils.item_width(viz.font_size * 10):
+                    _, (self.x, self.y) = imgui.drag_float2('##trans', [self.x, self.y], 0.001, format='%.4f')
+                viz.rect('translate')
+                imgui.same_line()
+                for mode in ('fast', 'slow'):
+                    active = self.drag_mode == mode
+                    label = f'{"[Drag " + mode + "]" if active else "Drag " + mode}##{mode}'
+                    if imgui_utils.button(label):
+                        self.drag_mode = '' if active else mode
+                    imgui.same_line()
+                imgui.new_line()
+                imgui.text('Rotate')
+                imgui.same_line(viz.label_w)
+                with imgui_utils.item_width(viz.font_size * 10):
+                    _, self.angle = imgui.slider_float('##rot', self.angle, -180, 180, format='%.1f deg')
+                viz.rect('rotate')
+                imgui.same_line()
+                if imgui_utils.button('Reset##eq'):
+                    self.x = self.y = self.angle = 0.0
+                    self.anim_x = self.anim_y = self.anim_rotate = 0.0
+                imgui.text('Animate')
+                imgui.same_line(viz.label_w)
+                with imgui_utils.item_width(viz.font_size * 10):
+                    _, (self.anim_x, self.anim_y) = imgui.drag_float2('##animxy', [self.anim_x, self.anim_y], 0.001,
+                                                                      format='%.3f/s')
+                imgui.same_line()
+                with imgui_utils.item_width(viz.font_size * 6):
+                    _, self.anim_rotate = imgui.drag_float('##animrot', self.anim_rotate, 0.1, format='%.1f deg/s')
+                imgui.text(' ')
+                imgui.same_line(viz.label_w)
+                _, self.snap = imgui.checkbox('Snap to pixel grid', self.snap)
+                imgui.same_line()
+                _, self.untransform = imgui.checkbox('Untransform', self.untransform)
+                viz.rect('untransform')
+            if not has_transform:
+                imgui.text_disabled('(StyleGAN2 has no input transform)')
+        x, y, angle = self._snapped(int(viz.network.get('resolution', 0)))
+        viz.set_args(translate_x=float(x), translate_y=float(y), rotate=float(angle),
+                     untransform=bool(self.untransform))

@@ -1,0 +1,199 @@
+"""Headless rendering: every view the GUI shows, written to files (no display, no OpenGL).
+
+`python visualizer.py --headless [--session FILE] [--views image,layers,...]` ends up here, as does the
+GUI entry point where no window can be opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+from viz.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
+from viz.renderer import Renderer
+
+VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'video')
+DEFAULT_VIEWS = ('image', 'layers', 'fft')
+
+
+def _save_png(path: str, image: np.ndarray, label: str = '') -> str:
+    import PIL.Image
+    import PIL.PngImagePlugin
+
+    info = PIL.PngImagePlugin.PngInfo()
+    if label:
+        info.add_text('Comment', label)
+    PIL.Image.fromarray(image).save(path, pnginfo=info)
+    return path
+
+
+def _resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
+    rows = np.arange(size) * img.shape[0] // size
+    cols = np.arange(size) * img.shape[1] // size
+    return img[rows][:, cols]
+
+
+def layer_grid(renderer: Renderer, args: RenderArgs, tile: int = 128, columns: int = 6) -> tuple[np.ndarray, list]:
+    """One normalised tile per layer (first three channels, or one), in execution order."""
+    first = renderer.render(dataclasses.replace(args, layer_name=None))
+    if first.error:
+        raise RuntimeError(first.error)
+    tiles, names = [], []
+    for layer in first.layers:
+        res = renderer.render(dataclasses.replace(args, layer_name=layer.name, img_normalize=True, base_channel=0,
+                                                  sel_channels=3 if layer.shape[1] >= 3 else 1, fft_show=False))
+        if res.image is not None:
+            tiles.append(_resize_nearest(res.image, tile))
+            names.append(layer.name)
+    rows = math.ceil(len(tiles) / columns)
+    grid = np.zeros((rows * tile, columns * tile, 3), np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, columns)
+        grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = t
+    return grid, names
+
+
+def _plot_slices(path: str, spec: dict, title: str) -> str:
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(spec['freqs'], spec['deg0'], label='0 deg')
+    ax.plot(spec['freqs'], spec['deg45'], label='45 deg')
+    if 'dataset_deg0' in spec:
+        ax.plot(spec['dataset_freqs'], spec['dataset_deg0'], '--', label='dataset 0 deg')
+        ax.plot(spec['dataset_freqs'], spec['dataset_deg45'], '--', label='dataset 45 deg')
+    ax.set_xlabel('cycles / image')
+    ax.set_ylabel('power (dB)')
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | None = None,
+                 video_frames: int = 48, say=print) -> tuple[list[str], list[str]]:
+    """Render `views` of `args` into `out_dir`; returns (paths written, error lines)."""
+    renderer = renderer or Renderer()
+    os.makedirs(out_dir, exist_ok=True)
+    written, errors = [], []
+    base = renderer.render(dataclasses.replace(args, fft_show=False, spectrum_seeds=0, eq_readout=False,
+                                               sticking=False))
+    if base.error:
+        return written, [base.error]
+    net = base.network
+    tag = 'UNTRAINED ' if net.get('untrained') else ''
+    label = f'{tag}{net.get("name", "")} ({net.get("kind", "")} {net.get("resolution", "")}px)'
+    say(f'network: {label}')
+
+    def out(name: str) -> str:
+        return os.path.join(out_dir, name)
+
+    def check(res: RenderResult, what: str) -> bool:
+        if res.error:
+            errors.append(f'{what}: {res.error}')
+            return False
+        for m in res.messages:
+            errors.append(f'{what}: {m}')
+        return True
+
+    for view in views:
+        if view not in VIEWS:
+            errors.append(f'unknown view "{view}" (one of {", ".join(VIEWS)})')
+            continue
+        try:
+            if view == 'image':
+                written.append(_save_png(out('image.png'), base.image, label))
+            elif view == 'layers':
+                grid, names = layer_grid(renderer, args)
+                written.append(_save_png(out('layers.png'), grid, f'{label}; layers: {" ".join(names)}'))
+            elif view == 'fft':
+                res = renderer.render(dataclasses.replace(args, fft_show=True))
+                if check(res, 'fft'):
+                    from viz.capture_widget import side_by_side
+
+                    written.append(_save_png(out('fft.png'), side_by_side(res.image, res.fft), label))
+            elif view == 'spectrum':
+                res = renderer.render(dataclasses.replace(args, spectrum_seeds=args.spectrum_seeds or 16))
+                if check(res, 'spectrum') and res.spectrum is not None:
+                    spec = res.spectrum
+                    written.append(_save_png(out('spectrum.png'), spec['image'], label))
+                    written.append(_plot_slices(out('spectrum_slices.png'), spec,
+                                                f'{label}, {spec["num_seeds"]} seeds'))
+            elif view == 'eq':
+                res = renderer.render(dataclasses.replace(args, eq_readout=True))
+                if check(res, 'eq') and res.eq is not None:
+                    strip = []
+                    for tx, ty, rot in ((0, 0, 0), (0.125, 0, 0), (0.0625, 0.03125, 0), (0, 0, 30)):
+                        r2 = renderer.render(dataclasses.replace(args, translate_x=tx, translate_y=ty, rotate=rot))
+                        if r2.image is not None:
+                            strip.append(r2.image)
+                    written.append(_save_png(out('eq_strip.png'), np.concatenate(strip, axis=1), label))
+                    with open(out('eq.json'), 'w') as f:
+                        json.dump(dict(network=label, **res.eq), f, indent=2)
+                    written.append(out('eq.json'))
+                    say('EQ readout: ' + ', '.join(f'{k} {v:.2f} dB' for k, v in res.eq.items()))
+            elif view == 'sticking':
+                res = renderer.render(dataclasses.replace(args, sticking=True))
+                if check(res, 'sticking') and res.sticking is not None:
+                    written.append(_save_png(out('sticking_average.png'), res.sticking['average'], label))
+                    written.append(_save_png(out('sticking_streak.png'), res.sticking['streak'], label))
+            elif view == 'video':
+                from viz.video import VideoRecorder
+
+                rec = VideoRecorder(out('video.mp4'), fps=24)
+                for i in range(video_frames):
+                    t = i / video_frames
+                    res = renderer.render(dataclasses.replace(args, translate_x=args.translate_x + 0.25 * t,
+                                                              rotate=args.rotate + 30 * math.sin(2 * math.pi * t)))
+                    if not check(res, 'video'):
+                        break
+                    rec.add(res.image)
+                written.append(rec.close())
+        except Exception as exc:  # noqa: BLE001 - one failing view must not stop the others
+            from viz.renderer import error_text
+
+            errors.append(f'{view}: {error_text(exc)}')
+    with open(out('render_info.json'), 'w') as f:
+        json.dump(dict(network=net, label=label, args=args_to_dict(args), views=list(views), files=written,
+                       errors=errors), f, indent=2, default=str)
+    written.append(out('render_info.json'))
+    return written, errors
+
+
+def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device: str = 'cpu',
+                 session: str | None = None, views: str | None = None, seed: int | None = None) -> int:
+    """CLI body: returns the process exit status (0 = every view written)."""
+    args, session_views = RenderArgs(), None
+    if session:
+        from viz.session_widget import load_session
+
+        try:
+            args, session_views = load_session(session)
+        except (OSError, ValueError, TypeError) as exc:
+            print(f'error: cannot load session {session}: {exc}')
+            return 2
+    if pkls:
+        args = dataclasses.replace(args, pkl=pkls[0])
+    if device and (not session or device != 'cpu'):
+        args = dataclasses.replace(args, device=device)
+    if seed is not None:
+        args = dataclasses.replace(args, w0_seeds=((seed, 1.0),))
+    view_list = [v.strip() for v in views.split(',') if v.strip()] if views else list(session_views or DEFAULT_VIEWS)
+    written, errors = render_views(args, view_list, out_dir)
+    for path in written:
+        print(f'wrote {path}')
+    for err in errors:
+        print(f'error: {err}')
+    if args.pkl == DEFAULT_PKL:
+        print('note: the default network is UNTRAINED (random weights, built in memory); pass a pickle to see a '
+              'trained one.')
+    return 1 if errors else 0

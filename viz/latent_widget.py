@@ -1,0 +1,81 @@
+"""Latent widget: seed, fractional offset (blends neighbouring seeds), drag in the image, animation."""
+
+from __future__ import annotations
+
+import math
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+
+SEED_STEP_Y = 100  # seed = x + y * SEED_STEP_Y on the 2-D latent grid
+
+
+def blend_seeds(x: float, y: float) -> tuple[tuple[int, float], ...]:
+    """Bilinear weights of the four grid seeds around (x, y); whole numbers give one seed of weight 1."""
+    seeds = []
+    x0, y0 = math.floor(x), math.floor(y)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        sx, sy = x0 + dx, y0 + dy
+        weight = (1 - abs(x - sx)) * (1 - abs(y - sy))
+        if weight > 1e-9:
+            seeds.append(((int(sx) + int(sy) * SEED_STEP_Y) & 0xFFFFFFFF, float(weight)))
+    return tuple(seeds)
+
+
+class LatentWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.x = 0.0
+        self.y = 0.0
+        self.anim = False
+        self.speed = 0.25  # seeds per second
+
+    @property
+    def seed(self) -> int:
+        return int(math.floor(self.x)) + int(math.floor(self.y)) * SEED_STEP_Y
+
+    def set_seed(self, seed: int) -> None:
+        frac = self.x - math.floor(self.x)
+        self.x, self.y = float(seed) + frac, 0.0
+
+    def drag(self, dx_px: float, dy_px: float) -> None:
+        """Mouse drag in the image: one seed per 1/4 of the image width."""
+        scale = 4.0 / max(self.viz.image_size_px, 1)
+        self.x += dx_px * scale
+        self.y += dy_px * scale
+
+    def __call__(self, show: bool = True) -> None:
+        viz = self.viz
+        if self.anim:
+            self.x += viz.frame_delta * self.speed
+        if show:
+            imgui.text('Latent')
+            imgui.same_line(viz.label_w)
+            seed = self.seed
+            with imgui_utils.item_width(viz.font_size * 7):
+                changed, seed = imgui.input_int('##seed', seed, 0)
+            viz.rect('seed_input')
+            if changed:
+                self.set_seed(seed)
+            imgui.same_line()
+            if imgui_utils.button('-##seed', viz.font_size * 2):
+                self.set_seed(self.seed - 1)
+            viz.rect('seed_minus')
+            imgui.same_line()
+            if imgui_utils.button('+##seed', viz.font_size * 2):
+                self.set_seed(self.seed + 1)
+            viz.rect('seed_plus')
+            imgui.same_line()
+            _, self.anim = imgui.checkbox('Anim##latent', self.anim)
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(viz.font_size * 10):
+                _, (self.x, self.y) = imgui.drag_float2('##xy', [self.x, self.y], 0.01, format='%.3f')
+            imgui.same_line()
+            with imgui_utils.item_width(viz.font_size * 6):
+                _, self.speed = imgui.slider_float('##speed', self.speed, -5, 5, format='%.2f/s')
+            imgui.same_line()
+            if imgui_utils.button('Snap##latent'):
+                self.x, self.y = float(round(self.x)), float(round(self.y))
+        viz.set_args(w0_seeds=blend_seeds(self.x, self.y))

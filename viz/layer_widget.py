@@ -1,0 +1,104 @@
+"""Layers: list with size / channels / dtype; RGB or one channel, base channel, dB, normalise, stats, FFT."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+
+
+class LayerWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.layer: str | None = None  # None = output image
+        self.rgb = True
+        self.base_channel = 0
+        self.db = 0.0
+        self.normalize = False
+        self.fft_show = False
+        self.fft_all = True
+        self.fft_range_db = 50.0
+        self.fft_beta = 8.0
+        self.list_height_rows = 10
+
+    def select(self, name: str | None) -> None:
+        self.layer = name
+        self.base_channel = 0
+
+    def __call__(self, show: bool = True) -> None:
+        viz = self.viz
+        result = viz.result
+        layers = list(result.layers) if result is not None else []
+        if show:
+            row_h = imgui.get_text_line_height_with_spacing()
+            if imgui.begin_child('##layers', imgui.ImVec2(0, row_h * self.list_height_rows + viz.spacing * 2),
+                                 imgui.ChildFlags_.borders):
+                if imgui.begin_table('##layer_table', 4, imgui.TableFlags_.row_bg):
+                    imgui.table_setup_column('Name')
+                    imgui.table_setup_column('Size')
+                    imgui.table_setup_column('Ch')
+                    imgui.table_setup_column('Dtype')
+                    imgui.table_headers_row()
+                    rows = [(None, 'output', '', '', '')] + [
+                        (ly.name, ly.name, f'{ly.shape[3]}x{ly.shape[2]}', str(ly.shape[1]), ly.dtype) for ly in layers]
+                    for key, name, size, ch, dtype in rows:
+                        imgui.table_next_row()
+                        imgui.table_next_column()
+                        clicked, _ = imgui.selectable(f'{name}##row', self.layer == key,
+                                                      imgui.SelectableFlags_.span_all_columns)
+                        viz.rect(f'layer:{name}')
+                        if clicked:
+                            self.select(key)
+                        for text in (size, ch, dtype):
+                            imgui.table_next_column()
+                            imgui.text(text)
+                    imgui.end_table()
+            imgui.end_child()
+            num_channels = 3
+            if result is not None and result.stats:
+                num_channels = int(result.stats.get('num_channels', 3))
+            imgui.text('Channels')
+            imgui.same_line(viz.label_w)
+            if imgui.radio_button('RGB', self.rgb):
+                self.rgb = True
+            imgui.same_line()
+            if imgui.radio_button('Single', not self.rgb):
+                self.rgb = False
+            viz.rect('single_channel')
+            imgui.same_line()
+            with imgui_utils.item_width(viz.font_size * 8):
+                _, self.base_channel = imgui.slider_int('##base', self.base_channel, 0, max(num_channels - 1, 0),
+                                                        format='Base %d')
+            imgui.text('Scale')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(viz.font_size * 8):
+                _, self.db = imgui.slider_float('##db', self.db, -40, 40, format='%+.1f dB')
+            imgui.same_line()
+            _, self.normalize = imgui.checkbox('Normalize', self.normalize)
+            imgui.same_line()
+            if imgui_utils.button('Reset##scale'):
+                self.db, self.normalize = 0.0, False
+            if result is not None and result.stats:
+                s = result.stats
+                imgui.text('Stats')
+                imgui.same_line(viz.label_w)
+                imgui.text(f'mean {s["mean"]:+.3f}  std {s["std"]:.3f}  max {s["max"]:.3f}  (layer)')
+                imgui.text(' ')
+                imgui.same_line(viz.label_w)
+                imgui.text(f'mean {s["sel_mean"]:+.3f}  std {s["sel_std"]:.3f}  max {s["sel_max"]:.3f}  (shown)')
+            imgui.text('FFT')
+            imgui.same_line(viz.label_w)
+            _, self.fft_show = imgui.checkbox('Show##fft', self.fft_show)
+            viz.rect('fft_show')
+            imgui.same_line()
+            _, self.fft_all = imgui.checkbox('All channels', self.fft_all)
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.grayed_out(not self.fft_show), imgui_utils.item_width(viz.font_size * 8):
+                _, self.fft_range_db = imgui.slider_float('##fftrange', self.fft_range_db, 0.1, 100,
+                                                          format='Range +-%.1f dB')
+                imgui.same_line()
+                _, self.fft_beta = imgui.slider_float('##fftbeta', self.fft_beta, 0, 50, format='Kaiser beta %.1f')
+        viz.set_args(layer_name=self.layer, sel_channels=3 if self.rgb else 1, base_channel=int(self.base_channel),
+                     img_scale_db=float(self.db), img_normalize=bool(self.normalize), fft_show=bool(self.fft_show),
+                     fft_all=bool(self.fft_all), fft_range_db=float(self.fft_range_db), fft_beta=float(self.fft_beta))

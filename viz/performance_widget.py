@@ -1,0 +1,73 @@
+"""Performance: GUI and render time plots (ImPlot), FPS limit, vsync, device and precision."""
+
+from __future__ import annotations
+
+import numpy as np
+from imgui_bundle import imgui, implot
+
+from gui_utils import imgui_utils
+
+DEVICES = ('cpu', 'cuda', 'mps')
+PRECISIONS = ('float32', 'bfloat16', 'float16')
+
+
+class PerformanceWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.fps_limit = 60
+        self.vsync = False
+        self.device = DEVICES.index(viz.args.device) if viz.args.device in DEVICES else 0
+        self.precision = 0
+        self.gui_times = np.zeros(240, np.float32)
+        self.render_times = np.zeros(240, np.float32)
+        self._render_count = 0
+
+    def set_device(self, device: str) -> None:
+        self.device = DEVICES.index(device) if device in DEVICES else 0
+
+    def record_render(self, seconds: float) -> None:
+        self.render_times = np.roll(self.render_times, -1)
+        self.render_times[-1] = seconds * 1000
+        self._render_count += 1
+
+    def __call__(self, show: bool = True) -> None:
+        viz = self.viz
+        self.gui_times = np.roll(self.gui_times, -1)
+        self.gui_times[-1] = viz.frame_delta * 1000
+        if show:
+            recent = self.gui_times[-60:]
+            fps = 1000.0 / max(float(recent[recent > 0].mean()) if (recent > 0).any() else 1.0, 1e-3)
+            renders = self.render_times[self.render_times > 0][-20:]
+            imgui.text('GUI')
+            imgui.same_line(viz.label_w)
+            imgui.text(f'{fps:6.1f} fps  {1000 / max(fps, 1e-3):6.2f} ms/frame')
+            imgui.text('Render')
+            imgui.same_line(viz.label_w)
+            if len(renders):
+                imgui.text(f'{1000 / renders.mean():6.2f} fps  {renders.mean():6.1f} ms/render')
+            else:
+                imgui.text('-')
+            if implot.begin_plot('##perf', imgui.ImVec2(-1, viz.font_size * 8),
+                                 implot.Flags_.no_menus | implot.Flags_.no_box_select):
+                implot.setup_axes('', 'ms', implot.AxisFlags_.no_tick_labels, implot.AxisFlags_.auto_fit)
+                implot.setup_axis_limits(implot.ImAxis_.x1, 0, len(self.gui_times), implot.Cond_.always)
+                implot.plot_line('GUI frame', self.gui_times)
+                implot.plot_line('render', self.render_times)
+                implot.end_plot()
+            imgui.text('FPS limit')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(viz.font_size * 8):
+                _, self.fps_limit = imgui.slider_int('##fps', self.fps_limit, 0, 240,
+                                                     format='%d fps' if self.fps_limit else 'off')
+            imgui.same_line()
+            _, self.vsync = imgui.checkbox('Vertical sync', self.vsync)
+            imgui.text('Device')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(viz.font_size * 6):
+                _, self.device = imgui.combo('##device', self.device, list(DEVICES))
+            imgui.same_line()
+            with imgui_utils.item_width(viz.font_size * 6):
+                _, self.precision = imgui.combo('##precision', self.precision, list(PRECISIONS))
+        viz.window.fps_limit = float(self.fps_limit)
+        viz.window.set_vsync(bool(self.vsync))
+        viz.set_args(device=DEVICES[self.device], precision=PRECISIONS[self.precision])
