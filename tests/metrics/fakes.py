@@ -95,3 +95,79 @@ def band_limited_pattern(size: int, mat: torch.Tensor | None = None, num: int = 
         phase = torch.rand(1, generator=gen, dtype=torch.float64)
         out += torch.cos(2 * math.pi * (f[0] * gx + f[1] * gy + phase))
     return (out / math.sqrt(num)).float()[None, None]
+
+
+class TinyDetector(torch.nn.Module):
+    """A randomly initialised stand-in for the Inception detector, with NVlabs' calling convention."""
+
+    def __init__(self, dim: int = 8):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, dim, 3)
+        self.fc = torch.nn.Linear(dim, 4)
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(img.float() / 255, size=(24, 24), mode='bilinear', align_corners=False)
+        feats = torch.relu(self.conv(x)).mean(dim=[2, 3]) * 4
+        if return_features:
+            return feats
+        return torch.softmax(self.fc(feats), dim=1)
+
+
+def torchscript_bytes(module: torch.nn.Module) -> bytes:
+    import io
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(module), buf)
+    return buf.getvalue()
+
+
+def write_nvlabs_persistent_pkl(path, state: dict, class_name: str = 'InceptionV3Detector',
+                                module_src: str = '# source\n') -> None:
+    """A pickle in NVlabs' persistence layout: torch_utils.persistence._reconstruct_persistent_obj(meta)."""
+    import pickle
+    import sys
+    import types
+
+    package, module = types.ModuleType('torch_utils'), types.ModuleType('torch_utils.persistence')
+
+    def _reconstruct_persistent_obj(meta):  # never called: only its name goes into the file
+        raise AssertionError
+
+    _reconstruct_persistent_obj.__module__ = 'torch_utils.persistence'
+    _reconstruct_persistent_obj.__qualname__ = '_reconstruct_persistent_obj'
+    module._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    package.persistence = module
+    meta = dict(type='class', version=6, module_src=module_src, class_name=class_name, state=state)
+
+    class _Obj:
+        def __reduce__(self):
+            return (_reconstruct_persistent_obj, (meta,))
+
+    saved = {k: sys.modules.get(k) for k in ('torch_utils', 'torch_utils.persistence')}
+    sys.modules['torch_utils'], sys.modules['torch_utils.persistence'] = package, module
+    try:
+        with open(path, 'wb') as f:
+            pickle.dump(_Obj(), f, protocol=4)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+def write_image_folder(path, num: int, resolution: int, channels: int = 3, seed: int = 0, pattern=None) -> str:
+    """A folder of PNGs (random smooth images, or pattern(i) -> uint8 HWC)."""
+    import os
+
+    import numpy as np
+    import PIL.Image
+    os.makedirs(path, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    for i in range(num):
+        if pattern is not None:
+            img = pattern(i)
+        else:
+            img = rng.randint(0, 256, [resolution // 4, resolution // 4, channels]).astype(np.uint8)
+            img = np.asarray(PIL.Image.fromarray(img.squeeze()).resize((resolution, resolution), PIL.Image.BILINEAR))
+        PIL.Image.fromarray(img.squeeze()).save(os.path.join(path, f'img{i:05d}.png'))
+    return str(path)

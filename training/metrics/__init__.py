@@ -5,6 +5,8 @@ fid50k_full, kid50k_full (need a dataset and a detector file), swd (sliced Wasse
 Laplacian-pyramid patches, needs a dataset but no external weights).
 """
 
+from training.metrics.detector import DetectorError
+from training.metrics.errors import MetricError
 from training.metrics.registry import calc_metric, is_valid_metric, list_valid_metrics, report_metric
 
-__all__ = ['calc_metric', 'is_valid_metric', 'list_valid_metrics', 'report_metric']
+__all__ = ['DetectorError', 'MetricError', 'calc_metric', 'is_valid_metric', 'list_valid_metrics', 'report_metric']

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from training.metrics import equivariance
+from training.metrics import equivariance, frechet
+from training.metrics import swd as swd_lib
+from training.metrics.errors import MetricError
 
 __all__ = ['MetricOptions', 'MetricError', 'register_metric', 'list_valid_metrics', 'is_valid_metric',
            'calc_metric', 'report_metric']
-
-
-class MetricError(ValueError):
-    """A metric that cannot run on the given inputs, with a one-line explanation."""
 
 
 @dataclass
@@ -71,6 +69,21 @@ def _eq_metric(name: str) -> Callable[[MetricOptions], dict]:
 
 for _name in equivariance.EQ_METRICS:
     register_metric(_eq_metric(_name))
+
+
+@register_metric
+def fid50k_full(opts: MetricOptions) -> dict:
+    return dict(fid50k_full=frechet.compute_fid(opts, max_real=None, num_gen=opts.samples(50000)))
+
+
+@register_metric
+def kid50k_full(opts: MetricOptions) -> dict:
+    return dict(kid50k_full=frechet.compute_kid(opts, max_real=1000000, num_gen=opts.samples(50000)))
+
+
+@register_metric
+def swd(opts: MetricOptions) -> dict:
+    return swd_lib.compute_swd(opts, num_images=opts.samples(16384))
 
 
 def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = None, device='cpu', num_gpus: int = 1,

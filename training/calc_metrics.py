@@ -1,0 +1,94 @@
+"""Compute quality and equivariance metrics of a network pickle (NVlabs' calc_metrics, same flag names).
+
+    python -m training.calc_metrics --metrics eqt50k_int,eqr50k --network net.pkl --num-samples 1000
+    python -m training.calc_metrics --metrics fid50k_full,kid50k_full --network net.pkl --data ffhq-256.zip \\
+        --detector inception-2015-12-05.pkl
+    python -m training.calc_metrics --metrics swd --network net.pkl --data ffhq-256.zip --num-samples 4096
+
+Results are printed and appended as JSON lines to <run-dir>/metric-<name>.jsonl (default: the
+pickle's directory), as training does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+from training import metrics
+from training.metrics import frechet
+from training.metrics.loading import USER_ERRORS, load_generator
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog='python -m training.calc_metrics', description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument('--network', required=True, metavar='PKL', help='network pickle (ours or NVlabs)')
+    parser.add_argument('--metrics', default='fid50k_full', help='comma-separated: '
+                        + ', '.join(metrics.list_valid_metrics()))
+    parser.add_argument('--data', metavar='PATH', help='dataset zip or folder (FID, KID, SWD)')
+    parser.add_argument('--mirror', action='store_true', help='x-flip the dataset')
+    parser.add_argument('--num-samples', type=int, default=None, metavar='N',
+                        help='generated samples per metric (default: the metric\'s own, e.g. 50000)')
+    parser.add_argument('--detector', metavar='PATH|URL', default=None,
+                        help='Inception detector file (NVlabs format) for FID/KID; never downloaded implicitly')
+    parser.add_argument('--cache-dir', default=None, help='dataset statistics cache '
+                        f'(default {frechet.cache_dir_default()})')
+    parser.add_argument('--run-dir', default=None, help='where metric-*.jsonl go (default: the pickle\'s folder)')
+    parser.add_argument('--batch', type=int, default=16, help='batch size')
+    parser.add_argument('--gpus', type=int, default=1, help='number of GPUs (only 1 in this tool)')
+    parser.add_argument('--device', default=None, help='cpu, cuda, mps (default: cuda if available)')
+    parser.add_argument('--no-report', action='store_true', help='do not append JSON lines')
+    return parser.parse_args(argv)
+
+
+def run(args) -> int:
+    import tqdm
+
+    names = [m.strip() for m in args.metrics.split(',') if m.strip()]
+    bad = [m for m in names if not metrics.is_valid_metric(m)]
+    if bad:
+        valid = ', '.join(metrics.list_valid_metrics())
+        raise metrics.MetricError(f'unknown metric(s) {", ".join(bad)}; valid: {valid}')
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    G = load_generator(args.network, device)
+    dataset_kwargs = None
+    if args.data:
+        dataset_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=args.data,
+                              use_labels=bool(getattr(G, 'c_dim', 0)), xflip=args.mirror)
+    run_dir = args.run_dir or os.path.dirname(os.path.abspath(args.network))
+    bars: dict[str, tqdm.tqdm] = {}
+
+    def progress(tag, done, total):
+        bar = bars.get(tag)
+        if bar is None:
+            bar = bars[tag] = tqdm.tqdm(total=total, desc=tag, unit='img', leave=False, file=sys.stderr)
+        bar.update(done - bar.n)
+
+    for name in names:
+        result = metrics.calc_metric(name, G, dataset_kwargs=dataset_kwargs, device=device, num_gpus=1,
+                                     num_samples=args.num_samples,
+                                     cache_dir=args.cache_dir or frechet.cache_dir_default(),
+                                     detector=args.detector, batch_size=args.batch, progress=progress)
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+        line = metrics.report_metric(result, run_dir=None if args.no_report else run_dir,
+                                     snapshot_pkl=os.path.abspath(args.network))
+        print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        return run(args)
+    except USER_ERRORS as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The one exception type metrics raise for unusable inputs (a ValueError with a one-line message)."""
+
+
+class MetricError(ValueError):
+    """A metric that cannot run on the given inputs, with a one-line explanation."""
