@@ -1,0 +1,81 @@
+"""The async renderer: newest request wins, the queue never grows, stale results are dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from viz.async_renderer import AsyncRenderer
+from viz.render_types import RenderArgs, RenderResult
+
+
+class SlowRenderer:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.seen: list[RenderArgs] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def render(self, args: RenderArgs) -> RenderResult:
+        self.gate.wait()
+        self.seen.append(args)
+        time.sleep(self.seconds)
+        return RenderResult(args=args, error='boom' if args.pkl == 'bad' else None)
+
+
+def _args(i: int) -> RenderArgs:
+    return RenderArgs(w0_seeds=((i, 1.0),))
+
+
+def test_newest_wins_and_queue_never_grows():
+    slow = SlowRenderer(0.05)
+    ar = AsyncRenderer(slow)
+    try:
+        for i in range(200):
+            ar.set_args(_args(i))
+            assert ar.queue_length <= 1
+        assert ar.wait_idle(10)
+        assert ar.stats['max_queue'] == 1
+        assert len(slow.seen) < 10  # intermediate requests were replaced, not rendered
+        result = ar.get_result()
+        assert result.args == _args(199)
+        assert ar.get_result() is None  # each result is delivered once
+    finally:
+        ar.close()
+
+
+def test_stale_result_dropped():
+    slow = SlowRenderer(0.2)
+    ar = AsyncRenderer(slow)
+    try:
+        ar.set_args(_args(1))
+        time.sleep(0.05)  # 1 is rendering
+        ar.set_args(_args(2))
+        assert ar.wait_idle(10)
+        result = ar.get_result()
+        assert result.args == _args(2) and ar.stats['dropped'] == 1
+        ar.set_args(_args(2))  # same as the newest: nothing to do
+        assert not ar.busy
+    finally:
+        ar.close()
+
+
+def test_errors_come_back_as_text():
+    ar = AsyncRenderer(SlowRenderer(0.0))
+    try:
+        ar.set_args(RenderArgs(pkl='bad'))
+        assert ar.wait_idle(5)
+        assert ar.get_result().error == 'boom'
+    finally:
+        ar.close()
+
+
+def test_real_renderer_error_result(pkl_dir):
+    ar = AsyncRenderer()
+    try:
+        ar.set_args(RenderArgs(pkl=str(pkl_dir / 'garbage.pkl')))
+        assert ar.wait_idle(30)
+        res = ar.get_result()
+        assert res.error and res.image is None
+    finally:
+        ar.close()

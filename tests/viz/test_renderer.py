@@ -1,0 +1,181 @@
+"""Renderer tests without GL: every view on tiny networks, by value."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from viz.render_types import RenderArgs, args_from_dict, args_to_dict
+from viz.renderer import Renderer, fft_view, make_transform, untransform_image
+
+
+@pytest.fixture(scope='module')
+def renderer():
+    torch.set_num_threads(1)
+    return Renderer()
+
+
+@pytest.fixture(scope='module')
+def sg3(pkl_dir):
+    return RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
+
+
+def test_image_layers_and_info(renderer, sg3):
+    res = renderer.render(sg3)
+    assert res.error is None
+    assert res.image.shape == (32, 32, 3) and res.image.dtype == np.uint8
+    assert res.image.std() > 1  # not blank
+    names = [layer.name for layer in res.layers]
+    assert names[0] == 'input' and names[-1].endswith('_3') and len(names) == 16
+    assert all(len(layer.shape) == 4 and layer.dtype == 'float32' for layer in res.layers)
+    assert res.network['kind'] == 'StyleGAN3' and res.network['resolution'] == 32 and not res.network['untrained']
+    assert res.timings['total'] > 0 and 'synthesis' in res.timings
+
+
+def test_seed_and_truncation(renderer, sg3):
+    a = renderer.render(dataclasses.replace(sg3, w0_seeds=((0, 1.0),))).image.astype(int)
+    b = renderer.render(dataclasses.replace(sg3, w0_seeds=((1, 1.0),))).image.astype(int)
+    assert np.abs(a - b).mean() > 2
+    # psi = 0: every seed maps to w_avg, so the images are equal.
+    a0 = renderer.render(dataclasses.replace(sg3, w0_seeds=((0, 1.0),), trunc_psi=0.0)).image
+    b0 = renderer.render(dataclasses.replace(sg3, w0_seeds=((1, 1.0),), trunc_psi=0.0)).image
+    np.testing.assert_array_equal(a0, b0)
+    # Style mixing every ws from seed 1 reproduces seed 1.
+    mixed = renderer.render(dataclasses.replace(sg3, w0_seeds=((0, 1.0),), stylemix_seed=1,
+                                                stylemix_idx=tuple(range(16)))).image.astype(int)
+    assert np.abs(mixed - b).max() <= 1
+
+
+def test_layer_view_single_channel_and_stats(renderer, sg3):
+    full = renderer.render(sg3)
+    layer = full.layers[3]
+    res = renderer.render(dataclasses.replace(sg3, layer_name=layer.name, sel_channels=1, base_channel=5))
+    assert res.error is None
+    assert res.image.shape == (layer.shape[2], layer.shape[3], 3)
+    assert (res.image[:, :, 0] == res.image[:, :, 1]).all()  # one channel shown as grey
+    assert res.stats['base_channel'] == 5 and res.stats['num_channels'] == layer.shape[1]
+    normed = renderer.render(dataclasses.replace(sg3, layer_name=layer.name, sel_channels=1, base_channel=5,
+                                                 img_normalize=True))
+    assert normed.image.max() == 255 or normed.image.min() == 0  # peak reaches +-1
+    unknown = renderer.render(dataclasses.replace(sg3, layer_name='nope'))
+    assert unknown.error is None and unknown.image.shape == (32, 32, 3) and 'no layer' in unknown.messages[0]
+
+
+def test_fft_view_of_sinusoid_peaks_at_its_frequency():
+    h = w = 64
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
+    sig = torch.cos(2 * math.pi * (5 * xx / w + 3 * yy / h))[None].float()
+    db, rgb = fft_view(sig, beta=8, range_db=50)
+    assert db.shape == (h, w) and rgb.shape == (h, w, 3) and rgb.dtype == np.uint8
+    peak = np.unravel_index(np.argmax(db), db.shape)
+    assert peak in [(h // 2 + 3, w // 2 + 5), (h // 2 - 3, w // 2 - 5)]
+
+
+def test_fft_in_render(renderer, sg3):
+    res = renderer.render(dataclasses.replace(sg3, fft_show=True))
+    assert res.fft.shape == (32, 32, 3)
+
+
+def test_whole_pixel_translation_shifts_image(renderer, sg3):
+    base = renderer.render(sg3).image.astype(float)
+    shifted = renderer.render(dataclasses.replace(sg3, translate_x=4 / 32, translate_y=-2 / 32)).image.astype(float)
+    # Content moves right by 4 and up by 2 pixels; compare away from the borders.
+    diff = np.abs(shifted[6:-6, 8:-6] - base[8:-4, 4:-10]).mean()
+    unrelated = np.abs(shifted[6:-6, 8:-6] - base[6:-6, 8:-6]).mean()
+    assert diff < 2.0 and diff < unrelated / 3
+    back = renderer.render(dataclasses.replace(sg3, translate_x=4 / 32, translate_y=-2 / 32, untransform=True))
+    assert np.abs(back.image.astype(float)[6:-6, 6:-6] - base[6:-6, 6:-6]).mean() < 2.0
+
+
+def test_untransform_image_inverts_integer_shift():
+    img = torch.rand(3, 16, 16)
+    m = make_transform(2 / 16, 0, 0)
+    assert m[0, 2] == 2 / 16
+    moved = torch.roll(img, shifts=2, dims=2)  # content moved right by 2 px
+    back = untransform_image(moved, 2 / 16, 0, 0)
+    torch.testing.assert_close(back[:, :, :13], img[:, :, :13], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('name, expect', [
+    ('garbage.pkl', 'not a network pickle'),
+    ('truncated.pkl', ''),
+    ('malicious.pkl', ''),
+    ('no_generator.pkl', 'generator'),
+    ('missing.pkl', 'not found'),
+])
+def test_bad_pickles_give_error_results(renderer, pkl_dir, name, expect):
+    res = renderer.render(RenderArgs(pkl=str(pkl_dir / name)))
+    assert res.error and res.image is None
+    assert '\n' not in res.error and expect in res.error.lower()
+    assert not (pkl_dir / 'PWNED').exists()
+
+
+def test_directory_and_unavailable_device(renderer, pkl_dir):
+    assert 'directory' in renderer.render(RenderArgs(pkl=str(pkl_dir))).error
+    if not torch.cuda.is_available():
+        err = renderer.render(RenderArgs(device='cuda')).error
+        assert 'CUDA is not available' in err
+    assert 'unsupported device' in renderer.render(RenderArgs(device='xla')).error
+
+
+def test_stylegan2_noise_and_layers(renderer, pkl_dir):
+    args = RenderArgs(pkl=str(pkl_dir / 'tiny_sg2.pkl'))
+    res = renderer.render(args)
+    assert res.error is None and res.network['kind'] == 'StyleGAN2' and res.network['has_noise']
+    names = [layer.name for layer in res.layers]
+    assert any(n.startswith('b4') for n in names) and res.image.shape == (32, 32, 3)
+    r1 = renderer.render(dataclasses.replace(args, noise_mode='random', noise_seed=1)).image
+    r1b = renderer.render(dataclasses.replace(args, noise_mode='random', noise_seed=1)).image
+    r2 = renderer.render(dataclasses.replace(args, noise_mode='random', noise_seed=2)).image
+    np.testing.assert_array_equal(r1, r1b)
+    assert not np.array_equal(r1, r2)
+    layer = next(n for n in names if ':' in n or 'conv1' in n)
+    assert renderer.render(dataclasses.replace(args, layer_name=layer)).error is None
+    eq = renderer.render(dataclasses.replace(args, eq_readout=True))
+    assert eq.eq is None and any('StyleGAN3' in m for m in eq.messages)
+
+
+def test_average_spectrum(renderer, sg3):
+    res = renderer.render(dataclasses.replace(sg3, spectrum_seeds=4))
+    spec = res.spectrum
+    assert spec is not None and spec['db'].shape == (128, 128) and spec['image'].shape == (128, 128, 3)
+    assert len(spec['freqs']) == len(spec['deg0']) == len(spec['deg45']) and spec['num_seeds'] == 4
+    assert spec['freqs'][-1] < 16.01  # up to Nyquist of a 32 px image
+    layer = res.layers[2].name
+    res2 = renderer.render(dataclasses.replace(sg3, spectrum_seeds=4, spectrum_layer=True, layer_name=layer))
+    assert res2.spectrum['layer'] == layer
+
+
+def test_eq_readout_and_sticking(renderer, sg3):
+    res = renderer.render(dataclasses.replace(sg3, eq_readout=True, eq_transforms=2))
+    assert res.eq is not None, res.messages
+    assert set(res.eq) >= {'eqt_int', 'eqt_frac', 'eqr'}
+    assert res.eq['eqt_int'] > 30  # an SG3-T is translation equivariant
+    res = renderer.render(dataclasses.replace(sg3, sticking=True, sticking_num=3, sticking_frames=6))
+    assert res.sticking is not None, res.messages
+    assert res.sticking['average'].shape == (32, 32, 3)
+    assert res.sticking['streak'].shape == (32, 6, 3)
+
+
+def test_session_round_trip():
+    args = RenderArgs(pkl='x.pkl', w0_seeds=((3, 0.25), (4, 0.75)), stylemix_idx=(1, 2), translate_x=0.1,
+                      layer_name='L3_52_32', trunc_cutoff=4)
+    data = json.loads(json.dumps(args_to_dict(args)))
+    assert args_from_dict(data) == args
+    hash(args_from_dict(data))
+    with pytest.raises(ValueError, match='unknown render settings: bogus'):
+        args_from_dict({'bogus': 1})
+
+
+def test_blend_seeds():
+    from viz.latent_widget import blend_seeds
+
+    assert blend_seeds(3.0, 0.0) == ((3, 1.0),)
+    seeds = blend_seeds(3.25, 0.5)
+    assert len(seeds) == 4 and abs(sum(w for _s, w in seeds) - 1) < 1e-9
+    assert dict(seeds)[3] == pytest.approx(0.75 * 0.5)

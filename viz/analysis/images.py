@@ -1,0 +1,48 @@
+"""Generating images for given seeds, class, truncation, noise mode and input transform."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from viz.analysis.common import CliError, set_input_transform, to_uint8_hwc
+
+__all__ = ['seed_latent', 'class_label', 'generate_images']
+
+
+def seed_latent(G: torch.nn.Module, seed: int) -> torch.Tensor:
+    """[1, z_dim] latent of a seed (NVlabs' convention: numpy RandomState(seed).randn)."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+
+
+def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
+    """[1, c_dim] one-hot label; conditional networks need a class, unconditional ones ignore it."""
+    c_dim = int(getattr(G, 'c_dim', 0) or 0)
+    label = torch.zeros([1, c_dim])
+    if c_dim:
+        if class_idx is None:
+            raise CliError(f'this network is conditional ({c_dim} classes): pass --class C')
+        if not 0 <= class_idx < c_dim:
+            raise CliError(f'--class {class_idx} out of range: the network has {c_dim} classes')
+        label[:, class_idx] = 1
+    elif class_idx is not None:
+        warnings.warn('--class ignored: the network is unconditional', stacklevel=2)
+    return label
+
+
+@torch.no_grad()
+def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float = 1.0, class_idx: int | None = None,
+                    noise_mode: str = 'const', translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0,
+                    device: torch.device | str = 'cpu'):
+    """Yields (seed, HWC uint8 image) for each seed."""
+    if noise_mode not in ('const', 'random', 'none'):
+        raise CliError(f'bad --noise-mode {noise_mode!r}: const, random or none')
+    label = class_label(G, class_idx).to(device)
+    moved = translate != (0.0, 0.0) or rotate != 0.0
+    if not set_input_transform(G, translate, rotate) and moved:
+        warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)', stacklevel=2)
+    for seed in seeds:
+        img = G(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi, noise_mode=noise_mode)
+        yield seed, to_uint8_hwc(img)[0]

@@ -1,0 +1,49 @@
+"""Generate images with a pretrained network (NVlabs' gen_images, same flags).
+
+    python -m viz.gen_images --network net.pkl --seeds 0-3 --trunc 1 --outdir renders/images
+    python -m viz.gen_images --network net.pkl --seeds 7 --translate 0.1,0 --rotate 10 --outdir out
+    python -m viz.gen_images --network cond.pkl --seeds 0-9 --class 3 --noise-mode const --outdir out
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import tqdm
+
+from viz.analysis.common import USER_ERRORS, load_generator, parse_range, parse_vec2, save_png
+from viz.analysis.images import generate_images
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m viz.gen_images', description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument('--network', required=True, metavar='PKL', help='network pickle (ours or NVlabs)')
+    parser.add_argument('--seeds', required=True, help='e.g. 0-3,7')
+    parser.add_argument('--trunc', type=float, default=1.0, help='truncation psi')
+    parser.add_argument('--class', dest='class_idx', type=int, default=None, help='class (conditional networks)')
+    parser.add_argument('--noise-mode', default='const', choices=['const', 'random', 'none'])
+    parser.add_argument('--translate', default='0,0', help='input translation x,y in image widths (StyleGAN3)')
+    parser.add_argument('--rotate', type=float, default=0.0, help='input rotation in degrees (StyleGAN3)')
+    parser.add_argument('--outdir', required=True)
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args(argv)
+    try:
+        seeds = parse_range(args.seeds)
+        G = load_generator(args.network, args.device)
+        os.makedirs(args.outdir, exist_ok=True)
+        images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, parse_vec2(args.translate),
+                                 args.rotate, args.device)
+        for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
+            save_png(img, os.path.join(args.outdir, f'seed{seed:04d}.png'))
+        print(f'wrote {len(seeds)} images to {args.outdir}')
+    except USER_ERRORS as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
