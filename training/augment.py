@@ -193,6 +193,32 @@ class AugmentPipe(torch.nn.Module):
         return out[:, :, k:k + height, k:k + width]
 
     @staticmethod
+    def is_blit(inv: torch.Tensor) -> torch.Tensor:
+        """[N] bool: the matrix only flips, turns by multiples of 90 degrees and shifts by whole pixels."""
+        linear, shift = inv[:, :2, :2], inv[:, :2, 2]
+        return ((linear.abs() < 1e-6) | ((linear.abs() - 1).abs() < 1e-6)).all(dim=(1, 2)) & \
+            ((shift - shift.round()).abs() < 1e-6).all(dim=1)
+
+    @staticmethod
+    def blit(images: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
+        """Exact pixel copy for matrices that pass `is_blit` (square images), reflecting at the borders."""
+        n, channels, height, width = images.shape
+        device = images.device
+        ys, xs = torch.meshgrid(torch.arange(height, device=device) + 0.5 - height / 2,
+                                torch.arange(width, device=device) + 0.5 - width / 2, indexing='ij')
+        points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(1, -1, 3)
+        src = (points @ inv.transpose(1, 2)).round_(decimals=3)
+        sx = (src[..., 0] + width / 2 - 0.5).round().long()
+        sy = (src[..., 1] + height / 2 - 0.5).round().long()
+
+        def reflect(i, size):  # like F.pad(mode='reflect'): -1 -> 1, size -> size - 2
+            period = 2 * (size - 1) if size > 1 else 1
+            i = i.remainder(period)
+            return torch.where(i >= size, period - i, i)
+        index = (reflect(sy, height) * width + reflect(sx, width))[:, None, :].expand(n, channels, -1)
+        return images.reshape(n, channels, height * width).gather(2, index).reshape(n, channels, height, width)
+
+    @staticmethod
     def apply_color(images: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
         n, channels, height, width = images.shape
         flat = images.reshape(n, channels, height * width)
@@ -215,7 +241,13 @@ class AugmentPipe(torch.nn.Module):
         device = images.device
         if any(s > 0 for s in (self.xflip, self.rotate90, self.xint, self.scale, self.rotate, self.aniso, self.xfrac)):
             inv = self.geometric_matrix(n, width, height, device)
-            if not torch.equal(inv, torch.eye(3, device=device).expand(n, 3, 3)):
+            blit = self.is_blit(inv) if width == height else torch.zeros(n, dtype=torch.bool, device=device)
+            if bool(blit.all()):        # whole-pixel moves only: exact, and no resampling blur
+                images = self.blit(images, inv)
+            elif bool(blit.any()):
+                out = self.warp(images, inv)
+                images = torch.where(blit[:, None, None, None], self.blit(images, inv), out)
+            else:
                 images = self.warp(images, inv)
         if any(s > 0 for s in (self.brightness, self.contrast, self.lumaflip, self.hue, self.saturation)):
             mat = self.color_matrix(n, device)

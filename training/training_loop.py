@@ -218,9 +218,13 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     stats = StatsCollector()
     ada_stats = StatsCollector(names=('Loss/signs/real',))
 
+    step_values: dict[str, float] = {}   # this step's means, only gathered for a step_callback (they sync)
+
     def report(name, value):
         stats.report(name, value)
         ada_stats.report(name, value)
+        if step_callback is not None:
+            step_values[name] = float(value.detach().float().mean())
 
     loss = StyleGAN2Loss(device=device, G=G, D=D, augment_pipe=augment_pipe, report=report, **cfg.loss_kwargs)
     phases: list[Phase] = []
@@ -302,7 +306,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
         gen_c = torch.from_numpy(np.stack([training_set.get_label(i) for i in gen_c_idx])).to(device)
         gen_c = gen_c.reshape(len(phases), batch_per_gpu, -1)
 
-        step_losses = {}
+        step_values.clear()
         for phase, phase_z, phase_c in zip(phases, gen_z, gen_c):
             if batch_idx % phase.interval != 0:
                 continue
@@ -323,8 +327,6 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                 for p, g in zip(params, flat.split([p.numel() for p in params])):
                     p.grad = g.reshape(p.shape)
                 phase.opt.step()
-            if step_callback is not None:
-                step_losses[phase.name] = float(flat.norm()) if params else 0.0
 
         # Running averages of buffers (w_avg, magnitude EMAs) are averaged over ranks so all ranks agree.
         if _distributed():
@@ -345,7 +347,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                 augment_pipe.p.copy_(torch.as_tensor(new_p))
 
         if step_callback is not None:
-            step_callback(dict(cur_nimg=cur_nimg, batch_idx=batch_idx, grad_norms=step_losses,
+            step_callback(dict(cur_nimg=cur_nimg, batch_idx=batch_idx, losses=dict(step_values),
                                G=G, D=D, G_ema=G_ema, augment_p=float(augment_pipe.p) if augment_pipe else 0.0))
 
         done = cur_nimg >= cfg.total_kimg * 1000
