@@ -10,8 +10,7 @@ import PIL.Image
 import pytest
 
 from training.dataset import DatasetError, ImageFolderDataset, InfiniteSampler
-from training.dataset_tool import (BUILTIN_PHOTOS, DatasetToolError, convert_dataset, load_builtin_photos,
-                                   main)
+from training.dataset_tool import BUILTIN_PHOTOS, DatasetToolError, convert_dataset, load_builtin_photos, main
 
 
 def _quiet(*_args):
