@@ -252,18 +252,14 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
         ada_stats.load_state(resume_state.get('ada_stats', {}), device)
     log(f'  G: {sum(p.numel() for p in G.parameters())} parameters, D: {sum(p.numel() for p in D.parameters())}')
 
-    # Per-rank randomness: seeded, or restored exactly from the snapshot.
-    torch.manual_seed(cfg.random_seed * num_gpus + rank)
-    if resume_state is not None and len(resume_state.get('rng_states', [])) == num_gpus:
-        _set_rng_state(resume_state['rng_states'][rank], device)
-
     sampler = InfiniteSampler(len(training_set), rank=rank, num_replicas=num_gpus, seed=cfg.random_seed,
                               start=cur_nimg)
     loader_kwargs = dict(cfg.data_loader_kwargs)
     if loader_kwargs.get('num_workers', 0) == 0:
         loader_kwargs.pop('prefetch_factor', None)
     loader = torch.utils.data.DataLoader(training_set, sampler=sampler, batch_size=batch_per_gpu,
-                                         pin_memory=device.type == 'cuda', **loader_kwargs)
+                                         pin_memory=device.type == 'cuda',
+                                         generator=torch.Generator().manual_seed(cfg.random_seed), **loader_kwargs)
     training_iter = iter(loader)
 
     # Image grids and files (rank 0).
@@ -276,7 +272,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     grid_c = torch.from_numpy(np.stack([training_set.get_label(i) for i in grid_idx])).to(device)
 
     def save_fakes(path):
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
             images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu()
                                 for z, c in zip(grid_z.split(cfg.batch_gpu), grid_c.split(cfg.batch_gpu))])
         save_image_grid(images.numpy(), path, drange=(-1, 1), grid_size=grid_size)
@@ -289,6 +285,11 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             save_image_grid(reals, os.path.join(run_dir, 'reals.png'), drange=(0, 255), grid_size=grid_size)
             save_fakes(os.path.join(run_dir, 'fakes_init.png'))
         stats_file = open(os.path.join(run_dir, 'stats.jsonl'), 'a')
+
+    # Per-rank randomness: seeded, or restored exactly from the snapshot (nothing above may draw from it after).
+    torch.manual_seed(cfg.random_seed * num_gpus + rank)
+    if resume_state is not None and len(resume_state.get('rng_states', [])) == num_gpus:
+        _set_rng_state(resume_state['rng_states'][rank], device)
 
     log(f'Training for {cfg.total_kimg} kimg...')
     tick_start_nimg = cur_nimg

@@ -5,7 +5,7 @@ import pytest
 from training.dataset_tool import convert_dataset
 
 # Tiny networks: fast on two shared CPU cores, yet every code path of the full ones.
-TINY_NET_ARGS = ['--cbase', '256', '--cmax', '16', '--z-dim', '16', '--w-dim', '16', '--map-depth', '2',
+_TINY_NET_ARGS = ['--cbase', '256', '--cmax', '16', '--z-dim', '16', '--w-dim', '16', '--map-depth', '2',
                  '--mbstd-group', '2', '--workers', '0', '--device', 'cpu']
 
 
@@ -16,3 +16,9 @@ def photos16(tmp_path_factory) -> str:
     convert_dataset('builtin:photos', path, resolution='16x16', count=96, seed=1, progress=False,
                     log=lambda *_: None)
     return path
+
+
+@pytest.fixture(scope='session')
+def tiny_net_args() -> list[str]:
+    """training.train flags for tiny networks on the CPU."""
+    return list(_TINY_NET_ARGS)

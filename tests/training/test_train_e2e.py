@@ -1,0 +1,95 @@
+"""End-to-end: a tiny run per config writes what it should, its snapshots open in the loader and the
+visualizer's renderer, and resuming from a snapshot continues exactly like the uninterrupted run."""
+
+import json
+import os
+
+import pytest
+import torch
+
+import networks
+from training.train import build_config, build_parser, main
+from training.training_loop import training_loop
+
+
+def _only_run_dir(outdir):
+    (name,) = os.listdir(outdir)
+    return os.path.join(outdir, name)
+
+
+@pytest.mark.parametrize('cfg, kimg, extra', [
+    ('stylegan2', 0.024, ['--cond', '1', '--mirror', '1']),
+    ('stylegan3-t', 0.012, ['--aug', 'fixed', '--p', '0.5']),
+    ('stylegan3-r', 0.008, ['--aug', 'noaug']),
+])
+def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra):
+    rc = main(['--outdir', str(tmp_path), '--cfg', cfg, '--data', photos16, '--gpus', '1', '--batch', '4',
+               '--gamma', '1', '--kimg', str(kimg), '--tick', '0.008', '--snap', '1', *tiny_net_args, *extra])
+    assert rc == 0
+    run_dir = _only_run_dir(tmp_path)
+    for name in ('training_options.json', 'log.txt', 'reals.png', 'fakes_init.png', 'stats.jsonl',
+                 'network-snapshot-000000.pkl'):
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    assert not [f for f in os.listdir(run_dir) if f.endswith('.tmp')]
+    options = json.load(open(os.path.join(run_dir, 'training_options.json')))
+    assert options['batch_size'] == 4 and options['training_set_kwargs']['resolution'] == 16
+    records = [json.loads(line) for line in open(os.path.join(run_dir, 'stats.jsonl'))]
+    assert records and all('Loss/G/loss' in r and 'Timing/sec_per_kimg' in r for r in records)
+    assert 'sec/kimg' in open(os.path.join(run_dir, 'log.txt')).read()
+
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    data = networks.load_network_pkl(snapshot)
+    assert {'G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs', 'training_state'} <= set(data)
+    assert data['training_state']['cur_nimg'] == round(kimg * 1000)
+    G = data['G_ema']
+    assert G.img_resolution == 16 and G.c_dim == (7 if '--cond' in extra else 0)
+    assert (data['augment_pipe'] is None) == ('noaug' in extra)
+    with torch.no_grad():
+        img = G(torch.randn([2, G.z_dim]), torch.eye(max(G.c_dim, 1))[:2, :G.c_dim])
+    assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+
+    from viz.render_types import RenderArgs
+    from viz.renderer import Renderer
+    result = Renderer().render(RenderArgs(pkl=snapshot))
+    assert result.error is None, result.error
+    assert result.image.shape[:2] == (16, 16)
+
+
+def _config(outdir, data, tiny_net_args, kimg, resume=None):
+    argv = ['--outdir', str(outdir), '--cfg', 'stylegan2', '--data', data, '--gpus', '1', '--batch', '4',
+            '--gamma', '1', '--kimg', str(kimg), '--tick', '0.016', '--snap', '1', *tiny_net_args]
+    if resume:
+        argv += ['--resume', resume]
+    cfg = build_config(build_parser().parse_args(argv), 'cpu')
+    cfg.ada_kimg = 0.1               # let ADA's p move visibly within a few steps
+    return cfg
+
+
+def _run(cfg):
+    steps = []
+    result = training_loop(cfg, log=lambda *_: None, step_callback=lambda s: steps.append(
+        dict(nimg=s['cur_nimg'], losses=s['losses'], p=s['augment_p'])))
+    return steps, result
+
+
+def test_resume_continues_exactly(tmp_path, photos16, tiny_net_args):
+    # StyleGAN2 exercises every lazy phase: R1 at step 0 and 16, path length every 4 steps, style mixing, ADA.
+    full_steps, full = _run(_config(tmp_path / 'full', photos16, tiny_net_args, kimg=0.032))
+    half_steps, half = _run(_config(tmp_path / 'half', photos16, tiny_net_args, kimg=0.016))
+    assert [s['losses'] for s in half_steps] == [s['losses'] for s in full_steps[:4]]
+    resumed_steps, resumed = _run(_config(tmp_path / 'resumed', photos16, tiny_net_args, kimg=0.032,
+                                          resume=half['snapshot_pkl']))
+    assert [s['nimg'] for s in resumed_steps] == [20, 24, 28, 32]
+    assert 'Loss/pl_penalty' in resumed_steps[0]['losses']         # batch_idx 4: a path-length step
+    for a, b in zip(resumed_steps, full_steps[4:]):
+        assert a['losses'] == b['losses'] and a['p'] == b['p']
+    assert full_steps[-1]['p'] != 0                                 # ADA moved, and moved the same way
+
+    end_full = networks.load_network_pkl(full['snapshot_pkl'])
+    end_resumed = networks.load_network_pkl(resumed['snapshot_pkl'])
+    for key in ('G', 'D', 'G_ema'):
+        for (name, t1), (_, t2) in zip(end_full[key].state_dict().items(), end_resumed[key].state_dict().items()):
+            assert torch.equal(t1, t2), f'{key}.{name}'
+    s1, s2 = end_full['training_state'], end_resumed['training_state']
+    assert s1['cur_nimg'] == s2['cur_nimg'] == 32 and s1['batch_idx'] == s2['batch_idx'] == 8
+    assert torch.equal(s1['G_opt']['state'][0]['exp_avg_sq'], s2['G_opt']['state'][0]['exp_avg_sq'])
