@@ -1,0 +1,65 @@
+"""Several processes through torch.distributed on the CPU (gloo): ranks stay identical step by step, and the
+torchrun launch of training.train completes with only rank 0 writing."""
+
+import json
+import os
+import subprocess
+import sys
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from training.train import build_config, build_parser
+from training.training_loop import training_loop
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _worker(rank, cfg, init_file, out_file):
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    diffs = []
+
+    def check(step):
+        # Gather every rank's G parameters and buffers, D parameters and ADA p; record the largest disagreement.
+        flat = torch.cat([t.detach().flatten() for t in [*step['G'].parameters(), *step['G'].buffers(),
+                                                          *step['D'].parameters(), *step['G_ema'].parameters()]]
+                         + [torch.tensor([step['augment_p']])])
+        gathered = [torch.empty_like(flat) for _ in range(2)]
+        dist.all_gather(gathered, flat)
+        diffs.append(float((gathered[0] - gathered[1]).abs().max()))
+
+    try:
+        training_loop(cfg, rank=rank, log=lambda *_: None, step_callback=check)
+    finally:
+        dist.destroy_process_group()
+    with open(f'{out_file}.{rank}', 'w') as f:
+        json.dump(diffs, f)
+
+
+def test_two_gloo_processes_stay_identical(tmp_path, photos16, tiny_net_args):
+    argv = ['--outdir', str(tmp_path / 'runs'), '--cfg', 'stylegan2', '--data', photos16, '--gpus', '2',
+            '--batch', '8', '--gamma', '1', '--kimg', '0.040', '--tick', '0.04', '--snap', '1', *tiny_net_args]
+    cfg = build_config(build_parser().parse_args(argv), 'cpu')
+    cfg.ada_kimg = 0.1                      # make ADA's p move, so its all-reduce is exercised
+    mp.spawn(_worker, args=(cfg, str(tmp_path / 'init'), str(tmp_path / 'diffs')), nprocs=2)
+    diffs = [json.load(open(tmp_path / f'diffs.{rank}')) for rank in range(2)]
+    assert len(diffs[0]) == 5 and diffs[0] == diffs[1]
+    assert max(diffs[0]) == 0.0, diffs[0]
+    (run_dir,) = os.listdir(tmp_path / 'runs')
+    assert os.listdir(tmp_path / 'runs' / run_dir).count('network-snapshot-000000.pkl') == 1
+
+
+def test_torchrun_cli(tmp_path, photos16, tiny_net_args):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+           '-m', 'training.train', '--outdir', str(tmp_path), '--cfg', 'stylegan2', '--data', photos16,
+           '--gpus', '2', '--batch', '4', '--gamma', '1', '--kimg', '0.008', '--tick', '0.004', *tiny_net_args]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (run_dir,) = os.listdir(tmp_path)                       # both ranks used rank 0's directory
+    files = os.listdir(tmp_path / run_dir)
+    assert {'training_options.json', 'log.txt', 'stats.jsonl', 'network-snapshot-000000.pkl'} <= set(files)
+    log = open(tmp_path / run_dir / 'log.txt').read()
+    assert log.count('tick 1 ') == 1 and 'Exiting' in log
