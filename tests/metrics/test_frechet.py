@@ -86,10 +86,14 @@ def test_detector_formats_and_bad_files(detector_files, tmp_path):
     junk.write_bytes(b'not a pickle at all')
     with pytest.raises(DetectorError, match='not a detector pickle'):
         load_detector(str(junk))
+    truncated = tmp_path / 'truncated.pkl'
+    truncated.write_bytes(open(detector_files['pkl'], 'rb').read()[:100])
+    with pytest.raises(DetectorError, match='not a detector pickle'):
+        load_detector(str(truncated))
     with pytest.raises(DetectorError, match='never executes'):
         load_detector(detector_files['source_only'])
     evil = tmp_path / 'evil.pkl'
-    evil.write_bytes(b'cos\nsystem\n(S"true"\ntR.')
+    evil.write_bytes(b'\x80\x02cos\nsystem\n(S"true"\ntR.')
     with pytest.raises(DetectorError, match='refused global'):
         load_detector(str(evil))
 

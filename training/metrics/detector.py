@@ -126,6 +126,8 @@ def load_detector(path_or_url: str, device: torch.device | str = 'cpu',
         data = f.read()
     if data[:2] == b'PK':
         module = _load_torchscript(data, path)
+    elif data[:1] != b'\x80':  # every pickle of protocol 2 or later starts so
+        raise DetectorError(f'{path}: not a detector pickle or TorchScript archive (unknown file format)')
     else:
         try:
             obj = _RestrictedUnpickler(io.BytesIO(data)).load()

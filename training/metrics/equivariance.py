@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ops import resample
+from training.metrics.errors import MetricError
 
 __all__ = ['EQ_METRICS', 'input_transform_buffer', 'equivariance_readout', 'compute_equivariance', 'psnr_from_sums']
 
@@ -28,11 +29,11 @@ ROTATE_MAX = 1.0  # in units of pi: the full circle
 
 
 def input_transform_buffer(G: torch.nn.Module) -> torch.Tensor:
-    """The generator's 3x3 input-transform buffer; ValueError with a clear message if it has none."""
+    """The generator's 3x3 input-transform buffer; MetricError (a ValueError) with a clear message if none."""
     transform = getattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform', None)
     if not isinstance(transform, torch.Tensor) or tuple(transform.shape) != (3, 3):
         name = type(G).__module__ + '.' + type(G).__name__
-        raise ValueError(f'equivariance metrics need a generator with an input transform '
+        raise MetricError(f'equivariance metrics need a generator with an input transform '
                          f'(G.synthesis.input.transform, as in StyleGAN3); {name} has none '
                          f'(StyleGAN2 networks cannot be measured this way)')
     return transform

@@ -1,0 +1,56 @@
+"""python -m viz.gen_images and python -m viz.sticking on tiny networks."""
+
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from tests.metrics.fakes import write_tiny_networks
+from viz import gen_images, sticking
+
+
+@pytest.fixture(scope='module')
+def nets(tmp_path_factory):
+    return write_tiny_networks(tmp_path_factory.mktemp('nets'))
+
+
+def test_gen_images_writes_pngs_and_moves_the_input(nets, tmp_path):
+    out = tmp_path / 'out'
+    assert gen_images.main(['--network', nets['sg3'], '--seeds', '0-2', '--outdir', str(out)]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ['seed0000.png', 'seed0001.png', 'seed0002.png']
+    still = np.asarray(PIL.Image.open(out / 'seed0000.png'))
+    assert still.shape == (16, 16, 3)
+    moved_dir = tmp_path / 'moved'
+    assert gen_images.main(['--network', nets['sg3'], '--seeds', '0', '--translate', '0.25,0', '--rotate', '10',
+                            '--trunc', '0.7', '--outdir', str(moved_dir)]) == 0
+    moved = np.asarray(PIL.Image.open(moved_dir / 'seed0000.png'))
+    assert np.abs(moved.astype(int) - still.astype(int)).mean() > 1
+
+
+def test_gen_images_stylegan2_noise_modes_and_bad_input(nets, tmp_path, capsys):
+    assert gen_images.main(['--network', nets['sg2'], '--seeds', '3', '--noise-mode', 'random',
+                            '--outdir', str(tmp_path)]) == 0
+    assert (tmp_path / 'seed0003.png').exists()
+    assert gen_images.main(['--network', str(tmp_path / 'missing.pkl'), '--seeds', '0', '--outdir', str(tmp_path)]) == 1
+    assert gen_images.main(['--network', nets['sg3'], '--seeds', 'a-b', '--outdir', str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert 'not found' in err and 'bad range' in err and 'Traceback' not in err
+
+
+def test_sticking_cli_sg2_vs_sg3(nets, tmp_path):
+    assert sticking.main(['--network', nets['sg2'], '--network', nets['sg3'], '--num', '4', '--frames', '6',
+                          '--outdir', str(tmp_path)]) == 0
+    fig = np.asarray(PIL.Image.open(tmp_path / 'sticking.png'))
+    assert fig.shape[0] == 2 * 16 + 4  # one row per network
+    streak = np.asarray(PIL.Image.open(tmp_path / 'sg3-streak.png'))
+    assert streak.shape == (16, 6, 3)
+
+
+def test_python_m_entry_point_reports_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, '-m', 'viz.gen_images', '--network', str(tmp_path / 'nope.pkl'),
+                           '--seeds', '0', '--outdir', str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith('error:') and len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,87 @@
+"""Average 2-D power spectra of datasets and networks (NVlabs' avg_spectra subcommands).
+
+    python -m viz.avg_spectra stats --source data.zip --num 10000
+    python -m viz.avg_spectra calc --source data.zip --dest spectra/data.npz --mean 112.7 --std 69.8 --num 10000
+    python -m viz.avg_spectra calc --source net.pkl --dest spectra/net.npz --mean 112.7 --std 69.8 --num 10000
+    python -m viz.avg_spectra heatmap spectra/net.npz --png spectra/net-heatmap.png --sigma 1
+    python -m viz.avg_spectra slices spectra/data.npz spectra/net.npz --png spectra/slices.png
+
+Use the same --mean/--std (from `stats` of the dataset) for every source you compare. Without them,
+`calc` uses the source's own statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import tqdm
+
+from viz.analysis import spectra
+from viz.analysis.common import USER_ERRORS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m viz.avg_spectra', description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+    for name in ('stats', 'calc'):
+        p = sub.add_parser(name)
+        p.add_argument('--source', required=True, help='dataset zip / folder, or network .pkl')
+        p.add_argument('--num', type=int, default=10000, help='images (network: seeds from --seed)')
+        p.add_argument('--seed', type=int, default=0)
+        p.add_argument('--trunc', type=float, default=1.0)
+        p.add_argument('--batch', type=int, default=16)
+        p.add_argument('--device', default='cpu')
+    calc = sub.choices['calc']
+    calc.add_argument('--dest', required=True, help='output .npz')
+    calc.add_argument('--mean', type=float, default=None)
+    calc.add_argument('--std', type=float, default=None)
+    calc.add_argument('--beta', type=float, default=8.0, help='Kaiser window beta')
+    calc.add_argument('--padding', type=int, default=4, help='FFT zero-padding factor')
+    heat = sub.add_parser('heatmap')
+    heat.add_argument('npz')
+    heat.add_argument('--png', required=True)
+    heat.add_argument('--sigma', type=float, default=1.0, help='smoothing (bins)')
+    heat.add_argument('--range', dest='range_db', type=float, default=50.0, help='dB shown below the peak')
+    sl = sub.add_parser('slices')
+    sl.add_argument('npz', nargs='+')
+    sl.add_argument('--png', required=True)
+    sl.add_argument('--sigma', type=float, default=0.0, help='smoothing (bins)')
+    return parser
+
+
+def _batches(args, kind, source):
+    return spectra.source_images(kind, source, args.num, args.batch, args.seed, args.trunc, args.device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in ('stats', 'calc'):
+            kind, source = spectra.open_source(args.source, args.device)
+            total = min(args.num, len(source)) if kind == 'dataset' else args.num
+            if args.command == 'stats' or args.mean is None or args.std is None:
+                mean, std = spectra.source_stats(tqdm.tqdm(_batches(args, kind, source), desc='stats', unit='batch'))
+                print(f'--mean={mean:g} --std={std:g}')
+                if args.command == 'stats':
+                    return 0
+            mean = args.mean if args.mean is not None else mean
+            std = args.std if args.std is not None else std
+            with tqdm.tqdm(total=total, desc='spectrum', unit='img') as bar:
+                spec, size, count = spectra.average_spectrum(_batches(args, kind, source), mean, std, args.beta,
+                                                             args.padding, progress=bar.update)
+            spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta)
+            print(f'wrote {args.dest} ({count} images, {size}x{size}, padding {args.padding})')
+        elif args.command == 'heatmap':
+            print('wrote', spectra.plot_heatmap(args.npz, args.png, args.sigma, args.range_db))
+        else:
+            print('wrote', spectra.plot_slices(args.npz, args.png, args.sigma))
+    except USER_ERRORS as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
