@@ -89,6 +89,7 @@ class GlfwImguiWindow:
         style.window_rounding = 0
         style.scale_all_sizes(self.content_scale)
         self.renderer = GlfwRenderer(self.window)
+        self.input_hooks: list[Callable[[], None]] = []  # run after the backend's input processing (tests)
         self._dropped: list[str] = []
         self._user_drop: Callable[[list[str]], None] | None = None
         glfw.set_drop_callback(self.window, self._on_drop)
@@ -153,6 +154,8 @@ class GlfwImguiWindow:
     def begin_frame(self) -> None:
         glfw.poll_events()
         self.renderer.process_inputs()
+        for hook in self.input_hooks:
+            hook()
         imgui.new_frame()
         if self.font is not None:
             imgui.push_font(self.font, self.font_size)

@@ -256,11 +256,13 @@ class VisualizerApp:
         imgui.same_line()
         imgui.text_disabled('  rendering...' if self.rendering else '  ')
         if self.error_text:
-            imgui_utils.text_colored(f'Error: {self.error_text}', RED)
-            self.rect('error')
-            imgui.same_line()
             if imgui.small_button('dismiss'):
                 self.error_text = ''
+            imgui.same_line()
+            imgui.push_text_wrap_pos(0.0)
+            imgui_utils.text_colored(f'Error: {self.error_text}', RED)
+            imgui.pop_text_wrap_pos()
+            self.rect('error')
 
         result = self.result
         avail = imgui.get_content_region_avail()

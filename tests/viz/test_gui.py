@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -22,29 +21,16 @@ pytestmark = pytest.mark.gui
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def start_xvfb(width: int = 1600, height: int = 1000) -> tuple[subprocess.Popen, str]:
-    for tool in ('Xvfb', 'xdotool'):
-        if shutil.which(tool) is None:
-            pytest.skip(f'{tool} is not installed (apt install xvfb xdotool); GUI tests need it')
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(['Xvfb', '-displayfd', str(write_fd), '-screen', '0', f'{width}x{height}x24',
-                             '-nolisten', 'tcp'], pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    number = b''
-    deadline = time.monotonic() + 20
-    while not number.endswith(b'\n') and time.monotonic() < deadline:
-        ready, _, _ = select.select([read_fd], [], [], 0.5)
-        if ready:
-            chunk = os.read(read_fd, 16)
-            if not chunk:
-                break
-            number += chunk
-    os.close(read_fd)
-    if not number.strip():
-        proc.kill()
-        pytest.skip('Xvfb did not start')
-    return proc, f':{number.decode().strip()}'
+def start_xvfb() -> tuple[subprocess.Popen, str]:
+    from gui_utils.xvfb import XvfbUnavailable
+    from gui_utils.xvfb import start_xvfb as start
+
+    if shutil.which('xdotool') is None:
+        pytest.skip('xdotool is not installed (apt install xdotool); GUI tests need it')
+    try:
+        return start()
+    except XvfbUnavailable as exc:
+        pytest.skip(f'{exc}; GUI tests need it')
 
 
 class AppDriver:
