@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from viz.headless import VIEWS
@@ -46,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             except NoDisplayError as exc:
                 ok, why = False, str(exc)
             else:
-                app.run(max_frames=opts.max_frames)
+                if not app.run(max_frames=opts.max_frames):
+                    # A long render is still inside torch: leave without tearing its thread down.
+                    logging.getLogger('visualizer').info('exiting with a render still in flight')
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(0)
                 return 0
         print(f'No display ({why}): rendering headless into {opts.capture_dir}/ instead.', flush=True)
     from viz.headless import run_headless

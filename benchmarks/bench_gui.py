@@ -168,9 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--fuzz-frames', type=int, default=10000)
     p.add_argument('--slider-frames', type=int, default=600)
+    p.add_argument('--parts', default='busy,slider,fuzz', help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
     opts = p.parse_args(argv)
 
+    parts = set(opts.parts.split(','))
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     from gui_utils.xvfb import start_xvfb
 
@@ -187,35 +189,44 @@ def main(argv: list[str] | None = None) -> int:
             pkl = slow_network_pkl(tmp)
             app = VisualizerApp(pkls=[pkl], capture_dir=os.path.join(tmp, 'captures'))
             try:
-                results['busy'] = bench_busy_fps(app)
-                print('busy:', json.dumps(results['busy']), flush=True)
-                results['slider'] = bench_slider(app, opts.slider_frames)
-                print('slider:', json.dumps(results['slider']), flush=True)
+                if 'busy' in parts:
+                    results['busy'] = bench_busy_fps(app)
+                    print('busy:', json.dumps(results['busy']), flush=True)
+                if 'slider' in parts:
+                    results['slider'] = bench_slider(app, opts.slider_frames)
+                    print('slider:', json.dumps(results['slider']), flush=True)
             finally:
                 app.close()
-            app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # default network for the fuzz
-            try:
-                results['fuzz'] = bench_fuzz(app, opts.fuzz_frames)
-                print('fuzz:', json.dumps(results['fuzz']), flush=True)
-            finally:
-                app.close()
+            if 'fuzz' in parts:
+                app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # default network for the fuzz
+                try:
+                    results['fuzz'] = bench_fuzz(app, opts.fuzz_frames)
+                    print('fuzz:', json.dumps(results['fuzz']), flush=True)
+                finally:
+                    app.close()
         finally:
             xvfb.kill()
             xvfb.wait()
-    busy, slider, fuzz = results['busy'], results['slider'], results['fuzz']
-    checks = {
-        'GUI >= 30 fps while a >= 1 s render is in flight': busy['busy_fps'] >= 30 and min(busy['render_seconds']) >= 1,
-        'queue never grows (<= 1 waiting)': slider['max_queue'] <= 1 and slider['renderer_max_queue'] <= 1,
-        'every shown result is the newest request\'s': slider['stale_shown'] == 0 and slider['results_shown'] > 0,
-        f'{fuzz["frames"]} random-input frames, RSS growth < 5%': fuzz['rss_growth'] < 0.05,
-    }
+    checks = {}
+    if 'busy' in results:
+        busy = results['busy']
+        checks['GUI >= 30 fps while a >= 1 s render is in flight'] = (
+            busy['busy_fps'] >= 30 and min(busy['render_seconds']) >= 1)
+        print(f'GUI fps idle {busy["idle_fps"]:.0f}, while rendering {busy["busy_fps"]:.0f} '
+              f'(renders {statistics.mean(busy["render_seconds"]):.2f} s; ratio {busy["ratio_busy_to_idle"]:.2f})')
+    if 'slider' in results:
+        slider = results['slider']
+        checks['queue never grows (<= 1 waiting)'] = slider['max_queue'] <= 1 and slider['renderer_max_queue'] <= 1
+        checks['every shown result is the newest request\'s'] = (
+            slider['stale_shown'] == 0 and slider['results_shown'] > 0)
+        print(f'slider: {slider["frames"]} frames, {slider["requests"]} requests, {slider["results_shown"]} '
+              f'results shown, {slider["stale_shown"]} stale, max queue {slider["max_queue"]}')
+    if 'fuzz' in results:
+        fuzz = results['fuzz']
+        checks[f'{fuzz["frames"]} random-input frames, RSS growth < 5%'] = fuzz['rss_growth'] < 0.05
+        print(f'fuzz: {fuzz["frames"]} frames in {fuzz["seconds"]:.0f} s, RSS {fuzz["rss_start_mb"]:.0f} -> '
+              f'{fuzz["rss_end_mb"]:.0f} MiB ({100 * fuzz["rss_growth"]:+.1f}%)')
     results['checks'] = checks
-    print(f'GUI fps idle {busy["idle_fps"]:.0f}, while rendering {busy["busy_fps"]:.0f} '
-          f'(renders {statistics.mean(busy["render_seconds"]):.2f} s; ratio {busy["ratio_busy_to_idle"]:.2f})')
-    print(f'slider: {slider["frames"]} frames, {slider["requests"]} requests, {slider["results_shown"]} results '
-          f'shown, {slider["stale_shown"]} stale, max queue {slider["max_queue"]}')
-    print(f'fuzz: {fuzz["frames"]} frames in {fuzz["seconds"]:.0f} s, RSS {fuzz["rss_start_mb"]:.0f} -> '
-          f'{fuzz["rss_end_mb"]:.0f} MiB ({100 * fuzz["rss_growth"]:+.1f}%)')
     for name, ok in checks.items():
         print(f'{"PASS" if ok else "FAIL"}  {name}')
     if opts.json:

@@ -144,21 +144,26 @@ class VisualizerApp:
         self.label_w = round(self.font_size * 6.5)
         self.button_w = round(self.font_size * 5)
 
-    def run(self, max_frames: int | None = None) -> None:
+    def run(self, max_frames: int | None = None) -> bool:
+        """Frame loop until the window closes; returns whether everything stopped cleanly."""
         try:
             while not self.window.should_close():
                 self.frame()
                 if max_frames is not None and self.frame_index >= max_frames:
                     break
         finally:
-            self.close()
+            clean = self.close()
+        return clean
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Close the window; False if the render thread is still busy (see AsyncRenderer.close)."""
         if self.capture_widget.recorder is not None:
             self.capture_widget.stop_video()
-        self.async_renderer.close()
         self.textures.clear()
         self.window.close()
+        stopped = self.async_renderer.close(timeout=3.0)
+        self.clean_exit = stopped
+        return stopped
 
     def frame(self) -> None:
         now = time.perf_counter()

@@ -73,11 +73,15 @@ class AsyncRenderer:
                 self._cond.wait(left)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the worker; False if a render is still running after `timeout` (the caller should then
+        leave with os._exit rather than let the interpreter tear down a thread inside torch)."""
         with self._cond:
             self._closed = True
+            self._pending = None
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
     # --- worker side ------------------------------------------------------------------------------------------
     def _worker(self) -> None:
@@ -89,6 +93,16 @@ class AsyncRenderer:
                     return
                 args, self._pending = self._pending, None
                 self._in_flight = args
+            if getattr(self.renderer, 'analyses_pending', None) and self.renderer.analyses_pending(args):
+                # Slow analyses to compute: show the view first (delivered only if still the newest request).
+                from viz.renderer import without_analyses
+
+                partial = self.renderer.render(without_analyses(args))
+                partial.args, partial.partial = args, True
+                with self._cond:
+                    if args == self._latest and not partial.error:
+                        self._result = partial
+                    self._cond.notify_all()
             result = self.renderer.render(args)  # never raises
             with self._cond:
                 self._in_flight = None

@@ -13,6 +13,9 @@ class EquivarianceReadoutWidget:
         self.enabled = False
         self.num_transforms = 4
 
+    def load_args(self, args) -> None:
+        self.enabled, self.num_transforms = bool(args.eq_readout), int(args.eq_transforms)
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         if show:

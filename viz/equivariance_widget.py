@@ -38,6 +38,11 @@ class EquivarianceWidget:
         return round(self.x * resolution) / resolution, round(self.y * resolution) / resolution, float(
             round(self.angle))
 
+    def load_args(self, args) -> None:
+        self.x, self.y, self.angle = float(args.translate_x), float(args.translate_y), float(args.rotate)
+        self.untransform = bool(args.untransform)
+        self.anim_x = self.anim_y = self.anim_rotate = 0.0
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         has_transform = bool(viz.network.get('has_transform', False))

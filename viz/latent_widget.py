@@ -45,6 +45,18 @@ class LatentWidget:
         self.x += dx_px * scale
         self.y += dy_px * scale
 
+    def load_args(self, args) -> None:
+        """Position on the seed grid from w0_seeds (the heaviest seed; fractions from the weights)."""
+        if not args.w0_seeds:
+            return
+        seed, _w = max(args.w0_seeds, key=lambda sw: sw[1])
+        base = min(s for s, _w in args.w0_seeds)
+        weights = dict(args.w0_seeds)
+        self.x = float(base + weights.get(base + 1, 0.0) + weights.get(base + 1 + SEED_STEP_Y, 0.0))
+        self.y = float(weights.get(base + SEED_STEP_Y, 0.0) + weights.get(base + 1 + SEED_STEP_Y, 0.0))
+        if len(args.w0_seeds) == 1:
+            self.x, self.y = float(seed), 0.0
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         if self.anim:

@@ -25,6 +25,14 @@ class LayerWidget:
         self.layer = name
         self.base_channel = 0
 
+    def load_args(self, args) -> None:
+        self.layer = args.layer_name
+        self.rgb = args.sel_channels >= 3
+        self.base_channel = int(args.base_channel)
+        self.db, self.normalize = float(args.img_scale_db), bool(args.img_normalize)
+        self.fft_show, self.fft_all = bool(args.fft_show), bool(args.fft_all)
+        self.fft_range_db, self.fft_beta = float(args.fft_range_db), float(args.fft_beta)
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         result = viz.result

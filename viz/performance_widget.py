@@ -25,6 +25,10 @@ class PerformanceWidget:
     def set_device(self, device: str) -> None:
         self.device = DEVICES.index(device) if device in DEVICES else 0
 
+    def load_args(self, args) -> None:
+        self.set_device(args.device)
+        self.precision = PRECISIONS.index(args.precision) if args.precision in PRECISIONS else 0
+
     def record_render(self, seconds: float) -> None:
         self.render_times = np.roll(self.render_times, -1)
         self.render_times[-1] = seconds * 1000

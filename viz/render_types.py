@@ -86,6 +86,7 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     error: str | None = None
     messages: tuple[str, ...] = ()  # notes that are not errors (e.g. an analysis is unavailable)
+    partial: bool = False  # the view without the analyses; the full result follows
 
 
 def args_to_dict(args: RenderArgs) -> dict:

@@ -10,6 +10,7 @@ never raises: failures come back as `RenderResult.error`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -306,17 +307,37 @@ class Renderer:
             self._analysis_cache.popitem(last=False)
         return value
 
+    @staticmethod
+    def _analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
+        """Cache keys of the analyses `args` asks for (each depends only on what changes its result)."""
+        netkey = (args.pkl, args.device, args.precision)
+        keys = {}
+        if args.spectrum_seeds > 0:
+            keys['spectrum'] = ('spectrum', netkey, args.spectrum_seeds, layer if args.spectrum_layer else None,
+                                args.trunc_psi, args.trunc_cutoff, args.noise_mode, args.fft_beta,
+                                args.spectrum_dataset)
+        if args.eq_readout:
+            keys['eq'] = ('eq', netkey, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
+                          args.trunc_cutoff, args.eq_transforms)
+        if args.sticking:
+            seed = args.w0_seeds[0][0] if args.w0_seeds else 0
+            keys['sticking'] = ('sticking', netkey, seed, args.trunc_psi, args.sticking_radius, args.sticking_num,
+                                args.sticking_frames)
+        return keys
+
+    def analyses_pending(self, args: RenderArgs) -> bool:
+        """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
+        return any(k not in self._analysis_cache for k in self._analysis_keys(args, args.layer_name).values())
+
     def _analyses(self, net: _Network, args: RenderArgs, ws: torch.Tensor, layer: str | None,
                   res: RenderResult, messages: list[str]) -> None:
         G, dev = net.G, torch.device(args.device)
-        netkey = (args.pkl, args.device, args.precision)
-        if args.spectrum_seeds > 0:
+        keys = self._analysis_keys(args, layer)
+        if 'spectrum' in keys:
             t = time.perf_counter()
             spec_layer = layer if args.spectrum_layer else None
-            key = ('spectrum', netkey, args.spectrum_seeds, spec_layer, args.trunc_psi, args.trunc_cutoff,
-                   args.noise_mode, args.fft_beta, args.spectrum_dataset)
             try:
-                res.spectrum = self._cached(key, lambda: average_spectrum(
+                res.spectrum = self._cached(keys['spectrum'], lambda: average_spectrum(
                     G, args.spectrum_seeds, dev, layer=spec_layer, psi=args.trunc_psi, cutoff=args.trunc_cutoff,
                     beta=args.fft_beta, dataset=args.spectrum_dataset or None))
             except ImportError as exc:
@@ -324,27 +345,23 @@ class Renderer:
             except Exception as exc:  # noqa: BLE001
                 messages.append(f'spectrum failed: {error_text(exc)}')
             res.timings['spectrum'] = time.perf_counter() - t
-        if args.eq_readout:
+        if 'eq' in keys:
             t = time.perf_counter()
-            key = ('eq', netkey, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
-                   args.trunc_cutoff, args.eq_transforms)
             if not net.info['has_transform']:
                 messages.append('EQ readout needs a StyleGAN3 network (no input transform in this one)')
             else:
                 try:
-                    res.eq = self._cached(key, lambda: eq_readout(G, ws, args.eq_transforms))
+                    res.eq = self._cached(keys['eq'], lambda: eq_readout(G, ws, args.eq_transforms))
                 except ImportError as exc:
                     messages.append(f'EQ readout unavailable: {exc}')
                 except Exception as exc:  # noqa: BLE001
                     messages.append(f'EQ readout failed: {error_text(exc)}')
             res.timings['eq'] = time.perf_counter() - t
-        if args.sticking:
+        if 'sticking' in keys:
             t = time.perf_counter()
             seed = args.w0_seeds[0][0] if args.w0_seeds else 0
-            key = ('sticking', netkey, seed, args.trunc_psi, args.sticking_radius, args.sticking_num,
-                   args.sticking_frames)
             try:
-                res.sticking = self._cached(key, lambda: sticking_views(
+                res.sticking = self._cached(keys['sticking'], lambda: sticking_views(
                     G, seed, dev, args.sticking_radius, args.sticking_num, args.sticking_frames, args.trunc_psi))
             except ImportError as exc:
                 messages.append(f'texture-sticking view unavailable: {exc}')
@@ -453,6 +470,11 @@ def list_layers(G: torch.nn.Module, device: torch.device, dtype: torch.dtype = t
     return tuple(found)
 
 
+def without_analyses(args: RenderArgs) -> RenderArgs:
+    """The same view with the slow analyses switched off (shown first while they compute)."""
+    return dataclasses.replace(args, spectrum_seeds=0, eq_readout=False, sticking=False)
+
+
 def generate_batch(G: torch.nn.Module, seeds, device: torch.device, psi: float = 1.0, cutoff: int | None = None,
                    layer: str | None = None, noise_mode: str = 'const') -> torch.Tensor:
     """Images (or one layer's activations) for a list of seeds, float32 [N, C, H, W]."""
@@ -469,7 +491,7 @@ def generate_batch(G: torch.nn.Module, seeds, device: torch.device, psi: float =
 
 def average_spectrum(G: torch.nn.Module, num_seeds: int, device: torch.device, layer: str | None = None,
                      psi: float = 1.0, cutoff: int | None = None, beta: float = 8.0, dataset: str | None = None,
-                     batch: int = 8, range_db: float = 80.0) -> dict:
+                     batch: int = 1, range_db: float = 80.0) -> dict:
     """Mean 2-D power spectrum of the output (or `layer`) over seeds 0..num_seeds-1 (and a dataset)."""
     from ops.spectrum import power_spectrum, power_spectrum_sum, spectrum_slices, spectrum_to_db
 
@@ -525,6 +547,7 @@ def sticking_views(G: torch.nn.Module, seed: int, device: torch.device, radius: 
     z0 = torch.as_tensor(seed_to_zc(seed, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)
     z1 = torch.as_tensor(seed_to_zc(seed + 1, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)
     with torch.no_grad():
-        avg = neighbourhood_average(G, z0, radius=radius, num=num, psi=psi)
-        streak = slice_streak(G, z0, z1, num_frames=frames, psi=psi)
+        # Batch 1: on the CPU the pure-PyTorch generator costs more per image in larger batches.
+        avg = neighbourhood_average(G, z0, radius=radius, num=num, psi=psi, batch_size=1)
+        streak = slice_streak(G, z0, z1, num_frames=frames, psi=psi, batch_size=1)
     return dict(average=to_uint8_image(avg), streak=to_uint8_image(streak))

@@ -16,6 +16,11 @@ class SpectrumWidget:
         self.of_layer = False
         self.dataset = ''
 
+    def load_args(self, args) -> None:
+        self.enabled = args.spectrum_seeds > 0
+        self.num_seeds = int(args.spectrum_seeds) or self.num_seeds
+        self.of_layer, self.dataset = bool(args.spectrum_layer), args.spectrum_dataset
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         if show:

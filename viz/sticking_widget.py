@@ -15,6 +15,10 @@ class StickingWidget:
         self.num = 8
         self.frames = 32
 
+    def load_args(self, args) -> None:
+        self.enabled, self.radius = bool(args.sticking), float(args.sticking_radius)
+        self.num, self.frames = int(args.sticking_num), int(args.sticking_frames)
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         if show:

@@ -17,6 +17,12 @@ class StyleMixWidget:
         self.anim_period = 1.0  # seconds per seed
         self._anim_time = 0.0
 
+    def load_args(self, args) -> None:
+        self.seed = int(args.stylemix_seed)
+        self.enabled = bool(args.stylemix_idx)
+        size = max(len(self.mask), max(args.stylemix_idx, default=-1) + 1)
+        self.mask = [i in args.stylemix_idx for i in range(size)]
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         num_ws = int(viz.network.get('num_ws', 0))

@@ -19,6 +19,13 @@ class TruncationNoiseWidget:
         self.noise_seed = 0
         self.noise_anim = False
 
+    def load_args(self, args) -> None:
+        self.psi = float(args.trunc_psi)
+        self.cutoff_on = args.trunc_cutoff is not None
+        self.cutoff = int(args.trunc_cutoff) if args.trunc_cutoff is not None else self.cutoff
+        self.noise_mode = NOISE_MODES.index(args.noise_mode) if args.noise_mode in NOISE_MODES else 0
+        self.noise_seed = int(args.noise_seed)
+
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         num_ws = int(viz.network.get('num_ws', 0)) or 16
