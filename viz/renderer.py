@@ -9,7 +9,7 @@ never raises: failures come back as `RenderResult.error`.
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import dataclasses
 import logging
 import math
@@ -26,6 +26,13 @@ from viz.render_types import DEFAULT_PKL, LayerInfo, RenderArgs, RenderResult
 log = logging.getLogger(__name__)
 
 _PRECISIONS = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+def _autocast(dev: torch.device, dtype: torch.dtype):
+    """Mixed precision for bfloat16 / float16 requests; a no-op context for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=dtype)
 
 
 class _CaptureDone(Exception):
@@ -159,23 +166,16 @@ class Renderer:
 
     # --- networks ---------------------------------------------------------------------------------------------
     def get_network(self, pkl: str, device: str = 'cpu', precision: str = 'float32') -> _Network:
-        key = (pkl, device, precision)
+        """The float32 network (reduced precisions run it under autocast)."""
+        if precision not in _PRECISIONS:
+            raise RendererError(f'unknown precision "{precision}" ({", ".join(_PRECISIONS)})')
+        key = (pkl, device)
         net = self._networks.get(key)
         if net is not None:
             self._networks.move_to_end(key)
             return net
         dev = check_device(device)
-        if precision not in _PRECISIONS:
-            raise RendererError(f'unknown precision "{precision}" ({", ".join(_PRECISIONS)})')
-        base_key = (pkl, device, 'float32')
-        base = self._networks.get(base_key)
-        if base is None:
-            base = self._load(pkl, dev)
-            self._store(base_key, base)
-        if precision == 'float32':
-            return base
-        G = copy.deepcopy(base.G).to(_PRECISIONS[precision])
-        net = _Network(G=G, info=dict(base.info, precision=precision))
+        net = self._load(pkl, dev)
         self._store(key, net)
         return net
 
@@ -239,13 +239,13 @@ class Renderer:
     def _render(self, args: RenderArgs, res: RenderResult) -> None:
         t = time.perf_counter()
         net = self.get_network(args.pkl, args.device, args.precision)
-        res.network = dict(net.info)
+        res.network = dict(net.info, precision=args.precision)
         res.timings['load'] = time.perf_counter() - t
         G, dev = net.G, torch.device(args.device)
         dtype = _PRECISIONS[args.precision]
 
         if net.layers is None:
-            net.layers = list_layers(G, dev, dtype)
+            net.layers = list_layers(G, dev)
         res.layers = net.layers
         layer_names = [layer.name for layer in net.layers]
         layer = args.layer_name
@@ -260,8 +260,9 @@ class Renderer:
         res.timings['mapping'] = time.perf_counter() - t
 
         t = time.perf_counter()
-        out = run_synthesis(G, ws.to(dtype), noise_mode=args.noise_mode, noise_seed=args.noise_seed,
-                            capture_layer=layer)
+        with _autocast(dev, dtype):
+            out = run_synthesis(G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
+                                capture_layer=layer)
         res.timings['synthesis'] = time.perf_counter() - t
         if isinstance(out, tuple):
             out = out[0]

@@ -179,3 +179,28 @@ def test_blend_seeds():
     seeds = blend_seeds(3.25, 0.5)
     assert len(seeds) == 4 and abs(sum(w for _s, w in seeds) - 1) < 1e-9
     assert dict(seeds)[3] == pytest.approx(0.75 * 0.5)
+
+
+def test_reduced_precision_close_to_float32(renderer, sg3):
+    ref = renderer.render(sg3).image.astype(int)
+    res = renderer.render(dataclasses.replace(sg3, precision='bfloat16'))
+    assert res.error is None and res.network['precision'] == 'bfloat16'
+    assert np.abs(res.image.astype(int) - ref).mean() < 8
+    assert 'unknown precision' in renderer.render(dataclasses.replace(sg3, precision='int3')).error
+
+
+@pytest.mark.parametrize('ext', ['mp4', 'gif'])
+def test_video_recorder(tmp_path, ext):
+    import imageio.v3 as iio
+
+    from viz.video import VideoRecorder
+
+    rec = VideoRecorder(str(tmp_path / f'v.{ext}'), fps=10)
+    for i in range(6):
+        frame = np.zeros((33, 48, 3), np.uint8)  # odd height: cropped to even for H.264
+        frame[:, i * 8:(i + 1) * 8] = 255
+        rec.add(frame)
+    path = rec.close()
+    frames = iio.imread(path, index=None)
+    assert frames.shape[0] == 6 and frames.shape[1:3] == (32, 48)
+    assert frames[3][:, 24:32].mean() > 150 and frames[3][:, :8].mean() < 60
