@@ -297,7 +297,12 @@ class VisualizerApp:
                             'untrained')
                     self._image_drag(pos, size)
             info = f'{result.args.layer_name or "output"}  {result.image.shape[1]}x{result.image.shape[0]}'
-            info += f'   render {result.timings.get("total", 0) * 1000:.0f} ms'
+            info += f'   synthesis {result.timings.get("synthesis", 0) * 1000:.0f} ms'
+            info += f', render {result.timings.get("total", 0) * 1000:.0f} ms'
+            if result.eq:
+                info += '   EQ-T {:.1f} dB, EQ-T frac {:.1f} dB, EQ-R {:.1f} dB'.format(
+                    result.eq.get('eqt_int', float('nan')), result.eq.get('eqt_frac', float('nan')),
+                    result.eq.get('eqr', float('nan')))
             imgui.text(info)
         else:
             imgui.text_disabled('waiting for the first render...')
