@@ -313,7 +313,7 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
             index = len(labels)
             fname = f'{index // 1000:05d}/img{index:08d}.png'
             buf = io.BytesIO()
-            PIL.Image.fromarray(image).save(buf, format='png', compress_level=0 if writer.zip else 6)
+            PIL.Image.fromarray(image).save(buf, format='png', compress_level=1)
             writer.write(fname, buf.getvalue())
             labels.append([fname, item.label] if item.label is not None else None)
         if not labels:

@@ -1,0 +1,150 @@
+"""Training speed per config on this machine: s/kimg of the real training loop, and where a step's time goes.
+
+    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.bench_training [--res 32] [--batch 8] [--steps 8] \\
+        [--cbase 2048] [--cmax 64] [--zdim 64] [--json out.json]
+
+For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resolution and batch):
+1. s/kimg: wall time per thousand images of `training.training_loop` over `--steps` steps after two warm-up
+   steps (data loading in the loop's process, no image grids or snapshots in the timed span), and the ratio to
+   stylegan2 measured in the same run.
+2. Time shares of one step's work, each timed separately with the run's loss: G forward (mapping + synthesis),
+   G backward (through synthesis and mapping), D (forward + backward on reals and fakes, and the D pass
+   inside the G phase), regularization (R1 every 16 D steps, path length every 4 G steps for StyleGAN2,
+   amortized), from medians of repeated measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import torch
+
+from training.dataset_tool import convert_dataset
+from training.loss import StyleGAN2Loss, blur_sigma_at
+from training.train import build_config, build_parser
+from training.training_loop import construct_class_by_name, training_loop
+
+CONFIGS = ('stylegan2', 'stylegan3-t', 'stylegan3-r')
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _config(cfg_name: str, data: str, outdir: str, args) -> object:
+    argv = ['--outdir', outdir, '--cfg', cfg_name, '--data', data, '--gpus', '1', '--batch', str(args.batch),
+            '--gamma', '1', '--cbase', str(args.cbase), '--cmax', str(args.cmax), '--z-dim', str(args.zdim),
+            '--w-dim', str(args.zdim), '--workers', '0', '--kimg', '1000', '--tick', '1000', '--snap', '1000',
+            '--aug', 'ada', '--device', 'cpu']
+    return build_config(build_parser().parse_args(argv), 'cpu')
+
+
+def measure_loop(cfg, steps: int) -> float:
+    """s/kimg of the training loop itself, after two warm-up steps."""
+    stamps = []
+    cfg.total_kimg = (steps + 2) * cfg.batch_size / 1000
+    cfg.image_snapshot_ticks = cfg.network_snapshot_ticks = None
+    training_loop(cfg, log=lambda *_: None, step_callback=lambda _s: stamps.append(time.perf_counter()))
+    timed = stamps[2:]
+    return (timed[-1] - timed[0]) / ((len(timed) - 1) * cfg.batch_size) * 1000
+
+
+def measure_shares(cfg, repeats: int) -> dict:
+    """Seconds per step in G forward, G backward, D and regularization (amortized)."""
+    torch.manual_seed(0)
+    training_set = construct_class_by_name(**cfg.training_set_kwargs)
+    common = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution,
+                  img_channels=training_set.num_channels)
+    G = construct_class_by_name(**cfg.G_kwargs, **common).train()
+    D = construct_class_by_name(**cfg.D_kwargs, **common).train()
+    loss = StyleGAN2Loss(torch.device('cpu'), G=G, D=D, augment_pipe=None, **cfg.loss_kwargs)
+    n = cfg.batch_size
+    z = torch.randn([n, G.z_dim])
+    c = torch.zeros([n, G.c_dim])
+    real = torch.rand([n, G.img_channels, G.img_resolution, G.img_resolution]) * 2 - 1
+    sigma = blur_sigma_at(0, loss.blur_init_sigma, loss.blur_fade_kimg)
+
+    def g_forward():
+        return loss.run_G(z, c)[0]
+
+    def g_backward_only():
+        img = g_forward()
+        t0 = time.perf_counter()
+        img.backward(torch.randn_like(img))
+        return time.perf_counter() - t0
+
+    def d_only():
+        fake = g_forward().detach().requires_grad_(True)
+        t0 = time.perf_counter()
+        for images in (fake.detach(), real):                    # Dmain: fakes and reals
+            loss.run_D(images, c, blur_sigma=sigma).sum().backward()
+        loss.run_D(fake, c, blur_sigma=sigma).sum().backward()   # Gmain: D pass back to the fake images
+        return time.perf_counter() - t0
+
+    def r1():
+        loss.accumulate_gradients('Dreg', real, c, z, c, gain=16, cur_nimg=0)
+
+    def pl():
+        loss.accumulate_gradients('Greg', real, c, z, c, gain=4, cur_nimg=0)
+
+    g_forward()   # warm-up
+    t_gfwd = _median_time(g_forward, repeats)
+    t_gbwd = statistics.median(g_backward_only() for _ in range(repeats))
+    t_d = statistics.median(d_only() for _ in range(repeats))
+    t_reg = _median_time(r1, max(repeats // 2, 1)) / (cfg.D_reg_interval or 1)
+    if cfg.G_reg_interval:
+        t_reg += _median_time(pl, max(repeats // 2, 1)) / cfg.G_reg_interval
+    # The G forward runs twice per step (G phase and D phase) and its backward once.
+    parts = dict(G_forward=2 * t_gfwd, G_backward=t_gbwd, D=t_d, regularization=t_reg)
+    total = sum(parts.values())
+    return dict(seconds=parts, shares={k: v / total for k, v in parts.items()})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_training', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--res', type=int, default=32)
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--steps', type=int, default=8)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--cbase', type=int, default=2048)
+    parser.add_argument('--cmax', type=int, default=64)
+    parser.add_argument('--zdim', type=int, default=64)
+    parser.add_argument('--cfg', default=','.join(CONFIGS), help='comma-separated configs')
+    parser.add_argument('--json', help='also write the results here')
+    args = parser.parse_args(argv)
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, 'photos.zip')
+        convert_dataset('builtin:photos', data, resolution=f'{args.res}x{args.res}', count=256, seed=0,
+                        progress=False, log=lambda *_: None)
+        print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, res {args.res}, batch {args.batch}, '
+              f'cbase {args.cbase}, cmax {args.cmax}, z/w {args.zdim}')
+        for cfg_name in args.cfg.split(','):
+            cfg = _config(cfg_name, data, os.path.join(tmp, 'runs'), args)
+            sec_per_kimg = measure_loop(cfg, args.steps)
+            shares = measure_shares(_config(cfg_name, data, os.path.join(tmp, 'runs'), args), args.repeats)
+            results[cfg_name] = dict(sec_per_kimg=sec_per_kimg, **shares)
+            base = results.get('stylegan2', results[cfg_name])['sec_per_kimg']
+            share_text = ', '.join(f'{k} {v:.0%}' for k, v in shares['shares'].items())
+            print(f'{cfg_name:12s} {sec_per_kimg:8.1f} s/kimg  (x{sec_per_kimg / base:.2f} vs stylegan2)  '
+                  f'{share_text}', flush=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(args=vars(args), results=results), f, indent=2)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
