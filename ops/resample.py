@@ -123,29 +123,40 @@ def apply_fractional_translation(x: torch.Tensor, tx: float, ty: float,
 
 
 def _centred_circular_conv(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Circular 2-D convolution of two arrays whose origin is the centre sample."""
+    """Circular 2-D convolution of two real arrays whose origin is the centre sample."""
+    shape = f.shape
     fs, gs = torch.fft.ifftshift(f), torch.fft.ifftshift(g)
-    return torch.fft.fftshift(torch.fft.ifft2(torch.fft.fft2(fs) * torch.fft.fft2(gs)).real)
+    return torch.fft.fftshift(torch.fft.irfft2(torch.fft.rfft2(fs) * torch.fft.rfft2(gs), s=shape))
+
+
+def _oriented_grids(lin: torch.Tensor, half_width: int, up: int):
+    """Input-grid and output-grid coordinates of a centred (2*half_width*up+1)^2 grid with spacing 1/up."""
+    n = 2 * half_width * up + 1
+    taps = (torch.arange(n, dtype=torch.float64) - n // 2) / up
+    yi, xi = torch.meshgrid(taps, taps, indexing='ij')
+    return xi, yi, lin[0, 0] * xi + lin[0, 1] * yi, lin[1, 0] * xi + lin[1, 1] * yi
+
+
+def _crop_centre(f: torch.Tensor, half: int) -> torch.Tensor:
+    c = f.shape[0] // 2
+    return f[c - half:c + half + 1, c - half:c + half + 1]
 
 
 @functools.lru_cache(maxsize=64)
 def _affine_bandlimit_filter_cached(mat_key: tuple, a: int, amax: int, aflt: int, up: int) -> torch.Tensor:
     lin = torch.tensor(mat_key, dtype=torch.float64).reshape(2, 2)
-    n = 2 * aflt * up - 1  # odd grid with spacing 1/up, origin at the centre
-    taps = (torch.arange(n, dtype=torch.float64) - n // 2) / up
-    yi, xi = torch.meshgrid(taps, taps, indexing='ij')
-    xo = lin[0, 0] * xi + lin[0, 1] * yi
-    yo = lin[1, 0] * xi + lin[1, 1] * yi
+    half = amax * up - 1  # the filter spans (2*amax*up - 1) taps, odd, origin at the centre
     # Ideal band limit: input pixel grid AND transformed output grid (product of the two square
-    # pass-bands in frequency, i.e. the convolution of the two oriented sincs in space) ...
-    ideal = _centred_circular_conv(sinc(xi) * sinc(yi), sinc(xo) * sinc(yo))
-    # ... windowed by the convolution of the two oriented Lanczos windows.
+    # pass-bands in frequency, i.e. the convolution of the two oriented sincs in space). The sinc tails
+    # are long: convolve on a wide grid (aflt pixels each way) so that the circular wrap stays negligible.
+    xi, yi, xo, yo = _oriented_grids(lin, aflt, up)
+    ideal = _crop_centre(_centred_circular_conv(sinc(xi) * sinc(yi), sinc(xo) * sinc(yo)), half)
+    # Window: the convolution of the two oriented Lanczos windows. Both have compact support (a pixels,
+    # a*sqrt(2) rotated), so a grid of amax + 2a pixels each way holds their convolution without wrap.
+    xi, yi, xo, yo = _oriented_grids(lin, amax + 2 * a, up)
     window = _centred_circular_conv(lanczos_window(xi, a) * lanczos_window(yi, a),
                                     lanczos_window(xo, a) * lanczos_window(yo, a))
-    f = ideal * window
-    half = amax * up - 1
-    c = n // 2
-    f = f[c - half:c + half + 1, c - half:c + half + 1]
+    f = ideal * _crop_centre(window, half)
     # Each polyphase component (the taps one output phase uses when upsampling by `up`) sums to 1,
     # so constant images stay exactly constant.
     k = f.shape[0]
@@ -165,15 +176,17 @@ def affine_bandlimit_filter(mat: torch.Tensor, a: int = 3, amax: int = 16, aflt:
 
 
 def _upsample(x: torch.Tensor, f: torch.Tensor, up: int) -> torch.Tensor:
-    """Polyphase upsampling (no multiplications by inserted zeros). Output index q <-> input q/up - pad."""
+    """y[q] = sum_i x[i] f[q - i*up] (zero insertion, then filtering), computed polyphase: one small
+    convolution per output phase at the input rate, interleaved by pixel_shuffle, so no tap ever
+    multiplies an inserted zero. y[q] samples x at pixel index (q - K//2) / up; y is (W + J - 1) * up long.
+    """
     N, C, H, W = x.shape
-    w = f.to(x.device, x.dtype).flip([0, 1])[None, None]
-    return F.conv_transpose2d(x.reshape(N * C, 1, H, W), w, stride=up).reshape(N, C, *_up_size(H, W, f, up))
-
-
-def _up_size(H: int, W: int, f: torch.Tensor, up: int) -> tuple[int, int]:
     k = f.shape[0]
-    return (H - 1) * up + k, (W - 1) * up + k
+    taps = -(-k // up)  # J: taps per phase
+    fp = F.pad(f.to(x.device, x.dtype), [0, taps * up - k, 0, taps * up - k])
+    phases = fp.reshape(taps, up, taps, up).permute(1, 3, 0, 2).reshape(up * up, 1, taps, taps)
+    y = F.conv2d(F.pad(x.reshape(N * C, 1, H, W), [taps - 1] * 4), phases.flip([2, 3]))
+    return F.pixel_shuffle(y, up).reshape(N, C, (H + taps - 1) * up, (W + taps - 1) * up)
 
 
 def apply_affine_transformation(x: torch.Tensor, mat: torch.Tensor, up: int = 4, a: int = 3,

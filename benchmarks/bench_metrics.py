@@ -1,0 +1,99 @@
+"""Throughput of the equivariance metrics and of the power spectra, and its linearity in the sample count.
+
+    OMP_NUM_THREADS=2 python -m benchmarks.bench_metrics            # tiny StyleGAN3-T/R at 32 px
+    python -m benchmarks.bench_metrics --resolution 64 --counts 8,16,32 --json out.json
+
+For each sample count N the metric is run from scratch and timed; `ratio` is the per-sample time at N
+over the per-sample time at the smallest N (measured in the same run): about 1 means linear cost.
+The networks are randomly initialised (speed does not depend on training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from ops import resample, spectrum
+from training.metrics.equivariance import compute_equivariance
+
+
+def _time(fn, repeats: int = 1) -> float:
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _rows(name: str, counts: list[int], run) -> list[dict]:
+    rows = []
+    for n in counts:
+        seconds = _time(lambda n=n: run(n))
+        rows.append(dict(bench=name, samples=n, seconds=seconds, samples_per_s=n / seconds))
+    base = rows[0]['seconds'] / rows[0]['samples']
+    for row in rows:
+        row['ratio'] = row['seconds'] / row['samples'] / base
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_metrics', description=__doc__.split('\n')[0])
+    parser.add_argument('--resolution', type=int, default=32)
+    parser.add_argument('--counts', default='8,16,32', help='EQ sample counts')
+    parser.add_argument('--spectrum-counts', default='256,512,1024', help='images for the spectrum benchmark')
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--json', default=None, help='also write the rows here')
+    args = parser.parse_args(argv)
+    from networks import stylegan3
+
+    torch.manual_seed(0)
+    counts = [int(c) for c in args.counts.split(',')]
+    common = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=args.resolution, img_channels=3, channel_base=1024,
+                  channel_max=32)
+    nets = {'T': stylegan3.Generator(**common).eval(),
+            'R': stylegan3.Generator(**common, conv_kernel=1, use_radial_filters=True).eval()}
+    rows: list[dict] = []
+    for cfg, G in nets.items():
+        G.requires_grad_(False)
+        with torch.no_grad():
+            G(torch.randn(args.batch, G.z_dim), None)  # warm-up (filter set-up, allocator)
+        for metric in ('eqt50k_int', 'eqt50k_frac', 'eqr50k'):
+            rows += _rows(f'{metric} SG3-{cfg} {args.resolution}px', counts,
+                          lambda n, G=G, m=metric: compute_equivariance(G, m, n, args.batch))
+
+    # Reference transforms alone (per batch of `batch` images).
+    x = torch.randn(args.batch, 3, args.resolution, args.resolution)
+    for name, fn in (('ref fractional translation', lambda: resample.apply_fractional_translation(x, 0.07, -0.03)),
+                     ('ref rotation (new angle)', lambda: resample.apply_fractional_rotation(x, float(torch.rand(1))))):
+        seconds = _time(fn, repeats=3)
+        rows.append(dict(bench=f'{name} {args.resolution}px', samples=args.batch, seconds=seconds,
+                         samples_per_s=args.batch / seconds, ratio=1.0))
+
+    # Average power spectrum (whitening, Kaiser window, 4x zero-padded FFT, float64 sums).
+    images = torch.randn(64, 3, 64, 64)
+
+    def spectra(n):
+        total = None
+        for _ in range(n // images.shape[0]):
+            part = spectrum.power_spectrum_sum(images)
+            total = part if total is None else total + part
+        return total
+
+    rows += _rows('power spectrum 64px', [int(c) for c in args.spectrum_counts.split(',')], spectra)
+
+    print(f'{"benchmark":<36} {"samples":>8} {"seconds":>9} {"samples/s":>10} {"per-sample ratio":>17}')
+    for row in rows:
+        print(f'{row["bench"]:<36} {row["samples"]:>8} {row["seconds"]:>9.3f} {row["samples_per_s"]:>10.2f} '
+              f'{row["ratio"]:>17.2f}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(threads=torch.get_num_threads(), rows=rows), f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
