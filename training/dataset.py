@@ -48,6 +48,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                  max_size: int | None = None, xflip: bool = False, random_seed: int = 0, name: str | None = None):
         self._path = str(path)
         self._zipfile = None
+        self._zip_pid = None
         if os.path.isdir(self._path):
             self._type = 'dir'
             self._all_fnames = {os.path.relpath(os.path.join(root, f), start=self._path).replace(os.sep, '/')
@@ -93,8 +94,11 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     # File access ----------------------------------------------------------------------------------------
     def _get_zipfile(self) -> zipfile.ZipFile:
-        if self._zipfile is None:
+        # A forked DataLoader worker inherits the parent's open file and its shared file offset: reading through
+        # it from two processes corrupts both, so each process opens the zip for itself.
+        if self._zipfile is None or self._zip_pid != os.getpid():
             self._zipfile = zipfile.ZipFile(self._path)
+            self._zip_pid = os.getpid()
         return self._zipfile
 
     def _open_file(self, fname: str):
@@ -103,7 +107,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return self._get_zipfile().open(fname, 'r')
 
     def close(self) -> None:
-        if self._zipfile is not None:
+        if self._zipfile is not None and self._zip_pid == os.getpid():
             self._zipfile.close()
         self._zipfile = None
 

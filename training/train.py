@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Misc.
     add('--desc', help='string to include in the run directory name')
     add('--metrics', default='none', help='comma-separated metrics from training.metrics, or none')
+    add('--metrics-samples', type=int, help='samples per metric (extension; default: the metric\'s own, e.g. 50k)')
     add('--kimg', type=float, default=25000, help='total training duration (thousands of images)')
     add('--tick', type=float, default=4, help='how often to print progress (kimg)')
     add('--snap', type=int, default=50, help='how often to save snapshots (ticks)')
@@ -135,6 +136,7 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     cfg.batch_gpu = batch_gpu
     cfg.num_gpus = opts.gpus
     cfg.metrics = _parse_comma_list(opts.metrics)
+    cfg.metrics_num_samples = opts.metrics_samples
     cfg.total_kimg = opts.kimg
     cfg.kimg_per_tick = opts.tick
     cfg.image_snapshot_ticks = cfg.network_snapshot_ticks = opts.snap

@@ -108,6 +108,7 @@ class TrainingConfig:
     augment_kwargs: dict | None = None
     loss_kwargs: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)
+    metrics_num_samples: int | None = None      # None: each metric's own default (e.g. 50k)
     random_seed: int = 0
     num_gpus: int = 1
     batch_size: int = 32
@@ -420,8 +421,13 @@ def _run_metrics(cfg: TrainingConfig, G_ema: torch.nn.Module, snapshot_pkl: str 
                  log: Callable[[str], None]) -> None:
     from training import metrics as metric_registry
     for metric in cfg.metrics:
-        result = metric_registry.calc_metric(metric=metric, G=G_ema, dataset_kwargs=cfg.training_set_kwargs,
-                                             device=device, num_gpus=cfg.num_gpus, rank=rank)
+        try:
+            result = metric_registry.calc_metric(metric=metric, G=G_ema, dataset_kwargs=cfg.training_set_kwargs,
+                                                 device=device, num_gpus=cfg.num_gpus, rank=rank,
+                                                 num_samples=cfg.metrics_num_samples)
+        except (metric_registry.MetricError, metric_registry.DetectorError) as e:
+            log(f'  metric {metric} failed, training goes on: {e}')   # every rank fails alike: no hang
+            continue
         if rank == 0:
             metric_registry.report_metric(result, run_dir=cfg.run_dir, snapshot_pkl=snapshot_pkl)
             log(f'  {metric}: {result.get("results")}')

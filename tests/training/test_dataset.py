@@ -142,3 +142,13 @@ def test_tool_single_image_random_crops_and_wide(tmp_path):
     convert_dataset(big, wide, resolution='32x16', transform='center-crop-wide', count=1, progress=False, log=_quiet)
     image = ImageFolderDataset(wide)[0][0]
     assert image.shape == (3, 32, 32) and image[:, :8].max() == 0 and image[:, 8:24].max() > 0
+
+
+def test_zip_reopened_in_each_process(photos16, monkeypatch):
+    # A forked DataLoader worker must not share the parent's zip file handle (shared offset -> bad CRC).
+    ds = ImageFolderDataset(photos16)
+    first = ds[0][0]
+    parent_zip = ds._get_zipfile()
+    monkeypatch.setattr(os, 'getpid', lambda: -12345)
+    assert ds._get_zipfile() is not parent_zip
+    assert np.array_equal(ds[0][0], first)

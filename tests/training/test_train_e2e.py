@@ -19,7 +19,7 @@ def _only_run_dir(outdir):
 
 @pytest.mark.parametrize('cfg, kimg, extra', [
     ('stylegan2', 0.024, ['--cond', '1', '--mirror', '1']),
-    ('stylegan3-t', 0.012, ['--aug', 'fixed', '--p', '0.5']),
+    ('stylegan3-t', 0.012, ['--aug', 'fixed', '--p', '0.5', '--metrics', 'eqt50k_int', '--metrics-samples', '2']),
     ('stylegan3-r', 0.008, ['--aug', 'noaug']),
 ])
 def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra):
@@ -36,6 +36,9 @@ def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra
     records = [json.loads(line) for line in open(os.path.join(run_dir, 'stats.jsonl'))]
     assert records and all('Loss/G/loss' in r and 'Timing/sec_per_kimg' in r for r in records)
     assert 'sec/kimg' in open(os.path.join(run_dir, 'log.txt')).read()
+    if '--metrics' in extra:
+        metric = json.loads(open(os.path.join(run_dir, 'metric-eqt50k_int.jsonl')).readline())
+        assert metric['snapshot_pkl'].endswith('network-snapshot-000000.pkl') and 'eqt50k_int' in metric['results']
 
     snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
     data = networks.load_network_pkl(snapshot)
