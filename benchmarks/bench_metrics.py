@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_metrics', description=__doc__.split('\n')[0])
     parser.add_argument('--resolution', type=int, default=32)
     parser.add_argument('--counts', default='8,16,32', help='EQ sample counts')
-    parser.add_argument('--spectrum-counts', default='256,512,1024', help='images for the spectrum benchmark')
+    parser.add_argument('--spectrum-counts', default='128,256,512', help='images for the spectrum benchmark')
     parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--configs', default='T,R', help='StyleGAN3 configs to time')
     parser.add_argument('--json', default=None, help='also write the rows here')
     args = parser.parse_args(argv)
     from networks import stylegan3
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(c) for c in args.counts.split(',')]
     common = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=args.resolution, img_channels=3, channel_base=1024,
                   channel_max=32)
-    nets = {'T': stylegan3.Generator(**common).eval(),
-            'R': stylegan3.Generator(**common, conv_kernel=1, use_radial_filters=True).eval()}
+    extra = {'T': {}, 'R': dict(conv_kernel=1, use_radial_filters=True)}
+    nets = {cfg: stylegan3.Generator(**common, **extra[cfg]).eval() for cfg in args.configs.split(',')}
     rows: list[dict] = []
     for cfg, G in nets.items():
         G.requires_grad_(False)

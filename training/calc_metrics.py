@@ -19,7 +19,7 @@ import torch
 
 from training import metrics
 from training.metrics import frechet
-from training.metrics.loading import USER_ERRORS, load_generator
+from training.metrics.loading import load_generator, run_cli
 
 
 def _parse_args(argv):
@@ -38,13 +38,13 @@ def _parse_args(argv):
                         f'(default {frechet.cache_dir_default()})')
     parser.add_argument('--run-dir', default=None, help='where metric-*.jsonl go (default: the pickle\'s folder)')
     parser.add_argument('--batch', type=int, default=16, help='batch size')
-    parser.add_argument('--gpus', type=int, default=1, help='number of GPUs (only 1 in this tool)')
+    parser.add_argument('--gpus', type=int, default=1, help='number of GPUs (1 in this tool)')
     parser.add_argument('--device', default=None, help='cpu, cuda, mps (default: cuda if available)')
     parser.add_argument('--no-report', action='store_true', help='do not append JSON lines')
     return parser.parse_args(argv)
 
 
-def run(args) -> int:
+def run(args) -> None:
     import tqdm
 
     names = [m.strip() for m in args.metrics.split(',') if m.strip()]
@@ -52,6 +52,8 @@ def run(args) -> int:
     if bad:
         valid = ', '.join(metrics.list_valid_metrics())
         raise metrics.MetricError(f'unknown metric(s) {", ".join(bad)}; valid: {valid}')
+    if args.gpus != 1:
+        raise metrics.MetricError('this tool runs on one device; training computes metrics on several GPUs')
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     G = load_generator(args.network, device)
     dataset_kwargs = None
@@ -78,16 +80,11 @@ def run(args) -> int:
         line = metrics.report_metric(result, run_dir=None if args.no_report else run_dir,
                                      snapshot_pkl=os.path.abspath(args.network))
         print(line)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    try:
-        return run(args)
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    return run_cli(lambda: run(args))
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ import sys
 import tqdm
 
 from viz.analysis import spectra
-from viz.analysis.common import USER_ERRORS
+from viz.analysis.common import run_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,30 +57,29 @@ def _batches(args, kind, source):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.command in ('stats', 'calc'):
-            kind, source = spectra.open_source(args.source, args.device)
-            total = min(args.num, len(source)) if kind == 'dataset' else args.num
-            if args.command == 'stats' or args.mean is None or args.std is None:
-                mean, std = spectra.source_stats(tqdm.tqdm(_batches(args, kind, source), desc='stats', unit='batch'))
-                print(f'--mean={mean:g} --std={std:g}')
-                if args.command == 'stats':
-                    return 0
-            mean = args.mean if args.mean is not None else mean
-            std = args.std if args.std is not None else std
-            with tqdm.tqdm(total=total, desc='spectrum', unit='img') as bar:
-                spec, size, count = spectra.average_spectrum(_batches(args, kind, source), mean, std, args.beta,
-                                                             args.padding, progress=bar.update)
-            spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta)
-            print(f'wrote {args.dest} ({count} images, {size}x{size}, padding {args.padding})')
-        elif args.command == 'heatmap':
-            print('wrote', spectra.plot_heatmap(args.npz, args.png, args.sigma, args.range_db))
-        else:
-            print('wrote', spectra.plot_slices(args.npz, args.png, args.sigma))
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> None:
+    if args.command in ('stats', 'calc'):
+        kind, source = spectra.open_source(args.source, args.device)
+        total = min(args.num, len(source)) if kind == 'dataset' else args.num
+        if args.command == 'stats' or args.mean is None or args.std is None:
+            mean, std = spectra.source_stats(tqdm.tqdm(_batches(args, kind, source), desc='stats', unit='batch'))
+            print(f'--mean={mean:g} --std={std:g}')
+            if args.command == 'stats':
+                return
+        mean = args.mean if args.mean is not None else mean
+        std = args.std if args.std is not None else std
+        with tqdm.tqdm(total=total, desc='spectrum', unit='img') as bar:
+            spec, size, count = spectra.average_spectrum(_batches(args, kind, source), mean, std, args.beta,
+                                                         args.padding, progress=bar.update)
+        spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta)
+        print(f'wrote {args.dest} ({count} images, {size}x{size}, padding {args.padding})')
+    elif args.command == 'heatmap':
+        print('wrote', spectra.plot_heatmap(args.npz, args.png, args.sigma, args.range_db))
+    else:
+        print('wrote', spectra.plot_slices(args.npz, args.png, args.sigma))
 
 
 if __name__ == '__main__':

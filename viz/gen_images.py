@@ -13,7 +13,7 @@ import sys
 
 import tqdm
 
-from viz.analysis.common import USER_ERRORS, load_generator, parse_range, parse_vec2, save_png
+from viz.analysis.common import load_generator, parse_range, parse_vec2, run_cli, save_png
 from viz.analysis.images import generate_images
 
 
@@ -30,19 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--outdir', required=True)
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
-    try:
-        seeds = parse_range(args.seeds)
-        G = load_generator(args.network, args.device)
-        os.makedirs(args.outdir, exist_ok=True)
-        images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, parse_vec2(args.translate),
-                                 args.rotate, args.device)
-        for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
-            save_png(img, os.path.join(args.outdir, f'seed{seed:04d}.png'))
-        print(f'wrote {len(seeds)} images to {args.outdir}')
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> None:
+    seeds = parse_range(args.seeds)
+    G = load_generator(args.network, args.device)
+    os.makedirs(args.outdir, exist_ok=True)
+    images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, parse_vec2(args.translate),
+                             args.rotate, args.device)
+    for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
+        save_png(img, os.path.join(args.outdir, f'seed{seed:04d}.png'))
+    print(f'wrote {len(seeds)} images to {args.outdir}')
 
 
 if __name__ == '__main__':

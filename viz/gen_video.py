@@ -16,7 +16,7 @@ import sys
 
 import tqdm
 
-from viz.analysis.common import USER_ERRORS, CliError, load_generator, parse_range
+from viz.analysis.common import CliError, load_generator, parse_range, run_cli
 from viz.analysis.video import SWEEPS, equivariance_frames, interpolation_frames
 from viz.video import VideoRecorder
 
@@ -52,36 +52,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--scale', type=int, default=1, help='integer upscaling of small images')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
+    return run_cli(lambda: _run(args))
+
+
+def _run(args) -> None:
+    if not args.output.lower().endswith(('.mp4', '.gif')):
+        raise CliError(f'--output must end in .mp4 or .gif, got {args.output!r}')
+    seeds = parse_range(args.seeds)
+    if args.shuffle_seed is not None:
+        import numpy as np
+        np.random.RandomState(args.shuffle_seed).shuffle(seeds)
+    G = load_generator(args.network, args.device)
+    if args.mode == 'eq':
+        sweeps = tuple(s.strip() for s in args.sweep.split(',') if s.strip())
+        frames = equivariance_frames(G, seeds[0], sweeps, args.frames, args.translate_max, args.rotate_max,
+                                     args.trunc, device=args.device, scale=args.scale)
+        total = args.frames
+    else:
+        grid = _parse_grid(args.grid)
+        frames = interpolation_frames(G, seeds, grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
+                                      args.device, args.scale)
+        keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])
+        total = keyframes * args.w_frames
+    recorder = VideoRecorder(args.output, fps=args.fps)
     try:
-        if not args.output.lower().endswith(('.mp4', '.gif')):
-            raise CliError(f'--output must end in .mp4 or .gif, got {args.output!r}')
-        seeds = parse_range(args.seeds)
-        if args.shuffle_seed is not None:
-            import numpy as np
-            np.random.RandomState(args.shuffle_seed).shuffle(seeds)
-        G = load_generator(args.network, args.device)
-        if args.mode == 'eq':
-            sweeps = tuple(s.strip() for s in args.sweep.split(',') if s.strip())
-            frames = equivariance_frames(G, seeds[0], sweeps, args.frames, args.translate_max, args.rotate_max,
-                                         args.trunc, device=args.device, scale=args.scale)
-            total = args.frames
-        else:
-            grid = _parse_grid(args.grid)
-            frames = interpolation_frames(G, seeds, grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
-                                          args.device, args.scale)
-            keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])
-            total = keyframes * args.w_frames
-        recorder = VideoRecorder(args.output, fps=args.fps)
-        try:
-            for frame in tqdm.tqdm(frames, total=total, desc='frames', unit='frame'):
-                recorder.add(frame)
-        finally:
-            recorder.close()
-        print(f'wrote {args.output} ({recorder.num_frames} frames)')
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+        for frame in tqdm.tqdm(frames, total=total, desc='frames', unit='frame'):
+            recorder.add(frame)
+    finally:
+        recorder.close()
+    print(f'wrote {args.output} ({recorder.num_frames} frames)')
 
 
 if __name__ == '__main__':

@@ -125,28 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--outdir', default='renders/sticking')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
+    from viz.analysis.common import run_cli
+    return run_cli(lambda: _run(args))
 
-    from viz.analysis.common import USER_ERRORS, load_generator, save_png
-    try:
-        import tqdm
-        rows = []
-        os.makedirs(args.outdir, exist_ok=True)
-        for path in tqdm.tqdm(args.networks, desc='networks', unit='net'):
-            G = load_generator(path, args.device)
-            parts = sticking_figure(G, seed=args.seed, radius=args.radius, num=args.num, num_frames=args.frames,
-                                    psi=args.trunc)
-            stem = os.path.splitext(os.path.basename(path))[0]
-            for key, img in parts.items():
-                save_png(img, os.path.join(args.outdir, f'{stem}-{key}.png'))
-            rows.append([parts['central'], parts['average'], parts['streak']])
-        out = os.path.join(args.outdir, 'sticking.png')
-        save_png(_compose_rows(rows), out)
-        print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
 
+def _run(args) -> None:
+    import tqdm
+
+    from viz.analysis.common import load_generator, save_png
+    rows = []
+    os.makedirs(args.outdir, exist_ok=True)
+    for path in tqdm.tqdm(args.networks, desc='networks', unit='net'):
+        G = load_generator(path, args.device)
+        parts = sticking_figure(G, seed=args.seed, radius=args.radius, num=args.num, num_frames=args.frames,
+                                psi=args.trunc)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        for key, img in parts.items():
+            save_png(img, os.path.join(args.outdir, f'{stem}-{key}.png'))
+        rows.append([parts['central'], parts['average'], parts['streak']])
+    out = os.path.join(args.outdir, 'sticking.png')
+    save_png(_compose_rows(rows), out)
+    print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
 
 if __name__ == '__main__':
     sys.exit(main())

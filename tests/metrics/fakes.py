@@ -124,35 +124,11 @@ def write_nvlabs_persistent_pkl(path, state: dict, class_name: str = 'InceptionV
                                 module_src: str = '# source\n') -> None:
     """A pickle in NVlabs' persistence layout: torch_utils.persistence._reconstruct_persistent_obj(meta)."""
     import pickle
-    import sys
-    import types
 
-    package, module = types.ModuleType('torch_utils'), types.ModuleType('torch_utils.persistence')
-
-    def _reconstruct_persistent_obj(meta):  # never called: only its name goes into the file
-        raise AssertionError
-
-    _reconstruct_persistent_obj.__module__ = 'torch_utils.persistence'
-    _reconstruct_persistent_obj.__qualname__ = '_reconstruct_persistent_obj'
-    module._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    package.persistence = module
+    from tests.networks.nvlabs_fake import _Persistent, fake_nvlabs_modules
     meta = dict(type='class', version=6, module_src=module_src, class_name=class_name, state=state)
-
-    class _Obj:
-        def __reduce__(self):
-            return (_reconstruct_persistent_obj, (meta,))
-
-    saved = {k: sys.modules.get(k) for k in ('torch_utils', 'torch_utils.persistence')}
-    sys.modules['torch_utils'], sys.modules['torch_utils.persistence'] = package, module
-    try:
-        with open(path, 'wb') as f:
-            pickle.dump(_Obj(), f, protocol=4)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                sys.modules.pop(k, None)
-            else:
-                sys.modules[k] = v
+    with fake_nvlabs_modules(), open(path, 'wb') as f:
+        pickle.dump(_Persistent(meta), f, protocol=4)
 
 
 def write_image_folder(path, num: int, resolution: int, channels: int = 3, seed: int = 0, pattern=None) -> str:

@@ -50,8 +50,11 @@ def psnr_from_sums(sq_err: float, count: float) -> float:
 
 
 def _sums(ref: torch.Tensor, img: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-    err = ((ref - img).square() * mask).to('cpu', torch.float64).sum()
-    return np.array([err.item(), mask.to('cpu', torch.float64).sum().item()])
+    """[sum of squared errors, valid count]: per-image partial sums on the device (float32, no float64
+    there), the rest in float64 on the CPU."""
+    err = ((ref - img).square() * mask).flatten(1).sum(dim=1)
+    count = mask.flatten(1).sum(dim=1)
+    return np.array([err.to('cpu', torch.float64).sum().item(), count.to('cpu', torch.float64).sum().item()])
 
 
 def _random_translation(gen: torch.Generator, resolution: int, integer: bool) -> tuple[float, float]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 
 import torch
 
 from training.metrics.errors import MetricError
 
-__all__ = ['load_generator', 'USER_ERRORS']
+__all__ = ['load_generator', 'USER_ERRORS', 'run_cli']
 
 
 def load_generator(path: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
@@ -35,3 +37,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 USER_ERRORS = _user_errors()
+
+
+def run_cli(body: Callable[[], object], extra_errors: tuple[type[Exception], ...] = ()) -> int:
+    """Run a tool's body: 0 on success, 1 with one 'error: ...' line on stderr for bad input."""
+    try:
+        body()
+    except (*USER_ERRORS, *extra_errors) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    return 0

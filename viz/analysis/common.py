@@ -10,8 +10,9 @@ import PIL.Image
 import torch
 
 from training.metrics.loading import USER_ERRORS, load_generator
+from training.metrics.loading import run_cli as _run_cli
 
-__all__ = ['CliError', 'USER_ERRORS', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc',
+__all__ = ['CliError', 'USER_ERRORS', 'run_cli', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc',
            'set_input_transform']
 
 
@@ -20,6 +21,11 @@ class CliError(ValueError):
 
 
 USER_ERRORS = (CliError, *USER_ERRORS)  # what the CLIs report as one line instead of a traceback
+
+
+def run_cli(body) -> int:
+    """0 on success, 1 with one 'error: ...' line for bad input (never a traceback wall)."""
+    return _run_cli(body, (CliError,))
 
 
 def parse_range(text: str) -> list[int]:
