@@ -100,8 +100,8 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     batch_gpu = opts.batch_gpu or opts.batch // opts.gpus
     if opts.batch % (opts.gpus * batch_gpu) != 0:
         raise UsageError('--batch must be a multiple of --gpus times --batch-gpu')
-    if batch_gpu < opts.mbstd_group and opts.mbstd_group > 0 and batch_gpu % opts.mbstd_group != 0:
-        raise UsageError('--batch-gpu must be a multiple of --mbstd-group (or lower --mbstd-group)')
+    if opts.mbstd_group > 0 and batch_gpu > opts.mbstd_group and batch_gpu % opts.mbstd_group != 0:
+        raise UsageError(f'--batch-gpu {batch_gpu} must be a multiple of --mbstd-group {opts.mbstd_group}')
     is_sg2 = opts.cfg == 'stylegan2'
     cfg = TrainingConfig()
     cfg.training_set_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
@@ -141,6 +141,7 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     cfg.kimg_per_tick = opts.tick
     cfg.image_snapshot_ticks = cfg.network_snapshot_ticks = opts.snap
     cfg.random_seed = opts.seed
+    cfg.cudnn_benchmark = not opts.nobench
     cfg.ema_kimg = cfg.batch_size * 10 / 32
     cfg.ema_rampup = None      # NVlabs' StyleGAN3 train.py sets no ramp-up for any config
     cfg.D_reg_interval = 16

@@ -128,6 +128,7 @@ class TrainingConfig:
     resume_pkl: str | None = None
     resume_kimg: float = 0
     device: str = 'cpu'
+    cudnn_benchmark: bool = True
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -178,7 +179,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
 
     # Networks are built from one seed on every rank; the run's randomness then differs per rank.
     torch.manual_seed(cfg.random_seed)
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
 
     log('Loading training set...')
     training_set = construct_class_by_name(**cfg.training_set_kwargs)

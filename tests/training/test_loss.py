@@ -9,7 +9,7 @@ import torch
 
 from training.loss import StyleGAN2Loss, blur_sigma_at, gaussian_blur
 from training.stats import StatsCollector
-from training.train import build_config, build_parser
+from training.train import UsageError, build_config, build_parser
 from training.training_loop import ada_adjust, ema_beta, lazy_regularization_params, update_ema
 
 
@@ -73,6 +73,10 @@ def test_config_semantics(monkeypatch, photos16):
     assert cfg_2.augment_p == 0.3 and cfg_2.ada_target is None and cfg_2.G_opt_kwargs['lr'] == 0.002
     assert cfg_2.G_kwargs['num_fp16_res'] == 0          # CPU: always float32
     assert isinstance(_opts('stylegan3-t'), argparse.Namespace)
+    with pytest.raises(UsageError, match='multiple of --mbstd-group'):
+        build_config(_opts('stylegan2', batch=6, extra=['--data', photos16]), 'cpu')
+    with pytest.raises(UsageError, match='Dataset not found'):
+        build_config(_opts('stylegan2', extra=['--data', photos16 + '.missing']), 'cpu')
 
 
 def test_lazy_regularization_correction():

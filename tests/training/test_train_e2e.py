@@ -18,7 +18,7 @@ def _only_run_dir(outdir):
 
 
 @pytest.mark.parametrize('cfg, kimg, extra', [
-    ('stylegan2', 0.024, ['--cond', '1', '--mirror', '1']),
+    ('stylegan2', 0.024, ['--cond', '1', '--mirror', '1', '--freezed', '2']),
     ('stylegan3-t', 0.012, ['--aug', 'fixed', '--p', '0.5', '--metrics', 'eqt50k_int', '--metrics-samples', '2']),
     ('stylegan3-r', 0.008, ['--aug', 'noaug']),
 ])
