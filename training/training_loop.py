@@ -248,10 +248,17 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
         cur_nimg = int(resume_state['cur_nimg'])
         cur_tick = int(resume_state['cur_tick'])
         batch_idx = int(resume_state['batch_idx'])
-        phases[0].opt.load_state_dict(resume_state['G_opt'])    # phases[0] is a G phase, phases[-1] a D phase
-        phases[-1].opt.load_state_dict(resume_state['D_opt'])
+        for opt, key in [(phases[0].opt, 'G_opt'), (phases[-1].opt, 'D_opt')]:  # first phase G, last D
+            configured = [(group['lr'], group['betas']) for group in opt.param_groups]
+            opt.load_state_dict(resume_state[key])               # the moments; lr and betas stay as configured
+            for group, (lr, betas) in zip(opt.param_groups, configured):
+                group['lr'], group['betas'] = lr, betas
         loss.pl_mean.copy_(torch.as_tensor(resume_state['pl_mean']))
-        ada_stats.load_state(resume_state.get('ada_stats', {}), device)
+        saved_ada = resume_state.get('ada_stats', [])
+        if isinstance(saved_ada, dict):
+            saved_ada = [saved_ada]
+        if len(saved_ada) == num_gpus or rank == 0:              # same layout: each rank its own; else rank 0's
+            ada_stats.load_state(saved_ada[rank] if len(saved_ada) == num_gpus else saved_ada[0], device)
     log(f'  G: {sum(p.numel() for p in G.parameters())} parameters, D: {sum(p.numel() for p in D.parameters())}')
 
     sampler = InfiniteSampler(len(training_set), rank=rank, num_replicas=num_gpus, seed=cfg.random_seed,
@@ -387,17 +394,18 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                 save_fakes(os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'))
 
         if cfg.network_snapshot_ticks is not None and (done or cur_tick % cfg.network_snapshot_ticks == 0):
-            rng_states = [_rng_state(device)]
+            # Per-rank state (RNG, ADA's partial sums) is gathered so every rank resumes exactly.
+            rank_state = dict(rng={k: v.cpu() for k, v in _rng_state(device).items()}, ada=ada_stats.state())
+            rank_states = [rank_state]
             if _distributed():
-                gathered = [None] * num_gpus
-                dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng_states[0].items()})
-                rng_states = gathered
+                rank_states = [None] * num_gpus
+                dist.all_gather_object(rank_states, rank_state)
             if rank == 0:
                 training_state = dict(
                     cur_nimg=cur_nimg, cur_tick=cur_tick + 1, batch_idx=batch_idx, augment_p=aug_p,
                     G_opt=phases[0].opt.state_dict(), D_opt=phases[-1].opt.state_dict(),
-                    pl_mean=loss.pl_mean.detach().cpu(), ada_stats=ada_stats.state(),
-                    rng_states=[{k: v.cpu() for k, v in s.items()} for s in rng_states],
+                    pl_mean=loss.pl_mean.detach().cpu(), ada_stats=[s['ada'] for s in rank_states],
+                    rng_states=[s['rng'] for s in rank_states],
                     num_gpus=num_gpus, batch_size=cfg.batch_size)
                 snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
                 networks.save_network_pkl(snapshot_pkl, dict(
