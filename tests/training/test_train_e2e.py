@@ -58,9 +58,10 @@ def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra
     assert result.image.shape[:2] == (16, 16)
 
 
-def _config(outdir, data, tiny_net_args, kimg, resume=None):
+def _config(outdir, data, tiny_net_args, kimg, resume=None, seed=0):
     argv = ['--outdir', str(outdir), '--cfg', 'stylegan2', '--data', data, '--gpus', '1', '--batch', '4',
-            '--gamma', '1', '--kimg', str(kimg), '--tick', '0.016', '--snap', '1', *tiny_net_args]
+            '--gamma', '1', '--kimg', str(kimg), '--tick', '0.016', '--snap', '1', '--seed', str(seed),
+            *tiny_net_args]
     if resume:
         argv += ['--resume', resume]
     cfg = build_config(build_parser().parse_args(argv), 'cpu')
@@ -96,3 +97,28 @@ def test_resume_continues_exactly(tmp_path, photos16, tiny_net_args):
     s1, s2 = end_full['training_state'], end_resumed['training_state']
     assert s1['cur_nimg'] == s2['cur_nimg'] == 32 and s1['batch_idx'] == s2['batch_idx'] == 8
     assert torch.equal(s1['G_opt']['state'][0]['exp_avg_sq'], s2['G_opt']['state'][0]['exp_avg_sq'])
+
+
+def test_resume_from_weights_only(tmp_path, photos16, tiny_net_args):
+    # A pickle with networks but no training state (e.g. NVlabs'): weights are taken, counters start at 0.
+    _steps, first = _run(_config(tmp_path / 'first', photos16, tiny_net_args, kimg=0.004))
+    data = networks.load_network_pkl(first['snapshot_pkl'])
+    weights_only = str(tmp_path / 'weights-only.pkl')
+    networks.save_network_pkl(weights_only, dict(G=data['G'], D=data['D'], G_ema=data['G_ema']))
+    cfg = _config(tmp_path / 'second', photos16, tiny_net_args, kimg=0.004, resume=weights_only, seed=1)
+    cfg.network_snapshot_ticks = cfg.image_snapshot_ticks = None
+    seen = {}
+
+    def check(step):
+        if not seen:
+            seen['nimg'] = step['cur_nimg']
+            seen['mapping'] = [(n, p.detach().clone()) for n, p in step['G_ema'].named_parameters()]
+    training_loop(cfg, log=lambda *_: None, step_callback=check)
+    assert seen['nimg'] == 4
+    start = dict(data['G_ema'].named_parameters())
+    # After one step G_ema is still next to the loaded weights, not at this run's own (seed 1) initialisation.
+    assert all(torch.allclose(p, start[n], atol=0.05) for n, p in seen['mapping'])
+    torch.manual_seed(1)
+    fresh = type(data['G'])(**data['G'].init_kwargs)
+    fresh_params = dict(fresh.named_parameters())
+    assert not all(torch.allclose(p, fresh_params[n], atol=0.05) for n, p in seen['mapping'])
