@@ -358,7 +358,7 @@ def _load_nvlabs(data: bytes, name: str) -> dict:
     except PickleError as e:
         raise PickleError(f"{name}: {e}") from None
     except pickle.UnpicklingError as e:
-        raise PickleError(f"{name}: refused or corrupt pickle ({e})") from None
+        raise PickleError(f"{name}: truncated or corrupt pickle ({e})") from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RuntimeError, MemoryError) as e:
         raise PickleError(f"{name}: truncated or corrupt pickle ({type(e).__name__}: {str(e)[:200]})") from None
     if isinstance(raw, tuple):

@@ -161,8 +161,13 @@ def _axis_plan(in_len: int, up: int, down: int, pad0: int, pad1: int, taps: int)
 
 
 def _correlate(x: torch.Tensor, w: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
-    """Depthwise correlation of x [B, 1, H, W] with one 2-D kernel w [kh, kw] (same for every image)."""
-    return F.conv2d(x, w[None, None], stride=stride)
+    """Depthwise correlation of x [N, C, H, W] with one 2-D kernel w [kh, kw], the same for every channel.
+
+    A grouped convolution (groups = C) is used: on CPU it is over an order of magnitude faster than folding
+    the channels into the batch of a single-channel convolution.
+    """
+    C = x.shape[1]
+    return F.conv2d(x, w[None, None].expand(C, 1, *w.shape).contiguous(), stride=stride, groups=C)
 
 
 def _upfirdn2d_torch(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torch.Tensor:
@@ -171,17 +176,17 @@ def _upfirdn2d_torch(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torc
     kh, kw = f2d.shape
     plan_x = _axis_plan(W, upx, downx, px0, px1, kw)
     plan_y = _axis_plan(H, upy, downy, py0, py1, kh)
-    xb = x.reshape(N * C, 1, H, W)
+    xb = x
     if plan_x.pad_lo or plan_x.pad_hi or plan_y.pad_lo or plan_y.pad_hi:
         xb = F.pad(xb, [plan_x.pad_lo, max(plan_x.pad_hi, 0), plan_y.pad_lo, max(plan_y.pad_hi, 0)])
     ox, oy = plan_x.pad_lo, plan_y.pad_lo
 
-    rows = []
+    single = plan_x.period == 1 and plan_y.period == 1
+    y = None if single else xb.new_empty([N, C, plan_y.out_len, plan_x.out_len])
     for ph_y in plan_y.phases:
-        cols = []
         for ph_x in plan_x.phases:
             if ph_y.num_taps == 0 or ph_x.num_taps == 0:
-                out = xb.new_zeros([N * C, 1, ph_y.count, ph_x.count])
+                out = xb.new_zeros([N, C, ph_y.count, ph_x.count])
             else:
                 # This phase's taps, reversed: convolution becomes the correlation that conv2d computes.
                 w = f2d[ph_y.tap0 :: upy, ph_x.tap0 :: upx].flip([0, 1])
@@ -189,22 +194,11 @@ def _upfirdn2d_torch(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torc
                 y1 = y0 + (ph_y.count - 1) * plan_y.stride + ph_y.num_taps
                 x1 = x0 + (ph_x.count - 1) * plan_x.stride + ph_x.num_taps
                 out = _correlate(xb[:, :, y0:y1, x0:x1], w, (plan_y.stride, plan_x.stride))
-            cols.append(out)
-        rows.append(cols)
-
-    if plan_x.period == 1 and plan_y.period == 1:
-        y = rows[0][0]
-    else:
-        ny = max(ph.count for ph in plan_y.phases)
-        nx = max(ph.count for ph in plan_x.phases)
-        grid = []
-        for cols in rows:
-            padded = [F.pad(o, [0, nx - o.shape[3], 0, ny - o.shape[2]]) for o in cols]
-            grid.append(torch.stack(padded, dim=-1))  # [B, 1, ny, nx, Px]
-        y = torch.stack(grid, dim=3)  # [B, 1, ny, Py, nx, Px]
-        y = y.reshape(N * C, 1, ny * len(rows), nx * len(rows[0]))
-        y = y[:, :, : plan_y.out_len, : plan_x.out_len]
-    return y.reshape(N, C, plan_y.out_len, plan_x.out_len)
+            if single:
+                return out
+            # Interleave by strided assignment (much faster on CPU than stacking on the last dimension).
+            y[:, :, ph_y.first_output :: plan_y.period, ph_x.first_output :: plan_x.period] = out
+    return y
 
 
 def upfirdn2d(
