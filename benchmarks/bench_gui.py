@@ -149,19 +149,29 @@ def bench_fuzz(app, frames: int, seed: int = 0, warmup: int = 1000) -> dict:
                 renders=app.async_renderer.stats['rendered'])
 
 
-def slow_network_pkl(directory: str) -> str:
-    """A StyleGAN3-T big enough that one CPU render takes >= 1 s here."""
+def slow_network_pkl(directory: str, min_seconds: float = 1.2) -> tuple[str, float]:
+    """A StyleGAN3-T whose CPU render takes >= `min_seconds` here (grown until it does); (path, seconds)."""
     import torch
 
     import networks
     from networks.stylegan3 import Generator
 
-    torch.manual_seed(0)
-    G = Generator(z_dim=64, c_dim=0, w_dim=64, img_resolution=256, img_channels=3, channel_base=1536,
-                  channel_max=48, output_scale=2.0)
+    seconds = 0.0
+    for channels in (32, 48, 64, 96, 128, 192, 256):
+        torch.manual_seed(0)
+        G = Generator(z_dim=64, c_dim=0, w_dim=64, img_resolution=256, img_channels=3, channel_base=channels * 32,
+                      channel_max=channels, output_scale=2.0).eval().requires_grad_(False)
+        with torch.no_grad():
+            z = torch.randn(1, 64)
+            G(z, None)
+            t0 = time.perf_counter()
+            G(z, None)
+            seconds = time.perf_counter() - t0
+        if seconds >= min_seconds:
+            break
     path = os.path.join(directory, 'slow_sg3_256.pkl')
     networks.save_network_pkl(path, dict(G_ema=G))
-    return path
+    return path, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            pkl = slow_network_pkl(tmp)
+            pkl, seconds = slow_network_pkl(tmp)
+            print(f'slow network: one render takes {seconds:.2f} s here', flush=True)
             app = VisualizerApp(pkls=[pkl], capture_dir=os.path.join(tmp, 'captures'))
             try:
                 if 'busy' in parts:

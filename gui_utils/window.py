@@ -160,16 +160,20 @@ class GlfwImguiWindow:
         if self.font is not None:
             imgui.push_font(self.font, self.font_size)
 
-    def end_frame(self, clear_color: tuple[float, float, float] = (0.08, 0.08, 0.09),
+    def end_frame(self, clear_color: tuple[float, float, float] | None = (0.08, 0.08, 0.09),
                   read_back: bool = False) -> np.ndarray | None:
-        """Draw ImGui, swap; with `read_back`, return the finished frame (HxWx3 uint8) as shown on screen."""
+        """Draw ImGui, swap; with `read_back`, return the finished frame (HxWx3 uint8) as shown on screen.
+
+        `clear_color=None` skips the clear (saves a full-window fill when ImGui windows cover everything).
+        """
         if self.font is not None:
             imgui.pop_font()
         imgui.render()
         fw, fh = self.framebuffer_size
         gl.glViewport(0, 0, fw, fh)
-        gl.glClearColor(*clear_color, 1.0)
-        gl.glClear(gl.GL_COLOR_BUFFER_BIT)
+        if clear_color is not None:
+            gl.glClearColor(*clear_color, 1.0)
+            gl.glClear(gl.GL_COLOR_BUFFER_BIT)
         self.renderer.render(imgui.get_draw_data())
         pixels = self.read_pixels() if read_back else None
         if self.fps_limit > 0:

@@ -41,7 +41,7 @@ ORANGE = (1.0, 0.65, 0.1)
 
 class VisualizerApp:
     def __init__(self, pkls: list[str] | None = None, capture_dir: str = 'renders', browse_dir: str | None = None,
-                 device: str = 'cpu', session: str | None = None, width: int = 1400, height: int = 860,
+                 device: str = 'cpu', session: str | None = None, width: int = 1280, height: int = 800,
                  async_renderer: AsyncRenderer | None = None) -> None:
         self.window = GlfwImguiWindow('Alias-free GAN visualizer', width, height)
         self.capture_dir = capture_dir
@@ -195,7 +195,7 @@ class VisualizerApp:
         self._submit()
         self._run_test_commands()
         want_pixels = bool(self._screenshot_paths) or self.capture_widget.wants_gui_frames
-        pixels = self.window.end_frame(read_back=want_pixels)
+        pixels = self.window.end_frame(clear_color=None, read_back=want_pixels)  # the two panes cover the window
         if pixels is not None:
             for path in self._screenshot_paths:
                 try:

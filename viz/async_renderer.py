@@ -7,6 +7,8 @@ is dropped (counted in `stats['dropped']`) when `drop_stale` is set; errors arri
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -84,7 +86,18 @@ class AsyncRenderer:
         return not self._thread.is_alive()
 
     # --- worker side ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _lower_priority(niceness: int = 10) -> None:
+        """Linux: give this thread (and the torch threads it starts) a higher nice value than the GUI thread,
+        so that on a busy CPU the window keeps its frame rate and the renders take the slack."""
+        if sys.platform.startswith('linux') and hasattr(os, 'setpriority'):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+            except OSError:
+                pass
+
     def _worker(self) -> None:
+        self._lower_priority()
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:

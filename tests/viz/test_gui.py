@@ -93,7 +93,8 @@ class AppDriver:
             height = s['window_size'][1]
             if y0 >= 0 and y1 <= height:
                 return x0, y0, x1, y1
-            self._xdotool('mousemove', '--window', self.window, str(int(x0) + 2), str(height // 2))
+            # x = 3: the pane's own padding, not a scrollable child (e.g. the layer list)
+            self._xdotool('mousemove', '--window', self.window, '3', str(height // 2))
             self._xdotool('click', '5' if y1 > height else '4')
             self.wait_frames(2)
         raise AssertionError(f'cannot scroll {name} into view')
