@@ -52,7 +52,14 @@ class SpectrumWidget:
         size = min(width * 0.45, self.viz.font_size * 22)
         what = spec.get('layer') or 'output'
         imgui.text(f'Average power spectrum of {what}, {spec["num_seeds"]} seeds (dB, DC at the centre)')
-        imgui.image(imgui.ImTextureRef(tex.gl_id), imgui.ImVec2(size, size))
+        # Heatmap in cycles / image (y up, as the paper's figures), drawn by ImPlot from the colour-mapped texture.
+        half = float(spec['freqs'][-1]) if len(spec['freqs']) else 0.5
+        if implot.begin_plot('Heatmap##spec', imgui.ImVec2(size, size), implot.Flags_.equal | implot.Flags_.no_legend):
+            implot.setup_axes('cycles / image', '', 0, 0)
+            implot.setup_axes_limits(-half, half, -half, half, implot.Cond_.always)
+            implot.plot_image('##specimg', imgui.ImTextureRef(tex.gl_id), implot.Point(-half, -half),
+                              implot.Point(half, half))
+            implot.end_plot()
         imgui.same_line()
         if implot.begin_plot('Slices##spec', imgui.ImVec2(-1, size)):
             implot.setup_axes('cycles / image', 'dB', implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)

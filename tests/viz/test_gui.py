@@ -212,3 +212,17 @@ def test_bad_pickle_shows_error_and_app_keeps_running(app, pkl_dir, name):
     s = app.wait(lambda s: s['seed'] == seed + 1, 10, 'seed + 1 after the error')
     s = app.settle()
     assert s['result']['error'] is None and s['result']['seeds'][0][0] == seed + 1
+
+
+def test_analysis_panels_draw(app):
+    app.settle()
+    app.click('spectrum_show')
+    app.click('eq_live')
+    s = app.wait(lambda s: s['result'] and s['result']['spectrum'] and s['result']['eq'] and not s['rendering'],
+                 90, 'spectrum and EQ readout')
+    assert s['result']['eq']['eqt_int'] > 20
+    app.wait_frames(5)
+    assert app.proc.poll() is None and app.grab().std() > 10
+    app.click('spectrum_show')
+    app.click('eq_live')
+    app.wait(lambda s: not s['args']['eq_readout'] and s['args']['spectrum_seeds'] == 0, 10, 'panels off')
