@@ -22,7 +22,7 @@ def build_tiny_sg3() -> torch.nn.Module:
 
 @pytest.fixture(scope='session')
 def pkl_dir(tmp_path_factory):
-    """tiny_sg3.pkl, tiny_sg2.pkl, garbage.pkl, truncated.pkl, malicious.pkl, no_generator.pkl."""
+    """tiny_sg3.pkl, tiny_sg2.pkl, aliasing_sg3.pkl, garbage.pkl, truncated.pkl, malicious.pkl, no_generator.pkl."""
     import networks
     from networks.stylegan2 import Generator as G2
 
@@ -35,6 +35,13 @@ def pkl_dir(tmp_path_factory):
             if name.endswith('noise_strength'):
                 param.fill_(0.5)  # zero at init: make the noise visible
     networks.save_network_pkl(str(root / 'tiny_sg2.pkl'), dict(G_ema=g2))
+    # "StyleGAN2-like with Fourier input": the same schedule without anti-aliasing (no upsampling around the
+    # nonlinearity, one-tap filters), as the paper's baseline configurations.
+    torch.manual_seed(1)
+    from networks.stylegan3 import Generator as G3
+
+    networks.save_network_pkl(str(root / 'aliasing_sg3.pkl'), dict(
+        G_ema=G3(**TINY_SG3, lrelu_upsampling=1, filter_size=1).eval()))
     (root / 'garbage.pkl').write_bytes(os.urandom(4096))
     data = (root / 'tiny_sg3.pkl').read_bytes()
     (root / 'truncated.pkl').write_bytes(data[: len(data) // 3])

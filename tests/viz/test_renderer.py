@@ -151,6 +151,13 @@ def test_average_spectrum(renderer, sg3):
     assert res2.spectrum['layer'] == layer
 
 
+def test_eq_readout_alias_free_far_above_aliasing(renderer, sg3, pkl_dir):
+    alias_free = renderer.render(dataclasses.replace(sg3, eq_readout=True)).eq
+    aliasing = renderer.render(RenderArgs(pkl=str(pkl_dir / 'aliasing_sg3.pkl'), eq_readout=True)).eq
+    assert alias_free['eqt_int'] > aliasing['eqt_int'] + 20
+    assert alias_free['eqt_frac'] > aliasing['eqt_frac'] + 20
+
+
 def test_eq_readout_and_sticking(renderer, sg3):
     res = renderer.render(dataclasses.replace(sg3, eq_readout=True, eq_transforms=2))
     assert res.eq is not None, res.messages
