@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -96,7 +97,12 @@ class GlfwImguiWindow:
 
     @staticmethod
     def _monitor_scale() -> float:
-        """DPI factor of the primary monitor (1 on Xvfb); windows and fonts are sized by it."""
+        """DPI factor of the primary monitor (1 on Xvfb); windows and fonts are sized by it.
+
+        macOS measures windows in points and ImGui renders at the framebuffer scale by itself: 1 there.
+        """
+        if sys.platform == 'darwin':
+            return 1.0
         try:
             monitor = glfw.get_primary_monitor()
             if monitor:
