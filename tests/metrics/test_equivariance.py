@@ -54,3 +54,15 @@ def test_registry_result_and_num_samples_override():
     result = calc_metric('eqt50k_frac', G, num_samples=4, batch_size=2)
     assert result['metric'] == 'eqt50k_frac' and result['results']['eqt50k_frac'] > 40
     assert result['num_samples'] == 4
+
+
+def test_stylegan3_r_is_more_rotation_equivariant_than_t(tmp_path):
+    """The paper's ordering on real (tiny, untrained) networks: config R keeps EQ-R high, config T does not."""
+    from tests.metrics.fakes import write_tiny_networks
+    from training.metrics.loading import load_generator
+    paths = write_tiny_networks(tmp_path)
+    eqr = {name: compute_equivariance(load_generator(paths[name]), 'eqr50k', num_samples=8, batch_size=4)
+           for name in ('sg3', 'sg3r')}
+    eqt = compute_equivariance(load_generator(paths['sg3']), 'eqt50k_frac', num_samples=8, batch_size=4)
+    assert eqr['sg3r'] > eqr['sg3'] + 15
+    assert eqt > eqr['sg3'] + 10  # T is translation- but not rotation-equivariant

@@ -40,6 +40,16 @@ def test_gen_images_stylegan2_noise_modes_and_bad_input(nets, tmp_path, capsys):
     assert 'not found' in err and 'bad range' in err and 'Traceback' not in err
 
 
+def test_gen_images_conditional_network_needs_a_class(tmp_path, capsys):
+    cond = write_tiny_networks(tmp_path, c_dim=3)['sg3']
+    assert gen_images.main(['--network', cond, '--seeds', '0', '--outdir', str(tmp_path / 'a')]) == 1
+    assert gen_images.main(['--network', cond, '--seeds', '0', '--class', '5', '--outdir', str(tmp_path / 'a')]) == 1
+    err = capsys.readouterr().err
+    assert 'pass --class' in err and 'out of range' in err
+    assert gen_images.main(['--network', cond, '--seeds', '0', '--class', '2', '--outdir', str(tmp_path / 'b')]) == 0
+    assert (tmp_path / 'b' / 'seed0000.png').exists()
+
+
 def test_sticking_cli_sg2_vs_sg3(nets, tmp_path):
     assert sticking.main(['--network', nets['sg2'], '--network', nets['sg3'], '--num', '4', '--frames', '6',
                           '--outdir', str(tmp_path)]) == 0
