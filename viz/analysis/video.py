@@ -125,7 +125,9 @@ def equivariance_frames(G: torch.nn.Module, seed: int = 0, sweeps: tuple[str, ..
                 img = G.synthesis(ws, noise_mode='const').float()
                 ref, out, mask = _reference(orig, img, translate, angle)
                 diff = ((out - ref).abs().mean(dim=1, keepdim=True) * gain * mask * 2 - 1).expand_as(ref)
-                diff = torch.where(mask > 0, diff, torch.full_like(diff, -0.6))  # invalid border: dark grey
+                invalid = torch.full_like(diff, -0.6)  # where the comparison is undefined: dark grey
+                diff = torch.where(mask > 0, diff, invalid)
+                ref = torch.where(mask > 0, ref, invalid)
                 rows.append(np.concatenate(list(to_uint8_hwc(torch.cat([img, ref, diff]))), axis=1))
             yield _upscale(np.concatenate(rows, axis=0), scale)
     finally:
