@@ -52,7 +52,7 @@ class PickleWidget:
         with imgui_utils.item_width(-viz.button_w * 2 - viz.spacing * 2):
             entered, self.path_text = imgui.input_text_with_hint(
                 '##pkl', 'path to a .pkl (empty = default network)', self.path_text,
-                imgui.InputTextFlags_.enter_returns_true)
+                imgui.InputTextFlags_.enter_returns_true | imgui.InputTextFlags_.auto_select_all)
         viz.rect('pickle_path')
         if entered:
             self.load(self.path_text)
