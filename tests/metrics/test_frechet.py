@@ -82,6 +82,10 @@ def test_detector_formats_and_bad_files(detector_files, tmp_path):
     assert grey.shape == (3, 8)
     with pytest.raises(DetectorError, match='not found'):
         load_detector(str(tmp_path / 'missing.pkl'))
+    cache = tmp_path / 'cache'  # an explicit URL is fetched once into the cache directory
+    from_url = load_detector(f'file://{detector_files["pkl"]}', cache_dir=str(cache))
+    torch.testing.assert_close(detector_features(from_url, images), f_pkl)
+    assert len(list(cache.iterdir())) == 1
     junk = tmp_path / 'junk.pkl'
     junk.write_bytes(b'not a pickle at all')
     with pytest.raises(DetectorError, match='not a detector pickle'):

@@ -85,8 +85,8 @@ def _has_source(obj, depth: int = 0) -> bool:
 
 
 def resolve_detector_path(path_or_url: str, cache_dir: str | None = None) -> str:
-    """A local path for the detector; downloads an explicit http(s) URL into cache_dir once."""
-    if path_or_url.startswith(('http://', 'https://')):
+    """A local path for the detector; fetches an explicit URL (http, https, file) into cache_dir once."""
+    if path_or_url.startswith(('http://', 'https://', 'file://')):
         cache_dir = cache_dir or os.path.join(os.path.expanduser('~'), '.cache', 'aliasfree-workbench')
         os.makedirs(cache_dir, exist_ok=True)
         name = hashlib.md5(path_or_url.encode()).hexdigest()[:12] + '-' + os.path.basename(path_or_url)
