@@ -54,6 +54,8 @@ def test_registry_result_and_num_samples_override():
     result = calc_metric('eqt50k_frac', G, num_samples=4, batch_size=2)
     assert result['metric'] == 'eqt50k_frac' and result['results']['eqt50k_frac'] > 40
     assert result['num_samples'] == 4
+    conditional = FourierGenerator(img_resolution=16, c_dim=3)  # random classes when no dataset is given
+    assert calc_metric('eqt50k_int', conditional, num_samples=2, batch_size=2)['results']['eqt50k_int'] > 100
 
 
 def test_stylegan3_r_is_more_rotation_equivariant_than_t(tmp_path):

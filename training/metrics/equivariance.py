@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ops import resample
+from training.metrics import feature_stats
 from training.metrics.errors import MetricError
 
 __all__ = ['EQ_METRICS', 'input_transform_buffer', 'equivariance_readout', 'compute_equivariance', 'psnr_from_sums']
@@ -126,11 +127,12 @@ def equivariance_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: i
 @torch.no_grad()
 def compute_equivariance(G: torch.nn.Module, metric: str, num_samples: int, batch_size: int,
                          device: torch.device | str = 'cpu', seed: int = 0, progress: Callable | None = None,
-                         rank: int = 0, num_gpus: int = 1) -> float:
+                         rank: int = 0, num_gpus: int = 1, dataset=None) -> float:
     """The dataset-free metric `metric` ('eqt50k_int' | 'eqt50k_frac' | 'eqr50k') over `num_samples` latents.
 
     With several processes, each draws its own share (seeded by rank) and the sums are all-reduced.
-    `progress(done)` is called after every batch if given.
+    Conditional networks get labels from `dataset` when given (else random classes). `progress(done)` is
+    called after every batch if given.
     """
     if metric not in EQ_METRICS:
         raise ValueError(f'unknown equivariance metric {metric!r}; choose from {sorted(EQ_METRICS)}')
@@ -139,16 +141,13 @@ def compute_equivariance(G: torch.nn.Module, metric: str, num_samples: int, batc
     saved = transform.detach().clone()
     device = torch.device(device)
     gen = torch.Generator().manual_seed(int(seed) * 1000 + rank)
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
     sums = np.zeros(2)
     done = 0
     try:
         while done < num_samples:
             n = min(batch_size, num_samples - done)
             z = torch.randn([n, G.z_dim], generator=gen).to(device)
-            c = torch.zeros([n, c_dim], device=device)
-            if c_dim:
-                c[torch.arange(n), torch.randint(c_dim, [n], generator=gen).to(device)] = 1
+            c = feature_stats.random_labels(G, n, gen, dataset).to(device)
             ws = G.mapping(z, c)
             transform.copy_(torch.eye(3))
             synth = _synthesis_fn(G, ws)

@@ -18,7 +18,7 @@ import torch
 from training.metrics.errors import MetricError
 
 __all__ = ['FeatureStats', 'open_dataset', 'iterate_dataset_images', 'iterate_generator_images',
-           'cached_dataset_stats', 'accumulate_stats']
+           'cached_dataset_stats', 'accumulate_stats', 'random_labels']
 
 
 class FeatureStats:
@@ -114,7 +114,8 @@ def iterate_dataset_images(dataset, batch_size: int, max_items: int | None = Non
         yield torch.from_numpy(np.stack(batch))
 
 
-def _random_labels(G, n: int, gen: torch.Generator, dataset=None) -> torch.Tensor:
+def random_labels(G, n: int, gen: torch.Generator, dataset=None) -> torch.Tensor:
+    """[n, c_dim] labels: drawn from the dataset's labels when it has them, else random one-hot."""
     c_dim = int(getattr(G, 'c_dim', 0) or 0)
     if c_dim == 0:
         return torch.zeros([n, 0])
@@ -135,7 +136,7 @@ def iterate_generator_images(G, num_items: int, batch_size: int, device: torch.d
     while done < num_items:
         n = min(batch_size, num_items - done)
         z = torch.randn([n, G.z_dim], generator=gen)
-        c = _random_labels(G, n, gen, dataset)
+        c = random_labels(G, n, gen, dataset)
         img = G(z.to(device), c.to(device), noise_mode='const')
         yield (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
         done += n

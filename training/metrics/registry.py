@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from training.metrics import equivariance, frechet
+from training.metrics import equivariance, feature_stats, frechet
 from training.metrics import swd as swd_lib
 from training.metrics.errors import MetricError
 
@@ -60,8 +60,12 @@ def _eq_metric(name: str) -> Callable[[MetricOptions], dict]:
             if opts.progress is not None:
                 opts.progress(name, done, total)
 
+        dataset = None
+        if opts.G.c_dim and opts.dataset_kwargs and opts.dataset_kwargs.get('path'):
+            dataset = feature_stats.open_dataset(dict(opts.dataset_kwargs, use_labels=True), opts.G.img_resolution)
         value = equivariance.compute_equivariance(opts.G, name, total, opts.batch_size, opts.device,
-                                                  progress=progress, rank=opts.rank, num_gpus=opts.num_gpus)
+                                                  progress=progress, rank=opts.rank, num_gpus=opts.num_gpus,
+                                                  dataset=dataset)
         return {name: value}
     fn.__name__ = name
     return fn
