@@ -403,10 +403,6 @@ def compute_ws(G: torch.nn.Module, w0_seeds, stylemix_seed: int, stylemix_idx, p
     return w + w_avg
 
 
-def _synthesis_kwargs(G: torch.nn.Module, noise_mode: str) -> dict:
-    return dict(noise_mode=noise_mode)
-
-
 def run_synthesis(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = 'const', noise_seed: int = 0,
                   capture_layer: str | None = None) -> torch.Tensor:
     """G.synthesis(ws); with `capture_layer`, the output of that submodule (synthesis stops there)."""
@@ -429,7 +425,7 @@ def run_synthesis(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = 'const
         with torch.random.fork_rng(devices=[] if ws.device.type == 'cpu' else [ws.device]):
             torch.manual_seed(noise_seed)
             try:
-                out = G.synthesis(ws, **_synthesis_kwargs(G, noise_mode))
+                out = G.synthesis(ws, noise_mode=noise_mode)
             except _CaptureDone:
                 out = captured[0]
     finally:
@@ -438,7 +434,7 @@ def run_synthesis(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = 'const
     return out
 
 
-def list_layers(G: torch.nn.Module, device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[LayerInfo, ...]:
+def list_layers(G: torch.nn.Module, device: torch.device) -> tuple[LayerInfo, ...]:
     """(name, shape, dtype) of every 4-D activation in the synthesis network, in execution order.
 
     Tuple outputs (StyleGAN2 blocks return x and img) are listed as "name:0", "name:1".
@@ -463,7 +459,7 @@ def list_layers(G: torch.nn.Module, device: torch.device, dtype: torch.dtype = t
         if name:
             handles.append(module.register_forward_hook(make_hook(name)))
     try:
-        ws = G.mapping.w_avg.to(device, dtype)[None, None].repeat(1, G.num_ws, 1)
+        ws = G.mapping.w_avg.to(device, torch.float32)[None, None].repeat(1, G.num_ws, 1)
         run_synthesis(G, ws)
     finally:
         for h in handles:
