@@ -492,6 +492,7 @@ def average_spectrum(G: torch.nn.Module, num_seeds: int, device: torch.device, l
     """Mean 2-D power spectrum of the output (or `layer`) over seeds 0..num_seeds-1 (and a dataset)."""
     from ops.spectrum import power_spectrum, power_spectrum_sum, spectrum_slices, spectrum_to_db
 
+    set_input_transform(G, 0, 0, 0)  # the untransformed network (the cache key holds no transform)
     total, count = None, 0
     for start in range(0, num_seeds, batch):
         seeds = list(range(start, min(start + batch, num_seeds)))
