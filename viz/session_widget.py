@@ -51,14 +51,18 @@ class SessionWidget:
         with imgui_utils.item_width(-viz.button_w * 2 - viz.spacing * 2):
             _, self.path = imgui.input_text('##session', self.path)
         imgui.same_line()
-        if imgui_utils.button('Save##session', viz.button_w):
+        save = imgui_utils.button('Save##session', viz.button_w)
+        viz.rect('session_save')
+        if save:
             try:
                 save_session(self.path, viz.args)
                 viz.log(f'saved session {self.path}')
             except OSError as exc:
                 viz.log(f'cannot save session: {exc}', error=True)
         imgui.same_line()
-        if imgui_utils.button('Load##session', viz.button_w):
+        load = imgui_utils.button('Load##session', viz.button_w)
+        viz.rect('session_load')
+        if load:
             try:
                 args, _views = load_session(self.path)
                 viz.apply_session(args)

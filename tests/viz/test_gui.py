@@ -238,3 +238,48 @@ def test_analysis_panels_draw(app):
     app.click('spectrum_show')
     app.click('eq_live')
     app.wait(lambda s: not s['args']['eq_readout'] and s['args']['spectrum_seeds'] == 0, 10, 'panels off')
+
+
+def test_drag_in_image_moves_latent_and_translates(app):
+    s = app.settle()
+    x0, y0, x1, y1 = s['rects']['image']
+    cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
+    seed_x = s['args']['w0_seeds']
+    app._xdotool('mousemove', '--window', app.window, str(cx), str(cy))
+    app.wait_frames(2)
+    app._xdotool('mousedown', '1')
+    for dx in (10, 20, 40, 60):
+        app._xdotool('mousemove', '--window', app.window, str(cx + dx), str(cy))
+        app.wait_frames(2)
+    app._xdotool('mouseup', '1')
+    s = app.wait(lambda s: s['args']['w0_seeds'] != seed_x, 10, 'latent moved by the drag')
+    assert len(s['args']['w0_seeds']) >= 1
+    app._xdotool('mousemove', '--window', app.window, str(cx), str(cy))
+    app.wait_frames(2)
+    app._xdotool('mousedown', '3')
+    app._xdotool('mousemove', '--window', app.window, str(cx + 50), str(cy))
+    app.wait_frames(3)
+    app._xdotool('mouseup', '3')
+    s = app.wait(lambda s: s['args']['translate_x'] > 0, 10, 'right-drag translates')
+    app.settle()
+
+
+def test_session_saved_in_gui_drives_headless(app, tmp_path):
+    import PIL.Image
+
+    app.click('seed_plus')
+    s = app.settle()
+    app.click('session_save')
+    path = os.path.join(app.capture_dir, 'session.json')
+    app.wait(lambda s: os.path.exists(path), 10, 'session file')
+    with open(path) as f:
+        saved = json.load(f)['args']
+    assert saved['w0_seeds'] == s['args']['w0_seeds'] and saved['translate_x'] == s['args']['translate_x']
+    out = tmp_path / 'headless'
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'visualizer.py'), '--headless', '--session', path,
+                           '--views', 'image', '--capture-dir', str(out)], env=app.env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    headless = np.asarray(PIL.Image.open(out / 'image.png').convert('RGB'))
+    assert list(headless.shape) == s['result']['image_shape']
+    assert abs(float(headless.mean()) - s['result']['image_mean']) < 0.5
