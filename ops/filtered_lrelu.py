@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import backend
-from .upfirdn2d import filter_size, parse_padding, upfirdn2d
+from .upfirdn2d import filter_size, parse_padding, upfirdn2d_torch
 
 
 def filtered_lrelu(
@@ -54,13 +54,18 @@ def filtered_lrelu(
         plugin = backend.cuda_plugin("filtered_lrelu")
         return plugin.filtered_lrelu(x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
 
+    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 \
+        else torch.contiguous_format
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    x = upfirdn2d(x, fu, up=up, padding=(px0, px1, py0, py1), gain=up**2, flip_filter=flip_filter)
+    # The whole chain stays in the resampling path's preferred layout; only the small output is converted back.
+    x = upfirdn2d_torch(x, fu, (up, up), (1, 1), (px0, px1, py0, py1), flip_filter=flip_filter, gain=up**2)
     inplace = not (torch.is_grad_enabled() and x.requires_grad)
     x = F.leaky_relu(x, slope, inplace=inplace) if slope != 1 else x
     if clamp is not None:
         x = x.clamp_(-clamp / gain, clamp / gain) if inplace else x.clamp(-clamp / gain, clamp / gain)
     if fd is None and down == 1:
-        return x * gain if gain != 1 else x
-    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, gain=gain)
+        x = x * gain if gain != 1 else x
+    else:
+        x = upfirdn2d_torch(x, fd, (1, 1), (down, down), (0, 0, 0, 0), flip_filter=flip_filter, gain=gain)
+    return x.contiguous(memory_format=memory_format)

@@ -164,14 +164,68 @@ def _correlate(x: torch.Tensor, w: torch.Tensor, stride: tuple[int, int]) -> tor
     """Depthwise correlation of x [N, C, H, W] with one 2-D kernel w [kh, kw], the same for every channel.
 
     A grouped convolution (groups = C) is used: on CPU it is over an order of magnitude faster than folding
-    the channels into the batch of a single-channel convolution.
+    the channels into the batch of a single-channel convolution. The window is made contiguous first: oneDNN's
+    depthwise kernels are about ten times slower on strided views than the copy costs.
     """
     C = x.shape[1]
-    return F.conv2d(x, w[None, None].expand(C, 1, *w.shape).contiguous(), stride=stride, groups=C)
+    return F.conv2d(x.contiguous(), w[None, None].expand(C, 1, *w.shape).contiguous(), stride=stride, groups=C)
+
+
+def _pad_crop(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """Zero-pads by the positive amounts, then crops by the negative ones (a crop may eat into the padding)."""
+    if max(x0, x1, y0, y1) > 0:
+        x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    if min(x0, x1, y0, y1) < 0:
+        H, W = x.shape[2:]
+        x = x[:, :, max(-y0, 0): H - max(-y1, 0), max(-x0, 0): W - max(-x1, 0)]
+    return x
+
+
+def _depthwise(f2d: torch.Tensor, C: int) -> torch.Tensor:
+    return f2d[None, None].expand(C, 1, *f2d.shape).contiguous()
+
+
+def _upsample_only(x, f2d, upx, upy, px0, px1, py0, py1) -> torch.Tensor:
+    """Zero insertion + filtering as one depthwise transposed convolution (it never multiplies inserted zeros).
+
+    The full transposed-convolution output t satisfies t[k] = sum_i x[i] f[k - up i]; output sample m of
+    upfirdn2d is t[m + K - 1 - pad0], so one pad/crop of t gives the result.
+    """
+    N, C, H, W = x.shape
+    kh, kw = f2d.shape
+    t = F.conv_transpose2d(x, _depthwise(f2d, C), stride=(upy, upx), groups=C)
+    out_h = H * upy + py0 + py1 - kh + 1
+    out_w = W * upx + px0 + px1 - kw + 1
+    sy, sx = kh - 1 - py0, kw - 1 - px0
+    return _pad_crop(t, -sx, out_w + sx - t.shape[3], -sy, out_h + sy - t.shape[2])
+
+
+def _downsample_only(x, f2d, downx, downy, px0, px1, py0, py1) -> torch.Tensor:
+    """Padding + filtering + decimation as one strided depthwise correlation: only kept samples are computed."""
+    C = x.shape[1]
+    x = _pad_crop(x, px0, px1, py0, py1)
+    return F.conv2d(x, _depthwise(f2d.flip([0, 1]), C), stride=(downy, downx), groups=C)
 
 
 def _upfirdn2d_torch(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torch.Tensor:
-    """Polyphase upfirdn with a 2-D convolution filter f2d [kh, kw] (already scaled and oriented)."""
+    """upfirdn with a 2-D convolution filter f2d [kh, kw] (already scaled and oriented).
+
+    Up- or down-sampling alone (what the networks use) run as one transposed or strided depthwise
+    convolution; any other combination runs the exact polyphase decomposition below.
+    """
+    kh, kw = f2d.shape
+    if min(x.shape[2] * upy + py0 + py1 - kh, x.shape[3] * upx + px0 + px1 - kw) < 0:
+        _axis_plan(x.shape[3], upx, downx, px0, px1, kw)  # raises the "output would be empty" error
+        _axis_plan(x.shape[2], upy, downy, py0, py1, kh)
+    if downx == 1 and downy == 1:
+        return _upsample_only(x, f2d, upx, upy, px0, px1, py0, py1)
+    if upx == 1 and upy == 1:
+        return _downsample_only(x, f2d, downx, downy, px0, px1, py0, py1)
+    return _upfirdn2d_polyphase(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1)
+
+
+def _upfirdn2d_polyphase(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torch.Tensor:
+    """Polyphase upfirdn: each output phase is one strided correlation of the input with that phase's taps."""
     N, C, H, W = x.shape
     kh, kw = f2d.shape
     plan_x = _axis_plan(W, upx, downx, px0, px1, kw)
@@ -219,15 +273,28 @@ def upfirdn2d(
     upx, upy = parse_scaling(up, "up")
     downx, downy = parse_scaling(down, "down")
     px0, px1, py0, py1 = parse_padding(padding)
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    if not isinstance(f, torch.Tensor) or f.ndim not in (1, 2) or f.numel() == 0:
+    if f is not None and (not isinstance(f, torch.Tensor) or f.ndim not in (1, 2) or f.numel() == 0):
         raise ValueError(f"upfirdn2d: filter must be a non-empty 1-D or 2-D tensor, got {getattr(f, 'shape', f)}")
     if backend.resolve_impl("upfirdn2d", x, impl) == "cuda":
         plugin = backend.cuda_plugin("upfirdn2d")
         return plugin.upfirdn2d(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter, gain)
 
+    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 \
+        else torch.contiguous_format
+    return upfirdn2d_torch(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter, gain).contiguous(
+        memory_format=memory_format)
+
+
+def upfirdn2d_torch(x, f, up, down, padding, flip_filter=False, gain=1) -> torch.Tensor:
+    """The PyTorch path on validated arguments; on CPU the result is left channels-last (callers chaining
+    several resampling steps, like filtered_lrelu, avoid converting the large intermediate back and forth)."""
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+    if f is None:
+        f = torch.ones([1, 1], dtype=x.dtype, device=x.device)
     f = f.to(device=x.device, dtype=x.dtype)
+    if x.device.type == "cpu":
+        # oneDNN's depthwise kernels are several times faster on channels-last data.
+        x = x.contiguous(memory_format=torch.channels_last)
     if flip_filter:  # the torch path convolves; a flipped filter turns that into correlation with f
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 1:

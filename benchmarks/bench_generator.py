@@ -1,0 +1,114 @@
+"""Whole-generator speed on this machine, as ratios measured in one run.
+
+    python -m benchmarks.bench_generator [--res 256] [--cbase 32768] [--repeats 3] [--threads N]
+
+Compares, for StyleGAN3-T (and optionally R) at --res, batch 1 and 4, float32:
+  ours     the project's ops (polyphase resampling, no inserted zeros filtered, no discarded sample computed)
+  naive    the same network with filtered_lrelu composed the naive way (benchmarks/naive_ops.py)
+  convs    the same network with the filtered nonlinearity replaced by a free stub: the time the modulated
+           convolutions (plus input layer and affines) take alone
+and checks that ours and naive agree numerically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+
+import torch
+
+from networks import stylegan3
+
+from .naive_ops import filtered_lrelu_naive
+
+
+def _stub_filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, **kwargs):
+    px0, px1, py0, py1 = padding
+    fu_n = 1 if fu is None else fu.shape[-1]
+    fd_n = 1 if fd is None else fd.shape[-1]
+    h = (x.shape[2] * up + py0 + py1 - (fu_n - 1) - (fd_n - 1) + (down - 1)) // down
+    w = (x.shape[3] * up + px0 + px1 - (fu_n - 1) - (fd_n - 1) + (down - 1)) // down
+    return x.new_zeros([x.shape[0], x.shape[1], h, w])
+
+
+@contextlib.contextmanager
+def _patched(fn):
+    saved = stylegan3.filtered_lrelu
+    stylegan3.filtered_lrelu = fn
+    try:
+        yield
+    finally:
+        stylegan3.filtered_lrelu = saved
+
+
+def _time(G, ws, repeats):
+    with torch.no_grad():
+        G.synthesis(ws)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            G.synthesis(ws)
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run(res=256, cbase=32768, cmax=512, repeats=3, cfgs=("T",)):
+    results = {}
+    for cfg in cfgs:
+        kw = dict(conv_kernel=1, use_radial_filters=True) if cfg == "R" else {}
+        torch.manual_seed(0)
+        scale = 2 if cfg == "R" else 1  # NVlabs' R config doubles channel_base and channel_max
+        G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3,
+                                channel_base=cbase * scale, channel_max=cmax * scale, **kw).eval()
+        ws1 = G.mapping(torch.randn(1, 512), None)
+        ws4 = G.mapping(torch.randn(4, 512), None)
+        with torch.no_grad():
+            ours_img = G.synthesis(ws1)
+            with _patched(filtered_lrelu_naive):
+                naive_img = G.synthesis(ws1)
+        max_diff = float((ours_img - naive_img).abs().max())
+        ours1 = _time(G, ws1, repeats)
+        ours4 = _time(G, ws4, repeats)
+        with _patched(filtered_lrelu_naive):
+            naive1 = _time(G, ws1, repeats)
+        with _patched(_stub_filtered_lrelu):
+            convs1 = _time(G, ws1, repeats)
+        results[cfg] = dict(
+            res=res, channel_base=cbase, threads=torch.get_num_threads(),
+            ours_b1_s=ours1, ours_b4_s=ours4, naive_b1_s=naive1, convs_b1_s=convs1,
+            speedup_vs_naive=naive1 / ours1, ours_over_convs=ours1 / convs1, b4_over_b1=ours4 / ours1,
+            max_abs_diff_vs_naive=max_diff,
+        )
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--res", type=int, default=256)
+    parser.add_argument("--cbase", type=int, default=32768)
+    parser.add_argument("--cmax", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cfg", default="T", help="comma-separated: T,R")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = run(args.res, args.cbase, args.cmax, args.repeats, tuple(args.cfg.split(",")))
+    for cfg, r in results.items():
+        print(f"StyleGAN3-{cfg}-{r['res']} (channel_base {r['channel_base']}), fp32, {r['threads']} threads, "
+              f"best of {args.repeats}:")
+        print(f"  ours  batch 1: {r['ours_b1_s']:.3f} s   batch 4: {r['ours_b4_s']:.3f} s "
+              f"(batch 4 / batch 1 = {r['b4_over_b1']:.2f})")
+        print(f"  naive batch 1: {r['naive_b1_s']:.3f} s   -> ours is {r['speedup_vs_naive']:.2f}x faster "
+              f"(max |diff| {r['max_abs_diff_vs_naive']:.2e})")
+        print(f"  convolutions alone batch 1: {r['convs_b1_s']:.3f} s -> ours / convs = {r['ours_over_convs']:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
