@@ -3,6 +3,10 @@ visualizer's renderer, and resuming from a snapshot continues exactly like the u
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -122,3 +126,44 @@ def test_resume_from_weights_only(tmp_path, photos16, tiny_net_args):
     fresh = type(data['G'])(**data['G'].init_kwargs)
     fresh_params = dict(fresh.named_parameters())
     assert not all(torch.allclose(p, fresh_params[n], atol=0.05) for n, p in seen['mapping'])
+
+
+def test_killed_run_resumes_from_last_snapshot(tmp_path, photos16, tiny_net_args):
+    # SIGKILL in the middle of training: the snapshots on disk are whole, and the run resumes from the last one.
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    argv = ['--cfg', 'stylegan2', '--data', photos16, '--gpus', '1', '--batch', '4', '--gamma', '1',
+            '--tick', '0.004', '--snap', '1', *tiny_net_args]
+    proc = subprocess.Popen([sys.executable, '-m', 'training.train', '--outdir', str(tmp_path / 'a'), '--kimg', '100',
+                             *argv], cwd=repo, env=dict(os.environ, OMP_NUM_THREADS='1'),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            runs = os.listdir(tmp_path / 'a') if os.path.isdir(tmp_path / 'a') else []
+            if runs and 'fakes000000.png' in os.listdir(tmp_path / 'a' / runs[0]):   # a few ticks in
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = _only_run_dir(tmp_path / 'a')
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    state = networks.load_network_pkl(snapshot)['training_state']
+    assert state['cur_nimg'] >= 4
+    rc = main(['--outdir', str(tmp_path / 'b'), '--kimg', str((state['cur_nimg'] + 4) / 1000), '--resume', snapshot,
+               *argv])
+    assert rc == 0
+    resumed = networks.load_network_pkl(os.path.join(_only_run_dir(tmp_path / 'b'), 'network-snapshot-000000.pkl'))
+    assert resumed['training_state']['cur_nimg'] == state['cur_nimg'] + 4
+
+
+def test_gpus_flag_spawns_gloo_processes_on_cpu(tmp_path, photos16, tiny_net_args):
+    rc = main(['--outdir', str(tmp_path), '--cfg', 'stylegan2', '--data', photos16, '--gpus', '2', '--batch', '4',
+               '--gamma', '1', '--kimg', '0.008', '--tick', '0.004', '--snap', '1', *tiny_net_args])
+    assert rc == 0
+    run_dir = _only_run_dir(tmp_path)
+    assert networks.load_network_pkl(os.path.join(run_dir, 'network-snapshot-000000.pkl'))['training_state'][
+        'num_gpus'] == 2
+    assert 'Number of processes: 2' not in open(os.path.join(run_dir, 'log.txt')).read()   # options print only
+    assert open(os.path.join(run_dir, 'log.txt')).read().count('Exiting') == 1               # rank 0 writes
