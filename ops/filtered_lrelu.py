@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import backend
+from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kernels)
 from .upfirdn2d import filter_size, parse_padding, upfirdn2d_torch
 
 

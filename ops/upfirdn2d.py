@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import backend
+from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kernels)
 
 # ----------------------------------------------------------------------------------------------------------
 # Argument helpers

@@ -1,0 +1,180 @@
+"""CPU tests of the CUDA kernels' plumbing: cache keys, build locks, the single fallback warning, the status
+object for the GUI, and impl='cuda' on CPU tensors. No GPU or CUDA torch needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import ops.cuda  # noqa: F401  (registers the loaders)
+from ops import backend
+from ops.bias_act import bias_act
+from ops.cuda import build
+from ops.filtered_lrelu import filtered_lrelu
+from ops.upfirdn2d import upfirdn2d
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fresh_build_state(monkeypatch, tmp_path):
+    monkeypatch.setenv("ALIASFREE_CUDA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(build, "_warned", set())
+    build.reset()
+    yield
+    build.reset()
+
+
+def _fake_cuda_tensor():
+    """Enough of a tensor for ops.backend.resolve_impl to take the CUDA branch on a CPU-only machine."""
+    return SimpleNamespace(device=torch.device("cuda", 0))
+
+
+def test_cache_key_changes_with_sources_arch_and_versions(tmp_path):
+    srcs = []
+    for name in build.COMMON_HEADERS + build.OPS["bias_act"]:
+        shutil.copy(build.SOURCE_DIR / name, tmp_path / name)
+        srcs.append(tmp_path / name)
+    key = build.cache_key("bias_act", "8.6", sources=srcs)
+    assert key == build.cache_key("bias_act", "8.6", sources=srcs)
+    assert key == build.cache_key("bias_act", "8.6", sources=[build.SOURCE_DIR / p.name for p in srcs])
+    assert key != build.cache_key("bias_act", "9.0", sources=srcs)
+    assert key != build.cache_key("bias_act", "8.6", torch_version="0.0", sources=srcs)
+    assert key != build.cache_key("bias_act", "8.6", cuda_version="11.1", sources=srcs)
+    assert key != build.cache_key("upfirdn2d", "8.6", sources=srcs)
+    srcs[-1].write_text(srcs[-1].read_text() + "\n// edited\n")
+    assert key != build.cache_key("bias_act", "8.6", sources=srcs)
+    srcs[0].write_text(srcs[0].read_text() + "\n// a shared header edited\n")
+    assert len({key, build.cache_key("bias_act", "8.6", sources=srcs)}) == 2
+
+
+def test_every_source_is_part_of_some_key():
+    listed = {p.name for op in build.OPS for p in build.source_files(op)}
+    on_disk = {p.name for p in build.SOURCE_DIR.iterdir() if p.suffix in (".cu", ".cuh", ".cpp", ".h")}
+    assert on_disk == listed
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_lock_of_a_dead_process_is_cleared_at_once(tmp_path):
+    (tmp_path / build.LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": os.uname().nodename}))
+    (tmp_path / build.TORCH_LOCK_NAME).write_text("")  # torch's baton left by the killed compile
+    t0 = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="stale CUDA build lock"), build.BuildLock(tmp_path, timeout=600) as lock:
+        assert lock.cleared_stale
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+        assert not (tmp_path / build.TORCH_LOCK_NAME).exists()
+    assert time.monotonic() - t0 < 5
+    assert not (tmp_path / build.LOCK_NAME).exists()
+
+
+def test_lock_of_a_live_process_is_cleared_after_the_timeout(tmp_path):
+    # Held by a live process (this one) that never releases it: a hung compile.
+    (tmp_path / build.LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    t0 = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="stale"), build.BuildLock(tmp_path, timeout=0.6, poll=0.05):
+        waited = time.monotonic() - t0
+    assert 0.5 <= waited < 5
+
+
+def test_old_lock_is_stale_and_fresh_one_is_not(tmp_path):
+    path = tmp_path / build.LOCK_NAME
+    path.write_text("garbage from an interrupted write")
+    assert not build.lock_is_stale(path, timeout=60)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    assert build.lock_is_stale(path, timeout=60)
+
+
+def test_no_compile_at_import():
+    code = ("import ops.bias_act, ops.upfirdn2d, ops.filtered_lrelu, ops.backend as b, ops.cuda.build as cb; "
+            "print(sorted(b._plugins), [cb.op_status(o) for o in cb.OPS])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['bias_act', 'filtered_lrelu', 'upfirdn2d'] ['idle', 'idle', 'idle']"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_cuda_warns_once_and_ops_use_the_torch_path(fresh_build_state):
+    x = torch.randn(2, 3, 8, 8)
+    b = torch.randn(3)
+    expected = bias_act(x, b, act="lrelu", impl="torch")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            for op in build.OPS:
+                assert backend.resolve_impl(op, _fake_cuda_tensor(), "auto") == "torch"
+        torch.testing.assert_close(bias_act(x, b, act="lrelu"), expected)
+    ours = [w for w in caught if "aliasfree ops" in str(w.message)]
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    assert "CUDA kernels unavailable, using the PyTorch path" in str(ours[0].message)
+    assert "without CUDA" in str(ours[0].message) or "no CUDA device" in str(ours[0].message)
+    with pytest.raises(RuntimeError, match="not available"):
+        backend.resolve_impl("filtered_lrelu", _fake_cuda_tensor(), "cuda")
+
+
+def test_broken_compiler_fails_the_build_with_one_warning(fresh_build_state, monkeypatch, tmp_path):
+    # Pretend CUDA is fine up to the compiler, which is broken: torch's loader must fail and we must fall back.
+    fake_home = tmp_path / "cuda"
+    (fake_home / "bin").mkdir(parents=True)
+    nvcc = fake_home / "bin" / "nvcc"
+    nvcc.write_text("#!/bin/sh\necho 'nvcc: broken toolkit' >&2\nexit 1\n")
+    nvcc.chmod(0o755)
+    import torch.utils.cpp_extension as cpp_ext
+
+    monkeypatch.setattr(cpp_ext, "CUDA_HOME", str(fake_home))
+    monkeypatch.setattr(build, "check_environment", lambda: ("8.0", "12.4"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = build.warm_up_async(["upfirdn2d"])
+        assert status.status in ("idle", "compiling", "failed: " + build._states["upfirdn2d"].reason)
+        final = status.wait(timeout=300)
+        for _ in range(3):
+            assert backend.resolve_impl("upfirdn2d", _fake_cuda_tensor(), "auto") == "torch"
+    assert final.startswith("failed: building the upfirdn2d kernels failed"), final
+    ours = [w for w in caught if "aliasfree ops" in str(w.message)]
+    assert len(ours) == 1 and "building the upfirdn2d kernels failed" in str(ours[0].message)
+    assert not list((tmp_path / "cache").rglob(build.LOCK_NAME))  # the lock is released after a failure
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_warm_up_reports_the_reason_without_cuda(fresh_build_state):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = build.warm_up_async()
+        assert status.wait(timeout=60).startswith("failed: ")
+    assert status.done() and "CUDA" in status.status
+
+
+def test_impl_cuda_on_a_cpu_tensor_raises_clearly():
+    x = torch.randn(1, 2, 8, 8)
+    with pytest.raises(ValueError, match="impl='cuda' needs a CUDA tensor"):
+        bias_act(x, impl="cuda")
+    with pytest.raises(ValueError, match="impl='cuda' needs a CUDA tensor"):
+        upfirdn2d(x, torch.ones(3), impl="cuda")
+    with pytest.raises(ValueError, match="impl='cuda' needs a CUDA tensor"):
+        filtered_lrelu(x, torch.ones(4), torch.ones(4), up=2, down=2, padding=3, impl="cuda")
+
+
+def test_default_impl_is_overridable(monkeypatch):
+    monkeypatch.setattr(backend, "_default_impl", "auto")
+    backend.set_default_impl("torch")
+    assert backend.get_default_impl() == "torch"
+    assert backend.resolve_impl("bias_act", _fake_cuda_tensor(), "auto") == "torch"
+    with pytest.raises(ValueError):
+        backend.set_default_impl("triton")
