@@ -143,7 +143,7 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     cfg.random_seed = opts.seed
     cfg.cudnn_benchmark = not opts.nobench
     cfg.ema_kimg = cfg.batch_size * 10 / 32
-    cfg.ema_rampup = None      # NVlabs' StyleGAN3 train.py sets no ramp-up for any config
+    cfg.ema_rampup = 0.05      # G_ema's half-life is at most 5% of the images seen so far
     cfg.D_reg_interval = 16
     cfg.G_reg_interval = None
 
@@ -171,8 +171,7 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
         if bad:
             raise UsageError(f'unknown metrics {bad}; valid: {", ".join(metric_registry.list_valid_metrics())}')
     if opts.resume is not None:
-        cfg.resume_pkl = opts.resume
-        cfg.ema_rampup = None
+        cfg.resume_pkl = opts.resume   # weights-only pickles also switch off the ramp-ups (see training_loop)
 
     desc = f'{opts.cfg}-{dataset_name}-gpus{opts.gpus}-batch{opts.batch}-gamma{opts.gamma:g}'
     if opts.desc:

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import psutil
@@ -209,6 +209,11 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
             augment_pipe.p.copy_(torch.as_tensor(saved_p))
         resume_state = resume_data.get('training_state')
+        if resume_state is None:
+            # Weights only (NVlabs' pickles, transfer learning): as NVlabs, no EMA ramp-up, no blur fade-in, and
+            # a faster-reacting ADA. A snapshot with its training state continues exactly instead.
+            cfg = replace(cfg, ema_rampup=None, ada_kimg=100,
+                                      loss_kwargs=dict(cfg.loss_kwargs, blur_init_sigma=0))
 
     if _distributed():
         for module in (G, D, G_ema, augment_pipe):

@@ -65,7 +65,8 @@ def test_config_semantics(monkeypatch, photos16):
     assert cfg_r.G_kwargs['conv_kernel'] == 1 and cfg_r.G_kwargs['use_radial_filters']
     assert cfg_r.G_kwargs['channel_base'] == 2 * 32768
     assert math.isclose(cfg_r.G_kwargs['magnitude_ema_beta'], 0.5 ** (64 / 20000))
-    assert cfg_r.ema_kimg == 64 * 10 / 32 and cfg_r.D_reg_interval == 16 and cfg_r.G_reg_interval is None
+    assert cfg_r.ema_kimg == 64 * 10 / 32 and cfg_r.ema_rampup == 0.05
+    assert cfg_r.D_reg_interval == 16 and cfg_r.G_reg_interval is None
     assert cfg_r.ada_target == 0.6 and cfg_r.augment_kwargs['xflip'] == 1 and cfg_r.G_opt_kwargs['lr'] == 0.0025
     cfg_2 = build_config(_opts('stylegan2', extra=['--data', photos16, '--aug', 'fixed', '--p', '0.3']), 'cpu')
     assert cfg_2.loss_kwargs['pl_weight'] == 2 and cfg_2.loss_kwargs['style_mixing_prob'] == 0.9
