@@ -209,9 +209,8 @@ class _Geometry:
 
 class _FilteredLrelu(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, b, ext, geom, gain, slope, clamp):
+    def forward(ctx, x, b, ext, geom, gain, slope, clamp, needs_grad):
         n, c = x.shape[:2]
-        needs_grad = any(ctx.needs_input_grad[:2])
         mid_w, mid_h = geom.mid_size
         words = (n * c * mid_w * mid_h + 15) // 16
         mask = torch.zeros([words if needs_grad else 0], dtype=torch.int32, device=x.device)
@@ -226,7 +225,7 @@ class _FilteredLrelu(torch.autograd.Function):
         ext, geom, gain, slope, clamp, has_b = ctx.cfg
         dx = _FilteredLreluGrad.apply(_dense(dy), mask, ext, geom, gain, slope)
         db = dx.sum([0, 2, 3]) if has_b and ctx.needs_input_grad[1] else None
-        return dx, db, None, None, None, None, None
+        return dx, db, None, None, None, None, None, None
 
 
 class _FilteredLreluGrad(torch.autograd.Function):
@@ -265,7 +264,8 @@ class FilteredLreluPlugin:
         b = torch.empty([0], dtype=x.dtype, device=x.device) if b is None else b.to(x.dtype).contiguous()
         c = -1.0 if clamp is None else float(clamp)
         try:
-            return _FilteredLrelu.apply(x, b, self.ext, geom, float(gain), float(slope), c)
+            needs_grad = torch.is_grad_enabled() and (x.requires_grad or b.requires_grad)
+            return _FilteredLrelu.apply(x, b, self.ext, geom, float(gain), float(slope), c, needs_grad)
         except RuntimeError as e:
             if UNSUPPORTED not in str(e):
                 raise
