@@ -12,7 +12,6 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt
 	python3 -m venv .venv
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
