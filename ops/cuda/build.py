@@ -244,6 +244,7 @@ class _OpState:
 
 
 _states: dict[str, _OpState] = {op: _OpState() for op in OPS}
+_wait_for_build = True  # False: calls made while another thread compiles use the PyTorch path meanwhile
 
 
 def get_plugin(op: str) -> object | None:
@@ -251,7 +252,7 @@ def get_plugin(op: str) -> object | None:
     st = _states[op]
     if st.state == "ready":
         return st.plugin
-    if st.state == "failed":
+    if st.state == "failed" or (st.state == "compiling" and not _wait_for_build):
         return None
     with st.lock:
         if st.state == "idle":
@@ -279,6 +280,8 @@ def op_status(op: str) -> str:
 
 def reset(op: str | None = None) -> None:
     """Forgets build results (tests; after installing a toolkit). Warnings already given are not repeated."""
+    global _wait_for_build
+    _wait_for_build = True
     for name in [op] if op else list(OPS):
         with _states[name].lock:
             _states[name] = _OpState()
@@ -316,11 +319,15 @@ class WarmUp:
         return self.status
 
 
-def warm_up_async(ops: list[str] | None = None) -> WarmUp:
+def warm_up_async(ops: list[str] | None = None, torch_path_meanwhile: bool = True) -> WarmUp:
     """Builds the kernels on a background thread (never on the GUI thread); returns a pollable status object.
 
-    Without CUDA this finishes at once with status 'failed: <reason>' (and the usual single warning).
+    With ``torch_path_meanwhile`` (the visualizer's choice) op calls made during the build use the PyTorch path
+    instead of waiting for the compiler. Without CUDA this finishes at once with status 'failed: <reason>'
+    (and the usual single warning).
     """
+    global _wait_for_build
+    _wait_for_build = not torch_path_meanwhile
     w = WarmUp(list(ops) if ops else list(OPS))
     w.thread.start()
     return w

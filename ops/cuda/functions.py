@@ -31,12 +31,11 @@ def _dense(x: torch.Tensor) -> torch.Tensor:
 
 
 def _like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """t with ref's strides (the kernels index all operands alike)."""
+    """t with exactly ref's strides (the elementwise kernels index all operands alike)."""
     if t.stride() == ref.stride():
         return t
-    fmt = torch.channels_last if ref.ndim == 4 and ref.is_contiguous(memory_format=torch.channels_last) \
-        and not ref.is_contiguous() else torch.contiguous_format
-    return t.contiguous(memory_format=fmt)
+    out = torch.empty_like(ref, dtype=t.dtype)  # a dense ref's strides are preserved
+    return out.copy_(t)
 
 
 def _corr_filter(f: torch.Tensor | None, flip_filter: bool, gain: float, device) -> torch.Tensor:
@@ -91,7 +90,7 @@ class _BiasActGrad(torch.autograd.Function):
         d_dy = _BiasActGrad.apply(ddx, x, b, ctx.cfg) if ctx.needs_input_grad[0] else None
         d_x = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            d_x = ext.grad(ddx * dy, x, b, dim, act, alpha, gain, clamp, 2)
+            d_x = ext.grad(_like(ddx * dy, x), x, b, dim, act, alpha, gain, clamp, 2)
         d_b = _reduce_bias(d_x, dim) if d_x is not None and ctx.has_b and ctx.needs_input_grad[2] else None
         return d_dy, d_x, d_b, None
 

@@ -161,6 +161,32 @@ def test_warm_up_reports_the_reason_without_cuda(fresh_build_state):
     assert status.done() and "CUDA" in status.status
 
 
+def test_status_goes_idle_compiling_ready_and_ops_use_torch_meanwhile(fresh_build_state, monkeypatch):
+    import threading
+
+    release = threading.Event()
+    fake_module = object()
+
+    def slow_build(op, verbose=False):
+        assert release.wait(30)
+        return fake_module
+
+    monkeypatch.setattr(build, "build_extension", slow_build)
+    assert build.op_status("bias_act") == "idle"
+    status = build.warm_up_async(["bias_act"])
+    deadline = time.monotonic() + 10
+    while build.op_status("bias_act") != "compiling" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert status.status == "compiling" and not status.done()
+    assert build.get_plugin("bias_act") is None  # does not block the caller while compiling
+    assert backend.resolve_impl("bias_act", _fake_cuda_tensor(), "auto") == "torch"
+    release.set()
+    assert status.wait(timeout=10) == "ready"
+    plugin = build.get_plugin("bias_act")
+    assert plugin is not None and plugin.ext is fake_module
+    assert backend.resolve_impl("bias_act", _fake_cuda_tensor(), "auto") == "cuda"
+
+
 def test_impl_cuda_on_a_cpu_tensor_raises_clearly():
     x = torch.randn(1, 2, 8, 8)
     with pytest.raises(ValueError, match="impl='cuda' needs a CUDA tensor"):
