@@ -12,6 +12,8 @@
 // so the mask indices agree; the bias is added while loading in the forward pass only. Filters arrive as
 // float32 correlation filters with their gains folded in. Tiles overlap by the filter support; overlapping
 // blocks compute identical mid values, so the idempotent atomicOr of the mask is safe.
+// Separable filters (sep1 / sep2: the filter tensor is [2, K], x taps then y taps) run each stage as a
+// horizontal and a vertical pass through an extra shared-memory buffer: 2K instead of K*K taps per sample.
 #include "common.cuh"
 
 namespace aliasfree {
@@ -22,7 +24,7 @@ struct FusedParams {
     int f1h, f1w, f2h, f2w, up, down, p1x, p1y, p2x, p2y;
     int tileW, tileH, midTW, midTH, inTW, inTH;  // output tile, mid tile, input tile (smem strides)
     float gain, slope, clamp;                    // clamp < 0: none
-    int mode, write_mask;
+    int mode, write_mask, sep1, sep2;
     int64_t xs[4], ys[4];
 };
 
@@ -31,13 +33,16 @@ __global__ void fused_kernel(scalar_t* __restrict__ y, const scalar_t* __restric
                              const float* __restrict__ f1, const float* __restrict__ f2, uint32_t* __restrict__ mask,
                              FusedParams p) {
     extern __shared__ float smem[];
+    const int nf1 = p.sep1 ? p.f1h + p.f1w : p.f1h * p.f1w, nf2 = p.sep2 ? p.f2h + p.f2w : p.f2h * p.f2w;
     float* sf1 = smem;
-    float* sf2 = sf1 + p.f1h * p.f1w;
-    float* sin = sf2 + p.f2h * p.f2w;
+    float* sf2 = sf1 + nf1;
+    float* sin = sf2 + nf2;
     float* smid = sin + p.inTH * p.inTW;
+    float* sh1 = smid + p.midTH * p.midTW;             // sep1: input rows filtered along x [inTH, midTW]
+    float* sh2 = sh1 + (p.sep1 ? p.inTH * p.midTW : 0);  // sep2: mid rows filtered along x [midTH, tileW]
     const int tid = threadIdx.x, nthr = blockDim.x;
-    for (int i = tid; i < p.f1h * p.f1w; i += nthr) sf1[i] = f1[i];
-    for (int i = tid; i < p.f2h * p.f2w; i += nthr) sf2[i] = f2[i];
+    for (int i = tid; i < nf1; i += nthr) sf1[i] = f1[i];
+    for (int i = tid; i < nf2; i += nthr) sf2[i] = f2[i];
 
     const int ox0 = blockIdx.x * p.tileW, oy0 = blockIdx.y * p.tileH;
     const int mx0 = ox0 * p.down - p.p2x, my0 = oy0 * p.down - p.p2y;  // first mid sample of the tile
@@ -59,7 +64,19 @@ __global__ void fused_kernel(scalar_t* __restrict__ y, const scalar_t* __restric
         }
         __syncthreads();
 
-        // Stage 1 and the pointwise step over the mid tile.
+        if (p.sep1) {  // stage 1, x pass: every input row of the tile, upsampled and filtered along x
+            for (int i = tid; i < p.inTH * p.midTW; i += nthr) {
+                const int tx = i % p.midTW, r = i / p.midTW;
+                const int rx = mx0 + tx - p.p1x;
+                const float* srow = sin + r * p.inTW - ix0;
+                float v = 0.f;
+                for (int kx = pos_mod(-rx, p.up); kx < p.f1w; kx += p.up) v += srow[(rx + kx) / p.up] * sf1[kx];
+                sh1[i] = v;
+            }
+            __syncthreads();
+        }
+
+        // Stage 1 (the y pass when separable) and the pointwise step over the mid tile.
         for (int i = tid; i < p.midTH * p.midTW; i += nthr) {
             const int tx = i % p.midTW, ty = i / p.midTW;
             const int mx = mx0 + tx, my = my0 + ty;
@@ -67,10 +84,15 @@ __global__ void fused_kernel(scalar_t* __restrict__ y, const scalar_t* __restric
             if (mx >= 0 && mx < p.midW && my >= 0 && my < p.midH) {
                 const int rx = mx - p.p1x, ry = my - p.p1y;
                 const int kx0 = pos_mod(-rx, p.up), ky0 = pos_mod(-ry, p.up);
-                for (int ky = ky0; ky < p.f1h; ky += p.up) {
-                    const float* srow = sin + ((ry + ky) / p.up - iy0) * p.inTW - ix0;
-                    const float* frow = sf1 + ky * p.f1w;
-                    for (int kx = kx0; kx < p.f1w; kx += p.up) v += srow[(rx + kx) / p.up] * frow[kx];
+                if (p.sep1) {
+                    for (int ky = ky0; ky < p.f1h; ky += p.up)
+                        v += sh1[((ry + ky) / p.up - iy0) * p.midTW + tx] * sf1[p.f1w + ky];
+                } else {
+                    for (int ky = ky0; ky < p.f1h; ky += p.up) {
+                        const float* srow = sin + ((ry + ky) / p.up - iy0) * p.inTW - ix0;
+                        const float* frow = sf1 + ky * p.f1w;
+                        for (int kx = kx0; kx < p.f1w; kx += p.up) v += srow[(rx + kx) / p.up] * frow[kx];
+                    }
                 }
                 const int64_t midx = (plane * p.midH + my) * (int64_t)p.midW + mx;
                 if (p.mode == 0) {
@@ -88,22 +110,41 @@ __global__ void fused_kernel(scalar_t* __restrict__ y, const scalar_t* __restric
         }
         __syncthreads();
 
-        // Stage 2 over the output tile.
+        if (p.sep2) {  // stage 2, x pass: every mid row of the tile, filtered and decimated along x
+            for (int i = tid; i < p.midTH * p.tileW; i += nthr) {
+                const int t = i % p.tileW, r = i / p.tileW;
+                const float* mrow = smid + r * p.midTW + t * p.down;
+                float v = 0.f;
+                for (int kx = 0; kx < p.f2w; ++kx) v += mrow[kx] * sf2[kx];
+                sh2[i] = v;
+            }
+            __syncthreads();
+        }
+
+        // Stage 2 (the y pass when separable) over the output tile.
         scalar_t* yp = y + n * p.ys[0] + c * p.ys[1];
         for (int i = tid; i < p.tileH * p.tileW; i += nthr) {
             const int ox = ox0 + i % p.tileW, oy = oy0 + i / p.tileW;
             if (ox >= p.outW || oy >= p.outH) continue;
-            const float* mbase = smid + (oy - oy0) * p.down * p.midTW + (ox - ox0) * p.down;
             float acc = 0.f;
-            for (int ky = 0; ky < p.f2h; ++ky)
-                for (int kx = 0; kx < p.f2w; ++kx) acc += mbase[ky * p.midTW + kx] * sf2[ky * p.f2w + kx];
+            if (p.sep2) {
+                const float* hbase = sh2 + (oy - oy0) * p.down * p.tileW + (ox - ox0);
+                for (int ky = 0; ky < p.f2h; ++ky) acc += hbase[ky * p.tileW] * sf2[p.f2w + ky];
+            } else {
+                const float* mbase = smid + (oy - oy0) * p.down * p.midTW + (ox - ox0) * p.down;
+                for (int ky = 0; ky < p.f2h; ++ky)
+                    for (int kx = 0; kx < p.f2w; ++kx) acc += mbase[ky * p.midTW + kx] * sf2[ky * p.f2w + kx];
+            }
             yp[oy * p.ys[2] + ox * p.ys[3]] = static_cast<scalar_t>(acc);
         }
     }
 }
 
 static int64_t smem_bytes(const FusedParams& p) {
-    return 4 * (int64_t(p.f1h) * p.f1w + int64_t(p.f2h) * p.f2w + int64_t(p.inTH) * p.inTW + int64_t(p.midTH) * p.midTW);
+    const int64_t nf1 = p.sep1 ? p.f1h + p.f1w : int64_t(p.f1h) * p.f1w;
+    const int64_t nf2 = p.sep2 ? p.f2h + p.f2w : int64_t(p.f2h) * p.f2w;
+    const int64_t h1 = p.sep1 ? int64_t(p.inTH) * p.midTW : 0, h2 = p.sep2 ? int64_t(p.midTH) * p.tileW : 0;
+    return 4 * (nf1 + nf2 + int64_t(p.inTH) * p.inTW + int64_t(p.midTH) * p.midTW + h1 + h2);
 }
 
 // Tile sizes for an output tile (tw, th): mid tile and a bound on the input tile over all block positions.
@@ -116,8 +157,9 @@ static void set_tile(FusedParams& p, int tw, int th) {
 }
 
 // y = fused(x); mask is written in mode 0 (when write_mask) and read in mode 1.
-torch::Tensor filtered_lrelu_fused(torch::Tensor x, torch::Tensor b, torch::Tensor f1, torch::Tensor f2,
-                                   torch::Tensor mask, int64_t up, int64_t down, int64_t p1x, int64_t p1y, int64_t p2x,
+// Filters: [fh, fw], or [2, K] (x taps, y taps) when separable.
+torch::Tensor filtered_lrelu_fused(torch::Tensor x, torch::Tensor b, torch::Tensor f1, torch::Tensor f2, bool sep1,
+                                   bool sep2, torch::Tensor mask, int64_t up, int64_t down, int64_t p1x, int64_t p1y, int64_t p2x,
                                    int64_t p2y, int64_t midW, int64_t midH, int64_t outW, int64_t outH, double gain,
                                    double slope, double clamp, int64_t mode, bool write_mask) {
     AF_CHECK_CUDA(x);
@@ -145,7 +187,10 @@ torch::Tensor filtered_lrelu_fused(torch::Tensor x, torch::Tensor b, torch::Tens
     FusedParams p;
     p.N = x.size(0); p.C = x.size(1); p.H = x.size(2); p.W = x.size(3);
     p.midH = midH; p.midW = midW; p.outH = outH; p.outW = outW;
-    p.f1h = f1.size(0); p.f1w = f1.size(1); p.f2h = f2.size(0); p.f2w = f2.size(1);
+    TORCH_CHECK((!sep1 || f1.size(0) == 2) && (!sep2 || f2.size(0) == 2), "filtered_lrelu: separable filters are [2, K]");
+    p.f1w = f1.size(1); p.f1h = sep1 ? p.f1w : f1.size(0);
+    p.f2w = f2.size(1); p.f2h = sep2 ? p.f2w : f2.size(0);
+    p.sep1 = sep1 ? 1 : 0; p.sep2 = sep2 ? 1 : 0;
     p.up = up; p.down = down; p.p1x = p1x; p.p1y = p1y; p.p2x = p2x; p.p2y = p2y;
     p.gain = gain; p.slope = slope; p.clamp = clamp; p.mode = mode; p.write_mask = write_mask ? 1 : 0;
 

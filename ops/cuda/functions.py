@@ -177,33 +177,44 @@ class Upfirdn2dPlugin:
 # filtered_lrelu
 
 
-def _to_2d(f: torch.Tensor | None) -> torch.Tensor | None:
-    """A separable 1-D filter as its 2-D outer product (the fused kernel takes 2-D filters)."""
-    if f is None or f.ndim == 2:
-        return f
-    return f[:, None] * f[None, :]
+def _fused_filter(f: torch.Tensor | None, flip_filter: bool, gain: float, device) -> tuple[torch.Tensor, bool]:
+    """(filter, separable) for the fused kernel: a 1-D filter becomes [2, K] (x taps, y taps; sqrt(gain) each),
+    a 2-D one its [fh, fw] correlation filter, None the 1x1 identity."""
+    if f is not None and f.ndim == 1:
+        fc = _corr_filter(f, flip_filter, math.sqrt(gain), device)
+        return torch.stack([fc, fc]).contiguous(), True
+    return _corr_filter(f, flip_filter, gain, device), False
+
+
+def _fsize(f: torch.Tensor, sep: bool) -> tuple[int, int]:
+    """(height, width) of a fused-kernel filter."""
+    return (f.shape[1], f.shape[1]) if sep else (f.shape[0], f.shape[1])
 
 
 class _Geometry:
     """Stage parameters of the fused kernel for the forward pass; ``.adjoint()`` gives the gradient pass."""
 
-    def __init__(self, f1, f2, up, down, p1, p2, in_size, mid_size, out_size):
-        self.f1, self.f2, self.up, self.down = f1, f2, up, down
+    def __init__(self, f1, sep1, f2, sep2, up, down, p1, p2, in_size, mid_size, out_size):
+        self.f1, self.sep1, self.f2, self.sep2, self.up, self.down = f1, sep1, f2, sep2, up, down
         self.p1, self.p2 = p1, p2  # (x, y) leading paddings of stage 1 and stage 2
         self.in_size, self.mid_size, self.out_size = in_size, mid_size, out_size  # (w, h)
 
+    @staticmethod
+    def _flip(f, sep):
+        return f.flip([1] if sep else [0, 1]).contiguous()
+
     def adjoint(self) -> _Geometry:
-        f1h, f1w = self.f1.shape
-        f2h, f2w = self.f2.shape
+        f1h, f1w = _fsize(self.f1, self.sep1)
+        f2h, f2w = _fsize(self.f2, self.sep2)
         return _Geometry(
-            self.f2.flip([0, 1]).contiguous(), self.f1.flip([0, 1]).contiguous(), self.down, self.up,
+            self._flip(self.f2, self.sep2), self.sep2, self._flip(self.f1, self.sep1), self.sep1, self.down, self.up,
             (f2w - 1 - self.p2[0], f2h - 1 - self.p2[1]), (f1w - 1 - self.p1[0], f1h - 1 - self.p1[1]),
             self.out_size, self.mid_size, self.in_size)
 
     def run(self, ext, x, b, mask, gain, slope, clamp, mode, write_mask):
-        return ext.fused(x, b, self.f1, self.f2, mask, self.up, self.down, self.p1[0], self.p1[1], self.p2[0],
-                         self.p2[1], self.mid_size[0], self.mid_size[1], self.out_size[0], self.out_size[1],
-                         gain, slope, clamp, mode, write_mask)
+        return ext.fused(x, b, self.f1, self.f2, self.sep1, self.sep2, mask, self.up, self.down, self.p1[0],
+                         self.p1[1], self.p2[0], self.p2[1], self.mid_size[0], self.mid_size[1], self.out_size[0],
+                         self.out_size[1], gain, slope, clamp, mode, write_mask)
 
 
 class _FilteredLrelu(torch.autograd.Function):
@@ -253,12 +264,13 @@ class FilteredLreluPlugin:
 
     def filtered_lrelu(self, x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
         px0, px1, py0, py1 = padding
-        f1 = _corr_filter(_to_2d(fu), flip_filter, up**2, x.device)
-        f2 = _corr_filter(_to_2d(fd), flip_filter, 1.0, x.device)
+        f1, sep1 = _fused_filter(fu, flip_filter, up**2, x.device)
+        f2, sep2 = _fused_filter(fd, flip_filter, 1.0, x.device)
+        (f1h, f1w), (f2h, f2w) = _fsize(f1, sep1), _fsize(f2, sep2)
         in_size = (x.shape[3], x.shape[2])
-        mid = (in_size[0] * up + px0 + px1 - f1.shape[1] + 1, in_size[1] * up + py0 + py1 - f1.shape[0] + 1)
-        out = ((mid[0] - f2.shape[1]) // down + 1, (mid[1] - f2.shape[0]) // down + 1)
-        geom = _Geometry(f1, f2, up, down, (px0, py0), (0, 0), in_size, mid, out)
+        mid = (in_size[0] * up + px0 + px1 - f1w + 1, in_size[1] * up + py0 + py1 - f1h + 1)
+        out = ((mid[0] - f2w) // down + 1, (mid[1] - f2h) // down + 1)
+        geom = _Geometry(f1, sep1, f2, sep2, up, down, (px0, py0), (0, 0), in_size, mid, out)
         x = _dense(x)
         b = torch.empty([0], dtype=x.dtype, device=x.device) if b is None else b.to(x.dtype).contiguous()
         c = -1.0 if clamp is None else float(clamp)

@@ -24,6 +24,11 @@ from ops.upfirdn2d import upfirdn2d, upfirdn2d_torch
 ACTS = {v: k for k, v in functions.ACT_IDS.items()}
 
 
+def _as_2d(f, sep):
+    """A fused-kernel filter as its 2-D [fh, fw] correlation filter (outer product when separable)."""
+    return f[1][:, None] * f[0][None, :] if sep else f
+
+
 class FakeExt:
     """The compiled modules' contract, in PyTorch (float64-friendly, CPU)."""
 
@@ -48,8 +53,9 @@ class FakeExt:
         return upfirdn2d_torch(x, fc.to(x.dtype), (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter=True)
 
     # filtered_lrelu: stage 1, pointwise with the packed mask, stage 2
-    def fused(self, x, b, f1, f2, mask, up, down, p1x, p1y, p2x, p2y, mid_w, mid_h, out_w, out_h, gain, slope,
-              clamp, mode, write_mask):
+    def fused(self, x, b, f1, f2, sep1, sep2, mask, up, down, p1x, p1y, p2x, p2y, mid_w, mid_h, out_w, out_h, gain,
+              slope, clamp, mode, write_mask):
+        f1, f2 = _as_2d(f1, sep1), _as_2d(f2, sep2)
         if b.numel():
             x = x + b.reshape(1, -1, 1, 1)
         (h, w), (f1h, f1w), (f2h, f2w) = x.shape[2:], f1.shape, f2.shape
@@ -173,10 +179,10 @@ def test_mask_is_compact():
     seen = {}
     orig = ext.fused
 
-    def spy(x, b, f1, f2, mask, *rest):
+    def spy(x, b, f1, f2, sep1, sep2, mask, *rest):
         seen.setdefault("mask", mask)
-        seen.setdefault("x", x)
-        return orig(x, b, f1, f2, mask, *rest)
+        seen.setdefault("sep", (sep1, sep2))
+        return orig(x, b, f1, f2, sep1, sep2, mask, *rest)
 
     ext.fused = spy
     x = torch.randn(2, 4, 16, 16, requires_grad=True)
@@ -184,6 +190,7 @@ def test_mask_is_compact():
                           None, False)
     mid_elems = 2 * 4 * (32 + 14 - 7) ** 2
     assert seen["mask"].numel() * seen["mask"].element_size() * 8 == pytest.approx(2 * mid_elems, abs=32)
+    assert seen["sep"] == (True, True)  # 1-D filters stay separable in the fused kernel
     # No mask at all when nothing needs gradients.
     seen.clear()
     with torch.no_grad():

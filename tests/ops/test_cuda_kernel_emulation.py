@@ -71,13 +71,16 @@ class EmulatedExt:
                         y[n, c, oy, ox] = acc
         return torch.from_numpy(y).to(x.dtype)
 
-    def fused(self, x, b, f1, f2, mask, up, down, p1x, p1y, p2x, p2y, midW, midH, outW, outH, gain, slope, clamp,
-              mode, write_mask):
+    def fused(self, x, b, f1, f2, sep1, sep2, mask, up, down, p1x, p1y, p2x, p2y, midW, midH, outW, outH, gain,
+              slope, clamp, mode, write_mask):
         xn = x.detach().double().numpy()
         bn = b.detach().double().numpy() if b.numel() else None
         F1, F2 = f1.double().numpy(), f2.double().numpy()
         N, C, H, W = xn.shape
-        (f1h, f1w), (f2h, f2w) = F1.shape, F2.shape
+        f1w, f2w = F1.shape[1], F2.shape[1]
+        f1h, f2h = (f1w if sep1 else F1.shape[0]), (f2w if sep2 else F2.shape[0])
+        nf1, nf2 = (f1h + f1w if sep1 else f1h * f1w), (f2h + f2w if sep2 else f2h * f2w)
+        sf1, sf2 = F1.reshape(-1), F2.reshape(-1)  # the kernel's flat shared-memory copies
         words = mask.numpy().view(np.uint32).astype(np.int64) if mask.numel() else None
 
         def tile_dims(tw, th):  # set_tile()
@@ -86,7 +89,8 @@ class EmulatedExt:
 
         for tw, th in self.tiles:
             midTW, midTH, inTW, inTH = tile_dims(tw, th)
-            if self.smem_limit is None or 4 * (f1h * f1w + f2h * f2w + inTH * inTW + midTH * midTW) <= self.smem_limit:
+            extra = (inTH * midTW if sep1 else 0) + (midTH * tw if sep2 else 0)
+            if self.smem_limit is None or 4 * (nf1 + nf2 + inTH * inTW + midTH * midTW + extra) <= self.smem_limit:
                 break
         else:
             raise RuntimeError(functions.UNSUPPORTED + "filters too large for shared memory")
@@ -103,6 +107,17 @@ class EmulatedExt:
                     for i in range(inTH * inTW):
                         ix, iy = ix0 + i % inTW, iy0 + c_div(i, inTW)
                         sin[i] = xn[n, c, iy, ix] + bias if (0 <= ix < W and 0 <= iy < H) else 0.0
+                    if sep1:
+                        sh1 = np.full(inTH * midTW, np.nan)
+                        for i in range(inTH * midTW):
+                            tx, r = i % midTW, c_div(i, midTW)
+                            rx = mx0 + tx - p1x
+                            v = 0.0
+                            for kx in range(pos_mod(-rx, up), f1w, up):
+                                k = r * inTW - ix0 + c_div(rx + kx, up)
+                                assert r * inTW <= k < (r + 1) * inTW, "input tile overrun (x pass)"
+                                v += sin[k] * sf1[kx]
+                            sh1[i] = v
                     smid = np.full(midTH * midTW, np.nan)
                     for i in range(midTH * midTW):
                         tx, ty = i % midTW, c_div(i, midTW)
@@ -111,12 +126,18 @@ class EmulatedExt:
                         if 0 <= mx < midW and 0 <= my < midH:
                             rx, ry = mx - p1x, my - p1y
                             kx0, ky0 = pos_mod(-rx, up), pos_mod(-ry, up)
-                            for ky in range(ky0, f1h, up):
-                                row = (c_div(ry + ky, up) - iy0) * inTW - ix0
-                                for kx in range(kx0, f1w, up):
-                                    k = row + c_div(rx + kx, up)
-                                    assert 0 <= k - (row + ix0) < inTW and 0 <= k < inTH * inTW, "input tile overrun"
-                                    v += sin[k] * F1[ky, kx]
+                            if sep1:
+                                for ky in range(ky0, f1h, up):
+                                    k = (c_div(ry + ky, up) - iy0) * midTW + tx
+                                    assert 0 <= k < inTH * midTW, "row buffer overrun"
+                                    v += sh1[k] * sf1[f1w + ky]
+                            else:
+                                for ky in range(ky0, f1h, up):
+                                    row = (c_div(ry + ky, up) - iy0) * inTW - ix0
+                                    for kx in range(kx0, f1w, up):
+                                        k = row + c_div(rx + kx, up)
+                                        assert 0 <= k - (row + ix0) < inTW and 0 <= k < inTH * inTW, "tile overrun"
+                                        v += sin[k] * sf1[ky * f1w + kx]
                             midx = (plane * midH + my) * midW + mx
                             if mode == 0:
                                 code = 0
@@ -131,15 +152,26 @@ class EmulatedExt:
                                 code = (words[midx >> 4] >> ((midx & 15) * 2)) & 3
                                 v *= gain if code == 0 else (gain * slope if code == 1 else 0.0)
                         smid[i] = v
+                    if sep2:
+                        sh2 = np.full(midTH * tw, np.nan)
+                        for i in range(midTH * tw):
+                            t, r = i % tw, c_div(i, tw)
+                            sh2[i] = sum(smid[r * midTW + t * down + kx] * sf2[kx] for kx in range(f2w))
                     for i in range(th * tw):
                         ox, oy = ox0 + i % tw, oy0 + c_div(i, tw)
                         if ox >= outW or oy >= outH:
                             continue
-                        base = (oy - oy0) * down * midTW + (ox - ox0) * down
                         acc = 0.0
-                        for ky in range(f2h):
-                            for kx in range(f2w):
-                                acc += smid[base + ky * midTW + kx] * F2[ky, kx]
+                        if sep2:
+                            hbase = (oy - oy0) * down * tw + (ox - ox0)
+                            for ky in range(f2h):
+                                acc += sh2[hbase + ky * tw] * sf2[f2w + ky]
+                        else:
+                            base = (oy - oy0) * down * midTW + (ox - ox0) * down
+                            for ky in range(f2h):
+                                for kx in range(f2w):
+                                    acc += smid[base + ky * midTW + kx] * sf2[ky * f2w + kx]
+                        assert not math.isnan(acc), "read an unwritten shared-memory value"
                         y[n, c, oy, ox] = acc
         if write_mask and mode == 0:
             mask.copy_(torch.from_numpy(words.astype(np.uint32).view(np.int32)))
@@ -208,11 +240,15 @@ def test_fused_filtered_lrelu_kernel_index_math(seed):
         torch.testing.assert_close(a, r)
 
 
-def test_tile_shrinks_to_fit_shared_memory_or_falls_back():
+def test_tile_shrinks_to_fit_shared_memory_or_falls_back(monkeypatch):
+    from ops.cuda import build
+
+    monkeypatch.setattr(build, "_warned", set())
     f = torch.ones(8, dtype=torch.float64) / 8
     x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
     ref = filtered_lrelu(x, f, f, None, 2, 2, 7, impl="torch")
-    ext = EmulatedExt(tiles=((16, 16), (2, 2)), smem_limit=4 * (64 + 64 + 10 * 10 + 10 * 10))
+    # A 2x2 output tile: 8+8 taps per filter, 10x10 input and mid tiles, 10x10 and 10x2 row buffers.
+    ext = EmulatedExt(tiles=((16, 16), (2, 2)), smem_limit=4 * (16 + 16 + 10 * 10 + 10 * 10 + 10 * 10 + 10 * 2))
     plugin = functions.FilteredLreluPlugin(ext)
     torch.testing.assert_close(plugin.filtered_lrelu(x, f, f, None, 2, 2, (7, 7, 7, 7), math.sqrt(2), 0.2, None,
                                                      False), ref)
