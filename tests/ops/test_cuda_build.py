@@ -204,3 +204,19 @@ def test_default_impl_is_overridable(monkeypatch):
     assert backend.resolve_impl("bias_act", _fake_cuda_tensor(), "auto") == "torch"
     with pytest.raises(ValueError):
         backend.set_default_impl("triton")
+
+
+def test_impl_flag_and_description(monkeypatch, fresh_build_state):
+    import argparse
+
+    monkeypatch.setattr(backend, "_default_impl", "auto")
+    parser = argparse.ArgumentParser()
+    ops.cuda.add_impl_argument(parser)
+    assert parser.parse_args([]).impl == "auto"
+    args = parser.parse_args(["--impl", "torch"])
+    ops.cuda.apply_impl(args.impl)
+    assert backend.get_default_impl() == "torch" and "PyTorch path" in ops.cuda.describe()
+    ops.cuda.apply_impl("auto")
+    assert ops.cuda.describe() == "ops: impl=auto, CUDA kernels not built yet"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--impl", "triton"])
