@@ -161,7 +161,10 @@ class BuildLock:
 
 
 def _nvcc_path() -> str | None:
-    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    """The nvcc that torch.utils.cpp_extension will run (its CUDA_HOME: $CUDA_HOME, nvcc on PATH, /usr/local/cuda)."""
+    import torch.utils.cpp_extension as cpp_ext
+
+    home = cpp_ext.CUDA_HOME or os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
     if home:
         candidate = Path(home) / "bin" / "nvcc"
         return str(candidate) if candidate.exists() else None
