@@ -220,3 +220,18 @@ def test_impl_flag_and_description(monkeypatch, fresh_build_state):
     assert ops.cuda.describe() == "ops: impl=auto, CUDA kernels not built yet"
     with pytest.raises(SystemExit):
         parser.parse_args(["--impl", "triton"])
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("old_gpu", "compute capability 5.2 is below"),
+    ("no_nvcc", "no CUDA compiler (nvcc) found"),
+    ("wrong_cuda", "nvcc 13.0 does not match the CUDA 12.4 torch was built with"),
+])
+def test_environment_reasons(monkeypatch, case, reason):
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (5, 2) if case == "old_gpu" else (8, 6))
+    monkeypatch.setattr(build, "_nvcc_path", lambda: None if case == "no_nvcc" else "/opt/cuda/bin/nvcc")
+    monkeypatch.setattr(build, "_nvcc_version", lambda nvcc: "13.0")
+    with pytest.raises(build.CudaUnavailable, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        build.check_environment()
