@@ -186,19 +186,34 @@ def _depthwise(f2d: torch.Tensor, C: int) -> torch.Tensor:
     return f2d[None, None].expand(C, 1, *f2d.shape).contiguous()
 
 
-def _upsample_only(x, f2d, upx, upy, px0, px1, py0, py1) -> torch.Tensor:
-    """Zero insertion + filtering as one depthwise transposed convolution (it never multiplies inserted zeros).
+def _transposed_window(length: int, up: int, taps: int, pad0: int, pad1: int) -> tuple[int, int, int, int]:
+    """Input zero-padding (a, b) and transposed-conv (padding, output_padding) giving exactly the output window.
 
-    The full transposed-convolution output t satisfies t[k] = sum_i x[i] f[k - up i]; output sample m of
-    upfirdn2d is t[m + K - 1 - pad0], so one pad/crop of t gives the result.
+    The full transposed-convolution output t of the input padded by (a, b) satisfies t[k] = sum_i x[i]
+    f[k - up (i + a)]; upfirdn2d's output m is t[m + taps - 1 - pad0 + up a]. A transposed convolution with
+    padding p and output_padding q returns t[p : T - p + q], so p and q are chosen to be that window: no
+    output sample outside it is produced and nothing has to be copied to crop it.
     """
+    out_len = length * up + pad0 + pad1 - taps + 1
+    a = max(0, -(-(pad0 - taps + 1) // up))  # smallest a with a non-negative window start
+    while True:
+        start = taps - 1 - pad0 + up * a
+        b, q = divmod(2 * start + out_len - (length + a - 1) * up - taps, up)
+        if b >= 0:
+            return a, b, start, q
+        a += 1
+
+
+def _upsample_only(x, f2d, upx, upy, px0, px1, py0, py1) -> torch.Tensor:
+    """Zero insertion + filtering as one depthwise transposed convolution (it never multiplies inserted zeros)."""
     N, C, H, W = x.shape
     kh, kw = f2d.shape
-    t = F.conv_transpose2d(x, _depthwise(f2d, C), stride=(upy, upx), groups=C)
-    out_h = H * upy + py0 + py1 - kh + 1
-    out_w = W * upx + px0 + px1 - kw + 1
-    sy, sx = kh - 1 - py0, kw - 1 - px0
-    return _pad_crop(t, -sx, out_w + sx - t.shape[3], -sy, out_h + sy - t.shape[2])
+    ax, bx, sx, qx = _transposed_window(W, upx, kw, px0, px1)
+    ay, by, sy, qy = _transposed_window(H, upy, kh, py0, py1)
+    if ax or bx or ay or by:
+        x = F.pad(x, [ax, bx, ay, by])
+    return F.conv_transpose2d(x, _depthwise(f2d, C), stride=(upy, upx), padding=(sy, sx), output_padding=(qy, qx),
+                              groups=C)
 
 
 def _downsample_only(x, f2d, downx, downy, px0, px1, py0, py1) -> torch.Tensor:
