@@ -217,3 +217,50 @@ def test_unsupported_parameters_fall_back_with_one_warning(monkeypatch):
     msgs = [str(w.message) for w in caught if "aliasfree ops" in str(w.message)]
     assert msgs == ["aliasfree ops: CUDA kernels unavailable, using the PyTorch path: filtered_lrelu: filters too "
                     "large for shared memory"]
+
+
+@pytest.mark.parametrize("kind", ["sg3-t", "sg3-r", "sg2"])
+def test_generators_through_the_plugins_match_the_torch_path(monkeypatch, kind):
+    """Every op call in the networks routed through the plugin classes (on FakeExt): same images and gradients,
+    so the call sites hand the plugins the right arguments."""
+    from ops import backend
+
+    torch.manual_seed(0)
+    if kind == "sg2":
+        from networks.stylegan2 import Generator
+
+        G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
+                      channel_max=16)
+    else:
+        from networks.stylegan3 import Generator
+
+        extra = dict(conv_kernel=1, use_radial_filters=True) if kind == "sg3-r" else {}
+        G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=512,
+                      channel_max=16, **extra)
+    z = torch.randn(2, 16)
+    plugins = {"bias_act": functions.BiasActPlugin(FakeExt()), "upfirdn2d": functions.Upfirdn2dPlugin(FakeExt()),
+               "filtered_lrelu": functions.FilteredLreluPlugin(FakeExt())}
+    calls = dict.fromkeys(plugins, 0)
+
+    def counting(op):
+        calls[op] += 1
+        return plugins[op]
+
+    results = []
+    for routed in (True, False):
+        if routed:
+            monkeypatch.setattr(backend, "resolve_impl",
+                                lambda op, x, impl="auto": "torch" if impl == "torch" else "cuda")
+            monkeypatch.setattr(backend, "cuda_plugin", counting)
+        else:
+            monkeypatch.undo()
+        G.zero_grad(set_to_none=True)
+        img = G(z, None, noise_mode="const")
+        img.square().mean().backward()
+        results.append((img.detach(), [p.grad.clone() for p in G.parameters() if p.grad is not None]))
+    assert calls["bias_act"] > 0 and (calls["filtered_lrelu"] > 0 or kind == "sg2")
+    (img_a, grads_a), (img_b, grads_b) = results
+    torch.testing.assert_close(img_a, img_b, rtol=1e-4, atol=1e-5)
+    assert len(grads_a) == len(grads_b)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
