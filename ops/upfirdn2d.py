@@ -255,8 +255,10 @@ def _upfirdn2d_polyphase(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> 
     y = None if single else xb.new_empty([N, C, plan_y.out_len, plan_x.out_len])
     for ph_y in plan_y.phases:
         for ph_x in plan_x.phases:
-            if ph_y.num_taps == 0 or ph_x.num_taps == 0:
+            if ph_y.num_taps == 0 or ph_x.num_taps == 0:  # no tap meets an input sample: exact zeros
                 out = xb.new_zeros([N, C, ph_y.count, ph_x.count])
+                if xb.requires_grad:  # keep the (zero) gradient path to x so autograd.grad works
+                    out = out + xb.narrow(2, 0, 1).narrow(3, 0, 1).sum() * 0
             else:
                 # This phase's taps, reversed: convolution becomes the correlation that conv2d computes.
                 w = f2d[ph_y.tap0 :: upy, ph_x.tap0 :: upx].flip([0, 1])

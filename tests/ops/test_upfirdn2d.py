@@ -88,3 +88,12 @@ def test_bad_input_messages():
         upfirdn2d(x, setup_filter([1, 1]), padding=-4)
     with pytest.raises(ValueError, match="padding"):
         upfirdn2d(x, setup_filter([1, 1]), padding=[1, 2, 3])
+
+
+def test_output_without_any_tap_still_has_a_zero_gradient():
+    # A 1-tap filter with up 4 / down 4 along y and this padding: every output sample is an inserted zero.
+    x = torch.randn(1, 1, 5, 2, requires_grad=True)
+    y = upfirdn2d(x, torch.ones(1, 1), up=(4, 4), down=(4, 1), padding=(-1, 6, 3, 4))
+    assert y.shape == (1, 1, 27, 4) and torch.equal(y, torch.zeros_like(y))
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(grad, torch.zeros_like(x))
