@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 
+import ops.cuda as ops_cuda
 from viz.headless import VIEWS
 
 
@@ -28,12 +29,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         'else image,layers,fft)')
     p.add_argument('--seed', type=int, default=None, help='latent seed (headless)')
     p.add_argument('--max-frames', type=int, default=None, help=argparse.SUPPRESS)  # tests and benchmarks
+    ops_cuda.add_impl_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     opts = parse_args(argv)
+    ops_cuda.apply_impl(opts.impl)
+    if opts.device.startswith('cuda') and opts.impl != 'torch':
+        ops_cuda.warm_up_async()  # compiles off the GUI thread; ops use PyTorch until the kernels are ready
     if not opts.headless:
         from gui_utils.window import NoDisplayError, display_available
 

@@ -21,6 +21,7 @@ from dataclasses import asdict
 import torch
 import torch.distributed as dist
 
+import ops.cuda as ops_cuda
 from training.augment import AUGPIPE_SPECS
 from training.dataset import DatasetError
 from training.training_loop import TrainingConfig, construct_class_by_name, training_loop
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add('--workers', type=int, default=3, help='DataLoader worker processes')
     add('--device', default='auto', help='auto (CUDA if present, else CPU), cpu, cuda or mps')
     add('-n', '--dry-run', action='store_true', help='print the training options and exit')
+    ops_cuda.add_impl_argument(parser)
     return parser
 
 
@@ -261,6 +263,8 @@ def launch(cfg: TrainingConfig, device_type: str, dry_run: bool = False) -> None
 
 def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
+    ops_cuda.apply_impl(opts.impl)
+    os.environ['ALIASFREE_OPS_IMPL'] = opts.impl  # spawned processes pick the same implementation
     device_type = torch.device(_resolve_device(opts.device)).type
     if device_type == 'cuda' and opts.gpus > torch.cuda.device_count():
         print(f'error: --gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA devices', file=sys.stderr)

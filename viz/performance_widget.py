@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui, implot
 
+import ops.cuda as ops_cuda
 from gui_utils import imgui_utils
 
 DEVICES = ('cpu', 'cuda', 'mps')
@@ -72,6 +73,9 @@ class PerformanceWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 6):
                 _, self.precision = imgui.combo('##precision', self.precision, list(PRECISIONS))
+            imgui.text('Ops')
+            imgui.same_line(viz.label_w)
+            imgui.text(ops_cuda.describe())  # e.g. 'ops: impl=auto, CUDA kernels compiling'
         viz.window.fps_limit = float(self.fps_limit)
         viz.window.set_vsync(bool(self.vsync))
         viz.set_args(device=DEVICES[self.device], precision=PRECISIONS[self.precision])
