@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from . import backend
 from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kernels)
-from .upfirdn2d import filter_size, parse_padding, upfirdn2d_torch
+from .upfirdn2d import filter_size, layout_of, parse_padding, upfirdn2d_torch
 
 
 def filtered_lrelu(
@@ -55,8 +55,7 @@ def filtered_lrelu(
         plugin = backend.cuda_plugin("filtered_lrelu")
         return plugin.filtered_lrelu(x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
 
-    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 \
-        else torch.contiguous_format
+    memory_format = layout_of(x)
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     # The whole chain stays in the resampling path's preferred layout; only the small output is converted back.

@@ -8,10 +8,13 @@ Semantics (the definition the tests check against a naive oracle):
    scaled by ``gain`` (a 1-D filter is applied along x and then y, each pass with ``sqrt(gain)``),
 4. keep every ``down``-th sample, starting with the first.
 
-The PyTorch path never multiplies inserted zeros and never computes a sample that step 4 throws away: the
-filter is split into polyphase components and each output phase is one strided correlation of the *input*
-with that phase's taps. The phases are then interleaved. Everything is plain differentiable PyTorch, so
-autograd (including the double backward that R1 needs) works on any device.
+The PyTorch path never multiplies an inserted zero and never computes a sample that step 4 throws away:
+upsampling alone is one depthwise transposed convolution (which skips the zeros by construction) whose
+window is set exactly by its padding arguments, downsampling alone is one strided depthwise convolution, and
+any other combination is split into polyphase components, each output phase one strided correlation of the
+input with that phase's taps. On CPU the passes run channels-last (oneDNN's depthwise kernels are several
+times faster there); results come back in the caller's layout. Everything is plain differentiable PyTorch,
+so autograd (including the double backward that R1 needs) works on any device.
 """
 
 from __future__ import annotations
@@ -297,10 +300,16 @@ def upfirdn2d(
         plugin = backend.cuda_plugin("upfirdn2d")
         return plugin.upfirdn2d(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter, gain)
 
-    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 \
-        else torch.contiguous_format
+    memory_format = layout_of(x)
     return upfirdn2d_torch(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1), flip_filter, gain).contiguous(
         memory_format=memory_format)
+
+
+def layout_of(x: torch.Tensor) -> torch.memory_format:
+    """The memory format to hand results back in: the caller's (channels-last stays channels-last)."""
+    if x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def upfirdn2d_torch(x, f, up, down, padding, flip_filter=False, gain=1) -> torch.Tensor:
