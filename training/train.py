@@ -196,7 +196,8 @@ def _resolve_device(name: str) -> str:
 
 def _subprocess_fn(rank: int, cfg_dict: dict, temp_dir: str, device_type: str) -> None:
     cfg = TrainingConfig(**cfg_dict)
-    if cfg.num_gpus > 1 and not (dist.is_available() and dist.is_initialized()):
+    owns_group = cfg.num_gpus > 1 and not (dist.is_available() and dist.is_initialized())
+    if owns_group:
         init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
         backend = 'nccl' if device_type == 'cuda' else 'gloo'
         dist.init_process_group(backend=backend, init_method=f'file://{init_file}', rank=rank,
@@ -206,6 +207,11 @@ def _subprocess_fn(rank: int, cfg_dict: dict, temp_dir: str, device_type: str) -
         cfg.device = f'cuda:{rank}'
     log = _make_logger(os.path.join(cfg.run_dir, 'log.txt')) if rank == 0 else print
     training_loop(cfg, rank=rank, log=log)
+    if owns_group:
+        # Tear the group down explicitly once every rank is done: left to interpreter exit, gloo's threads can
+        # be destroyed while joinable and abort the process (seen as SIGABRT of a finished rank).
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _make_logger(path: str):
