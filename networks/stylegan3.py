@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ops.filtered_lrelu import filtered_lrelu
+from ops.resample import user_transform
 
 from .filters import design_lowpass_filter
 from .layers import FullyConnectedLayer, MappingNetwork
@@ -371,3 +372,18 @@ class Generator(nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+
+
+def set_input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0) -> bool:
+    """Moves a StyleGAN3 generator's input: rotation by ``angle_degrees``, then ``translate`` in image widths.
+
+    Writes the inverse of that user transform (``ops.resample.user_transform``) into
+    ``G.synthesis.input.transform``. Returns False, changing nothing, for networks without an input transform
+    (StyleGAN2).
+    """
+    transform = getattr(getattr(getattr(G, "synthesis", None), "input", None), "transform", None)
+    if not isinstance(transform, torch.Tensor):
+        return False
+    inverse = np.linalg.inv(user_transform(translate, angle_degrees))
+    transform.copy_(torch.from_numpy(inverse).to(transform))
+    return True

@@ -62,9 +62,8 @@ def user_transform(translate: tuple[float, float] = (0.0, 0.0), angle_degrees: f
 
     The generator's `synthesis.input.transform` buffer holds the inverse of this matrix.
     """
-    mat = rotation_matrix(math.radians(angle_degrees)).double()
-    mat[0, 2], mat[1, 2] = float(translate[0]), float(translate[1])
-    return mat.numpy()
+    c, s = math.cos(math.radians(angle_degrees)), math.sin(math.radians(angle_degrees))
+    return np.array([[c, s, float(translate[0])], [-s, c, float(translate[1])], [0.0, 0.0, 1.0]])
 
 
 def _as_pixels(t: float | torch.Tensor, size: int) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import time
 from collections import OrderedDict
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from networks import stylegan3
+from ops.resample import user_transform
 from viz.render_types import DEFAULT_PKL, LayerInfo, RenderArgs, RenderResult
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ class _Network:
 
 def make_transform(translate_x: float, translate_y: float, angle_deg: float) -> np.ndarray:
     """3x3 user transform (rotation by `angle_deg`, then translation in image widths), NVlabs convention."""
-    s, c = math.sin(math.radians(angle_deg)), math.cos(math.radians(angle_deg))
-    return np.array([[c, s, translate_x], [-s, c, translate_y], [0, 0, 1]], dtype=np.float64)
+    return user_transform((translate_x, translate_y), angle_deg)
 
 
 def seed_to_zc(seed: int, z_dim: int, c_dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -376,11 +376,7 @@ class Renderer:
 
 def set_input_transform(G: torch.nn.Module, translate_x: float, translate_y: float, angle_deg: float) -> None:
     """Write the inverse of the user transform into `G.synthesis.input.transform` (no-op for StyleGAN2)."""
-    inp = getattr(G.synthesis, 'input', None)
-    if inp is None or not hasattr(inp, 'transform'):
-        return
-    m = np.linalg.inv(make_transform(translate_x, translate_y, angle_deg))
-    inp.transform.copy_(torch.as_tensor(m, dtype=inp.transform.dtype))
+    stylegan3.set_input_transform(G, (translate_x, translate_y), angle_deg)
 
 
 def compute_ws(G: torch.nn.Module, w0_seeds, stylemix_seed: int, stylemix_idx, psi: float, cutoff: int | None,

@@ -148,3 +148,16 @@ def test_bad_input_messages():
         G(torch.randn(2, 31), None)
     with pytest.raises(ValueError, match=r"ws must be \[N, 16, 32\]"):
         G.synthesis(torch.randn(2, 15, 32))
+
+
+def test_set_input_transform_writes_the_inverse_of_the_user_transform():
+    from networks import stylegan2
+
+    G = _small_generator()
+    assert stylegan3.set_input_transform(G, (0.25, -0.125), 30.0)
+    c, s = np.cos(np.radians(30.0)), np.sin(np.radians(30.0))
+    user = np.array([[c, s, 0.25], [-s, c, -0.125], [0, 0, 1]])  # rotation, then translation (NVlabs convention)
+    np.testing.assert_allclose(G.synthesis.input.transform.numpy() @ user, np.eye(3), atol=1e-6)
+    G2 = stylegan2.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, channel_base=64,
+                             channel_max=8)
+    assert not stylegan3.set_input_transform(G2, (0.1, 0.0), 0.0)

@@ -9,11 +9,12 @@ import numpy as np
 import PIL.Image
 import torch
 
+from networks.stylegan3 import set_input_transform  # re-exported for the tools
 from training.metrics.loading import USER_ERRORS, load_generator
 from training.metrics.loading import run_cli as _run_cli
 
-__all__ = ['CliError', 'USER_ERRORS', 'run_cli', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc',
-           'set_input_transform']
+__all__ = ['CliError', 'USER_ERRORS', 'run_cli', 'load_generator', 'parse_range', 'parse_vec2', 'save_png',
+           'to_uint8_hwc', 'set_input_transform']
 
 
 class CliError(ValueError):
@@ -71,16 +72,3 @@ def save_png(image: np.ndarray, path: str) -> None:
     PIL.Image.fromarray(np.ascontiguousarray(image), 'RGB').save(path)
 
 
-def set_input_transform(G: torch.nn.Module, translate: tuple[float, float] = (0.0, 0.0),
-                        angle_degrees: float = 0.0) -> bool:
-    """Move a StyleGAN3 generator's input by `translate` (image units) and `angle_degrees`.
-
-    Stores the inverse of the user transform in `G.synthesis.input.transform`. Returns False (and does
-    nothing) for networks without an input transform, such as StyleGAN2.
-    """
-    from ops.resample import user_transform
-    transform = getattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform', None)
-    if not isinstance(transform, torch.Tensor):
-        return False
-    transform.copy_(torch.from_numpy(np.linalg.inv(user_transform(translate, angle_degrees))).to(transform))
-    return True
