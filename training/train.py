@@ -208,10 +208,18 @@ def _subprocess_fn(rank: int, cfg_dict: dict, temp_dir: str, device_type: str) -
     log = _make_logger(os.path.join(cfg.run_dir, 'log.txt')) if rank == 0 else print
     training_loop(cfg, rank=rank, log=log)
     if owns_group:
-        # Tear the group down explicitly once every rank is done: left to interpreter exit, gloo's threads can
-        # be destroyed while joinable and abort the process (seen as SIGABRT of a finished rank).
+        # Tear the group down explicitly once every rank is done, then leave without interpreter finalization:
+        # gloo's C++ threads can otherwise be torn down mid-finalization and abort a rank that has finished
+        # (seen here as a rare SIGABRT; pytorch/pytorch#179291). Snapshots are already fsynced and renamed.
         dist.barrier()
         dist.destroy_process_group()
+        _exit_now(0)
+
+
+def _exit_now(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _make_logger(path: str):
@@ -286,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             dist.broadcast_object_list(shared, src=0)
             cfg.run_dir = shared[0]
         launch(cfg, device_type, dry_run=opts.dry_run)
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()  # every rank done before any tears the group down (see _subprocess_fn)
     except UsageError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
@@ -296,4 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    if _torchrun_world() is not None:
+        _exit_now(code)  # as in _subprocess_fn: skip finalization once the process group is gone
+    sys.exit(code)
