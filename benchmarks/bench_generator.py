@@ -23,16 +23,13 @@ import time
 import torch
 
 from networks import stylegan3
+from ops.filtered_lrelu import output_size
 
 from .naive_ops import filtered_lrelu_naive
 
 
 def _stub_filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, **kwargs):
-    px0, px1, py0, py1 = padding
-    fu_n = 1 if fu is None else fu.shape[-1]
-    fd_n = 1 if fd is None else fd.shape[-1]
-    h = (x.shape[2] * up + py0 + py1 - (fu_n - 1) - (fd_n - 1) + (down - 1)) // down
-    w = (x.shape[3] * up + px0 + px1 - (fu_n - 1) - (fd_n - 1) + (down - 1)) // down
+    h, w = output_size(x.shape[2], x.shape[3], fu, fd, up, down, padding)
     return x.new_zeros([x.shape[0], x.shape[1], h, w])
 
 

@@ -21,6 +21,16 @@ from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kern
 from .upfirdn2d import filter_size, layout_of, parse_padding, upfirdn2d_torch
 
 
+def output_size(in_h: int, in_w: int, fu, fd, up: int, down: int, padding) -> tuple[int, int]:
+    """(height, width) of filtered_lrelu's output for an input of in_h x in_w."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    fu_w, fu_h = filter_size(fu)
+    fd_w, fd_h = filter_size(fd)
+    out_w = (in_w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
+    out_h = (in_h * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
+    return out_h, out_w
+
+
 def filtered_lrelu(
     x: torch.Tensor,
     fu: torch.Tensor | None = None,
@@ -44,10 +54,7 @@ def filtered_lrelu(
     if gain <= 0 or slope < 0 or (clamp is not None and clamp < 0):
         raise ValueError(f"filtered_lrelu: need gain > 0, slope >= 0, clamp >= 0; got {gain}, {slope}, {clamp}")
     px0, px1, py0, py1 = parse_padding(padding)
-    fu_w, fu_h = filter_size(fu)
-    fd_w, fd_h = filter_size(fd)
-    out_w = (x.shape[3] * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
-    out_h = (x.shape[2] * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
+    out_h, out_w = output_size(x.shape[2], x.shape[3], fu, fd, up, down, (px0, px1, py0, py1))
     if out_w < 1 or out_h < 1:
         raise ValueError(f"filtered_lrelu: output would be empty for input {tuple(x.shape)} and padding {padding}")
 

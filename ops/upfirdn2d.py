@@ -124,6 +124,17 @@ class _AxisPlan:
     pad_hi: int  # zeros needed after the input
 
 
+def _output_length(in_len: int, up: int, down: int, pad0: int, pad1: int, taps: int) -> int:
+    """Output samples along one axis; raises a clear error when there would be none."""
+    out_len = (in_len * up + pad0 + pad1 - taps) // down + 1
+    if out_len <= 0:
+        raise ValueError(
+            f"upfirdn2d: output would be empty (input {in_len}, up {up}, down {down}, "
+            f"padding {pad0},{pad1}, filter {taps} taps)"
+        )
+    return out_len
+
+
 @functools.lru_cache(maxsize=4096)
 def _axis_plan(in_len: int, up: int, down: int, pad0: int, pad1: int, taps: int) -> _AxisPlan:
     """Output m reads y[m*down + c] of the full convolution y[t] = sum_i x[i] f[t - up*i], c = taps-1-pad0.
@@ -131,12 +142,7 @@ def _axis_plan(in_len: int, up: int, down: int, pad0: int, pad1: int, taps: int)
     Grouping outputs by (m*down + c) mod up gives P = up / gcd(up, down) phases; within a phase the input
     position advances by down / gcd(up, down) per output, and the taps used are f[b], f[b + up], ...
     """
-    out_len = (in_len * up + pad0 + pad1 - taps) // down + 1
-    if out_len <= 0:
-        raise ValueError(
-            f"upfirdn2d: output would be empty (input {in_len}, up {up}, down {down}, "
-            f"padding {pad0},{pad1}, filter {taps} taps)"
-        )
+    out_len = _output_length(in_len, up, down, pad0, pad1, taps)
     g = math.gcd(up, down)
     period = up // g
     stride = down // g
@@ -171,8 +177,7 @@ def _correlate(x: torch.Tensor, w: torch.Tensor, stride: tuple[int, int]) -> tor
     the channels into the batch of a single-channel convolution. The window is made contiguous first: oneDNN's
     depthwise kernels are about ten times slower on strided views than the copy costs.
     """
-    C = x.shape[1]
-    return F.conv2d(x.contiguous(), w[None, None].expand(C, 1, *w.shape).contiguous(), stride=stride, groups=C)
+    return F.conv2d(x.contiguous(), _depthwise(w, x.shape[1]), stride=stride, groups=x.shape[1])
 
 
 def _pad_crop(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
@@ -233,9 +238,8 @@ def _upfirdn2d_torch(x, f2d, upx, upy, downx, downy, px0, px1, py0, py1) -> torc
     convolution; any other combination runs the exact polyphase decomposition below.
     """
     kh, kw = f2d.shape
-    if min(x.shape[2] * upy + py0 + py1 - kh, x.shape[3] * upx + px0 + px1 - kw) < 0:
-        _axis_plan(x.shape[3], upx, downx, px0, px1, kw)  # raises the "output would be empty" error
-        _axis_plan(x.shape[2], upy, downy, py0, py1, kh)
+    _output_length(x.shape[3], upx, downx, px0, px1, kw)
+    _output_length(x.shape[2], upy, downy, py0, py1, kh)
     if downx == 1 and downy == 1:
         return _upsample_only(x, f2d, upx, upy, px0, px1, py0, py1)
     if upx == 1 and upy == 1:
