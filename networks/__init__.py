@@ -4,8 +4,10 @@
 NVlabs' constructor keywords; ``save_network_pkl`` / ``load_network_pkl`` write ours and read ours or NVlabs'.
 """
 
+from .atomic_io import atomic_write
+from .errors import PickleError, UserError
 from .persistence import persistent_class, rebuild
-from .pickle_io import ModuleRecord, PickleError, atomic_write, load_network_pkl, save_network_pkl
+from .pickle_io import ModuleRecord, load_network_pkl, save_network_pkl
 
 __all__ = [
     "ModuleRecord",
@@ -15,4 +17,5 @@ __all__ = [
     "persistent_class",
     "rebuild",
     "save_network_pkl",
+    "UserError",
 ]

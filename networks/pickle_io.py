@@ -17,7 +17,6 @@ import collections
 import io
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,12 +28,10 @@ import torch
 from torch import nn
 
 from . import persistence
+from .atomic_io import atomic_write
+from .errors import PickleError
 
 FORMAT = "aliasfree-workbench/1"
-
-
-class PickleError(ValueError):
-    """A network pickle could not be read: missing, not a pickle, corrupt, unsafe or of an unknown kind."""
 
 
 @dataclass
@@ -87,23 +84,6 @@ def _encode(value: Any, half: bool, where: str) -> Any:
     if value is None or isinstance(value, bool | int | float | str | bytes):
         return value
     raise TypeError(f"{where}: values of type {type(value).__name__} cannot be saved as plain data")
-
-
-def atomic_write(path: str | os.PathLike, write_fn) -> None:
-    """Calls ``write_fn(file)`` on a temporary file beside ``path`` and renames it into place when done."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_network_pkl(path: str | os.PathLike, data: Mapping[str, Any], half: bool = False) -> None:

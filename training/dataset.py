@@ -17,10 +17,12 @@ import numpy as np
 import PIL.Image
 import torch
 
+from networks.errors import UserError
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.ppm', '.tif', '.tiff')
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset that cannot be used for training, with a one-line explanation and a hint."""
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import PIL.Image
 from tqdm import tqdm
 
+from networks.errors import UserError
 from training.dataset import IMAGE_EXTENSIONS, _is_power_of_two
 
 TRANSFORMS = ('center-crop', 'center-crop-wide', 'random-crop')
@@ -44,7 +45,7 @@ BUILTIN_PHOTOS = (
 )
 
 
-class DatasetToolError(Exception):
+class DatasetToolError(UserError):
     """A problem with the source or the options, reported as one line."""
 
 

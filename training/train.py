@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 import ops.cuda as ops_cuda
+from networks.errors import UserError
 from training.augment import AUGPIPE_SPECS
 from training.dataset import DatasetError
 from training.training_loop import TrainingConfig, construct_class_by_name, training_loop
@@ -89,7 +90,7 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f'expected a boolean, got {text!r}')
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A bad combination of options, reported as one line."""
 
 

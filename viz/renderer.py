@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from networks import stylegan3
+from networks.errors import UserError
 from ops.resample import user_transform
 from viz.render_types import DEFAULT_PKL, LayerInfo, RenderArgs, RenderResult
 
@@ -133,7 +134,7 @@ def error_text(exc: BaseException) -> str:
     return f'{name}: {text}' if text else name
 
 
-class RendererError(ValueError):
+class RendererError(UserError, ValueError):
     """A bad request (unknown device, unknown layer, ...), shown to the user as text."""
 
 

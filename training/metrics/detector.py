@@ -28,7 +28,10 @@ import torch
 __all__ = ['DetectorError', 'load_detector', 'detector_features', 'resolve_detector_path']
 
 
-class DetectorError(ValueError):
+from networks.errors import UserError
+
+
+class DetectorError(UserError, ValueError):
     """A detector file that is missing or cannot be used, with a one-line explanation."""
 
 

@@ -17,7 +17,10 @@ __all__ = ['CliError', 'USER_ERRORS', 'run_cli', 'load_generator', 'parse_range'
            'to_uint8_hwc', 'set_input_transform']
 
 
-class CliError(ValueError):
+from networks.errors import UserError
+
+
+class CliError(UserError, ValueError):
     """A user error reported by a tool as one line, without a traceback."""
 
 

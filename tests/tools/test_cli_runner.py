@@ -1,0 +1,60 @@
+"""The shared CLI runner: user errors are one line and exit 1; bugs keep their traceback."""
+
+import pytest
+
+from networks.errors import PickleError, UserError
+from tools import cli
+
+
+def _parser():
+    parser = cli.ArgumentParser(prog='t')
+    parser.add_argument('--n', type=cli.positive_int, default=1)
+    parser.add_argument('--x', type=cli.finite_float, default=0.0)
+    return parser
+
+
+@pytest.mark.parametrize('argv, needle', [(['--n', '0'], "'0' must be >= 1"), (['--x', 'nan'], 'not a finite'),
+                                          (['--bogus'], 'unrecognized arguments'), (['--n', 'abc'], 'not an integer')])
+def test_bad_arguments_are_one_error_line(capsys, argv, needle):
+    assert cli.main_entry(_parser(), lambda opts: None, argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and needle in err and err.count('\n') == 1 and 'Traceback' not in err
+
+
+def test_user_error_from_body_is_one_line_and_bug_is_not_hidden(capsys):
+    def body(opts):
+        raise PickleError('x.pkl: truncated\nsecond line')
+    assert cli.main_entry(_parser(), body, []) == 1
+    assert capsys.readouterr().err == 'error: x.pkl: truncated second line\n'
+    with pytest.raises(ZeroDivisionError):
+        cli.main_entry(_parser(), lambda opts: 1 / 0, [])
+
+
+def test_debug_reraises_user_errors():
+    def body(opts):
+        raise UserError('boom')
+    with pytest.raises(UserError):
+        cli.main_entry(_parser(), body, ['--debug'])
+
+
+def test_body_gets_parsed_options():
+    seen = []
+    assert cli.main_entry(_parser(), lambda opts: seen.append((opts.n, opts.x)), ['--n', '3', '--x', '-1.5']) == 0
+    assert seen == [(3, -1.5)]
+
+
+def test_paths(tmp_path):
+    import argparse
+    f = tmp_path / 'f.txt'
+    f.write_text('x')
+    assert cli.existing_file(str(f)) == str(f)
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.existing_file(str(tmp_path / 'missing'))
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.output_dir(str(f))              # a file, not a folder
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.output_dir(str(f / 'sub'))      # below a file
+    assert cli.output_dir(str(tmp_path / 'new' / 'deeper')) == str(tmp_path / 'new' / 'deeper')
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.device('bogus')
+    assert cli.device('cpu') == 'cpu'

@@ -1,0 +1,1 @@
+"""Command-line tools: thin argument parsing, then a call into the packages (``python -m tools.<name>``)."""

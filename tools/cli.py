@@ -1,0 +1,174 @@
+"""The one CLI runner and argument types shared by every tool.
+
+Every tool builds its parser with :class:`ArgumentParser` and runs its body through :func:`run`. Bad input
+(a :class:`networks.UserError`, a bad argument, a missing file) then gives exactly one ``error: ...`` line on
+stderr and exit status 1; a traceback is printed only with ``--debug``. Anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from networks.errors import UserError
+
+__all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
+           'positive_float', 'probability', 'existing_file', 'output_dir', 'output_file', 'device']
+
+
+class UsageError(UserError):
+    """A command-line argument is missing, malformed or out of range."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of printing usage and exiting 2, and knows ``--debug``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument('--debug', action='store_true', help='print a traceback for errors (for bug reports)')
+
+    def error(self, message: str):  # noqa: D102 - argparse hook
+        raise UsageError(f'{message} (see --help)')
+
+
+def run(body: Callable[[], object], debug: bool = False) -> int:
+    """0 when ``body()`` returns, 1 with one ``error: ...`` line on stderr when it raises a user error."""
+    try:
+        body()
+    except UserError as err:
+        if debug:
+            raise
+        print(f'error: {_one_line(err)}', file=sys.stderr)
+        return 1
+    except FileNotFoundError as err:
+        if debug:
+            raise
+        print(f'error: file not found: {err.filename or err}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('error: interrupted', file=sys.stderr)
+        return 1
+    return 0
+
+
+def main_entry(parser: ArgumentParser, body: Callable[[argparse.Namespace], object],
+               argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run ``body(opts)`` through :func:`run`: bad arguments are user errors too."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv
+    holder: list[argparse.Namespace] = []
+    status = run(lambda: holder.append(parser.parse_args(argv)), debug=debug)
+    if status:
+        return status
+    return run(lambda: body(holder[0]), debug=debug)
+
+
+def _one_line(err: BaseException) -> str:
+    text = ' '.join(str(err).split()) or type(err).__name__
+    return text
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Argument types: each raises argparse.ArgumentTypeError, which the parser turns into one error line.
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a finite number')
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be > 0')
+    return value
+
+
+def probability(text: str) -> float:
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be in [0, 1]')
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+
+
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
+    return value
+
+
+def existing_file(text: str) -> str:
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f'{text!r} does not exist')
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is a folder, expected a file')
+    if not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f'{text!r} is not readable')
+    return text
+
+
+def output_dir(text: str) -> str:
+    """A folder that exists and is writable, or can be created (its nearest existing parent is writable)."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f'{text!r} exists and is not a folder')
+    probe = os.path.abspath(text)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise argparse.ArgumentTypeError(f'cannot create {text!r}: {probe!r} is not a folder')
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f'{text!r} is not writable')
+    return text
+
+
+def output_file(text: str) -> str:
+    """A file path whose folder is (or can be made) writable, and which is not itself a folder."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is a folder, expected a file name')
+    output_dir(os.path.dirname(os.path.abspath(text)))
+    return text
+
+
+def device(text: str) -> str:
+    """'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', checked against what this machine has."""
+    import torch
+    if text == 'auto':
+        return text
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a device (cpu, cuda, cuda:N, mps or auto)') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f'{text!r}: CUDA is not available on this machine')
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f'{text!r}: only {torch.cuda.device_count()} CUDA devices')
+    elif dev.type == 'mps':
+        if not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+            raise argparse.ArgumentTypeError(f'{text!r}: MPS is not available on this machine')
+    elif dev.type != 'cpu':
+        raise argparse.ArgumentTypeError(f'{text!r}: unsupported device type')
+    return text
