@@ -13,7 +13,7 @@ import os
 import sys
 
 import ops.cuda as ops_cuda
-from viz.headless import VIEWS
+from viz.core.headless import VIEWS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         ok, why = display_available()
         if ok:
             try:
-                from viz.app import VisualizerApp
+                from viz.gui.app import VisualizerApp
 
                 app = VisualizerApp(pkls=opts.pkls, capture_dir=opts.capture_dir, browse_dir=opts.browse_dir,
                                     device=opts.device, session=opts.session)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                     os._exit(0)
                 return 0
         print(f'No display ({why}): rendering headless into {opts.capture_dir}/ instead.', flush=True)
-    from viz.headless import run_headless
+    from viz.core.headless import run_headless
 
     return run_headless(pkls=opts.pkls, out_dir=opts.capture_dir, device=opts.device, session=opts.session,
                         views=opts.views, seed=opts.seed)

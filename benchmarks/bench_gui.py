@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)  # one core for the generator, one for the GUI and llvmpipe
-    from viz.app import VisualizerApp
+    from viz.gui.app import VisualizerApp
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,9 +24,9 @@ import time
 
 import torch
 
-from training.dataset_tool import convert_dataset
+from tools.train import build_config, build_parser
+from training.dataset_convert import convert_dataset
 from training.loss import StyleGAN2Loss, blur_sigma_at
-from training.train import build_config, build_parser
 from training.training_loop import construct_class_by_name, training_loop
 
 CONFIGS = ('stylegan2', 'stylegan3-t', 'stylegan3-r')

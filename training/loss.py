@@ -46,7 +46,7 @@ def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Te
 
 
 class StyleGAN2Loss:
-    """Loss for all three configs; what differs is set by the constructor arguments (see training.train)."""
+    """Loss for all three configs; what differs is set by the constructor arguments (see tools.train)."""
 
     def __init__(self, device: torch.device, G: torch.nn.Module, D: torch.nn.Module,
                  augment_pipe: torch.nn.Module | None = None, r1_gamma: float = 10, style_mixing_prob: float = 0,

@@ -1,0 +1,1 @@
+"""The visualizer in three layers: core (GL-free rendering, headless), gui (ImGui app and widgets), analysis."""

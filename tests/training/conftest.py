@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.dataset_tool import convert_dataset
+from training.dataset_convert import convert_dataset
 
 # Tiny networks: fast on two shared CPU cores, yet every code path of the full ones.
 _TINY_NET_ARGS = ['--cbase', '256', '--cmax', '16', '--z-dim', '16', '--w-dim', '16', '--map-depth', '2',
@@ -20,5 +20,5 @@ def photos16(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='session')
 def tiny_net_args() -> list[str]:
-    """training.train flags for tiny networks on the CPU."""
+    """tools.train flags for tiny networks on the CPU."""
     return list(_TINY_NET_ARGS)

@@ -9,8 +9,9 @@ import numpy as np
 import PIL.Image
 import pytest
 
+from tools.dataset_tool import main
 from training.dataset import DatasetError, ImageFolderDataset, InfiniteSampler
-from training.dataset_tool import BUILTIN_PHOTOS, DatasetToolError, convert_dataset, load_builtin_photos, main
+from training.dataset_convert import BUILTIN_PHOTOS, DatasetToolError, convert_dataset, load_builtin_photos
 
 
 def _quiet(*_args):

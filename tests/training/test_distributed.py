@@ -1,5 +1,5 @@
 """Several processes through torch.distributed on the CPU (gloo): ranks stay identical step by step, and the
-torchrun launch of training.train completes with only rank 0 writing."""
+torchrun launch of tools.train completes with only rank 0 writing."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from training.train import build_config, build_parser
+from tools.train import build_config, build_parser
 from training.training_loop import training_loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,7 +54,7 @@ def test_two_gloo_processes_stay_identical(tmp_path, photos16, tiny_net_args):
 def test_torchrun_cli(tmp_path, photos16, tiny_net_args):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-           '-m', 'training.train', '--outdir', str(tmp_path), '--cfg', 'stylegan2', '--data', photos16,
+           '-m', 'tools.train', '--outdir', str(tmp_path), '--cfg', 'stylegan2', '--data', photos16,
            '--gpus', '2', '--batch', '4', '--gamma', '1', '--kimg', '0.008', '--tick', '0.004', *tiny_net_args]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from tools.cli import UsageError
+from tools.train import build_config, build_parser
 from training.loss import StyleGAN2Loss, blur_sigma_at, gaussian_blur
 from training.stats import StatsCollector
-from training.train import UsageError, build_config, build_parser
 from training.training_loop import ada_adjust, ema_beta, lazy_regularization_params, update_ema
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import networks
-from training.train import build_config, build_parser, main
+from tools.train import build_config, build_parser, main
 from training.training_loop import training_loop
 
 
@@ -55,8 +55,8 @@ def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra
         img = G(torch.randn([2, G.z_dim]), torch.eye(max(G.c_dim, 1))[:2, :G.c_dim])
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
 
-    from viz.render_types import RenderArgs
-    from viz.renderer import Renderer
+    from viz.core.render_types import RenderArgs
+    from viz.core.renderer import Renderer
     result = Renderer().render(RenderArgs(pkl=snapshot))
     assert result.error is None, result.error
     assert result.image.shape[:2] == (16, 16)
@@ -133,7 +133,7 @@ def test_killed_run_resumes_from_last_snapshot(tmp_path, photos16, tiny_net_args
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     argv = ['--cfg', 'stylegan2', '--data', photos16, '--gpus', '1', '--batch', '4', '--gamma', '1',
             '--tick', '0.004', '--snap', '1', *tiny_net_args]
-    proc = subprocess.Popen([sys.executable, '-m', 'training.train', '--outdir', str(tmp_path / 'a'), '--kimg', '100',
+    proc = subprocess.Popen([sys.executable, '-m', 'tools.train', '--outdir', str(tmp_path / 'a'), '--kimg', '100',
                              *argv], cwd=repo, env=dict(os.environ, OMP_NUM_THREADS='1'),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

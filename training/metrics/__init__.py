@@ -1,4 +1,4 @@
-"""Metrics registry used by training and `python -m training.calc_metrics`.
+"""Metrics registry used by training and `python -m tools.calc_metrics`.
 
 Metrics (NVlabs names): eqt50k_int, eqt50k_frac, eqr50k (equivariance, no dataset needed),
 fid50k_full, kid50k_full (need a dataset and a detector file), swd (sliced Wasserstein distance on

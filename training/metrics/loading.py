@@ -1,16 +1,14 @@
-"""Loading the generator of a network pickle for metrics and tools, with one-line errors."""
+"""Loading the generator of a network pickle for metrics and tools, with one-line errors (MetricError)."""
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
 
 import torch
 
 from training.metrics.errors import MetricError
 
-__all__ = ['load_generator', 'USER_ERRORS', 'run_cli']
+__all__ = ['load_generator']
 
 
 def load_generator(path: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
@@ -26,24 +24,3 @@ def load_generator(path: str, device: str | torch.device = 'cpu') -> torch.nn.Mo
         if isinstance(data, dict) and isinstance(data.get(key), torch.nn.Module):
             return data[key].eval().requires_grad_(False)
     raise MetricError(f'{path!r} holds no generator (no G_ema or G)')
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Exception types that mean bad input (reported as one line by the CLIs), not a bug."""
-    from networks import PickleError
-    from training.dataset import DatasetError
-    from training.metrics.detector import DetectorError
-    return (MetricError, DetectorError, PickleError, DatasetError, FileNotFoundError)
-
-
-USER_ERRORS = _user_errors()
-
-
-def run_cli(body: Callable[[], object], extra_errors: tuple[type[Exception], ...] = ()) -> int:
-    """Run a tool's body: 0 on success, 1 with one 'error: ...' line on stderr for bad input."""
-    try:
-        body()
-    except (*USER_ERRORS, *extra_errors) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0

@@ -1,1 +1,1 @@
-"""Logic behind the analysis command-line tools (images, videos, spectra); the CLIs in viz/ stay thin."""
+"""Logic behind the analysis tools and views (images, videos, spectra, texture sticking); no GUI code."""

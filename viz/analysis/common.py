@@ -9,27 +9,16 @@ import numpy as np
 import PIL.Image
 import torch
 
-from networks.stylegan3 import set_input_transform  # re-exported for the tools
-from training.metrics.loading import USER_ERRORS, load_generator
-from training.metrics.loading import run_cli as _run_cli
-
-__all__ = ['CliError', 'USER_ERRORS', 'run_cli', 'load_generator', 'parse_range', 'parse_vec2', 'save_png',
-           'to_uint8_hwc', 'set_input_transform']
-
-
 from networks.errors import UserError
+from networks.stylegan3 import set_input_transform  # re-exported for the tools
+from training.metrics.loading import load_generator
+
+__all__ = ['CliError', 'load_generator', 'parse_range', 'parse_vec2', 'save_png', 'to_uint8_hwc',
+           'set_input_transform']
 
 
 class CliError(UserError, ValueError):
-    """A user error reported by a tool as one line, without a traceback."""
-
-
-USER_ERRORS = (CliError, *USER_ERRORS)  # what the CLIs report as one line instead of a traceback
-
-
-def run_cli(body) -> int:
-    """0 on success, 1 with one 'error: ...' line for bad input (never a traceback wall)."""
-    return _run_cli(body, (CliError,))
+    """Bad input to an analysis (a range, a vector, a flag combination); every CLI prints it as one line."""
 
 
 def parse_range(text: str) -> list[int]:

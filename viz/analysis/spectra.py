@@ -16,8 +16,8 @@ from ops import spectrum
 from viz.analysis.common import CliError
 from viz.analysis.images import seed_latent
 
-__all__ = ['open_source', 'source_images', 'source_stats', 'average_spectrum', 'save_spectrum', 'load_spectrum',
-           'heatmap_db', 'plot_heatmap', 'plot_slices']
+__all__ = ['open_source', 'source_images', 'source_stats', 'average_standardized_spectrum', 'save_spectrum',
+           'load_spectrum', 'heatmap_db', 'plot_heatmap', 'plot_slices']
 
 
 def open_source(path: str, device: str | torch.device = 'cpu'):
@@ -62,9 +62,13 @@ def source_stats(batches: Iterator[torch.Tensor]) -> tuple[float, float]:
     return mean, float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
 
 
-def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, beta: float = 8.0,
-                     padding: int = 4, progress=None) -> tuple[np.ndarray, int, int]:
-    """(shifted float64 spectrum, image size, image count) of the normalised images."""
+def average_standardized_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, beta: float = 8.0,
+                                  padding: int = 4, progress=None) -> tuple[np.ndarray, int, int]:
+    """(shifted float64 spectrum, image size, image count) of the images standardised as (x - mean) / std.
+
+    Linear power (not dB), zero-padded by `padding`: what `tools.avg_spectra calc` saves. The GUI's dB view
+    is viz.core.renderer.mean_spectrum_db_view.
+    """
     total, count, size = None, 0, 0
     for x in batches:
         part = spectrum.power_spectrum_sum((x - mean), beta=beta, padding=padding, scale=1.0 / max(std, 1e-8))
@@ -87,7 +91,7 @@ def save_spectrum(path: str, spec: np.ndarray, image_size: int, padding: int, nu
 
 def load_spectrum(path: str) -> dict:
     if not os.path.isfile(path):
-        raise CliError(f'spectrum file not found: {path!r} (make it with: python -m viz.avg_spectra calc ...)')
+        raise CliError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}

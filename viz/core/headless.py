@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from viz.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
-from viz.renderer import Renderer
+from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
+from viz.core.renderer import Renderer
 
 VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'video')
 DEFAULT_VIEWS = ('image', 'layers', 'fft')
@@ -118,7 +118,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             elif view == 'fft':
                 res = renderer.render(dataclasses.replace(args, fft_show=True))
                 if check(res, 'fft'):
-                    from viz.capture_widget import side_by_side
+                    from viz.core.capture import side_by_side
 
                     written.append(_save_png(out('fft.png'), side_by_side(res.image, res.fft), label))
             elif view == 'spectrum':
@@ -147,7 +147,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                     written.append(_save_png(out('sticking_average.png'), res.sticking['average'], label))
                     written.append(_save_png(out('sticking_streak.png'), res.sticking['streak'], label))
             elif view == 'video':
-                from viz.video import VideoRecorder
+                from viz.core.video_writer import VideoRecorder
 
                 rec = VideoRecorder(out('video.mp4'), fps=24)
                 for i in range(video_frames):
@@ -159,7 +159,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                     rec.add(res.image)
                 written.append(rec.close())
         except Exception as exc:  # noqa: BLE001 - one failing view must not stop the others
-            from viz.renderer import error_text
+            from viz.core.renderer import error_text
 
             errors.append(f'{view}: {error_text(exc)}')
     with open(out('render_info.json'), 'w') as f:
@@ -174,7 +174,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
     """CLI body: returns the process exit status (0 = every view written)."""
     args, session_views = RenderArgs(), None
     if session:
-        from viz.session_widget import load_session
+        from viz.core.session import load_session
 
         try:
             args, session_views = load_session(session)

@@ -1,4 +1,4 @@
-"""python -m viz.avg_spectra: a pure sinusoid dataset peaks at its frequency in heatmap and slices."""
+"""python -m tools.avg_spectra: a pure sinusoid dataset peaks at its frequency in heatmap and slices."""
 
 import math
 
@@ -7,7 +7,7 @@ import PIL.Image
 import pytest
 
 from tests.metrics.fakes import write_image_folder, write_tiny_networks
-from viz import avg_spectra
+from tools import avg_spectra
 from viz.analysis import spectra
 
 FREQ = 5  # cycles per image

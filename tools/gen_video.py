@@ -1,8 +1,8 @@
 """Latent interpolation videos and equivariance videos (NVlabs' gen_video flags, plus --mode eq).
 
-    python -m viz.gen_video --network net.pkl --seeds 0-31 --grid 4x2 --w-frames 60 --output lerp.mp4
-    python -m viz.gen_video --network net.pkl --seeds 0-2 --interp slerp --output walk.gif
-    python -m viz.gen_video --network sg3.pkl --mode eq --seeds 0 --sweep x,y,rot --frames 120 --output eq.mp4
+    python -m tools.gen_video --network net.pkl --seeds 0-31 --grid 4x2 --w-frames 60 --output lerp.mp4
+    python -m tools.gen_video --network net.pkl --seeds 0-2 --interp slerp --output walk.gif
+    python -m tools.gen_video --network sg3.pkl --mode eq --seeds 0 --sweep x,y,rot --frames 120 --output eq.mp4
 
 Interpolation loops seamlessly through the keyframes (cubic in W, or spherical in Z). Equivariance
 mode shows one row per sweep (x translation, y translation, rotation of the input): the output, the
@@ -16,9 +16,10 @@ import sys
 
 import tqdm
 
-from viz.analysis.common import CliError, load_generator, parse_range, run_cli
-from viz.analysis.video import SWEEPS, equivariance_frames, interpolation_frames
-from viz.video import VideoRecorder
+from tools.cli import ArgumentParser, main_entry
+from viz.analysis.common import CliError, load_generator, parse_range
+from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
+from viz.core.video_writer import VideoRecorder
 
 
 def _parse_grid(text: str) -> tuple[int, int]:
@@ -31,9 +32,10 @@ def _parse_grid(text: str) -> tuple[int, int]:
         raise CliError(f'bad --grid {text!r}: expected WxH, e.g. 2x1') from err
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m viz.gen_video', description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def build_parser() -> ArgumentParser:
+    """NVlabs' gen_video flags, plus --mode eq."""
+    parser = ArgumentParser(prog='python -m tools.gen_video', description=__doc__.split('\n')[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('--network', required=True, metavar='PKL')
     parser.add_argument('--output', required=True, help='.mp4 or .gif')
     parser.add_argument('--mode', default='interp', choices=['interp', 'eq'])
@@ -51,11 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--fps', type=int, default=30)
     parser.add_argument('--scale', type=int, default=1, help='integer upscaling of small images')
     parser.add_argument('--device', default='cpu')
-    args = parser.parse_args(argv)
-    return run_cli(lambda: _run(args))
+    return parser
 
 
-def _run(args) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 written, 1 with one ``error:`` line for bad input."""
+    return main_entry(build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> None:
     if not args.output.lower().endswith(('.mp4', '.gif')):
         raise CliError(f'--output must end in .mp4 or .gif, got {args.output!r}')
     seeds = parse_range(args.seeds)

@@ -6,20 +6,15 @@
 - `slice_streak`: one pixel column of every frame of a latent walk, stacked side by side. Content that
   moves gives slanted, flowing lines; sticking texture gives horizontal streaks.
 
-CLI (StyleGAN2 vs StyleGAN3 side by side, one row per network):
-    python -m viz.sticking --network sg2.pkl --network sg3.pkl --seed 0 --outdir renders/sticking
+The command line is `python -m tools.sticking` (one row per network, StyleGAN2 vs StyleGAN3 side by side).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-
 import numpy as np
 import torch
 
-__all__ = ['neighbourhood_average', 'slice_streak', 'sticking_figure', 'main']
+__all__ = ['neighbourhood_average', 'slice_streak', 'sticking_figure', 'compose_rows']
 
 
 def _as_latent(G: torch.nn.Module, z: torch.Tensor | int) -> torch.Tensor:
@@ -101,7 +96,8 @@ def sticking_figure(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num:
     return dict(central=_to_uint8(central), average=_to_uint8(average), streak=_to_uint8(streak))
 
 
-def _compose_rows(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
+def compose_rows(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
+    """Rows of HWC uint8 images on a white canvas, `gap` pixels apart."""
     height = max(img.shape[0] for row in rows for img in row)
     width = max(sum(img.shape[1] for img in row) + gap * (len(row) - 1) for row in rows)
     canvas = np.full([len(rows) * (height + gap) - gap, width, 3], 255, dtype=np.uint8)
@@ -111,41 +107,3 @@ def _compose_rows(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
             canvas[r * (height + gap):r * (height + gap) + img.shape[0], x:x + img.shape[1]] = img
             x += img.shape[1] + gap
     return canvas
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m viz.sticking', description=__doc__.split('\n')[0])
-    parser.add_argument('--network', dest='networks', action='append', required=True, metavar='PKL',
-                        help='network pickle; repeat to compare (e.g. StyleGAN2 then StyleGAN3)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--radius', type=float, default=0.2, help='std of the latent neighbourhood in Z')
-    parser.add_argument('--num', type=int, default=64, help='latents averaged')
-    parser.add_argument('--frames', type=int, default=128, help='frames of the latent walk (streak width)')
-    parser.add_argument('--trunc', type=float, default=1.0)
-    parser.add_argument('--outdir', default='renders/sticking')
-    parser.add_argument('--device', default='cpu')
-    args = parser.parse_args(argv)
-    from viz.analysis.common import run_cli
-    return run_cli(lambda: _run(args))
-
-
-def _run(args) -> None:
-    import tqdm
-
-    from viz.analysis.common import load_generator, save_png
-    rows = []
-    os.makedirs(args.outdir, exist_ok=True)
-    for path in tqdm.tqdm(args.networks, desc='networks', unit='net'):
-        G = load_generator(path, args.device)
-        parts = sticking_figure(G, seed=args.seed, radius=args.radius, num=args.num, num_frames=args.frames,
-                                psi=args.trunc)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        for key, img in parts.items():
-            save_png(img, os.path.join(args.outdir, f'{stem}-{key}.png'))
-        rows.append([parts['central'], parts['average'], parts['streak']])
-    out = os.path.join(args.outdir, 'sticking.png')
-    save_png(_compose_rows(rows), out)
-    print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,9 +1,9 @@
 """Train a StyleGAN2 / StyleGAN3-T / StyleGAN3-R network (NVlabs' flag names and defaults).
 
-    python -m training.train --outdir runs --cfg stylegan3-t --data data/photos-64.zip --gpus 1 --batch 32 \\
+    python -m tools.train --outdir runs --cfg stylegan3-t --data data/photos-64.zip --gpus 1 --batch 32 \\
         --gamma 0.5 --cbase 8192 --cmax 256
 
-Several GPUs: `torchrun --nproc_per_node N -m training.train --gpus N ...` (one process per GPU; NCCL on CUDA,
+Several GPUs: `torchrun --nproc_per_node N -m tools.train --gpus N ...` (one process per GPU; NCCL on CUDA,
 gloo on CPU). Without torchrun, `--gpus N` spawns N processes itself (on a machine with no GPU they are N gloo
 processes on the CPU, useful for testing). Each run gets a new directory `<outdir>/<id>-<cfg>-<data>-gpus..`.
 """
@@ -11,21 +11,19 @@ processes on the CPU, useful for testing). Each run gets a new directory `<outdi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
-import tempfile
-from dataclasses import asdict
 
 import torch
 import torch.distributed as dist
 
 import ops.cuda as ops_cuda
-from networks.errors import UserError
+from tools.cli import ArgumentParser, UsageError, main_entry
 from training.augment import AUGPIPE_SPECS
 from training.dataset import DatasetError
-from training.training_loop import TrainingConfig, construct_class_by_name, training_loop
+from training.launch import exit_now, launch, resolve_device, torchrun_world
+from training.training_loop import TrainingConfig, construct_class_by_name
 
 CONFIGS = ('stylegan3-t', 'stylegan3-r', 'stylegan2')
 
@@ -36,14 +34,15 @@ def _parse_comma_list(text: str | None) -> list[str]:
     return [item for item in text.split(',') if item]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='python -m training.train', description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgumentParser:
+    """NVlabs' train.py flags and defaults (plus --z-dim, --w-dim, --metrics-samples, --device, --impl)."""
+    parser = ArgumentParser(prog='python -m tools.train', description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     # Required.
     add('--outdir', required=True, help='where to make the run directory')
     add('--cfg', required=True, choices=CONFIGS, help='base configuration')
-    add('--data', required=True, help='training data (zip or folder, see training.dataset_tool)')
+    add('--data', required=True, help='training data (zip or folder, see tools.dataset_tool)')
     add('--gpus', type=int, required=True, help='number of GPUs (processes) to use')
     add('--batch', type=int, required=True, help='total batch size')
     add('--gamma', type=float, required=True, help='R1 regularization weight')
@@ -88,10 +87,6 @@ def _bool(text: str) -> bool:
     if text.lower() in ('0', 'false', 'no', 'off'):
         return False
     raise argparse.ArgumentTypeError(f'expected a boolean, got {text!r}')
-
-
-class UsageError(UserError):
-    """A bad combination of options, reported as one line."""
 
 
 def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
@@ -189,125 +184,37 @@ def _next_run_dir(outdir: str, desc: str) -> str:
     return os.path.join(outdir, f'{max(ids, default=-1) + 1:05d}-{desc}')
 
 
-def _resolve_device(name: str) -> str:
-    if name == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    return name
-
-
-def _subprocess_fn(rank: int, cfg_dict: dict, temp_dir: str, device_type: str) -> None:
-    cfg = TrainingConfig(**cfg_dict)
-    owns_group = cfg.num_gpus > 1 and not (dist.is_available() and dist.is_initialized())
-    if owns_group:
-        init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
-        backend = 'nccl' if device_type == 'cuda' else 'gloo'
-        dist.init_process_group(backend=backend, init_method=f'file://{init_file}', rank=rank,
-                                world_size=cfg.num_gpus)
-    if device_type == 'cuda':
-        torch.cuda.set_device(rank)
-        cfg.device = f'cuda:{rank}'
-    log = _make_logger(os.path.join(cfg.run_dir, 'log.txt')) if rank == 0 else print
-    training_loop(cfg, rank=rank, log=log)
-    if owns_group:
-        # Tear the group down explicitly once every rank is done, then leave without interpreter finalization:
-        # gloo's C++ threads can otherwise be torn down mid-finalization and abort a rank that has finished
-        # (seen here as a rare SIGABRT; pytorch/pytorch#179291). Snapshots are already fsynced and renamed.
-        dist.barrier()
-        dist.destroy_process_group()
-        _exit_now(0)
-
-
-def _exit_now(code: int) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _make_logger(path: str):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    log_file = open(path, 'a')
-
-    def log(message: str) -> None:
-        print(message, flush=True)
-        log_file.write(message + '\n')
-        log_file.flush()
-    return log
-
-
-def _torchrun_world() -> tuple[int, int, int] | None:
-    """(world_size, rank, local_rank) when started by torchrun, else None."""
-    if 'WORLD_SIZE' not in os.environ:
-        return None
-    rank = int(os.environ.get('RANK', 0))
-    return int(os.environ['WORLD_SIZE']), rank, int(os.environ.get('LOCAL_RANK', rank))
-
-
-def launch(cfg: TrainingConfig, device_type: str, dry_run: bool = False) -> None:
-    world = _torchrun_world()
-    rank = world[1] if world else 0
-    if rank == 0:
-        print('Training options:')
-        print(json.dumps(asdict(cfg), indent=2))
-        print(f'\nOutput directory: {cfg.run_dir}\nNumber of processes: {cfg.num_gpus}, device: {device_type}')
-    if dry_run:
-        print('Dry run; exiting.')
-        return
-    if rank == 0:
-        os.makedirs(cfg.run_dir, exist_ok=False)
-        with open(os.path.join(cfg.run_dir, 'training_options.json'), 'w') as f:
-            json.dump(asdict(cfg), f, indent=2)
-
-    if world is not None:   # started by torchrun: this process is one rank; the group is initialised in main
-        world_size, rank, local_rank = world
-        if world_size != cfg.num_gpus:
-            raise UsageError(f'--gpus {cfg.num_gpus} but torchrun started {world_size} processes')
-        if device_type == 'cuda':
-            torch.cuda.set_device(local_rank)
-            cfg.device = f'cuda:{local_rank}'
-        log = _make_logger(os.path.join(cfg.run_dir, 'log.txt')) if rank == 0 else print
-        training_loop(cfg, rank=rank, log=log)
-        return
-
-    with tempfile.TemporaryDirectory() as temp_dir:
-        if cfg.num_gpus == 1:
-            _subprocess_fn(0, asdict(cfg), temp_dir, device_type)
-        else:
-            torch.multiprocessing.spawn(_subprocess_fn, args=(asdict(cfg), temp_dir, device_type),
-                                        nprocs=cfg.num_gpus)
-
-
 def main(argv: list[str] | None = None) -> int:
-    opts = build_parser().parse_args(argv)
+    """Exit status: 0 trained (or dry run), 1 with one ``error:`` line for bad input."""
+    return main_entry(build_parser(), _run, argv)
+
+
+def _run(opts: argparse.Namespace) -> None:
     ops_cuda.apply_impl(opts.impl)
     os.environ['ALIASFREE_OPS_IMPL'] = opts.impl  # spawned processes pick the same implementation
-    device_type = torch.device(_resolve_device(opts.device)).type
+    device_type = torch.device(resolve_device(opts.device)).type
     if device_type == 'cuda' and opts.gpus > torch.cuda.device_count():
-        print(f'error: --gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA devices', file=sys.stderr)
-        return 1
-    world = _torchrun_world()
+        raise UsageError(f'--gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA devices')
+    world = torchrun_world()
     if world is not None and world[0] > 1 and not opts.dry_run:
         dist.init_process_group(backend='nccl' if device_type == 'cuda' else 'gloo')
     try:
         cfg = build_config(opts, device_type)
-        cfg.device = _resolve_device(opts.device)
+        cfg.device = resolve_device(opts.device)
         if dist.is_available() and dist.is_initialized():
             shared = [cfg.run_dir]                    # every rank uses the directory rank 0 chose
             dist.broadcast_object_list(shared, src=0)
             cfg.run_dir = shared[0]
         launch(cfg, device_type, dry_run=opts.dry_run)
         if dist.is_available() and dist.is_initialized():
-            dist.barrier()  # every rank done before any tears the group down (see _subprocess_fn)
-    except UsageError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+            dist.barrier()  # every rank done before any tears the group down (see training.launch)
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
-    return 0
 
 
 if __name__ == '__main__':
     code = main()
-    if _torchrun_world() is not None:
-        _exit_now(code)  # as in _subprocess_fn: skip finalization once the process group is gone
+    if torchrun_world() is not None:
+        exit_now(code)  # as in training.launch: skip finalization once the process group is gone
     sys.exit(code)

@@ -9,7 +9,7 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 
 
-class EquivarianceWidget:
+class TransformWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
         self.x = 0.0  # image widths

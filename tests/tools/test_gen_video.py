@@ -1,4 +1,4 @@
-"""python -m viz.gen_video: interpolation (cubic, slerp; MP4 and GIF) and equivariance videos."""
+"""python -m tools.gen_video: interpolation (cubic, slerp; MP4 and GIF) and equivariance videos."""
 
 import imageio.v2 as imageio
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tests.metrics.fakes import FourierGenerator, write_tiny_networks
-from viz import gen_video
-from viz.analysis.video import equivariance_frames, interpolation_frames, slerp
+from tools import gen_video
+from viz.analysis.video_frames import equivariance_frames, interpolation_frames, slerp
 
 
 @pytest.fixture(scope='module')

@@ -1,9 +1,9 @@
 """Compute quality and equivariance metrics of a network pickle (NVlabs' calc_metrics, same flag names).
 
-    python -m training.calc_metrics --metrics eqt50k_int,eqr50k --network net.pkl --num-samples 1000
-    python -m training.calc_metrics --metrics fid50k_full,kid50k_full --network net.pkl --data ffhq-256.zip \\
+    python -m tools.calc_metrics --metrics eqt50k_int,eqr50k --network net.pkl --num-samples 1000
+    python -m tools.calc_metrics --metrics fid50k_full,kid50k_full --network net.pkl --data ffhq-256.zip \\
         --detector inception-2015-12-05.pkl
-    python -m training.calc_metrics --metrics swd --network net.pkl --data ffhq-256.zip --num-samples 4096
+    python -m tools.calc_metrics --metrics swd --network net.pkl --data ffhq-256.zip --num-samples 4096
 
 Results are printed and appended as JSON lines to <run-dir>/metric-<name>.jsonl (default: the
 pickle's directory), as training does.
@@ -17,14 +17,16 @@ import sys
 
 import torch
 
+from tools.cli import ArgumentParser, main_entry
 from training import metrics
 from training.metrics import frechet
-from training.metrics.loading import load_generator, run_cli
+from training.metrics.loading import load_generator
 
 
-def _parse_args(argv):
-    parser = argparse.ArgumentParser(prog='python -m training.calc_metrics', description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def build_parser() -> ArgumentParser:
+    """NVlabs' calc_metrics flag names."""
+    parser = ArgumentParser(prog='python -m tools.calc_metrics', description=__doc__.split('\n')[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('--network', required=True, metavar='PKL', help='network pickle (ours or NVlabs)')
     parser.add_argument('--metrics', default='fid50k_full', help='comma-separated: '
                         + ', '.join(metrics.list_valid_metrics()))
@@ -41,10 +43,11 @@ def _parse_args(argv):
     parser.add_argument('--gpus', type=int, default=1, help='number of GPUs (1 in this tool)')
     parser.add_argument('--device', default=None, help='cpu, cuda, mps (default: cuda if available)')
     parser.add_argument('--no-report', action='store_true', help='do not append JSON lines')
-    return parser.parse_args(argv)
+    return parser
 
 
-def run(args) -> None:
+def run(args: argparse.Namespace) -> None:
+    """Compute, print and (unless --no-report) append each metric of ``--metrics``."""
     import tqdm
 
     names = [m.strip() for m in args.metrics.split(',') if m.strip()]
@@ -83,8 +86,8 @@ def run(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    return run_cli(lambda: run(args))
+    """Exit status: 0 done, 1 with one ``error:`` line for bad input."""
+    return main_entry(build_parser(), run, argv)
 
 
 if __name__ == '__main__':

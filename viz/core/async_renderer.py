@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from viz.render_types import RenderArgs, RenderResult
-from viz.renderer import Renderer
+from viz.core.render_types import RenderArgs, RenderResult
+from viz.core.renderer import Renderer
 
 
 class AsyncRenderer:
@@ -108,7 +108,7 @@ class AsyncRenderer:
                 self._in_flight = args
             if getattr(self.renderer, 'analyses_pending', None) and self.renderer.analyses_pending(args):
                 # Slow analyses to compute: show the view first (delivered only if still the newest request).
-                from viz.renderer import without_analyses
+                from viz.core.renderer import without_analyses
 
                 partial = self.renderer.render(without_analyses(args))
                 partial.args, partial.partial = args, True

@@ -8,7 +8,7 @@ import os
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
-from viz.render_types import DEFAULT_PKL
+from viz.core.render_types import DEFAULT_PKL
 
 
 class PickleWidget:

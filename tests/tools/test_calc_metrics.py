@@ -1,4 +1,4 @@
-"""python -m training.calc_metrics on tiny networks: EQ metrics, FID with a tiny detector, clear errors."""
+"""python -m tools.calc_metrics on tiny networks: EQ metrics, FID with a tiny detector, clear errors."""
 
 import json
 
@@ -12,7 +12,7 @@ from tests.metrics.fakes import (
     write_nvlabs_persistent_pkl,
     write_tiny_networks,
 )
-from training import calc_metrics
+from tools import calc_metrics
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning')
 

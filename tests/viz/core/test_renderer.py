@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from viz.render_types import RenderArgs, args_from_dict, args_to_dict
-from viz.renderer import Renderer, fft_view, make_transform, untransform_image
+from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
+from viz.core.renderer import Renderer, fft_view, make_transform, untransform_image
 
 
 @pytest.fixture(scope='module')
@@ -180,7 +180,7 @@ def test_session_round_trip():
 
 
 def test_blend_seeds():
-    from viz.latent_widget import blend_seeds
+    from viz.gui.widgets.latent_widget import blend_seeds
 
     assert blend_seeds(3.0, 0.0) == ((3, 1.0),)
     seeds = blend_seeds(3.25, 0.5)
@@ -200,7 +200,7 @@ def test_reduced_precision_close_to_float32(renderer, sg3):
 def test_video_recorder(tmp_path, ext):
     import imageio.v3 as iio
 
-    from viz.video import VideoRecorder
+    from viz.core.video_writer import VideoRecorder
 
     rec = VideoRecorder(str(tmp_path / f'v.{ext}'), fps=10)
     for i in range(6):

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import PIL.Image
 
-from viz.headless import run_headless
-from viz.render_types import RenderArgs
-from viz.session_widget import load_session, save_session
+from viz.core.headless import run_headless
+from viz.core.render_types import RenderArgs
+from viz.core.session import load_session, save_session
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_headless_views_from_session(pkl_dir, tmp_path, capsys):

@@ -1,10 +1,10 @@
 """Average 2-D power spectra of datasets and networks (NVlabs' avg_spectra subcommands).
 
-    python -m viz.avg_spectra stats --source data.zip --num 10000
-    python -m viz.avg_spectra calc --source data.zip --dest spectra/data.npz --mean 112.7 --std 69.8 --num 10000
-    python -m viz.avg_spectra calc --source net.pkl --dest spectra/net.npz --mean 112.7 --std 69.8 --num 10000
-    python -m viz.avg_spectra heatmap spectra/net.npz --png spectra/net-heatmap.png --sigma 1
-    python -m viz.avg_spectra slices spectra/data.npz spectra/net.npz --png spectra/slices.png
+    python -m tools.avg_spectra stats --source data.zip --num 10000
+    python -m tools.avg_spectra calc --source data.zip --dest spectra/data.npz --mean 112.7 --std 69.8 --num 10000
+    python -m tools.avg_spectra calc --source net.pkl --dest spectra/net.npz --mean 112.7 --std 69.8 --num 10000
+    python -m tools.avg_spectra heatmap spectra/net.npz --png spectra/net-heatmap.png --sigma 1
+    python -m tools.avg_spectra slices spectra/data.npz spectra/net.npz --png spectra/slices.png
 
 Use the same --mean/--std (from `stats` of the dataset) for every source you compare. Without them,
 `calc` uses the source's own statistics.
@@ -17,13 +17,14 @@ import sys
 
 import tqdm
 
+from tools.cli import ArgumentParser, main_entry
 from viz.analysis import spectra
-from viz.analysis.common import run_cli
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='python -m viz.avg_spectra', description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def build_parser() -> ArgumentParser:
+    """NVlabs' avg_spectra subcommands (stats, calc, heatmap, slices)."""
+    parser = ArgumentParser(prog='python -m tools.avg_spectra', description=__doc__.split('\n')[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
     for name in ('stats', 'calc'):
         p = sub.add_parser(name)
@@ -56,11 +57,11 @@ def _batches(args, kind, source):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    return run_cli(lambda: _run(args))
+    """Exit status: 0 done, 1 with one ``error:`` line for bad input."""
+    return main_entry(build_parser(), _run, argv)
 
 
-def _run(args) -> None:
+def _run(args: argparse.Namespace) -> None:
     if args.command in ('stats', 'calc'):
         kind, source = spectra.open_source(args.source, args.device)
         total = min(args.num, len(source)) if kind == 'dataset' else args.num
@@ -72,8 +73,8 @@ def _run(args) -> None:
         mean = args.mean if args.mean is not None else mean
         std = args.std if args.std is not None else std
         with tqdm.tqdm(total=total, desc='spectrum', unit='img') as bar:
-            spec, size, count = spectra.average_spectrum(_batches(args, kind, source), mean, std, args.beta,
-                                                         args.padding, progress=bar.update)
+            spec, size, count = spectra.average_standardized_spectrum(_batches(args, kind, source), mean, std,
+                                                                      args.beta, args.padding, progress=bar.update)
         spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta)
         print(f'wrote {args.dest} ({count} images, {size}x{size}, padding {args.padding})')
     elif args.command == 'heatmap':

@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.gui
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def start_xvfb() -> tuple[subprocess.Popen, str]:

@@ -18,20 +18,22 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.gl_texture import TextureCache
 from gui_utils.window import GlfwImguiWindow
-from viz.async_renderer import AsyncRenderer
-from viz.capture_widget import CaptureWidget, save_png
-from viz.eq_widget import EquivarianceReadoutWidget
-from viz.equivariance_widget import EquivarianceWidget
-from viz.latent_widget import LatentWidget
-from viz.layer_widget import LayerWidget
-from viz.performance_widget import PerformanceWidget
-from viz.pickle_widget import PickleWidget
-from viz.render_types import DEFAULT_PKL, RenderArgs, RenderResult
-from viz.session_widget import SessionWidget, load_session
-from viz.spectrum_widget import SpectrumWidget
-from viz.sticking_widget import StickingWidget
-from viz.stylemix_widget import StyleMixWidget
-from viz.trunc_noise_widget import TruncationNoiseWidget
+from viz.core.async_renderer import AsyncRenderer
+from viz.core.capture import save_png
+from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
+from viz.core.session import load_session
+from viz.gui.widgets.capture_widget import CaptureWidget
+from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
+from viz.gui.widgets.latent_widget import LatentWidget
+from viz.gui.widgets.layer_widget import LayerWidget
+from viz.gui.widgets.performance_widget import PerformanceWidget
+from viz.gui.widgets.pickle_widget import PickleWidget
+from viz.gui.widgets.session_widget import SessionWidget
+from viz.gui.widgets.spectrum_widget import SpectrumWidget
+from viz.gui.widgets.sticking_widget import StickingWidget
+from viz.gui.widgets.stylemix_widget import StyleMixWidget
+from viz.gui.widgets.transform_widget import TransformWidget
+from viz.gui.widgets.trunc_noise_widget import TruncationNoiseWidget
 
 log = logging.getLogger('visualizer')
 
@@ -70,7 +72,7 @@ class VisualizerApp:
         self.latent_widget = LatentWidget(self)
         self.stylemix_widget = StyleMixWidget(self)
         self.trunc_noise_widget = TruncationNoiseWidget(self)
-        self.eq_widget = EquivarianceWidget(self)
+        self.transform_widget = TransformWidget(self)
         self.layer_widget = LayerWidget(self)
         self.spectrum_widget = SpectrumWidget(self)
         self.eq_readout_widget = EquivarianceReadoutWidget(self)
@@ -81,7 +83,7 @@ class VisualizerApp:
         self.panels = [
             ('Network & latent', True, [self.pickle_widget, self.latent_widget, self.stylemix_widget,
                                         self.trunc_noise_widget]),
-            ('Equivariance / input transform', True, [self.eq_widget]),
+            ('Equivariance / input transform', True, [self.transform_widget]),
             ('Layers', True, [self.layer_widget]),
             ('Analysis: spectrum, EQ, sticking', True, [self.spectrum_widget, self.eq_readout_widget,
                                                        self.sticking_widget]),
@@ -318,7 +320,7 @@ class VisualizerApp:
                 imgui.text_disabled(text)
 
     def _image_drag(self, pos, size) -> None:
-        """Left-drag in the image moves the latent (or translates, in the equivariance widget's drag modes);
+        """Left-drag in the image moves the latent (or translates, in the transform widget's drag modes);
         right-drag always translates slowly."""
         imgui.set_cursor_screen_pos(pos)
         imgui.invisible_button('##imagedrag', size, imgui.ButtonFlags_.mouse_button_left
@@ -329,9 +331,9 @@ class VisualizerApp:
         if delta.x == 0 and delta.y == 0:
             return
         if imgui.is_mouse_down(imgui.MouseButton_.right):
-            self.eq_widget.drag(delta.x, delta.y, slow=True)
-        elif self.eq_widget.drag_mode:
-            self.eq_widget.drag(delta.x, delta.y, slow=self.eq_widget.drag_mode == 'slow')
+            self.transform_widget.drag(delta.x, delta.y, slow=True)
+        elif self.transform_widget.drag_mode:
+            self.transform_widget.drag(delta.x, delta.y, slow=self.transform_widget.drag_mode == 'slow')
         else:
             self.latent_widget.drag(delta.x, delta.y)
 

@@ -1,8 +1,8 @@
 """Generate images with a pretrained network (NVlabs' gen_images, same flags).
 
-    python -m viz.gen_images --network net.pkl --seeds 0-3 --trunc 1 --outdir renders/images
-    python -m viz.gen_images --network net.pkl --seeds 7 --translate 0.1,0 --rotate 10 --outdir out
-    python -m viz.gen_images --network cond.pkl --seeds 0-9 --class 3 --noise-mode const --outdir out
+    python -m tools.gen_images --network net.pkl --seeds 0-3 --trunc 1 --outdir renders/images
+    python -m tools.gen_images --network net.pkl --seeds 7 --translate 0.1,0 --rotate 10 --outdir out
+    python -m tools.gen_images --network cond.pkl --seeds 0-9 --class 3 --noise-mode const --outdir out
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import sys
 
 import tqdm
 
-from viz.analysis.common import load_generator, parse_range, parse_vec2, run_cli, save_png
+from tools.cli import ArgumentParser, main_entry
+from viz.analysis.common import load_generator, parse_range, parse_vec2, save_png
 from viz.analysis.images import generate_images
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m viz.gen_images', description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def build_parser() -> ArgumentParser:
+    """NVlabs' gen_images flags."""
+    parser = ArgumentParser(prog='python -m tools.gen_images', description=__doc__.split('\n')[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('--network', required=True, metavar='PKL', help='network pickle (ours or NVlabs)')
     parser.add_argument('--seeds', required=True, help='e.g. 0-3,7')
     parser.add_argument('--trunc', type=float, default=1.0, help='truncation psi')
@@ -29,11 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--rotate', type=float, default=0.0, help='input rotation in degrees (StyleGAN3)')
     parser.add_argument('--outdir', required=True)
     parser.add_argument('--device', default='cpu')
-    args = parser.parse_args(argv)
-    return run_cli(lambda: _run(args))
+    return parser
 
 
-def _run(args) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 written, 1 with one ``error:`` line for bad input."""
+    return main_entry(build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> None:
     seeds = parse_range(args.seeds)
     G = load_generator(args.network, args.device)
     os.makedirs(args.outdir, exist_ok=True)

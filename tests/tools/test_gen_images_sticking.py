@@ -1,4 +1,4 @@
-"""python -m viz.gen_images and python -m viz.sticking on tiny networks."""
+"""python -m tools.gen_images and python -m tools.sticking on tiny networks."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ import PIL.Image
 import pytest
 
 from tests.metrics.fakes import write_tiny_networks
-from viz import gen_images, sticking
+from tools import gen_images, sticking
 
 
 @pytest.fixture(scope='module')
@@ -60,7 +60,7 @@ def test_sticking_cli_sg2_vs_sg3(nets, tmp_path):
 
 
 def test_python_m_entry_point_reports_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, '-m', 'viz.gen_images', '--network', str(tmp_path / 'nope.pkl'),
+    proc = subprocess.run([sys.executable, '-m', 'tools.gen_images', '--network', str(tmp_path / 'nope.pkl'),
                            '--seeds', '0', '--outdir', str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith('error:') and len(proc.stderr.strip().splitlines()) == 1

@@ -7,8 +7,8 @@ import types
 
 import numpy as np
 
-from viz.capture_widget import next_path, side_by_side, view_image
-from viz.render_types import RenderArgs, RenderResult
+from viz.core.capture import next_path, side_by_side, view_image
+from viz.core.render_types import RenderArgs, RenderResult
 
 
 def _fake_viz():
@@ -22,18 +22,18 @@ def _fake_viz():
 
 
 def test_load_args_restores_widget_state():
-    from viz.equivariance_widget import EquivarianceWidget
-    from viz.latent_widget import LatentWidget, blend_seeds
-    from viz.layer_widget import LayerWidget
-    from viz.stylemix_widget import StyleMixWidget
-    from viz.trunc_noise_widget import TruncationNoiseWidget
+    from viz.gui.widgets.latent_widget import LatentWidget, blend_seeds
+    from viz.gui.widgets.layer_widget import LayerWidget
+    from viz.gui.widgets.stylemix_widget import StyleMixWidget
+    from viz.gui.widgets.transform_widget import TransformWidget
+    from viz.gui.widgets.trunc_noise_widget import TruncationNoiseWidget
 
     args = RenderArgs(w0_seeds=blend_seeds(7.25, 0.0), stylemix_seed=9, stylemix_idx=(2, 3), trunc_psi=0.5,
                       trunc_cutoff=4, noise_mode='random', translate_x=0.1, rotate=30, untransform=True,
                       layer_name='L2_36_32', sel_channels=1, base_channel=5, fft_show=True)
     viz = _fake_viz()
     latent, mix, trunc, eq, layer = (LatentWidget(viz), StyleMixWidget(viz), TruncationNoiseWidget(viz),
-                                     EquivarianceWidget(viz), LayerWidget(viz))
+                                     TransformWidget(viz), LayerWidget(viz))
     for w in (latent, mix, trunc, eq, layer):
         w.load_args(args)
     assert abs(latent.x - 7.25) < 1e-9 and latent.seed == 7
@@ -45,11 +45,11 @@ def test_load_args_restores_widget_state():
 
 
 def test_drags_move_latent_and_transform():
-    from viz.equivariance_widget import EquivarianceWidget
-    from viz.latent_widget import LatentWidget
+    from viz.gui.widgets.latent_widget import LatentWidget
+    from viz.gui.widgets.transform_widget import TransformWidget
 
     viz = _fake_viz()
-    latent, eq = LatentWidget(viz), EquivarianceWidget(viz)
+    latent, eq = LatentWidget(viz), TransformWidget(viz)
     latent.drag(64, 0)  # a quarter of the image: one seed
     assert abs(latent.x - 1.0) < 1e-9
     eq.drag(128, -64)

@@ -23,7 +23,7 @@ import torch
 from networks import stylegan3
 from networks.errors import UserError
 from ops.resample import user_transform
-from viz.render_types import DEFAULT_PKL, LayerInfo, RenderArgs, RenderResult
+from viz.core.render_types import DEFAULT_PKL, LayerInfo, RenderArgs, RenderResult
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class Renderer:
     @staticmethod
     def _load(pkl: str, dev: torch.device) -> _Network:
         if pkl == DEFAULT_PKL:
-            from viz.default_network import DEFAULT_NETWORK_NAME, build_default_generator
+            from viz.core.default_network import DEFAULT_NETWORK_NAME, build_default_generator
 
             G = build_default_generator(dev)
             name, untrained = DEFAULT_NETWORK_NAME, True
@@ -339,7 +339,7 @@ class Renderer:
             t = time.perf_counter()
             spec_layer = layer if args.spectrum_layer else None
             try:
-                res.spectrum = self._cached(keys['spectrum'], lambda: average_spectrum(
+                res.spectrum = self._cached(keys['spectrum'], lambda: mean_spectrum_db_view(
                     G, args.spectrum_seeds, dev, layer=spec_layer, psi=args.trunc_psi, cutoff=args.trunc_cutoff,
                     beta=args.fft_beta, dataset=args.spectrum_dataset or None))
             except ImportError as exc:
@@ -483,10 +483,15 @@ def generate_batch(G: torch.nn.Module, seeds, device: torch.device, psi: float =
     return out.to(torch.float32)
 
 
-def average_spectrum(G: torch.nn.Module, num_seeds: int, device: torch.device, layer: str | None = None,
-                     psi: float = 1.0, cutoff: int | None = None, beta: float = 8.0, dataset: str | None = None,
-                     batch: int = 1, range_db: float = 80.0) -> dict:
-    """Mean 2-D power spectrum of the output (or `layer`) over seeds 0..num_seeds-1 (and a dataset)."""
+def mean_spectrum_db_view(G: torch.nn.Module, num_seeds: int, device: torch.device, layer: str | None = None,
+                          psi: float = 1.0, cutoff: int | None = None, beta: float = 8.0, dataset: str | None = None,
+                          batch: int = 1, range_db: float = 80.0) -> dict:
+    """The GUI's spectrum view: mean 2-D power spectrum of the output (or `layer`) over seeds 0..num_seeds-1.
+
+    Images are taken as they are (about [-1, 1], not standardised), and the result is a display dict in dB
+    (image, slices, and the same of a dataset when given), unlike the linear spectrum of
+    viz.analysis.spectra.average_standardized_spectrum.
+    """
     from ops.spectrum import power_spectrum, power_spectrum_sum, spectrum_slices, spectrum_to_db
 
     set_input_transform(G, 0, 0, 0)  # the untransformed network (the cache key holds no transform)
@@ -535,8 +540,8 @@ def eq_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: int) -> dic
 
 def sticking_views(G: torch.nn.Module, seed: int, device: torch.device, radius: float, num: int, frames: int,
                    psi: float) -> dict:
-    """Texture-sticking images (paper Fig. 1): neighbourhood average and slice streak (viz.sticking)."""
-    from viz.sticking import neighbourhood_average, slice_streak
+    """Texture-sticking images (paper Fig. 1): neighbourhood average and slice streak (viz.analysis.sticking)."""
+    from viz.analysis.sticking import neighbourhood_average, slice_streak
 
     set_input_transform(G, 0, 0, 0)
     z0 = torch.as_tensor(seed_to_zc(seed, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from viz.async_renderer import AsyncRenderer
-from viz.render_types import RenderArgs, RenderResult
+from viz.core.async_renderer import AsyncRenderer
+from viz.core.render_types import RenderArgs, RenderResult
 
 
 class SlowRenderer:

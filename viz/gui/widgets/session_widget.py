@@ -1,40 +1,13 @@
-"""Session state: save / load the whole render state as JSON (the same file drives the headless mode)."""
+"""Session panel: save / load the whole render state as JSON (file format in viz.core.session)."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
-from viz.render_types import RenderArgs, args_from_dict, args_to_dict
-
-SESSION_VERSION = 1
-
-
-def save_session(path: str, args: RenderArgs, views: list[str] | None = None) -> None:
-    data = dict(version=SESSION_VERSION, args=args_to_dict(args))
-    if views:
-        data['views'] = list(views)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
-def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
-    """(args, views) from a session file; ValueError with a clear message for a bad file."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f'{path} is not a JSON session file ({exc.msg} at line {exc.lineno})') from exc
-    if not isinstance(data, dict) or not isinstance(data.get('args'), dict):
-        raise ValueError(f'{path} is not a session file (no "args" object)')
-    views = data.get('views')
-    return args_from_dict(data['args']), list(views) if isinstance(views, list) else None
+from viz.core.session import load_session, save_session
 
 
 class SessionWidget:

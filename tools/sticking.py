@@ -1,0 +1,57 @@
+"""Texture sticking, the alias-free paper's Fig. 1: one row per network (image, neighbourhood average, streak).
+
+    python -m tools.sticking --network sg2.pkl --network sg3.pkl --seed 0 --outdir renders/sticking
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tools.cli import ArgumentParser, main_entry
+
+
+def build_parser() -> ArgumentParser:
+    """The tool's flags (NVlabs has no such tool; these follow gen_images' names)."""
+    parser = ArgumentParser(prog='python -m tools.sticking', description=__doc__.split('\n')[0])
+    parser.add_argument('--network', dest='networks', action='append', required=True, metavar='PKL',
+                        help='network pickle; repeat to compare (e.g. StyleGAN2 then StyleGAN3)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--radius', type=float, default=0.2, help='std of the latent neighbourhood in Z')
+    parser.add_argument('--num', type=int, default=64, help='latents averaged')
+    parser.add_argument('--frames', type=int, default=128, help='frames of the latent walk (streak width)')
+    parser.add_argument('--trunc', type=float, default=1.0)
+    parser.add_argument('--outdir', default='renders/sticking')
+    parser.add_argument('--device', default='cpu')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 written, 1 with one ``error:`` line for bad input."""
+    return main_entry(build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> None:
+    import tqdm
+
+    from viz.analysis.common import load_generator, save_png
+    from viz.analysis.sticking import compose_rows, sticking_figure
+
+    rows = []
+    os.makedirs(args.outdir, exist_ok=True)
+    for path in tqdm.tqdm(args.networks, desc='networks', unit='net'):
+        G = load_generator(path, args.device)
+        parts = sticking_figure(G, seed=args.seed, radius=args.radius, num=args.num, num_frames=args.frames,
+                                psi=args.trunc)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        for key, img in parts.items():
+            save_png(img, os.path.join(args.outdir, f'{stem}-{key}.png'))
+        rows.append([parts['central'], parts['average'], parts['streak']])
+    out = os.path.join(args.outdir, 'sticking.png')
+    save_png(compose_rows(rows), out)
+    print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One ImGui widget per panel; each turns user input into changes of the frozen render arguments."""
