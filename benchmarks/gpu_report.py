@@ -51,14 +51,14 @@ BENCH = Path(__file__).resolve().parent
 LIMITS = {
     "pickles": (90, 30), "nv_pickles": (120, 30), "build": (240, 20), "nv_build": (240, 15), "parity": (75, 40),
     "layers": (45, 15), "nv_layers": (35, 15),
-    "generators": (75, 20), "nv_generators": (50, 20), "train": (50, 20), "nv_train": (45, 20),
+    "generators": (90, 20), "nv_generators": (60, 20), "train": (50, 20), "nv_train": (45, 20),
     "renderer": (30, 15), "layers_compile": (40, 20), "generators_compile": (90, 25),
 }
 RESERVE_S = 10  # kept back from --budget for writing the report
-PER_CONFIG_S = 1.5  # repeats of one timed configuration stop after this long (at least one run)
+PER_CONFIG_S = 1.0  # repeats of one timed configuration stop after this long (at least one run)
 # The order sections run in after the builds: what the targets need first, the compiler's slow first runs late.
-PLAN = ["parity", "layers", "nv_layers", "generators", "nv_generators", "train", "nv_train", "generators_compile",
-        "renderer", "layers_compile"]
+PLAN = ["parity", "layers", "nv_layers", "generators", "nv_generators", "train", "nv_train", "renderer",
+        "generators_compile", "layers_compile"]
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -155,6 +155,16 @@ def _impls(ctx: dict) -> list[str]:
 _IMPL = {"fused": "cuda", "eager": "torch"}
 
 
+def _attempt(row: dict, path: str, fn):
+    """fn() or None; an error (a kernel that raises, a strict fallback, a compiler failure) goes into the row
+    so that the other paths of the section are still measured."""
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 -- recorded in the report
+        row[f"{path}_error"] = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+        return None
+
+
 def section_layers(ctx: dict, compiled: bool = False) -> dict:
     from ops.filtered_lrelu import filtered_lrelu
 
@@ -180,22 +190,27 @@ def section_layers(ctx: dict, compiled: bool = False) -> dict:
                 if compiled:
                     fn = torch.compile(functools.partial(filtered_lrelu, impl="torch"), backend=ctx["compile_backend"],
                                        dynamic=False)
-                    t0 = time.perf_counter()
-                    with torch.no_grad():
-                        fn(x, **kw)
-                    gt.sync(device)
-                    row["compile_first_call_s"] = time.perf_counter() - t0
                     runs = {"compiled": lambda fn=fn, x=x, kw=kw: fn(x, **kw)}
                 else:
                     runs = {impl: (lambda impl=impl, x=x, kw=kw: filtered_lrelu(x, **kw, impl=_IMPL[impl]))
                             for impl in _impls(ctx)}
                 outs = {}
                 for path, run in runs.items():
-                    with torch.no_grad():
-                        t = gt.time_call(run, device, ctx["repeats"], warmup=ctx["warmup"], budget_s=PER_CONFIG_S)
-                        row[f"{path}_ms"] = t["median_s"] * 1e3
-                        row[f"{path}_peak_mib"] = gt.peak_memory_mib(run, device)
-                        outs[path] = run()
+                    def measure(path=path, run=run, row=row):
+                        with torch.no_grad():
+                            if compiled:
+                                t0 = time.perf_counter()
+                                run()
+                                gt.sync(device)
+                                row["compile_first_call_s"] = time.perf_counter() - t0
+                            t = gt.time_call(run, device, ctx["repeats"], warmup=ctx["warmup"], budget_s=PER_CONFIG_S)
+                            row[f"{path}_ms"] = t["median_s"] * 1e3
+                            row[f"{path}_peak_mib"] = gt.peak_memory_mib(run, device)
+                            return run()
+
+                    out = _attempt(row, path, measure)
+                    if out is not None:
+                        outs[path] = out
                 if "fused" in outs and "eager" in outs:
                     ref = outs["eager"].float()
                     row["fused_rel_err"] = float((outs["fused"].float() - ref).abs().max() / ref.abs().max())
@@ -217,7 +232,7 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
     device = torch.device(ctx["device"])
     deadline = time.monotonic() + ctx["budget"]
     rows, checks = [], {}
-    names = gt.by_priority(gt.nets(ctx["tiny"]))
+    names = gt.by_priority(gt.nets(ctx["tiny"]), ctx["tiny"])
     if compiled and ctx["tiny"]:
         names = names[:1]
     for name in names:
@@ -225,14 +240,23 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
             return dict(rows=rows, checks=checks, incomplete="time budget spent")
         G = _load(ctx, name, device)["G_ema"].eval()
         if not compiled:  # the images both paths give, for the parity check and the cross-check with NVlabs
-            imgs = {}
+            imgs, errors = {}, {}
             for impl in _impls(ctx):
                 backend.set_default_impl(_IMPL[impl])
-                with torch.no_grad():
-                    imgs[impl] = G(gt.fixed_z(1, G.z_dim, device), None, noise_mode="const").float().cpu()
-                torch.save(dict(img=imgs[impl]), os.path.join(ctx["work"], f"img-{name}-{impl}.pt"))
-            if "fused" in imgs:
+
+                def image(G=G):
+                    with torch.no_grad():
+                        return G(gt.fixed_z(1, G.z_dim, device), None, noise_mode="const").float().cpu()
+
+                img = _attempt(errors, impl, image)
+                if img is not None:
+                    imgs[impl] = img
+                    torch.save(dict(img=img), os.path.join(ctx["work"], f"img-{name}-{impl}.pt"))
+            if errors:
+                checks[name] = errors
+            if "fused" in imgs and "eager" in imgs:
                 checks[name] = dict(fused_vs_eager_max_abs=float((imgs["fused"] - imgs["eager"]).abs().max()))
+
         precisions = ["fp32"] + (["fp16-autocast"] if device.type == "cuda" and not compiled else [])
         for batch in sorted(ctx["batches"], reverse=compiled):  # the compiler: batch 8 (the targets') first
             z = gt.fixed_z(batch, G.z_dim, device)
@@ -244,21 +268,25 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
                         rows.append(row)
                         return dict(rows=rows, checks=checks, incomplete="time budget spent")
                     backend.set_default_impl("torch" if path == "compiled" else _IMPL[path])
-                    fn = G
-                    if path == "compiled":
-                        fn = torch.compile(G, backend=ctx["compile_backend"], dynamic=False)
-                        t0 = time.perf_counter()
-                        with torch.no_grad():
-                            fn(z, None, noise_mode="const")
-                        gt.sync(device)
-                        row["compile_first_call_s"] = time.perf_counter() - t0
 
-                    def run(fn=fn, z=z, precision=precision):
-                        with torch.no_grad(), _autocast(device, precision):
-                            return fn(z, None, noise_mode="const")
+                    def measure(path=path, z=z, precision=precision, batch=batch, row=row, G=G):
+                        fn = G
+                        if path == "compiled":
+                            fn = torch.compile(G, backend=ctx["compile_backend"], dynamic=False)
+                            t0 = time.perf_counter()
+                            with torch.no_grad():
+                                fn(z, None, noise_mode="const")
+                            gt.sync(device)
+                            row["compile_first_call_s"] = time.perf_counter() - t0
 
-                    t = gt.time_call(run, device, ctx["repeats"], warmup=ctx["warmup"], budget_s=PER_CONFIG_S)
-                    row[f"{path}_images_per_s"] = batch / t["median_s"]
+                        def run():
+                            with torch.no_grad(), _autocast(device, precision):
+                                return fn(z, None, noise_mode="const")
+
+                        t = gt.time_call(run, device, ctx["repeats"], warmup=ctx["warmup"], budget_s=PER_CONFIG_S)
+                        row[f"{path}_images_per_s"] = batch / t["median_s"]
+
+                    _attempt(row, path, measure)
                 rows.append(row)
         backend.set_default_impl("auto")
         del G
@@ -279,15 +307,19 @@ def section_train(ctx: dict) -> dict:
     start = time.monotonic()
     for path in _impls(ctx):
         backend.set_default_impl(_IMPL[path])
-        data = _load(ctx, gt.TRAIN_NET, device)
-        G, D = data["G"].train(), data["D"].train()
-        G_ema = copy.deepcopy(G).eval()
-        loss = StyleGAN2Loss(device, G=G, D=D, augment_pipe=None, r1_gamma=2, style_mixing_prob=0, pl_weight=0,
-                             blur_init_sigma=0, blur_fade_kimg=0)
-        budget = (ctx["budget"] - (time.monotonic() - start)) / 2.5
-        result[path] = gt.training_step_s_per_kimg(loss, G, D, G_ema, batch, device, steps=ctx["repeats"],
-                                                   budget_s=budget, warmup=ctx["warmup"] and 1)
-        del G, D, G_ema, loss, data
+
+        def measure():
+            data = _load(ctx, gt.TRAIN_NET, device)
+            G, D = data["G"].train(), data["D"].train()
+            G_ema = copy.deepcopy(G).eval()
+            loss = StyleGAN2Loss(device, G=G, D=D, augment_pipe=None, r1_gamma=2, style_mixing_prob=0, pl_weight=0,
+                                 blur_init_sigma=0, blur_fade_kimg=0)
+            budget = (ctx["budget"] - (time.monotonic() - start)) / 2.5
+            return gt.training_step_s_per_kimg(loss, G, D, G_ema, batch, device, steps=ctx["repeats"],
+                                               budget_s=budget, warmup=ctx["warmup"] and 1)
+
+        errors: dict = {}
+        result[path] = _attempt(errors, "train", measure) or {"error": errors.get("train_error")}
         if device.type == "cuda":
             torch.cuda.empty_cache()
     backend.set_default_impl("auto")
@@ -307,22 +339,20 @@ def section_renderer(ctx: dict) -> dict:
         backend.set_default_impl(_IMPL[path])
         for precision in ["float32"] + (["float16"] if device.type == "cuda" else []):
             base = RenderArgs(pkl=ctx["pickles"][gt.LAYERS_NET], device=ctx["device"], precision=precision)
-            first = renderer.render(base)
-            if first.error:
-                return dict(rows=rows, error=first.error)
-            times = []
+            times, error = [], renderer.render(base).error  # the first frame loads the network
             for seed in range(1, 2 + 2 * ctx["repeats"]):
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or error:
                     break
                 t0 = time.perf_counter()
-                res = renderer.render(RenderArgs(pkl=base.pkl, device=base.device, precision=precision,
-                                                 w0_seeds=((seed, 1.0),)))
+                error = renderer.render(RenderArgs(pkl=base.pkl, device=base.device, precision=precision,
+                                                   w0_seeds=((seed, 1.0),))).error
                 times.append(time.perf_counter() - t0)
-                if res.error:
-                    return dict(rows=rows, error=res.error)
-            times.sort()
-            rows.append(dict(path=path, precision=precision, ms_per_frame=times[len(times) // 2] * 1e3,
-                             frames=len(times)))
+            row = dict(path=path, precision=precision, frames=len(times))
+            if error:
+                row["error"] = error[:300]
+            elif times:
+                row["ms_per_frame"] = sorted(times)[len(times) // 2] * 1e3
+            rows.append(row)
     backend.set_default_impl("auto")
     return dict(rows=rows)
 
@@ -426,7 +456,7 @@ def _orchestrate(args, device: torch.device, out_dir: Path, log) -> dict:
     tiny = args.cpu_rehearsal
     work = tempfile.mkdtemp(prefix="gpu-report-")
     nets = gt.nets(tiny)
-    ctx = dict(device=str(device), tiny=tiny, work=work, repeats=1 if tiny else 5, warmup=0 if tiny else 2,
+    ctx = dict(device=str(device), tiny=tiny, work=work, repeats=1 if tiny else 5, warmup=0 if tiny else 1,
                batches=gt.batches(tiny), compile_backend="eager" if tiny else "inductor",
                nvlabs=os.path.abspath(args.nvlabs) if args.nvlabs else None)
     if args.nvlabs:
@@ -630,8 +660,9 @@ def render_markdown(report: dict) -> str:
     md += ["## Training step, stylegan3-t-256 (Gmain + Dmain + G_ema, Dreg amortized over 16)", ""]
     md += _table(["path", "s/kimg", "s/step", "batch", "steps"], rows)
     md += ["## Visualizer renderer, SG3-T-1024 (ms/frame, median)", ""]
-    md += _table(["path", "precision", "ms/frame", "frames"], [[r["path"], r["precision"], _f(r["ms_per_frame"], ".1f"),
-                                                              r["frames"]] for r in _rows(report, "renderer")])
+    md += _table(["path", "precision", "ms/frame", "frames", "error"],
+                 [[r["path"], r["precision"], _f(r.get("ms_per_frame"), ".1f"), r["frames"], r.get("error", "")]
+                  for r in _rows(report, "renderer")])
     return "\n".join(md) + "\n"
 
 

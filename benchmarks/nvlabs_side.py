@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 import types
+import warnings
 
 import gpu_timing as gt  # sys.path[0] is this script's folder
 import torch
@@ -127,7 +128,7 @@ def cmd_layers(args) -> dict:
                 def run(x=x, kw=kw):
                     return filtered_lrelu(x, **kw, impl="cuda")
 
-                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 2, budget_s=1.5)
+                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 1, budget_s=1.0)
                 rows.append(dict(layer=name, batch=batch, dtype=str(dtype).split(".")[-1], ms=t["median_s"] * 1e3,
                                  peak_mib=gt.peak_memory_mib(run, device)))
     return dict(rows=rows, kernels=_kernels_in_use(device))
@@ -137,7 +138,7 @@ def cmd_generators(args) -> dict:
     device = torch.device(args.device)
     rows = []
     deadline = time.monotonic() + args.budget
-    for name in gt.by_priority(gt.nets(args.tiny)):
+    for name in gt.by_priority(gt.nets(args.tiny), args.tiny):
         G = _load(os.path.join(args.pickles, f"{name}.pkl"), device)["G_ema"].eval()
         zd = G.z_dim
         with torch.no_grad():
@@ -153,7 +154,7 @@ def cmd_generators(args) -> dict:
                     with torch.no_grad():
                         return G(z, None, noise_mode="const", force_fp32=(precision == "fp32"))
 
-                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 2, budget_s=1.5)
+                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 1, budget_s=1.0)
                 rows.append(dict(net=name, batch=batch, precision=precision, images_per_s=batch / t["median_s"],
                                  ms=t["median_s"] * 1e3))
         del G
@@ -196,11 +197,14 @@ def main(argv=None) -> int:
     importlib.invalidate_caches()
     gt.configure_backends()
     t0 = time.perf_counter()
-    try:
-        result = dict(ok=True, **globals()[f"cmd_{args.command}"](args))
-    except Exception as e:  # noqa: BLE001 -- the report records it
-        result = dict(ok=False, error=f"{type(e).__name__}: {e}"[:1000], traceback=traceback.format_exc()[-3000:])
+    with warnings.catch_warnings(record=True) as caught:  # e.g. their 'no optimized CUDA kernel' fallback
+        warnings.simplefilter("always")
+        try:
+            result = dict(ok=True, **globals()[f"cmd_{args.command}"](args))
+        except Exception as e:  # noqa: BLE001 -- the report records it
+            result = dict(ok=False, error=f"{type(e).__name__}: {e}"[:1000], traceback=traceback.format_exc()[-3000:])
     result["seconds"] = time.perf_counter() - t0
+    result["warnings"] = sorted({str(w.message)[:300] for w in caught})[:20]
     gt.write_json(args.out, result)
     return 0 if result["ok"] else 1
 

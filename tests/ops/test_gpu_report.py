@@ -56,8 +56,10 @@ def test_cpu_rehearsal_runs_every_section_and_writes_the_report(tmp_path):
     assert S["pickles"]["status"] == "ok"
     assert S["build"]["status"].startswith("skipped: kernels not built")
     assert S["parity"]["status"].startswith("skipped") and S["parity"]["tests"] > 0
-    for name in ("layers", "generators", "train", "renderer"):  # rows even on a loaded machine
+    for name in ("layers", "generators", "train"):  # rows even on a loaded machine
         assert S[name]["status"] in ("ok", "partial: time budget spent"), (name, S[name]["status"])
+    for name in ("renderer", "generators_compile", "layers_compile"):  # last: a loaded machine may leave no time
+        assert S[name]["status"].startswith(("ok", "partial", "not run: the report's time", "killed")), name
     assert S["layers"]["rows"][0]["eager_ms"] > 0
     assert S["train"]["eager"]["s_per_kimg"] > 0
     assert report["wall_s"] < 120
@@ -71,7 +73,7 @@ def test_cpu_rehearsal_with_nvlabs_loads_the_same_weights(tmp_path):
     assert S["nv_pickles"]["status"] == "ok"
     assert S["nv_build"]["status"].startswith("skipped: no CUDA")
     # Our networks, loading the pickles NVlabs' classes wrote, give NVlabs' images (their reference ops, CPU).
-    assert set(report["cross_check"]) == set(gt.TINY_NETS)
+    assert set(report["cross_check"]) == set(gt.by_priority(gt.TINY_NETS, tiny=True))
     for name, row in report["cross_check"].items():
         assert row["eager_vs_nvlabs_max_abs"] < 1e-5, name
 
