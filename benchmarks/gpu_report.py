@@ -481,7 +481,7 @@ def _orchestrate(args, device: torch.device, out_dir: Path, log) -> dict:
     nv_build = runner.sections.get("nv_build", {})
     nv_kernels_ok = nv_build.get("skipped") or all(v.get("ok") for v in nv_build.values() if isinstance(v, dict))
     for name in PLAN:
-        if name.startswith("nv_") and not args.nvlabs:
+        if (name.startswith("nv_") and not args.nvlabs) or (args.only and name not in args.only):
             continue
         if name != "parity" and not pickles_ok:
             runner.sections[name] = dict(ok=False, status="not run: no pickles")
@@ -678,10 +678,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="DIR", help="where the report goes (default: $OUT, else renders/)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds for the whole run (default 450 on a GPU, 110 in the rehearsal)")
+    parser.add_argument("--only", type=lambda v: [n for n in v.split(",") if n], default=None,
+                        metavar="A,B", help=f"run only these of {','.join(PLAN)} (after the pickles and builds)")
     parser.add_argument("--section", help=argparse.SUPPRESS)
     parser.add_argument("--ctx", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.only and set(args.only) - set(PLAN):
+        parser.error(f"--only: unknown sections {sorted(set(args.only) - set(PLAN))}; choose from {PLAN}")
     if args.section:
         return run_section_here(args.section, args.ctx, args.result)
     if args.nvlabs and not (Path(args.nvlabs) / "training" / "networks_stylegan3.py").exists():

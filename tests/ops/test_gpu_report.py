@@ -32,6 +32,19 @@ def test_without_cuda_one_line_and_exit_0(tmp_path, monkeypatch, capsys):
 def test_a_directory_that_is_not_an_nvlabs_checkout_is_refused(tmp_path, capsys):
     assert gr.main(["--cpu-rehearsal", "--nvlabs", str(tmp_path)]) == 2
     assert "is not a checkout of NVlabs/stylegan3" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        gr.main(["--cpu-rehearsal", "--only", "layers,nonsense"])
+    assert "unknown sections ['nonsense']" in capsys.readouterr().err
+
+
+def test_only_runs_the_named_sections_after_pickles_and_build(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_report", "--cpu-rehearsal", "--only", "layers"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "gpu-report.json").read_text())
+    assert list(report["sections"]) == ["pickles", "build", "layers"]
+    assert report["sections"]["layers"]["status"] in ("ok", "partial: time budget spent")
 
 
 def _rehearse(tmp_path: Path, *extra: str) -> dict:
