@@ -32,6 +32,7 @@ import argparse
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,7 @@ def section_parity(ctx: dict) -> dict:
     env = dict(os.environ, ALIASFREE_OPS_STRICT="1")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/ops/test_cuda_parity.py",
            f"--junitxml={xml}", "--timeout=120"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=ctx["budget"])
+    rc, tail = run_limited(cmd, env, ctx["budget"])
     counts = dict(tests=0, failures=0, errors=0, skipped=0)
     failed = []
     if os.path.exists(xml):
@@ -141,7 +142,9 @@ def section_parity(ctx: dict) -> dict:
             for bad in list(case.findall("failure")) + list(case.findall("error")):
                 failed.append(f"{case.get('name')}: {(bad.get('message') or '').splitlines()[0][:300]}")
     counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    result = dict(counts, rc=proc.returncode, failed=failed, tail=proc.stdout[-1500:])
+    result = dict(counts, rc=rc, failed=failed, tail=tail[-1500:])
+    if rc is None:
+        result["incomplete"] = f"the parity suite was stopped after {ctx['budget']:.0f} s"
     if counts["skipped"] == counts["tests"]:
         result["skipped"] = "every parity test skipped (needs a CUDA device)"
     return result
@@ -386,6 +389,23 @@ def run_section_here(name: str, ctx_path: str, result_path: str) -> int:
 # The orchestrator
 
 
+def run_limited(cmd: list[str], env: dict, limit: float) -> tuple[int | None, str]:
+    """(exit code or None when killed at ``limit`` seconds, output tail). The command runs in its own process
+    group, so that a kill also ends what it started (a compiler, a pytest run), and nothing else."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=limit)
+        return proc.returncode, out[-2000:]
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, _ = proc.communicate()
+        return None, (out or "")[-2000:]
+
+
 class Runner:
     """Starts sections as processes within the run's budget; records what each returned, or why not."""
 
@@ -415,12 +435,7 @@ class Runner:
             env = dict(os.environ, GPU_REPORT_SECTION_BUDGET=str(max(limit - 15, limit * 0.6)), PYTHONUNBUFFERED="1",
                        ALIASFREE_OPS_STRICT="1")  # a fused timing must never time a fallback
             t0 = time.perf_counter()
-            try:
-                proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=limit)
-                rc, tail = proc.returncode, (proc.stdout + proc.stderr)[-2000:]
-            except subprocess.TimeoutExpired as e:
-                rc = None
-                tail = ((e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace"))[-2000:]
+            rc, tail = run_limited(cmd, env, limit)
             wall = time.perf_counter() - t0
             if rc is None:
                 rec = dict(ok=False, status=f"killed after its {limit:.0f} s limit", tail=tail)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,10 +96,28 @@ def _runner(tmp_path: Path, budget: float = 100.0) -> gr.Runner:
     return gr.Runner(dict(work=str(tmp_path)), budget_s=budget, rehearsal=True, log=lambda line: None)
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as ended)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
 def test_runner_kills_a_hanging_section_and_records_crashes(tmp_path):
     runner = _runner(tmp_path)
-    rec = runner.run("layers", [sys.executable, "-c", "import time; time.sleep(60)"], limit=5.5)
+    pid_file = tmp_path / "child.pid"
+    hang = ("import subprocess, sys, time; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    rec = runner.run("layers", [sys.executable, "-c", hang], limit=5.5)
     assert rec["status"] == "killed after its 6 s limit" and 5 < rec["wall_s"] < 30
+    # What the section started (a compiler, say) is ended with it.
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
     rec = runner.run("train", [sys.executable, "-c", "raise SystemExit(3)"])
     assert rec["status"] == "failed: exit code 3, no result"
     rec = runner.run("renderer", ["/nonexistent/python"])
