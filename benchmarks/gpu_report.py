@@ -150,12 +150,30 @@ def section_parity(ctx: dict) -> dict:
     return result
 
 
-def _impls(ctx: dict) -> list[str]:
-    """The paths a section times: the fused kernels only where all of them built and passed the self-check."""
-    return ["fused", "eager"] if ctx.get("fused") else ["eager"]
+def _impls(ctx: dict, op: str | None = None) -> list[str]:
+    """The paths a section times: 'fused' where the kernels (of ``op``, or of any op) built and passed the
+    self-check in the build section."""
+    usable = ctx.get("usable") or []
+    return ["fused", "eager"] if (op in usable if op else usable) else ["eager"]
 
 
-_IMPL = {"fused": "cuda", "eager": "torch"}
+def _impl(ctx: dict, path: str) -> str:
+    """'fused' is impl='cuda' when every kernel is usable, else 'auto': the usable kernels, the PyTorch path for
+    the others (the report says which)."""
+    if path == "eager":
+        return "torch"
+    return "cuda" if set(ctx.get("usable") or []) == set(ctx.get("all_ops") or ()) else "auto"
+
+
+def _disable_unusable(ctx: dict) -> None:
+    """Ops whose kernels failed in the build section are not built or checked again in this process."""
+    if ctx["device"] != "cuda":
+        return
+    from ops.cuda import build
+
+    for op in build.OPS:
+        if op not in (ctx.get("usable") or []):
+            build.disable(op, "not usable in the gpu-report build section")
 
 
 def _attempt(row: dict, path: str, fn):
@@ -195,8 +213,8 @@ def section_layers(ctx: dict, compiled: bool = False) -> dict:
                                        dynamic=False)
                     runs = {"compiled": lambda fn=fn, x=x, kw=kw: fn(x, **kw)}
                 else:
-                    runs = {impl: (lambda impl=impl, x=x, kw=kw: filtered_lrelu(x, **kw, impl=_IMPL[impl]))
-                            for impl in _impls(ctx)}
+                    runs = {impl: (lambda impl=impl, x=x, kw=kw: filtered_lrelu(x, **kw, impl=_impl(ctx, impl)))
+                            for impl in _impls(ctx, "filtered_lrelu")}
                 outs = {}
                 for path, run in runs.items():
                     def measure(path=path, run=run, row=row):
@@ -245,7 +263,7 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
         if not compiled:  # the images both paths give, for the parity check and the cross-check with NVlabs
             imgs, errors = {}, {}
             for impl in _impls(ctx):
-                backend.set_default_impl(_IMPL[impl])
+                backend.set_default_impl(_impl(ctx, impl))
 
                 def image(G=G):
                     with torch.no_grad():
@@ -270,7 +288,7 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
                     if time.monotonic() > deadline:
                         rows.append(row)
                         return dict(rows=rows, checks=checks, incomplete="time budget spent")
-                    backend.set_default_impl("torch" if path == "compiled" else _IMPL[path])
+                    backend.set_default_impl("torch" if path == "compiled" else _impl(ctx, path))
 
                     def measure(path=path, z=z, precision=precision, batch=batch, row=row, G=G):
                         fn = G
@@ -309,7 +327,7 @@ def section_train(ctx: dict) -> dict:
     result = {}
     start = time.monotonic()
     for path in _impls(ctx):
-        backend.set_default_impl(_IMPL[path])
+        backend.set_default_impl(_impl(ctx, path))
 
         def measure():
             data = _load(ctx, gt.TRAIN_NET, device)
@@ -339,7 +357,7 @@ def section_renderer(ctx: dict) -> dict:
     renderer = Renderer()
     rows = []
     for path in _impls(ctx):
-        backend.set_default_impl(_IMPL[path])
+        backend.set_default_impl(_impl(ctx, path))
         for precision in ["float32"] + (["float16"] if device.type == "cuda" else []):
             base = RenderArgs(pkl=ctx["pickles"][gt.LAYERS_NET], device=ctx["device"], precision=precision)
             times, error = [], renderer.render(base).error  # the first frame loads the network
@@ -377,6 +395,7 @@ def run_section_here(name: str, ctx_path: str, result_path: str) -> int:
     gt.configure_backends()
     t0 = time.perf_counter()
     try:
+        _disable_unusable(ctx)
         result = dict(ok=True, **SECTIONS[name](ctx))
     except Exception as e:  # noqa: BLE001 -- recorded; the report goes on
         result = dict(ok=False, error=f"{type(e).__name__}: {e}"[:1000], traceback=traceback.format_exc()[-3000:])
@@ -490,7 +509,8 @@ def _orchestrate(args, device: torch.device, out_dir: Path, log) -> dict:
         runner.ours("pickles")
         runner.ours("build")
     ops = runner.sections["build"].get("ops") or {}
-    ctx["fused"] = bool(ops) and all(o.get("usable") for o in ops.values())
+    ctx["usable"] = sorted(op for op, o in ops.items() if o.get("usable"))
+    ctx["all_ops"] = sorted(ops)
     gt.write_json(runner.ctx_path, ctx)
     pickles_ok = runner.sections.get("nv_pickles" if args.nvlabs else "pickles", {}).get("ok")
     nv_build = runner.sections.get("nv_build", {})
@@ -509,6 +529,7 @@ def _orchestrate(args, device: torch.device, out_dir: Path, log) -> dict:
         else:
             runner.ours(name)
     report = dict(format="gpu-report/1", rehearsal=tiny, device=gt.device_info(device), batches=ctx["batches"],
+                  fused_kernels_usable=ctx["usable"],
                   nvlabs=ctx["nvlabs"], budget_s=args.budget, wall_s=time.monotonic() - t0, sizes=nets,
                   sections=runner.sections, cross_check=_cross_check(work, nets, bool(args.nvlabs)))
     report["targets"] = evaluate_targets(report)
@@ -613,8 +634,9 @@ def render_markdown(report: dict) -> str:
     md = [f"# GPU report{' (CPU REHEARSAL: tiny sizes, no figure here means anything)' if report['rehearsal'] else ''}",
           "", f"{d.get('gpu', d['device'])}, torch {d['torch']}, CUDA {d['cuda']}, Python {d['python']}; "
           f"NVlabs checkout: {report['nvlabs'] or 'none'}; wall {report['wall_s']:.0f} s of a "
-          f"{report['budget_s']:.0f} s "
-          "budget.", "", "## Sections", ""]
+          f"{report['budget_s']:.0f} s budget. Kernels usable (built and self-checked): "
+          f"{', '.join(report.get('fused_kernels_usable') or []) or 'none'}; 'fused' below means those, with the "
+          "PyTorch path for any other op.", "", "## Sections", ""]
     md += _table(["section", "status", "s"], [[k, v.get("status", "")[:150].replace("|", "/"),
                                                _f(v.get("wall_s"), ".0f")]
                                               for k, v in S.items()])

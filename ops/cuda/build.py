@@ -318,6 +318,14 @@ def get_plugin(op: str) -> object | None:
     return st.plugin
 
 
+def disable(op: str, reason: str) -> None:
+    """Marks ``op``'s kernels unusable in this process without building them (e.g. known to fail already)."""
+    with _states[op].lock:
+        _states[op].state, _states[op].reason, _states[op].plugin = "failed", reason, None
+        with _warn_lock:
+            _warned.add(reason)  # the caller already knows; no warning
+
+
 def op_status(op: str) -> str:
     st = _states[op]
     return f"failed: {st.reason}" if st.state == "failed" else st.state

@@ -170,3 +170,14 @@ def test_fallbacks_are_recorded_and_raise_when_strict(monkeypatch):
     big = torch.ones(200, 200) / 4e4
     with pytest.raises(build.FallbackError, match=r"upfirdn2d: the fused kernel fell back .*\(200, 200\) filter"):
         functions.Upfirdn2dPlugin(FakeExt()).upfirdn2d(x, big, (1, 1), (1, 1), (100, 99, 100, 99), False, 1.0)
+
+
+def test_a_disabled_op_is_neither_built_nor_warned_about(fake_build, monkeypatch):
+    built = []
+    monkeypatch.setattr(build, "build_extension", lambda op, verbose=False: built.append(op))
+    build.disable("filtered_lrelu", "known to fail")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert build.get_plugin("filtered_lrelu") is None
+    assert built == [] and fake_build.checks == [] and not caught
+    assert build.op_status("filtered_lrelu") == "failed: known to fail"
