@@ -62,6 +62,15 @@ PLAN = ["parity", "layers", "nv_layers", "generators", "nv_generators", "train",
         "generators_compile", "layers_compile"]
 
 
+_partial_path: str | None = None  # set in a section's process: where checkpoint() writes
+
+
+def checkpoint(**data) -> None:
+    """Writes what a section has so far, so that a section killed at its time limit still reports it."""
+    if _partial_path:
+        gt.write_json(_partial_path + ".partial", dict(ok=True, incomplete="killed at its time limit", **data))
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).split(".")[-1]
 
@@ -236,6 +245,7 @@ def section_layers(ctx: dict, compiled: bool = False) -> dict:
                     ref = outs["eager"].float()
                     row["fused_rel_err"] = float((outs["fused"].float() - ref).abs().max() / ref.abs().max())
                 rows.append(row)
+                checkpoint(rows=rows)
     return dict(rows=rows)
 
 
@@ -309,6 +319,7 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
 
                     _attempt(row, path, measure)
                 rows.append(row)
+                checkpoint(rows=rows, checks=checks)
         backend.set_default_impl("auto")
         del G
         if device.type == "cuda":
@@ -390,6 +401,8 @@ def run_section_here(name: str, ctx_path: str, result_path: str) -> int:
     """The body of one section's process: runs it and writes its result (or its error) as JSON."""
     import traceback
 
+    global _partial_path
+    _partial_path = result_path
     ctx = json.loads(Path(ctx_path).read_text())
     ctx["budget"] = float(os.environ.get("GPU_REPORT_SECTION_BUDGET", "60"))
     gt.configure_backends()
@@ -456,7 +469,10 @@ class Runner:
             t0 = time.perf_counter()
             rc, tail = run_limited(cmd, env, limit)
             wall = time.perf_counter() - t0
-            if rc is None:
+            if rc is None and os.path.exists(result_path + ".partial"):
+                rec = json.loads(Path(result_path + ".partial").read_text())
+                rec["status"] = f"partial: killed after its {limit:.0f} s limit, rows so far kept"
+            elif rc is None:
                 rec = dict(ok=False, status=f"killed after its {limit:.0f} s limit", tail=tail)
             elif os.path.exists(result_path):
                 rec = json.loads(Path(result_path).read_text())

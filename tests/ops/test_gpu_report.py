@@ -118,6 +118,12 @@ def test_runner_kills_a_hanging_section_and_records_crashes(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+    # A section killed after a checkpoint keeps its rows.
+    partial = tmp_path / "generators.json.partial"
+    write = (f"import json, time; json.dump(dict(ok=True, incomplete='x', rows=[dict(net='a')]), "
+             f"open({str(partial)!r}, 'w')); time.sleep(60)")
+    rec = runner.run("generators", [sys.executable, "-c", write], limit=5.5)
+    assert rec["status"] == "partial: killed after its 6 s limit, rows so far kept" and rec["rows"] == [dict(net="a")]
     rec = runner.run("train", [sys.executable, "-c", "raise SystemExit(3)"])
     assert rec["status"] == "failed: exit code 3, no result"
     rec = runner.run("renderer", ["/nonexistent/python"])
