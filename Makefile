@@ -6,7 +6,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.requirements-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-gpu lint bench system-deps clean
+.PHONY: setup run test test-gpu gpu-report lint bench system-deps clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,12 @@ test: setup system-deps
 
 test-gpu: setup
 	$(PY) -m pytest -m cuda $(PYTEST_ARGS)
+
+# GPU report (benchmarks/gpu_report.py): on a CUDA machine <= 8 minutes, gpu-report.{json,md} into $OUT or
+# renders/. ARGS="--nvlabs DIR" compares with a checkout of NVlabs/stylegan3; ARGS=--cpu-rehearsal rehearses it on
+# the CPU. With PY=python3 (a machine whose own Python has torch) no .venv is set up.
+gpu-report: $(if $(filter .venv/bin/python,$(PY)),setup)
+	$(PY) -m benchmarks.gpu_report $(ARGS)
 
 lint: setup
 	.venv/bin/ruff check .

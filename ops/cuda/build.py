@@ -9,8 +9,14 @@
   older than ``$ALIASFREE_CUDA_LOCK_TIMEOUT`` seconds (default 900), is stale: it is cleared together with
   torch's own ``lock`` baton that an interrupted compile leaves behind (which would otherwise make every later
   build wait forever).
-* On any failure (no CUDA, no nvcc or ninja, mismatched CUDA versions, unsupported GPU, compile error) the
-  loader returns None and warns ONCE per reason; the ops then use the PyTorch path.
+* A freshly loaded plugin must pass :func:`ops.cuda.selfcheck.self_check` on the current GPU (once per op and
+  process) before any op uses it.
+* On any failure (no CUDA, no nvcc or ninja, mismatched CUDA versions, unsupported GPU, compile error, failed
+  self-check) the loader returns None and warns ONCE per reason; the ops then use the PyTorch path.
+* A plugin that meets parameters its kernel does not support hands that call to the PyTorch path
+  (:func:`fall_back`): one warning, and the event is recorded in :data:`fallbacks`. With
+  ``$ALIASFREE_OPS_STRICT=1`` (the GPU parity tests, ``gpu-report``) such a fallback raises instead, so a
+  comparison can never silently compare the PyTorch path with itself.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ TORCH_LOCK_NAME = "lock"  # torch.utils.cpp_extension's FileBaton in the build d
 
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
+fallbacks: list[str] = []  # 'op: reason' of every call a plugin handed to the PyTorch path, in order
 
 
 class CudaUnavailable(RuntimeError):
@@ -86,6 +93,24 @@ def warn_once(reason: str) -> None:
         _warned.add(reason)
     warnings.warn(f"aliasfree ops: CUDA kernels unavailable, using the PyTorch path: {reason}", RuntimeWarning,
                   stacklevel=3)
+
+
+def strict() -> bool:
+    """True when a plugin's fallback to the PyTorch path must raise ($ALIASFREE_OPS_STRICT=1)."""
+    return os.environ.get("ALIASFREE_OPS_STRICT", "") not in ("", "0")
+
+
+class FallbackError(RuntimeError):
+    """A fused kernel would have handed a call to the PyTorch path while strict mode forbids it."""
+
+
+def fall_back(op: str, reason: str) -> None:
+    """Records that a plugin hands this call of ``op`` to the PyTorch path; warns once, or raises if strict."""
+    fallbacks.append(f"{op}: {reason}")
+    if strict():
+        raise FallbackError(f"{op}: the fused kernel fell back to the PyTorch path ({reason}) while "
+                            "ALIASFREE_OPS_STRICT is set")
+    warn_once(f"{op}: {reason}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -243,7 +268,19 @@ class _OpState:
     state: str = "idle"  # idle | compiling | ready | failed
     reason: str = ""
     plugin: object | None = None
+    check_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def self_check_device() -> torch.device:
+    """Where the self-check runs: the current CUDA device (the one the plugin was built for)."""
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def run_self_check(op: str, plugin: object) -> str | None:
+    from .selfcheck import self_check
+
+    return self_check(op, plugin, self_check_device())
 
 
 _states: dict[str, _OpState] = {op: _OpState() for op in OPS}
@@ -264,8 +301,13 @@ def get_plugin(op: str) -> object | None:
                 module = build_extension(op)
                 from .functions import make_plugin
 
-                st.plugin = make_plugin(op, module)
-                st.state = "ready"
+                plugin = make_plugin(op, module)
+                t0 = time.perf_counter()
+                problem = run_self_check(op, plugin)
+                st.check_seconds = time.perf_counter() - t0
+                if problem:
+                    raise CudaUnavailable(f"{op}: the fused kernel failed its self-check on this GPU ({problem})")
+                st.plugin, st.state = plugin, "ready"
             except CudaUnavailable as e:
                 st.reason, st.state = str(e), "failed"
             except Exception as e:  # noqa: BLE001 -- never let a loader raise into an op call
@@ -274,6 +316,14 @@ def get_plugin(op: str) -> object | None:
         warn_once(st.reason)
         return None
     return st.plugin
+
+
+def disable(op: str, reason: str) -> None:
+    """Marks ``op``'s kernels unusable in this process without building them (e.g. known to fail already)."""
+    with _states[op].lock:
+        _states[op].state, _states[op].reason, _states[op].plugin = "failed", reason, None
+        with _warn_lock:
+            _warned.add(reason)  # the caller already knows; no warning
 
 
 def op_status(op: str) -> str:

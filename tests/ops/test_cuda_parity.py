@@ -2,6 +2,8 @@
 
 Skipped without CUDA. Tolerances: float32 <= 1e-5 relative to the largest reference magnitude (forward and
 gradients); float16 <= 1e-2 of it (against the float32 PyTorch path on the same float16 inputs).
+Strict: a plugin that hands a call to the PyTorch path raises (``ALIASFREE_OPS_STRICT=1``) and any recorded
+fallback fails the test, so no case can compare the PyTorch path with itself.
 NOT YET RUN ON A GPU: written and CPU-checked in a task without one.
 """
 
@@ -29,8 +31,16 @@ TOL = {torch.float32: 1e-5, torch.float16: 1e-2}
 @pytest.fixture(scope="module", autouse=True)
 def kernels_built():
     for op in build.OPS:
-        if build.get_plugin(op) is None:
-            pytest.fail(f"the {op} kernels did not build: {build.op_status(op)}")
+        if build.get_plugin(op) is None:  # includes the self-check on this GPU
+            pytest.fail(f"the {op} kernels are not usable: {build.op_status(op)}")
+
+
+@pytest.fixture(autouse=True)
+def no_fallback(monkeypatch):
+    monkeypatch.setenv("ALIASFREE_OPS_STRICT", "1")
+    before = len(build.fallbacks)
+    yield
+    assert build.fallbacks[before:] == [], "a fused kernel fell back to the PyTorch path"
 
 
 def assert_rel_close(actual, expected, tol, what=""):

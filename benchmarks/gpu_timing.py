@@ -1,0 +1,214 @@
+"""Timing helpers and network specs shared by ``gpu_report`` (our side) and ``nvlabs_side`` (NVlabs' side).
+
+Imports only torch and the standard library, so that the NVlabs subprocess, whose ``training`` package would
+clash with ours, can import it by path. Timing is device-agnostic: ``torch.cuda.synchronize`` runs only for
+CUDA devices; peak memory is measured only on CUDA (None elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+# Full sizes, as NVlabs' train.py builds them (num_fp16_res=4 and conv_clamp=256 for G and D; mapping 2
+# layers for StyleGAN3, 8 for StyleGAN2; R doubles channel_base and channel_max). 'kind' picks the class.
+FULL_NETS: dict[str, dict] = {
+    "sg3t-256": dict(kind="sg3", res=256, kwargs=dict(channel_base=32768, channel_max=512)),
+    "sg3r-256": dict(kind="sg3", res=256, kwargs=dict(channel_base=65536, channel_max=1024, conv_kernel=1,
+                                                       use_radial_filters=True)),
+    "sg3t-1024": dict(kind="sg3", res=1024, kwargs=dict(channel_base=32768, channel_max=512)),
+    "sg3r-1024": dict(kind="sg3", res=1024, kwargs=dict(channel_base=65536, channel_max=1024, conv_kernel=1,
+                                                        use_radial_filters=True)),
+    "sg2-1024": dict(kind="sg2", res=1024, kwargs=dict(channel_base=32768, channel_max=512)),
+}
+# Rehearsal sizes: the same architectures, tiny (CPU, seconds).
+TINY_NETS: dict[str, dict] = {
+    "sg3t-256": dict(kind="sg3", res=16, kwargs=dict(channel_base=256, channel_max=8)),
+    "sg3r-256": dict(kind="sg3", res=16, kwargs=dict(channel_base=512, channel_max=16, conv_kernel=1,
+                                                      use_radial_filters=True)),
+    "sg3t-1024": dict(kind="sg3", res=32, kwargs=dict(channel_base=256, channel_max=8)),
+    "sg3r-1024": dict(kind="sg3", res=32, kwargs=dict(channel_base=512, channel_max=16, conv_kernel=1,
+                                                       use_radial_filters=True)),
+    "sg2-1024": dict(kind="sg2", res=32, kwargs=dict(channel_base=256, channel_max=8)),
+}
+TRAIN_NET = "sg3t-256"  # the training step: stylegan3-t at 256 (with a Discriminator in its pickle)
+LAYERS_NET = "sg3t-1024"  # filtered_lrelu at every layer of this one; the renderer runs it too
+
+
+def nets(tiny: bool) -> dict[str, dict]:
+    return TINY_NETS if tiny else FULL_NETS
+
+
+def by_priority(specs: dict[str, dict], tiny: bool = False) -> list[str]:
+    """The nets the targets name first (1024), so that a section cut short by its time limit has them. The
+    rehearsal times one of each architecture (the 256 ones differ only in size)."""
+    names = sorted(specs, key=lambda n: (-specs[n]["res"] if "1024" in n else 0, n.startswith("sg2")))
+    return [n for n in names if "1024" in n] if tiny else names
+
+
+def generator_kwargs(spec: dict, z_dim: int) -> dict:
+    """Constructor kwargs of a Generator (ours and NVlabs' take the same names)."""
+    common = dict(z_dim=z_dim, c_dim=0, w_dim=z_dim, img_resolution=spec["res"], img_channels=3, num_fp16_res=4,
+                  conv_clamp=256, **spec["kwargs"])
+    if spec["kind"] == "sg3":
+        return dict(common, magnitude_ema_beta=0.5 ** (32 / 20e3), mapping_kwargs=dict(num_layers=2))
+    return dict(common, mapping_kwargs=dict(num_layers=8))
+
+
+def discriminator_kwargs(spec: dict) -> dict:
+    kw = {k: v for k, v in spec["kwargs"].items() if k in ("channel_base", "channel_max")}
+    return dict(c_dim=0, img_resolution=spec["res"], img_channels=3, num_fp16_res=4, conv_clamp=256, **kw)
+
+
+def z_dim(tiny: bool) -> int:
+    return 16 if tiny else 512
+
+
+def batches(tiny: bool) -> list[int]:
+    return [1] if tiny else [1, 8]
+
+
+def pick_layers(names: list[str], tiny: bool) -> list[str]:
+    """Every layer; in the rehearsal the first, a middle and the last one (the code path is the same)."""
+    return [names[0], names[len(names) // 2], names[-1]] if tiny else list(names)
+
+
+def train_batch(tiny: bool) -> int:
+    return 2 if tiny else 32
+
+
+def fixed_z(batch: int, dim: int, device: torch.device) -> torch.Tensor:
+    """The same latents on both sides (a private CPU generator, then moved)."""
+    return torch.randn([batch, dim], generator=torch.Generator().manual_seed(1234)).to(device)
+
+
+def layer_input(L, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """What a StyleGAN3 layer's modulated conv hands its filtered_lrelu (same values on both sides)."""
+    k = L.conv_kernel - 1
+    shape = [batch, L.out_channels, int(L.in_size[1]) + k, int(L.in_size[0]) + k]
+    return torch.randn(shape, generator=torch.Generator().manual_seed(7)).to(device=device, dtype=dtype)
+
+
+def layer_kwargs(L) -> dict:
+    """filtered_lrelu's arguments in a StyleGAN3 layer (ours and NVlabs' use the same names)."""
+    return dict(fu=L.up_filter, fd=L.down_filter, b=L.bias, up=L.up_factor, down=L.down_factor, padding=L.padding,
+                gain=1 if L.is_torgb else math.sqrt(2), slope=1 if L.is_torgb else 0.2, clamp=L.conv_clamp)
+
+
+def configure_backends() -> None:
+    """The flags NVlabs' training loop sets, on both sides alike (no TF32: the comparison is float32)."""
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Timing
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1,
+              budget_s: float | None = None) -> dict:
+    """Median and best seconds of ``fn`` over ``repeats`` runs after ``warmup`` runs (fewer if over budget)."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times: list[float] = []
+    start = time.perf_counter()
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+        if budget_s is not None and time.perf_counter() - start > budget_s:
+            break
+    return dict(median_s=statistics.median(times), best_s=min(times), runs=len(times))
+
+
+def peak_memory_mib(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Peak memory ``fn`` allocates above what was allocated before it (CUDA only)."""
+    if device.type != "cuda":
+        return None
+    sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    fn()
+    sync(device)
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+
+
+def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float = 0.999) -> None:
+    with torch.no_grad():
+        for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+
+def training_step_s_per_kimg(loss, G: torch.nn.Module, D: torch.nn.Module, G_ema: torch.nn.Module,
+                             batch: int, device: torch.device, steps: int, budget_s: float, warmup: int = 1) -> dict:
+    """s/kimg of NVlabs' phase schedule for StyleGAN3 with a synthetic batch (both sides run this same code).
+
+    One step = Gmain (G forward + D + G backward, Adam step) + Dmain (D on fakes and reals, Adam step) + the
+    G_ema update; Dreg (R1, every 16 steps with gain 16) is timed on its own and amortized over 16 steps.
+    No data loading, no augmentation, no statistics: the same work on both sides.
+    """
+    gen = torch.Generator(device=device).manual_seed(0)
+    G_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
+    D_opt = torch.optim.Adam(D.parameters(), lr=0.002, betas=(0.0, 0.99), eps=1e-8)
+    real = torch.rand([batch, G.img_channels, G.img_resolution, G.img_resolution], generator=gen,
+                      device=device) * 2 - 1
+    c = torch.zeros([batch, G.c_dim], device=device)
+
+    def phase(name: str, opt, module, gain: float) -> None:
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+        z = torch.randn([batch, G.z_dim], generator=gen, device=device)
+        loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=z, gen_c=c, gain=gain, cur_nimg=0)
+        module.requires_grad_(False)
+        for p in module.parameters():
+            if p.grad is not None:
+                torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+        opt.step()
+
+    def main_step() -> None:
+        phase("Gmain", G_opt, G, 1)
+        phase("Dmain", D_opt, D, 1)
+        ema_update(G_ema, G)
+
+    G.requires_grad_(False)
+    D.requires_grad_(False)
+    main = time_call(main_step, device, repeats=steps, warmup=warmup, budget_s=budget_s)
+    reg = time_call(lambda: phase("Dreg", D_opt, D, 16), device, repeats=2 if warmup else 1, warmup=warmup,
+                    budget_s=budget_s / 4)
+    step_s = main["median_s"] + reg["median_s"] / 16
+    return dict(s_per_kimg=step_s / batch * 1000, step_s=step_s, main_s=main["median_s"], dreg_s=reg["median_s"],
+                steps=main["runs"], batch=batch)
+
+
+def device_info(device: torch.device) -> dict:
+    info = dict(device=str(device), torch=torch.__version__, cuda=torch.version.cuda, python=sys.version.split()[0])
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
+    return info
+
+
+def write_json(path: str, data: object) -> None:
+    def default(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        return str(o)
+
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, default=default)

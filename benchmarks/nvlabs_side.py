@@ -1,0 +1,213 @@
+"""NVlabs' side of ``gpu_report``: runs NVlabs/stylegan3's own code from a local checkout, for comparison only.
+
+    python benchmarks/nvlabs_side.py {pickles,build,layers,generators,train} --nvlabs DIR --out RESULT.json
+        [--pickles DIR] [--device cuda|cpu] [--tiny] [--budget SECONDS]
+
+Run as a script in its own process (gpu_report does): NVlabs' packages ``training``, ``torch_utils`` and
+``dnnlib`` would clash with ours in one interpreter. Nothing of NVlabs' code is copied here; the checkout is
+imported from DIR. ``pickles`` writes NVlabs-format pickles with NVlabs' own classes (the weights both sides
+then load); the other commands time NVlabs' CUDA kernels (their reference ops on the CPU). Modules that
+their code imports but never uses in these paths (``requests``; ``pkg_resources`` and ``distutils`` on newer
+Pythons) are stood in for when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+import types
+import warnings
+
+import gpu_timing as gt  # sys.path[0] is this script's folder
+import torch
+
+
+def _stand_ins() -> None:
+    try:
+        import requests  # noqa: F401
+    except ImportError:
+        sys.modules["requests"] = types.ModuleType("requests")  # only used to download URLs; never here
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        from packaging.version import parse
+
+        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    try:
+        from distutils.util import strtobool  # noqa: F401
+    except ImportError:
+        util = types.SimpleNamespace(strtobool=lambda v: v.lower() in ("y", "yes", "t", "true", "on", "1"))
+        sys.modules["distutils"] = types.SimpleNamespace(util=util)
+        sys.modules["distutils.util"] = util
+
+
+def _load(path: str, device: torch.device) -> dict:
+    with open(path, "rb") as f:
+        data = pickle.load(f)  # NVlabs' persistence rebuilds their classes: trusted, we wrote it
+    return {k: (v.to(device) if isinstance(v, torch.nn.Module) else v) for k, v in data.items()}
+
+
+def cmd_pickles(args) -> dict:
+    from training import networks_stylegan2, networks_stylegan3
+
+    os.makedirs(args.pickles, exist_ok=True)
+    out = {}
+    for i, (name, spec) in enumerate(gt.nets(args.tiny).items()):
+        path = os.path.join(args.pickles, f"{name}.pkl")
+        stamp = json.dumps(dict(spec=spec, z=gt.z_dim(args.tiny), format=1), sort_keys=True)
+        if os.path.exists(path) and os.path.exists(path + ".spec") and open(path + ".spec").read() == stamp:
+            out[name] = dict(path=path, cached=True)
+            continue
+        t0 = time.perf_counter()
+        torch.manual_seed(i)
+        module = networks_stylegan3 if spec["kind"] == "sg3" else networks_stylegan2
+        G = module.Generator(**gt.generator_kwargs(spec, gt.z_dim(args.tiny))).eval().requires_grad_(False)
+        data = dict(G=G, G_ema=G, augment_pipe=None, training_set_kwargs=None)
+        if name == gt.TRAIN_NET:
+            data["D"] = networks_stylegan2.Discriminator(**gt.discriminator_kwargs(spec)).eval().requires_grad_(False)
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(data, f)
+        os.replace(path + ".tmp", path)
+        with open(path + ".spec", "w") as f:
+            f.write(stamp)
+        out[name] = dict(path=path, seconds=time.perf_counter() - t0, params=sum(p.numel() for p in G.parameters()))
+    return out
+
+
+def _ops():
+    from torch_utils.ops import bias_act, filtered_lrelu, upfirdn2d
+
+    return dict(bias_act=bias_act, upfirdn2d=upfirdn2d, filtered_lrelu=filtered_lrelu)
+
+
+def _kernels_in_use(device: torch.device) -> dict:
+    """Which of NVlabs' ops have their CUDA plugin loaded (their code raises rather than falls back)."""
+    return {op: (device.type == "cuda" and m._plugin is not None) for op, m in _ops().items()}
+
+
+def cmd_build(args) -> dict:
+    device = torch.device(args.device)
+    if device.type != "cuda":
+        return dict(skipped="no CUDA: NVlabs' reference ops run on the CPU")
+    result = {}
+    for op, module in _ops().items():
+        t0 = time.perf_counter()
+        try:
+            module._init()
+            result[op] = dict(ok=module._plugin is not None, seconds=time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001 -- recorded in the report
+            result[op] = dict(ok=False, seconds=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}"[:500])
+    return result
+
+
+def cmd_layers(args) -> dict:
+    from torch_utils.ops.filtered_lrelu import filtered_lrelu
+
+    device = torch.device(args.device)
+    G = _load(os.path.join(args.pickles, f"{gt.LAYERS_NET}.pkl"), device)["G_ema"]
+    rows = []
+    deadline = time.monotonic() + args.budget
+    for name in gt.pick_layers(list(G.synthesis.layer_names), args.tiny):
+        L = getattr(G.synthesis, name)
+        dtypes = [torch.float32] + ([torch.float16] if L.use_fp16 and device.type == "cuda" else [])
+        for batch in gt.batches(args.tiny):
+            for dtype in dtypes:
+                if time.monotonic() > deadline:
+                    return dict(rows=rows, incomplete="time budget spent", kernels=_kernels_in_use(device))
+                x = gt.layer_input(L, batch, device, dtype)
+                kw = gt.layer_kwargs(L)
+                kw["b"] = kw["b"].to(dtype)
+
+                def run(x=x, kw=kw):
+                    return filtered_lrelu(x, **kw, impl="cuda")
+
+                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 1, budget_s=1.0)
+                rows.append(dict(layer=name, batch=batch, dtype=str(dtype).split(".")[-1], ms=t["median_s"] * 1e3,
+                                 peak_mib=gt.peak_memory_mib(run, device)))
+    return dict(rows=rows, kernels=_kernels_in_use(device))
+
+
+def cmd_generators(args) -> dict:
+    device = torch.device(args.device)
+    rows = []
+    deadline = time.monotonic() + args.budget
+    for name in gt.by_priority(gt.nets(args.tiny), args.tiny):
+        G = _load(os.path.join(args.pickles, f"{name}.pkl"), device)["G_ema"].eval()
+        zd = G.z_dim
+        with torch.no_grad():
+            img = G(gt.fixed_z(1, zd, device), None, noise_mode="const", force_fp32=True)
+        torch.save(dict(img=img.float().cpu()), os.path.join(args.outdir, f"img-{name}-nvlabs.pt"))
+        for batch in gt.batches(args.tiny):
+            for precision in ("fp32", "mixed-fp16"):
+                if time.monotonic() > deadline:
+                    return dict(rows=rows, incomplete="time budget spent", kernels=_kernels_in_use(device))
+                z = gt.fixed_z(batch, zd, device)
+
+                def run(G=G, z=z, precision=precision):
+                    with torch.no_grad():
+                        return G(z, None, noise_mode="const", force_fp32=(precision == "fp32"))
+
+                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 1, budget_s=1.0)
+                rows.append(dict(net=name, batch=batch, precision=precision, images_per_s=batch / t["median_s"],
+                                 ms=t["median_s"] * 1e3))
+        del G
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return dict(rows=rows, kernels=_kernels_in_use(device))
+
+
+def cmd_train(args) -> dict:
+    from training.loss import StyleGAN2Loss
+
+    device = torch.device(args.device)
+    data = _load(os.path.join(args.pickles, f"{gt.TRAIN_NET}.pkl"), device)
+    G, D = data["G"].train(), data["D"].train()
+    G_ema = copy.deepcopy(G).eval()
+    loss = StyleGAN2Loss(device=device, G=G, D=D, augment_pipe=None, r1_gamma=2, style_mixing_prob=0, pl_weight=0,
+                         blur_init_sigma=0, blur_fade_kimg=0)
+    batch = gt.train_batch(args.tiny)
+    result = gt.training_step_s_per_kimg(loss, G, D, G_ema, batch, device, steps=args.repeats, budget_s=args.budget,
+                                          warmup=0 if args.tiny else 1)
+    result["kernels"] = _kernels_in_use(device)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["pickles", "build", "layers", "generators", "train"])
+    parser.add_argument("--nvlabs", required=True, help="a checkout of NVlabs/stylegan3")
+    parser.add_argument("--out", required=True, help="result JSON")
+    parser.add_argument("--pickles", help="folder of the NVlabs-format pickles (default DIR/gpu-report-pickles)")
+    parser.add_argument("--outdir", default=".", help="where images for the cross-check go")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds of timing before stopping early")
+    args = parser.parse_args(argv)
+    args.pickles = args.pickles or os.path.join(args.nvlabs, "gpu-report-pickles")
+    sys.path.insert(1, os.path.abspath(args.nvlabs))
+    _stand_ins()
+    importlib.invalidate_caches()
+    gt.configure_backends()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:  # e.g. their 'no optimized CUDA kernel' fallback
+        warnings.simplefilter("always")
+        try:
+            result = dict(ok=True, **globals()[f"cmd_{args.command}"](args))
+        except Exception as e:  # noqa: BLE001 -- the report records it
+            result = dict(ok=False, error=f"{type(e).__name__}: {e}"[:1000], traceback=traceback.format_exc()[-3000:])
+    result["seconds"] = time.perf_counter() - t0
+    result["warnings"] = sorted({str(w.message)[:300] for w in caught})[:20]
+    gt.write_json(args.out, result)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
