@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add('--cond', type=_bool, default=False, help='train a conditional model from dataset.json labels')
     add('--mirror', type=_bool, default=False, help='enable dataset x-flips')
     add('--aug', choices=('noaug', 'ada', 'fixed'), default='ada', help='augmentation mode')
+    add('--bad-images', choices=('stop', 'skip'), default='stop',
+        help='an image that cannot be decoded: stop with one line, or skip it (logged by name and counted)')
     add('--resume', help='resume from a snapshot (ours: exactly; NVlabs: weights)')
     add('--freezed', type=int, default=0, help='freeze the first layers of D')
     # Hyperparameters.
@@ -109,7 +111,7 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     cfg = TrainingConfig()
     cfg.training_set_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
                                    use_labels=bool(opts.cond), max_size=None, xflip=bool(opts.mirror),
-                                   random_seed=opts.seed)
+                                   random_seed=opts.seed, bad_images=opts.bad_images)
     cfg.data_loader_kwargs = dict(num_workers=opts.workers, prefetch_factor=2)
     try:  # check the data now, with a clear message, before any process starts
         training_set = construct_class_by_name(**cfg.training_set_kwargs)
@@ -297,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         launch(cfg, device_type, dry_run=opts.dry_run)
         if dist.is_available() and dist.is_initialized():
             dist.barrier()  # every rank done before any tears the group down (see _subprocess_fn)
-    except UsageError as e:
+    except UserError as e:   # bad options, a dataset image that fails (--bad-images stop), a full disk
         print(f'error: {e}', file=sys.stderr)
         return 1
     finally:

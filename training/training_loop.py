@@ -22,7 +22,8 @@ import torch
 import torch.distributed as dist
 
 import networks
-from training.dataset import InfiniteSampler
+from networks.atomic_io import remove_stale_temp_files
+from training.dataset import DatasetError, InfiniteSampler
 from training.loss import StyleGAN2Loss
 from training.stats import StatsCollector
 
@@ -159,6 +160,46 @@ def save_image_grid(images: np.ndarray, path: str, drange: tuple[float, float], 
     PIL.Image.fromarray(_image_grid(images, grid_size)).save(path)
 
 
+class _CheckedItems(torch.utils.data.Dataset):
+    """The training set as the loader reads it: a decode failure comes back as data (name, reason) from the
+    worker, so the main process can skip and count it or stop with one line (see ImageFolderDataset)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: int):
+        if hasattr(self.dataset, 'get_item_checked'):
+            return self.dataset.get_item_checked(idx)
+        return (*self.dataset[idx], '', '')
+
+
+class BadImageCounter:
+    """Bad images met while training, in --bad-images skip mode: logged once by name, counted every time."""
+
+    def __init__(self, mode: str, path: str, log: Callable[[str], None]):
+        self.mode, self.path, self.log = mode, path, log
+        self.seen: dict[str, int] = {}
+
+    def add(self, names, reasons) -> None:
+        for name, reason in zip(names, reasons):
+            if not name:
+                continue
+            if self.mode != 'skip':
+                raise DatasetError(f'Cannot decode image {name!r} in {self.path!r}: {reason}; pass --bad-images '
+                                   'skip to skip such images (the run can be resumed from its last snapshot)')
+            self.seen[name] = self.seen.get(name, 0) + 1
+            if self.seen[name] == 1:
+                self.log(f'  skipped bad image {name!r}: {reason} (replaced by the next image; '
+                         f'{len(self.seen)} bad so far)')
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+
 def _memory_gb(device: torch.device) -> tuple[float, float]:
     cpu = psutil.Process(os.getpid()).memory_info().rss / 2**30
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == 'cuda' else 0.0
@@ -184,6 +225,18 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     log('Loading training set...')
     training_set = construct_class_by_name(**cfg.training_set_kwargs)
     log(f'  images: {len(training_set)}, shape: {training_set.image_shape}, labels: {training_set.label_shape}')
+    skipped_at_open = getattr(training_set, 'skipped_at_open', [])
+    if skipped_at_open:
+        log(f'  left out {len(skipped_at_open)} unreadable images (--bad-images skip), e.g. '
+            f'{skipped_at_open[0][0]!r}: {skipped_at_open[0][1]}')
+    bad_images = BadImageCounter(getattr(training_set, 'bad_images', 'stop'), getattr(training_set, 'path', ''), log)
+    if rank == 0:
+        # Leftovers of snapshot writes that were killed, here and beside the snapshot we resume from.
+        for folder in {cfg.run_dir, os.path.dirname(os.path.abspath(cfg.resume_pkl)) if cfg.resume_pkl else None}:
+            if folder:
+                removed = remove_stale_temp_files(folder)
+                if removed:
+                    log(f'  removed {len(removed)} temporary files of interrupted writes in {folder}: {removed}')
 
     common = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution,
                   img_channels=training_set.num_channels)
@@ -271,7 +324,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     loader_kwargs = dict(cfg.data_loader_kwargs)
     if loader_kwargs.get('num_workers', 0) == 0:
         loader_kwargs.pop('prefetch_factor', None)
-    loader = torch.utils.data.DataLoader(training_set, sampler=sampler, batch_size=batch_per_gpu,
+    loader = torch.utils.data.DataLoader(_CheckedItems(training_set), sampler=sampler, batch_size=batch_per_gpu,
                                          pin_memory=device.type == 'cuda',
                                          generator=torch.Generator().manual_seed(cfg.random_seed), **loader_kwargs)
     training_iter = iter(loader)
@@ -313,7 +366,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     done = cur_nimg >= cfg.total_kimg * 1000
     while not done:
         # Fetch reals and draw latents for every phase.
-        real_img, real_c = next(training_iter)
+        real_img, real_c, bad_names, bad_reasons = next(training_iter)
+        bad_images.add(bad_names, bad_reasons)
         real_img = (real_img.to(device).to(torch.float32) / 127.5 - 1).split(cfg.batch_gpu)
         real_c = real_c.to(device).split(cfg.batch_gpu)
         gen_z = torch.randn([len(phases), batch_per_gpu, G.z_dim], device=device)
@@ -388,6 +442,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             record['Progress/tick'] = cur_tick
             record['Progress/kimg'] = cur_nimg / 1e3
             record['Progress/augment'] = aug_p
+            record['Progress/bad_images'] = len(bad_images.seen)
+            record['Progress/bad_images_skipped'] = bad_images.total
             record['Timing/sec_per_tick'] = tick_end_time - tick_start_time
             record['Timing/sec_per_kimg'] = sec_per_kimg
             record['Timing/maintenance_sec'] = maintenance_time
@@ -427,6 +483,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
 
     if stats_file is not None:
         stats_file.close()
+    if bad_images.seen:
+        log(f'Skipped {bad_images.total} draws of {len(bad_images.seen)} bad images: {sorted(bad_images.seen)[:10]}')
     log('Exiting...')
     return dict(cur_nimg=cur_nimg, snapshot_pkl=snapshot_pkl)
 
