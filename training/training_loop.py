@@ -13,7 +13,7 @@ import importlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -23,9 +23,14 @@ import torch.distributed as dist
 
 import networks
 from networks.atomic_io import remove_stale_temp_files
+from networks.errors import UserError
 from training.dataset import DatasetError, InfiniteSampler
 from training.loss import StyleGAN2Loss
 from training.stats import StatsCollector
+
+
+class ResumeError(UserError):
+    """Saved training state that does not fit the networks being trained."""
 
 
 def construct_class_by_name(class_name: str, **kwargs):
@@ -73,9 +78,10 @@ def ada_adjust(p: float, real_sign_mean: float, target: float, batch_size: int, 
     return float(max(p + adjust, 0.0))
 
 
-def copy_matching_params(src: torch.nn.Module, dst: torch.nn.Module) -> list[str]:
-    """Copy tensors with the same name and shape from src to dst; returns the names of dst left untouched."""
-    src_tensors = dict(src.named_parameters()) | dict(src.named_buffers())
+def copy_matching_params(src: torch.nn.Module | Mapping[str, torch.Tensor], dst: torch.nn.Module) -> list[str]:
+    """Copy tensors with the same name and shape from src (a module, or a dict name -> tensor as in
+    `module_tensors`) to dst; returns the names of dst left untouched."""
+    src_tensors = dict(src) if isinstance(src, Mapping) else module_tensors(src)
     skipped = []
     with torch.no_grad():
         for name, tensor in list(dst.named_parameters()) + list(dst.named_buffers()):
@@ -84,6 +90,11 @@ def copy_matching_params(src: torch.nn.Module, dst: torch.nn.Module) -> list[str
             else:
                 skipped.append(name)
     return skipped
+
+
+def module_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers by name: what `copy_matching_params` restores."""
+    return dict(module.named_parameters()) | dict(module.named_buffers())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -126,6 +137,7 @@ class TrainingConfig:
     kimg_per_tick: float = 4
     image_snapshot_ticks: int | None = 50
     network_snapshot_ticks: int | None = 50
+    network_snapshot_seconds: float | None = None   # also end the tick and snapshot when this much time has passed
     resume_pkl: str | None = None
     resume_kimg: float = 0
     device: str = 'cpu'
@@ -207,8 +219,17 @@ def _memory_gb(device: torch.device) -> tuple[float, float]:
 
 
 def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None] = print,
-                  step_callback: Callable[[dict], None] | None = None) -> dict:
-    """Run training as described by `cfg`; returns dict(cur_nimg, snapshot_pkl) on rank 0 (and the others)."""
+                  step_callback: Callable[[dict], None] | None = None, resume_data: dict | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  snapshot_fn: Callable[[dict], str] | None = None, strict_resume: bool = False) -> dict:
+    """Run training as described by `cfg`; returns dict(cur_nimg, snapshot_pkl) on rank 0 (and the others).
+
+    Hooks for resumable slices (training.slice): `resume_data` is what `load_network_pkl` would give for
+    `cfg.resume_pkl` (networks as modules or dicts of tensors, `training_state`), `should_stop()` is asked after
+    every step and ends the run like reaching `total_kimg` (final tick, snapshot), and `snapshot_fn(data)` writes
+    a snapshot instead of `network-snapshot-*.pkl` and returns where it went. With `strict_resume` a tensor
+    that the resume data lacks (or has in another shape) is a `ResumeError` rather than a log line.
+    """
     device = torch.device(cfg.device)
     num_gpus = cfg.num_gpus
     batch_per_gpu = cfg.batch_size // num_gpus
@@ -250,16 +271,23 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
 
     # Resume: ours restores everything; an NVlabs pickle (or one of ours without state) gives the weights only.
     resume_state = None
-    if cfg.resume_pkl is not None:
+    if resume_data is None and cfg.resume_pkl is not None:
         log(f'Resuming from "{cfg.resume_pkl}"')
         resume_data = networks.load_network_pkl(cfg.resume_pkl, device=device)
+    if resume_data is not None:
         for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
             skipped = copy_matching_params(resume_data[name], module)
+            if skipped and strict_resume:
+                raise ResumeError(f'{name}: {len(skipped)} tensors are missing from the saved state or have another '
+                                  f'shape (e.g. {skipped[0]!r}): it was made for other networks or another dataset')
             if skipped:
                 log(f'  {name}: {len(skipped)} tensors not in the snapshot or of another shape, kept as initialised')
         saved_pipe = resume_data.get('augment_pipe')
         if augment_pipe is not None and saved_pipe is not None:
-            saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
+            if isinstance(saved_pipe, Mapping):
+                saved_p = saved_pipe['p']
+            else:
+                saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
             augment_pipe.p.copy_(torch.as_tensor(saved_p))
         resume_state = resume_data.get('training_state')
         if resume_state is None:
@@ -363,6 +391,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     tick_start_time = time.time()
     maintenance_time = tick_start_time - start_time
     snapshot_pkl = None
+    last_snapshot_time = time.time()
     done = cur_nimg >= cfg.total_kimg * 1000
     while not done:
         # Fetch reals and draw latents for every phase.
@@ -419,8 +448,16 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             step_callback(dict(cur_nimg=cur_nimg, batch_idx=batch_idx, losses=dict(step_values),
                                G=G, D=D, G_ema=G_ema, augment_p=float(augment_pipe.p) if augment_pipe else 0.0))
 
-        done = cur_nimg >= cfg.total_kimg * 1000
-        if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + cfg.kimg_per_tick * 1000:
+        done = cur_nimg >= cfg.total_kimg * 1000 or (should_stop is not None and bool(should_stop()))
+        snapshot_due = (cfg.network_snapshot_seconds is not None
+                        and time.time() - last_snapshot_time >= cfg.network_snapshot_seconds)
+        if _distributed() and (cfg.network_snapshot_seconds is not None or should_stop is not None):
+            # Clocks differ between ranks: rank 0 decides for all.
+            flags = torch.tensor([float(done), float(snapshot_due)], device=device)
+            dist.broadcast(flags, src=0)
+            done, snapshot_due = bool(flags[0]), bool(flags[1])
+        if (not done and not snapshot_due and cur_tick != 0
+                and cur_nimg < tick_start_nimg + cfg.kimg_per_tick * 1000):
             continue
 
         # End of tick: log, images, snapshot, metrics.
@@ -454,7 +491,9 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             if cfg.image_snapshot_ticks is not None and (done or cur_tick % cfg.image_snapshot_ticks == 0):
                 save_fakes(os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'))
 
-        if cfg.network_snapshot_ticks is not None and (done or cur_tick % cfg.network_snapshot_ticks == 0):
+        if snapshot_due or (cfg.network_snapshot_ticks is not None
+                            and (done or cur_tick % cfg.network_snapshot_ticks == 0)):
+            last_snapshot_time = time.time()
             # Per-rank state (RNG, ADA's partial sums) is gathered so every rank resumes exactly.
             rank_state = dict(rng={k: v.cpu() for k, v in _rng_state(device).items()}, ada=ada_stats.state())
             rank_states = [rank_state]
@@ -468,10 +507,13 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                     pl_mean=loss.pl_mean.detach().cpu(), ada_stats=[s['ada'] for s in rank_states],
                     rng_states=[s['rng'] for s in rank_states],
                     num_gpus=num_gpus, batch_size=cfg.batch_size)
-                snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
-                networks.save_network_pkl(snapshot_pkl, dict(
-                    G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe,
-                    training_set_kwargs=dict(cfg.training_set_kwargs), training_state=training_state))
+                snapshot = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe,
+                                training_set_kwargs=dict(cfg.training_set_kwargs), training_state=training_state)
+                if snapshot_fn is not None:
+                    snapshot_pkl = snapshot_fn(snapshot)
+                else:
+                    snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
+                    networks.save_network_pkl(snapshot_pkl, snapshot)
                 log(f'  saved {snapshot_pkl}')
             if cfg.metrics:
                 _run_metrics(cfg, G_ema, snapshot_pkl, device, rank, log)
