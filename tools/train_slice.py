@@ -34,6 +34,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--data', help='dataset path, if it moved since --init')
     parser.add_argument('--run-dir', help='where logs and image grids go [default: <state>-run]')
     parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
+    parser.add_argument('--estimate', action='store_true',
+                        help='with --init: print the size and precision the state would have, and exit')
     parser.add_argument('--init', nargs=argparse.REMAINDER,
                         help='start a new state: the remaining arguments are training.train options')
     return parser
@@ -42,8 +44,13 @@ def build_parser() -> ArgumentParser:
 def _body(opts: argparse.Namespace) -> None:
     import torch
 
-    from training.slice import run_slice
+    from training.slice import SliceStateError, estimate_state, run_slice
     dev = opts.device if opts.device != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
+    if opts.estimate:
+        if opts.init is None:
+            raise SliceStateError('--estimate needs --init and the training options')
+        print(json.dumps(estimate_state(opts.init, torch.device(dev).type)))
+        return
     summary = run_slice(opts.state, minutes=opts.minutes, save_every_minutes=opts.save_every,
                         init_argv=opts.init, data=opts.data, total_kimg=opts.kimg, device=dev,
                         run_dir=opts.run_dir, handle_sigterm=True)

@@ -393,6 +393,29 @@ def _init_config(train_argv: Sequence[str], state_dir: Path, device_type: str) -
     return cfg
 
 
+def estimate_state(init_argv: Sequence[str], device_type: str = 'cpu') -> dict:
+    """Storage level and size of the state that `--init init_argv` would write (networks built, nothing trained)."""
+    from training.training_loop import construct_class_by_name
+    cfg = _init_config(init_argv, Path('.'), device_type)
+    dataset = construct_class_by_name(**cfg.training_set_kwargs)
+    common = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
+    G = construct_class_by_name(**cfg.G_kwargs, **common)
+    D = construct_class_by_name(**cfg.D_kwargs, **common)
+    states = {}
+    for key, net, opt_kwargs in (('G_opt', G, cfg.G_opt_kwargs), ('D_opt', D, cfg.D_opt_kwargs)):
+        opt = torch.optim.Adam(net.parameters(), lr=opt_kwargs['lr'], betas=tuple(float(b) for b in opt_kwargs['betas']))
+        for p in net.parameters():      # moments as a trained optimizer holds them
+            opt.state[p] = dict(step=torch.tensor(1.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+        states[key] = opt.state_dict()
+    snapshot = dict(G=G, D=D, G_ema=copy.deepcopy(G), augment_pipe=None, training_state=dict(
+        cur_nimg=0, cur_tick=0, batch_idx=0, pl_mean=torch.zeros([]), rng_states=[dict(cpu=torch.get_rng_state())],
+        **states))
+    data, level = serialize_payload(snapshot)
+    return dict(G_params=sum(p.numel() for p in G.parameters()), D_params=sum(p.numel() for p in D.parameters()),
+                state_mib=round(len(data) / 2**20, 2), files=-(-len(data) // MAX_PART_BYTES),
+                storage=storage_description(level))
+
+
 def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: float = 3.0,
               init_argv: Sequence[str] | None = None, data: str | None = None, total_kimg: float | None = None,
               device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,

@@ -7,6 +7,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -70,18 +73,51 @@ def test_slices_accumulate_and_continue_exactly(tmp_path, good_state, photos16, 
     assert 'Slice 2 of' in log and 'state saved: kimg 0.016' in log
 
 
-def test_clock_stops_the_slice_and_saves_inside_it(tmp_path, good_state):
+def test_saves_inside_the_slice_and_sigterm_saves_and_stops(tmp_path, good_state):
+    # A slot's time limit: the slice has saved every 0.04 minutes (2.4 s), and SIGTERM makes it save and exit 0.
     state = tmp_path / 'state'
     shutil.copytree(good_state, state)
-    start = time.time()
-    # 0.25 minutes (15 s) of an endless run, saving every 0.05 minutes (3 s).
-    assert _slice(state, '--minutes', '0.25', '--save-every', '0.05', '--kimg', '1000') == 0
-    elapsed = time.time() - start
-    assert elapsed < 15 + 8                         # stopped in time to save (margin: slow steps on a loaded CPU)
-    manifest, _payload = read_state(state)
-    assert manifest['kimg'] > 0.008
-    log = open(f'{state}-run/log.txt').read().split('Slice 2')[1]
-    assert log.count('state saved') >= 2            # saves inside the slice, not only at its end
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen([sys.executable, '-m', 'tools.train_slice', '--state', str(state), '--device', 'cpu',
+                             '--minutes', '5', '--save-every', '0.04', '--kimg', '1000'], cwd=repo,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    log_path = f'{state}-run/log.txt'
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if os.path.exists(log_path) and open(log_path).read().count('state saved') >= 2:
+                break
+            time.sleep(0.2)
+        saved_kimg = read_state(state)[0]['kimg']
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()[-500:]
+    log = open(log_path).read()
+    assert log.count('state saved') >= 3 and log.rstrip().endswith('Exiting...')
+    assert read_state(state)[0]['kimg'] > saved_kimg > 0.008
+
+
+def test_clock_leaves_time_for_the_last_save(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(slice_mod.time, 'time', lambda: now[0])
+    clock = slice_mod._Clock(deadline=100.0, first_save_estimate_s=2.0)
+    stops = []
+    for t in (0, 30, 32, 34, 40, 50, 80, 88, 89, 90):   # warm-up step of 30 s is not counted; later steps 2-30 s
+        now[0] = t
+        stops.append(clock.should_stop())
+    # Reserve: 1.5 x save (3 s) + 2 x the longest recent step (30 s from t=50 to 80) = 63 s.
+    assert stops == [False, False, False, False, False, False, True, True, True, True]
+    clock.saved(10.0)
+    now[0] = 95.0
+    assert clock.should_stop()
+    clock = slice_mod._Clock(deadline=100.0)
+    clock.stop_requested = True                              # SIGTERM
+    assert clock.should_stop()
 
 
 def test_corrupt_or_missing_state_is_one_line_and_untouched(tmp_path, good_state, capsys):
@@ -261,3 +297,13 @@ def test_disk_full_error_is_a_user_error(tmp_path, monkeypatch):
     with pytest.raises(AtomicWriteError, match='No space left'):
         write_state(tmp_path / 's', snapshot, {}, [])
     assert not [f for f in os.listdir(tmp_path / 's')]
+
+
+def test_estimate_matches_the_state_a_slice_writes(good_state, photos16, tiny_net_args, capsys):
+    assert _slice(good_state.parent / 'unused', '--minutes', '1', '--estimate',
+                  *_init_args(photos16, tiny_net_args)) == 0
+    estimate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = json.loads((good_state / MANIFEST).read_text())
+    assert estimate['storage'] == manifest['storage']
+    assert abs(estimate['state_mib'] - manifest['payload_bytes'] / 2**20) < 0.05 * estimate['state_mib']
+    assert not (good_state.parent / 'unused').exists()
