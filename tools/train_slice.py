@@ -7,7 +7,8 @@
 `--init` takes the rest of the command line as training.train options (without --outdir) and creates the
 state; later slices read every option from the state. The state is saved every --save-every minutes and at the
 end, each file <= 16 MiB and <= 64 MiB in all (see training.slice); logs, stats.jsonl and image grids go to
-<state>-run/. A missing or corrupt state is one error line and nothing is written.
+<state>-run/ (with --save-to: beside that folder). A missing or corrupt state is one error line and nothing is
+written.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--save-every', type=positive_float, default=3.0,
                         help='minutes between saves inside the slice (a killed slice loses at most this)')
     parser.add_argument('--kimg', type=positive_float, help='stop at this total kimg (default: the state\'s)')
+    parser.add_argument('--save-to', help='write the state here instead of back into --state (which is then only '
+                        'read), e.g. the folder a time-limited GPU machine hands back')
     parser.add_argument('--data', help='dataset path, if it moved since --init')
     parser.add_argument('--run-dir', help='where logs and image grids go [default: <state>-run]')
     parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
@@ -53,7 +56,7 @@ def _body(opts: argparse.Namespace) -> None:
         return
     summary = run_slice(opts.state, minutes=opts.minutes, save_every_minutes=opts.save_every,
                         init_argv=opts.init, data=opts.data, total_kimg=opts.kimg, device=dev,
-                        run_dir=opts.run_dir, handle_sigterm=True)
+                        run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to)
     print(json.dumps(summary))
 
 

@@ -403,7 +403,8 @@ def estimate_state(init_argv: Sequence[str], device_type: str = 'cpu') -> dict:
     D = construct_class_by_name(**cfg.D_kwargs, **common)
     states = {}
     for key, net, opt_kwargs in (('G_opt', G, cfg.G_opt_kwargs), ('D_opt', D, cfg.D_opt_kwargs)):
-        opt = torch.optim.Adam(net.parameters(), lr=opt_kwargs['lr'], betas=tuple(float(b) for b in opt_kwargs['betas']))
+        betas = tuple(float(b) for b in opt_kwargs['betas'])
+        opt = torch.optim.Adam(net.parameters(), lr=opt_kwargs['lr'], betas=betas)
         for p in net.parameters():      # moments as a trained optimizer holds them
             opt.state[p] = dict(step=torch.tensor(1.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
         states[key] = opt.state_dict()
@@ -419,13 +420,18 @@ def estimate_state(init_argv: Sequence[str], device_type: str = 'cpu') -> dict:
 def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: float = 3.0,
               init_argv: Sequence[str] | None = None, data: str | None = None, total_kimg: float | None = None,
               device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,
-              handle_sigterm: bool = False) -> dict:
+              handle_sigterm: bool = False, save_to: str | os.PathLike | None = None) -> dict:
     """Resume from `state_dir` (or start it, with `init_argv` = training.train flags), train for `minutes` of wall
-    clock (or until `total_kimg`), saving every `save_every_minutes`; returns a summary dict."""
+    clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default: `state_dir` itself;
+    another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine hands back);
+    returns a summary dict."""
     start = time.time()
     state_dir = Path(state_dir)
+    save_dir = Path(save_to) if save_to is not None else state_dir
     device_type = torch.device(device).type
     existing = read_state(state_dir)            # raises on a corrupt state before anything is written
+    if save_dir.resolve() != state_dir.resolve() and (save_dir / MANIFEST).exists():
+        raise SliceStateError(f'--save-to {save_dir} already holds a training state; choose an empty folder')
     if init_argv is not None:
         if existing is not None:
             raise SliceStateError(f'{state_dir} already holds a training state ({existing[0]["kimg"]:.3f} kimg); '
@@ -451,17 +457,17 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     if total_kimg is not None:
         cfg.total_kimg = total_kimg
     cfg.device = device
-    cfg.run_dir = str(run_dir or f'{state_dir}-run')
+    cfg.run_dir = str(run_dir or f'{save_dir}-run')
     cfg.resume_pkl = None
     cfg.network_snapshot_seconds = save_every_minutes * 60
     cfg.network_snapshot_ticks = cfg.image_snapshot_ticks = 10**9    # tick 0 (first slice) and the end only
     options = _options_of(cfg)
     log = _make_logger(Path(cfg.run_dir) / 'log.txt', echo)
-    removed = remove_stale_temp_files(state_dir)
-    if existing is not None:
+    removed = remove_stale_temp_files(save_dir) if save_dir.exists() else []
+    if existing is not None and save_dir == state_dir:
         removed += remove_unreferenced_parts(state_dir, existing[0])
     if removed:
-        log(f'  removed leftovers of an interrupted save in {state_dir}: {removed}')
+        log(f'  removed leftovers of an interrupted save in {save_dir}: {removed}')
 
     clock = _Clock(start + minutes * 60)
     entry = dict(slice=len(history) + 1, device=torch.cuda.get_device_name(cfg.device)
@@ -471,7 +477,7 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     def snapshot_fn(snapshot: dict) -> str:
         t0 = time.time()
         entry.update(end_kimg=snapshot['training_state']['cur_nimg'] / 1000, seconds=round(t0 - start, 1))
-        manifest = write_state(state_dir, snapshot, options, history + [entry])
+        manifest = write_state(save_dir, snapshot, options, history + [entry])
         clock.saved(time.time() - t0)
         saves.append(dict(kimg=manifest['kimg'], seconds=round(time.time() - t0, 2),
                           mib=round(manifest['payload_bytes'] / 2**20, 2), files=len(manifest['parts']),
@@ -480,18 +486,19 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
         log(f'  state saved: kimg {manifest["kimg"]:.3f}, {saves[-1]["mib"]} MiB in {len(manifest["parts"])} '
             f'files (G/D {s["G"]}, G_ema {s["G_ema"]}, Adam moments {s["adam_exp_avg_sq"]}), '
             f'{saves[-1]["seconds"]} s')
-        return str(state_dir)
+        return str(save_dir)
 
     previous = None
     if handle_sigterm:   # the slot's time limit: stop at the next step and save, if the KILL does not come first
         previous = signal.signal(signal.SIGTERM, lambda *_: setattr(clock, 'stop_requested', True))
     try:
         log(f'Slice {entry["slice"]} of {state_dir}: from kimg {start_kimg:.3f}, {minutes:g} minutes, '
-            f'saving every {save_every_minutes:g} minutes, on {entry["device"]}')
+            f'saving every {save_every_minutes:g} minutes to {save_dir}, on {entry["device"]}')
         result = training_loop(cfg, log=log, resume_data=resume_data, should_stop=clock.should_stop,
                                snapshot_fn=snapshot_fn, strict_resume=True)
     finally:
         if handle_sigterm:
             signal.signal(signal.SIGTERM, previous)
-    return dict(state_dir=str(state_dir), start_kimg=start_kimg, end_kimg=result['cur_nimg'] / 1000,
-                seconds=round(time.time() - start, 1), saves=saves, run_dir=cfg.run_dir)
+    return dict(state_dir=str(state_dir), saved_to=str(save_dir), start_kimg=start_kimg,
+                end_kimg=result['cur_nimg'] / 1000, seconds=round(time.time() - start, 1), saves=saves,
+                run_dir=cfg.run_dir)
