@@ -163,6 +163,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
                 raise DatasetError(f'Dataset {self._path!r} is not a readable zip file ({e}); make one with: '
                                    'python -m training.dataset_tool --source ... --dest NEW.zip') from None
+        elif os.path.isfile(self._path):
+            raise DatasetError(f'Dataset {self._path!r} is neither a folder nor a zip file; make one with: '
+                               'python -m training.dataset_tool --source ... --dest NEW.zip')
         else:
             raise DatasetError(f'Dataset not found: {self._path!r} must be a directory or a .zip file '
                                '(make one with: python -m training.dataset_tool --source ... --dest ...)')

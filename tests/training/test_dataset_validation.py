@@ -78,6 +78,9 @@ def test_not_a_zip_and_oversized_member(tmp_path):
     with pytest.raises(DatasetError, match='not a readable zip file') as info:
         ImageFolderDataset(str(junk))
     _one_line(info.value)
+    (tmp_path / 'junk.bin').write_bytes(b'not an archive')
+    with pytest.raises(DatasetError, match='neither a folder nor a zip file'):
+        ImageFolderDataset(str(tmp_path / 'junk.bin'))
     # A small valid header followed by megabytes of padding: refused before anyone reads it all.
     path = _zip(tmp_path / 'big.zip', {'a.png': _png(), 'b.png': _png() + b'\x00' * (3 << 20)})
     with pytest.raises(DatasetError, match="'b.png'.*too large for a 16x16 image"):
