@@ -50,6 +50,8 @@ def build_parser() -> ArgumentParser:
     add('--cond', type=_bool, default=False, help='train a conditional model from dataset.json labels')
     add('--mirror', type=_bool, default=False, help='enable dataset x-flips')
     add('--aug', choices=('noaug', 'ada', 'fixed'), default='ada', help='augmentation mode')
+    add('--bad-images', choices=('stop', 'skip'), default='stop',
+        help='an image that cannot be decoded: stop with one line, or skip it (logged by name and counted)')
     add('--resume', help='resume from a snapshot (ours: exactly; NVlabs: weights)')
     add('--freezed', type=int, default=0, help='freeze the first layers of D')
     # Hyperparameters.
@@ -104,7 +106,7 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     cfg = TrainingConfig()
     cfg.training_set_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
                                    use_labels=bool(opts.cond), max_size=None, xflip=bool(opts.mirror),
-                                   random_seed=opts.seed)
+                                   random_seed=opts.seed, bad_images=opts.bad_images)
     cfg.data_loader_kwargs = dict(num_workers=opts.workers, prefetch_factor=2)
     try:  # check the data now, with a clear message, before any process starts
         training_set = construct_class_by_name(**cfg.training_set_kwargs)

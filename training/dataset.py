@@ -1,7 +1,8 @@
 """Image datasets for training and metrics: a zip or folder of PNG/JPEG images in the NVlabs layout.
 
 Labels, when present, come from a `dataset.json` at the root: `{"labels": [["00000/img00000000.png", 3], ...]}`
-(an integer class becomes a one-hot vector; a list is used as a float vector). `InfiniteSampler` yields a
+(an integer class becomes a one-hot vector; a list is used as a float vector). Images and labels are checked
+when the dataset opens; see `ImageFolderDataset` for images that fail later. `InfiniteSampler` yields a
 deterministic, resumable stream of indices for the training loop.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 from collections.abc import Iterator
@@ -22,8 +24,97 @@ from networks.errors import UserError
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.ppm', '.tif', '.tiff')
 
 
+BAD_IMAGE_MODES = ('stop', 'skip')
+MAX_LABEL_DIM = 100_000   # classes or label-vector length: the one-hot/label arrays stay small
+
+
 class DatasetError(UserError, ValueError):
     """A dataset that cannot be used for training, with a one-line explanation and a hint."""
+
+
+class _BadImage(Exception):
+    """One image cannot be read; turned into a DatasetError or a skip by the caller."""
+
+
+def _reason(e: BaseException) -> str:
+    text = ' '.join(str(e).split())
+    return f'{type(e).__name__}: {text}' if text else type(e).__name__
+
+
+def _channels_of_mode(mode: str) -> int:
+    # As _decode: L stays one channel, RGB/RGBA (alpha dropped) and everything else (converted to RGB) are three.
+    return 1 if mode == 'L' else 3
+
+
+def _max_file_bytes(channels: int, height: int, width: int) -> int:
+    # An image file is never much larger than its raw pixels (uncompressed BMP/TIFF with alpha): anything bigger
+    # is a bomb or junk; this caps what one read may pull into memory.
+    return 4 * (channels + 1) * height * width + (1 << 20)
+
+
+def parse_labels(labels: object, image_fnames: list[str], where: str = 'dataset.json') -> np.ndarray:
+    """`labels` from dataset.json -> int64 [N] classes or float32 [N, D] vectors, in the order of `image_fnames`.
+
+    Accepted: a list of `[file name, label]` pairs (or an object mapping names to labels) where every label is an
+    integer class 0 <= c < 100000, or every label is a flat list of D <= 100000 finite numbers. Anything else
+    (strings, nesting, non-integer or negative classes, mixed kinds, missing images) is one DatasetError.
+    """
+    if isinstance(labels, dict):
+        pairs = list(labels.items())
+    elif isinstance(labels, list):
+        pairs = labels
+    else:
+        raise DatasetError(f'{where}: "labels" must be a list of [file name, label] pairs, '
+                           f'found {type(labels).__name__}')
+    table = {}
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise DatasetError(f'{where}: label entry {i} must be a [file name, label] pair, found {_short(pair)}')
+        table[pair[0]] = pair[1]
+    missing = [f for f in image_fnames if f not in table]
+    if missing:
+        raise DatasetError(f'{where} has no label for {len(missing)} of {len(image_fnames)} images, '
+                           f'e.g. {missing[0]!r}')
+    values = [table[f] for f in image_fnames]
+    first = values[0]
+    if _is_int(first):
+        for fname, value in zip(image_fnames, values):
+            if not _is_int(value):
+                raise DatasetError(f'{where}: the label of {fname!r} is {_short(value)}; with integer classes '
+                                   'elsewhere every label must be an integer class')
+            if not 0 <= value < MAX_LABEL_DIM:
+                raise DatasetError(f'{where}: the label of {fname!r} is class {value}; classes must be integers '
+                                   f'from 0 to {MAX_LABEL_DIM - 1}')
+        return np.array(values, dtype=np.int64)
+    if isinstance(first, list):
+        dim = len(first)
+        if not 0 < dim <= MAX_LABEL_DIM:
+            raise DatasetError(f'{where}: the label of {image_fnames[0]!r} has {dim} numbers; label vectors need '
+                               f'1 to {MAX_LABEL_DIM}')
+        for fname, value in zip(image_fnames, values):
+            if not isinstance(value, list) or len(value) != dim:
+                raise DatasetError(f'{where}: the label of {fname!r} is {_short(value)}; every label must be a '
+                                   f'list of {dim} numbers like the first')
+            if not all(_is_number(x) for x in value):
+                raise DatasetError(f'{where}: the label of {fname!r} is {_short(value)}; label vectors must hold '
+                                   'finite numbers only (no strings, no nesting)')
+        return np.array(values, dtype=np.float32)
+    kind = 'a non-integer number' if isinstance(first, float) else _short(first)
+    raise DatasetError(f'{where}: the label of {image_fnames[0]!r} is {kind}; a label must be an integer class '
+                       f'(0 to {MAX_LABEL_DIM - 1}) or a list of numbers')
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | list | dict | bool | None) else repr(value)
+    return text if len(text) <= 40 else text[:37] + '...'
 
 
 def _is_power_of_two(n: int) -> bool:
@@ -44,45 +135,63 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     `__getitem__(i)` returns `(image uint8 [C, H, W], label float32 [label_dim])`. With `xflip=True` the
     dataset doubles in size: indices past the original ones return horizontally mirrored images.
+
+    Opening checks every image's header (size, mode; PIL reads headers only) and, with `use_labels`, every label,
+    so a bad dataset fails at once with one `DatasetError` line. An image whose pixels cannot be decoded later on
+    either raises a `DatasetError` naming it (`bad_images='stop'`) or is replaced by the next good image in file
+    order, deterministically, and remembered in `bad_images_seen` (`bad_images='skip'`); images whose header is
+    unreadable are then left out at open (`skipped_at_open`).
     """
 
     def __init__(self, path: str, resolution: int | None = None, use_labels: bool = False,
-                 max_size: int | None = None, xflip: bool = False, random_seed: int = 0, name: str | None = None):
+                 max_size: int | None = None, xflip: bool = False, random_seed: int = 0, name: str | None = None,
+                 bad_images: str = 'stop'):
+        if bad_images not in BAD_IMAGE_MODES:
+            raise DatasetError(f'bad_images must be one of {", ".join(BAD_IMAGE_MODES)}, got {bad_images!r}')
         self._path = str(path)
+        self._bad_images = bad_images
         self._zipfile = None
         self._zip_pid = None
         if os.path.isdir(self._path):
             self._type = 'dir'
             self._all_fnames = {os.path.relpath(os.path.join(root, f), start=self._path).replace(os.sep, '/')
                                 for root, _dirs, files in os.walk(self._path) for f in files}
-        elif self._path.lower().endswith('.zip') and os.path.isfile(self._path):
+        elif os.path.isfile(self._path) and (self._path.lower().endswith('.zip') or zipfile.is_zipfile(self._path)):
             self._type = 'zip'
-            self._all_fnames = set(self._get_zipfile().namelist())
+            try:
+                self._all_fnames = set(self._get_zipfile().namelist())
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+                raise DatasetError(f'Dataset {self._path!r} is not a readable zip file ({e}); make one with: '
+                                   'python -m tools.dataset_tool --source ... --dest NEW.zip') from None
+        elif os.path.isfile(self._path):
+            raise DatasetError(f'Dataset {self._path!r} is neither a folder nor a zip file; make one with: '
+                               'python -m tools.dataset_tool --source ... --dest NEW.zip')
         else:
             raise DatasetError(f'Dataset not found: {self._path!r} must be a directory or a .zip file '
-                               '(make one with: python -m training.dataset_tool --source ... --dest ...)')
+                               '(make one with: python -m tools.dataset_tool --source ... --dest ...)')
         self._image_fnames = sorted(f for f in self._all_fnames if f.lower().endswith(IMAGE_EXTENSIONS))
         if not self._image_fnames:
             raise DatasetError(f'No image files found in {self._path!r}')
 
         self._name = name or os.path.splitext(os.path.basename(self._path.rstrip('/')))[0]
-        first = self._load_raw_image(0)
-        self._raw_shape = [len(self._image_fnames), *first.shape]
-        channels, height, width = first.shape
+        self.skipped_at_open: list[tuple[str, str]] = []     # (file name, reason), in skip mode
+        self.bad_images_seen: dict[str, str] = {}            # file name -> reason, found while decoding
+        channels, height, width = self._check_headers()
+        self._raw_shape = [len(self._image_fnames), channels, height, width]
         if height != width or not _is_power_of_two(width):
             raise DatasetError(
                 f'Dataset {self._path!r} has {width}x{height} images; training needs square images whose side is a '
-                f'power of two. Hint: python -m training.dataset_tool --source {self._path} --dest NEW.zip '
+                f'power of two. Hint: python -m tools.dataset_tool --source {self._path} --dest NEW.zip '
                 f'--resolution {_nearest_pow2(max(width, height))}x{_nearest_pow2(max(width, height))} '
                 '--transform center-crop')
         if resolution is not None and resolution != width:
             raise DatasetError(f'Dataset {self._path!r} has resolution {width}, but {resolution} was requested')
-        if channels not in (1, 3):
-            raise DatasetError(f'Dataset images must have 1 or 3 channels, found {channels}')
 
         self._use_labels = use_labels
         self._raw_labels: np.ndarray | None = None
         self._label_shape = None
+        if use_labels:
+            self._get_raw_labels()   # validated now, not at the first batch
 
         # Subset and mirror: the index map is fixed at construction.
         self._raw_idx = np.arange(self._raw_shape[0], dtype=np.int64)
@@ -93,6 +202,55 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if xflip:
             self._raw_idx = np.tile(self._raw_idx, 2)
             self._xflip = np.concatenate([self._xflip, np.ones_like(self._xflip)])
+
+    # Checks at open -------------------------------------------------------------------------------------
+    def _read_header(self, fname: str) -> tuple[int, int, int]:
+        """(channels, height, width) from the header alone; raises _BadImage."""
+        try:
+            size = (self._get_zipfile().getinfo(fname).file_size if self._type == 'zip'
+                    else os.path.getsize(os.path.join(self._path, fname)))
+            with self._open_file(fname) as f, PIL.Image.open(f) as img:
+                width, height = img.size
+                channels = _channels_of_mode(img.mode)
+        except Exception as e:  # noqa: BLE001  (PIL raises many types on hostile bytes; all mean "unreadable")
+            raise _BadImage(_reason(e)) from None
+        if size > _max_file_bytes(channels, height, width):
+            raise _BadImage(f'{size} bytes is too large for a {width}x{height} image')
+        return channels, height, width
+
+    def _check_headers(self) -> tuple[int, int, int]:
+        shapes: dict[tuple[int, int, int], list[str]] = {}
+        unreadable = []
+        for fname in self._image_fnames:
+            try:
+                shapes.setdefault(self._read_header(fname), []).append(fname)
+            except _BadImage as e:
+                unreadable.append((fname, str(e)))
+        if unreadable and self._bad_images == 'stop':
+            fname, reason = unreadable[0]
+            more = f' (and {len(unreadable) - 1} more)' if len(unreadable) > 1 else ''
+            raise DatasetError(f'Cannot read image {fname!r} in {self._path!r}: {reason}{more}; rebuild the '
+                               'dataset with python -m tools.dataset_tool, or pass --bad-images skip to leave '
+                               'such images out')
+        if unreadable:
+            self.skipped_at_open = unreadable
+            bad = {f for f, _ in unreadable}
+            self._image_fnames = [f for f in self._image_fnames if f not in bad]
+        if not shapes:
+            raise DatasetError(f'No readable image in {self._path!r} ({len(unreadable)} unreadable)')
+        if len(shapes) > 1:
+            ordered = sorted(shapes.items(), key=lambda item: -len(item[1]))
+            (c, h, w), _ = ordered[0]
+            sizes = {(sh, sw) for (_sc, sh, sw) in shapes}
+            if len(sizes) > 1:
+                what = '; '.join(f'{len(f)} of {sw}x{sh} (e.g. {f[0]!r})' for (_sc, sh, sw), f in ordered[:3])
+                raise DatasetError(f'Dataset {self._path!r} mixes image sizes: {what}. Rebuild it with python -m '
+                                   f'tools.dataset_tool --source {self._path} --dest NEW.zip --resolution {w}x{h}')
+            what = '; '.join(f'{len(f)} with {sc} channel{"s" if sc > 1 else ""} (e.g. {f[0]!r})'
+                             for (sc, _sh, _sw), f in ordered[:3])
+            raise DatasetError(f'Dataset {self._path!r} mixes grayscale and colour images: {what}. Rebuild it with '
+                               f'python -m tools.dataset_tool --source {self._path} --dest NEW.zip')
+        return next(iter(shapes))
 
     # File access ----------------------------------------------------------------------------------------
     def _get_zipfile(self) -> zipfile.ZipFile:
@@ -122,32 +280,61 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         except Exception:  # noqa: BLE001  (interpreter shutdown)
             pass
 
-    def _load_raw_image(self, raw_idx: int) -> np.ndarray:
+    def _decode(self, raw_idx: int) -> np.ndarray:
+        """CHW uint8 of image `raw_idx`; raises _BadImage if it cannot be decoded or has the wrong shape."""
         fname = self._image_fnames[raw_idx]
-        with self._open_file(fname) as f:
-            data = f.read()
         try:
+            with self._open_file(fname) as f:
+                data = f.read()
             with PIL.Image.open(io.BytesIO(data)) as img:
                 if img.mode not in ('L', 'RGB', 'RGBA'):
                     img = img.convert('RGB')
                 image = np.array(img)
-        except (OSError, ValueError) as e:
-            raise DatasetError(f'Cannot read image {fname!r} in {self._path!r}: {e}') from e
-        return image_to_chw(image)
+        except Exception as e:  # noqa: BLE001  (zip CRC, zlib, PIL: hostile bytes raise many types)
+            raise _BadImage(_reason(e)) from None
+        image = image_to_chw(image)
+        if hasattr(self, '_raw_shape') and list(image.shape) != self.image_shape:
+            raise _BadImage(f'decoded shape {list(image.shape)} differs from the dataset\'s {self.image_shape}')
+        return image
+
+    def _load_raw_image(self, raw_idx: int) -> np.ndarray:
+        try:
+            return self._decode(raw_idx)
+        except _BadImage as e:
+            raise DatasetError(f'Cannot decode image {self._image_fnames[raw_idx]!r} in {self._path!r}: {e}; '
+                               'pass --bad-images skip to skip such images') from None
+
+    def _load_or_replace(self, raw_idx: int) -> tuple[int, np.ndarray, tuple[str, str] | None]:
+        """(raw index used, image, first failure (file name, reason) or None): a bad image is replaced by the next
+        good one in file order, so the replacement (and a resumed run) is deterministic."""
+        failure = None
+        n = len(self._image_fnames)
+        for step in range(n):
+            candidate = (raw_idx + step) % n
+            try:
+                return candidate, self._decode(candidate), failure
+            except _BadImage as e:
+                fname = self._image_fnames[candidate]
+                self.bad_images_seen.setdefault(fname, str(e))
+                if failure is None:
+                    failure = (fname, str(e))
+        raise DatasetError(f'No image of {self._path!r} can be decoded (first failure {failure[0]!r}: {failure[1]})')
 
     def _load_raw_labels(self) -> np.ndarray | None:
         if 'dataset.json' not in self._all_fnames:
             return None
-        with self._open_file('dataset.json') as f:
-            labels = json.load(f).get('labels')
+        where = f'{self._path!r}: dataset.json'
+        try:
+            with self._open_file('dataset.json') as f:
+                meta = json.load(f)
+        except Exception as e:  # noqa: BLE001  (JSON, zip CRC, encoding and recursion errors alike)
+            raise DatasetError(f'{where} cannot be read: {_reason(e)}') from None
+        if not isinstance(meta, dict):
+            raise DatasetError(f'{where} must hold an object {{"labels": [...]}}, found {type(meta).__name__}')
+        labels = meta.get('labels')
         if labels is None:
             return None
-        labels = dict(labels)
-        missing = [f for f in self._image_fnames if f not in labels]
-        if missing:
-            raise DatasetError(f'dataset.json has no label for {len(missing)} images, e.g. {missing[0]!r}')
-        labels = np.array([labels[f] for f in self._image_fnames])
-        return labels.astype({1: np.int64, 2: np.float32}[labels.ndim])
+        return parse_labels(labels, self._image_fnames, where)
 
     def _get_raw_labels(self) -> np.ndarray:
         if self._raw_labels is None:
@@ -162,16 +349,31 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return self._raw_idx.size
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
-        image = self._load_raw_image(int(self._raw_idx[idx]))
-        if list(image.shape) != self.image_shape:
-            raise DatasetError(f'Image {self._image_fnames[self._raw_idx[idx]]!r} has shape {list(image.shape)}, '
-                               f'the dataset has {self.image_shape}; rebuild it with python -m training.dataset_tool')
+        raw_idx = int(self._raw_idx[idx])
+        if self._bad_images == 'stop':
+            image = self._load_raw_image(raw_idx)
+        else:
+            raw_idx, image, _failure = self._load_or_replace(raw_idx)
+        return self._finish(idx, raw_idx, image)
+
+    def get_item_checked(self, idx: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+        """`(image, label, bad name, reason)` that never raises for an undecodable image, whatever the mode: the
+        image is replaced as in skip mode and the last two name it ('' when none). The training loop reads this way
+        so a DataLoader worker hands the failure over as data, and the main process reports it as one line
+        (an exception from a worker would come back wrapped around the worker's traceback)."""
+        raw_idx, image, failure = self._load_or_replace(int(self._raw_idx[idx]))
+        return (*self._finish(idx, raw_idx, image), *(failure or ('', '')))
+
+    def _finish(self, idx: int, raw_idx: int, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._xflip[idx]:
             image = image[:, :, ::-1]
-        return np.ascontiguousarray(image), self.get_label(idx)
+        return np.ascontiguousarray(image), self._label_of_raw(raw_idx)
 
     def get_label(self, idx: int) -> np.ndarray:
-        label = self._get_raw_labels()[self._raw_idx[idx]]
+        return self._label_of_raw(int(self._raw_idx[idx]))
+
+    def _label_of_raw(self, raw_idx: int) -> np.ndarray:
+        label = self._get_raw_labels()[raw_idx]
         if label.dtype == np.int64:
             onehot = np.zeros(self.label_shape, dtype=np.float32)
             onehot[label] = 1
@@ -184,6 +386,10 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                     raw_label=self._get_raw_labels()[raw_idx].copy())
 
     # Properties -----------------------------------------------------------------------------------------
+    @property
+    def bad_images(self) -> str:
+        return self._bad_images
+
     @property
     def name(self) -> str:
         return self._name

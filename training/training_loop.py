@@ -13,7 +13,7 @@ import importlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -22,9 +22,15 @@ import torch
 import torch.distributed as dist
 
 import networks
-from training.dataset import InfiniteSampler
+from networks.atomic_io import remove_stale_temp_files
+from networks.errors import UserError
+from training.dataset import DatasetError, InfiniteSampler
 from training.loss import StyleGAN2Loss
 from training.stats import StatsCollector
+
+
+class ResumeError(UserError):
+    """Saved training state that does not fit the networks being trained."""
 
 
 def construct_class_by_name(class_name: str, **kwargs):
@@ -72,9 +78,10 @@ def ada_adjust(p: float, real_sign_mean: float, target: float, batch_size: int, 
     return float(max(p + adjust, 0.0))
 
 
-def copy_matching_params(src: torch.nn.Module, dst: torch.nn.Module) -> list[str]:
-    """Copy tensors with the same name and shape from src to dst; returns the names of dst left untouched."""
-    src_tensors = dict(src.named_parameters()) | dict(src.named_buffers())
+def copy_matching_params(src: torch.nn.Module | Mapping[str, torch.Tensor], dst: torch.nn.Module) -> list[str]:
+    """Copy tensors with the same name and shape from src (a module, or a dict name -> tensor as in
+    `module_tensors`) to dst; returns the names of dst left untouched."""
+    src_tensors = dict(src) if isinstance(src, Mapping) else module_tensors(src)
     skipped = []
     with torch.no_grad():
         for name, tensor in list(dst.named_parameters()) + list(dst.named_buffers()):
@@ -83,6 +90,11 @@ def copy_matching_params(src: torch.nn.Module, dst: torch.nn.Module) -> list[str
             else:
                 skipped.append(name)
     return skipped
+
+
+def module_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers by name: what `copy_matching_params` restores."""
+    return dict(module.named_parameters()) | dict(module.named_buffers())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -125,6 +137,7 @@ class TrainingConfig:
     kimg_per_tick: float = 4
     image_snapshot_ticks: int | None = 50
     network_snapshot_ticks: int | None = 50
+    network_snapshot_seconds: float | None = None   # also end the tick and snapshot when this much time has passed
     resume_pkl: str | None = None
     resume_kimg: float = 0
     device: str = 'cpu'
@@ -159,6 +172,46 @@ def save_image_grid(images: np.ndarray, path: str, drange: tuple[float, float], 
     PIL.Image.fromarray(_image_grid(images, grid_size)).save(path)
 
 
+class _CheckedItems(torch.utils.data.Dataset):
+    """The training set as the loader reads it: a decode failure comes back as data (name, reason) from the
+    worker, so the main process can skip and count it or stop with one line (see ImageFolderDataset)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: int):
+        if hasattr(self.dataset, 'get_item_checked'):
+            return self.dataset.get_item_checked(idx)
+        return (*self.dataset[idx], '', '')
+
+
+class BadImageCounter:
+    """Bad images met while training, in --bad-images skip mode: logged once by name, counted every time."""
+
+    def __init__(self, mode: str, path: str, log: Callable[[str], None]):
+        self.mode, self.path, self.log = mode, path, log
+        self.seen: dict[str, int] = {}
+
+    def add(self, names, reasons) -> None:
+        for name, reason in zip(names, reasons):
+            if not name:
+                continue
+            if self.mode != 'skip':
+                raise DatasetError(f'Cannot decode image {name!r} in {self.path!r}: {reason}; pass --bad-images '
+                                   'skip to skip such images (the run can be resumed from its last snapshot)')
+            self.seen[name] = self.seen.get(name, 0) + 1
+            if self.seen[name] == 1:
+                self.log(f'  skipped bad image {name!r}: {reason} (replaced by the next image; '
+                         f'{len(self.seen)} bad so far)')
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+
 def _memory_gb(device: torch.device) -> tuple[float, float]:
     cpu = psutil.Process(os.getpid()).memory_info().rss / 2**30
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == 'cuda' else 0.0
@@ -166,8 +219,17 @@ def _memory_gb(device: torch.device) -> tuple[float, float]:
 
 
 def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None] = print,
-                  step_callback: Callable[[dict], None] | None = None) -> dict:
-    """Run training as described by `cfg`; returns dict(cur_nimg, snapshot_pkl) on rank 0 (and the others)."""
+                  step_callback: Callable[[dict], None] | None = None, resume_data: dict | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  snapshot_fn: Callable[[dict], str] | None = None, strict_resume: bool = False) -> dict:
+    """Run training as described by `cfg`; returns dict(cur_nimg, snapshot_pkl) on rank 0 (and the others).
+
+    Hooks for resumable slices (training.slice): `resume_data` is what `load_network_pkl` would give for
+    `cfg.resume_pkl` (networks as modules or dicts of tensors, `training_state`), `should_stop()` is asked after
+    every step and ends the run like reaching `total_kimg` (final tick, snapshot), and `snapshot_fn(data)` writes
+    a snapshot instead of `network-snapshot-*.pkl` and returns where it went. With `strict_resume` a tensor
+    that the resume data lacks (or has in another shape) is a `ResumeError` rather than a log line.
+    """
     device = torch.device(cfg.device)
     num_gpus = cfg.num_gpus
     batch_per_gpu = cfg.batch_size // num_gpus
@@ -184,6 +246,18 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     log('Loading training set...')
     training_set = construct_class_by_name(**cfg.training_set_kwargs)
     log(f'  images: {len(training_set)}, shape: {training_set.image_shape}, labels: {training_set.label_shape}')
+    skipped_at_open = getattr(training_set, 'skipped_at_open', [])
+    if skipped_at_open:
+        log(f'  left out {len(skipped_at_open)} unreadable images (--bad-images skip), e.g. '
+            f'{skipped_at_open[0][0]!r}: {skipped_at_open[0][1]}')
+    bad_images = BadImageCounter(getattr(training_set, 'bad_images', 'stop'), getattr(training_set, 'path', ''), log)
+    if rank == 0:
+        # Leftovers of snapshot writes that were killed, here and beside the snapshot we resume from.
+        for folder in {cfg.run_dir, os.path.dirname(os.path.abspath(cfg.resume_pkl)) if cfg.resume_pkl else None}:
+            if folder:
+                removed = remove_stale_temp_files(folder)
+                if removed:
+                    log(f'  removed {len(removed)} temporary files of interrupted writes in {folder}: {removed}')
 
     common = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution,
                   img_channels=training_set.num_channels)
@@ -197,16 +271,23 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
 
     # Resume: ours restores everything; an NVlabs pickle (or one of ours without state) gives the weights only.
     resume_state = None
-    if cfg.resume_pkl is not None:
+    if resume_data is None and cfg.resume_pkl is not None:
         log(f'Resuming from "{cfg.resume_pkl}"')
         resume_data = networks.load_network_pkl(cfg.resume_pkl, device=device)
+    if resume_data is not None:
         for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
             skipped = copy_matching_params(resume_data[name], module)
+            if skipped and strict_resume:
+                raise ResumeError(f'{name}: {len(skipped)} tensors are missing from the saved state or have another '
+                                  f'shape (e.g. {skipped[0]!r}): it was made for other networks or another dataset')
             if skipped:
                 log(f'  {name}: {len(skipped)} tensors not in the snapshot or of another shape, kept as initialised')
         saved_pipe = resume_data.get('augment_pipe')
         if augment_pipe is not None and saved_pipe is not None:
-            saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
+            if isinstance(saved_pipe, Mapping):
+                saved_p = saved_pipe['p']
+            else:
+                saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
             augment_pipe.p.copy_(torch.as_tensor(saved_p))
         resume_state = resume_data.get('training_state')
         if resume_state is None:
@@ -271,7 +352,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     loader_kwargs = dict(cfg.data_loader_kwargs)
     if loader_kwargs.get('num_workers', 0) == 0:
         loader_kwargs.pop('prefetch_factor', None)
-    loader = torch.utils.data.DataLoader(training_set, sampler=sampler, batch_size=batch_per_gpu,
+    loader = torch.utils.data.DataLoader(_CheckedItems(training_set), sampler=sampler, batch_size=batch_per_gpu,
                                          pin_memory=device.type == 'cuda',
                                          generator=torch.Generator().manual_seed(cfg.random_seed), **loader_kwargs)
     training_iter = iter(loader)
@@ -310,10 +391,12 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     tick_start_time = time.time()
     maintenance_time = tick_start_time - start_time
     snapshot_pkl = None
+    last_snapshot_time = time.time()
     done = cur_nimg >= cfg.total_kimg * 1000
     while not done:
         # Fetch reals and draw latents for every phase.
-        real_img, real_c = next(training_iter)
+        real_img, real_c, bad_names, bad_reasons = next(training_iter)
+        bad_images.add(bad_names, bad_reasons)
         real_img = (real_img.to(device).to(torch.float32) / 127.5 - 1).split(cfg.batch_gpu)
         real_c = real_c.to(device).split(cfg.batch_gpu)
         gen_z = torch.randn([len(phases), batch_per_gpu, G.z_dim], device=device)
@@ -365,8 +448,16 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             step_callback(dict(cur_nimg=cur_nimg, batch_idx=batch_idx, losses=dict(step_values),
                                G=G, D=D, G_ema=G_ema, augment_p=float(augment_pipe.p) if augment_pipe else 0.0))
 
-        done = cur_nimg >= cfg.total_kimg * 1000
-        if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + cfg.kimg_per_tick * 1000:
+        done = cur_nimg >= cfg.total_kimg * 1000 or (should_stop is not None and bool(should_stop()))
+        snapshot_due = (cfg.network_snapshot_seconds is not None
+                        and time.time() - last_snapshot_time >= cfg.network_snapshot_seconds)
+        if _distributed() and (cfg.network_snapshot_seconds is not None or should_stop is not None):
+            # Clocks differ between ranks: rank 0 decides for all.
+            flags = torch.tensor([float(done), float(snapshot_due)], device=device)
+            dist.broadcast(flags, src=0)
+            done, snapshot_due = bool(flags[0]), bool(flags[1])
+        if (not done and not snapshot_due and cur_tick != 0
+                and cur_nimg < tick_start_nimg + cfg.kimg_per_tick * 1000):
             continue
 
         # End of tick: log, images, snapshot, metrics.
@@ -388,6 +479,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             record['Progress/tick'] = cur_tick
             record['Progress/kimg'] = cur_nimg / 1e3
             record['Progress/augment'] = aug_p
+            record['Progress/bad_images'] = len(bad_images.seen)
+            record['Progress/bad_images_skipped'] = bad_images.total
             record['Timing/sec_per_tick'] = tick_end_time - tick_start_time
             record['Timing/sec_per_kimg'] = sec_per_kimg
             record['Timing/maintenance_sec'] = maintenance_time
@@ -398,7 +491,9 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             if cfg.image_snapshot_ticks is not None and (done or cur_tick % cfg.image_snapshot_ticks == 0):
                 save_fakes(os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'))
 
-        if cfg.network_snapshot_ticks is not None and (done or cur_tick % cfg.network_snapshot_ticks == 0):
+        if snapshot_due or (cfg.network_snapshot_ticks is not None
+                            and (done or cur_tick % cfg.network_snapshot_ticks == 0)):
+            last_snapshot_time = time.time()
             # Per-rank state (RNG, ADA's partial sums) is gathered so every rank resumes exactly.
             rank_state = dict(rng={k: v.cpu() for k, v in _rng_state(device).items()}, ada=ada_stats.state())
             rank_states = [rank_state]
@@ -412,10 +507,13 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                     pl_mean=loss.pl_mean.detach().cpu(), ada_stats=[s['ada'] for s in rank_states],
                     rng_states=[s['rng'] for s in rank_states],
                     num_gpus=num_gpus, batch_size=cfg.batch_size)
-                snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
-                networks.save_network_pkl(snapshot_pkl, dict(
-                    G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe,
-                    training_set_kwargs=dict(cfg.training_set_kwargs), training_state=training_state))
+                snapshot = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe,
+                                training_set_kwargs=dict(cfg.training_set_kwargs), training_state=training_state)
+                if snapshot_fn is not None:
+                    snapshot_pkl = snapshot_fn(snapshot)
+                else:
+                    snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
+                    networks.save_network_pkl(snapshot_pkl, snapshot)
                 log(f'  saved {snapshot_pkl}')
             if cfg.metrics:
                 _run_metrics(cfg, G_ema, snapshot_pkl, device, rank, log)
@@ -427,6 +525,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
 
     if stats_file is not None:
         stats_file.close()
+    if bad_images.seen:
+        log(f'Skipped {bad_images.total} draws of {len(bad_images.seen)} bad images: {sorted(bad_images.seen)[:10]}')
     log('Exiting...')
     return dict(cur_nimg=cur_nimg, snapshot_pkl=snapshot_pkl)
 

@@ -65,7 +65,7 @@ def test_dataset_folder_xflip_maxsize_labels(tmp_path):
 def test_dataset_refuses_nonsquare_and_non_power_of_two(tmp_path):
     for size, name in [((16, 8), 'wide'), ((12, 12), 'twelve')]:
         _write_png(str(tmp_path / name / 'a.png'), size)
-        with pytest.raises(DatasetError, match='power of two.*Hint: python -m training.dataset_tool'):
+        with pytest.raises(DatasetError, match='power of two.*Hint: python -m tools.dataset_tool'):
             ImageFolderDataset(str(tmp_path / name))
     with pytest.raises(DatasetError, match='not found'):
         ImageFolderDataset(str(tmp_path / 'missing'))

@@ -1,0 +1,311 @@
+"""CPU rehearsal of the resumable training slice (tools/train_slice.py over training.slice) at tiny sizes:
+slices accumulate kimg and continue exactly like one run, the clock stops and saves, limits hold, and a
+missing or corrupt state is one line that leaves the last good state untouched."""
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from networks.atomic_io import AtomicWriteError
+from tools.train_slice import main
+from training import slice as slice_mod
+from training.slice import MANIFEST, SliceStateError, encode_payload, read_state, serialize_payload, write_state
+
+
+def _init_args(data, tiny_net_args):
+    # tiny_net_args ends in '--device cpu': a tools.train option the slice sets itself, so it is dropped.
+    net = tiny_net_args[:tiny_net_args.index('--device')]
+    return ['--init', '--cfg', 'stylegan2', '--data', data, '--gpus', '1', '--batch', '4', '--gamma', '1',
+            '--tick', '0.004', *net]
+
+
+def _slice(state, *args):
+    return main(['--state', str(state), '--device', 'cpu', *args])
+
+
+def _tree_digest(folder):
+    return {name: hashlib.sha256(open(os.path.join(folder, name), 'rb').read()).hexdigest()
+            for name in sorted(os.listdir(folder))}
+
+
+@pytest.fixture(scope='module')
+def good_state(tmp_path_factory, photos16, tiny_net_args):
+    """A state after one slice of 0.008 kimg (two steps of 4 images)."""
+    state = tmp_path_factory.mktemp('slices') / 'state'
+    assert _slice(state, '--minutes', '5', '--kimg', '0.008', *_init_args(photos16, tiny_net_args)) == 0
+    return state
+
+
+def test_slices_accumulate_and_continue_exactly(tmp_path, good_state, photos16, tiny_net_args):
+    state = tmp_path / 'state'
+    first_manifest, first = read_state(good_state)
+    assert first_manifest['kimg'] == 0.008 and first_manifest['storage']['level'] == 0
+    before = _tree_digest(good_state)
+    # --save-to: the committed state is only read; the new one goes where a time-limited machine hands files back.
+    assert _slice(good_state, '--save-to', str(state), '--minutes', '5', '--kimg', '0.016') == 0
+    assert _tree_digest(good_state) == before
+    manifest, second = read_state(state)
+    assert manifest['kimg'] == 0.016 and second['training_state']['cur_nimg'] == 16
+    assert [(h['slice'], h['start_kimg'], h['end_kimg']) for h in manifest['history']] == [(1, 0, 0.008),
+                                                                                         (2, 0.008, 0.016)]
+    for name in ('G', 'D', 'G_ema'):
+        assert any(not torch.equal(first[name][k], second[name][k]) for k in first[name]), name
+    # Only this generation's parts remain, each within the limits.
+    parts = sorted(f for f in os.listdir(state) if f.startswith('part-'))
+    assert parts == [p['file'] for p in manifest['parts']]
+    assert all(os.path.getsize(state / p) <= 16 * 2**20 for p in parts)
+
+    # Two slices give exactly what one slice over the same images gives (optimizer moments, RNG, ADA, counters).
+    whole = tmp_path / 'whole'
+    assert _slice(whole, '--minutes', '5', '--kimg', '0.016', *_init_args(photos16, tiny_net_args)) == 0
+    _manifest, one = read_state(whole)
+    for name in ('G', 'D', 'G_ema'):
+        for key, tensor in one[name].items():
+            assert torch.equal(tensor, second[name][key]), f'{name}.{key}'
+    log = open(f'{state}-run/log.txt').read()
+    assert 'Slice 2 of' in log and 'state saved: kimg 0.016' in log
+
+
+def test_saves_inside_the_slice_and_sigterm_saves_and_stops(tmp_path, good_state):
+    # A slot's time limit: the slice has saved every 0.04 minutes (2.4 s), and SIGTERM makes it save and exit 0.
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen([sys.executable, '-m', 'tools.train_slice', '--state', str(state), '--device', 'cpu',
+                             '--minutes', '5', '--save-every', '0.04', '--kimg', '1000'], cwd=repo,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    log_path = f'{state}-run/log.txt'
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if os.path.exists(log_path) and open(log_path).read().count('state saved') >= 2:
+                break
+            time.sleep(0.2)
+        saved_kimg = read_state(state)[0]['kimg']
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()[-500:]
+    log = open(log_path).read()
+    assert log.count('state saved') >= 3 and log.rstrip().endswith('Exiting...')
+    assert read_state(state)[0]['kimg'] > saved_kimg > 0.008
+
+
+def test_clock_leaves_time_for_the_last_save(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(slice_mod.time, 'time', lambda: now[0])
+    clock = slice_mod._Clock(deadline=100.0, first_save_estimate_s=2.0)
+    stops = []
+    for t in (0, 30, 32, 34, 40, 50, 80, 88, 89, 90):   # warm-up step of 30 s is not counted; later steps 2-30 s
+        now[0] = t
+        stops.append(clock.should_stop())
+    # Reserve: 1.5 x save (3 s) + 2 x the longest recent step (30 s from t=50 to 80) = 63 s.
+    assert stops == [False, False, False, False, False, False, True, True, True, True]
+    clock.saved(10.0)
+    now[0] = 95.0
+    assert clock.should_stop()
+    clock = slice_mod._Clock(deadline=100.0)
+    clock.stop_requested = True                              # SIGTERM
+    assert clock.should_stop()
+
+
+def test_corrupt_or_missing_state_is_one_line_and_untouched(tmp_path, good_state, capsys):
+    def damaged(name, damage):
+        state = tmp_path / name
+        shutil.copytree(good_state, state)
+        damage(state)
+        before = _tree_digest(state)
+        assert _slice(state, '--minutes', '1') == 1
+        err = capsys.readouterr().err
+        (line,) = err.strip().splitlines()
+        assert line.startswith('error: ') and 'Traceback' not in err
+        assert _tree_digest(state) == before and not os.path.exists(f'{state}-run')
+        return line
+
+    def part_of(state):
+        return state / json.loads((state / MANIFEST).read_text())['parts'][0]['file']
+
+    def flip(state):
+        data = bytearray(part_of(state).read_bytes())
+        data[len(data) // 2] ^= 1
+        part_of(state).write_bytes(bytes(data))
+    assert 'does not match its SHA-256' in damaged('flip', flip)
+    assert 'is missing' in damaged('gone', lambda s: part_of(s).unlink())
+    assert 'has 10 bytes' in damaged('short', lambda s: part_of(s).write_bytes(b'0123456789'))
+    assert 'cannot be read' in damaged('json', lambda s: (s / MANIFEST).write_text('{"format": "aliasfree-'))
+
+    def traversal(state):
+        manifest = json.loads((state / MANIFEST).read_text())
+        manifest['parts'][0]['file'] = '../../etc/passwd'
+        (state / MANIFEST).write_text(json.dumps(manifest))
+    assert 'part entry is malformed' in damaged('traversal', traversal)
+
+    def resealed(state):   # valid checksums over a payload that is not a state: still refused
+        import io
+        buf = io.BytesIO()
+        torch.save({'G': 'not tensors'}, buf)
+        part_of(state).write_bytes(buf.getvalue())
+        manifest = json.loads((state / MANIFEST).read_text())
+        manifest['parts'][0].update(bytes=len(buf.getvalue()), sha256=hashlib.sha256(buf.getvalue()).hexdigest())
+        (state / MANIFEST).write_text(json.dumps(manifest))
+    assert 'G is not a dict of tensors' in damaged('resealed', resealed)
+
+    assert 'no training state in' in damaged('empty', lambda s: [p.unlink() for p in s.iterdir()])
+    state = tmp_path / 'existing'
+    shutil.copytree(good_state, state)
+    before = _tree_digest(state)
+    assert _slice(state, '--minutes', '1', '--init', '--cfg', 'stylegan2', '--data', 'x', '--gpus', '1',
+                  '--batch', '4', '--gamma', '1') == 1
+    line = capsys.readouterr().err.strip()
+    assert 'already holds a training state' in line and _tree_digest(state) == before
+
+
+def test_failed_save_keeps_the_old_state_and_leftovers_are_cleaned(tmp_path, good_state, monkeypatch):
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    manifest, payload = read_state(state)
+    before = _tree_digest(state)
+    real_write = slice_mod.atomic_write
+
+    def full_disk_at_manifest(path, write_fn):
+        if str(path).endswith(MANIFEST):
+            raise AtomicWriteError(f'cannot write {path}: No space left on device')
+        return real_write(path, write_fn)
+    monkeypatch.setattr(slice_mod, 'atomic_write', full_disk_at_manifest)
+    snapshot = _snapshot_of(payload)
+    with pytest.raises(AtomicWriteError):
+        write_state(state, snapshot, manifest['options'], [])
+    assert _tree_digest(state) == before                # new parts removed again, old ones and state.json kept
+    monkeypatch.undo()
+    # A save killed between its parts and state.json leaves parts of the next generation and a temporary file.
+    (state / 'part-999999-00.bin').write_bytes(b'orphan')
+    (state / '.part-000003-00.bin.abcd1234.tmp').write_bytes(b'half')
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012') == 0
+    names = os.listdir(state)
+    assert 'part-999999-00.bin' not in names and not [n for n in names if n.endswith('.tmp')]
+    assert read_state(state)[0]['kimg'] == 0.012
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(n))
+        self.register_buffer('count', torch.arange(3))
+
+
+def _snapshot_of(payload):
+    """A training-loop-like snapshot (live modules) from a loaded payload."""
+    nets = {}
+    for name in ('G', 'D', 'G_ema'):
+        module = torch.nn.Module()
+        for key, tensor in payload[name].items():
+            holder = module
+            *path, leaf = key.split('.')
+            for part in path:
+                if not hasattr(holder, part):
+                    holder.add_module(part, torch.nn.Module())
+                holder = getattr(holder, part)
+            holder.register_buffer(leaf, tensor.clone())
+        nets[name] = module
+    pipe = None if payload['augment_p'] is None else type('Pipe', (), {'p': torch.tensor(payload['augment_p'])})()
+    return dict(nets, augment_pipe=pipe, training_state=payload['training_state'])
+
+
+def _adam_snapshot(n=20000, steps=3, betas=(0.0, 0.99)):
+    torch.manual_seed(0)
+    G, D = _Net(n), _Net(n // 2)
+    opts = {}
+    for name, net in (('G_opt', G), ('D_opt', D)):
+        opt = torch.optim.Adam(net.parameters(), lr=0.01, betas=betas)
+        for _ in range(steps):
+            opt.zero_grad()
+            (net.weight.square().sum() * torch.rand(())).backward()
+            opt.step()
+        opts[name] = opt.state_dict()
+    state = dict(cur_nimg=40, cur_tick=2, batch_idx=10, G_opt=opts['G_opt'], D_opt=opts['D_opt'],
+                 pl_mean=torch.tensor(0.5), rng_states=[dict(cpu=torch.get_rng_state())])
+    return dict(G=G, D=D, G_ema=_Net(n), augment_pipe=None, training_state=state)
+
+
+def test_storage_levels_and_part_limits(tmp_path):
+    snapshot = _adam_snapshot()
+    weights = (20000 + 10000 + 20000) * 4
+    moments = (20000 + 10000) * 4                  # exp_avg_sq only: exp_avg is not stored with beta1 = 0
+    margin = 20_000                                # torch.save's own bytes (~10 kB here), below every step
+    cases = [(weights + moments + margin, 0), (weights + moments // 2 + margin, 1),
+             (weights - 40_000 + moments // 2 + margin, 2), (weights // 2 + moments // 2 + margin, 3),
+             (weights // 2 + margin, 4)]
+    for limit, level in cases:
+        data, chosen = serialize_payload(snapshot, max_bytes=limit)
+        assert chosen == level and len(data) <= limit, (limit, chosen)
+    with pytest.raises(SliceStateError, match='even with float16 weights and no optimizer moments'):
+        serialize_payload(snapshot, max_bytes=weights // 2 - 1000)
+
+    manifest = write_state(tmp_path / 's', snapshot, options={'batch_size': 4}, history=[],
+                           max_part_bytes=30_000, max_total_bytes=weights // 2 + moments // 2 + margin)
+    assert manifest['storage']['level'] == 3 and len(manifest['parts']) >= 4
+    assert all(os.path.getsize(tmp_path / 's' / p['file']) <= 30_000 for p in manifest['parts'])
+    _manifest, payload = read_state(tmp_path / 's')
+    original = snapshot['G'].weight.detach()
+    restored = payload['G']['weight']
+    assert restored.dtype == torch.float32 and not torch.equal(restored, original)
+    assert torch.allclose(restored, original, rtol=2**-10, atol=1e-7)              # float16 rounding
+    assert torch.equal(payload['G']['count'], torch.arange(3))                     # integers stay exact
+    v = snapshot['training_state']['G_opt']['state'][0]['exp_avg_sq']
+    assert torch.allclose(payload['training_state']['G_opt']['state'][0]['exp_avg_sq'], v, rtol=2**-7)
+
+
+def test_dropping_exp_avg_is_exact_when_beta1_is_zero():
+    # The claim behind not storing Adam's first moments: with beta1 = 0 the next step does not depend on them.
+    snapshot = _adam_snapshot(n=1000)
+    stored = encode_payload(snapshot, 0)['training_state']['G_opt']
+    assert 'exp_avg' not in stored['state'][0] and 'exp_avg_sq' in stored['state'][0]
+    results = []
+    for state_dict in (snapshot['training_state']['G_opt'], slice_mod._decode_optimizer(stored)):
+        net = _Net(1000)
+        with torch.no_grad():
+            net.weight.copy_(snapshot['G'].weight)
+        opt = torch.optim.Adam(net.parameters(), lr=0.01, betas=(0.0, 0.99))
+        opt.load_state_dict(state_dict)
+        net.weight.grad = torch.linspace(-1, 1, 1000)
+        opt.step()
+        results.append(net.weight.detach().clone())
+    assert torch.equal(results[0], results[1])
+    # With beta1 > 0 they matter, and are kept.
+    kept = encode_payload(_adam_snapshot(n=1000, betas=(0.9, 0.99)), 0)['training_state']['G_opt']
+    assert 'exp_avg' in kept['state'][0]
+
+
+def test_disk_full_error_is_a_user_error(tmp_path, monkeypatch):
+    # The one-line error of atomic_io reaches the slice's caller unchanged (tools.cli prints it as one line).
+    snapshot = _adam_snapshot(n=100)
+
+    def enospc(path, write_fn):
+        raise AtomicWriteError(f'cannot write {path}: {os.strerror(errno.ENOSPC)}')
+    monkeypatch.setattr(slice_mod, 'atomic_write', enospc)
+    with pytest.raises(AtomicWriteError, match='No space left'):
+        write_state(tmp_path / 's', snapshot, {}, [])
+    assert not [f for f in os.listdir(tmp_path / 's')]
+
+
+def test_estimate_matches_the_state_a_slice_writes(good_state, photos16, tiny_net_args, capsys):
+    assert _slice(good_state.parent / 'unused', '--minutes', '1', '--estimate',
+                  *_init_args(photos16, tiny_net_args)) == 0
+    estimate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = json.loads((good_state / MANIFEST).read_text())
+    assert estimate['storage'] == manifest['storage']
+    assert abs(estimate['state_mib'] - manifest['payload_bytes'] / 2**20) < 0.05 * estimate['state_mib']
+    assert not (good_state.parent / 'unused').exists()

@@ -1,0 +1,85 @@
+"""One resumable training slice: resume from a state folder, train for some minutes, write the state back.
+
+    python -m tools.train_slice --state states/sg3t --minutes 12 --init --cfg stylegan3-t \\
+        --data data/photos-64.zip --gpus 1 --batch 32 --gamma 0.125 --cbase 16384 --cmax 256 --mirror 1
+    python -m tools.train_slice --state states/sg3t --minutes 12          # every later slice
+
+`--init` takes the rest of the command line as tools.train options (without --outdir) and creates the
+state; later slices read every option from the state. The state is saved every --save-every minutes and at the
+end, each file <= 16 MiB and <= 64 MiB in all (see training.slice); logs, stats.jsonl and image grids go to
+<state>-run/ (with --save-to: beside that folder). A missing or corrupt state is one error line and nothing is
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from tools.cli import ArgumentParser, UsageError, device, main_entry, positive_float
+
+__all__ = ['build_parser', 'main']
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog='python -m tools.train_slice', description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--state', required=True, help='state folder (created by --init, then resumed)')
+    parser.add_argument('--minutes', type=positive_float, required=True,
+                        help='wall-clock budget of this slice, start-up and final save included')
+    parser.add_argument('--save-every', type=positive_float, default=3.0,
+                        help='minutes between saves inside the slice (a killed slice loses at most this)')
+    parser.add_argument('--kimg', type=positive_float, help='stop at this total kimg (default: the state\'s)')
+    parser.add_argument('--save-to', help='write the state here instead of back into --state (which is then only '
+                        'read), e.g. the folder a time-limited GPU machine hands back')
+    parser.add_argument('--data', help='dataset path, if it moved since --init')
+    parser.add_argument('--run-dir', help='where logs and image grids go [default: <state>-run]')
+    parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
+    parser.add_argument('--estimate', action='store_true',
+                        help='with --init: print the size and precision the state would have, and exit')
+    parser.add_argument('--init', nargs=argparse.REMAINDER,
+                        help='start a new state: the remaining arguments are tools.train options')
+    return parser
+
+
+def _init_config(train_argv: Sequence[str], state_dir: str, device_type: str):
+    """The training configuration that `--init` names, parsed and checked exactly as `tools.train` does."""
+    from tools.train import build_config, build_parser
+    argv = list(train_argv)
+    if '--outdir' not in argv:
+        argv = ['--outdir', os.path.dirname(os.path.abspath(state_dir)), *argv]
+    try:
+        opts = build_parser().parse_args(argv)
+    except UsageError as err:
+        raise UsageError(f'--init: {err}') from None
+    return build_config(opts, device_type)
+
+
+def _body(opts: argparse.Namespace) -> None:
+    import torch
+
+    from training.slice import SliceStateError, estimate_state, run_slice
+    dev = opts.device if opts.device != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
+    def make_init_cfg():
+        return _init_config(opts.init, opts.state, torch.device(dev).type)
+    if opts.estimate:
+        if opts.init is None:
+            raise SliceStateError('--estimate needs --init and the training options')
+        print(json.dumps(estimate_state(make_init_cfg())))
+        return
+    summary = run_slice(opts.state, minutes=opts.minutes, save_every_minutes=opts.save_every,
+                        make_init_cfg=None if opts.init is None else make_init_cfg, data=opts.data,
+                        total_kimg=opts.kimg, device=dev,
+                        run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to)
+    print(json.dumps(summary))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return main_entry(build_parser(), _body, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""Resumable training slices: train for a few wall-clock minutes from a committed state folder, then write it back.
+
+A GPU comes in short slots. A slice resumes from the state folder, runs the ordinary training loop
+(`training.training_loop`, exactly as `--resume` of a snapshot does) until its minutes are up, and writes the
+state back every `save_every` minutes and at the end, so a slot that is cut off loses at most those minutes.
+
+The state folder holds `state.json` (the manifest: training options, counters, storage precision, history,
+and the size and SHA-256 of every part) and `part-<generation>-<k>.bin`: one `torch.save` payload (G, D and
+G_ema tensors, Adam moments, ADA p, path-length mean, RNG states, counters) cut into files of at most 16 MiB,
+at most 64 MiB in all. When the payload would be larger it is stored less precisely, in this order, until it
+fits (the manifest says which): Adam's second moments in bfloat16; G_ema in float16; G and D in float16; no
+moments (Adam restarts them, bias-corrected). Adam's first moments are never stored with beta1 = 0 (all our
+configs): they equal the next gradient exactly whatever they held before.
+
+Writing never touches the last good state: new parts get new names, then `state.json` is replaced atomically
+(the commit point), then parts the new manifest does not name are removed. A missing or corrupt state is one
+`SliceStateError` line and nothing is written.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from networks.atomic_io import atomic_write, remove_stale_temp_files
+from networks.errors import UserError
+from training.training_loop import TrainingConfig, module_tensors, training_loop
+
+STATE_FORMAT = 'aliasfree-slice-state/1'
+MANIFEST = 'state.json'
+MAX_PART_BYTES = 16 * 2**20
+MAX_TOTAL_BYTES = 64 * 2**20
+_MANIFEST_RESERVE = 256 * 2**10          # room left for state.json inside the 64 MiB
+_MAX_MANIFEST_BYTES = 4 * 2**20
+_PART_PATTERN = re.compile(r'^part-(\d{6})-(\d{2})\.bin$')
+NETWORKS = ('G', 'D', 'G_ema')
+
+# Storage levels, tried in order until the payload fits; each is (moments, G_ema, G and D).
+STORAGE_LEVELS = (
+    ('float32', 'float32', 'float32'),
+    ('bfloat16', 'float32', 'float32'),
+    ('bfloat16', 'float16', 'float32'),
+    ('bfloat16', 'float16', 'float16'),
+    ('dropped', 'float16', 'float16'),
+)
+_DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
+
+
+class SliceStateError(UserError):
+    """The slice's state folder is missing, corrupt or does not fit the limits; nothing was written."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Payload: what a snapshot of the training loop becomes, at a given storage level
+
+
+def _cast(tensor: torch.Tensor, dtype_name: str) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    if not tensor.is_floating_point() or dtype_name == 'float32':
+        return tensor.clone()
+    low = tensor.to(_DTYPES[dtype_name])
+    if dtype_name == 'float16' and torch.isfinite(tensor).all() and not torch.isfinite(low).all():
+        low = tensor.to(torch.bfloat16)       # beyond float16's range (65504): keep the range, lose precision
+    return low
+
+
+def _encode_optimizer(state_dict: dict, moments: str) -> dict:
+    groups = copy.deepcopy(state_dict['param_groups'])
+    if moments == 'dropped':
+        return dict(state={}, param_groups=groups)
+    beta1_zero = {i for g in groups if float(g['betas'][0]) == 0.0 for i in g['params']}
+    state = {}
+    for index, entry in state_dict['state'].items():
+        out = {}
+        for key, value in entry.items():
+            if key == 'exp_avg' and index in beta1_zero:
+                continue                           # m_t = g_t exactly when beta1 = 0: nothing to keep
+            out[key] = value.detach().cpu().clone() if key == 'step' else _cast(value, moments)
+        state[index] = out
+    return dict(state=state, param_groups=groups)
+
+
+def _decode_optimizer(state_dict: dict) -> dict:
+    state = {}
+    for index, entry in state_dict['state'].items():
+        entry = {k: (v.float() if k != 'step' and v.is_floating_point() else v) for k, v in entry.items()}
+        if 'exp_avg' not in entry and 'exp_avg_sq' in entry:
+            entry['exp_avg'] = torch.zeros_like(entry['exp_avg_sq'])
+        state[index] = entry
+    return dict(state=state, param_groups=state_dict['param_groups'])
+
+
+def encode_payload(snapshot: dict, level: int) -> dict:
+    """The training loop's snapshot dict (live modules, training_state) as plain tensors at a storage level."""
+    moments, ema_dtype, net_dtype = STORAGE_LEVELS[level]
+    payload = {name: {k: _cast(v, ema_dtype if name == 'G_ema' else net_dtype)
+                      for k, v in module_tensors(snapshot[name]).items()} for name in NETWORKS}
+    pipe = snapshot.get('augment_pipe')
+    payload['augment_p'] = None if pipe is None else float(pipe.p)
+    state = dict(snapshot['training_state'])
+    for key in ('G_opt', 'D_opt'):
+        state[key] = _encode_optimizer(state[key], moments)
+    state['pl_mean'] = state['pl_mean'].detach().cpu().clone()
+    state['rng_states'] = [{k: v.detach().cpu().clone() for k, v in s.items()} for s in state['rng_states']]
+    payload['training_state'] = state
+    return payload
+
+
+def _payload_bytes_estimate(snapshot: dict, level: int) -> int:
+    moments, ema_dtype, net_dtype = STORAGE_LEVELS[level]
+    size = {'float32': 4, 'float16': 2, 'bfloat16': 2, 'dropped': 0}
+    total = 0
+    for name in NETWORKS:
+        for tensor in module_tensors(snapshot[name]).values():
+            total += tensor.numel() * (size[ema_dtype if name == 'G_ema' else net_dtype]
+                                       if tensor.is_floating_point() else tensor.element_size())
+    for key in ('G_opt', 'D_opt'):
+        opt = snapshot['training_state'][key]
+        beta1_zero = {i for g in opt['param_groups'] if float(g['betas'][0]) == 0.0 for i in g['params']}
+        for index, entry in opt['state'].items():
+            for k, v in entry.items():
+                if k == 'exp_avg_sq' or (k == 'exp_avg' and index not in beta1_zero):
+                    total += v.numel() * size[moments]
+    return total
+
+
+def serialize_payload(snapshot: dict, max_bytes: int = MAX_TOTAL_BYTES - _MANIFEST_RESERVE) -> tuple[bytes, int]:
+    """(torch.save bytes, storage level) at the most precise level that fits `max_bytes`."""
+    estimates = []
+    for level in range(len(STORAGE_LEVELS)):
+        estimate = _payload_bytes_estimate(snapshot, level)
+        estimates.append(estimate)
+        if estimate > max_bytes:
+            continue
+        buffer = io.BytesIO()
+        torch.save(encode_payload(snapshot, level), buffer)
+        if buffer.tell() <= max_bytes:
+            return buffer.getvalue(), level
+    raise SliceStateError(f'the training state needs {estimates[-1] / 2**20:.1f} MiB even with float16 weights and '
+                          f'no optimizer moments, more than the {max_bytes / 2**20:.1f} MiB a slice may hand back; '
+                          'train smaller networks (--cbase, --cmax)')
+
+
+def storage_description(level: int) -> dict:
+    moments, ema_dtype, net_dtype = STORAGE_LEVELS[level]
+    return dict(level=level, G=net_dtype, D=net_dtype, G_ema=ema_dtype, adam_exp_avg_sq=moments,
+                adam_exp_avg='not stored when beta1 = 0 (equals the next gradient)')
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The state folder
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _corrupt(state_dir: Path, reason: str) -> SliceStateError:
+    return SliceStateError(f'training state {state_dir} is corrupt ({reason}); it was left as it is: restore it '
+                           f'(e.g. git checkout -- {state_dir}) or start afresh in another folder with --init')
+
+
+def read_manifest(state_dir: str | os.PathLike) -> dict | None:
+    """The validated manifest, or None when the folder has no state.json. Raises SliceStateError if corrupt."""
+    state_dir = Path(state_dir)
+    path = state_dir / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        if path.stat().st_size > _MAX_MANIFEST_BYTES:
+            raise _corrupt(state_dir, f'{MANIFEST} is {path.stat().st_size} bytes')
+        manifest = json.loads(path.read_bytes())
+    except SliceStateError:
+        raise
+    except (OSError, ValueError, RecursionError) as e:
+        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {type(e).__name__}: {e}') from None
+    if not isinstance(manifest, dict) or manifest.get('format') != STATE_FORMAT:
+        raise _corrupt(state_dir, f'{MANIFEST} is not a slice state of format {STATE_FORMAT}')
+    parts = manifest.get('parts')
+    if not isinstance(parts, list) or not 0 < len(parts) <= 64:
+        raise _corrupt(state_dir, 'its list of parts is malformed')
+    for part in parts:
+        if not (isinstance(part, dict) and isinstance(part.get('file'), str) and _PART_PATTERN.match(part['file'])
+                and isinstance(part.get('bytes'), int) and 0 < part['bytes'] <= MAX_PART_BYTES
+                and isinstance(part.get('sha256'), str)):
+            raise _corrupt(state_dir, f'a part entry is malformed: {str(part)[:80]}')
+    if sum(part['bytes'] for part in parts) > MAX_TOTAL_BYTES:
+        raise _corrupt(state_dir, f'its parts add up to more than {MAX_TOTAL_BYTES // 2**20} MiB')
+    if not isinstance(manifest.get('generation'), int) or not isinstance(manifest.get('options'), dict):
+        raise _corrupt(state_dir, 'generation or options missing')
+    return manifest
+
+
+def read_state(state_dir: str | os.PathLike) -> tuple[dict, dict] | None:
+    """(manifest, payload) with float32 tensors, or None when there is no state. Raises SliceStateError."""
+    state_dir = Path(state_dir)
+    manifest = read_manifest(state_dir)
+    if manifest is None:
+        return None
+    chunks = []
+    for part in manifest['parts']:
+        path = state_dir / part['file']
+        try:
+            size = path.stat().st_size
+            if size != part['bytes']:
+                raise _corrupt(state_dir, f'{part["file"]} has {size} bytes, the manifest says {part["bytes"]}')
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise _corrupt(state_dir, f'{part["file"]} is missing') from None
+        except OSError as e:
+            raise _corrupt(state_dir, f'{part["file"]} cannot be read: {e.strerror or e}') from None
+        if hashlib.sha256(data).hexdigest() != part['sha256']:
+            raise _corrupt(state_dir, f'{part["file"]} does not match its SHA-256')
+        chunks.append(data)
+    try:
+        payload = torch.load(io.BytesIO(b''.join(chunks)), map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001  (the checksums matched, so this is a state written by a bug)
+        raise _corrupt(state_dir, f'the payload does not load: {type(e).__name__}') from None
+    _check_payload(state_dir, payload)
+    for name in NETWORKS:
+        payload[name] = {k: v.float() if v.is_floating_point() else v for k, v in payload[name].items()}
+    state = payload['training_state']
+    for key in ('G_opt', 'D_opt'):
+        state[key] = _decode_optimizer(state[key])
+    return manifest, payload
+
+
+def _check_payload(state_dir: Path, payload: object) -> None:
+    if not isinstance(payload, dict):
+        raise _corrupt(state_dir, 'the payload is not a dict')
+    for name in NETWORKS:
+        tensors = payload.get(name)
+        if not isinstance(tensors, dict) or not tensors or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()):
+            raise _corrupt(state_dir, f'{name} is not a dict of tensors')
+    state = payload.get('training_state')
+    required = ('cur_nimg', 'cur_tick', 'batch_idx', 'G_opt', 'D_opt', 'pl_mean', 'rng_states')
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise _corrupt(state_dir, 'training_state lacks counters, optimizers or RNG states')
+    for key in ('cur_nimg', 'cur_tick', 'batch_idx'):
+        if not isinstance(state[key], int) or state[key] < 0:
+            raise _corrupt(state_dir, f'training_state.{key} is not a count')
+    for key in ('G_opt', 'D_opt'):
+        opt = state[key]
+        if not (isinstance(opt, dict) and isinstance(opt.get('state'), dict)
+                and isinstance(opt.get('param_groups'), list)):
+            raise _corrupt(state_dir, f'training_state.{key} is not an optimizer state')
+
+
+def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, history: list[dict],
+                max_part_bytes: int = MAX_PART_BYTES,
+                max_total_bytes: int = MAX_TOTAL_BYTES - _MANIFEST_RESERVE) -> dict:
+    """Writes a new state beside the old one, commits it by replacing state.json, then drops the old parts."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    old = read_manifest(state_dir)
+    generation = (old['generation'] if old else 0) + 1
+    data, level = serialize_payload(snapshot, max_total_bytes)
+    parts = []
+    try:
+        for k, start in enumerate(range(0, len(data), max_part_bytes)):
+            chunk = data[start:start + max_part_bytes]
+            name = f'part-{generation:06d}-{k:02d}.bin'
+            atomic_write(state_dir / name, lambda f, chunk=chunk: f.write(chunk))
+            parts.append(dict(file=name, bytes=len(chunk), sha256=hashlib.sha256(chunk).hexdigest()))
+        training_state = snapshot['training_state']
+        manifest = dict(format=STATE_FORMAT, generation=generation, cur_nimg=int(training_state['cur_nimg']),
+                        kimg=training_state['cur_nimg'] / 1000, saved_at=time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                                                                       time.gmtime()),
+                        storage=storage_description(level), payload_bytes=len(data), parts=parts,
+                        options=options, history=history)
+        text = json.dumps(manifest, indent=1).encode()
+        atomic_write(state_dir / MANIFEST, lambda f: f.write(text))     # the commit point
+    except BaseException:
+        for part in parts:                                              # the old state is still the current one
+            try:
+                os.unlink(state_dir / part['file'])
+            except OSError:
+                pass
+        raise
+    _fsync_dir(state_dir)
+    remove_unreferenced_parts(state_dir, manifest)
+    return manifest
+
+
+def remove_unreferenced_parts(state_dir: Path, manifest: dict) -> list[str]:
+    """Part files (by name pattern only) that `manifest` does not list: older generations, aborted writes."""
+    keep = {part['file'] for part in manifest['parts']}
+    removed = []
+    for entry in os.scandir(state_dir):
+        if _PART_PATTERN.match(entry.name) and entry.name not in keep and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+            removed.append(entry.name)
+    return removed
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One slice
+
+
+def _options_of(cfg: TrainingConfig) -> dict:
+    options = dataclasses.asdict(cfg)
+    for key in ('run_dir', 'resume_pkl', 'resume_kimg', 'device', 'network_snapshot_seconds'):
+        options.pop(key, None)
+    return options
+
+
+def _config_from_options(state_dir: Path, options: dict) -> TrainingConfig:
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise _corrupt(state_dir, f'unknown training options {unknown[:3]}')
+    try:
+        return TrainingConfig(**options)
+    except TypeError as e:
+        raise _corrupt(state_dir, f'training options: {e}') from None
+
+
+class _Clock:
+    """Stops the slice early enough to save before its minutes are up, learning how long steps and saves take."""
+
+    def __init__(self, deadline: float, first_save_estimate_s: float = 2.0):
+        self.deadline = deadline
+        self.save_s = first_save_estimate_s
+        self.steps: collections.deque = collections.deque(maxlen=10)   # recent steps: not the warm-up one
+        self.last = None
+        self.calls = 0
+        self.stop_requested = False
+
+    def should_stop(self) -> bool:
+        now = time.time()
+        self.calls += 1
+        if self.last is not None and self.calls > 2:
+            self.steps.append(now - self.last)
+        self.last = now
+        step_s = max(self.steps, default=0.0)
+        return self.stop_requested or now + 1.5 * self.save_s + 2 * step_s >= self.deadline
+
+    def saved(self, seconds: float) -> None:
+        self.save_s = max(seconds, 0.5)
+        self.last = time.time()      # a save is not a step
+
+
+def _make_logger(path: Path, echo: Callable[[str], None] | None) -> Callable[[str], None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        if echo is not None:
+            echo(message)
+        with open(path, 'a') as f:
+            f.write(message + '\n')
+    return log
+
+
+def estimate_state(cfg: TrainingConfig) -> dict:
+    """Storage level and size of the state that a slice started with `cfg` would write (networks built, nothing
+    trained)."""
+    from training.training_loop import construct_class_by_name
+    dataset = construct_class_by_name(**cfg.training_set_kwargs)
+    common = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
+    G = construct_class_by_name(**cfg.G_kwargs, **common)
+    D = construct_class_by_name(**cfg.D_kwargs, **common)
+    states = {}
+    for key, net, opt_kwargs in (('G_opt', G, cfg.G_opt_kwargs), ('D_opt', D, cfg.D_opt_kwargs)):
+        betas = tuple(float(b) for b in opt_kwargs['betas'])
+        opt = torch.optim.Adam(net.parameters(), lr=opt_kwargs['lr'], betas=betas)
+        for p in net.parameters():      # moments as a trained optimizer holds them
+            opt.state[p] = dict(step=torch.tensor(1.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+        states[key] = opt.state_dict()
+    snapshot = dict(G=G, D=D, G_ema=copy.deepcopy(G), augment_pipe=None, training_state=dict(
+        cur_nimg=0, cur_tick=0, batch_idx=0, pl_mean=torch.zeros([]), rng_states=[dict(cpu=torch.get_rng_state())],
+        **states))
+    data, level = serialize_payload(snapshot)
+    return dict(G_params=sum(p.numel() for p in G.parameters()), D_params=sum(p.numel() for p in D.parameters()),
+                state_mib=round(len(data) / 2**20, 2), files=-(-len(data) // MAX_PART_BYTES),
+                storage=storage_description(level))
+
+
+def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: float = 3.0,
+              make_init_cfg: Callable[[], TrainingConfig] | None = None, data: str | None = None,
+              total_kimg: float | None = None,
+              device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,
+              handle_sigterm: bool = False, save_to: str | os.PathLike | None = None) -> dict:
+    """Resume from `state_dir` (or start it from `make_init_cfg()`, the configuration the train CLI builds), train
+    for `minutes` of wall clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default:
+    `state_dir` itself; another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine
+    hands back); returns a summary dict."""
+    start = time.time()
+    state_dir = Path(state_dir)
+    save_dir = Path(save_to) if save_to is not None else state_dir
+    device_type = torch.device(device).type
+    existing = read_state(state_dir)            # raises on a corrupt state before anything is written
+    if save_dir.resolve() != state_dir.resolve() and (save_dir / MANIFEST).exists():
+        raise SliceStateError(f'--save-to {save_dir} already holds a training state; choose an empty folder')
+    if make_init_cfg is not None:
+        if existing is not None:
+            raise SliceStateError(f'{state_dir} already holds a training state ({existing[0]["kimg"]:.3f} kimg); '
+                                  '--init would replace it: drop --init to resume, or use another folder')
+        cfg = make_init_cfg()
+        if cfg.num_gpus != 1:
+            raise SliceStateError('a slice runs one process: use --gpus 1 (and a larger --batch for a big GPU)')
+        history: list[dict] = []
+        resume_data = None
+        start_kimg = 0.0
+    else:
+        if existing is None:
+            raise SliceStateError(f'no training state in {state_dir} (no {MANIFEST}); start one with '
+                                  f'--init followed by tools.train options (--cfg --data --batch --gamma ...)')
+        manifest, payload = existing
+        cfg = _config_from_options(state_dir, manifest['options'])
+        history = list(manifest.get('history', []))
+        resume_data = dict(G=payload['G'], D=payload['D'], G_ema=payload['G_ema'],
+                           augment_pipe=None if payload.get('augment_p') is None else
+                           dict(p=torch.tensor(payload['augment_p'])),
+                           training_state=payload['training_state'])
+        start_kimg = manifest['kimg']
+    if data is not None:
+        cfg.training_set_kwargs = dict(cfg.training_set_kwargs, path=data)
+    if total_kimg is not None:
+        cfg.total_kimg = total_kimg
+    cfg.device = device
+    cfg.run_dir = str(run_dir or f'{save_dir}-run')
+    cfg.resume_pkl = None
+    cfg.network_snapshot_seconds = save_every_minutes * 60
+    cfg.network_snapshot_ticks = cfg.image_snapshot_ticks = 10**9    # tick 0 (first slice) and the end only
+    options = _options_of(cfg)
+    log = _make_logger(Path(cfg.run_dir) / 'log.txt', echo)
+    removed = remove_stale_temp_files(save_dir) if save_dir.exists() else []
+    if existing is not None and save_dir == state_dir:
+        removed += remove_unreferenced_parts(state_dir, existing[0])
+    if removed:
+        log(f'  removed leftovers of an interrupted save in {save_dir}: {removed}')
+
+    clock = _Clock(start + minutes * 60)
+    entry = dict(slice=len(history) + 1, device=torch.cuda.get_device_name(cfg.device)
+                 if device_type == 'cuda' else device_type, start_kimg=start_kimg, end_kimg=start_kimg, seconds=0.0)
+    saves = []
+
+    def snapshot_fn(snapshot: dict) -> str:
+        t0 = time.time()
+        entry.update(end_kimg=snapshot['training_state']['cur_nimg'] / 1000, seconds=round(t0 - start, 1))
+        manifest = write_state(save_dir, snapshot, options, history + [entry])
+        clock.saved(time.time() - t0)
+        saves.append(dict(kimg=manifest['kimg'], seconds=round(time.time() - t0, 2),
+                          mib=round(manifest['payload_bytes'] / 2**20, 2), files=len(manifest['parts']),
+                          storage=manifest['storage']))
+        s = manifest['storage']
+        log(f'  state saved: kimg {manifest["kimg"]:.3f}, {saves[-1]["mib"]} MiB in {len(manifest["parts"])} '
+            f'files (G/D {s["G"]}, G_ema {s["G_ema"]}, Adam moments {s["adam_exp_avg_sq"]}), '
+            f'{saves[-1]["seconds"]} s')
+        return str(save_dir)
+
+    previous = None
+    if handle_sigterm:   # the slot's time limit: stop at the next step and save, if the KILL does not come first
+        previous = signal.signal(signal.SIGTERM, lambda *_: setattr(clock, 'stop_requested', True))
+    try:
+        log(f'Slice {entry["slice"]} of {state_dir}: from kimg {start_kimg:.3f}, {minutes:g} minutes, '
+            f'saving every {save_every_minutes:g} minutes to {save_dir}, on {entry["device"]}')
+        result = training_loop(cfg, log=log, resume_data=resume_data, should_stop=clock.should_stop,
+                               snapshot_fn=snapshot_fn, strict_resume=True)
+    finally:
+        if handle_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+    return dict(state_dir=str(state_dir), saved_to=str(save_dir), start_kimg=start_kimg,
+                end_kimg=result['cur_nimg'] / 1000, seconds=round(time.time() - start, 1), saves=saves,
+                run_dir=cfg.run_dir)
