@@ -9,9 +9,9 @@ import zipfile
 import numpy as np
 import PIL.Image
 import pytest
-from tools.train import main
 
 from networks import UserError
+from tools.train import main
 from training.dataset import MAX_LABEL_DIM, DatasetError, ImageFolderDataset
 
 
