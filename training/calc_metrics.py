@@ -34,6 +34,8 @@ def _parse_args(argv):
                         help='generated samples per metric (default: the metric\'s own, e.g. 50000)')
     parser.add_argument('--detector', metavar='PATH|URL', default=None,
                         help='Inception detector file (NVlabs format) for FID/KID; never downloaded implicitly')
+    parser.add_argument('--trust-detector', action='store_true',
+                        help='allow a TorchScript detector: TorchScript is code that runs when loaded')
     parser.add_argument('--cache-dir', default=None, help='dataset statistics cache '
                         f'(default {frechet.cache_dir_default()})')
     parser.add_argument('--run-dir', default=None, help='where metric-*.jsonl go (default: the pickle\'s folder)')
@@ -73,7 +75,8 @@ def run(args) -> None:
         result = metrics.calc_metric(name, G, dataset_kwargs=dataset_kwargs, device=device, num_gpus=1,
                                      num_samples=args.num_samples,
                                      cache_dir=args.cache_dir or frechet.cache_dir_default(),
-                                     detector=args.detector, batch_size=args.batch, progress=progress)
+                                     detector=args.detector, batch_size=args.batch, progress=progress,
+                                     trust_detector=args.trust_detector)
         for bar in bars.values():
             bar.close()
         bars.clear()
