@@ -292,7 +292,11 @@ def _build_leaf(node: Any, build) -> Any:
             return ModuleRecord(node.class_name, node.kwargs, {k: v.clone() for k, v in state.items()})
         module = _construct(node.cls, node.kwargs, node.class_name)
         try:
-            module.load_state_dict(state, strict=True)
+            # The tensors are fresh and ours (never views of the file): the module takes them as they are
+            # (assign=True) instead of copying them; converted to the module's dtypes first.
+            current = module.state_dict()
+            state = {k: v.to(current[k].dtype) for k, v in state.items()}
+            module.load_state_dict(state, strict=True, assign=True)
         except Exception as e:  # shapes were checked; this is a last line of defence with the same error class
             reason = " ".join(str(e).split())[:200]
             raise PickleError(f"cannot load the tensors of {node.class_name}: {reason}") from None

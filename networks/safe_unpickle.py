@@ -30,6 +30,7 @@ import math
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -526,7 +527,7 @@ class StorageSpec:
 
     dtype: torch.dtype
     numel: int
-    read: Callable[[], bytes | memoryview]
+    read: Callable[[], memoryview]
 
     @property
     def nbytes(self) -> int:
@@ -966,7 +967,10 @@ def read_torch_zip(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
         raise PickleError('truncated or corrupt file (a zip without exactly one data.pkl)')
     prefix = pkl_names[0][: -len('data.pkl')]
 
-    def read_member(name: str, expected: int | None, cap: int) -> bytes:
+    view = memoryview(data).cast('B') if not isinstance(data, memoryview) else data
+
+    def read_member(name: str, expected: int | None, cap: int) -> memoryview:
+        """A stored member as a zero-copy view of the file, after checking its bounds and its CRC."""
         info = infos.get(name)
         if info is None:
             raise PickleError(f'truncated or corrupt file ({name} is missing)')
@@ -975,22 +979,19 @@ def read_torch_zip(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
         if info.file_size > cap or (expected is not None and info.file_size != expected):
             raise PickleError(f'truncated or corrupt file ({name} has {info.file_size} bytes, expected '
                               f'{expected if expected is not None else f"at most {cap}"})')
-        if info.header_offset + info.compress_size > len(data):
+        start = info.header_offset
+        header = bytes(view[start:start + 30])
+        if len(header) != 30 or header[:4] != b'PK\x03\x04':
+            raise PickleError(f'truncated or corrupt file ({name}: bad local header)')
+        start += 30 + int.from_bytes(header[26:28], 'little') + int.from_bytes(header[28:30], 'little')
+        if info.compress_size != info.file_size or start + info.file_size > len(view):
             raise PickleError(f'truncated or corrupt file ({name} reaches past the end)')
-        try:
-            with archive.open(info) as f:
-                out = f.read(info.file_size + 1)  # bounded read; the CRC is checked at the end
-                if len(out) == info.file_size:
-                    f.read(1)
-        except PickleError:
-            raise
-        except Exception as err:
-            raise PickleError(f'truncated or corrupt file ({name}: {_one_line(err, 120)})') from None
-        if len(out) != info.file_size:
-            raise PickleError(f'truncated or corrupt file ({name} has the wrong length)')
+        out = view[start:start + info.file_size]
+        if zlib.crc32(out) != info.CRC:
+            raise PickleError(f'truncated or corrupt file ({name}: checksum mismatch)')
         return out
 
-    if prefix + 'byteorder' in infos and read_member(prefix + 'byteorder', None, 16) != b'little':
+    if prefix + 'byteorder' in infos and bytes(read_member(prefix + 'byteorder', None, 16)) != b'little':
         raise PickleError('refused a big-endian torch file')
     pkl = read_member(pkl_names[0], None, limits.max_data_pkl)
     storages: dict[str, StorageSpec] = {}
