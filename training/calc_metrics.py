@@ -2,7 +2,7 @@
 
     python -m training.calc_metrics --metrics eqt50k_int,eqr50k --network net.pkl --num-samples 1000
     python -m training.calc_metrics --metrics fid50k_full,kid50k_full --network net.pkl --data ffhq-256.zip \\
-        --detector inception-2015-12-05.pkl
+        --detector inception-2015-12-05.pkl --trust-detector   # TorchScript: code, loaded only on request
     python -m training.calc_metrics --metrics swd --network net.pkl --data ffhq-256.zip --num-samples 4096
 
 Results are printed and appended as JSON lines to <run-dir>/metric-<name>.jsonl (default: the
