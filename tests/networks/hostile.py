@@ -49,10 +49,14 @@ def persistent(class_name: str, state_parts: bytes) -> bytes:
             + V("class_name") + V(class_name) + SETITEM + V("state") + state_parts + SETITEM + TUPLE + REDUCE)
 
 
-def nvlabs_generator(init_kwargs: dict) -> bytes:
-    """{'G_ema': <an NVlabs StyleGAN3 Generator record with these kwargs and no tensors>}."""
+def nvlabs_generator(init_kwargs: dict, extra_kwarg: bytes = b"") -> bytes:
+    """{'G_ema': <an NVlabs StyleGAN3 Generator record with these kwargs and no tensors>}.
+
+    ``extra_kwarg``: opcodes pushing one more (name, value) pair into the kwargs (e.g. a hostile object).
+    """
     synthesis = persistent("SynthesisNetwork", V({"_modules": {"input": None}}))
-    state = EMPTY_DICT + V("_init_kwargs") + V(init_kwargs) + SETITEM + V("_modules") + EMPTY_DICT + V(
+    kwargs = V(init_kwargs) + (extra_kwarg + SETITEM if extra_kwarg else b"")
+    state = EMPTY_DICT + V("_init_kwargs") + kwargs + SETITEM + V("_modules") + EMPTY_DICT + V(
         "synthesis") + synthesis + SETITEM + SETITEM
     return asm(EMPTY_DICT, V("G_ema"), persistent("Generator", state), SETITEM)
 

@@ -28,6 +28,7 @@ from networks.pickle_io import FORMAT, _encode
 from . import hostile as h
 from .nvlabs_fake import dump_nvlabs_pickle
 
+_SMALL = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -82,11 +83,11 @@ except networks.PickleError as e:
 @pytest.mark.parametrize("payload", [
     h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_newobj(), h.SETITEM),
     h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_reconstruct(), h.SETITEM),
-    h.asm(h.EMPTY_DICT, h.V("G_ema"), h.persistent("Generator", h.EMPTY_DICT + h.V("_init_kwargs") + h.EMPTY_DICT
-                                                        + h.V("mapping_kwargs") + h.object_ndarray_newobj()
-                                                        + h.SETITEM + h.SETITEM), h.SETITEM),
+    # The crash: a Generator whose kwargs hold the array; deep-copying the kwargs dereferenced it.
+    h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_newobj()),
+    h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_reconstruct()),
     h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.object_ndarray_reconstruct(), h.SETITEM),
-], ids=["newobj", "reconstruct", "newobj-in-kwargs", "reconstruct-as-data"])
+], ids=["newobj", "reconstruct", "newobj-in-kwargs", "reconstruct-in-kwargs", "reconstruct-as-data"])
 def test_object_arrays_never_reach_memory(payload):
     proc = subprocess.run([sys.executable, "-c", _CHILD.format(root=ROOT), payload.hex()], capture_output=True,
                           text=True, timeout=120)
@@ -170,7 +171,6 @@ def _ours(init_kwargs, state=None) -> bytes:
     return buf.getvalue()
 
 
-_SMALL = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3)
 # The largest architecture the kwargs bounds let through: without its ~10 GB of tensors in the file it is refused.
 _AT_BOUNDS = dict(z_dim=4096, c_dim=65536, w_dim=4096, img_resolution=4096, img_channels=16, channel_base=1 << 20,
                   channel_max=4096, num_layers=32, mapping_kwargs={"num_layers": 64})
