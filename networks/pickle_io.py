@@ -154,7 +154,7 @@ def load_network_pkl(path_or_file: str | os.PathLike | BinaryIO, device: str | t
                 raise PickleError(f"holds no generator (keys: {sorted(map(str, result))[:10]})")
             result["G_ema"] = result["G"]
     except PickleError as e:
-        raise PickleError(f"{name}: {e}") from None
+        raise PickleError(" ".join(f"{name}: {e}".split())) from None  # one line, whatever names the file holds
     for key, value in result.items():
         if isinstance(value, nn.Module):
             result[key] = value.to(device).eval().requires_grad_(False)
@@ -302,6 +302,8 @@ def _build_leaf(node: Any, build) -> Any:
             raise PickleError(f"cannot load the tensors of {node.class_name}: {reason}") from None
         return module
     if isinstance(node, _NdarrayPlan):
+        if node.tensor.dtype == torch.bfloat16:
+            raise PickleError("an array record of dtype bfloat16 (numpy has none)")
         return build(node.tensor).numpy()
     raise PickleError(f"a {type(node).__name__} in an unexpected place")
 

@@ -56,7 +56,7 @@ class Limits:
     max_data_pkl: int = 256 << 20      # bytes of a zip's data.pkl
     max_total_bytes: int = 16 << 30    # bytes of all tensor storages together
     max_ndim: int = 8
-    max_str: int = 1 << 20             # characters of a text line argument is far less; this is for strings
+    max_str: int = 1 << 20             # bytes of one string (NVlabs' embedded module source is ~100 KB)
 
 
 DEFAULT_LIMITS = Limits()
@@ -591,6 +591,7 @@ class _Validator:
         self.nodes = 0
         self.storages: dict[int, StorageSpec] = {}
         self.total_bytes = 0
+        self.tensor_bytes = 0  # all tensors' elements: many views of one storage could otherwise multiply it
 
     # The expanded size counts an object once per reference: shared references cannot multiply work later.
     def size_of(self, node) -> int:
@@ -732,10 +733,14 @@ def _tensor_spec(v: _Validator, storage, offset, size, stride) -> TensorSpec:
     size = _shape(size, 'tensor size', v.limits)
     stride = _shape(stride, 'tensor stride', v.limits)
     _want(len(size) == len(stride), 'tensor (size and stride differ in length)')
-    if math.prod(size) > 0:
+    numel = math.prod(size)
+    if numel > 0:
         last = offset + sum((s - 1) * st for s, st in zip(size, stride))
         if last >= storage.numel:
             raise PickleError(f'a tensor of size {list(size)} reaches past its storage of {storage.numel} elements')
+    if numel > storage.numel:  # overlapping strides (e.g. 0) would let a tiny storage stand for a huge tensor
+        raise PickleError(f'a tensor of size {list(size)} has more elements than its storage ({storage.numel})')
+    v.tensor_bytes += numel * _itemsize(storage.dtype)
     return TensorSpec(storage, offset, size, stride)
 
 
@@ -858,10 +863,15 @@ _CALLS = {
 
 def validate(tree, limits: Limits = DEFAULT_LIMITS, resolve_storage: StorageResolver | None = None):
     """The record tree as plain data with spec leaves, or PickleError. See the module docstring."""
+    validator = _Validator(limits, resolve_storage)
     try:
-        return _Validator(limits, resolve_storage).check(tree)
+        out = validator.check(tree)
     except RecursionError:
         raise PickleError('nesting too deep: refused') from None
+    if validator.tensor_bytes > 2 * validator.total_bytes + (1 << 20):
+        raise PickleError(f'tensors claim {validator.tensor_bytes} bytes from {validator.total_bytes} bytes of '
+                          'storage: refused')
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------

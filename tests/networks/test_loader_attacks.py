@@ -187,6 +187,9 @@ BOMBS = {
     "nesting 1000 deep": lambda: h.asm(h.MARK * 1000, h.LIST * 1000),
     "huge integer": lambda: h.asm(b"\x8b" + (1 << 30).to_bytes(4, "little"), b"\0" * 64),
     "claimed 8 EB string": lambda: h.asm(b"\x8d" + (1 << 63).to_bytes(8, "little"), b"x" * 64),
+    "stride-0 tensor of 2**30 elements": lambda: _nvlabs_value("training_set_kwargs", _tensor_of(
+        _storage_blob(2), (2**30,), (0,))),
+    "40 views of one 64 KB storage": lambda: _views_of_one_storage(16384, 40),
 }
 
 
@@ -200,7 +203,7 @@ def warm(good_files):
 def test_bombs_are_refused_fast_and_small(name, warm):
     payload = BOMBS[name]()
     if name != "data.pkl inflating to 2 GB":
-        assert len(payload) < 2048
+        assert len(payload) < 128 << 10
     elapsed, grown, err = _measure(lambda: load_network_pkl(io.BytesIO(payload)))
     assert isinstance(err, PickleError), repr(err)
     assert "\n" not in str(err)
@@ -234,6 +237,8 @@ ESCAPES = {
     "tensor past its storage": lambda: _tensor_past_its_storage(),
     "empty dict": lambda: h.asm(h.EMPTY_DICT),
     "reference cycle": lambda: h.asm(h.EMPTY_LIST, h.PUT(9), h.GET(9), h.APPEND),
+    "newline in a kwarg name": lambda: _ours({**_SMALL, "bad\nname": 1}),
+    "bfloat16 array record": lambda: _ours_array(torch.zeros(3, dtype=torch.bfloat16)),
 }
 
 
@@ -251,6 +256,12 @@ def _ours_keyed(key):
     return buf.getvalue()
 
 
+def _ours_array(tensor):
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "data": {"G_ema": None, "a": {"__ndarray__": tensor}}}, buf)
+    return buf.getvalue()
+
+
 def _ours_class(class_name):
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "data": {"G_ema": {"__network__": {
@@ -258,17 +269,31 @@ def _ours_class(class_name):
     return buf.getvalue()
 
 
-def _tensor_past_its_storage():
-    """_rebuild_tensor_v2(<a 2-element storage blob>, 0, (10,), (1,), ...) in NVlabs' layout."""
+def _storage_blob(numel: int) -> bytes:
+    """Opcodes for torch.storage._load_from_bytes(<legacy torch.save stream of a float32 storage>)."""
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TypedStorage is deprecated; NVlabs' files are made this way
-        blob = torch.zeros(2).storage().__reduce__()[1][0]
-    tensor = (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + h.G("torch.storage", "_load_from_bytes")
-              + b"B" + len(blob).to_bytes(4, "little") + blob + h.TUPLE1 + h.REDUCE + h.V(0) + h.V((10,))
-              + h.V((1,)) + h.V(False) + h.G("collections", "OrderedDict") + h.EMPTY_TUPLE + h.REDUCE + h.TUPLE
-              + h.REDUCE)
-    return _nvlabs_value("training_set_kwargs", tensor)
+        blob = torch.zeros(numel).storage().__reduce__()[1][0]
+    return (h.G("torch.storage", "_load_from_bytes") + b"B" + len(blob).to_bytes(4, "little") + blob + h.TUPLE1
+            + h.REDUCE)
+
+
+def _tensor_of(storage: bytes, size, stride) -> bytes:
+    return (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + storage + h.V(0) + h.V(size) + h.V(stride)
+            + h.V(False) + h.G("collections", "OrderedDict") + h.EMPTY_TUPLE + h.REDUCE + h.TUPLE + h.REDUCE)
+
+
+def _tensor_past_its_storage():
+    """_rebuild_tensor_v2(<a 2-element storage>, 0, (10,), (1,), ...) in NVlabs' layout."""
+    return _nvlabs_value("training_set_kwargs", _tensor_of(_storage_blob(2), (10,), (1,)))
+
+
+def _views_of_one_storage(numel: int, count: int) -> bytes:
+    """A list of ``count`` full views of one storage (memoised): tensors claiming count x its bytes."""
+    views = [_tensor_of(h.GET(5000), (numel,), (1,)) for _ in range(count)]
+    return _nvlabs_value("training_set_kwargs", _storage_blob(numel) + h.PUT(5000) + h.POP + h.MARK + b"".join(views)
+                         + h.LIST)
 
 
 @pytest.mark.parametrize("name", list(ESCAPES))

@@ -104,7 +104,7 @@ def load_detector(path_or_url: str, device: torch.device | str = 'cpu', cache_di
         try:
             tree = safe_unpickle.load_pickle(data)
         except PickleError as err:
-            raise DetectorError(f'{path}: not a detector pickle ({err})') from None
+            raise DetectorError(' '.join(f'{path}: not a detector pickle ({err})'.split())) from None
         blob, what = _find_torchscript_bytes(tree), 'embeds a TorchScript archive'
         if blob is None:
             hint = (' It embeds Python source, which this project never executes; convert it once, where you trust '
