@@ -147,11 +147,6 @@ def resolve_global(module: str, name: str) -> Global:
 # 1. The pickle machine.
 
 
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
 _TEXT_LINE_MAX = 512
 _LONG_BYTES_MAX = 4096  # a network pickle's integers are small; bounding them keeps int conversions cheap
 
