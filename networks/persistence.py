@@ -8,7 +8,6 @@ instantiates classes from this registry.
 
 from __future__ import annotations
 
-import copy
 import functools
 import inspect
 from collections.abc import Mapping
@@ -21,7 +20,13 @@ _registry: dict[str, type] = {}
 
 
 def _plain(value: Any) -> Any:
-    """Deep-copies constructor arguments into plain Python data (numpy scalars/arrays become numbers/lists)."""
+    """Copies constructor arguments into plain Python data (numpy scalars/arrays become numbers/lists).
+
+    Builds new containers itself (no ``copy.deepcopy``, which would follow whatever an object array points at);
+    only numeric numpy data is accepted.
+    """
+    if isinstance(value, np.generic | np.ndarray) and value.dtype.kind not in "biuf":
+        raise TypeError(f"a numpy value of dtype {value.dtype} cannot be stored as plain data")
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -58,7 +63,7 @@ def persistent_class(cls: type) -> type:
                         raise TypeError(f"{cls.__name__}: extra positional arguments cannot be recorded")
                 else:
                     recorded[name] = value
-            self.init_kwargs = _plain(copy.deepcopy(recorded))
+            self.init_kwargs = _plain(recorded)
         orig_init(self, *args, **kwargs)
 
     cls.__init__ = __init__

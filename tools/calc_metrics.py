@@ -2,7 +2,7 @@
 
     python -m tools.calc_metrics --metrics eqt50k_int,eqr50k --network net.pkl --num-samples 1000
     python -m tools.calc_metrics --metrics fid50k_full,kid50k_full --network net.pkl --data ffhq-256.zip \\
-        --detector inception-2015-12-05.pkl
+        --detector inception-2015-12-05.pkl --trust-detector   # TorchScript: code, loaded only on request
     python -m tools.calc_metrics --metrics swd --network net.pkl --data ffhq-256.zip --num-samples 4096
 
 Results are printed and appended as JSON lines to <run-dir>/metric-<name>.jsonl (default: the
@@ -36,6 +36,8 @@ def build_parser() -> ArgumentParser:
                         help='generated samples per metric (default: the metric\'s own, e.g. 50000)')
     parser.add_argument('--detector', metavar='PATH|URL', default=None,
                         help='Inception detector file (NVlabs format) for FID/KID; never downloaded implicitly')
+    parser.add_argument('--trust-detector', action='store_true',
+                        help='allow a TorchScript detector: TorchScript is code that runs when loaded')
     parser.add_argument('--cache-dir', default=None, help='dataset statistics cache '
                         f'(default {frechet.cache_dir_default()})')
     parser.add_argument('--run-dir', default=None, help='where metric-*.jsonl go (default: the pickle\'s folder)')
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> None:
         result = metrics.calc_metric(name, G, dataset_kwargs=dataset_kwargs, device=device, num_gpus=1,
                                      num_samples=args.num_samples,
                                      cache_dir=args.cache_dir or frechet.cache_dir_default(),
-                                     detector=args.detector, batch_size=args.batch, progress=progress)
+                                     detector=args.detector, batch_size=args.batch, progress=progress,
+                                     trust_detector=args.trust_detector)
         for bar in bars.values():
             bar.close()
         bars.clear()

@@ -74,16 +74,16 @@ def detector_files(tmp_path_factory):
 
 def test_detector_formats_and_bad_files(detector_files, tmp_path):
     images = torch.randint(0, 256, [3, 3, 16, 16], dtype=torch.uint8)
-    f_pt = detector_features(load_detector(detector_files['pt']), images)
-    f_pkl = detector_features(load_detector(detector_files['pkl']), images)
+    f_pt = detector_features(load_detector(detector_files['pt'], trust=True), images)
+    f_pkl = detector_features(load_detector(detector_files['pkl'], trust=True), images)
     assert f_pt.shape == (3, 8)
     torch.testing.assert_close(f_pt, f_pkl)
-    grey = detector_features(load_detector(detector_files['pkl']), images[:, :1])
+    grey = detector_features(load_detector(detector_files['pkl'], trust=True), images[:, :1])
     assert grey.shape == (3, 8)
     with pytest.raises(DetectorError, match='not found'):
         load_detector(str(tmp_path / 'missing.pkl'))
     cache = tmp_path / 'cache'  # an explicit URL is fetched once into the cache directory
-    from_url = load_detector(f'file://{detector_files["pkl"]}', cache_dir=str(cache))
+    from_url = load_detector(f'file://{detector_files["pkl"]}', cache_dir=str(cache), trust=True)
     torch.testing.assert_close(detector_features(from_url, images), f_pkl)
     assert len(list(cache.iterdir())) == 1
     junk = tmp_path / 'junk.pkl'
@@ -112,14 +112,14 @@ def test_fid_kid_full_pipeline_with_tiny_detector(detector_files, dataset16, tmp
     kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=dataset16)
     cache = tmp_path / 'cache'
     fid = calc_metric('fid50k_full', G, dataset_kwargs=kwargs, detector=detector_files['pkl'], num_samples=24,
-                      cache_dir=str(cache), batch_size=8)
+                      cache_dir=str(cache), batch_size=8, trust_detector=True)
     assert fid['results']['fid50k_full'] > 0
     assert len(list(cache.glob('*.npz'))) == 1  # dataset statistics cached
     again = calc_metric('fid50k_full', G, dataset_kwargs=kwargs, detector=detector_files['pkl'], num_samples=24,
-                        cache_dir=str(cache), batch_size=8)
+                        cache_dir=str(cache), batch_size=8, trust_detector=True)
     assert again['results'] == fid['results']
     kid = calc_metric('kid50k_full', G, dataset_kwargs=kwargs, detector=detector_files['pt'], num_samples=24,
-                      cache_dir=str(cache), batch_size=8)
+                      cache_dir=str(cache), batch_size=8, trust_detector=True)
     assert np.isfinite(kid['results']['kid50k_full'])
     line = report_metric(fid, run_dir=str(tmp_path), snapshot_pkl='net.pkl')
     with open(os.path.join(tmp_path, 'metric-fid50k_full.jsonl')) as f:
@@ -130,7 +130,8 @@ def test_bad_inputs_give_one_clear_message(detector_files, dataset16, tmp_path):
     G = FourierGenerator(img_resolution=32)
     kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=dataset16)
     with pytest.raises(MetricError, match='resolution 16.*32x32'):
-        calc_metric('fid50k_full', G, dataset_kwargs=kwargs, detector=detector_files['pkl'], num_samples=4)
+        calc_metric('fid50k_full', G, dataset_kwargs=kwargs, detector=detector_files['pkl'], num_samples=4,
+                    trust_detector=True)
     with pytest.raises(MetricError, match='--detector'):
         calc_metric('fid50k_full', G, dataset_kwargs=kwargs, num_samples=4)
     with pytest.raises(DetectorError, match='not found'):

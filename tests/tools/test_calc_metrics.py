@@ -34,7 +34,7 @@ def test_eq_and_fid_metrics_with_jsonl(setup, tmp_path, capsys):
     metrics = 'eqt50k_int,eqt50k_frac,eqr50k,fid50k_full'
     rc = calc_metrics.main(['--metrics', metrics, '--network', setup['nets']['sg3r'],
                             '--data', setup['data16'], '--num-samples', '4', '--batch', '4',
-                            '--detector', setup['detector'], '--cache-dir', str(tmp_path / 'cache'),
+                            '--detector', setup['detector'], '--trust-detector', '--cache-dir', str(tmp_path / 'cache'),
                             '--run-dir', str(run_dir), '--device', 'cpu'])
     assert rc == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
@@ -52,8 +52,10 @@ def test_eq_and_fid_metrics_with_jsonl(setup, tmp_path, capsys):
      'detector file not found'),
     (['--metrics', 'fid50k_full', '--network', '{sg3}', '--data', '{data16}', '--detector', '{data16}/img00000.png'],
      'not a detector pickle'),
-    (['--metrics', 'kid50k_full', '--network', '{sg3}', '--data', '{data32}', '--detector', '{detector}'],
-     'resolution 32'),
+    (['--metrics', 'kid50k_full', '--network', '{sg3}', '--data', '{data32}', '--detector', '{detector}',
+      '--trust-detector'], 'resolution 32'),
+    (['--metrics', 'fid50k_full', '--network', '{sg3}', '--data', '{data16}', '--detector', '{detector}'],
+     'TorchScript is code'),
     (['--metrics', 'fid1k', '--network', '{sg3}'], 'unknown metric'),
 ])
 def test_bad_input_gives_one_clear_line(setup, capsys, args, message):

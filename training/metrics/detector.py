@@ -4,20 +4,20 @@ A detector is called as NVlabs calls theirs: `detector(images, return_features=T
 images [N, 3, H, W] of any size (the detector resizes internally), returning float features [N, D].
 Accepted files:
 - a TorchScript archive (`torch.jit.save`; NVlabs' StyleGAN2-ADA `inception-2015-12-05.pt` is one);
-- a pickle in NVlabs' persistence layout (`torch_utils.persistence._reconstruct_persistent_obj(meta)`),
-  read with a restricted unpickler that executes nothing: the detector must be embedded as a TorchScript
-  archive (bytes) in the object's state. A persistence pickle that only carries Python source is
-  refused with a message saying how to convert it once (`torch.jit.save`) where its code is trusted.
+- a pickle in NVlabs' persistence layout (`torch_utils.persistence._reconstruct_persistent_obj(meta)`)
+  that embeds such an archive as bytes. The pickle is read with the one restricted unpickler of
+  `networks.safe_unpickle` (nothing in it is called); a pickle that only carries Python source is refused
+  with a message saying how to convert it once (`torch.jit.save`) where its code is trusted.
+TorchScript is code: loading an archive runs what its author put in it. So an archive is loaded only with
+`trust=True` (`--trust-detector` on the command line); otherwise the loader says why it refuses.
 An http(s) URL is fetched only when the user passes one, into the cache directory.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import io
 import os
-import pickle
 import urllib.request
 import warnings
 import zipfile
@@ -25,66 +25,32 @@ from collections.abc import Callable
 
 import torch
 
+from networks import safe_unpickle
+from networks.errors import PickleError
+
 __all__ = ['DetectorError', 'load_detector', 'detector_features', 'resolve_detector_path']
 
 
-from networks.errors import UserError
+class DetectorError(PickleError):
+    """A detector file that is missing, refused or cannot be used, with a one-line explanation."""
 
 
-class DetectorError(UserError, ValueError):
-    """A detector file that is missing or cannot be used, with a one-line explanation."""
+def _find_torchscript_bytes(tree) -> bytes | None:
+    found: list[bytes] = []
+
+    def visit(node) -> bool:
+        if isinstance(node, safe_unpickle.BytesSpec) and bytes(node.data[:2]) == b'PK':
+            found.append(bytes(node.data))
+            return True
+        return False
+
+    safe_unpickle.walk_unique(tree, visit)  # each node once: a fan-out graph costs its size, not its paths
+    return found[0] if found else None
 
 
-class _PersistentRecord(dict):
-    """What `_reconstruct_persistent_obj(meta)` would have built, kept as data."""
-
-
-def _reconstruct_persistent_obj(meta):
-    if not isinstance(meta, dict):
-        raise DetectorError('malformed NVlabs persistent object in the detector pickle')
-    return _PersistentRecord(class_name=meta.get('class_name'), state=meta.get('state'),
-                             has_source=bool(meta.get('module_src')))
-
-
-class _EasyDict(dict):
-    pass
-
-
-_ALLOWED = {
-    ('torch_utils.persistence', '_reconstruct_persistent_obj'): _reconstruct_persistent_obj,
-    ('dnnlib.util', 'EasyDict'): _EasyDict,
-    ('collections', 'OrderedDict'): collections.OrderedDict,
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return _ALLOWED[(module, name)]
-        raise DetectorError(f'refused global {module}.{name} in the detector pickle (nothing is executed from it)')
-
-    def persistent_load(self, pid):
-        raise DetectorError('refused persistent id in the detector pickle')
-
-
-def _find_torchscript_bytes(obj, depth: int = 0) -> bytes | None:
-    if depth > 12:
-        return None
-    if isinstance(obj, bytes | bytearray) and bytes(obj[:2]) == b'PK':
-        return bytes(obj)
-    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list | tuple) else ()
-    for value in values:
-        found = _find_torchscript_bytes(value, depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def _has_source(obj, depth: int = 0) -> bool:
-    if isinstance(obj, _PersistentRecord) and obj.get('has_source'):
-        return True
-    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list | tuple) else ()
-    return depth < 12 and any(_has_source(v, depth + 1) for v in values)
+def _has_source(tree) -> bool:
+    return safe_unpickle.walk_unique(
+        tree, lambda node: isinstance(node, safe_unpickle.PersistentSpec) and node.module_src_len > 0)
 
 
 def resolve_detector_path(path_or_url: str, cache_dir: str | None = None) -> str:
@@ -121,31 +87,34 @@ def _load_torchscript(data: bytes, name: str) -> torch.jit.ScriptModule:
         raise DetectorError(f'{name}: not a usable TorchScript detector ({first})') from err
 
 
-def load_detector(path_or_url: str, device: torch.device | str = 'cpu',
-                  cache_dir: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The detector as a module on `device`; DetectorError with one line if missing or unusable."""
+def load_detector(path_or_url: str, device: torch.device | str = 'cpu', cache_dir: str | None = None,
+                  trust: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The detector as a module on `device`; DetectorError with one line if missing, refused or unusable.
+
+    `trust=True` is required to load TorchScript (an archive, or one embedded in a pickle): it is code.
+    """
     path = resolve_detector_path(str(path_or_url), cache_dir)
     with open(path, 'rb') as f:
         data = f.read()
     if data[:2] == b'PK':
-        module = _load_torchscript(data, path)
+        blob, what = data, 'is a TorchScript archive'
     elif data[:1] != b'\x80':  # every pickle of protocol 2 or later starts so
         raise DetectorError(f'{path}: not a detector pickle or TorchScript archive (unknown file format)')
     else:
         try:
-            obj = _RestrictedUnpickler(io.BytesIO(data)).load()
-        except DetectorError as err:
-            raise DetectorError(f'{path}: {err}') from err
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
-            raise DetectorError(f'{path}: not a detector pickle ({type(err).__name__}: {err})') from err
-        blob = _find_torchscript_bytes(obj)
+            tree = safe_unpickle.load_pickle(data)
+        except PickleError as err:
+            raise DetectorError(' '.join(f'{path}: not a detector pickle ({err})'.split())) from None
+        blob, what = _find_torchscript_bytes(tree), 'embeds a TorchScript archive'
         if blob is None:
             hint = (' It embeds Python source, which this project never executes; convert it once, where you trust '
                     'it, to a TorchScript archive (torch.jit.save of the loaded detector) and pass that file'
-                    if _has_source(obj) else '')
+                    if _has_source(tree) else '')
             raise DetectorError(f'{path}: no TorchScript detector inside the pickle.{hint}')
-        module = _load_torchscript(blob, path)
-    return module.to(device)
+    if not trust:
+        raise DetectorError(f'{path} {what}: TorchScript is code and runs when it is loaded, so it is loaded only '
+                            'on request; pass --trust-detector (trust=True) if you trust where the file came from')
+    return _load_torchscript(blob, path).to(device)
 
 
 @torch.no_grad()

@@ -29,6 +29,7 @@ class MetricOptions:
     num_samples: int | None = None
     cache_dir: str | None = None
     detector: str | None = None
+    trust_detector: bool = False  # TorchScript detectors are code: loaded only when the user says so
     batch_size: int = 16
     progress: Callable[[str, int, int], None] | None = None  # (tag, done, total)
 
@@ -93,7 +94,7 @@ def swd(opts: MetricOptions) -> dict:
 def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = None, device='cpu', num_gpus: int = 1,
                 rank: int = 0, num_samples: int | None = None, cache_dir: str | None = None,
                 detector: str | None = None, batch_size: int = 16,
-                progress: Callable[[str, int, int], None] | None = None) -> dict:
+                progress: Callable[[str, int, int], None] | None = None, trust_detector: bool = False) -> dict:
     """Run one metric; returns dict(metric=..., results={...}, total_time=..., total_time_str=..., num_gpus=...)."""
     if not is_valid_metric(metric):
         raise MetricError(f'unknown metric {metric!r}; valid metrics: {", ".join(list_valid_metrics())}')
@@ -101,7 +102,7 @@ def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = N
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     opts = MetricOptions(G=G, dataset_kwargs=dataset_kwargs, device=device, num_gpus=num_gpus, rank=rank,
                          num_samples=num_samples, cache_dir=cache_dir, detector=detector, batch_size=batch_size,
-                         progress=progress)
+                         progress=progress, trust_detector=trust_detector)
     start = time.time()
     results = _METRICS[metric](opts)
     total = time.time() - start

@@ -1,0 +1,303 @@
+"""One test per attack class on the loaders (issue 10, items 1-5), with payloads made here (tests/networks/hostile.py).
+
+1. memory corruption through numpy object arrays (run in a subprocess: it must not die by a signal);
+2. process-wide poisoning through BUILD (afterwards a good file loads bit-identical, torch._utils is unchanged);
+4. resource exhaustion from small files (each refused within 2 s and 200 MB of RSS growth, measured with psutil);
+5. errors escaping the error class (crafted records, wrong kinds of values where networks belong).
+Class 3 (TorchScript detectors) is in tests/metrics/test_detector_trust.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import psutil
+import pytest
+import torch
+
+import networks
+from networks import PickleError, load_network_pkl, save_network_pkl, stylegan2, stylegan3
+from networks.pickle_io import FORMAT, _encode
+
+from . import hostile as h
+from .nvlabs_fake import dump_nvlabs_pickle
+
+_SMALL = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _tiny():
+    torch.manual_seed(1)
+    G = stylegan3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=128,
+                            channel_max=8)
+    D = stylegan2.Discriminator(c_dim=0, img_resolution=16, img_channels=3, channel_base=128, channel_max=8)
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(torch.rand_like(p))  # positive offsets: a sign flip or a zeroed tensor cannot go unnoticed
+    return G, D
+
+
+@pytest.fixture(scope="module")
+def good_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("good")
+    G, D = _tiny()
+    save_network_pkl(root / "ours.pkl", {"G_ema": G, "D": D})
+    dump_nvlabs_pickle(root / "nvlabs.pkl", G, D, G_ema=G)
+    torch.save({"t": torch.arange(1.0, 7.0)}, root / "plain.pt")
+    reference = {k: v.clone() for k, v in G.state_dict().items()}
+    return dict(ours=root / "ours.pkl", nvlabs=root / "nvlabs.pkl", plain=root / "plain.pt", reference=reference)
+
+
+def _loads_bit_identical(files) -> None:
+    for key in ("ours", "nvlabs"):
+        G = load_network_pkl(files[key])["G_ema"]
+        state = G.state_dict()
+        assert list(state) == list(files["reference"])
+        for name, ref in files["reference"].items():
+            assert state[name].dtype == ref.dtype and torch.equal(state[name], ref), (key, name)
+    assert torch.equal(torch.load(files["plain"], weights_only=True)["t"], torch.arange(1.0, 7.0))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 1. Memory corruption
+
+
+_CHILD = """
+import io, sys
+sys.path.insert(0, {root!r})
+import networks
+try:
+    networks.load_network_pkl(io.BytesIO(bytes.fromhex(sys.argv[1])))
+    print('LOADED')
+except networks.PickleError as e:
+    print('PickleError:', e)
+"""
+
+
+@pytest.mark.parametrize("payload", [
+    h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_newobj(), h.SETITEM),
+    h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_reconstruct(), h.SETITEM),
+    # The issue's crash: a Generator whose kwargs hold the array; deep-copying the kwargs dereferenced it.
+    h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_newobj()),
+    h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_reconstruct()),
+    h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.object_ndarray_reconstruct(), h.SETITEM),
+], ids=["newobj", "reconstruct", "newobj-in-kwargs", "reconstruct-in-kwargs", "reconstruct-as-data"])
+def test_object_arrays_never_reach_memory(payload):
+    proc = subprocess.run([sys.executable, "-c", _CHILD.format(root=ROOT), payload.hex()], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, f"died with {proc.returncode}: {proc.stderr[-500:]}"  # negative: a signal
+    assert proc.stdout.startswith("PickleError:") and "numpy" in proc.stdout, proc.stdout
+    assert len(proc.stdout.strip().splitlines()) == 1
+
+
+def test_persistence_never_deep_copies_object_arrays():
+    with pytest.raises(TypeError, match="dtype object"):
+        networks.persistence._plain({"x": np.array([None], dtype=object)})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 2. Poisoning through BUILD
+
+
+_POISON = [
+    # (None, {'__defaults__': ...}) as slot state on the real tensor rebuilder: flips every later tensor's sign.
+    h.asm(h.G("torch._utils", "_rebuild_tensor_v2"), h.NONE, h.V({"__defaults__": (None, -1)}), h.TUPLE2, h.BUILD),
+    h.asm(h.G("torch._utils", "_rebuild_tensor_v2"), h.V({"__code__": 0}), h.BUILD),
+    # BUILD on the EasyDict stand-in class, and state on an EasyDict instance that would replace .items.
+    h.asm(h.G("dnnlib.util", "EasyDict"), h.V({"items": None}), h.BUILD),
+    h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.G("dnnlib.util", "EasyDict"), h.EMPTY_TUPLE, h.NEWOBJ,
+          h.V({"items": None}), h.BUILD, h.SETITEM),
+    # The persistence reconstructor and the storage loader, as functions and as records.
+    h.asm(h.G("torch_utils.persistence", "_reconstruct_persistent_obj"), h.NONE, h.V({"__kwdefaults__": {}}),
+          h.TUPLE2, h.BUILD),
+    h.asm(h.G("torch.storage", "_load_from_bytes"), h.V({"__defaults__": (1,)}), h.BUILD),
+    h.asm(h.G("collections", "OrderedDict"), h.EMPTY_TUPLE, h.REDUCE, h.V({"x": 1}), h.BUILD),
+]
+
+
+def test_build_cannot_poison_the_process(good_files):
+    _loads_bit_identical(good_files)
+    functions = [torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.storage._load_from_bytes]
+    before = [(f.__defaults__, f.__kwdefaults__, f.__code__, dict(f.__dict__)) for f in functions]
+    for payload in _POISON:
+        with pytest.raises(PickleError, match="refused"):
+            load_network_pkl(io.BytesIO(payload))
+    assert [(f.__defaults__, f.__kwdefaults__, f.__code__, dict(f.__dict__)) for f in functions] == before
+    _loads_bit_identical(good_files)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 4. Resource exhaustion
+
+
+def _measure(fn):
+    """(seconds, peak RSS growth in bytes, exception) of fn(); RSS sampled by a psutil thread every 2 ms."""
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    try:
+        fn()
+        err = None
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        err = e
+    elapsed = time.perf_counter() - start
+    done.set()
+    thread.join()
+    peak[0] = max(peak[0], proc.memory_info().rss)
+    return elapsed, peak[0] - base, err
+
+
+def _ours(init_kwargs, state=None) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "data": {"G_ema": {"__network__": {
+        "class_name": "networks.stylegan3.Generator", "init_kwargs": init_kwargs, "state_dict": state or {},
+        "stored_half": False}}}}, buf)
+    return buf.getvalue()
+
+
+# The largest architecture the kwargs bounds let through: without its ~10 GB of tensors in the file it is refused.
+_AT_BOUNDS = dict(z_dim=4096, c_dim=65536, w_dim=4096, img_resolution=4096, img_channels=16, channel_base=1 << 20,
+                  channel_max=4096, num_layers=32, mapping_kwargs={"num_layers": 64})
+
+BOMBS = {
+    "memo billion laughs": lambda: h.billion_laughs(60),
+    "memo index 2**32-1": lambda: h.asm(h.NONE, b"r\xff\xff\xff\xff"),
+    "mapping num_layers 10**7": lambda: h.nvlabs_generator({**_SMALL, "mapping_kwargs": {"num_layers": 10**7}}),
+    "ours num_layers 10**7": lambda: _ours({**_SMALL, "mapping_kwargs": {"num_layers": 10**7}}),
+    "img_resolution 2**16": lambda: _ours({**_SMALL, "img_resolution": 2**16}),
+    "nvlabs img_resolution 2**16": lambda: h.nvlabs_generator({**_SMALL, "img_resolution": 2**16}),
+    "kwargs at the bounds, no tensors": lambda: _ours(_AT_BOUNDS),
+    "data.pkl inflating to 2 GB": lambda: h.deflated_zip_bomb(2 << 30),
+    "nesting 1000 deep": lambda: h.asm(h.MARK * 1000, h.LIST * 1000),
+    "huge integer": lambda: h.asm(b"\x8b" + (1 << 30).to_bytes(4, "little"), b"\0" * 64),
+    "claimed 8 EB string": lambda: h.asm(b"\x8d" + (1 << 63).to_bytes(8, "little"), b"x" * 64),
+    "stride-0 tensor of 2**30 elements": lambda: _nvlabs_value("training_set_kwargs", _tensor_of(
+        _storage_blob(2), (2**30,), (0,))),
+    "40 views of one 64 KB storage": lambda: _views_of_one_storage(16384, 40),
+}
+
+
+@pytest.fixture(scope="module")
+def warm(good_files):
+    load_network_pkl(good_files["nvlabs"])  # imports and first-use costs are not the bombs' doing
+    load_network_pkl(good_files["ours"])
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_bombs_are_refused_fast_and_small(name, warm):
+    payload = BOMBS[name]()
+    if name != "data.pkl inflating to 2 GB":
+        assert len(payload) < 128 << 10
+    elapsed, grown, err = _measure(lambda: load_network_pkl(io.BytesIO(payload)))
+    assert isinstance(err, PickleError), repr(err)
+    assert "\n" not in str(err)
+    assert elapsed < 2.0, f"{name}: {elapsed:.2f} s"
+    assert grown < 200 << 20, f"{name}: RSS grew {grown >> 20} MB"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 5. Errors stay in the error class; nothing but our networks comes back as G / G_ema / D
+
+
+def _nvlabs_value(key: str, value_parts: bytes) -> bytes:
+    return h.asm(h.EMPTY_DICT, h.V(key), value_parts, h.SETITEM)
+
+
+ESCAPES = {
+    "unknown kwarg (TypeError)": lambda: _ours({**_SMALL, "not_an_argument": 1}),
+    "kwarg of the wrong type": lambda: _ours({**_SMALL, "channel_base": "wide"}),
+    "kwargs nested 150 deep (RecursionError)": lambda: _ours({**_SMALL, "mapping_kwargs": _nested(150)}),
+    "num_critical = num_layers": lambda: _ours({**_SMALL, "num_layers": 2, "num_critical": 2}),
+    "nan kwarg": lambda: _ours({**_SMALL, "magnitude_ema_beta": float("nan")}),
+    "state dict of strings": lambda: _ours(_SMALL, {"mapping.w_avg": "x"}),
+    "G_ema an ndarray": lambda: _nvlabs_value("G_ema", h.G("numpy.core.multiarray", "_reconstruct") + h.G(
+        "numpy", "ndarray") + h.V((0,)) + b"C\x01b" + h.TUPLE3 + h.REDUCE + h.MARK + h.V(1) + h.V((1,)) + h.G(
+        "numpy", "dtype") + h.V(("f8", False, True)) + h.REDUCE + h.V(False) + b"C\x08" + b"\0" * 8 + h.TUPLE
+        + h.BUILD),
+    "G_ema a raw record": lambda: _nvlabs_value("G_ema", h.persistent("AugmentPipe", h.V({}))),
+    "G_ema an int": lambda: _nvlabs_value("G_ema", h.V(3)),
+    "D a generator": lambda: _ours_keyed("D"),
+    "G_ema of an unknown class": lambda: _ours_class("some.module.Generator"),
+    "tensor past its storage": lambda: _tensor_past_its_storage(),
+    "empty dict": lambda: h.asm(h.EMPTY_DICT),
+    "reference cycle": lambda: h.asm(h.EMPTY_LIST, h.PUT(9), h.GET(9), h.APPEND),
+    "newline in a kwarg name": lambda: _ours({**_SMALL, "bad\nname": 1}),
+    "bfloat16 array record": lambda: _ours_array(torch.zeros(3, dtype=torch.bfloat16)),
+}
+
+
+def _nested(depth):
+    value = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+def _ours_keyed(key):
+    G, _ = _tiny()
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "data": _encode({"G_ema": G, key: G}, False, "data")}, buf)
+    return buf.getvalue()
+
+
+def _ours_array(tensor):
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "data": {"G_ema": None, "a": {"__ndarray__": tensor}}}, buf)
+    return buf.getvalue()
+
+
+def _ours_class(class_name):
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "data": {"G_ema": {"__network__": {
+        "class_name": class_name, "init_kwargs": _SMALL, "state_dict": {}, "stored_half": False}}}}, buf)
+    return buf.getvalue()
+
+
+def _storage_blob(numel: int) -> bytes:
+    """Opcodes for torch.storage._load_from_bytes(<legacy torch.save stream of a float32 storage>)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage is deprecated; NVlabs' files are made this way
+        blob = torch.zeros(numel).storage().__reduce__()[1][0]
+    return (h.G("torch.storage", "_load_from_bytes") + b"B" + len(blob).to_bytes(4, "little") + blob + h.TUPLE1
+            + h.REDUCE)
+
+
+def _tensor_of(storage: bytes, size, stride) -> bytes:
+    return (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + storage + h.V(0) + h.V(size) + h.V(stride)
+            + h.V(False) + h.G("collections", "OrderedDict") + h.EMPTY_TUPLE + h.REDUCE + h.TUPLE + h.REDUCE)
+
+
+def _tensor_past_its_storage():
+    """_rebuild_tensor_v2(<a 2-element storage>, 0, (10,), (1,), ...) in NVlabs' layout."""
+    return _nvlabs_value("training_set_kwargs", _tensor_of(_storage_blob(2), (10,), (1,)))
+
+
+def _views_of_one_storage(numel: int, count: int) -> bytes:
+    """A list of ``count`` full views of one storage (memoised): tensors claiming count x its bytes."""
+    views = [_tensor_of(h.GET(5000), (numel,), (1,)) for _ in range(count)]
+    return _nvlabs_value("training_set_kwargs", _storage_blob(numel) + h.PUT(5000) + h.POP + h.MARK + b"".join(views)
+                         + h.LIST)
+
+
+@pytest.mark.parametrize("name", list(ESCAPES))
+def test_crafted_records_raise_only_pickle_errors(name, warm):
+    with pytest.raises(PickleError) as info:
+        load_network_pkl(io.BytesIO(ESCAPES[name]()))
+    assert "\n" not in str(info.value)
