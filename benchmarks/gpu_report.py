@@ -56,6 +56,7 @@ LIMITS = {
     "renderer": (30, 15), "layers_compile": (40, 20), "generators_compile": (90, 25),
 }
 RESERVE_S = 10  # kept back from --budget for writing the report
+DEFAULT_BUDGET = {False: 450.0, True: 110.0}  # seconds of a GPU run (<= 8 minutes in all), of the rehearsal
 PER_CONFIG_S = 1.0  # repeats of one timed configuration stop after this long (at least one run)
 # The order sections run in after the builds: what the targets need first, the compiler's slow first runs late.
 PLAN = ["parity", "layers", "nv_layers", "generators", "nv_generators", "train", "nv_train", "renderer",
@@ -444,12 +445,14 @@ class Runner:
     def __init__(self, ctx: dict, budget_s: float, rehearsal: bool, log):
         self.ctx, self.rehearsal, self.log = ctx, rehearsal, log
         self.deadline = time.monotonic() + budget_s - RESERVE_S
+        # A larger --budget than the default (a slow or loaded machine) stretches every section's limit alike.
+        self.scale = max(1.0, budget_s / DEFAULT_BUDGET[rehearsal])
         self.sections: dict[str, dict] = {}
         self.ctx_path = os.path.join(ctx["work"], "ctx.json")
         gt.write_json(self.ctx_path, ctx)
 
     def limit(self, name: str) -> float:
-        return min(LIMITS[name][1 if self.rehearsal else 0], self.deadline - time.monotonic())
+        return min(LIMITS[name][1 if self.rehearsal else 0] * self.scale, self.deadline - time.monotonic())
 
     def run(self, name: str, cmd: list[str], limit: float | None = None) -> dict:
         try:
@@ -751,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     device = torch.device("cpu") if args.cpu_rehearsal else torch.device("cuda")
     if args.budget is None:
-        args.budget = 110.0 if args.cpu_rehearsal else 450.0
+        args.budget = DEFAULT_BUDGET[args.cpu_rehearsal]
     out_dir = Path(args.out) if args.out else out_dir_default()
     out_dir.mkdir(parents=True, exist_ok=True)
     report = _orchestrate(args, device, out_dir, lambda line: print(line, flush=True))

@@ -40,18 +40,22 @@ def test_a_directory_that_is_not_an_nvlabs_checkout_is_refused(tmp_path, capsys)
 
 def test_only_runs_the_named_sections_after_pickles_and_build(tmp_path):
     env = dict(os.environ, OUT=str(tmp_path), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_report", "--cpu-rehearsal", "--only", "layers"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_report", "--cpu-rehearsal", "--only", "layers",
+                           "--budget", "300"], cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((tmp_path / "gpu-report.json").read_text())
     assert list(report["sections"]) == ["pickles", "build", "layers"]
-    assert report["sections"]["layers"]["status"] in ("ok", "partial: time budget spent")
+    assert report["sections"]["layers"]["status"] == "ok"
 
 
 def _rehearse(tmp_path: Path, *extra: str) -> dict:
+    """The rehearsal with four times its default budget (every section's limit stretched alike), so that what is
+    checked is what each section does, not how loaded the machine is; the default budget bounds the run's time
+    by construction (test_runner_...: no section starts past it)."""
     env = dict(os.environ, OUT=str(tmp_path), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_report", "--cpu-rehearsal", *extra], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+    budget = 4 * gr.DEFAULT_BUDGET[True]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_report", "--cpu-rehearsal", "--budget", str(budget),
+                           *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=budget + 60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "gpu-report.md").read_text().startswith("# GPU report (CPU REHEARSAL")
     report = json.loads((tmp_path / "gpu-report.json").read_text())
@@ -70,13 +74,12 @@ def test_cpu_rehearsal_runs_every_section_and_writes_the_report(tmp_path):
     assert S["pickles"]["status"] == "ok"
     assert S["build"]["status"].startswith("skipped: kernels not built")
     assert S["parity"]["status"].startswith("skipped") and S["parity"]["tests"] > 0
-    for name in ("layers", "generators", "train"):  # rows even on a loaded machine
-        assert S[name]["status"] in ("ok", "partial: time budget spent"), (name, S[name]["status"])
-    for name in ("renderer", "generators_compile", "layers_compile"):  # last: a loaded machine may leave no time
-        assert S[name]["status"].startswith(("ok", "partial", "not run: the report's time", "killed")), name
-    assert S["layers"]["rows"][0]["eager_ms"] > 0
-    assert S["train"]["eager"]["s_per_kimg"] > 0
-    assert report["wall_s"] < 120
+    for name in ("layers", "generators", "train", "renderer", "generators_compile", "layers_compile"):
+        assert S[name]["status"] == "ok", (name, S[name]["status"])
+    assert S["layers"]["rows"][0]["eager_ms"] > 0 and S["layers_compile"]["rows"][0]["compiled_ms"] > 0
+    assert S["generators"]["rows"][0]["eager_images_per_s"] > 0
+    assert S["generators_compile"]["rows"][0]["compiled_images_per_s"] > 0
+    assert S["train"]["eager"]["s_per_kimg"] > 0 and S["renderer"]["rows"][0]["ms_per_frame"] > 0
 
 
 @pytest.mark.slow
