@@ -40,14 +40,6 @@ def _session(text: str) -> str:
     return text
 
 
-def _device(text: str) -> str:
-    value = cli.device(text)
-    if value == 'auto':   # the renderer takes a concrete device
-        import torch
-        value = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return value
-
-
 def build_parser() -> cli.ArgumentParser:
     """The visualizer's flags, checked at parse time like every tool's (tools/cli.py)."""
     p = cli.ArgumentParser(prog='visualizer.py', description=__doc__,
@@ -57,7 +49,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument('--capture-dir', type=cli.output_dir, default='renders',
                    help='where captures and headless renders go')
     p.add_argument('--browse-dir', type=cli.existing_dir, default=None, help='runs directory to browse for pickles')
-    p.add_argument('--device', type=_device, default='cpu', help='cpu | cuda | mps (default cpu)')
+    p.add_argument('--device', type=cli.device, default='cpu', help='cpu | cuda | mps (default cpu)')
     p.add_argument('--headless', action='store_true', help='render views to files instead of opening a window')
     p.add_argument('--session', type=_session, default=None, help='session JSON (saved from the GUI) to start from')
     p.add_argument('--views', type=_views, default=None,

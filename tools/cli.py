@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import sys
@@ -23,6 +24,9 @@ __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 
 
 MAX_SEED = 2**32 - 1      # numpy's RandomState, which turns a seed into a latent, takes 0 .. 2**32 - 1
 MAX_SEEDS = 100_000       # seeds in one --seeds list: a few hours of 256 px images on a CPU; more is a typo
+
+
+_PATH_ERRORS = (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 
 
 class UsageError(UserError):
@@ -53,6 +57,14 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
         if debug:
             raise
         print(f'error: file not found: {err.filename or err}', file=sys.stderr)
+        return 1
+    except OSError as err:
+        # The user's paths and disk (permissions, a file where a folder is expected, a full disk) are input too;
+        # other OS errors keep their traceback.
+        if debug or not (isinstance(err, _PATH_ERRORS) or err.errno in (errno.ENOSPC, errno.EDQUOT)):
+            raise
+        where = f' ({err.filename})' if err.filename else ''
+        print(f'error: {err.strerror or err}{where}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print('error: interrupted', file=sys.stderr)
@@ -257,10 +269,10 @@ def output_file(text: str) -> str:
 
 
 def device(text: str) -> str:
-    """'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', checked against what this machine has."""
+    """'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', checked against what this machine has; 'auto' becomes cuda or cpu."""
     import torch
-    if text == 'auto':
-        return text
+    if text == 'auto':   # resolved here, so that no tool hands 'auto' to torch.device
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
     try:
         dev = torch.device(text)
     except (RuntimeError, ValueError):

@@ -274,3 +274,24 @@ def test_good_session_and_sane_maximum_are_accepted(f, tmp_path):
         json.dump(data, fh)
     with pytest.raises(SessionError, match='args.spectrum_seeds'):
         load_session(path)
+
+
+@pytest.mark.parametrize('exc, needle', [(PermissionError(13, 'Permission denied', '/x/y'), 'Permission denied (/x/y)'),
+                                         (OSError(28, 'No space left on device', '/x/z'), 'No space left on device')])
+def test_path_and_disk_errors_in_a_tool_body_are_one_line(capsys, exc, needle):
+    from tools import cli
+
+    def body():
+        raise exc
+    assert cli.run(body) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and needle in err and err.count('\n') == 1
+    with pytest.raises(OSError):   # any other OS error is not the user's: it keeps its traceback
+        cli.run(lambda: (_ for _ in ()).throw(OSError(5, 'Input/output error')))
+
+
+def test_device_auto_becomes_a_real_device():
+    import torch
+
+    from tools import cli
+    assert cli.device('auto') == ('cuda' if torch.cuda.is_available() else 'cpu')
