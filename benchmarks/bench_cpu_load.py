@@ -227,4 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:   # the `with BusyLoad` blocks have already stopped the load
+        print('interrupted: competing load stopped', file=sys.stderr)
+        sys.exit(130)
