@@ -64,7 +64,8 @@ def build_parser() -> ArgumentParser:
     # Required.
     add('--outdir', required=True, type=cli.output_dir, help='where to make the run directory')
     add('--cfg', required=True, choices=CONFIGS, help='base configuration')
-    add('--data', required=True, type=cli.existing_path, help='training data (zip or folder, see tools.dataset_tool)')
+    # --data is opened (and checked, one line) by build_config before anything starts.
+    add('--data', required=True, help='training data (zip or folder, see tools.dataset_tool)')
     add('--gpus', type=cli.int_range(1, 1024), required=True, help='number of GPUs (processes) to use')
     add('--batch', type=cli.int_range(1, 1 << 16), required=True, help='total batch size')
     add('--gamma', type=cli.nonnegative_float, required=True, help='R1 regularization weight')

@@ -140,7 +140,7 @@ CASES = [
     ('train', lambda f: _train(f, **{'--resume': f['text']}), 'not a network pickle'),
     ('train', lambda f: _train(f, **{'--outdir': f['blocker']}), 'not a folder'),
     ('train', lambda f: _train(f, **{'--outdir': f['blocker'] + '/runs'}), 'not a folder'),
-    ('train', lambda f: _train(f, **{'--data': f['missing']}), 'does not exist'),
+    ('train', lambda f: _train(f, **{'--data': f['missing']}), 'Dataset not found'),
     ('train', lambda f: _train(f, **{'--gpus': '0'}), 'must be in 1..'),
     ('train', lambda f: _train(f, **{'--kimg': '-1'}), 'must be in'),
     ('train', lambda f: _train(f, **{'--p': '1.5'}), 'must be in [0, 1]'),
