@@ -7,35 +7,72 @@ StyleGAN3-T built in memory until a trained one ships). Where no window can be o
 
 from __future__ import annotations
 
+from tools import threads  # noqa: F401 - first: OpenMP wait policy and thread counts before torch loads
+
+# isort: split
 import argparse
 import logging
 import os
 import sys
 
 import ops.cuda as ops_cuda
+from tools import cli
 from viz.core.headless import VIEWS
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('pkls', metavar='PICKLE', nargs='*', help='network pickles (ours or NVlabs\'); the first opens')
-    p.add_argument('--capture-dir', default='renders', help='where captures and headless renders go')
-    p.add_argument('--browse-dir', default=None, help='runs directory to browse for pickles')
-    p.add_argument('--device', default='cpu', help='cpu | cuda | mps (default cpu)')
+def _views(text: str) -> str:
+    names = [v.strip() for v in text.split(',') if v.strip()]
+    bad = [v for v in names if v not in VIEWS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected a comma-separated subset of {",".join(VIEWS)}')
+    return text
+
+
+def _session(text: str) -> str:
+    """A session file that loads and passes every check (viz.core.session), so a bad one stops before rendering."""
+    from viz.core.session import load_session
+
+    cli.existing_file(text)
+    try:
+        load_session(text)
+    except (ValueError, OSError) as err:  # SessionError is a UserError and a ValueError
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def build_parser() -> cli.ArgumentParser:
+    """The visualizer's flags, checked at parse time like every tool's (tools/cli.py)."""
+    p = cli.ArgumentParser(prog='visualizer.py', description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('pkls', metavar='PICKLE', nargs='*', type=cli.network_pkl,
+                   help='network pickles (ours or NVlabs\'); the first opens')
+    p.add_argument('--capture-dir', type=cli.output_dir, default='renders',
+                   help='where captures and headless renders go')
+    p.add_argument('--browse-dir', type=cli.existing_dir, default=None, help='runs directory to browse for pickles')
+    p.add_argument('--device', type=cli.device, default='cpu', help='cpu | cuda | mps (default cpu)')
     p.add_argument('--headless', action='store_true', help='render views to files instead of opening a window')
-    p.add_argument('--session', default=None, help='session JSON (saved from the GUI) to start from')
-    p.add_argument('--views', default=None,
+    p.add_argument('--session', type=_session, default=None, help='session JSON (saved from the GUI) to start from')
+    p.add_argument('--views', type=_views, default=None,
                    help=f'headless views, comma-separated from {",".join(VIEWS)} (default: the session\'s, '
                         'else image,layers,fft)')
-    p.add_argument('--seed', type=int, default=None, help='latent seed (headless)')
-    p.add_argument('--max-frames', type=int, default=None, help=argparse.SUPPRESS)  # tests and benchmarks
+    p.add_argument('--seed', type=cli.seed, default=None, help='latent seed (headless)')
+    p.add_argument('--max-frames', type=cli.positive_int, default=None, help=argparse.SUPPRESS)  # tests, benchmarks
     ops_cuda.add_impl_argument(p)
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parsed flags; a bad one raises tools.cli.UsageError (one line)."""
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 1 with one ``error:`` line for bad input (or a headless view that failed)."""
+    return cli.main_entry(build_parser(), _run, argv)
+
+
+def _run(opts: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    opts = parse_args(argv)
     ops_cuda.apply_impl(opts.impl)
     if opts.device.startswith('cuda') and opts.impl != 'torch':
         ops_cuda.warm_up_async()  # compiles off the GUI thread; ops use PyTorch until the kernels are ready

@@ -17,8 +17,34 @@ import sys
 
 import tqdm
 
+from tools import cli
 from tools.cli import ArgumentParser, main_entry
 from viz.analysis import spectra
+
+MAX_IMAGES = 1_000_000   # images or seeds per spectrum: NVlabs' figures use 50k-70k
+
+
+def _spectrum_file(text: str) -> str:
+    """An .npz written by `calc`: a square, finite 2-D `spectrum` and a positive integer `padding`."""
+    import numpy as np
+
+    cli.existing_file(text)
+    try:
+        with np.load(text, allow_pickle=False) as data:
+            if not hasattr(data, 'files'):
+                raise ValueError('a single array, not an .npz archive')
+            missing = [k for k in ('spectrum', 'padding', 'image_size') if k not in data.files]
+            if missing:
+                raise ValueError(f'no {", ".join(missing)}')
+            spec, padding = data['spectrum'], data['padding']
+    except (ValueError, OSError, EOFError) as err:  # EOFError: an empty file; zip errors are ValueErrors
+        raise argparse.ArgumentTypeError(f'{text!r} is not a spectrum from `avg_spectra calc` ({err})') from None
+    if spec.ndim != 2 or spec.shape[0] != spec.shape[1] or spec.shape[0] < 2 or spec.dtype.kind != 'f' \
+            or not np.isfinite(spec).all():
+        raise argparse.ArgumentTypeError(f'{text!r}: `spectrum` is not a square, finite 2-D array')
+    if padding.ndim != 0 or padding.dtype.kind not in 'iu' or int(padding) < 1:
+        raise argparse.ArgumentTypeError(f'{text!r}: `padding` is not a positive integer')
+    return text
 
 
 def build_parser() -> ArgumentParser:
@@ -28,27 +54,29 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(dest='command', required=True)
     for name in ('stats', 'calc'):
         p = sub.add_parser(name)
-        p.add_argument('--source', required=True, help='dataset zip / folder, or network .pkl')
-        p.add_argument('--num', type=int, default=10000, help='images (network: seeds from --seed)')
-        p.add_argument('--seed', type=int, default=0)
-        p.add_argument('--trunc', type=float, default=1.0)
-        p.add_argument('--batch', type=int, default=16)
-        p.add_argument('--device', default='cpu')
+        p.add_argument('--source', required=True, type=cli.existing_path, help='dataset zip / folder, or network .pkl')
+        p.add_argument('--num', type=cli.int_range(1, MAX_IMAGES), default=10000,
+                       help='images (network: seeds from --seed)')
+        p.add_argument('--seed', type=cli.seed, default=0)
+        p.add_argument('--trunc', type=cli.finite_float, default=1.0)
+        p.add_argument('--batch', type=cli.int_range(1, 4096), default=16)
+        p.add_argument('--device', type=cli.device, default='cpu')
     calc = sub.choices['calc']
-    calc.add_argument('--dest', required=True, help='output .npz')
-    calc.add_argument('--mean', type=float, default=None)
-    calc.add_argument('--std', type=float, default=None)
-    calc.add_argument('--beta', type=float, default=8.0, help='Kaiser window beta')
-    calc.add_argument('--padding', type=int, default=4, help='FFT zero-padding factor')
+    calc.add_argument('--dest', required=True, type=cli.output_file, help='output .npz')
+    calc.add_argument('--mean', type=cli.finite_float, default=None)
+    calc.add_argument('--std', type=cli.positive_float, default=None)
+    calc.add_argument('--beta', type=cli.float_range(0, 100), default=8.0, help='Kaiser window beta')
+    calc.add_argument('--padding', type=cli.int_range(1, 16), default=4, help='FFT zero-padding factor')
     heat = sub.add_parser('heatmap')
-    heat.add_argument('npz')
-    heat.add_argument('--png', required=True)
-    heat.add_argument('--sigma', type=float, default=1.0, help='smoothing (bins)')
-    heat.add_argument('--range', dest='range_db', type=float, default=50.0, help='dB shown below the peak')
+    heat.add_argument('npz', type=_spectrum_file)
+    heat.add_argument('--png', required=True, type=cli.output_file)
+    heat.add_argument('--sigma', type=cli.float_range(0, 1000), default=1.0, help='smoothing (bins)')
+    heat.add_argument('--range', dest='range_db', type=cli.float_range(1, 1000), default=50.0,
+                      help='dB shown below the peak')
     sl = sub.add_parser('slices')
-    sl.add_argument('npz', nargs='+')
-    sl.add_argument('--png', required=True)
-    sl.add_argument('--sigma', type=float, default=0.0, help='smoothing (bins)')
+    sl.add_argument('npz', nargs='+', type=_spectrum_file)
+    sl.add_argument('--png', required=True, type=cli.output_file)
+    sl.add_argument('--sigma', type=cli.float_range(0, 1000), default=0.0, help='smoothing (bins)')
     return parser
 
 

@@ -17,33 +17,51 @@ import sys
 
 import torch
 
+from tools import cli
 from tools.cli import ArgumentParser, main_entry
 from training import metrics
 from training.metrics import frechet
 from training.metrics.loading import load_generator
 
 
+def _metric_list(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(',') if m.strip()]
+    bad = [m for m in names if not metrics.is_valid_metric(m)]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f'unknown metric(s) {", ".join(bad) or repr(text)}; valid: '
+                                         + ', '.join(metrics.list_valid_metrics()))
+    return names
+
+
+def _detector(text: str) -> str:
+    # An explicit URL is fetched by the detector loader (never implicitly); anything else must be a local file.
+    return text if text.startswith(('http://', 'https://', 'file://')) else cli.existing_file(text)
+
+
 def build_parser() -> ArgumentParser:
     """NVlabs' calc_metrics flag names."""
     parser = ArgumentParser(prog='python -m tools.calc_metrics', description=__doc__.split('\n')[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument('--network', required=True, metavar='PKL', help='network pickle (ours or NVlabs)')
-    parser.add_argument('--metrics', default='fid50k_full', help='comma-separated: '
+    parser.add_argument('--network', required=True, type=cli.network_pkl, metavar='PKL',
+                        help='network pickle (ours or NVlabs)')
+    parser.add_argument('--metrics', type=_metric_list, default='fid50k_full', help='comma-separated: '
                         + ', '.join(metrics.list_valid_metrics()))
-    parser.add_argument('--data', metavar='PATH', help='dataset zip or folder (FID, KID, SWD)')
+    parser.add_argument('--data', type=cli.existing_path, metavar='PATH', help='dataset zip or folder (FID, KID, SWD)')
     parser.add_argument('--mirror', action='store_true', help='x-flip the dataset')
-    parser.add_argument('--num-samples', type=int, default=None, metavar='N',
+    parser.add_argument('--num-samples', type=cli.int_range(1, 10_000_000), default=None, metavar='N',
                         help='generated samples per metric (default: the metric\'s own, e.g. 50000)')
-    parser.add_argument('--detector', metavar='PATH|URL', default=None,
+    parser.add_argument('--detector', type=_detector, metavar='PATH|URL', default=None,
                         help='Inception detector file (NVlabs format) for FID/KID; never downloaded implicitly')
     parser.add_argument('--trust-detector', action='store_true',
                         help='allow a TorchScript detector: TorchScript is code that runs when loaded')
-    parser.add_argument('--cache-dir', default=None, help='dataset statistics cache '
+    parser.add_argument('--cache-dir', type=cli.output_dir, default=None, help='dataset statistics cache '
                         f'(default {frechet.cache_dir_default()})')
-    parser.add_argument('--run-dir', default=None, help='where metric-*.jsonl go (default: the pickle\'s folder)')
-    parser.add_argument('--batch', type=int, default=16, help='batch size')
-    parser.add_argument('--gpus', type=int, default=1, help='number of GPUs (1 in this tool)')
-    parser.add_argument('--device', default=None, help='cpu, cuda, mps (default: cuda if available)')
+    parser.add_argument('--run-dir', type=cli.output_dir, default=None,
+                        help='where metric-*.jsonl go (default: the pickle\'s folder)')
+    parser.add_argument('--batch', type=cli.int_range(1, 4096), default=16, help='batch size')
+    parser.add_argument('--gpus', type=cli.int_range(1, 1), default=1,
+                        help='number of GPUs (1: training computes metrics on several)')
+    parser.add_argument('--device', type=cli.device, default=None, help='cpu, cuda, mps (default: cuda if available)')
     parser.add_argument('--no-report', action='store_true', help='do not append JSON lines')
     return parser
 
@@ -52,13 +70,7 @@ def run(args: argparse.Namespace) -> None:
     """Compute, print and (unless --no-report) append each metric of ``--metrics``."""
     import tqdm
 
-    names = [m.strip() for m in args.metrics.split(',') if m.strip()]
-    bad = [m for m in names if not metrics.is_valid_metric(m)]
-    if bad:
-        valid = ', '.join(metrics.list_valid_metrics())
-        raise metrics.MetricError(f'unknown metric(s) {", ".join(bad)}; valid: {valid}')
-    if args.gpus != 1:
-        raise metrics.MetricError('this tool runs on one device; training computes metrics on several GPUs')
+    names = args.metrics
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     G = load_generator(args.network, device)
     dataset_kwargs = None

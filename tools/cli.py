@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import sys
@@ -17,7 +18,15 @@ from collections.abc import Callable, Sequence
 from networks.errors import UserError
 
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
-           'positive_float', 'probability', 'existing_file', 'output_dir', 'output_file', 'device']
+           'positive_float', 'nonnegative_float', 'probability', 'int_range', 'float_range', 'seed', 'seed_list',
+           'vec2', 'existing_file', 'existing_path', 'existing_dir', 'network_pkl', 'output_dir', 'output_file',
+           'device', 'MAX_SEEDS', 'MAX_SEED']
+
+MAX_SEED = 2**32 - 1      # numpy's RandomState, which turns a seed into a latent, takes 0 .. 2**32 - 1
+MAX_SEEDS = 100_000       # seeds in one --seeds list: a few hours of 256 px images on a CPU; more is a typo
+
+
+_PATH_ERRORS = (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 
 
 class UsageError(UserError):
@@ -36,9 +45,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def run(body: Callable[[], object], debug: bool = False) -> int:
-    """0 when ``body()`` returns, 1 with one ``error: ...`` line on stderr when it raises a user error."""
+    """``body()``'s exit status (an int it returns, else 0); 1 with one ``error: ...`` line for a user error."""
     try:
-        body()
+        result = body()
     except UserError as err:
         if debug:
             raise
@@ -49,10 +58,18 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
             raise
         print(f'error: file not found: {err.filename or err}', file=sys.stderr)
         return 1
+    except OSError as err:
+        # The user's paths and disk (permissions, a file where a folder is expected, a full disk) are input too;
+        # other OS errors keep their traceback.
+        if debug or not (isinstance(err, _PATH_ERRORS) or err.errno in (errno.ENOSPC, errno.EDQUOT)):
+            raise
+        where = f' ({err.filename})' if err.filename else ''
+        print(f'error: {err.strerror or err}{where}', file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print('error: interrupted', file=sys.stderr)
         return 1
-    return 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 def main_entry(parser: ArgumentParser, body: Callable[[argparse.Namespace], object],
@@ -120,6 +137,105 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
+    return value
+
+
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """An argument type for integers in [low, high] (the message names the range)."""
+    def parse(text: str) -> int:
+        value = _int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f'{text!r} must be in {low}..{high}')
+        return value
+    parse.__name__ = f'int_{low}_{high}'  # argparse names the type in some messages
+    return parse
+
+
+def float_range(low: float, high: float) -> Callable[[str], float]:
+    """An argument type for finite numbers in [low, high]."""
+    def parse(text: str) -> float:
+        value = finite_float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f'{text!r} must be in [{low:g}, {high:g}]')
+        return value
+    parse.__name__ = f'float_{low:g}_{high:g}'
+    return parse
+
+
+def seed(text: str) -> int:
+    """One latent seed, 0 .. 2**32 - 1."""
+    value = _int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f'seed {text!r} must be in 0..{MAX_SEED}')
+    return value
+
+
+def seed_list(text: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]: each seed in 0 .. 2**32 - 1, at most MAX_SEEDS of them."""
+    out: list[int] = []
+    for part in text.split(','):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition('-')
+        try:
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: expected e.g. 0-3,7 (seeds are >= 0)') from None
+        if not (0 <= first <= MAX_SEED and 0 <= last <= MAX_SEED):
+            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: seeds must be in 0..{MAX_SEED}')
+        if last < first:
+            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: range {part!r} is empty')
+        if len(out) + last - first + 1 > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: more than {MAX_SEEDS:,} seeds')
+        out.extend(range(first, last + 1))
+    if not out:
+        raise argparse.ArgumentTypeError(f'bad seeds {text!r}: no seed')
+    return out
+
+
+def vec2(text: str) -> tuple[float, float]:
+    """'0.1,-0.2' -> (0.1, -0.2), both finite."""
+    parts = text.split(',')
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected two comma-separated numbers, e.g. 0.1,0')
+    return finite_float(parts[0]), finite_float(parts[1])
+
+
+def existing_path(text: str) -> str:
+    """A file or folder that exists (datasets are either)."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f'{text!r} does not exist')
+    if not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f'{text!r} is not readable')
+    return text
+
+
+def existing_dir(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a folder' if os.path.exists(text)
+                                         else f'{text!r} does not exist')
+    return text
+
+
+def network_pkl(text: str) -> str:
+    """An existing file that starts like a network pickle: ours (a zip) or NVlabs' (pickle protocol >= 2).
+
+    Only the first bytes are read: loading (and every check of the contents) happens once, in the tool.
+    """
+    existing_file(text)
+    with open(text, 'rb') as f:
+        head = f.read(4)
+    if not (head.startswith(b'PK\x03\x04') or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)):
+        what = 'empty' if not head else 'not a network pickle (neither our format nor NVlabs\')'
+        raise argparse.ArgumentTypeError(f'{text!r} is {what}')
+    return text
+
+
 def existing_file(text: str) -> str:
     if not os.path.exists(text):
         raise argparse.ArgumentTypeError(f'{text!r} does not exist')
@@ -153,10 +269,10 @@ def output_file(text: str) -> str:
 
 
 def device(text: str) -> str:
-    """'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', checked against what this machine has."""
+    """'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', checked against what this machine has; 'auto' becomes cuda or cpu."""
     import torch
-    if text == 'auto':
-        return text
+    if text == 'auto':   # resolved here, so that no tool hands 'auto' to torch.device
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
     try:
         dev = torch.device(text)
     except (RuntimeError, ValueError):

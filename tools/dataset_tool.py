@@ -18,8 +18,30 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tools import cli
 from tools.cli import ArgumentParser, main_entry
 from training.dataset_convert import TRANSFORMS, convert_dataset
+
+MAX_COUNT = 1_000_000   # crops from builtin:photos or one image: NVlabs' largest datasets have 70k images
+
+
+def _source(text: str) -> str:
+    return text if text.startswith('builtin:') else cli.existing_path(text)
+
+
+def _dest(text: str) -> str:
+    """A .zip to write (its folder writable) or a folder (writable, or creatable)."""
+    return cli.output_file(text) if text.lower().endswith('.zip') else cli.output_dir(text)
+
+
+def _resolution(text: str) -> str:
+    try:
+        w, h = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected WxH, e.g. 256x256') from None
+    if not (1 <= w <= 8192 and 1 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f'{text!r}: each side must be in 1..8192')
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,13 +53,14 @@ def build_parser() -> ArgumentParser:
     """NVlabs' dataset_tool flags, plus builtin:photos (--count, --seed) and --on-error."""
     parser = ArgumentParser(prog='python -m tools.dataset_tool', description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--source', required=True, help='folder, zip, image file, or builtin:photos')
-    parser.add_argument('--dest', required=True, help='output folder or .zip')
-    parser.add_argument('--resolution', help='output size WxH, e.g. 256x256')
+    parser.add_argument('--source', required=True, type=_source, help='folder, zip, image file, or builtin:photos')
+    parser.add_argument('--dest', required=True, type=_dest, help='output folder or .zip')
+    parser.add_argument('--resolution', type=_resolution, help='output size WxH, e.g. 256x256')
     parser.add_argument('--transform', choices=TRANSFORMS, help='how to fit images to --resolution')
-    parser.add_argument('--max-images', type=int, help='stop after this many source images')
-    parser.add_argument('--count', type=int, help='number of crops for builtin:photos or a single image')
-    parser.add_argument('--seed', type=int, default=0, help='seed for random crops')
+    parser.add_argument('--max-images', type=cli.positive_int, help='stop after this many source images')
+    parser.add_argument('--count', type=cli.int_range(1, MAX_COUNT),
+                        help='number of crops for builtin:photos or a single image')
+    parser.add_argument('--seed', type=cli.seed, default=0, help='seed for random crops')
     parser.add_argument('--on-error', choices=('skip', 'stop'), default='skip',
                         help='unreadable or mismatched images: list and skip them, or stop at the first')
     return parser

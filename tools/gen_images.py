@@ -13,8 +13,9 @@ import sys
 
 import tqdm
 
+from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.common import load_generator, parse_range, parse_vec2, save_png
+from viz.analysis.common import load_generator, save_png
 from viz.analysis.images import generate_images
 
 
@@ -22,15 +23,18 @@ def build_parser() -> ArgumentParser:
     """NVlabs' gen_images flags."""
     parser = ArgumentParser(prog='python -m tools.gen_images', description=__doc__.split('\n')[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument('--network', required=True, metavar='PKL', help='network pickle (ours or NVlabs)')
-    parser.add_argument('--seeds', required=True, help='e.g. 0-3,7')
-    parser.add_argument('--trunc', type=float, default=1.0, help='truncation psi')
-    parser.add_argument('--class', dest='class_idx', type=int, default=None, help='class (conditional networks)')
+    parser.add_argument('--network', required=True, type=cli.network_pkl, metavar='PKL',
+                        help='network pickle (ours or NVlabs)')
+    parser.add_argument('--seeds', required=True, type=cli.seed_list, help='e.g. 0-3,7')
+    parser.add_argument('--trunc', type=cli.finite_float, default=1.0, help='truncation psi')
+    parser.add_argument('--class', dest='class_idx', type=cli.nonnegative_int, default=None,
+                        help='class (conditional networks)')
     parser.add_argument('--noise-mode', default='const', choices=['const', 'random', 'none'])
-    parser.add_argument('--translate', default='0,0', help='input translation x,y in image widths (StyleGAN3)')
-    parser.add_argument('--rotate', type=float, default=0.0, help='input rotation in degrees (StyleGAN3)')
-    parser.add_argument('--outdir', required=True)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--translate', type=cli.vec2, default='0,0',
+                        help='input translation x,y in image widths (StyleGAN3)')
+    parser.add_argument('--rotate', type=cli.finite_float, default=0.0, help='input rotation in degrees (StyleGAN3)')
+    parser.add_argument('--outdir', required=True, type=cli.output_dir)
+    parser.add_argument('--device', type=cli.device, default='cpu')
     return parser
 
 
@@ -40,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    seeds = parse_range(args.seeds)
+    seeds = args.seeds
     G = load_generator(args.network, args.device)
     os.makedirs(args.outdir, exist_ok=True)
-    images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, parse_vec2(args.translate),
+    images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, args.translate,
                              args.rotate, args.device)
     for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
         save_png(img, os.path.join(args.outdir, f'seed{seed:04d}.png'))

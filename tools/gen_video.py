@@ -16,43 +16,66 @@ import sys
 
 import tqdm
 
+from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.common import CliError, load_generator, parse_range
+from viz.analysis.common import load_generator
 from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from viz.core.video_writer import VideoRecorder
 
+MAX_FRAMES = 36_000  # ten minutes at 60 frames/s
 
-def _parse_grid(text: str) -> tuple[int, int]:
+
+def _grid(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split('x'))
-        if w < 1 or h < 1:
-            raise ValueError
-        return w, h
-    except ValueError as err:
-        raise CliError(f'bad --grid {text!r}: expected WxH, e.g. 2x1') from err
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected WxH, e.g. 2x1') from None
+    if not (1 <= w <= 64 and 1 <= h <= 64):
+        raise argparse.ArgumentTypeError(f'{text!r}: each side must be in 1..64')
+    return w, h
+
+
+def _video_file(text: str) -> str:
+    if not text.lower().endswith(('.mp4', '.gif')):
+        raise argparse.ArgumentTypeError(f'{text!r} must end in .mp4 or .gif')
+    return cli.output_file(text)
+
+
+def _sweeps(text: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in text.split(',') if s.strip())
+    bad = [n for n in names if n not in SWEEPS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected a comma-separated subset of {",".join(SWEEPS)}')
+    return names
 
 
 def build_parser() -> ArgumentParser:
     """NVlabs' gen_video flags, plus --mode eq."""
     parser = ArgumentParser(prog='python -m tools.gen_video', description=__doc__.split('\n')[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument('--network', required=True, metavar='PKL')
-    parser.add_argument('--output', required=True, help='.mp4 or .gif')
+    parser.add_argument('--network', required=True, type=cli.network_pkl, metavar='PKL')
+    parser.add_argument('--output', required=True, type=_video_file, help='.mp4 or .gif')
     parser.add_argument('--mode', default='interp', choices=['interp', 'eq'])
-    parser.add_argument('--seeds', default='0-2', help='keyframe seeds (interp) or the seed (eq: the first)')
-    parser.add_argument('--shuffle-seed', type=int, default=None, help='shuffle the seeds with this seed')
-    parser.add_argument('--grid', default='1x1', help='WxH grid of walks (interp)')
-    parser.add_argument('--num-keyframes', type=int, default=None, help='keyframes per walk (default: seeds / cells)')
-    parser.add_argument('--w-frames', type=int, default=60, help='frames between keyframes (interp)')
+    parser.add_argument('--seeds', type=cli.seed_list, default='0-2',
+                        help='keyframe seeds (interp) or the seed (eq: the first)')
+    parser.add_argument('--shuffle-seed', type=cli.seed, default=None, help='shuffle the seeds with this seed')
+    parser.add_argument('--grid', type=_grid, default='1x1', help='WxH grid of walks (interp)')
+    parser.add_argument('--num-keyframes', type=cli.int_range(1, cli.MAX_SEEDS), default=None,
+                        help='keyframes per walk (default: seeds / cells)')
+    parser.add_argument('--w-frames', type=cli.int_range(1, MAX_FRAMES), default=60,
+                        help='frames between keyframes (interp)')
     parser.add_argument('--interp', default='cubic', choices=['cubic', 'slerp'])
-    parser.add_argument('--sweep', default=','.join(SWEEPS), help='eq: comma-separated x,y,rot')
-    parser.add_argument('--frames', type=int, default=120, help='eq: frames of each looping sweep')
-    parser.add_argument('--translate-max', type=float, default=0.125, help='eq: translation amplitude (image widths)')
-    parser.add_argument('--rotate-max', type=float, default=360.0, help='eq: rotation over the loop (degrees)')
-    parser.add_argument('--trunc', type=float, default=1.0)
-    parser.add_argument('--fps', type=int, default=30)
-    parser.add_argument('--scale', type=int, default=1, help='integer upscaling of small images')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--sweep', type=_sweeps, default=','.join(SWEEPS), help='eq: comma-separated x,y,rot')
+    parser.add_argument('--frames', type=cli.int_range(1, MAX_FRAMES), default=120,
+                        help='eq: frames of each looping sweep')
+    parser.add_argument('--translate-max', type=cli.finite_float, default=0.125,
+                        help='eq: translation amplitude (image widths)')
+    parser.add_argument('--rotate-max', type=cli.finite_float, default=360.0,
+                        help='eq: rotation over the loop (degrees)')
+    parser.add_argument('--trunc', type=cli.finite_float, default=1.0, help='truncation psi')
+    parser.add_argument('--fps', type=cli.int_range(1, 240), default=30)
+    parser.add_argument('--scale', type=cli.int_range(1, 16), default=1, help='integer upscaling of small images')
+    parser.add_argument('--device', type=cli.device, default='cpu')
     return parser
 
 
@@ -62,20 +85,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    if not args.output.lower().endswith(('.mp4', '.gif')):
-        raise CliError(f'--output must end in .mp4 or .gif, got {args.output!r}')
-    seeds = parse_range(args.seeds)
+    seeds = list(args.seeds)
     if args.shuffle_seed is not None:
         import numpy as np
         np.random.RandomState(args.shuffle_seed).shuffle(seeds)
     G = load_generator(args.network, args.device)
     if args.mode == 'eq':
-        sweeps = tuple(s.strip() for s in args.sweep.split(',') if s.strip())
-        frames = equivariance_frames(G, seeds[0], sweeps, args.frames, args.translate_max, args.rotate_max,
+        frames = equivariance_frames(G, seeds[0], args.sweep, args.frames, args.translate_max, args.rotate_max,
                                      args.trunc, device=args.device, scale=args.scale)
         total = args.frames
     else:
-        grid = _parse_grid(args.grid)
+        grid = args.grid
         frames = interpolation_frames(G, seeds, grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
                                       args.device, args.scale)
         keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])

@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from tools import cli
 from tools.cli import ArgumentParser, main_entry
 
 
@@ -16,14 +17,17 @@ def build_parser() -> ArgumentParser:
     """The tool's flags (NVlabs has no such tool; these follow gen_images' names)."""
     parser = ArgumentParser(prog='python -m tools.sticking', description=__doc__.split('\n')[0])
     parser.add_argument('--network', dest='networks', action='append', required=True, metavar='PKL',
+                        type=cli.network_pkl,
                         help='network pickle; repeat to compare (e.g. StyleGAN2 then StyleGAN3)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--radius', type=float, default=0.2, help='std of the latent neighbourhood in Z')
-    parser.add_argument('--num', type=int, default=64, help='latents averaged')
-    parser.add_argument('--frames', type=int, default=128, help='frames of the latent walk (streak width)')
-    parser.add_argument('--trunc', type=float, default=1.0)
-    parser.add_argument('--outdir', default='renders/sticking')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--seed', type=cli.seed, default=0)
+    parser.add_argument('--radius', type=cli.float_range(1e-6, 100), default=0.2,
+                        help='std of the latent neighbourhood in Z')
+    parser.add_argument('--num', type=cli.int_range(1, 4096), default=64, help='latents averaged')
+    parser.add_argument('--frames', type=cli.int_range(1, 4096), default=128,
+                        help='frames of the latent walk (streak width)')
+    parser.add_argument('--trunc', type=cli.finite_float, default=1.0)
+    parser.add_argument('--outdir', type=cli.output_dir, default='renders/sticking')
+    parser.add_argument('--device', type=cli.device, default='cpu')
     return parser
 
 

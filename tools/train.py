@@ -19,7 +19,9 @@ import torch
 import torch.distributed as dist
 
 import ops.cuda as ops_cuda
+from tools import cli
 from tools.cli import ArgumentParser, UsageError, main_entry
+from tools.threads import available_cores, dataloader_workers
 from training.augment import AUGPIPE_SPECS
 from training.dataset import DatasetError
 from training.launch import exit_now, launch, resolve_device, torchrun_world
@@ -34,50 +36,76 @@ def _parse_comma_list(text: str | None) -> list[str]:
     return [item for item in text.split(',') if item]
 
 
+def _resume_pkl(text: str) -> str:
+    """A snapshot to resume from: loads (checking the whole file) and holds G, D and G_ema.
+
+    Loading here costs one extra read of the file at start, and turns a missing, truncated or wrong pickle into
+    one line before any process, folder or data loader is started.
+    """
+    import networks
+
+    cli.network_pkl(text)
+    try:
+        data = networks.load_network_pkl(text)
+    except (ValueError, OSError) as err:  # networks.PickleError is a ValueError
+        raise argparse.ArgumentTypeError(f'cannot resume from {text!r}: {err}') from None
+    missing = [k for k in ('G', 'D', 'G_ema') if not isinstance(data.get(k), torch.nn.Module)]
+    if missing:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a training snapshot: no {", ".join(missing)} '
+                                         '(--resume needs G, D and G_ema)')
+    return text
+
+
 def build_parser() -> ArgumentParser:
     """NVlabs' train.py flags and defaults (plus --z-dim, --w-dim, --metrics-samples, --device, --impl)."""
     parser = ArgumentParser(prog='python -m tools.train', description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     # Required.
-    add('--outdir', required=True, help='where to make the run directory')
+    add('--outdir', required=True, type=cli.output_dir, help='where to make the run directory')
     add('--cfg', required=True, choices=CONFIGS, help='base configuration')
+    # --data is opened (and checked, one line) by build_config before anything starts.
     add('--data', required=True, help='training data (zip or folder, see tools.dataset_tool)')
-    add('--gpus', type=int, required=True, help='number of GPUs (processes) to use')
-    add('--batch', type=int, required=True, help='total batch size')
-    add('--gamma', type=float, required=True, help='R1 regularization weight')
+    add('--gpus', type=cli.int_range(1, 1024), required=True, help='number of GPUs (processes) to use')
+    add('--batch', type=cli.int_range(1, 1 << 16), required=True, help='total batch size')
+    add('--gamma', type=cli.nonnegative_float, required=True, help='R1 regularization weight')
     # Optional features.
     add('--cond', type=_bool, default=False, help='train a conditional model from dataset.json labels')
     add('--mirror', type=_bool, default=False, help='enable dataset x-flips')
     add('--aug', choices=('noaug', 'ada', 'fixed'), default='ada', help='augmentation mode')
     add('--bad-images', choices=('stop', 'skip'), default='stop',
         help='an image that cannot be decoded: stop with one line, or skip it (logged by name and counted)')
-    add('--resume', help='resume from a snapshot (ours: exactly; NVlabs: weights)')
-    add('--freezed', type=int, default=0, help='freeze the first layers of D')
+    add('--resume', type=_resume_pkl, help='resume from a snapshot (ours: exactly; NVlabs: weights)')
+    add('--freezed', type=cli.int_range(0, 64), default=0, help='freeze the first layers of D')
     # Hyperparameters.
-    add('--p', type=float, default=0.2, help='probability for --aug=fixed')
-    add('--target', type=float, default=0.6, help='ADA target value for --aug=ada')
-    add('--batch-gpu', type=int, help='limit batch size per GPU (rounds of gradient accumulation)')
-    add('--cbase', type=int, default=32768, help='capacity multiplier')
-    add('--cmax', type=int, default=512, help='max. feature maps')
-    add('--glr', type=float, help='G learning rate [default: 0.0025 for SG3, 0.002 for SG2]')
-    add('--dlr', type=float, default=0.002, help='D learning rate')
-    add('--map-depth', type=int, help='mapping network depth [default: 2 for SG3, 8 for SG2]')
-    add('--mbstd-group', type=int, default=4, help='minibatch std group size')
-    add('--z-dim', type=int, default=512, help='latent size (extension; NVlabs fixes 512)')
-    add('--w-dim', type=int, default=512, help='intermediate latent size (extension; NVlabs fixes 512)')
+    add('--p', type=cli.probability, default=0.2, help='probability for --aug=fixed')
+    add('--target', type=cli.probability, default=0.6, help='ADA target value for --aug=ada')
+    add('--batch-gpu', type=cli.int_range(1, 1 << 16),
+        help='limit batch size per GPU (rounds of gradient accumulation)')
+    add('--cbase', type=cli.int_range(1, 1 << 20), default=32768, help='capacity multiplier')
+    add('--cmax', type=cli.int_range(1, 4096), default=512, help='max. feature maps')
+    add('--glr', type=cli.float_range(1e-12, 10), help='G learning rate [default: 0.0025 for SG3, 0.002 for SG2]')
+    add('--dlr', type=cli.float_range(1e-12, 10), default=0.002, help='D learning rate')
+    add('--map-depth', type=cli.int_range(1, 64), help='mapping network depth [default: 2 for SG3, 8 for SG2]')
+    add('--mbstd-group', type=cli.int_range(1, 1 << 16), default=4, help='minibatch std group size')
+    add('--z-dim', type=cli.int_range(1, 4096), default=512, help='latent size (extension; NVlabs fixes 512)')
+    add('--w-dim', type=cli.int_range(1, 4096), default=512,
+        help='intermediate latent size (extension; NVlabs fixes 512)')
     # Misc.
     add('--desc', help='string to include in the run directory name')
     add('--metrics', default='none', help='comma-separated metrics from training.metrics, or none')
-    add('--metrics-samples', type=int, help='samples per metric (extension; default: the metric\'s own, e.g. 50k)')
-    add('--kimg', type=float, default=25000, help='total training duration (thousands of images)')
-    add('--tick', type=float, default=4, help='how often to print progress (kimg)')
-    add('--snap', type=int, default=50, help='how often to save snapshots (ticks)')
-    add('--seed', type=int, default=0, help='random seed')
+    add('--metrics-samples', type=cli.int_range(1, 10_000_000),
+        help='samples per metric (extension; default: the metric\'s own, e.g. 50k)')
+    add('--kimg', type=cli.float_range(1e-6, 1e9), default=25000, help='total training duration (thousands of images)')
+    add('--tick', type=cli.float_range(1e-6, 1e9), default=4, help='how often to print progress (kimg)')
+    add('--snap', type=cli.int_range(1, 1 << 30), default=50, help='how often to save snapshots (ticks)')
+    add('--seed', type=cli.seed, default=0, help='random seed')
     add('--fp32', type=_bool, default=False, help='disable mixed precision (always on CPU)')
     add('--nobench', type=_bool, default=False, help='disable cuDNN benchmarking')
-    add('--workers', type=int, default=3, help='DataLoader worker processes')
-    add('--device', default='auto', help='auto (CUDA if present, else CPU), cpu, cuda or mps')
+    add('--workers', type=cli.int_range(0, 256), default=None,
+        help=f'DataLoader worker processes [default: NVlabs\' 3, at most one per core beside the trainer: here '
+             f'{dataloader_workers(3)}]')
+    add('--device', type=cli.device, default='auto', help='auto (CUDA if present, else CPU), cpu, cuda or mps')
     add('-n', '--dry-run', action='store_true', help='print the training options and exit')
     ops_cuda.add_impl_argument(parser)
     return parser
@@ -107,7 +135,10 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
     cfg.training_set_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=opts.data,
                                    use_labels=bool(opts.cond), max_size=None, xflip=bool(opts.mirror),
                                    random_seed=opts.seed, bad_images=opts.bad_images)
-    cfg.data_loader_kwargs = dict(num_workers=opts.workers, prefetch_factor=2)
+    # More workers than cores left beside the trainer fight it for them (PyTorch warned: 3 workers on 2 cores).
+    # An explicit --workers is kept up to one per core (PyTorch's own suggested maximum).
+    workers = dataloader_workers(3) if opts.workers is None else min(opts.workers, available_cores())
+    cfg.data_loader_kwargs = dict(num_workers=workers, prefetch_factor=2)
     try:  # check the data now, with a clear message, before any process starts
         training_set = construct_class_by_name(**cfg.training_set_kwargs)
     except DatasetError as e:

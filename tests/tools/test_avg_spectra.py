@@ -55,4 +55,4 @@ def test_network_source_and_bad_input(tmp_path, capsys):
     assert avg_spectra.main(['heatmap', str(tmp_path / 'missing.npz'), '--png', str(tmp_path / 'x.png')]) == 1
     assert avg_spectra.main(['calc', '--source', str(tmp_path / 'nodata'), '--dest', npz]) == 1
     err = capsys.readouterr().err
-    assert 'spectrum file not found' in err and 'Dataset not found' in err and 'Traceback' not in err
+    assert "missing.npz' does not exist" in err and "nodata' does not exist" in err and 'Traceback' not in err

@@ -49,7 +49,7 @@ def test_eq_and_fid_metrics_with_jsonl(setup, tmp_path, capsys):
     (['--metrics', 'eqt50k_int', '--network', '{sg2}'], 'input transform'),
     (['--metrics', 'fid50k_full', '--network', '{sg3}', '--data', '{data16}'], '--detector'),
     (['--metrics', 'fid50k_full', '--network', '{sg3}', '--data', '{data16}', '--detector', '{root}/no.pkl'],
-     'detector file not found'),
+     "no.pkl' does not exist"),
     (['--metrics', 'fid50k_full', '--network', '{sg3}', '--data', '{data16}', '--detector', '{data16}/img00000.png'],
      'not a detector pickle'),
     (['--metrics', 'kid50k_full', '--network', '{sg3}', '--data', '{data32}', '--detector', '{detector}',

@@ -1,15 +1,44 @@
-"""Session files: the whole render state as JSON; the GUI saves and loads them, and they drive headless mode."""
+"""Session files: the whole render state as JSON; the GUI saves and loads them, and they drive headless mode.
+
+A session is checked whole before any of it is used: every field of ``args`` must have its type and lie in its
+range (:data:`LIMITS`), so a file with ``spectrum_seeds: 1e9`` or a nonsense field is refused with one line that
+names the field, instead of running for ever or failing deep inside a render.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
+import re
 
+from networks.errors import UserError
 from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
 
-__all__ = ['SESSION_VERSION', 'save_session', 'load_session']
+__all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session',
+           'validate_session']
 
 SESSION_VERSION = 1
+MAX_SEED = 2**32 - 1          # numpy's RandomState range, which turns seeds into latents
+MAX_SPECTRUM_SEEDS = 10_000   # about 20 minutes for the default network on 2 CPU cores; NVlabs' figures use 50k
+MAX_LIST = 1024               # w0_seeds / stylemix_idx entries
+
+# Numeric fields: (low, high), inclusive. Bounds are generous sanity limits, not the GUI's slider ranges.
+LIMITS: dict[str, tuple[float, float]] = {
+    'stylemix_seed': (0, MAX_SEED), 'noise_seed': (0, MAX_SEED), 'trunc_psi': (-100, 100),
+    'trunc_cutoff': (0, 1024), 'translate_x': (-1e4, 1e4), 'translate_y': (-1e4, 1e4), 'rotate': (-1e6, 1e6),
+    'base_channel': (0, 1 << 16), 'img_scale_db': (-1000, 1000), 'fft_range_db': (0.01, 1000),
+    'fft_beta': (0, 100), 'spectrum_seeds': (0, MAX_SPECTRUM_SEEDS), 'eq_transforms': (1, 1024),
+    'sticking_radius': (0, 100), 'sticking_num': (1, 4096), 'sticking_frames': (1, 4096),
+}
+CHOICES: dict[str, tuple] = {'precision': ('float32', 'bfloat16', 'float16'),
+                             'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3)}
+_DEVICE = re.compile(r'(cpu|mps|cuda(:\d{1,3})?)')
+
+
+class SessionError(UserError, ValueError):
+    """A session file that cannot be used: not JSON, or a field of the wrong type or out of range."""
 
 
 def save_session(path: str, args: RenderArgs, views: list[str] | None = None) -> None:
@@ -25,13 +54,85 @@ def save_session(path: str, args: RenderArgs, views: list[str] | None = None) ->
 
 
 def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
-    """(args, views) from a session file; ValueError with a clear message for a bad file."""
+    """(args, views) from a session file; :class:`SessionError` (one line, naming the field) for a bad file."""
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8') as f:
             data = json.load(f)
     except json.JSONDecodeError as exc:
-        raise ValueError(f'{path} is not a JSON session file ({exc.msg} at line {exc.lineno})') from exc
-    if not isinstance(data, dict) or not isinstance(data.get('args'), dict):
-        raise ValueError(f'{path} is not a session file (no "args" object)')
+        raise SessionError(f'{path} is not a JSON session file ({exc.msg} at line {exc.lineno})') from exc
+    except UnicodeDecodeError as exc:
+        raise SessionError(f'{path} is not a JSON session file (not UTF-8 text)') from exc
+    except OSError as exc:
+        raise SessionError(f'{path}: cannot be read ({exc.strerror or exc})') from exc
+    validate_session(data, path)
     views = data.get('views')
-    return args_from_dict(data['args']), list(views) if isinstance(views, list) else None
+    return args_from_dict(data['args']), list(views) if views is not None else None
+
+
+def _number(value, integer: bool) -> bool:
+    if isinstance(value, bool):   # JSON true/false are not numbers here
+        return False
+    if integer:
+        return isinstance(value, int)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_field(name: str, value, default) -> str | None:
+    """None when ``value`` suits the field, else what is wrong with it."""
+    if name in CHOICES:
+        return None if value in CHOICES[name] and not isinstance(value, bool) else f'must be one of {CHOICES[name]}'
+    if name == 'w0_seeds':
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_LIST:
+            return f'must be a list of 1..{MAX_LIST} [seed, weight] pairs'
+        for pair in value:
+            if not (isinstance(pair, list) and len(pair) == 2 and _number(pair[0], True)
+                    and 0 <= pair[0] <= MAX_SEED and _number(pair[1], False) and abs(pair[1]) <= 1e6):
+                return f'{pair!r} is not a [seed 0..{MAX_SEED}, finite weight] pair'
+        return None
+    if name == 'stylemix_idx':
+        if not isinstance(value, list) or len(value) > MAX_LIST or \
+                not all(_number(i, True) and 0 <= i < MAX_LIST for i in value):
+            return f'must be a list of layer indices 0..{MAX_LIST - 1}'
+        return None
+    if name == 'device':
+        return None if isinstance(value, str) and _DEVICE.fullmatch(value) else 'must be cpu, cuda, cuda:N or mps'
+    if name in LIMITS:
+        if value is None and name == 'trunc_cutoff':
+            return None
+        integer = isinstance(default, int) or name == 'trunc_cutoff'
+        low, high = LIMITS[name]
+        if not _number(value, integer):
+            return f'must be {"an integer" if integer else "a finite number"} in {low:g}..{high:g}'
+        return None if low <= value <= high else f'{value!r} is out of range {low:g}..{high:g}'
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else 'must be true or false'
+    if isinstance(default, str) or name == 'layer_name':
+        if value is None and name == 'layer_name':
+            return None
+        return None if isinstance(value, str) and len(value) <= 4096 else 'must be a string'
+    return 'has no check (a bug: every RenderArgs field needs one)'
+
+
+def validate_session(data, path: str = 'session') -> None:
+    """Raise :class:`SessionError` naming the first bad field of a parsed session file; the whole file is refused."""
+    if not isinstance(data, dict) or not isinstance(data.get('args'), dict):
+        raise SessionError(f'{path} is not a session file (no "args" object)')
+    unknown = sorted(set(data) - {'version', 'args', 'views'})
+    if unknown:
+        raise SessionError(f'{path}: unknown field(s) {", ".join(unknown)}')
+    if data.get('version', SESSION_VERSION) != SESSION_VERSION:
+        raise SessionError(f'{path}: version {data["version"]!r} is not supported (only {SESSION_VERSION})')
+    fields = {f.name: f.default for f in dataclasses.fields(RenderArgs)}
+    unknown = sorted(set(data['args']) - set(fields))
+    if unknown:
+        raise SessionError(f'{path}: unknown render setting(s) args.{", args.".join(unknown)}')
+    for name, value in data['args'].items():
+        problem = _check_field(name, value, fields[name])
+        if problem:
+            raise SessionError(f'{path}: args.{name} {problem}')
+    views = data.get('views')
+    if views is not None:
+        from viz.core.headless import VIEWS  # lazily: the headless module loads the renderer
+
+        if not isinstance(views, list) or not all(isinstance(v, str) and v in VIEWS for v in views):
+            raise SessionError(f'{path}: views must be a list of {", ".join(VIEWS)}')
