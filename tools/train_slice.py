@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tools.cli import ArgumentParser, UsageError, device, main_entry, positive_float
+from tools.cli import ArgumentParser, UsageError, device, existing_path, float_range, main_entry, output_dir
 
 __all__ = ['build_parser', 'main']
 
@@ -27,16 +27,18 @@ __all__ = ['build_parser', 'main']
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog='python -m tools.train_slice', description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--state', required=True, help='state folder (created by --init, then resumed)')
-    parser.add_argument('--minutes', type=positive_float, required=True,
+    parser.add_argument('--state', type=output_dir, required=True,
+                        help='state folder (created by --init, then resumed)')
+    parser.add_argument('--minutes', type=float_range(0.01, 7 * 24 * 60), required=True,
                         help='wall-clock budget of this slice, start-up and final save included')
-    parser.add_argument('--save-every', type=positive_float, default=3.0,
+    parser.add_argument('--save-every', type=float_range(0.01, 7 * 24 * 60), default=3.0,
                         help='minutes between saves inside the slice (a killed slice loses at most this)')
-    parser.add_argument('--kimg', type=positive_float, help='stop at this total kimg (default: the state\'s)')
-    parser.add_argument('--save-to', help='write the state here instead of back into --state (which is then only '
-                        'read), e.g. the folder a time-limited GPU machine hands back')
-    parser.add_argument('--data', help='dataset path, if it moved since --init')
-    parser.add_argument('--run-dir', help='where logs and image grids go [default: <state>-run]')
+    parser.add_argument('--kimg', type=float_range(1e-6, 1e9), help='stop at this total kimg (default: the state\'s)')
+    parser.add_argument('--save-to', type=output_dir,
+                        help='write the state here instead of back into --state (which is then only read), '
+                        'e.g. the folder a time-limited GPU machine hands back')
+    parser.add_argument('--data', type=existing_path, help='dataset path, if it moved since --init')
+    parser.add_argument('--run-dir', type=output_dir, help='where logs and image grids go [default: <state>-run]')
     parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
     parser.add_argument('--estimate', action='store_true',
                         help='with --init: print the size and precision the state would have, and exit')

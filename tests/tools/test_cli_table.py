@@ -166,6 +166,17 @@ CASES = [
     ('calc_metrics', lambda f: _metrics(f, **{'--metrics': 'fid50k_full,nonsense'}), 'unknown metric'),
     ('calc_metrics', lambda f: _metrics(f, **{'--gpus': '2'}), 'must be in 1..1'),
     ('calc_metrics', lambda f: _metrics(f, **{'--batch': '0'}), 'must be in 1..'),
+    # train_slice
+    ('train_slice', lambda f: _slice(f, **{'--minutes': '0'}), 'must be in [0.01, 10080]'),
+    ('train_slice', lambda f: _slice(f, **{'--minutes': 'nan'}), 'not a finite'),
+    ('train_slice', lambda f: _slice(f, **{'--save-every': '-1'}), 'must be in [0.01, 10080]'),
+    ('train_slice', lambda f: _slice(f, **{'--state': f['blocker']}), 'not a folder'),
+    ('train_slice', lambda f: _slice(f, **{'--save-to': f['blocker'] + '/sub'}), 'not a folder'),
+    ('train_slice', lambda f: _slice(f, **{'--data': f['missing']}), 'does not exist'),
+    ('train_slice', lambda f: _slice(f, **{'--device': 'bogus'}), 'not a device'),
+    ('train_slice', lambda f: _slice(f, **{'--state': f['folder']}), 'no training state in'),
+    ('train_slice', lambda f: _slice(f) + ['--init', '--cfg', 'stylegan3-t', '--data', f['folder'], '--gpus', '1',
+                                          '--batch', '4', '--gamma', 'nan'], '--init'),
     # visualizer.py --headless (and its session files)
     ('visualizer', lambda f: ['--headless', f['missing']], 'does not exist'),
     ('visualizer', lambda f: ['--headless', f['folder']], 'is a folder'),
@@ -190,6 +201,10 @@ CASES = [
 def _train(f, **kw):
     return _argv({'--outdir': f['out'], '--cfg': 'stylegan3-t', '--data': f['folder'], '--gpus': '1',
                   '--batch': '4', '--gamma': '1', '--workers': '0', '--device': 'cpu'}, kw)
+
+
+def _slice(f, **kw):
+    return _argv({'--state': f['out'] + '/state', '--minutes': '1', '--device': 'cpu'}, kw)
 
 
 def _dataset(f, **kw):
