@@ -39,7 +39,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--cache-dir', default=None, help='dataset statistics cache '
                         f'(default {frechet.cache_dir_default()})')
     parser.add_argument('--run-dir', default=None, help='where metric-*.jsonl go (default: the pickle\'s folder)')
-    parser.add_argument('--batch', type=int, default=16, help='batch size')
+    parser.add_argument('--batch', type=int, default=16, help='batch size (speed only: never changes a result)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the equivariance metrics\' latents and transforms (one transform per sample)')
     parser.add_argument('--gpus', type=int, default=1, help='number of GPUs (1 in this tool)')
     parser.add_argument('--device', default=None, help='cpu, cuda, mps (default: cuda if available)')
     parser.add_argument('--no-report', action='store_true', help='do not append JSON lines')
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> None:
         result = metrics.calc_metric(name, G, dataset_kwargs=dataset_kwargs, device=device, num_gpus=1,
                                      num_samples=args.num_samples,
                                      cache_dir=args.cache_dir or frechet.cache_dir_default(),
-                                     detector=args.detector, batch_size=args.batch, progress=progress)
+                                     detector=args.detector, batch_size=args.batch, progress=progress,
+                                     seed=args.seed)
         for bar in bars.values():
             bar.close()
         bars.clear()
