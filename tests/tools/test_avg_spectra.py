@@ -54,6 +54,8 @@ def test_dataset_spectrum_is_nvlabs_definition_and_records_how(sinusoids, tmp_pa
     view = spectra.spectrum_view(data, smooth=0)
     assert view['freqs0'][int(np.argmax(view['deg0'][4:])) + 4] == FREQ  # past the DC lobe
     assert view['freqs45'][-1] == pytest.approx(32 / math.sqrt(2))
+    direct = spectra.dataset_spectrum(sinusoids, mean=120, std=70)  # the library call the visualizer will use
+    assert direct['definition'] == 'nvlabs' and np.array_equal(direct['spectrum'], data['spectrum'])
     heat, slices = tmp_path / 'heat.png', tmp_path / 'slices.png'
     assert avg_spectra.main(['heatmap', npz, '--png', str(heat)]) == 0
     assert avg_spectra.main(['slices', npz, npz, '--png', str(slices), '--smooth', '0.5']) == 0

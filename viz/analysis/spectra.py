@@ -25,8 +25,8 @@ from ops import spectrum
 from viz.analysis.common import CliError
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
-           'network_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable', 'definition_label',
-           'spectrum_view', 'plot_heatmap', 'plot_slices']
+           'network_spectrum', 'dataset_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable',
+           'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices']
 
 DEFINITIONS = {
     'nvlabs': "NVlabs' definition (uint8 output, no per-image mean removed)",
@@ -156,6 +156,24 @@ def network_spectrum(G: torch.nn.Module, num: int, seed: int = 0, definition: st
     spec, size, count = average_spectrum(iter([images]), mean, std, definition, beta, interp)
     return dict(spectrum=spec, image_size=size, definition=definition, source='network', num=count, seed=seed,
                 mean=float(mean), std=float(std), beta=float(beta), interp=int(interp), psi=float(psi))
+
+
+def dataset_spectrum(path: str, num: int | None = None, seed: int = 0, definition: str = DEFAULT_DEFINITION,
+                     mean: float | None = None, std: float | None = None, beta: float = 8.0, interp: int = 4,
+                     batch_size: int = 64) -> dict:
+    """Average spectrum of a dataset (NVlabs' seeded subset of `num`), as `load_spectrum` returns a file.
+
+    Without `mean` / `std` the subset's own statistics are used (a second pass over the images).
+    """
+    kind, source = open_source(path, 'cpu', num, seed)
+    if mean is None or std is None:
+        own_mean, own_std = source_stats(source_images(kind, source, None, batch_size))
+        mean = own_mean if mean is None else mean
+        std = own_std if std is None else std
+    spec, size, count = average_spectrum(source_images(kind, source, None, batch_size), mean, std, definition, beta,
+                                         interp)
+    return dict(spectrum=spec, image_size=size, definition=definition, source=path, num=count, seed=seed,
+                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp))
 
 
 def save_spectrum(path: str, spec: np.ndarray, image_size: int, interp: int, num: int, source: str, mean: float,
