@@ -29,6 +29,7 @@ __all__ = [
     'sinc', 'lanczos_window', 'rotation_matrix', 'translation_matrix', 'user_transform',
     'apply_integer_translation', 'apply_fractional_translation', 'affine_bandlimit_filter',
     'apply_affine_transformation', 'apply_fractional_rotation', 'apply_fractional_pseudo_rotation',
+    'untransform',
 ]
 
 
@@ -239,3 +240,20 @@ def apply_fractional_pseudo_rotation(x: torch.Tensor, angle: float | torch.Tenso
     w = f.to(x.device, x.dtype).flip([0, 1])[None, None]
     y = F.conv2d(F.pad(x.reshape(N * C, 1, H, W), [p, p, p, p]), w).reshape(N, C, H, W)
     return y, _box_mask(x, p, W - p, p, H - p)
+
+
+def untransform(img: torch.Tensor, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0,
+                amax: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bring the output of a network drawn under the user transform back onto the untransformed frame.
+
+    With M = user_transform(translate, angle_degrees) the network draws T(p) = I(M^-1 p); this returns
+    (I, mask) = apply_affine_transformation(T, M^-1): band-limited like the EQ-R reference, zero and
+    mask 0 where the source is missing. M^-1 is exactly what `G.synthesis.input.transform` holds, and
+    `amax=6` is the filter half-width NVlabs' visualizer uses for this view. `img` is [N, C, H, W] or
+    [C, H, W] (the result has the same shape).
+    """
+    squeeze = img.ndim == 3
+    x = img[None] if squeeze else img
+    inverse = torch.from_numpy(np.linalg.inv(user_transform(translate, angle_degrees)))
+    out, mask = apply_affine_transformation(x.to(torch.float32), inverse, amax=amax)
+    return (out[0], mask[0]) if squeeze else (out, mask)

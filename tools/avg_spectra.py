@@ -1,13 +1,16 @@
-"""Average 2-D power spectra of datasets and networks (NVlabs' avg_spectra subcommands).
+"""Average 2-D power spectra of datasets and networks (NVlabs' avg_spectra subcommands and definition).
 
-    python -m tools.avg_spectra stats --source data.zip --num 10000
-    python -m tools.avg_spectra calc --source data.zip --dest spectra/data.npz --mean 112.7 --std 69.8 --num 10000
+    python -m tools.avg_spectra stats --source data.zip
+    python -m tools.avg_spectra calc --source data.zip --dest spectra/data.npz --mean 112.7 --std 69.8
     python -m tools.avg_spectra calc --source net.pkl --dest spectra/net.npz --mean 112.7 --std 69.8 --num 10000
-    python -m tools.avg_spectra heatmap spectra/net.npz --png spectra/net-heatmap.png --sigma 1
+    python -m tools.avg_spectra heatmap spectra/net.npz --png spectra/net-heatmap.png
     python -m tools.avg_spectra slices spectra/data.npz spectra/net.npz --png spectra/slices.png
 
-Use the same --mean/--std (from `stats` of the dataset) for every source you compare. Without them,
-`calc` uses the source's own statistics.
+The default --definition nvlabs is NVlabs' avg_spectra: network output quantised to uint8 as a saved
+image, no per-image mean removed, files in NVlabs' npz layout. --definition whitened removes each image's
+mean and keeps float network output; its files are labelled and cannot be compared with nvlabs ones.
+Use the same --mean/--std (from `stats` of the dataset) for every source you compare; without them
+`calc` uses the source's own statistics. --num of a dataset takes NVlabs' random subset chosen by --seed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 
 import tqdm
 
+from networks.errors import UserError
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
 from viz.analysis import spectra
@@ -25,25 +29,12 @@ MAX_IMAGES = 1_000_000   # images or seeds per spectrum: NVlabs' figures use 50k
 
 
 def _spectrum_file(text: str) -> str:
-    """An .npz written by `calc`: a square, finite 2-D `spectrum` and a positive integer `padding`."""
-    import numpy as np
-
+    """An .npz written by `calc` (ours or NVlabs' avg_spectra), checked by the loader the plots use."""
     cli.existing_file(text)
     try:
-        with np.load(text, allow_pickle=False) as data:
-            if not hasattr(data, 'files'):
-                raise ValueError('a single array, not an .npz archive')
-            missing = [k for k in ('spectrum', 'padding', 'image_size') if k not in data.files]
-            if missing:
-                raise ValueError(f'no {", ".join(missing)}')
-            spec, padding = data['spectrum'], data['padding']
-    except (ValueError, OSError, EOFError) as err:  # EOFError: an empty file; zip errors are ValueErrors
-        raise argparse.ArgumentTypeError(f'{text!r} is not a spectrum from `avg_spectra calc` ({err})') from None
-    if spec.ndim != 2 or spec.shape[0] != spec.shape[1] or spec.shape[0] < 2 or spec.dtype.kind != 'f' \
-            or not np.isfinite(spec).all():
-        raise argparse.ArgumentTypeError(f'{text!r}: `spectrum` is not a square, finite 2-D array')
-    if padding.ndim != 0 or padding.dtype.kind not in 'iu' or int(padding) < 1:
-        raise argparse.ArgumentTypeError(f'{text!r}: `padding` is not a positive integer')
+        spectra.load_spectrum(text)
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
@@ -55,33 +46,42 @@ def build_parser() -> ArgumentParser:
     for name in ('stats', 'calc'):
         p = sub.add_parser(name)
         p.add_argument('--source', required=True, type=cli.existing_path, help='dataset zip / folder, or network .pkl')
-        p.add_argument('--num', type=cli.int_range(1, MAX_IMAGES), default=10000,
-                       help='images (network: seeds from --seed)')
-        p.add_argument('--seed', type=cli.seed, default=0)
+        p.add_argument('--num', type=cli.int_range(1, MAX_IMAGES), default=None,
+                       help=f'images (dataset: a random subset chosen by --seed, default all; network: seeds '
+                            f'from --seed, default {spectra.NETWORK_DEFAULT_NUM})')
+        p.add_argument('--seed', type=cli.seed, default=0, help='dataset subset / first network seed')
         p.add_argument('--trunc', type=cli.finite_float, default=1.0)
         p.add_argument('--batch', type=cli.int_range(1, 4096), default=16)
         p.add_argument('--device', type=cli.device, default='cpu')
+        p.add_argument('--definition', choices=sorted(spectra.DEFINITIONS), default=spectra.DEFAULT_DEFINITION,
+                       help="nvlabs: NVlabs' avg_spectra (uint8 network output, default); whitened: float "
+                            'output, per-image mean removed')
     calc = sub.choices['calc']
     calc.add_argument('--dest', required=True, type=cli.output_file, help='output .npz')
     calc.add_argument('--mean', type=cli.finite_float, default=None)
     calc.add_argument('--std', type=cli.positive_float, default=None)
     calc.add_argument('--beta', type=cli.float_range(0, 100), default=8.0, help='Kaiser window beta')
-    calc.add_argument('--padding', type=cli.int_range(1, 16), default=4, help='FFT zero-padding factor')
+    calc.add_argument('--padding', '--interp', dest='padding', type=cli.int_range(1, 16), default=4,
+                      help="FFT zero-padding factor (NVlabs' --interp)")
     heat = sub.add_parser('heatmap')
     heat.add_argument('npz', type=_spectrum_file)
     heat.add_argument('--png', required=True, type=cli.output_file)
-    heat.add_argument('--sigma', type=cli.float_range(0, 1000), default=1.0, help='smoothing (bins)')
-    heat.add_argument('--range', dest='range_db', type=cli.float_range(1, 1000), default=50.0,
-                      help='dB shown below the peak')
+    heat.add_argument('--sigma', '--smooth', dest='sigma', type=cli.float_range(0, 1000), default=1.25,
+                      help="Gaussian smoothing in image pixels (NVlabs' --smooth)")
+    heat.add_argument('--range', dest='range_db', type=cli.float_range(1, 1000), default=60.0,
+                      help='dB span of the colour scale, ending at --vmax')
+    heat.add_argument('--vmax', type=cli.finite_float, default=20.0, help='top of the colour scale (absolute dB)')
     sl = sub.add_parser('slices')
     sl.add_argument('npz', nargs='+', type=_spectrum_file)
     sl.add_argument('--png', required=True, type=cli.output_file)
-    sl.add_argument('--sigma', type=cli.float_range(0, 1000), default=0.0, help='smoothing (bins)')
+    sl.add_argument('--sigma', '--smooth', dest='sigma', type=cli.float_range(0, 1000), default=0.0,
+                    help="Gaussian smoothing in image pixels (NVlabs' --smooth)")
     return parser
 
 
 def _batches(args, kind, source):
-    return spectra.source_images(kind, source, args.num, args.batch, args.seed, args.trunc, args.device)
+    return spectra.source_images(kind, source, args.num, args.batch, args.seed, args.trunc, args.device,
+                                 args.definition)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,22 +91,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command in ('stats', 'calc'):
-        kind, source = spectra.open_source(args.source, args.device)
-        total = min(args.num, len(source)) if kind == 'dataset' else args.num
+        kind, source = spectra.open_source(args.source, args.device, args.num, args.seed)
+        total = len(source) if kind == 'dataset' else (args.num or spectra.NETWORK_DEFAULT_NUM)
+        label = spectra.definition_label(args.definition)
         if args.command == 'stats' or args.mean is None or args.std is None:
             mean, std = spectra.source_stats(tqdm.tqdm(_batches(args, kind, source), desc='stats', unit='batch'))
             print(f'--mean={mean:g} --std={std:g}')
+            if kind == 'network':
+                print(f'(statistics of {total} network images, {label})')
             if args.command == 'stats':
                 return
         mean = args.mean if args.mean is not None else mean
         std = args.std if args.std is not None else std
         with tqdm.tqdm(total=total, desc='spectrum', unit='img') as bar:
-            spec, size, count = spectra.average_standardized_spectrum(_batches(args, kind, source), mean, std,
-                                                                      args.beta, args.padding, progress=bar.update)
-        spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta)
-        print(f'wrote {args.dest} ({count} images, {size}x{size}, padding {args.padding})')
+            spec, size, count = spectra.average_spectrum(_batches(args, kind, source), mean, std, args.definition,
+                                                         args.beta, args.padding, progress=bar.update)
+        spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta,
+                              args.definition, args.seed, args.trunc)
+        print(f'wrote {args.dest} ({label}; {count} images, {size}x{size}, interp {args.padding}, seed {args.seed})')
     elif args.command == 'heatmap':
-        print('wrote', spectra.plot_heatmap(args.npz, args.png, args.sigma, args.range_db))
+        print('wrote', spectra.plot_heatmap(args.npz, args.png, args.sigma, args.vmax - args.range_db, args.vmax))
     else:
         print('wrote', spectra.plot_slices(args.npz, args.png, args.sigma))
 

@@ -58,7 +58,10 @@ def build_parser() -> ArgumentParser:
                         f'(default {frechet.cache_dir_default()})')
     parser.add_argument('--run-dir', type=cli.output_dir, default=None,
                         help='where metric-*.jsonl go (default: the pickle\'s folder)')
-    parser.add_argument('--batch', type=cli.int_range(1, 4096), default=16, help='batch size')
+    parser.add_argument('--batch', type=cli.int_range(1, 4096), default=16,
+                        help='batch size (speed only: never changes a result)')
+    parser.add_argument('--seed', type=cli.seed, default=0,
+                        help='seed of the equivariance metrics\' latents and transforms (one transform per sample)')
     parser.add_argument('--gpus', type=cli.int_range(1, 1), default=1,
                         help='number of GPUs (1: training computes metrics on several)')
     parser.add_argument('--device', type=cli.device, default=None, help='cpu, cuda, mps (default: cuda if available)')
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
                                      num_samples=args.num_samples,
                                      cache_dir=args.cache_dir or frechet.cache_dir_default(),
                                      detector=args.detector, batch_size=args.batch, progress=progress,
-                                     trust_detector=args.trust_detector)
+                                     trust_detector=args.trust_detector, seed=args.seed)
         for bar in bars.values():
             bar.close()
         bars.clear()

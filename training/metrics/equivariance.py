@@ -6,7 +6,11 @@ reference is `orig` transformed by T with the band-limited resampling of `ops.re
 PSNR in dB with I_max = 2 (images span [-1, 1]), over the pixels valid in both images:
     20 log10(2) - 10 log10(mse).
 Translations are uniform in [-1/8, 1/8] of the image per axis (rounded to whole pixels for EQ-T),
-rotations uniform over the full circle; one transform per batch, as the transform buffer is shared.
+rotations uniform over the full circle. Every sample draws its own latent, label and transform from a
+generator seeded by (seed, sample index), so the figures depend on `seed` and the sample count only: the
+batch size (and the number of processes) changes the speed, not the draws. The mapping network and the
+untransformed `orig` run batched; the transformed image runs per sample, as the transform buffer is
+shared by the batch. (NVlabs draws one transform per batch of 4; the expectation is the same.)
 Squared errors and mask counts are accumulated in float64 on the CPU.
 """
 
@@ -22,7 +26,8 @@ from ops import resample
 from training.metrics import feature_stats
 from training.metrics.errors import MetricError
 
-__all__ = ['EQ_METRICS', 'input_transform_buffer', 'equivariance_readout', 'compute_equivariance', 'psnr_from_sums']
+__all__ = ['EQ_METRICS', 'input_transform_buffer', 'equivariance_readout', 'compute_equivariance', 'psnr_from_sums',
+           'sample_generator']
 
 EQ_METRICS = {'eqt50k_int': 'eqt_int', 'eqt50k_frac': 'eqt_frac', 'eqr50k': 'eqr'}
 TRANSLATE_MAX = 0.125
@@ -70,11 +75,13 @@ def _random_angle(gen: torch.Generator) -> float:
 
 
 def _eq_terms(synth: Callable[[torch.Tensor], torch.Tensor], transform: torch.Tensor, orig: torch.Tensor,
-              kind: str, gen: torch.Generator, resolution: int) -> np.ndarray:
+              kind: str, gen: torch.Generator, resolution: int, drawn: list | None = None) -> np.ndarray:
     """[sum of squared errors, valid count] of one random transform of kind 'eqt_int' | 'eqt_frac' | 'eqr'."""
     eye = torch.eye(3, device=transform.device, dtype=transform.dtype)
     if kind in ('eqt_int', 'eqt_frac'):
         tx, ty = _random_translation(gen, resolution, integer=(kind == 'eqt_int'))
+        if drawn is not None:
+            drawn.append((tx, ty))
         mat = eye.clone()
         mat[0, 2], mat[1, 2] = -tx, -ty  # the inverse of translating by (tx, ty)
         transform.copy_(mat)
@@ -84,6 +91,8 @@ def _eq_terms(synth: Callable[[torch.Tensor], torch.Tensor], transform: torch.Te
         return _sums(ref, img, mask)
     if kind == 'eqr':
         angle = _random_angle(gen)
+        if drawn is not None:
+            drawn.append(angle)
         transform.copy_(resample.rotation_matrix(-angle).to(transform))
         img = synth(orig)
         ref, ref_mask = resample.apply_fractional_rotation(orig, angle)
@@ -124,38 +133,50 @@ def equivariance_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: i
         transform.copy_(saved)
 
 
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    """The CPU generator of sample `index` under `seed`: its latent, label and transform come from it alone."""
+    state = np.random.SeedSequence([int(seed) % (1 << 63), int(index)]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 @torch.no_grad()
 def compute_equivariance(G: torch.nn.Module, metric: str, num_samples: int, batch_size: int,
                          device: torch.device | str = 'cpu', seed: int = 0, progress: Callable | None = None,
-                         rank: int = 0, num_gpus: int = 1, dataset=None) -> float:
+                         rank: int = 0, num_gpus: int = 1, dataset=None,
+                         transforms_out: list | None = None) -> float:
     """The dataset-free metric `metric` ('eqt50k_int' | 'eqt50k_frac' | 'eqr50k') over `num_samples` latents.
 
-    With several processes, each draws its own share (seeded by rank) and the sums are all-reduced.
+    Sample i (0 <= i < num_samples) draws its latent, label and one transform from `sample_generator(seed,
+    i)`; with several processes, rank r takes samples r, r + num_gpus, ... and the sums are all-reduced.
     Conditional networks get labels from `dataset` when given (else random classes). `progress(done)` is
-    called after every batch if given.
+    called after every batch if given; `transforms_out`, if a list, receives each sample's transform
+    parameters ((tx, ty) or angle), for tests and logs.
     """
     if metric not in EQ_METRICS:
         raise ValueError(f'unknown equivariance metric {metric!r}; choose from {sorted(EQ_METRICS)}')
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be positive, got {batch_size}')
     kind = EQ_METRICS[metric]
     transform = input_transform_buffer(G)
     saved = transform.detach().clone()
     device = torch.device(device)
-    gen = torch.Generator().manual_seed(int(seed) * 1000 + rank)
+    resolution = int(G.img_resolution)
+    indices = list(range(rank, num_samples, max(num_gpus, 1)))
     sums = np.zeros(2)
-    done = 0
     try:
-        while done < num_samples:
-            n = min(batch_size, num_samples - done)
-            z = torch.randn([n, G.z_dim], generator=gen).to(device)
-            c = feature_stats.random_labels(G, n, gen, dataset).to(device)
+        for start in range(0, len(indices), batch_size):
+            gens = [sample_generator(seed, i) for i in indices[start:start + batch_size]]
+            # Draw in a fixed per-sample order (latent, label, transform), independent of the batching.
+            z = torch.cat([torch.randn([1, G.z_dim], generator=g) for g in gens]).to(device)
+            c = torch.cat([feature_stats.random_labels(G, 1, g, dataset) for g in gens]).to(device)
             ws = G.mapping(z, c)
             transform.copy_(torch.eye(3))
-            synth = _synthesis_fn(G, ws)
-            orig = synth()
-            sums += _eq_terms(synth, transform, orig, kind, gen, int(G.img_resolution))
-            done += n * num_gpus
+            orig = _synthesis_fn(G, ws)()
+            for j, g in enumerate(gens):
+                sums += _eq_terms(_synthesis_fn(G, ws[j:j + 1]), transform, orig[j:j + 1], kind, g, resolution,
+                                  transforms_out)
             if progress is not None:
-                progress(min(done, num_samples))
+                progress(min((start + len(gens)) * max(num_gpus, 1), num_samples))
     finally:
         transform.copy_(saved)
     if num_gpus > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -31,6 +31,7 @@ class MetricOptions:
     detector: str | None = None
     trust_detector: bool = False  # TorchScript detectors are code: loaded only when the user says so
     batch_size: int = 16
+    seed: int = 0  # equivariance metrics: the draws of latents and transforms
     progress: Callable[[str, int, int], None] | None = None  # (tag, done, total)
 
     def samples(self, default: int) -> int:
@@ -65,8 +66,8 @@ def _eq_metric(name: str) -> Callable[[MetricOptions], dict]:
         if opts.G.c_dim and opts.dataset_kwargs and opts.dataset_kwargs.get('path'):
             dataset = feature_stats.open_dataset(dict(opts.dataset_kwargs, use_labels=True), opts.G.img_resolution)
         value = equivariance.compute_equivariance(opts.G, name, total, opts.batch_size, opts.device,
-                                                  progress=progress, rank=opts.rank, num_gpus=opts.num_gpus,
-                                                  dataset=dataset)
+                                                  seed=opts.seed, progress=progress, rank=opts.rank,
+                                                  num_gpus=opts.num_gpus, dataset=dataset)
         return {name: value}
     fn.__name__ = name
     return fn
@@ -94,7 +95,8 @@ def swd(opts: MetricOptions) -> dict:
 def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = None, device='cpu', num_gpus: int = 1,
                 rank: int = 0, num_samples: int | None = None, cache_dir: str | None = None,
                 detector: str | None = None, batch_size: int = 16,
-                progress: Callable[[str, int, int], None] | None = None, trust_detector: bool = False) -> dict:
+                progress: Callable[[str, int, int], None] | None = None, trust_detector: bool = False,
+                seed: int = 0) -> dict:
     """Run one metric; returns dict(metric=..., results={...}, total_time=..., total_time_str=..., num_gpus=...)."""
     if not is_valid_metric(metric):
         raise MetricError(f'unknown metric {metric!r}; valid metrics: {", ".join(list_valid_metrics())}')
@@ -102,7 +104,7 @@ def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = N
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     opts = MetricOptions(G=G, dataset_kwargs=dataset_kwargs, device=device, num_gpus=num_gpus, rank=rank,
                          num_samples=num_samples, cache_dir=cache_dir, detector=detector, batch_size=batch_size,
-                         progress=progress, trust_detector=trust_detector)
+                         progress=progress, trust_detector=trust_detector, seed=seed)
     start = time.time()
     results = _METRICS[metric](opts)
     total = time.time() - start

@@ -1,51 +1,103 @@
 """Average power spectra of a dataset or a network, saved as npz, plotted as heatmaps and slices.
 
-Images of both kinds are compared on the same scale: uint8 units, minus the source mean, divided by the
-source std (`stats`), then whitened per image, Kaiser-windowed and zero-padded (`ops.spectrum`).
+Two definitions (`DEFINITIONS`), recorded in every file and shown in every plot title and CLI line:
+
+- 'nvlabs' (the default): NVlabs' avg_spectra. Generator output is quantised to uint8 as a saved image
+  would be, images are standardised by the dataset mean / std, nothing else is removed; the file layout
+  (unshifted `spectrum`, `image_size`) is NVlabs', so their heatmap / slices read our files and we read theirs.
+- 'whitened': float generator output (not quantised) and each image's per-channel mean removed before the
+  window: the spectrum of the image content without its DC offset. Not comparable with NVlabs' figures.
+
+Window, padding (NVlabs' `interp`) and averaging are the same for both (`ops.spectrum`). A `--num` subset
+of a dataset is NVlabs' seeded random subset (training.dataset's `max_size` / `random_seed`); network
+images come from seeds seed, seed+1, ... as in NVlabs (numpy RandomState(seed): z, then a random class).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
 from ops import spectrum
 from viz.analysis.common import CliError
-from viz.analysis.images import seed_latent
 
-__all__ = ['open_source', 'source_images', 'source_stats', 'average_standardized_spectrum', 'save_spectrum',
-           'load_spectrum', 'heatmap_db', 'plot_heatmap', 'plot_slices']
+__all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
+           'network_spectrum', 'dataset_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable',
+           'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices']
+
+DEFINITIONS = {
+    'nvlabs': "NVlabs' definition (uint8 output, no per-image mean removed)",
+    'whitened': 'whitened per image (float output, per-image mean removed; not NVlabs\' definition)',
+}
+DEFAULT_DEFINITION = 'nvlabs'
+NETWORK_DEFAULT_NUM = 10000  # NVlabs requires --num for networks; datasets default to all their images
+_FORMAT_VERSION = 2
 
 
-def open_source(path: str, device: str | torch.device = 'cpu'):
-    """('dataset', dataset) for a folder / zip of images, ('network', G) for a pickle."""
+def _check_definition(definition: str) -> str:
+    if definition not in DEFINITIONS:
+        raise CliError(f'unknown spectrum definition {definition!r}; choose from {", ".join(DEFINITIONS)}')
+    return definition
+
+
+def definition_label(definition: str) -> str:
+    """Short human label of a definition for plot titles and CLI lines."""
+    return 'NVlabs definition' if definition == 'nvlabs' else 'WHITENED per image'
+
+
+def open_source(path: str, device: str | torch.device = 'cpu', num: int | None = None, seed: int = 0):
+    """('dataset', dataset) for a folder / zip of images, ('network', G) for a pickle.
+
+    A dataset with more than `num` images is cut to NVlabs' seeded random subset of `num` (sorted).
+    """
     from training.metrics.loading import load_generator
     if path.lower().endswith('.pkl'):
         return 'network', load_generator(path, device)
     from training.dataset import ImageFolderDataset
-    return 'dataset', ImageFolderDataset(path)
+    return 'dataset', ImageFolderDataset(path, max_size=num, random_seed=seed)
+
+
+def _seed_latent_and_label(G: torch.nn.Module, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """NVlabs' avg_spectra draw for one seed: z = RandomState(seed).randn(1, z_dim), then a random class."""
+    rnd = np.random.RandomState(seed)
+    z = torch.from_numpy(rnd.randn(1, G.z_dim)).float()
+    c_dim = int(getattr(G, 'c_dim', 0) or 0)
+    c = torch.zeros([1, c_dim])
+    if c_dim:
+        c[:, rnd.randint(c_dim)] = 1
+    return z, c
 
 
 @torch.no_grad()
-def source_images(kind: str, source, num: int, batch_size: int = 16, seed: int = 0, psi: float = 1.0,
-                  device: str | torch.device = 'cpu') -> Iterator[torch.Tensor]:
-    """float32 [N, C, H, W] batches in uint8 units (0..255), `num` images in all."""
+def source_images(kind: str, source, num: int | None, batch_size: int = 16, seed: int = 0, psi: float = 1.0,
+                  device: str | torch.device = 'cpu', definition: str = DEFAULT_DEFINITION) -> Iterator[torch.Tensor]:
+    """float32 [N, C, H, W] batches in uint8 units (0..255).
+
+    A dataset yields all its images (open it with `open_source(..., num, seed)` for a subset). A network
+    yields `num` images of seeds seed.. seed+num-1: quantised to uint8 values for 'nvlabs', floats for
+    'whitened'.
+    """
+    _check_definition(definition)
     if kind == 'dataset':
-        num = min(num, len(source))
-        for start in range(0, num, batch_size):
-            batch = np.stack([source[i][0] for i in range(start, min(start + batch_size, num))])
+        total = len(source)
+        for start in range(0, total, batch_size):
+            batch = np.stack([source[i][0] for i in range(start, min(start + batch_size, total))])
             yield torch.from_numpy(batch).float()
         return
     G = source
-    c = torch.zeros([1, int(getattr(G, 'c_dim', 0) or 0)], device=device)
+    num = NETWORK_DEFAULT_NUM if num is None else num
     for start in range(0, num, batch_size):
-        seeds = range(seed + start, seed + min(start + batch_size, num))
-        z = torch.cat([seed_latent(G, s) for s in seeds]).to(device)
-        img = G(z, c.expand(len(seeds), -1), truncation_psi=psi, noise_mode='const')
-        yield (img.float() * 127.5 + 128).clamp(0, 255)
+        pairs = [_seed_latent_and_label(G, seed + i) for i in range(start, min(start + batch_size, num))]
+        z = torch.cat([p[0] for p in pairs]).to(device)
+        c = torch.cat([p[1] for p in pairs]).to(device)
+        img = G(z, c, truncation_psi=psi, noise_mode='const')
+        if definition == 'nvlabs':
+            yield spectrum.quantize_uint8(img).float()
+        else:
+            yield (img.float() * 127.5 + 128).clamp(0, 255)
 
 
 def source_stats(batches: Iterator[torch.Tensor]) -> tuple[float, float]:
@@ -62,16 +114,20 @@ def source_stats(batches: Iterator[torch.Tensor]) -> tuple[float, float]:
     return mean, float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
 
 
-def average_standardized_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, beta: float = 8.0,
-                                  padding: int = 4, progress=None) -> tuple[np.ndarray, int, int]:
-    """(shifted float64 spectrum, image size, image count) of the images standardised as (x - mean) / std.
+def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, definition: str = DEFAULT_DEFINITION,
+                     beta: float = 8.0, interp: int = 4,
+                     progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, int, int]:
+    """(UNshifted float64 spectrum [N*interp]^2, image size N, image count) of (x - mean) / std.
 
-    Linear power (not dB), zero-padded by `padding`: what `tools.avg_spectra calc` saves. The GUI's dB view
-    is viz.core.renderer.mean_spectrum_db_view.
+    Linear power, NVlabs' layout (DC at [0, 0]); 'whitened' also removes each image's per-channel mean.
     """
+    _check_definition(definition)
+    if not std > 0:
+        raise CliError(f'--std must be positive, got {std}')
     total, count, size = None, 0, 0
     for x in batches:
-        part = spectrum.power_spectrum_sum((x - mean), beta=beta, padding=padding, scale=1.0 / max(std, 1e-8))
+        part = spectrum.power_spectrum_sum(x - mean, beta=beta, padding=interp, scale=1.0 / std,
+                                           subtract_mean=(definition == 'whitened'))
         total = part if total is None else total + part
         count += x.shape[0]
         size = x.shape[-1]
@@ -79,82 +135,178 @@ def average_standardized_spectrum(batches: Iterator[torch.Tensor], mean: float, 
             progress(x.shape[0])
     if total is None:
         raise CliError('no images in the source')
-    return torch.fft.fftshift(total / count).numpy(), size, count
+    return (total / count).numpy(), size, count
 
 
-def save_spectrum(path: str, spec: np.ndarray, image_size: int, padding: int, num: int, source: str,
-                  mean: float, std: float, beta: float) -> None:
+def network_spectrum(G: torch.nn.Module, num: int, seed: int = 0, definition: str = DEFAULT_DEFINITION,
+                     mean: float | None = None, std: float | None = None, psi: float = 1.0, batch_size: int = 16,
+                     device: str | torch.device = 'cpu', beta: float = 8.0, interp: int = 4) -> dict:
+    """Average spectrum of the output of `G` over seeds seed..seed+num-1, as `load_spectrum` returns a file.
+
+    For the visualizer's spectrum panel: pass the dataset's --mean/--std when known (NVlabs standardises
+    every source by the dataset's); without them the images' own statistics are used. The input transform
+    is left as it is: set the identity first for the untransformed network.
+    """
+    _check_definition(definition)
+    images = torch.cat(list(source_images('network', G, num, batch_size, seed, psi, device, definition))).cpu()
+    if mean is None or std is None:
+        own_mean, own_std = source_stats(iter([images]))
+        mean = own_mean if mean is None else mean
+        std = own_std if std is None else std
+    spec, size, count = average_spectrum(iter([images]), mean, std, definition, beta, interp)
+    return dict(spectrum=spec, image_size=size, definition=definition, source='network', num=count, seed=seed,
+                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp), psi=float(psi))
+
+
+def dataset_spectrum(path: str, num: int | None = None, seed: int = 0, definition: str = DEFAULT_DEFINITION,
+                     mean: float | None = None, std: float | None = None, beta: float = 8.0, interp: int = 4,
+                     batch_size: int = 64) -> dict:
+    """Average spectrum of a dataset (NVlabs' seeded subset of `num`), as `load_spectrum` returns a file.
+
+    Without `mean` / `std` the subset's own statistics are used (a second pass over the images).
+    """
+    kind, source = open_source(path, 'cpu', num, seed)
+    if mean is None or std is None:
+        own_mean, own_std = source_stats(source_images(kind, source, None, batch_size))
+        mean = own_mean if mean is None else mean
+        std = own_std if std is None else std
+    spec, size, count = average_spectrum(source_images(kind, source, None, batch_size), mean, std, definition, beta,
+                                         interp)
+    return dict(spectrum=spec, image_size=size, definition=definition, source=path, num=count, seed=seed,
+                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp))
+
+
+def save_spectrum(path: str, spec: np.ndarray, image_size: int, interp: int, num: int, source: str, mean: float,
+                  std: float, beta: float, definition: str = DEFAULT_DEFINITION, seed: int = 0,
+                  psi: float = 1.0) -> None:
+    """NVlabs' npz keys (`spectrum` unshifted, `image_size`) plus how it was computed."""
+    _check_definition(definition)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez(path, spectrum=spec, image_size=image_size, padding=padding, num=num, source=source, mean=mean, std=std,
-             beta=beta)
+    np.savez(path, spectrum=spec, image_size=image_size, definition=definition, source=source, num=num, seed=seed,
+             mean=mean, std=std, beta=beta, interp=interp, psi=psi, format_version=_FORMAT_VERSION)
 
 
 def load_spectrum(path: str) -> dict:
+    """A spectrum file as a dict with at least spectrum (UNshifted), image_size, definition, source, num, seed,
+    interp. Reads our files, NVlabs' avg_spectra files (definition 'nvlabs') and our older whitened files
+    (shifted, with `padding`; definition 'whitened')."""
     if not os.path.isfile(path):
         raise CliError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            raw = {k: data[k] for k in data.files}
     except (ValueError, OSError) as err:
         raise CliError(f'{path!r} is not a spectrum npz: {err}') from err
+    if 'spectrum' not in raw or 'image_size' not in raw:
+        raise CliError(f'{path!r} is not a spectrum npz (no spectrum / image_size)')
+    spec = raw['spectrum']
+    if spec.ndim != 2 or spec.shape[0] != spec.shape[1] or spec.shape[0] < 2 or spec.dtype.kind != 'f' \
+            or not np.isfinite(spec).all():
+        raise CliError(f'{path!r}: `spectrum` is not a square, finite 2-D float array')
+    out = dict(raw)
+    try:
+        out['image_size'] = _positive_int(raw['image_size'], 'image_size')
+        if 'definition' in raw:
+            out['definition'] = str(raw['definition'])
+            _check_definition(out['definition'])
+            out['source'], out['num'], out['seed'] = str(raw['source']), int(raw['num']), int(raw['seed'])
+            out['interp'] = _positive_int(raw['interp'], 'interp')
+        elif 'padding' in raw:  # our files before the definition was recorded: whitened, fftshifted
+            out.update(definition='whitened', spectrum=np.fft.ifftshift(spec),
+                       interp=_positive_int(raw['padding'], 'padding'), source=str(raw.get('source', '')),
+                       num=int(raw.get('num', -1)), seed=-1)
+        else:  # NVlabs' avg_spectra.py writes only these two keys
+            out.update(definition='nvlabs', source='(NVlabs avg_spectra file)', num=-1, seed=-1,
+                       interp=max(1, spec.shape[0] // out['image_size']))
+    except (KeyError, TypeError, ValueError) as err:
+        raise CliError(f'{path!r} is not a spectrum npz: {err}') from None
+    return out
+
+
+def _positive_int(value: np.ndarray, name: str) -> int:
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in 'iu' or int(value) < 1:
+        raise ValueError(f'`{name}` is not a positive integer')
+    return int(value)
+
+
+def check_comparable(datas: list[dict], paths: list[str]) -> None:
+    """CliError (one line) unless all spectra share definition and resolution."""
+    first = datas[0]
+    for data, path in zip(datas[1:], paths[1:]):
+        if data['definition'] != first['definition']:
+            raise CliError(f'cannot compare spectra of different definitions: {paths[0]} is '
+                           f'{first["definition"]!r}, {path} is {data["definition"]!r} (recompute one with '
+                           f'--definition {first["definition"]})')
+        if data['image_size'] != first['image_size'] or data['spectrum'].shape != first['spectrum'].shape:
+            raise CliError(f'cannot compare spectra of different resolutions: {paths[0]} is {first["image_size"]}px '
+                           f'(spectrum {first["spectrum"].shape[0]}), {path} is {data["image_size"]}px '
+                           f'(spectrum {data["spectrum"].shape[0]})')
+
+
+def spectrum_view(data: dict, smooth: float = 1.25) -> dict:
+    """What a plot shows: dict(hmap [S+1]^2 absolute dB, freqs, freqs0, deg0, freqs45, deg45, definition, label)."""
+    hmap = spectrum.heatmap_db(data['spectrum'], data['image_size'], smooth)
+    view = dict(hmap=hmap, freqs=spectrum.heatmap_freqs(hmap.shape[0], data['image_size']),
+                definition=data['definition'], label=definition_label(data['definition']))
+    view.update(spectrum.corner_slices(hmap, data['image_size']))
+    return view
 
 
 def _label(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def heatmap_db(data: dict, sigma: float = 1.0) -> np.ndarray:
-    """The plotted heatmap: dB relative to the peak, Gaussian-smoothed by sigma bins."""
-    db = spectrum.smooth_db(spectrum.spectrum_to_db(data['spectrum']), sigma)
-    return db - db.max()
+def _savefig(fig, png_path: str) -> str:
+    import matplotlib.pyplot as plt
+    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
+    fig.savefig(png_path)
+    plt.close(fig)
+    return png_path
 
 
-def plot_heatmap(npz_path: str, png_path: str, sigma: float = 1.0, range_db: float = 50.0) -> str:
-    """Heatmap in dB (relative to the peak), smoothed, with contour lines every 10 dB."""
+def plot_heatmap(npz_path: str, png_path: str, smooth: float = 1.25, vmin: float = -40.0, vmax: float = 20.0) -> str:
+    """NVlabs' heatmap: absolute dB, filled contours every 5 dB from vmin to vmax, smoothed by `smooth` pixels."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    if not vmax > vmin:
+        raise CliError(f'the heatmap range needs vmin < vmax, got {vmin} .. {vmax}')
     data = load_spectrum(npz_path)
-    db = heatmap_db(data, sigma)
-    nyquist = float(data['image_size']) / 2
-    extent = [-nyquist, nyquist, nyquist, -nyquist]
-    fig, ax = plt.subplots(figsize=(5.5, 4.8), dpi=100)
-    im = ax.imshow(db, cmap='inferno', vmin=-range_db, vmax=0, extent=extent)
-    coords = np.linspace(-nyquist, nyquist, db.shape[0], endpoint=False)
-    ax.contour(coords, coords, db, levels=np.arange(-range_db, 0, 10), colors='white', linewidths=0.4, alpha=0.6)
+    view = spectrum_view(data, smooth)
+    levels = np.linspace(vmin, vmax, num=int(round((vmax - vmin) / 5)) + 1, endpoint=True)
+    freqs = view['freqs']
+    fig, ax = plt.subplots(figsize=(6, 4.8), dpi=100)
+    filled = ax.contourf(freqs, freqs, view['hmap'], levels=levels, extend='both', cmap='Blues')
+    ax.contour(freqs, freqs, view['hmap'], levels=levels, linewidths=0.6, colors='midnightblue', alpha=0.3)
+    ax.set_aspect('equal')
     ax.set_xlabel('horizontal frequency (cycles / image)')
     ax.set_ylabel('vertical frequency (cycles / image)')
-    ax.set_title(f'{_label(npz_path)}: average power spectrum (dB)')
-    fig.colorbar(im, ax=ax, label='dB')
+    ax.set_title(f'{_label(npz_path)}: average power spectrum (dB, {view["label"]})', fontsize=9)
+    fig.colorbar(filled, ax=ax, label='dB')
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path)
-    plt.close(fig)
-    return png_path
+    return _savefig(fig, png_path)
 
 
-def plot_slices(npz_paths: list[str], png_path: str, sigma: float = 0.0) -> str:
-    """0- and 45-degree slices of several sources in dB, side by side."""
+def plot_slices(npz_paths: list[str], png_path: str, smooth: float = 0.0) -> str:
+    """0-degree (to N/2) and 45-degree (to the corner) slices of several sources in absolute dB, side by side.
+
+    Files of different definitions or resolutions are refused (CliError)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, sharey=True)
-    for path in npz_paths:
-        data = load_spectrum(path)
-        spec = data['spectrum']
-        if sigma > 0:
-            spec = 10 ** (spectrum.smooth_db(spectrum.spectrum_to_db(spec), sigma) / 10)
-        slices = spectrum.spectrum_slices(spec, padding=int(data['padding']))
-        for ax, key in zip(axes, ('deg0', 'deg45')):
-            ax.plot(slices['freqs'], spectrum.spectrum_to_db(slices[key]), label=_label(path), linewidth=1)
-    for ax, title in zip(axes, ('0 degrees (horizontal)', '45 degrees (diagonal)')):
-        ax.set_title(title)
+    datas = [load_spectrum(p) for p in npz_paths]
+    check_comparable(datas, npz_paths)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=100, sharey=True)
+    for path, data in zip(npz_paths, datas):
+        view = spectrum_view(data, smooth)
+        axes[0].plot(view['freqs0'], view['deg0'], label=_label(path), linewidth=1)
+        axes[1].plot(view['freqs45'], view['deg45'], label=_label(path), linewidth=1)
+    label = definition_label(datas[0]['definition'])
+    for ax, title in zip(axes, ('0\u00b0 slice', '45\u00b0 slice (to the corner)')):
+        ax.set_title(f'{title}, {label}')
         ax.set_xlabel('frequency (cycles / image)')
         ax.grid(alpha=0.3)
+        ax.legend(loc='upper right')
     axes[0].set_ylabel('power (dB)')
-    axes[1].legend()
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path)
-    plt.close(fig)
-    return png_path
+    return _savefig(fig, png_path)
