@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SKIP_DIRS = {'.venv', '.git', 'shared', 'renders', 'runs', '__pycache__', 'node_modules'}
+# nvlabs: the git-ignored NVlabs checkout that benchmarks compare against (never our code)
+SKIP_DIRS = {'.venv', '.git', 'shared', 'renders', 'runs', '__pycache__', 'node_modules', 'nvlabs'}
 GUI_LIBS = ('imgui', 'imgui_bundle', 'glfw', 'OpenGL')
 GUI_LAYER = ('viz/gui/', 'gui_utils/', 'visualizer.py', 'benchmarks/bench_gui.py')
 
