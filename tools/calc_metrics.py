@@ -17,10 +17,10 @@ import sys
 
 import torch
 
+from networks import load_generator
 from tools.cli import ArgumentParser, main_entry
 from training import metrics
 from training.metrics import frechet
-from training.metrics.loading import load_generator
 
 
 def build_parser() -> ArgumentParser:

@@ -16,8 +16,9 @@ import sys
 
 import tqdm
 
+from networks import UserError, load_generator
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.common import CliError, load_generator, parse_range
+from viz.analysis.common import parse_range
 from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from viz.core.video_writer import VideoRecorder
 
@@ -29,7 +30,7 @@ def _parse_grid(text: str) -> tuple[int, int]:
             raise ValueError
         return w, h
     except ValueError as err:
-        raise CliError(f'bad --grid {text!r}: expected WxH, e.g. 2x1') from err
+        raise UserError(f'bad --grid {text!r}: expected WxH, e.g. 2x1') from err
 
 
 def build_parser() -> ArgumentParser:
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     if not args.output.lower().endswith(('.mp4', '.gif')):
-        raise CliError(f'--output must end in .mp4 or .gif, got {args.output!r}')
+        raise UserError(f'--output must end in .mp4 or .gif, got {args.output!r}')
     seeds = parse_range(args.seeds)
     if args.shuffle_seed is not None:
         import numpy as np

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from networks.conventions import seed_latent
+from networks.errors import UserError
 from ops import spectrum
-from viz.analysis.common import CliError
-from viz.analysis.images import seed_latent
+from viz.core.plots import plot_slices_db
 
 __all__ = ['open_source', 'source_images', 'source_stats', 'average_standardized_spectrum', 'save_spectrum',
            'load_spectrum', 'heatmap_db', 'plot_heatmap', 'plot_slices']
@@ -22,7 +23,7 @@ __all__ = ['open_source', 'source_images', 'source_stats', 'average_standardized
 
 def open_source(path: str, device: str | torch.device = 'cpu'):
     """('dataset', dataset) for a folder / zip of images, ('network', G) for a pickle."""
-    from training.metrics.loading import load_generator
+    from networks import load_generator
     if path.lower().endswith('.pkl'):
         return 'network', load_generator(path, device)
     from training.dataset import ImageFolderDataset
@@ -57,7 +58,7 @@ def source_stats(batches: Iterator[torch.Tensor]) -> tuple[float, float]:
         total_sq += float(x.square().sum())
         count += x.numel()
     if count == 0:
-        raise CliError('no images in the source')
+        raise UserError('no images in the source')
     mean = total / count
     return mean, float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
 
@@ -78,7 +79,7 @@ def average_standardized_spectrum(batches: Iterator[torch.Tensor], mean: float, 
         if progress is not None:
             progress(x.shape[0])
     if total is None:
-        raise CliError('no images in the source')
+        raise UserError('no images in the source')
     return torch.fft.fftshift(total / count).numpy(), size, count
 
 
@@ -91,12 +92,12 @@ def save_spectrum(path: str, spec: np.ndarray, image_size: int, padding: int, nu
 
 def load_spectrum(path: str) -> dict:
     if not os.path.isfile(path):
-        raise CliError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
+        raise UserError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except (ValueError, OSError) as err:
-        raise CliError(f'{path!r} is not a spectrum npz: {err}') from err
+        raise UserError(f'{path!r} is not a spectrum npz: {err}') from err
 
 
 def _label(path: str) -> str:
@@ -135,26 +136,13 @@ def plot_heatmap(npz_path: str, png_path: str, sigma: float = 1.0, range_db: flo
 
 def plot_slices(npz_paths: list[str], png_path: str, sigma: float = 0.0) -> str:
     """0- and 45-degree slices of several sources in dB, side by side."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, sharey=True)
+    curves = []
     for path in npz_paths:
         data = load_spectrum(path)
         spec = data['spectrum']
         if sigma > 0:
             spec = 10 ** (spectrum.smooth_db(spectrum.spectrum_to_db(spec), sigma) / 10)
         slices = spectrum.spectrum_slices(spec, padding=int(data['padding']))
-        for ax, key in zip(axes, ('deg0', 'deg45')):
-            ax.plot(slices['freqs'], spectrum.spectrum_to_db(slices[key]), label=_label(path), linewidth=1)
-    for ax, title in zip(axes, ('0 degrees (horizontal)', '45 degrees (diagonal)')):
-        ax.set_title(title)
-        ax.set_xlabel('frequency (cycles / image)')
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel('power (dB)')
-    axes[1].legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path)
-    plt.close(fig)
-    return png_path
+        curves.append((_label(path), slices['freqs'], spectrum.spectrum_to_db(slices['deg0']),
+                       spectrum.spectrum_to_db(slices['deg45'])))
+    return plot_slices_db(curves, png_path)
