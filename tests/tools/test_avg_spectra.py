@@ -6,7 +6,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from tests.metrics.fakes import write_image_folder, write_tiny_networks
+from tests.metrics.fakes import write_image_folder
+from tests.tiny_networks import write_tiny_networks
 from tools import avg_spectra
 from viz.analysis import spectra
 
