@@ -66,6 +66,16 @@ class AnalysisCache:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
         return any(k not in self._values for k in analysis_keys(args, args.layer_name).values())
 
+    def _attempt(self, what: str, key: tuple, compute, messages: list[str]):
+        """The cached or computed value, or None with a message saying why `what` is missing."""
+        try:
+            return self.get(key, compute)
+        except ImportError as exc:
+            messages.append(f'{what} unavailable: {exc}')
+        except Exception as exc:  # noqa: BLE001 - an analysis failing must not fail the render
+            messages.append(f'{what} failed: {error_text(exc)}')
+        return None
+
     def run(self, G: torch.nn.Module, has_transform: bool, args: RenderArgs, ws: torch.Tensor, layer: str | None,
             res: RenderResult, messages: list[str]) -> None:
         """Fill res.spectrum / res.eq / res.sticking as `args` asks; a failing analysis becomes a message."""
@@ -74,37 +84,24 @@ class AnalysisCache:
         if 'spectrum' in keys:
             t = time.perf_counter()
             spec_layer = layer if args.spectrum_layer else None
-            try:
-                res.spectrum = self.get(keys['spectrum'], lambda: mean_spectrum_db_view(
-                    G, args.spectrum_seeds, dev, layer=spec_layer, psi=args.trunc_psi, cutoff=args.trunc_cutoff,
-                    beta=args.fft_beta, dataset=args.spectrum_dataset or None))
-            except ImportError as exc:
-                messages.append(f'spectrum panel unavailable: {exc}')
-            except Exception as exc:  # noqa: BLE001
-                messages.append(f'spectrum failed: {error_text(exc)}')
+            res.spectrum = self._attempt('spectrum panel', keys['spectrum'], lambda: mean_spectrum_db_view(
+                G, args.spectrum_seeds, dev, layer=spec_layer, psi=args.trunc_psi, cutoff=args.trunc_cutoff,
+                beta=args.fft_beta, dataset=args.spectrum_dataset or None), messages)
             res.timings['spectrum'] = time.perf_counter() - t
         if 'eq' in keys:
             t = time.perf_counter()
             if not has_transform:
                 messages.append('EQ readout needs a StyleGAN3 network (no input transform in this one)')
             else:
-                try:
-                    res.eq = self.get(keys['eq'], lambda: eq_readout(G, ws, args.eq_transforms))
-                except ImportError as exc:
-                    messages.append(f'EQ readout unavailable: {exc}')
-                except Exception as exc:  # noqa: BLE001
-                    messages.append(f'EQ readout failed: {error_text(exc)}')
+                res.eq = self._attempt('EQ readout', keys['eq'], lambda: eq_readout(G, ws, args.eq_transforms),
+                                       messages)
             res.timings['eq'] = time.perf_counter() - t
         if 'sticking' in keys:
             t = time.perf_counter()
             seed = args.w0_seeds[0][0] if args.w0_seeds else 0
-            try:
-                res.sticking = self.get(keys['sticking'], lambda: sticking_views(
-                    G, seed, dev, args.sticking_radius, args.sticking_num, args.sticking_frames, args.trunc_psi))
-            except ImportError as exc:
-                messages.append(f'texture-sticking view unavailable: {exc}')
-            except Exception as exc:  # noqa: BLE001
-                messages.append(f'texture-sticking view failed: {error_text(exc)}')
+            res.sticking = self._attempt('texture-sticking view', keys['sticking'], lambda: sticking_views(
+                G, seed, dev, args.sticking_radius, args.sticking_num, args.sticking_frames, args.trunc_psi),
+                messages)
             res.timings['sticking'] = time.perf_counter() - t
 
 
