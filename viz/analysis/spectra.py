@@ -68,7 +68,7 @@ def average_standardized_spectrum(batches: Iterator[torch.Tensor], mean: float, 
     """(shifted float64 spectrum, image size, image count) of the images standardised as (x - mean) / std.
 
     Linear power (not dB), zero-padded by `padding`: what `tools.avg_spectra calc` saves. The GUI's dB view
-    is viz.core.renderer.mean_spectrum_db_view.
+    is viz.core.analyses.mean_spectrum_db_view.
     """
     total, count, size = None, 0, 0
     for x in batches:
