@@ -169,9 +169,9 @@ def test_average_spectrum_known_answer(renderer, sg3):
     num, beta, pad = 3, 8.0, 4
     res = renderer.render(dataclasses.replace(sg3, spectrum_seeds=num, fft_beta=beta))
     G = renderer.networks.get(sg3.pkl).G
-    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in range(num)])).float()
-    with torch.no_grad():
-        imgs = G(z, torch.zeros([num, 0]), noise_mode='const').double().numpy()  # [N, C, H, W]
+    with torch.no_grad():  # one seed at a time, as the renderer does (float32 rounding depends on the batch)
+        imgs = np.concatenate([G(torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float(),
+                                 torch.zeros([1, 0]), noise_mode='const').double().numpy() for s in range(num)])
     h, w = imgs.shape[2:]
     window = np.outer(np.kaiser(h, beta), np.kaiser(w, beta))
     window /= np.sqrt(np.mean(window ** 2))
@@ -180,9 +180,9 @@ def test_average_spectrum_known_answer(renderer, sg3):
     expected = np.fft.fftshift(power.mean(axis=(0, 1)))
     expected_db = 10 * np.log10(np.maximum(expected, 1e-30))
     spec = res.spectrum
-    np.testing.assert_allclose(spec['db'], expected_db, atol=2e-3)
+    np.testing.assert_allclose(spec['db'], expected_db, atol=1e-3)  # float32 dB: about 1e-5 here
     centre = h * pad // 2
-    np.testing.assert_allclose(spec['deg0'], expected_db[centre, centre:centre + h * pad // 2], atol=2e-3)
+    np.testing.assert_allclose(spec['deg0'], expected_db[centre, centre:centre + h * pad // 2], atol=1e-3)
     np.testing.assert_allclose(spec['freqs'], np.arange(h * pad // 2) / pad)
 
 
