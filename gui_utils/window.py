@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 
-import glfw  # import before imgui_bundle so that it uses this glfw, not its bundled copy (see MACHINE_NOTES)
+import glfw  # import before imgui_bundle so that it uses this glfw, not its bundled copy
 import numpy as np
 import OpenGL.GL as gl
 from imgui_bundle import imgui, implot
@@ -92,7 +92,6 @@ class GlfwImguiWindow:
         self.renderer = GlfwRenderer(self.window)
         self.input_hooks: list[Callable[[], None]] = []  # run after the backend's input processing (tests)
         self._dropped: list[str] = []
-        self._user_drop: Callable[[list[str]], None] | None = None
         glfw.set_drop_callback(self.window, self._on_drop)
 
     @staticmethod
@@ -121,12 +120,6 @@ class GlfwImguiWindow:
     def framebuffer_size(self) -> tuple[int, int]:
         return tuple(glfw.get_framebuffer_size(self.window))
 
-    def gl_info(self) -> dict:
-        def s(name):
-            v = gl.glGetString(name)
-            return v.decode() if isinstance(v, bytes) else str(v)
-        return dict(version=s(gl.GL_VERSION), renderer=s(gl.GL_RENDERER), vendor=s(gl.GL_VENDOR))
-
     # --- settings ---------------------------------------------------------------------------------------------
     def set_vsync(self, vsync: bool) -> None:
         if vsync != self.vsync:
@@ -136,15 +129,8 @@ class GlfwImguiWindow:
     def set_title(self, title: str) -> None:
         glfw.set_window_title(self.window, title)
 
-    def set_drop_handler(self, handler: Callable[[list[str]], None] | None) -> None:
-        self._user_drop = handler
-
     def _on_drop(self, _window, paths) -> None:
-        paths = [str(p) for p in paths]
-        if self._user_drop is not None:
-            self._user_drop(paths)
-        else:
-            self._dropped.extend(paths)
+        self._dropped.extend(str(p) for p in paths)
 
     def pop_dropped(self) -> list[str]:
         paths, self._dropped = self._dropped, []

@@ -1,8 +1,11 @@
 """StyleGAN2 generator (skip architecture, noise inputs) and discriminator (resnet, minibatch std, conditioning).
 
 Names and semantics follow NVlabs' ``networks_stylegan2.py`` (also used by StyleGAN2-ADA and StyleGAN3's
-``stylegan2`` config) so their state dicts load by name. Everything runs in float32; the fp16 options of
-NVlabs' constructors are accepted for compatibility.
+``stylegan2`` config) so their state dicts load by name. Everything runs in float32.
+
+NVlabs-compatibility keywords, accepted so their pickles and configs load, and ignored: ``use_fp16``,
+``fp16_channels_last`` (blocks), ``num_fp16_res`` (synthesis network, discriminator: it only sets the blocks'
+``use_fp16``) and the ``force_fp32`` argument of the blocks' and epilogue's ``forward``.
 """
 
 from __future__ import annotations
@@ -156,6 +159,9 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
+    """One resolution of the synthesis network; ``use_fp16``, ``fp16_channels_last`` and ``force_fp32`` are
+    NVlabs-compatibility arguments, accepted and ignored (float32 throughout)."""
+
     def __init__(
         self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture="skip",
         resample_filter=(1, 3, 3, 1), conv_clamp=256, use_fp16=False, fp16_channels_last=False,
@@ -283,6 +289,9 @@ class Generator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
+    """One resolution of the discriminator; ``use_fp16``, ``fp16_channels_last`` and ``force_fp32`` are
+    NVlabs-compatibility arguments, accepted and ignored (float32 throughout)."""
+
     def __init__(
         self, in_channels, tmp_channels, out_channels, resolution, img_channels, first_layer_idx,
         architecture="resnet", activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, use_fp16=False,

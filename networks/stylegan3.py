@@ -2,10 +2,13 @@
 
 Parameter and buffer names follow NVlabs' ``networks_stylegan3.py`` exactly so their state dicts load by
 name. The layer schedule (cutoffs, stopbands, sampling rates, sizes, channels) is computed in one place,
-:class:`SynthesisNetwork`, from the formulas in the paper (shared/DESIGN.md Sec. 4).
+:class:`SynthesisNetwork`, from the formulas in the paper (Sec. 3.3).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -119,7 +122,12 @@ class SynthesisInput(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated conv followed by the filtered leaky ReLU at twice the target sampling rate."""
+    """Modulated conv followed by the filtered leaky ReLU at twice the target sampling rate.
+
+    NVlabs compatibility: ``use_fp16`` is accepted (and stored, so state and kwargs match NVlabs') but ignored,
+    as is ``force_fp32`` in :meth:`forward`: every layer runs in float32 (reduced precision is the caller's
+    autocast).
+    """
 
     def __init__(
         self,
@@ -248,7 +256,11 @@ class SynthesisLayer(nn.Module):
 
 @persistent_class
 class SynthesisNetwork(nn.Module):
-    """The input layer, ``num_layers`` synthesis layers and the ToRGB layer, on the paper's schedule."""
+    """The input layer, ``num_layers`` synthesis layers and the ToRGB layer, on the paper's schedule.
+
+    NVlabs compatibility: ``num_fp16_res`` is accepted and only decides each layer's (ignored) ``use_fp16``
+    flag; everything runs in float32.
+    """
 
     def __init__(
         self,
@@ -278,7 +290,7 @@ class SynthesisNetwork(nn.Module):
         self.output_scale = output_scale
         self.num_fp16_res = num_fp16_res
 
-        # Schedule (paper Sec. 3.3 / DESIGN.md Sec. 4): geometric progression of cutoff and stopband up to the
+        # Schedule (paper Sec. 3.3): geometric progression of cutoff and stopband up to the
         # last num_critical layers, which are critically sampled at the output resolution.
         last_cutoff = img_resolution / 2
         last_stopband = last_cutoff * last_stopband_rel
@@ -344,7 +356,11 @@ class SynthesisNetwork(nn.Module):
 
 @persistent_class
 class Generator(nn.Module):
-    """z, c -> image. ``mapping_kwargs`` go to the 2-layer mapping network, everything else to synthesis."""
+    """z, c -> image. ``mapping_kwargs`` go to the 2-layer mapping network, everything else to synthesis.
+
+    NVlabs compatibility: the StyleGAN2-only keywords ``use_fp16``, ``fp16_channels_last`` and
+    ``fused_modconv_default`` (found in some NVlabs configs) are accepted and dropped.
+    """
 
     def __init__(
         self,
@@ -374,16 +390,47 @@ class Generator(nn.Module):
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
 
 
+def input_transform_of(G: nn.Module) -> torch.Tensor | None:
+    """The 3x3 input-transform buffer ``G.synthesis.input.transform`` of a StyleGAN3 generator, else None.
+
+    The one test of "does this network have an input transform" (StyleGAN2 networks have none).
+    """
+    transform = getattr(getattr(getattr(G, "synthesis", None), "input", None), "transform", None)
+    return transform if isinstance(transform, torch.Tensor) else None
+
+
 def set_input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0) -> bool:
     """Moves a StyleGAN3 generator's input: rotation by ``angle_degrees``, then ``translate`` in image widths.
 
     Writes the inverse of that user transform (``ops.resample.user_transform``) into
     ``G.synthesis.input.transform``. Returns False, changing nothing, for networks without an input transform
-    (StyleGAN2).
+    (StyleGAN2). Prefer :func:`input_transform`, which restores the buffer afterwards.
     """
-    transform = getattr(getattr(getattr(G, "synthesis", None), "input", None), "transform", None)
-    if not isinstance(transform, torch.Tensor):
+    transform = input_transform_of(G)
+    if transform is None:
         return False
     inverse = np.linalg.inv(user_transform(translate, angle_degrees))
     transform.copy_(torch.from_numpy(inverse).to(transform))
     return True
+
+
+@contextlib.contextmanager
+def input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0),
+                    angle_degrees: float = 0.0) -> Iterator[torch.Tensor | None]:
+    """``with input_transform(G, translate, angle):`` the input moved as :func:`set_input_transform` does.
+
+    The buffer is a module state shared by every caller of a (cached) network: this restores the value it
+    had before on exit, so no transform leaks from one render or analysis into the next. Yields the buffer
+    (which the body may overwrite further; it is restored all the same), or None for networks without one,
+    which are left untouched.
+    """
+    transform = input_transform_of(G)
+    if transform is None:
+        yield None
+        return
+    saved = transform.detach().clone()
+    try:
+        set_input_transform(G, translate, angle_degrees)
+        yield transform
+    finally:
+        transform.copy_(saved)

@@ -17,11 +17,11 @@ import sys
 
 import torch
 
+from networks import load_generator
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
 from training import metrics
 from training.metrics import frechet
-from training.metrics.loading import load_generator
 
 
 def _metric_list(text: str) -> list[str]:

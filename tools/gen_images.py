@@ -13,10 +13,11 @@ import sys
 
 import tqdm
 
+from networks import load_generator
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.common import load_generator, save_png
 from viz.analysis.images import generate_images
+from viz.core.images import save_png
 
 
 def build_parser() -> ArgumentParser:
@@ -50,7 +51,7 @@ def _run(args: argparse.Namespace) -> None:
     images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, args.translate,
                              args.rotate, args.device)
     for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
-        save_png(img, os.path.join(args.outdir, f'seed{seed:04d}.png'))
+        save_png(os.path.join(args.outdir, f'seed{seed:04d}.png'), img)
     print(f'wrote {len(seeds)} images to {args.outdir}')
 
 

@@ -16,9 +16,9 @@ import sys
 
 import tqdm
 
+from networks import load_generator
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.common import load_generator
 from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from viz.core.video_writer import VideoRecorder
 

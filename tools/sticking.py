@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     import tqdm
 
-    from viz.analysis.common import load_generator, save_png
+    from networks import load_generator
     from viz.analysis.sticking import compose_rows, sticking_figure
+    from viz.core.images import save_png
 
     rows = []
     os.makedirs(args.outdir, exist_ok=True)
@@ -50,10 +51,10 @@ def _run(args: argparse.Namespace) -> None:
                                 psi=args.trunc)
         stem = os.path.splitext(os.path.basename(path))[0]
         for key, img in parts.items():
-            save_png(img, os.path.join(args.outdir, f'{stem}-{key}.png'))
+            save_png(os.path.join(args.outdir, f'{stem}-{key}.png'), img)
         rows.append([parts['central'], parts['average'], parts['streak']])
     out = os.path.join(args.outdir, 'sticking.png')
-    save_png(compose_rows(rows), out)
+    save_png(out, compose_rows(rows))
     print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
 
 

@@ -380,11 +380,6 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             label = onehot
         return label.copy()
 
-    def get_details(self, idx: int) -> dict:
-        raw_idx = int(self._raw_idx[idx])
-        return dict(raw_idx=raw_idx, fname=self._image_fnames[raw_idx], xflip=bool(self._xflip[idx]),
-                    raw_label=self._get_raw_labels()[raw_idx].copy())
-
     # Properties -----------------------------------------------------------------------------------------
     @property
     def bad_images(self) -> str:

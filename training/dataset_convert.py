@@ -1,7 +1,7 @@
 """Converting images into a training dataset (NVlabs layout: `00000/img00000000.png` + `dataset.json`).
 
 The logic behind `python -m tools.dataset_tool`: sources (folder, zip, single image, `builtin:photos`),
-transforms, and the writer. Bad sources or options raise DatasetToolError (a UserError: one line in a CLI).
+transforms, and the writer. Bad sources or options raise UserError (one line in a CLI).
 """
 
 from __future__ import annotations
@@ -32,10 +32,6 @@ BUILTIN_PHOTOS = (
     ('china.jpg', 'sklearn', 'CC BY 2.0 (danielbuechele on Flickr)'),
     ('flower.jpg', 'sklearn', 'CC BY 2.0 (vultilion on Flickr)'),
 )
-
-
-class DatasetToolError(UserError):
-    """A problem with the source or the options, reported as one line."""
 
 
 @dataclass
@@ -139,14 +135,14 @@ def open_source(source: str, count: int | None, seed: int) -> list[SourceItem]:
     if source == 'builtin:photos':
         return _builtin_photos_source(count or 1000, seed)
     if source.startswith('builtin:'):
-        raise DatasetToolError(f'Unknown built-in source {source!r}; the only one is builtin:photos')
+        raise UserError(f'Unknown built-in source {source!r}; the only one is builtin:photos')
     if os.path.isdir(source):
         return _folder_source(source)
     if os.path.isfile(source) and source.lower().endswith('.zip'):
         return _zip_source(source)
     if os.path.isfile(source) and source.lower().endswith(IMAGE_EXTENSIONS):
         return _single_image_source(source, count or 1)
-    raise DatasetToolError(f'Source not found or not supported: {source!r} (a folder, a .zip, an image file, '
+    raise UserError(f'Source not found or not supported: {source!r} (a folder, a .zip, an image file, '
                            'or builtin:photos)')
 
 
@@ -159,7 +155,7 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
     try:
         width, height = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise DatasetToolError(f'--resolution must look like 256x256, got {text!r}') from None
+        raise UserError(f'--resolution must look like 256x256, got {text!r}') from None
     return width, height
 
 
@@ -174,7 +170,7 @@ def make_transform(transform: str | None, resolution: tuple[int, int] | None,
     if transform is None:
         return (lambda img: img) if resolution is None else (lambda img: resize(img, *resolution))
     if resolution is None:
-        raise DatasetToolError(f'--transform {transform} needs --resolution WxH')
+        raise UserError(f'--transform {transform} needs --resolution WxH')
     width, height = resolution
 
     if transform == 'center-crop':
@@ -202,7 +198,7 @@ def make_transform(transform: str | None, resolution: tuple[int, int] | None,
             top = int(rng.integers(0, img.size[1] - side + 1))
             return resize(img.crop((left, top, left + side, top + side)), width, height)
         return random_crop
-    raise DatasetToolError(f'Unknown --transform {transform!r}; choose from {", ".join(TRANSFORMS)}')
+    raise UserError(f'Unknown --transform {transform!r}; choose from {", ".join(TRANSFORMS)}')
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -216,7 +212,7 @@ class _Writer:
             self.zip = zipfile.ZipFile(dest + '.tmp', 'w', compression=zipfile.ZIP_STORED)
         else:
             if os.path.isdir(dest) and os.listdir(dest):
-                raise DatasetToolError(f'--dest folder {dest!r} is not empty')
+                raise UserError(f'--dest folder {dest!r} is not empty')
             os.makedirs(dest, exist_ok=True)
             self.zip = None
 
@@ -249,18 +245,18 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
                     on_error: str = 'skip', progress: bool = True, log=print) -> dict:
     """Convert `source` into a dataset at `dest`; returns dict(written, skipped=[(name, reason)], resolution)."""
     if on_error not in ('skip', 'stop'):
-        raise DatasetToolError(f'--on-error must be skip or stop, got {on_error!r}')
+        raise UserError(f'--on-error must be skip or stop, got {on_error!r}')
     size = parse_resolution(resolution)
     if size is not None and (size[0] != size[1] or not _is_power_of_two(size[0])):
         if transform != 'center-crop-wide' or not _is_power_of_two(size[0]) or size[1] > size[0]:
-            raise DatasetToolError(f'--resolution {resolution}: training needs square images with a power-of-two '
+            raise UserError(f'--resolution {resolution}: training needs square images with a power-of-two '
                                    'side (e.g. 256x256); for wide images use --resolution 256x128 '
                                    '--transform center-crop-wide')
     if source.startswith('builtin:') and size is None:
-        raise DatasetToolError(f'{source} needs --resolution, e.g. --resolution 64x64')
+        raise UserError(f'{source} needs --resolution, e.g. --resolution 64x64')
     items = open_source(source, count, seed)
     if not items:
-        raise DatasetToolError(f'No images found in {source!r}')
+        raise UserError(f'No images found in {source!r}')
     apply_transform = make_transform(transform, size, np.random.default_rng(seed))
 
     writer = _Writer(dest)
@@ -284,7 +280,7 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
                 if shape is None:
                     width, height = image.shape[1], image.shape[0]
                     if width != height or not _is_power_of_two(width):
-                        raise DatasetToolError(
+                        raise UserError(
                             f'Images are {width}x{height} after the transform; training needs square power-of-two '
                             'images. Use e.g. --resolution 256x256 --transform center-crop')
                     shape = (image.shape[0], image.shape[1], channels)
@@ -297,7 +293,7 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
                     image = np.repeat(image[:, :, np.newaxis], 3, axis=2)
             if reason is not None:
                 if on_error == 'stop':
-                    raise DatasetToolError(f'{item.name}: {reason} (use --on-error skip to skip such images)')
+                    raise UserError(f'{item.name}: {reason} (use --on-error skip to skip such images)')
                 skipped.append((item.name, reason))
                 continue
             index = len(labels)
@@ -307,7 +303,7 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
             writer.write(fname, buf.getvalue())
             labels.append([fname, item.label] if item.label is not None else None)
         if not labels:
-            raise DatasetToolError(f'No usable images in {source!r} ({len(skipped)} skipped)')
+            raise UserError(f'No usable images in {source!r} ({len(skipped)} skipped)')
         has_labels = all(entry is not None for entry in labels)
         writer.write('dataset.json', json.dumps({'labels': labels if has_labels else None}).encode())
         ok = True

@@ -147,23 +147,3 @@ def write_image_folder(path, num: int, resolution: int, channels: int = 3, seed:
             img = np.asarray(PIL.Image.fromarray(img.squeeze()).resize((resolution, resolution), PIL.Image.BILINEAR))
         PIL.Image.fromarray(img.squeeze()).save(os.path.join(path, f'img{i:05d}.png'))
     return str(path)
-
-
-def write_tiny_networks(root, resolution: int = 16, c_dim: int = 0) -> dict:
-    """Randomly initialised tiny StyleGAN3-T, StyleGAN3-R and StyleGAN2 generators saved as our pickles."""
-    import os
-
-    import networks
-    from networks import stylegan2, stylegan3
-    torch.manual_seed(0)
-    common = dict(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=resolution, img_channels=3)
-    nets = dict(
-        sg3=stylegan3.Generator(**common, channel_base=256, channel_max=16),
-        sg3r=stylegan3.Generator(**common, channel_base=256, channel_max=16, conv_kernel=1, use_radial_filters=True),
-        sg2=stylegan2.Generator(**common, channel_base=256, channel_max=16, mapping_kwargs=dict(num_layers=2)),
-    )
-    paths = {}
-    for name, G in nets.items():
-        paths[name] = os.path.join(str(root), f'{name}.pkl')
-        networks.save_network_pkl(paths[name], dict(G_ema=G.eval()))
-    return paths

@@ -60,8 +60,8 @@ def test_registry_result_and_num_samples_override():
 
 def test_stylegan3_r_is_more_rotation_equivariant_than_t(tmp_path):
     """The paper's ordering on real (tiny, untrained) networks: config R keeps EQ-R high, config T does not."""
-    from tests.metrics.fakes import write_tiny_networks
-    from training.metrics.loading import load_generator
+    from networks import load_generator
+    from tests.tiny_networks import write_tiny_networks
     paths = write_tiny_networks(tmp_path)
     eqr = {name: compute_equivariance(load_generator(paths[name]), 'eqr50k', num_samples=8, batch_size=4)
            for name in ('sg3', 'sg3r')}

@@ -121,7 +121,7 @@ def test_forward_r_config_conditioning_and_grads():
     G = stylegan3.Generator(z_dim=16, c_dim=4, w_dim=16, img_resolution=32, img_channels=3, channel_base=1024,
                             channel_max=32, conv_kernel=1, use_radial_filters=True)
     assert G.synthesis.L2_36_32.down_filter.ndim == 2  # radial jinc in non-critical layers
-    assert G.synthesis.L13_32_32.down_filter is None or G.synthesis.L13_32_32.down_filter.ndim == 1
+    assert G.synthesis.L13_32_32.down_filter.ndim == 1  # critically sampled: separable, as NVlabs'
     z, c = torch.randn(2, 16), torch.eye(4)[:2]
     img = G(z, c)
     assert img.shape == (2, 3, 32, 32) and img.dtype == torch.float32 and torch.isfinite(img).all()
@@ -161,3 +161,24 @@ def test_set_input_transform_writes_the_inverse_of_the_user_transform():
     G2 = stylegan2.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, channel_base=64,
                              channel_max=8)
     assert not stylegan3.set_input_transform(G2, (0.1, 0.0), 0.0)
+
+
+def test_input_transform_context_restores_the_buffer_and_skips_stylegan2():
+    G = _small_generator()
+    before = torch.tensor([[1.0, 0.0, 0.1], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    G.synthesis.input.transform.copy_(before)
+    with stylegan3.input_transform(G, (0.25, 0.0), 90.0) as buffer:
+        assert buffer is G.synthesis.input.transform and stylegan3.input_transform_of(G) is buffer
+        # user matrix [[0, 1, 1/4], [-1, 0, 0], [0, 0, 1]] (90 degrees, then x + 1/4), inverted by hand
+        expected = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, -0.25], [0.0, 0.0, 1.0]])
+        torch.testing.assert_close(buffer, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(G.synthesis.input.transform, before)
+    with pytest.raises(RuntimeError), stylegan3.input_transform(G, (0.5, 0.5)):
+        raise RuntimeError('restored on errors too')
+    torch.testing.assert_close(G.synthesis.input.transform, before)
+    from networks import stylegan2
+    G2 = stylegan2.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, channel_base=64,
+                             channel_max=8)
+    assert stylegan3.input_transform_of(G2) is None
+    with stylegan3.input_transform(G2, (0.1, 0.0)) as buffer:
+        assert buffer is None

@@ -123,7 +123,8 @@ def test_unavailable_cuda_warns_once_and_ops_use_the_torch_path(fresh_build_stat
     ours = [w for w in caught if "aliasfree ops" in str(w.message)]
     assert len(ours) == 1, [str(w.message) for w in ours]
     assert "CUDA kernels unavailable, using the PyTorch path" in str(ours[0].message)
-    assert "without CUDA" in str(ours[0].message) or "no CUDA device" in str(ours[0].message)
+    reason = "built without CUDA" if torch.version.cuda is None else "no CUDA device"  # the first check failing
+    assert reason in str(ours[0].message)
     with pytest.raises(RuntimeError, match="not available"):
         backend.resolve_impl("filtered_lrelu", _fake_cuda_tensor(), "cuda")
 

@@ -8,7 +8,8 @@ import PIL.Image
 import pytest
 import torch
 
-from tests.metrics.fakes import write_image_folder, write_tiny_networks
+from tests.metrics.fakes import write_image_folder
+from tests.tiny_networks import write_tiny_networks
 from tools import avg_spectra
 from viz.analysis import spectra
 
@@ -83,7 +84,7 @@ def test_num_takes_nvlabs_seeded_random_subset(sinusoids, tmp_path, capsys):
 
 def test_network_output_is_quantised_like_a_saved_image(tmp_path, capsys):
     nets = write_tiny_networks(tmp_path)
-    from training.metrics.loading import load_generator
+    from networks import load_generator
     G = load_generator(nets['sg3'])
     with torch.no_grad():
         floats = np.concatenate([G(torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float(),

@@ -10,8 +10,8 @@ from tests.metrics.fakes import (
     torchscript_bytes,
     write_image_folder,
     write_nvlabs_persistent_pkl,
-    write_tiny_networks,
 )
+from tests.tiny_networks import write_tiny_networks
 from tools import calc_metrics
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning')

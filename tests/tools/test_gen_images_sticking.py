@@ -7,7 +7,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from tests.metrics.fakes import write_tiny_networks
+from tests.tiny_networks import write_tiny_networks
 from tools import gen_images, sticking
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.metrics.fakes import FourierGenerator, write_tiny_networks
+from tests.metrics.fakes import FourierGenerator
+from tests.tiny_networks import write_tiny_networks
 from tools import gen_video
 from viz.analysis.video_frames import equivariance_frames, interpolation_frames, slerp
 

@@ -9,9 +9,10 @@ import numpy as np
 import PIL.Image
 import pytest
 
+from networks.errors import UserError
 from tools.dataset_tool import main
 from training.dataset import DatasetError, ImageFolderDataset, InfiniteSampler
-from training.dataset_convert import BUILTIN_PHOTOS, DatasetToolError, convert_dataset, load_builtin_photos
+from training.dataset_convert import BUILTIN_PHOTOS, convert_dataset, load_builtin_photos
 
 
 def _quiet(*_args):
@@ -122,13 +123,13 @@ def test_tool_bad_images_skipped_or_stop(tmp_path, capsys):
 def test_tool_refuses_bad_resolutions(tmp_path):
     src = tmp_path / 'src'
     _write_png(str(src / 'a.png'), (24, 24))
-    with pytest.raises(DatasetToolError, match='power-of-two'):
+    with pytest.raises(UserError, match='power-of-two'):
         convert_dataset(str(src), str(tmp_path / 'x'), progress=False, log=_quiet)      # 24x24 as is
-    with pytest.raises(DatasetToolError, match='square images with a power-of-two'):
+    with pytest.raises(UserError, match='square images with a power-of-two'):
         convert_dataset(str(src), str(tmp_path / 'y'), resolution='24x24', transform='center-crop', progress=False)
-    with pytest.raises(DatasetToolError, match='needs --resolution'):
+    with pytest.raises(UserError, match='needs --resolution'):
         convert_dataset('builtin:photos', str(tmp_path / 'z'), count=2, progress=False)
-    with pytest.raises(DatasetToolError, match='not found'):
+    with pytest.raises(UserError, match='not found'):
         convert_dataset(str(tmp_path / 'nothing'), str(tmp_path / 'w'), progress=False)
 
 

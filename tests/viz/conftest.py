@@ -8,28 +8,22 @@ import pickle
 import pytest
 import torch
 
-TINY_SG3 = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3, channel_base=512, channel_max=32,
-                output_scale=2.0)
-TINY_SG2 = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3, channel_base=512, channel_max=32)
+from tests.tiny_networks import tiny_generator
 
 
 def build_tiny_sg3() -> torch.nn.Module:
-    from networks.stylegan3 import Generator
-
-    torch.manual_seed(1)
-    return Generator(**TINY_SG3).eval().requires_grad_(False)
+    """The 32 px StyleGAN3-T of tiny_sg3.pkl (output scaled up so its images use the whole range)."""
+    return tiny_generator('sg3', seed=1, output_scale=2.0)
 
 
 @pytest.fixture(scope='session')
 def pkl_dir(tmp_path_factory):
     """tiny_sg3.pkl, tiny_sg2.pkl, aliasing_sg3.pkl, garbage.pkl, truncated.pkl, malicious.pkl, no_generator.pkl."""
     import networks
-    from networks.stylegan2 import Generator as G2
 
     root = tmp_path_factory.mktemp('pkls')
     networks.save_network_pkl(str(root / 'tiny_sg3.pkl'), dict(G_ema=build_tiny_sg3()))
-    torch.manual_seed(2)
-    g2 = G2(**TINY_SG2).eval()
+    g2 = tiny_generator('sg2', seed=2, mapping_kwargs={})  # NVlabs' default 8-layer mapping
     with torch.no_grad():
         for name, param in g2.named_parameters():
             if name.endswith('noise_strength'):
@@ -37,11 +31,8 @@ def pkl_dir(tmp_path_factory):
     networks.save_network_pkl(str(root / 'tiny_sg2.pkl'), dict(G_ema=g2))
     # "StyleGAN2-like with Fourier input": the same schedule without anti-aliasing (no upsampling around the
     # nonlinearity, one-tap filters), as the paper's baseline configurations.
-    torch.manual_seed(1)
-    from networks.stylegan3 import Generator as G3
-
     networks.save_network_pkl(str(root / 'aliasing_sg3.pkl'), dict(
-        G_ema=G3(**TINY_SG3, lrelu_upsampling=1, filter_size=1).eval()))
+        G_ema=tiny_generator('sg3', seed=1, output_scale=2.0, lrelu_upsampling=1, filter_size=1)))
     (root / 'garbage.pkl').write_bytes(os.urandom(4096))
     data = (root / 'tiny_sg3.pkl').read_bytes()
     (root / 'truncated.pkl').write_bytes(data[: len(data) // 3])

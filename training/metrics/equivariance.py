@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from networks.stylegan3 import input_transform, input_transform_of
 from ops import resample
 from training.metrics import feature_stats
 from training.metrics.errors import MetricError
@@ -36,8 +37,8 @@ ROTATE_MAX = 1.0  # in units of pi: the full circle
 
 def input_transform_buffer(G: torch.nn.Module) -> torch.Tensor:
     """The generator's 3x3 input-transform buffer; MetricError (a ValueError) with a clear message if none."""
-    transform = getattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform', None)
-    if not isinstance(transform, torch.Tensor) or tuple(transform.shape) != (3, 3):
+    transform = input_transform_of(G)
+    if transform is None or tuple(transform.shape) != (3, 3):
         name = type(G).__module__ + '.' + type(G).__name__
         raise MetricError(f'equivariance metrics need a generator with an input transform '
                          f'(G.synthesis.input.transform, as in StyleGAN3); {name} has none '
@@ -115,12 +116,10 @@ def equivariance_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: i
     The transforms are drawn from `seed`, so the same latent always gives the same readout. The
     generator's input transform is restored afterwards.
     """
-    transform = input_transform_buffer(G)
-    saved = transform.detach().clone()
+    input_transform_buffer(G)  # a clear error for networks without one
     gen = torch.Generator().manual_seed(int(seed))
     res = int(getattr(G, 'img_resolution', 0) or 0)
-    try:
-        transform.copy_(torch.eye(3))
+    with input_transform(G) as transform:  # identity for the reference image, restored on exit
         synth = _synthesis_fn(G, ws)
         orig = synth()
         res = res or orig.shape[-1]
@@ -129,8 +128,6 @@ def equivariance_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: i
             sums = sum(_eq_terms(synth, transform, orig, kind, gen, res) for _ in range(num_transforms))
             out[kind] = psnr_from_sums(*sums)
         return out
-    finally:
-        transform.copy_(saved)
 
 
 def sample_generator(seed: int, index: int) -> torch.Generator:
@@ -157,13 +154,12 @@ def compute_equivariance(G: torch.nn.Module, metric: str, num_samples: int, batc
     if batch_size < 1:
         raise ValueError(f'batch_size must be positive, got {batch_size}')
     kind = EQ_METRICS[metric]
-    transform = input_transform_buffer(G)
-    saved = transform.detach().clone()
+    input_transform_buffer(G)  # a clear error for networks without one
     device = torch.device(device)
     resolution = int(G.img_resolution)
     indices = list(range(rank, num_samples, max(num_gpus, 1)))
     sums = np.zeros(2)
-    try:
+    with input_transform(G) as transform:  # restored on exit
         for start in range(0, len(indices), batch_size):
             gens = [sample_generator(seed, i) for i in indices[start:start + batch_size]]
             # Draw in a fixed per-sample order (latent, label, transform), independent of the batching.
@@ -177,8 +173,6 @@ def compute_equivariance(G: torch.nn.Module, metric: str, num_samples: int, batc
                                   transforms_out)
             if progress is not None:
                 progress(min((start + len(gens)) * max(num_gpus, 1), num_samples))
-    finally:
-        transform.copy_(saved)
     if num_gpus > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         total = torch.tensor(sums, dtype=torch.float64, device=device if device.type == 'cuda' else 'cpu')
         torch.distributed.all_reduce(total)

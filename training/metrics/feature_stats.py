@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from networks.conventions import to_uint8
 from training.metrics.errors import MetricError
 
 __all__ = ['FeatureStats', 'open_dataset', 'iterate_dataset_images', 'iterate_generator_images',
@@ -138,7 +139,7 @@ def iterate_generator_images(G, num_items: int, batch_size: int, device: torch.d
         z = torch.randn([n, G.z_dim], generator=gen)
         c = random_labels(G, n, gen, dataset)
         img = G(z.to(device), c.to(device), noise_mode='const')
-        yield (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+        yield to_uint8(img)
         done += n
 
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 
-from viz.analysis.common import CliError, set_input_transform, to_uint8_hwc
+from networks.conventions import seed_latent
+from networks.errors import UserError
+from networks.stylegan3 import input_transform
+from viz.core.images import to_uint8_rgb
 
-__all__ = ['seed_latent', 'class_label', 'generate_images']
-
-
-def seed_latent(G: torch.nn.Module, seed: int) -> torch.Tensor:
-    """[1, z_dim] latent of a seed (NVlabs' convention: numpy RandomState(seed).randn)."""
-    return torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+__all__ = ['class_label', 'generate_images']
 
 
 def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
@@ -23,9 +20,9 @@ def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
     label = torch.zeros([1, c_dim])
     if c_dim:
         if class_idx is None:
-            raise CliError(f'this network is conditional ({c_dim} classes): pass --class C')
+            raise UserError(f'this network is conditional ({c_dim} classes): pass --class C')
         if not 0 <= class_idx < c_dim:
-            raise CliError(f'--class {class_idx} out of range: the network has {c_dim} classes')
+            raise UserError(f'--class {class_idx} out of range: the network has {c_dim} classes')
         label[:, class_idx] = 1
     elif class_idx is not None:
         warnings.warn('--class ignored: the network is unconditional', stacklevel=2)
@@ -38,11 +35,13 @@ def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float 
                     device: torch.device | str = 'cpu'):
     """Yields (seed, HWC uint8 image) for each seed."""
     if noise_mode not in ('const', 'random', 'none'):
-        raise CliError(f'bad --noise-mode {noise_mode!r}: const, random or none')
+        raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
     label = class_label(G, class_idx).to(device)
     moved = translate != (0.0, 0.0) or rotate != 0.0
-    if not set_input_transform(G, translate, rotate) and moved:
-        warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)', stacklevel=2)
-    for seed in seeds:
-        img = G(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi, noise_mode=noise_mode)
-        yield seed, to_uint8_hwc(img)[0]
+    with input_transform(G, translate, rotate) as transform:  # restored when the generator finishes or closes
+        if transform is None and moved:
+            warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)',
+                          stacklevel=2)
+        for seed in seeds:
+            img = G(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi, noise_mode=noise_mode)
+            yield seed, to_uint8_rgb(img[0])

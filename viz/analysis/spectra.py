@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from networks.errors import UserError
 from ops import spectrum
-from viz.analysis.common import CliError
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
            'network_spectrum', 'dataset_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable',
@@ -39,7 +39,7 @@ _FORMAT_VERSION = 2
 
 def _check_definition(definition: str) -> str:
     if definition not in DEFINITIONS:
-        raise CliError(f'unknown spectrum definition {definition!r}; choose from {", ".join(DEFINITIONS)}')
+        raise UserError(f'unknown spectrum definition {definition!r}; choose from {", ".join(DEFINITIONS)}')
     return definition
 
 
@@ -53,7 +53,7 @@ def open_source(path: str, device: str | torch.device = 'cpu', num: int | None =
 
     A dataset with more than `num` images is cut to NVlabs' seeded random subset of `num` (sorted).
     """
-    from training.metrics.loading import load_generator
+    from networks import load_generator
     if path.lower().endswith('.pkl'):
         return 'network', load_generator(path, device)
     from training.dataset import ImageFolderDataset
@@ -109,7 +109,7 @@ def source_stats(batches: Iterator[torch.Tensor]) -> tuple[float, float]:
         total_sq += float(x.square().sum())
         count += x.numel()
     if count == 0:
-        raise CliError('no images in the source')
+        raise UserError('no images in the source')
     mean = total / count
     return mean, float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
 
@@ -123,7 +123,7 @@ def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, d
     """
     _check_definition(definition)
     if not std > 0:
-        raise CliError(f'--std must be positive, got {std}')
+        raise UserError(f'--std must be positive, got {std}')
     total, count, size = None, 0, 0
     for x in batches:
         part = spectrum.power_spectrum_sum(x - mean, beta=beta, padding=interp, scale=1.0 / std,
@@ -134,7 +134,7 @@ def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, d
         if progress is not None:
             progress(x.shape[0])
     if total is None:
-        raise CliError('no images in the source')
+        raise UserError('no images in the source')
     return (total / count).numpy(), size, count
 
 
@@ -191,18 +191,18 @@ def load_spectrum(path: str) -> dict:
     interp. Reads our files, NVlabs' avg_spectra files (definition 'nvlabs') and our older whitened files
     (shifted, with `padding`; definition 'whitened')."""
     if not os.path.isfile(path):
-        raise CliError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
+        raise UserError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
     try:
         with np.load(path, allow_pickle=False) as data:
             raw = {k: data[k] for k in data.files}
     except (ValueError, OSError) as err:
-        raise CliError(f'{path!r} is not a spectrum npz: {err}') from err
+        raise UserError(f'{path!r} is not a spectrum npz: {err}') from err
     if 'spectrum' not in raw or 'image_size' not in raw:
-        raise CliError(f'{path!r} is not a spectrum npz (no spectrum / image_size)')
+        raise UserError(f'{path!r} is not a spectrum npz (no spectrum / image_size)')
     spec = raw['spectrum']
     if spec.ndim != 2 or spec.shape[0] != spec.shape[1] or spec.shape[0] < 2 or spec.dtype.kind != 'f' \
             or not np.isfinite(spec).all():
-        raise CliError(f'{path!r}: `spectrum` is not a square, finite 2-D float array')
+        raise UserError(f'{path!r}: `spectrum` is not a square, finite 2-D float array')
     out = dict(raw)
     try:
         out['image_size'] = _positive_int(raw['image_size'], 'image_size')
@@ -219,7 +219,7 @@ def load_spectrum(path: str) -> dict:
             out.update(definition='nvlabs', source='(NVlabs avg_spectra file)', num=-1, seed=-1,
                        interp=max(1, spec.shape[0] // out['image_size']))
     except (KeyError, TypeError, ValueError) as err:
-        raise CliError(f'{path!r} is not a spectrum npz: {err}') from None
+        raise UserError(f'{path!r} is not a spectrum npz: {err}') from None
     return out
 
 
@@ -230,15 +230,15 @@ def _positive_int(value: np.ndarray, name: str) -> int:
 
 
 def check_comparable(datas: list[dict], paths: list[str]) -> None:
-    """CliError (one line) unless all spectra share definition and resolution."""
+    """UserError (one line) unless all spectra share definition and resolution."""
     first = datas[0]
     for data, path in zip(datas[1:], paths[1:]):
         if data['definition'] != first['definition']:
-            raise CliError(f'cannot compare spectra of different definitions: {paths[0]} is '
+            raise UserError(f'cannot compare spectra of different definitions: {paths[0]} is '
                            f'{first["definition"]!r}, {path} is {data["definition"]!r} (recompute one with '
                            f'--definition {first["definition"]})')
         if data['image_size'] != first['image_size'] or data['spectrum'].shape != first['spectrum'].shape:
-            raise CliError(f'cannot compare spectra of different resolutions: {paths[0]} is {first["image_size"]}px '
+            raise UserError(f'cannot compare spectra of different resolutions: {paths[0]} is {first["image_size"]}px '
                            f'(spectrum {first["spectrum"].shape[0]}), {path} is {data["image_size"]}px '
                            f'(spectrum {data["spectrum"].shape[0]})')
 
@@ -270,7 +270,7 @@ def plot_heatmap(npz_path: str, png_path: str, smooth: float = 1.25, vmin: float
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     if not vmax > vmin:
-        raise CliError(f'the heatmap range needs vmin < vmax, got {vmin} .. {vmax}')
+        raise UserError(f'the heatmap range needs vmin < vmax, got {vmin} .. {vmax}')
     data = load_spectrum(npz_path)
     view = spectrum_view(data, smooth)
     levels = np.linspace(vmin, vmax, num=int(round((vmax - vmin) / 5)) + 1, endpoint=True)
@@ -290,7 +290,7 @@ def plot_heatmap(npz_path: str, png_path: str, smooth: float = 1.25, vmin: float
 def plot_slices(npz_paths: list[str], png_path: str, smooth: float = 0.0) -> str:
     """0-degree (to N/2) and 45-degree (to the corner) slices of several sources in absolute dB, side by side.
 
-    Files of different definitions or resolutions are refused (CliError)."""
+    Files of different definitions or resolutions are refused (UserError)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -14,13 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from networks.conventions import seed_latent
+from viz.core.images import to_uint8_rgb
+
 __all__ = ['neighbourhood_average', 'slice_streak', 'sticking_figure', 'compose_rows']
 
 
 def _as_latent(G: torch.nn.Module, z: torch.Tensor | int) -> torch.Tensor:
     """[1, z_dim] float32 latent; an int is a seed."""
     if isinstance(z, (int, np.integer)):
-        return torch.from_numpy(np.random.RandomState(int(z)).randn(1, G.z_dim)).float()
+        return seed_latent(G, int(z))
     z = torch.as_tensor(z, dtype=torch.float32)
     return z.reshape(1, -1)
 
@@ -78,12 +81,6 @@ def slice_streak(G: torch.nn.Module, z0: torch.Tensor | int, z1: torch.Tensor | 
     return torch.cat(columns).permute(1, 2, 0).contiguous()
 
 
-def _to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[C, H, W] in [-1, 1] -> HWC uint8 RGB."""
-    arr = (img.clamp(-1, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
-
-
 def sticking_figure(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num: int = 64, num_frames: int = 128,
                     psi: float = 1.0) -> dict[str, np.ndarray]:
     """Central image, neighbourhood average and slice streak of one network as HWC uint8 arrays."""
@@ -91,9 +88,9 @@ def sticking_figure(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num:
     z0 = _as_latent(G, seed)
     central = G(z0.to(device), _label(G, None, 1, device), truncation_psi=psi, noise_mode='const')[0].cpu()
     average = neighbourhood_average(G, z0, radius=radius, num=num, psi=psi, seed=seed)
-    z1 = z0 + radius * 4 * torch.from_numpy(np.random.RandomState(seed + 1).randn(1, G.z_dim)).float()
+    z1 = z0 + radius * 4 * seed_latent(G, seed + 1)
     streak = slice_streak(G, z0, z1, num_frames, psi=psi)
-    return dict(central=_to_uint8(central), average=_to_uint8(average), streak=_to_uint8(streak))
+    return dict(central=to_uint8_rgb(central), average=to_uint8_rgb(average), streak=to_uint8_rgb(streak))
 
 
 def compose_rows(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:

@@ -17,9 +17,11 @@ import numpy as np
 import scipy.interpolate
 import torch
 
+from networks.conventions import seed_latent
+from networks.errors import UserError
+from networks.stylegan3 import input_transform, set_input_transform
 from ops import resample
-from viz.analysis.common import CliError, set_input_transform, to_uint8_hwc
-from viz.analysis.images import seed_latent
+from viz.core.images import to_uint8_rgb
 
 __all__ = ['slerp', 'interpolation_frames', 'equivariance_frames', 'SWEEPS']
 
@@ -55,11 +57,11 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
     cells = grid_w * grid_h
     if num_keyframes is None:
         if len(seeds) % cells != 0:
-            raise CliError(f'{len(seeds)} seeds do not fill whole {grid_w}x{grid_h} grids; pass --num-keyframes')
+            raise UserError(f'{len(seeds)} seeds do not fill whole {grid_w}x{grid_h} grids; pass --num-keyframes')
         num_keyframes = len(seeds) // cells
     needed = cells * num_keyframes
     if num_keyframes < 2 or len(seeds) < needed:
-        raise CliError(f'need at least 2 keyframes: {needed} seeds for a {grid_w}x{grid_h} grid, got {len(seeds)}')
+        raise UserError(f'need at least 2 keyframes: {needed} seeds for a {grid_w}x{grid_h} grid, got {len(seeds)}')
     c = torch.zeros([1, int(getattr(G, 'c_dim', 0) or 0)], device=device)
     zs = torch.cat([seed_latent(G, s) for s in seeds[:needed]]).reshape(cells, num_keyframes, -1).to(device)
     if kind == 'cubic':
@@ -68,7 +70,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
         looped = np.concatenate([ws, ws[:, :1]], axis=1)  # periodic: the last knot repeats the first
         spline = scipy.interpolate.CubicSpline(np.arange(num_keyframes + 1), looped, axis=1, bc_type='periodic')
     elif kind != 'slerp':
-        raise CliError(f'unknown interpolation {kind!r}: cubic or slerp')
+        raise UserError(f'unknown interpolation {kind!r}: cubic or slerp')
     for frame in range(num_keyframes * w_frames):
         x = frame / w_frames
         if kind == 'cubic':
@@ -78,7 +80,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
             z = slerp(zs[:, k], zs[:, (k + 1) % num_keyframes], t)
             w = G.mapping(z, c.expand(cells, -1), truncation_psi=psi)
         img = G.synthesis(w, noise_mode='const')
-        yield _upscale(_grid(to_uint8_hwc(img), grid_w, grid_h), scale)
+        yield _upscale(_grid(to_uint8_rgb(img), grid_w, grid_h), scale)
 
 
 def _sweep_transform(sweep: str, phase: float, translate_max: float, rotate_max_deg: float):
@@ -89,7 +91,7 @@ def _sweep_transform(sweep: str, phase: float, translate_max: float, rotate_max_
         return (0.0, translate_max * math.sin(2 * math.pi * phase)), 0.0
     if sweep == 'rot':
         return (0.0, 0.0), rotate_max_deg * phase
-    raise CliError(f'unknown sweep {sweep!r}: choose from {", ".join(SWEEPS)}')
+    raise UserError(f'unknown sweep {sweep!r}: choose from {", ".join(SWEEPS)}')
 
 
 def _reference(orig: torch.Tensor, img: torch.Tensor, translate, angle_deg: float):
@@ -108,14 +110,12 @@ def equivariance_frames(G: torch.nn.Module, seed: int = 0, sweeps: tuple[str, ..
                         translate_max: float = 0.125, rotate_max_deg: float = 360.0, psi: float = 1.0,
                         gain: float = 4.0, device: torch.device | str = 'cpu', scale: int = 1) -> Iterator[np.ndarray]:
     """HWC uint8 frames: one row per sweep, columns output | ideal | |difference| * gain."""
-    transform = getattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform', None)
-    if not isinstance(transform, torch.Tensor):
-        raise CliError('equivariance videos need a network with an input transform (StyleGAN3); this one has none')
-    saved = transform.clone()
     c = torch.zeros([1, int(getattr(G, 'c_dim', 0) or 0)], device=device)
     ws = G.mapping(seed_latent(G, seed).to(device), c, truncation_psi=psi)
-    try:
-        set_input_transform(G)
+    with input_transform(G) as transform:  # the original transform is back when the frames are done
+        if transform is None:
+            raise UserError('equivariance videos need a network with an input transform (StyleGAN3); '
+                            'this one has none')
         orig = G.synthesis(ws, noise_mode='const').float()
         for frame in range(num_frames):
             rows = []
@@ -128,7 +128,5 @@ def equivariance_frames(G: torch.nn.Module, seed: int = 0, sweeps: tuple[str, ..
                 invalid = torch.full_like(diff, -0.6)  # where the comparison is undefined: dark grey
                 diff = torch.where(mask > 0, diff, invalid)
                 ref = torch.where(mask > 0, ref, invalid)
-                rows.append(np.concatenate(list(to_uint8_hwc(torch.cat([img, ref, diff]))), axis=1))
+                rows.append(np.concatenate(list(to_uint8_rgb(torch.cat([img, ref, diff]))), axis=1))
             yield _upscale(np.concatenate(rows, axis=0), scale)
-    finally:
-        transform.copy_(saved)

@@ -13,22 +13,13 @@ import os
 
 import numpy as np
 
+from viz.core.images import save_png, side_by_side
+from viz.core.plots import plot_slices_db
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
 from viz.core.renderer import Renderer
 
 VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'video')
 DEFAULT_VIEWS = ('image', 'layers', 'fft')
-
-
-def _save_png(path: str, image: np.ndarray, label: str = '') -> str:
-    import PIL.Image
-    import PIL.PngImagePlugin
-
-    info = PIL.PngImagePlugin.PngInfo()
-    if label:
-        info.add_text('Comment', label)
-    PIL.Image.fromarray(image).save(path, pnginfo=info)
-    return path
 
 
 def _resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
@@ -55,28 +46,6 @@ def layer_grid(renderer: Renderer, args: RenderArgs, tile: int = 128, columns: i
         r, c = divmod(i, columns)
         grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = t
     return grid, names
-
-
-def _plot_slices(path: str, spec: dict, title: str) -> str:
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(spec['freqs'], spec['deg0'], label='0 deg')
-    ax.plot(spec['freqs'], spec['deg45'], label='45 deg')
-    if 'dataset_deg0' in spec:
-        ax.plot(spec['dataset_freqs'], spec['dataset_deg0'], '--', label='dataset 0 deg')
-        ax.plot(spec['dataset_freqs'], spec['dataset_deg45'], '--', label='dataset 45 deg')
-    ax.set_xlabel('cycles / image')
-    ax.set_ylabel('power (dB)')
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | None = None,
@@ -111,23 +80,24 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             continue
         try:
             if view == 'image':
-                written.append(_save_png(out('image.png'), base.image, label))
+                written.append(save_png(out('image.png'), base.image, label))
             elif view == 'layers':
                 grid, names = layer_grid(renderer, args)
-                written.append(_save_png(out('layers.png'), grid, f'{label}; layers: {" ".join(names)}'))
+                written.append(save_png(out('layers.png'), grid, f'{label}; layers: {" ".join(names)}'))
             elif view == 'fft':
                 res = renderer.render(dataclasses.replace(args, fft_show=True))
                 if check(res, 'fft'):
-                    from viz.core.capture import side_by_side
-
-                    written.append(_save_png(out('fft.png'), side_by_side(res.image, res.fft), label))
+                    written.append(save_png(out('fft.png'), side_by_side(res.image, res.fft), label))
             elif view == 'spectrum':
                 res = renderer.render(dataclasses.replace(args, spectrum_seeds=args.spectrum_seeds or 16))
                 if check(res, 'spectrum') and res.spectrum is not None:
                     spec = res.spectrum
-                    written.append(_save_png(out('spectrum.png'), spec['image'], label))
-                    written.append(_plot_slices(out('spectrum_slices.png'), spec,
-                                                f'{label}, {spec["num_seeds"]} seeds'))
+                    written.append(save_png(out('spectrum.png'), spec['image'], label))
+                    curves = [('network', spec['freqs'], spec['deg0'], spec['deg45'])]
+                    if 'dataset_deg0' in spec:
+                        curves.append(('dataset', spec['dataset_freqs'], spec['dataset_deg0'], spec['dataset_deg45']))
+                    written.append(plot_slices_db(curves, out('spectrum_slices.png'),
+                                                  f'{label}, {spec["num_seeds"]} seeds'))
             elif view == 'eq':
                 res = renderer.render(dataclasses.replace(args, eq_readout=True))
                 if check(res, 'eq') and res.eq is not None:
@@ -136,7 +106,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                         r2 = renderer.render(dataclasses.replace(args, translate_x=tx, translate_y=ty, rotate=rot))
                         if r2.image is not None:
                             strip.append(r2.image)
-                    written.append(_save_png(out('eq_strip.png'), np.concatenate(strip, axis=1), label))
+                    written.append(save_png(out('eq_strip.png'), np.concatenate(strip, axis=1), label))
                     with open(out('eq.json'), 'w') as f:
                         json.dump(dict(network=label, **res.eq), f, indent=2)
                     written.append(out('eq.json'))
@@ -144,8 +114,8 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             elif view == 'sticking':
                 res = renderer.render(dataclasses.replace(args, sticking=True))
                 if check(res, 'sticking') and res.sticking is not None:
-                    written.append(_save_png(out('sticking_average.png'), res.sticking['average'], label))
-                    written.append(_save_png(out('sticking_streak.png'), res.sticking['streak'], label))
+                    written.append(save_png(out('sticking_average.png'), res.sticking['average'], label))
+                    written.append(save_png(out('sticking_streak.png'), res.sticking['streak'], label))
             elif view == 'video':
                 from viz.core.video_writer import VideoRecorder
 
@@ -159,7 +129,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                     rec.add(res.image)
                 written.append(rec.close())
         except Exception as exc:  # noqa: BLE001 - one failing view must not stop the others
-            from viz.core.renderer import error_text
+            from viz.core.render_types import error_text
 
             errors.append(f'{view}: {error_text(exc)}')
     with open(out('render_info.json'), 'w') as f:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from networks.errors import UserError
+
 DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
 
 
@@ -116,3 +118,18 @@ def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
             value = tuple(int(i) for i in value)
         updates[key] = value
     return dataclasses.replace(base, **updates)
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line a failed render (or analysis) shows in the GUI and the log."""
+    import torch
+
+    if isinstance(exc, FileNotFoundError):
+        return f'file not found: {exc.filename or exc}'
+    if isinstance(exc, torch.OutOfMemoryError):
+        return 'out of memory: the network (or the requested view) does not fit on this device'
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+    if isinstance(exc, UserError) or name == 'ValueError':
+        return text or name
+    return f'{name}: {text}' if text else name

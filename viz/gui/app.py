@@ -19,7 +19,7 @@ from gui_utils import imgui_utils
 from gui_utils.gl_texture import TextureCache
 from gui_utils.window import GlfwImguiWindow
 from viz.core.async_renderer import AsyncRenderer
-from viz.core.capture import save_png
+from viz.core.images import save_png
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.core.session import load_session
 from viz.gui.widgets.capture_widget import CaptureWidget
@@ -90,7 +90,6 @@ class VisualizerApp:
             ('Capture & session', True, [self.capture_widget, self.session_widget]),
             ('Performance', False, [self.perf_widget]),
         ]
-        self.window.set_drop_handler(None)
         self._test_state = os.environ.get('VIZ_TEST_STATE') or None
         self._test_commands = os.environ.get('VIZ_TEST_COMMANDS') or None
         self._test_commands_done = 0

@@ -1,4 +1,6 @@
-"""Widgets' effect on the render arguments, without a display (session load path and pure helpers)."""
+"""Widgets' effect on the render arguments, without a display: each widget is called with show=False (its
+per-frame logic without drawing) and the RenderArgs it sets are checked; plus the session load path and the
+pure helpers."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import types
 
 import numpy as np
 
-from viz.core.capture import next_path, side_by_side, view_image
+from viz.core.capture import next_path, view_image
+from viz.core.images import side_by_side
 from viz.core.render_types import RenderArgs, RenderResult
 
 
 def _fake_viz():
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir='renders', image_size_px=256.0)
+    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir='renders', image_size_px=256.0,
+                                frame_delta=0.0, result=None)
 
     def set_args(**changes):
         viz.args = dataclasses.replace(viz.args, **changes)
@@ -42,6 +46,93 @@ def test_load_args_restores_widget_state():
     assert trunc.psi == 0.5 and trunc.cutoff_on and trunc.cutoff == 4
     assert (eq.x, eq.angle, eq.untransform) == (0.1, 30.0, True)
     assert layer.layer == 'L2_36_32' and not layer.rgb and layer.base_channel == 5 and layer.fft_show
+
+
+def test_latent_widget_sets_blended_seeds_and_animates():
+    from viz.gui.widgets.latent_widget import LatentWidget
+
+    viz = _fake_viz()
+    latent = LatentWidget(viz)
+    latent.x, latent.y = 7.25, 0.0
+    latent(show=False)
+    assert viz.args.w0_seeds == ((7, 0.75), (8, 0.25))  # a quarter of the way from seed 7 to seed 8
+    latent.anim, latent.speed, viz.frame_delta = True, 2.0, 0.375
+    latent(show=False)  # 0.375 s at 2 seeds/s: 0.75 seeds further
+    assert viz.args.w0_seeds == ((8, 1.0),)
+
+
+def test_stylemix_and_truncation_widgets_set_their_args():
+    from viz.gui.widgets.stylemix_widget import StyleMixWidget
+    from viz.gui.widgets.trunc_noise_widget import TruncationNoiseWidget
+
+    viz = _fake_viz()
+    viz.network = dict(num_ws=6, has_noise=True)
+    mix = StyleMixWidget(viz)
+    mix(show=False)
+    assert viz.args.stylemix_idx == ()
+    mix.enabled, mix.seed, mix.mask = True, 9, [False, False, True, True, False, True]
+    mix(show=False)
+    assert (viz.args.stylemix_seed, viz.args.stylemix_idx) == (9, (2, 3, 5))
+    mix.enabled = False
+    mix(show=False)
+    assert viz.args.stylemix_idx == ()
+    trunc = TruncationNoiseWidget(viz)
+    trunc.psi, trunc.cutoff_on, trunc.cutoff, trunc.noise_mode, trunc.noise_seed = 0.5, True, 4, 1, 3
+    trunc.noise_anim = True
+    trunc(show=False)
+    from viz.gui.widgets.trunc_noise_widget import NOISE_MODES
+
+    assert (viz.args.trunc_psi, viz.args.trunc_cutoff) == (0.5, 4)
+    assert (viz.args.noise_mode, viz.args.noise_seed) == (NOISE_MODES[1], 4)  # animated: one seed per frame
+    trunc.cutoff_on = False
+    trunc(show=False)
+    assert viz.args.trunc_cutoff is None
+
+
+def test_transform_widget_animates_snaps_and_sets_args():
+    from viz.gui.widgets.transform_widget import TransformWidget
+
+    viz = _fake_viz()
+    viz.network = dict(has_transform=True, resolution=32)
+    eq = TransformWidget(viz)
+    eq.x, eq.y, eq.untransform = 0.1, -0.2, True
+    eq.anim_rotate, viz.frame_delta = 10.0, 0.5
+    eq(show=False)
+    assert (viz.args.translate_x, viz.args.translate_y, viz.args.rotate, viz.args.untransform) == (
+        0.1, -0.2, 5.0, True)
+    eq.anim_rotate, eq.snap, eq.angle = 0.0, True, 10.4
+    eq(show=False)  # whole pixels of a 32 px image, whole degrees
+    assert (viz.args.translate_x, viz.args.translate_y, viz.args.rotate) == (3 / 32, -6 / 32, 10.0)
+
+
+def test_layer_and_analysis_widgets_set_their_args():
+    from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
+    from viz.gui.widgets.layer_widget import LayerWidget
+    from viz.gui.widgets.spectrum_widget import SpectrumWidget
+    from viz.gui.widgets.sticking_widget import StickingWidget
+
+    viz = _fake_viz()
+    layer = LayerWidget(viz)
+    layer.layer, layer.rgb, layer.base_channel, layer.db, layer.normalize = 'L2_36_32', False, 5, 6.0, True
+    layer.fft_show, layer.fft_beta = True, 4.0
+    layer(show=False)
+    a = viz.args
+    assert (a.layer_name, a.sel_channels, a.base_channel, a.img_scale_db, a.img_normalize) == (
+        'L2_36_32', 1, 5, 6.0, True)
+    assert (a.fft_show, a.fft_beta) == (True, 4.0)
+    spec, stick, eq = SpectrumWidget(viz), StickingWidget(viz), EquivarianceReadoutWidget(viz)
+    for widget in (spec, stick, eq):
+        widget(show=False)
+    assert (viz.args.spectrum_seeds, viz.args.sticking, viz.args.eq_readout) == (0, False, False)  # off by default
+    spec.enabled, spec.num_seeds, spec.dataset = True, 12, ' data.zip '
+    stick.enabled, stick.radius, stick.num, stick.frames = True, 0.25, 5, 40
+    eq.enabled, eq.num_transforms = True, 3
+    for widget in (spec, stick, eq):
+        widget(show=False)
+    a = viz.args
+    assert (a.spectrum_seeds, a.spectrum_dataset) == (12, 'data.zip')
+    assert (a.sticking, a.sticking_radius, a.sticking_num, a.sticking_frames) == (True, 0.25, 5, 40)
+    assert (a.eq_readout, a.eq_transforms) == (True, 3)
 
 
 def test_drags_move_latent_and_transform():

@@ -6,7 +6,8 @@ import numpy as np
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
-from viz.core.capture import next_path, save_png, view_image
+from viz.core.capture import next_path, view_image
+from viz.core.images import save_png
 from viz.core.video_writer import VideoRecorder
 
 VIEWS = ('image', 'fft', 'image+fft', 'gui')

@@ -22,10 +22,6 @@ class TransformWidget:
         self.anim_y = 0.0
         self.anim_rotate = 0.0  # degrees per second
 
-    @property
-    def animating(self) -> bool:
-        return bool(self.anim_x or self.anim_y or self.anim_rotate)
-
     def drag(self, dx_px: float, dy_px: float, slow: bool = False) -> None:
         """Translate by a mouse drag: fast = one image width per image width dragged; slow = 1/10 of that."""
         scale = (0.1 if slow else 1.0) / max(self.viz.image_size_px, 1)
