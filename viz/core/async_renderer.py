@@ -55,6 +55,12 @@ class AsyncRenderer:
             return self._pending is not None or self._in_flight is not None
 
     @property
+    def result_waiting(self) -> bool:
+        """A finished result that `get_result` has not taken yet."""
+        with self._cond:
+            return self._result is not None
+
+    @property
     def latest_args(self) -> RenderArgs | None:
         return self._latest
 

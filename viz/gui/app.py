@@ -125,7 +125,8 @@ class VisualizerApp:
 
     @property
     def rendering(self) -> bool:
-        return self.async_renderer.busy or self._submitted != self.args
+        # A result finished after this frame polled is not shown yet: still rendering, as far as the user sees.
+        return self.async_renderer.busy or self.async_renderer.result_waiting or self._submitted != self.args
 
     def apply_session(self, args: RenderArgs) -> None:
         """Make `args` current: widgets take their state from it."""

@@ -37,8 +37,10 @@ def test_newest_wins_and_queue_never_grows():
         assert ar.wait_idle(10)
         assert ar.stats['max_queue'] == 1
         assert len(slow.seen) < 10  # intermediate requests were replaced, not rendered
+        assert ar.result_waiting and not ar.busy  # finished, not yet taken: the GUI still shows the old image
         result = ar.get_result()
         assert result.args == _args(199)
+        assert not ar.result_waiting
         assert ar.get_result() is None  # each result is delivered once
     finally:
         ar.close()
