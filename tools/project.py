@@ -18,8 +18,16 @@ import time
 import numpy as np
 import torch
 
-from tools.cli import ArgumentParser, existing_file, finite_float, main_entry, nonnegative_int, output_dir, \
-    positive_float, positive_int
+from tools.cli import (
+    ArgumentParser,
+    existing_file,
+    finite_float,
+    main_entry,
+    nonnegative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+)
 from viz.analysis.common import save_png, to_uint8_hwc
 from viz.analysis.images import class_label
 from viz.analysis.projection import ProjectionError, ProjectionStep, load_target, project, psnr, save_projection
