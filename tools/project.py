@@ -20,6 +20,7 @@ import torch
 
 from tools.cli import (
     ArgumentParser,
+    device,
     existing_file,
     finite_float,
     main_entry,
@@ -48,7 +49,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--class', dest='class_idx', type=nonnegative_int, default=None,
                         help='class (conditional networks)')
     parser.add_argument('--video', action='store_true', help='also write proj.mp4 (target | progress)')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', type=device, default='cpu', help='cpu, cuda, cuda:N or mps')
     return parser
 
 
@@ -74,6 +75,8 @@ def _load(path: str, device: str) -> tuple[torch.nn.Module, torch.nn.Module | No
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.device == 'auto':
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     G, D = _load(args.network, args.device)
     target, note = load_target(args.target, G.img_resolution, G.img_channels)
     if note:
