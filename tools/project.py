@@ -5,7 +5,8 @@
 
 Writes projected_w.npz (key ``w``: [num_ws, w_dim]; StyleGAN2 noise maps under ``noise/<layer>``), proj.png
 (the final image), target_proj.png (target | reconstruction) and with --video proj.mp4 (the progress).
-The snapshot's own discriminator, when the pickle has one, adds a perceptual feature term (--d-weight).
+The snapshot's own discriminator, when the pickle has one, adds a perceptual feature term (--d-weight);
+--vgg16 FILE --trust-detector adds LPIPS-VGG16 from a local TorchScript file (nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from tools.cli import (
 )
 from viz.analysis.common import save_png, to_uint8_hwc
 from viz.analysis.images import class_label
-from viz.analysis.projection import ProjectionError, ProjectionStep, load_target, project, psnr, save_projection
+from viz.analysis.projection import (
+    ProjectionError,
+    ProjectionStep,
+    load_target,
+    lpips_vgg16,
+    project,
+    psnr,
+    save_projection,
+)
 
 
 def build_parser() -> ArgumentParser:
@@ -46,6 +55,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--lr', type=positive_float, default=0.1, help='initial learning rate (Adam)')
     parser.add_argument('--d-weight', type=finite_float, default=0.1,
                         help='weight of the discriminator-feature term (0: pixels only); used when the pickle has D')
+    parser.add_argument('--vgg16', type=existing_file, default=None, metavar='FILE',
+                        help="LPIPS-VGG16 TorchScript file (e.g. NVlabs' vgg16.pt) for a perceptual term; needs "
+                             '--trust-detector, since TorchScript is code that runs when loaded')
+    parser.add_argument('--trust-detector', action='store_true', help='allow loading the --vgg16 TorchScript')
     parser.add_argument('--class', dest='class_idx', type=nonnegative_int, default=None,
                         help='class (conditional networks)')
     parser.add_argument('--video', action='store_true', help='also write proj.mp4 (target | progress)')
@@ -84,8 +97,12 @@ def _run(args: argparse.Namespace) -> None:
     c = class_label(G, args.class_idx) if int(getattr(G, 'c_dim', 0) or 0) or args.class_idx is not None else None
     if args.d_weight == 0:
         D = None
+    perceptual = None
+    if args.vgg16:
+        from training.metrics.detector import load_detector
+        perceptual = lpips_vgg16(load_detector(args.vgg16, args.device, trust=args.trust_detector))
     print(f'projecting into {args.space.upper()} ({args.steps} steps, '
-          f'{"pixels + D features" if D is not None else "pixels"})')
+          f'pixels{" + D features" if D is not None else ""}{" + LPIPS-VGG16" if perceptual else ""})')
     os.makedirs(args.outdir, exist_ok=True)
     target_u8 = to_uint8_hwc(target)[0]
     recorder = None
@@ -103,6 +120,7 @@ def _run(args: argparse.Namespace) -> None:
 
     try:
         result = project(G, target, space=args.space, num_steps=args.steps, c=c, D=D, d_weight=args.d_weight,
+                         perceptual=perceptual,
                          learning_rate=args.lr, seed=args.seed, device=args.device, callback=on_step)
     finally:
         if recorder is not None:

@@ -76,3 +76,28 @@ def test_bad_input_gives_one_error_line(net, tmp_path, capsys, case):
     if case == 'non_image':
         assert 'not a readable image' in err
     assert not (tmp_path / 'o' / 'projected_w.npz').exists()
+
+
+class _FakeLpips(torch.nn.Module):
+    """Stands in for NVlabs' vgg16.pt: same call signature, features from a fixed random 3x3 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, img: torch.Tensor, resize_images: bool = True, return_lpips: bool = False) -> torch.Tensor:
+        assert not resize_images and return_lpips
+        assert float(img.mean()) > 1  # [0, 255] units, as vgg16.pt expects (G's output is not clamped)
+        return self.conv(img / 255).flatten(1)
+
+
+def test_vgg16_term_needs_trust_and_then_runs(net, tmp_path, capsys):
+    torch.manual_seed(0)
+    torch.jit.save(torch.jit.script(_FakeLpips()), str(tmp_path / 'vgg16.pt'))
+    args = ['--network', str(net / 'net.pkl'), '--target', str(net / 'target16.png'), '--steps', '2',
+            '--outdir', str(tmp_path / 'o'), '--vgg16', str(tmp_path / 'vgg16.pt')]
+    assert project_tool.main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1 and '--trust-detector' in err
+    assert project_tool.main(args + ['--trust-detector']) == 0
+    assert 'LPIPS-VGG16' in capsys.readouterr().out and (tmp_path / 'o' / 'projected_w.npz').exists()

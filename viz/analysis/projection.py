@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from networks.errors import UserError
 
 __all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'project', 'render_projection',
-           'noise_maps', 'noise_regulariser', 'psnr', 'save_projection', 'load_projection']
+           'noise_maps', 'noise_regulariser', 'lpips_vgg16', 'psnr', 'save_projection', 'load_projection']
 
 
 class ProjectionError(UserError, ValueError):
@@ -187,6 +187,7 @@ def _mapped_stats(G: torch.nn.Module, c: torch.Tensor | None, samples: int, gen:
 
 def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_steps: int = 1000,
             c: torch.Tensor | None = None, D: torch.nn.Module | None = None, d_weight: float = 0.1,
+            perceptual: Callable[[torch.Tensor], torch.Tensor] | None = None, perceptual_weight: float = 1.0,
             learning_rate: float = 0.1, initial_noise_factor: float = 0.05, noise_ramp_length: float = 0.75,
             lr_rampdown_length: float = 0.25, lr_rampup_length: float = 0.05, noise_reg_weight: float = 1e5,
             w_avg_samples: int = 10000, seed: int = 0, device: torch.device | str = 'cpu',
@@ -196,7 +197,9 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
     ``space`` 'w' optimises one w shared by all layers, 'w+' one per layer (both start at the average w).
     ``callback(step)`` is called after every step; returning False stops early (the result then holds the
     latest ws, ``stopped=True``). ``D`` (a StyleGAN2 discriminator, e.g. the snapshot's own) adds the feature
-    distance weighted by ``d_weight``. ``seed`` fixes the w_avg sample, the initial noise maps and the w noise.
+    distance weighted by ``d_weight``; ``perceptual`` (images in [-1, 1] -> features [N, F], e.g.
+    :func:`lpips_vgg16`) adds ``perceptual_weight`` times the squared feature distance.
+    ``seed`` fixes the w_avg sample, the initial noise maps and the w noise.
     """
     if space not in ('w', 'w+'):
         raise ProjectionError(f'space must be w or w+, got {space!r}')
@@ -231,6 +234,10 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
     _set_noise(G, noise)
     optimizer = torch.optim.Adam([w_opt, *noise.values()], betas=(0.9, 0.999), lr=learning_rate)
 
+    target_perc = None
+    if perceptual is not None:
+        with torch.no_grad():
+            target_perc = perceptual(target)
     target_feats = None
     if D is not None:
         with torch.no_grad():
@@ -257,6 +264,8 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
         loss = _pixel_loss(img, target)
         if target_feats is not None:
             loss = loss + d_weight * _feature_distance(_d_features(D, img), target_feats)
+        if target_perc is not None:
+            loss = loss + perceptual_weight * (perceptual(img) - target_perc).square().sum()
         if noise:
             loss = loss + noise_reg_weight * noise_regulariser(list(noise.values()))
         optimizer.zero_grad(set_to_none=True)
@@ -280,6 +289,22 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
     image = render_projection(G, ws, final_noise, device=device)
     return ProjectionResult(ws=ws.cpu(), noise={k: v.cpu() for k, v in final_noise.items()}, image=image.cpu(),
                             losses=losses, space=space, stopped=stopped)
+
+
+def lpips_vgg16(module: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+    """LPIPS features of NVlabs' TorchScript ``vgg16.pt`` (load it with ``training.metrics.detector.load_detector``
+    and ``trust=True``): images in [-1, 1] -> [0, 255], larger than 256 area-downsampled to 256, grey repeated to
+    RGB, then ``module(x, resize_images=False, return_lpips=True)``, as the StyleGAN2 projector calls it."""
+
+    def features(img: torch.Tensor) -> torch.Tensor:
+        x = (img + 1) * 127.5
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        if x.shape[2] > 256:
+            x = F.interpolate(x, size=(256, 256), mode='area')
+        return module(x, resize_images=False, return_lpips=True)
+
+    return features
 
 
 @torch.no_grad()
