@@ -86,7 +86,7 @@ CASES = [
     ('gen_images', lambda f: _gen_images(f, **{'--network': f['folder']}), 'is a folder'),
     ('gen_images', lambda f: _gen_images(f, **{'--network': f['text']}), 'not a network pickle'),
     ('gen_images', lambda f: _gen_images(f, **{'--network': f['empty']}), 'is empty'),
-    ('gen_images', lambda f: _gen_images(f, **{'--network': f['truncated']}), 'cannot load'),
+    ('gen_images', lambda f: _gen_images(f, **{'--network': f['truncated']}), 'truncated or corrupt'),
     ('gen_images', lambda f: _gen_images(f, **{'--outdir': f['blocker']}), 'not a folder'),
     ('gen_images', lambda f: _gen_images(f, **{'--outdir': f['blocker'] + '/sub'}), 'not a folder'),
     ('gen_images', lambda f: _gen_images(f, **{'--seeds': '-5'}), 'bad seeds'),
@@ -159,7 +159,7 @@ CASES = [
     ('calc_metrics', lambda f: _metrics(f, **{'--network': f['missing']}), 'does not exist'),
     ('calc_metrics', lambda f: _metrics(f, **{'--network': f['folder']}), 'is a folder'),
     ('calc_metrics', lambda f: _metrics(f, **{'--network': f['text']}), 'not a network pickle'),
-    ('calc_metrics', lambda f: _metrics(f, **{'--network': f['truncated']}), 'cannot load'),
+    ('calc_metrics', lambda f: _metrics(f, **{'--network': f['truncated']}), 'truncated or corrupt'),
     ('calc_metrics', lambda f: _metrics(f, **{'--detector': f['missing']}), 'does not exist'),
     ('calc_metrics', lambda f: _metrics(f, **{'--data': f['missing']}), 'does not exist'),
     ('calc_metrics', lambda f: _metrics(f, **{'--run-dir': f['blocker'] + '/sub'}), 'not a folder'),
@@ -177,6 +177,17 @@ CASES = [
     ('train_slice', lambda f: _slice(f, **{'--state': f['folder']}), 'no training state in'),
     ('train_slice', lambda f: _slice(f) + ['--init', '--cfg', 'stylegan3-t', '--data', f['folder'], '--gpus', '1',
                                           '--batch', '4', '--gamma', 'nan'], '--init'),
+    # project
+    ('project', lambda f: _project(f, **{'--network': f['missing']}), 'does not exist'),
+    ('project', lambda f: _project(f, **{'--network': f['text']}), 'not a network pickle'),
+    ('project', lambda f: _project(f, **{'--target': f['missing']}), 'does not exist'),
+    ('project', lambda f: _project(f, **{'--target': f['text']}), 'is not a readable image'),
+    ('project', lambda f: _project(f, **{'--target': f['folder']}), 'is a folder'),
+    ('project', lambda f: _project(f, **{'--outdir': f['blocker']}), 'not a folder'),
+    ('project', lambda f: _project(f, **{'--steps': '0'}), 'must be in 1..'),
+    ('project', lambda f: _project(f, **{'--lr': 'nan'}), 'not a finite'),
+    ('project', lambda f: _project(f, **{'--space': 'z'}), 'invalid choice'),
+    ('project', lambda f: _project(f, **{'--device': 'bogus'}), 'not a device'),
     # visualizer.py --headless (and its session files)
     ('visualizer', lambda f: ['--headless', f['missing']], 'does not exist'),
     ('visualizer', lambda f: ['--headless', f['folder']], 'is a folder'),
@@ -201,6 +212,10 @@ CASES = [
 def _train(f, **kw):
     return _argv({'--outdir': f['out'], '--cfg': 'stylegan3-t', '--data': f['folder'], '--gpus': '1',
                   '--batch': '4', '--gamma': '1', '--workers': '0', '--device': 'cpu'}, kw)
+
+
+def _project(f, **kw):
+    return _argv({'--network': f['pkl'], '--target': f['spectrum'], '--outdir': f['out'], '--steps': '1'}, kw)
 
 
 def _slice(f, **kw):
@@ -252,7 +267,7 @@ def test_issue_examples_through_the_real_entry_points(f):
         (['-m', 'tools.gen_video', '--network', f['pkl'], '--output', f['out'] + '/v.mp4', '--fps', '0'], '1..240'),
         (['-m', 'tools.train', *_train(f, **{'--resume': f['truncated']})], 'cannot resume'),
         (['-m', 'tools.avg_spectra', 'heatmap', f['other_npz'], '--png', f['out'] + '/h.png'], 'no spectrum'),
-        (['-m', 'tools.calc_metrics', *_metrics(f, **{'--network': f['truncated']})], 'cannot load'),
+        (['-m', 'tools.calc_metrics', *_metrics(f, **{'--network': f['truncated']})], 'truncated or corrupt'),
         ([os.path.join(ROOT, 'visualizer.py'), '--headless', '--session', f['s_huge']], 'args.spectrum_seeds'),
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1')

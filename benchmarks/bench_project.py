@@ -1,0 +1,84 @@
+"""Projection speed on the CPU: steps/s, and time per step over one G forward + backward (the floor).
+
+    python -m benchmarks.bench_project [--res 32] [--steps 10] [--threads N]
+
+For a small StyleGAN3-T and StyleGAN2 (channel_base 512, channel_max 32, w_dim 16, so that the run takes under a
+minute on two shared cores), measured in one run:
+  floor     one synthesis forward + backward to ws (what any gradient step must pay)
+  pixels    one projection step with the multi-scale pixel loss (SG2: plus noise maps and their regulariser)
+  +D        the same with the discriminator-feature term (a D of the same size, built here)
+Ratios are the step time over the floor. The machine is shared: absolute figures vary with its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from networks.stylegan2 import Discriminator
+from networks.stylegan2 import Generator as G2
+from networks.stylegan3 import Generator as G3
+from viz.analysis.projection import project
+
+
+def _networks(res: int) -> dict[str, torch.nn.Module]:
+    common = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3, channel_base=512, channel_max=32)
+    torch.manual_seed(0)
+    return {'SG3-T': G3(**common, output_scale=2.0).eval().requires_grad_(False),
+            'SG2': G2(**common).eval().requires_grad_(False)}
+
+
+def _floor(G: torch.nn.Module, repeats: int) -> float:
+    with torch.no_grad():  # a real w (all-zero ws would time a degenerate case)
+        ws = G.mapping(torch.randn(1, G.z_dim), None).requires_grad_(True)
+    for _ in range(3):  # warm-up: the first calls are several times slower here
+        G.synthesis(ws, noise_mode='const').square().mean().backward()
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.perf_counter()
+        G.synthesis(ws, noise_mode='const').square().mean().backward()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _step_time(G: torch.nn.Module, target: torch.Tensor, steps: int, D: torch.nn.Module | None) -> float:
+    stamps: list[float] = []
+    project(G, target, num_steps=steps, D=D, w_avg_samples=1000, callback=lambda s: stamps.append(time.perf_counter()))
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]  # per-step times, without the w_avg sampling and setup
+    return min(gaps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--res', type=int, default=32)
+    parser.add_argument('--steps', type=int, default=10)
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    for name, G in _networks(args.res).items():
+        torch.manual_seed(1)
+        D = Discriminator(c_dim=0, img_resolution=args.res, img_channels=3, channel_base=512, channel_max=32).eval()
+        with torch.no_grad():
+            target = G(torch.randn(1, 16), None, noise_mode='const')
+        floor = _floor(G, args.steps)
+        pixels = _step_time(G, target, args.steps, None)
+        with_d = _step_time(G, target, args.steps, D)
+        floor = min(floor, _floor(G, args.steps))  # again after the steps: the best of both, as for the steps
+        rows.append(dict(net=name, res=args.res, floor_ms=floor * 1e3, step_ms=pixels * 1e3, steps_per_s=1 / pixels,
+                         ratio=pixels / floor, step_d_ms=with_d * 1e3, steps_per_s_d=1 / with_d,
+                         ratio_d=with_d / floor))
+    print('| net | floor (G fwd+bwd) | step, pixels | steps/s | ratio | step, +D | steps/s | ratio |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    for r in rows:
+        print(f"| {r['net']}-{r['res']} | {r['floor_ms']:.1f} ms | {r['step_ms']:.1f} ms | {r['steps_per_s']:.1f} | "
+              f"{r['ratio']:.2f} | {r['step_d_ms']:.1f} ms | {r['steps_per_s_d']:.1f} | {r['ratio_d']:.2f} |")
+    print(json.dumps(rows))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,150 @@
+"""viz.analysis.projection: recovering a known latent, the saved result, StyleGAN2 noise maps, target loading."""
+
+import math
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from networks.stylegan2 import Generator as G2
+from networks.stylegan3 import Generator as G3
+from viz.analysis.projection import (
+    ProjectionError,
+    load_projection,
+    load_target,
+    noise_maps,
+    noise_regulariser,
+    project,
+    psnr,
+    render_projection,
+    save_projection,
+)
+
+# Small enough for 2 loaded cores (about 0.1 s per step), yet every layer kind of the full networks.
+SMALL_SG3 = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=512, channel_max=32,
+                 output_scale=2.0, num_layers=4)
+SMALL_SG2 = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=512, channel_max=32)
+
+
+def small_sg3() -> torch.nn.Module:
+    torch.manual_seed(1)
+    return G3(**SMALL_SG3).eval().requires_grad_(False)
+
+
+def small_sg2() -> torch.nn.Module:
+    torch.manual_seed(2)
+    G = G2(**SMALL_SG2).eval().requires_grad_(False)
+    for name, param in G.named_parameters():
+        if name.endswith('noise_strength'):
+            param.fill_(0.5)  # zero at init: make the noise matter
+    return G
+
+
+def known_ws(G: torch.nn.Module, seed: int = 5) -> torch.Tensor:
+    """A w the network maps to: seed's w pulled halfway to the mean w (truncation 0.5), [1, num_ws, w_dim]."""
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+    with torch.no_grad():
+        w_mean = G.mapping(torch.from_numpy(np.random.RandomState(99).randn(2000, G.z_dim)).float(), None).mean(0)
+        return w_mean.lerp(G.mapping(z, None), 0.5)
+
+
+def test_psnr_definition():
+    a = torch.zeros(1, 3, 4, 4)
+    assert psnr(a, a + 0.2) == pytest.approx(10 * math.log10(4 / 0.04))
+    assert psnr(a, a) == math.inf
+
+
+def test_w_plus_projection_recovers_a_known_latent_sg3():
+    G = small_sg3()
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    with torch.no_grad():
+        target = G.synthesis(known_ws(G))
+    seen = []
+    result = project(G, target, space='w+', num_steps=200, learning_rate=0.2, initial_noise_factor=0.0,
+                     w_avg_samples=1000, callback=lambda s: seen.append(s.step))
+    assert seen == list(range(1, 201)) and not result.stopped
+    assert psnr(result.image, target) >= 30.0
+    assert result.losses[-1] < 0.05 * result.losses[0]
+    assert result.ws.shape == (G.num_ws, G.w_dim) and not result.noise
+    # The caller's network is untouched, and the result renders to exactly the final image.
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+    assert torch.equal(render_projection(G, result.ws), result.image)
+
+
+def test_saved_w_reproduces_the_final_image_exactly(tmp_path):
+    G = small_sg3()
+    with torch.no_grad():
+        target = G.synthesis(known_ws(G, seed=3))
+    result = project(G, target, space='w', num_steps=8, w_avg_samples=500)
+    assert torch.equal(result.ws, result.ws[:1].expand_as(result.ws))  # W: one w for every layer
+    save_projection(str(tmp_path / 'projected_w.npz'), result)
+    ws, noise = load_projection(str(tmp_path / 'projected_w.npz'))
+    assert ws.dtype == torch.float32 and ws.shape == (G.num_ws, G.w_dim) and noise == {}
+    assert torch.equal(render_projection(G, ws), result.image)
+
+
+def test_callback_returning_false_stops():
+    G = small_sg3()
+    with torch.no_grad():
+        target = G.synthesis(known_ws(G))
+    result = project(G, target, num_steps=50, w_avg_samples=200, callback=lambda s: s.step < 3)
+    assert result.stopped and len(result.losses) == 3
+
+
+def test_sg2_noise_maps_are_optimised_and_regularised(tmp_path):
+    G = small_sg2()
+    with torch.no_grad():
+        target = G.synthesis(known_ws(G), noise_mode='const')
+    results = {weight: project(G, target, space='w+', num_steps=30, w_avg_samples=500, noise_reg_weight=weight)
+               for weight in (0.0, 1e5)}
+    reg = results[1e5]
+    assert set(reg.noise) == set(noise_maps(G)) and len(reg.noise) == 5
+    assert reg.losses[-1] < reg.losses[0]
+    for name, noise in reg.noise.items():
+        assert abs(float(noise.mean())) < 1e-4 and float(noise.square().mean()) == pytest.approx(1, abs=1e-4)
+        assert not torch.equal(noise, noise_maps(G)[name])
+    # The regulariser keeps the maps white: less autocorrelation than the same run without it.
+    regs = {w: float(noise_regulariser(list(r.noise.values()))) for w, r in results.items()}
+    assert regs[1e5] < regs[0.0]
+    for noise in reg.noise.values():
+        if noise.shape[0] >= 8:
+            lag1 = float((noise * torch.roll(noise, 1, dims=1)).mean())
+            assert abs(lag1) < 0.25
+    # Saved with its noise maps, the result renders exactly; the maps matter (without them it differs).
+    save_projection(str(tmp_path / 'p.npz'), reg)
+    ws, noise = load_projection(str(tmp_path / 'p.npz'))
+    assert torch.equal(render_projection(G, ws, noise), reg.image)
+    assert not torch.equal(render_projection(G, ws), reg.image)
+
+
+def test_noise_regulariser_tells_white_from_smooth():
+    gen = torch.Generator().manual_seed(0)
+    white = torch.randn(32, 32, generator=gen)
+    smooth = torch.nn.functional.avg_pool2d(white[None, None], 3, 1, 1)[0, 0]
+    smooth = (smooth - smooth.mean()) / smooth.std()
+    assert float(noise_regulariser([smooth])) > 20 * float(noise_regulariser([white]))
+
+
+def test_load_target_resizes_with_a_note_and_rejects_non_images(tmp_path):
+    rgb = np.random.RandomState(0).randint(0, 256, (16, 16, 3), dtype=np.uint8)
+    PIL.Image.fromarray(rgb).save(tmp_path / 'exact.png')
+    target, note = load_target(str(tmp_path / 'exact.png'), 16)
+    assert note is None and target.shape == (1, 3, 16, 16)
+    np.testing.assert_allclose(((target[0].permute(1, 2, 0) + 1) * 127.5).numpy(), rgb, atol=1e-4)
+    PIL.Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / 'wide.png')
+    target, note = load_target(str(tmp_path / 'wide.png'), 16)
+    assert target.shape == (1, 3, 16, 16) and '30x20' in note and '16x16' in note
+    (tmp_path / 'text.png').write_text('not an image at all')
+    with pytest.raises(ProjectionError, match='not a readable image'):
+        load_target(str(tmp_path / 'text.png'), 16)
+
+
+def test_bad_arguments_are_user_errors():
+    G = small_sg3()
+    with pytest.raises(ProjectionError, match='space'):
+        project(G, torch.zeros(1, 3, 16, 16), space='z')
+    with pytest.raises(ProjectionError, match='target must be'):
+        project(G, torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ProjectionError, match='ws must be'):
+        render_projection(G, torch.zeros(3, 16))
