@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from networks.conventions import seed_to_zc
 from networks.errors import UserError
 from ops import spectrum
 
@@ -61,14 +62,9 @@ def open_source(path: str, device: str | torch.device = 'cpu', num: int | None =
 
 
 def _seed_latent_and_label(G: torch.nn.Module, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """NVlabs' avg_spectra draw for one seed: z = RandomState(seed).randn(1, z_dim), then a random class."""
-    rnd = np.random.RandomState(seed)
-    z = torch.from_numpy(rnd.randn(1, G.z_dim)).float()
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
-    c = torch.zeros([1, c_dim])
-    if c_dim:
-        c[:, rnd.randint(c_dim)] = 1
-    return z, c
+    """NVlabs' avg_spectra draw for one seed (z, then a random class), as [1, z_dim] and [1, c_dim] tensors."""
+    z, c = seed_to_zc(seed, G.z_dim, int(getattr(G, 'c_dim', 0) or 0))
+    return torch.from_numpy(z[None]).float(), torch.from_numpy(c[None])
 
 
 @torch.no_grad()
