@@ -33,6 +33,12 @@ def button(label: str, width: float = 0, enabled: bool = True) -> bool:
         return bool(imgui.button(label, imgui.ImVec2(width, 0))) and enabled
 
 
+def tooltip(text: str) -> None:
+    """Explain the last item when the mouse rests on it (also when it is disabled)."""
+    if text and imgui.is_item_hovered(imgui.HoveredFlags_.allow_when_disabled | imgui.HoveredFlags_.delay_short):
+        imgui.set_tooltip(text)
+
+
 def text_colored(text: str, rgb: tuple[float, float, float]) -> None:
     imgui.text_colored(imgui.ImVec4(rgb[0], rgb[1], rgb[2], 1.0), text)
 

@@ -49,6 +49,14 @@ def display_available() -> tuple[bool, str]:
     return True, ''
 
 
+def readable_slider_style(style) -> None:
+    """Slider values are drawn over the handle: keep the handle thin and see-through so it never hides them."""
+    style.grab_min_size = 4.0
+    for col in (imgui.Col_.slider_grab, imgui.Col_.slider_grab_active):
+        c = style.color_(col)
+        style.set_color_(col, imgui.ImVec4(c.x, c.y, c.z, 0.45))
+
+
 class GlfwImguiWindow:
     """One window, one ImGui + ImPlot context, the imgui-bundle GLFW/OpenGL3 renderer."""
 
@@ -88,6 +96,7 @@ class GlfwImguiWindow:
             self.font = None
         style = imgui.get_style()
         style.window_rounding = 0
+        readable_slider_style(style)
         style.scale_all_sizes(self.content_scale)
         self.renderer = GlfwRenderer(self.window)
         self.input_hooks: list[Callable[[], None]] = []  # run after the backend's input processing (tests)

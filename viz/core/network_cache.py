@@ -73,6 +73,14 @@ class NetworkCache:
         return net
 
 
+def sg3_config(G: torch.nn.Module) -> str:
+    """'T' or 'R' for a StyleGAN3 (R: 1x1 convolutions in every layer but ToRGB, as configured), '' otherwise."""
+    names = getattr(G.synthesis, 'layer_names', None)
+    if not hasattr(G.synthesis, 'input') or not names:
+        return ''
+    return 'R' if getattr(getattr(G.synthesis, names[0]), 'conv_kernel', 3) == 1 else 'T'
+
+
 def load(pkl: str, dev: torch.device) -> LoadedNetwork:
     """The generator of `pkl` (or the built-in untrained one for DEFAULT_PKL) and its info dict."""
     if pkl == DEFAULT_PKL:
@@ -86,7 +94,8 @@ def load(pkl: str, dev: torch.device) -> LoadedNetwork:
         G = load_generator(pkl, device=dev)
         name, untrained = os.path.basename(pkl), False
     kind = 'StyleGAN3' if hasattr(G.synthesis, 'input') else 'StyleGAN2'
-    info = dict(name=name, pkl=pkl, kind=kind, untrained=untrained, device=str(dev), precision='float32',
+    info = dict(name=name, pkl=pkl, kind=kind, config=sg3_config(G), untrained=untrained, device=str(dev),
+                precision='float32',
                 resolution=int(G.img_resolution), num_ws=int(G.num_ws), z_dim=int(G.z_dim),
                 c_dim=int(G.c_dim), w_dim=int(G.w_dim), has_noise=(kind == 'StyleGAN2'),
                 has_transform=input_transform_of(G) is not None,

@@ -21,7 +21,7 @@ from gui_utils.window import GlfwImguiWindow
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.images import save_png
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
-from viz.core.session import load_session
+from viz.gui.image_view import WHEEL_STEP, ImageView
 from viz.gui.widgets.capture_widget import CaptureWidget
 from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
 from viz.gui.widgets.latent_widget import LatentWidget
@@ -39,6 +39,31 @@ log = logging.getLogger('visualizer')
 
 RED = (1.0, 0.35, 0.3)
 ORANGE = (1.0, 0.65, 0.1)
+FINE_STEP = 0.05  # Up/Down: a twentieth of the way to the next seed
+
+# Every keyboard shortcut, as the F1 overlay lists it. None fires while a text field has the keyboard.
+SHORTCUTS = (
+    ('Left / Right', 'previous / next seed'),
+    ('Up / Down', f'fine step of the latent (x {FINE_STEP:+g} / {-FINE_STEP:+g})'),
+    ('Space', 'play / pause the latent animation'),
+    ('Ctrl+S', 'save the image (capture directory)'),
+    ('Ctrl+Shift+S', 'save a screenshot of the GUI'),
+    ('Mouse wheel on the image', 'zoom about the cursor'),
+    ('Middle-drag on the image', 'pan the zoomed image'),
+    ('Left-drag / right-drag on the image', 'move the latent / translate the input'),
+    ('F1', 'show / hide this list'),
+    ('Esc', 'close this list, else close the window'),
+)
+
+
+def kind_label(info: dict) -> str:
+    """'SG3-T', 'SG3-R' or 'SG2' for the header (the config decides what the network is equivariant to)."""
+    kind = info.get('kind', '')
+    if kind == 'StyleGAN2':
+        return 'SG2'
+    if kind == 'StyleGAN3':
+        return f'SG3-{info["config"]}' if info.get('config') else 'SG3'
+    return kind
 
 
 class VisualizerApp:
@@ -59,6 +84,10 @@ class VisualizerApp:
         self._submitted: RenderArgs | None = None
         self._last_good_pkl = DEFAULT_PKL
         self._last_good_device = 'cpu'
+        self._error_args: RenderArgs | None = None  # the state the banner's error belongs to
+        self.show_shortcuts = False  # the F1 overlay
+        self.image_view = ImageView()
+        self.pixel_readout = ''
         self._screenshot_paths: list[str] = []
         self.frame_index = 0
         self.frame_delta = 1 / 60
@@ -97,12 +126,7 @@ class VisualizerApp:
         for pkl in reversed(pkls or []):
             self.pickle_widget.load(pkl)
         if session:
-            try:
-                args, _views = load_session(session)
-                self.apply_session(args)
-                self.log(f'loaded session {session}')
-            except (OSError, ValueError, TypeError) as exc:
-                self.log(f'cannot load session {session}: {exc}', error=True)
+            self.session_widget.load(session)
 
     # --- API for the widgets ----------------------------------------------------------------------------------
     def set_args(self, **changes) -> None:
@@ -115,6 +139,7 @@ class VisualizerApp:
         (log.error if error else log.info)(text)
         if error:
             self.error_text = text
+            self._error_args = self.args  # the banner stays until a render of another state succeeds
 
     def rect(self, name: str) -> None:
         """Record the screen rectangle of the last drawn item (test hook and drag targets)."""
@@ -129,7 +154,9 @@ class VisualizerApp:
         return self.async_renderer.busy or self.async_renderer.result_waiting or self._submitted != self.args
 
     def apply_session(self, args: RenderArgs) -> None:
-        """Make `args` current: widgets take their state from it."""
+        """Make `args` current: widgets take their state from it. The caller has validated the whole file
+        (viz.core.session), so this cannot stop half-way; what does not fit the network (a layer it lacks,
+        style-mix indices past its ws) is reset with a note when its first result arrives."""
         self.args = args
         for _title, _open, widgets in self.panels:
             for widget in widgets:
@@ -173,6 +200,7 @@ class VisualizerApp:
         self._last_frame = now
         self.window.begin_frame()
         self.rects = {}
+        self._handle_keys()
         width, height = self.window.size
         pane_w = min(round(self.font_size * 33), width * 0.5)
         flags = (imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_move
@@ -194,6 +222,8 @@ class VisualizerApp:
         self._draw_view(width - pane_w)
         imgui.end()
 
+        if self.show_shortcuts:
+            self._draw_shortcuts(width, height)
         self._submit()
         self._run_test_commands()
         want_pixels = bool(self._screenshot_paths) or self.capture_widget.wants_gui_frames
@@ -231,14 +261,20 @@ class VisualizerApp:
                 if result.args.device != self._last_good_device:
                     self.perf_widget.set_device(self._last_good_device)
                     self.set_args(device=self._last_good_device)
+                # The automatic re-render of the previous state must not clear the banner at once.
+                self._error_args = self.args
             if self.result is not None and result.image is None:
                 return  # keep showing the last good image under the error
-        else:
-            if result.args is not None and result.args.pkl != self._last_good_pkl:
-                self._last_good_pkl = result.args.pkl
+        elif result.args is not None:
+            self._last_good_pkl = result.args.pkl
+            self._last_good_device = result.args.device
+            if result.network:
+                self.pickle_widget.loaded(result.args.pkl)
+            # A partial result is the view before its analyses; they may still fail, so wait for the whole one.
+            if self.error_text and not result.partial and result.args != self._error_args:
                 self.error_text = ''
-            if result.args is not None:
-                self._last_good_device = result.args.device
+                self._error_args = None
+            self._drop_stale_layer(result)
         for text in result.messages:
             if not self.messages or self.messages[-1][0] != text:
                 self.log(text)
@@ -249,12 +285,81 @@ class VisualizerApp:
             self.network = result.network
         self.capture_widget.on_result(result)
 
+    def _drop_stale_layer(self, result: RenderResult) -> None:
+        """A selected layer that this network lacks (another network, an old session) is reset, with a note;
+        otherwise the widget would keep asking for it and the output would be labelled with its name."""
+        layer = self.layer_widget.layer
+        if layer is None or result.args.layer_name != layer or not result.layers:
+            return
+        if layer not in {ly.name for ly in result.layers}:
+            self.layer_widget.select(None)
+            self.set_args(layer_name=None)
+            self.log(f'layer selection reset: {result.network.get("name", "this network")} has no layer "{layer}"')
+
+    # --- keyboard ---------------------------------------------------------------------------------------------
+    def _handle_keys(self) -> None:
+        """The shortcuts of SHORTCUTS. ImGui's want_text_input is set while a text field has the keyboard:
+        then every key belongs to the field (typing a space must not start the animation, Esc leaves the field)."""
+        io = imgui.get_io()
+        if io.want_text_input:
+            return
+        pressed = imgui.is_key_pressed
+        if pressed(imgui.Key.f1, False):
+            self.show_shortcuts = not self.show_shortcuts
+        if pressed(imgui.Key.escape, False):
+            if self.show_shortcuts:
+                self.show_shortcuts = False
+            elif not imgui.is_popup_open('', imgui.PopupFlags_.any_popup_id):  # Esc closes the popup first
+                self.window.request_close()
+        if io.key_ctrl:
+            if pressed(imgui.Key.s, False):
+                if io.key_shift:
+                    self.capture_widget.save_gui()
+                else:
+                    self.capture_widget.save_image()
+            return  # Ctrl+arrows are left to ImGui
+        latent = self.latent_widget
+        if pressed(imgui.Key.left_arrow):
+            latent.set_seed(latent.seed - 1)
+        if pressed(imgui.Key.right_arrow):
+            latent.set_seed(latent.seed + 1)
+        if pressed(imgui.Key.up_arrow):
+            latent.x += FINE_STEP
+        if pressed(imgui.Key.down_arrow):
+            latent.x -= FINE_STEP
+        if pressed(imgui.Key.space, False):
+            latent.anim = not latent.anim
+
+    def _draw_shortcuts(self, width: float, height: float) -> None:
+        """The F1 overlay: every shortcut, centred over the window."""
+        imgui.set_next_window_pos(imgui.ImVec2(width / 2, height / 2), imgui.Cond_.always, imgui.ImVec2(0.5, 0.5))
+        imgui.set_next_window_bg_alpha(0.92)
+        flags = (imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_collapse
+                 | imgui.WindowFlags_.always_auto_resize | imgui.WindowFlags_.no_saved_settings)
+        _, still_open = imgui.begin('Keyboard shortcuts (F1 or Esc to close)###shortcuts', True, flags)
+        if imgui.begin_table('##shortcut_table', 2, imgui.TableFlags_.row_bg | imgui.TableFlags_.borders_inner_v):
+            for keys, action in SHORTCUTS:
+                imgui.table_next_row()
+                imgui.table_next_column()
+                imgui_utils.text_colored(keys, ORANGE)
+                imgui.table_next_column()
+                imgui.text(action)
+            imgui.end_table()
+        imgui.text_disabled('Shortcuts do nothing while a text field is being edited.')
+        pos, size = imgui.get_window_pos(), imgui.get_window_size()
+        self.rects['shortcuts'] = (float(pos.x), float(pos.y), float(pos.x + size.x), float(pos.y + size.y))
+        imgui.end()
+        if not still_open:
+            self.show_shortcuts = False
+
     # --- the view pane ----------------------------------------------------------------------------------------
     def _draw_view(self, pane_width: float) -> None:
         net = self.network
         if net:
-            imgui.text(f'{net.get("name", "")}  -  {net.get("kind", "")} {net.get("resolution", "")}px, '
+            imgui.text(f'{net.get("name", "")}  -  {kind_label(net)} {net.get("resolution", "")}px, '
                        f'{net.get("num_ws", "")} ws, {net.get("device", "")} {net.get("precision", "")}')
+            imgui_utils.tooltip('SG3-T: StyleGAN3 equivariant to translation; SG3-R: to translation and rotation; '
+                                'SG2: StyleGAN2 (no input transform)')
             if net.get('untrained'):
                 imgui.same_line()
                 imgui_utils.text_colored('UNTRAINED (random weights)', ORANGE)
@@ -265,6 +370,7 @@ class VisualizerApp:
         if self.error_text:
             if imgui.small_button('dismiss'):
                 self.error_text = ''
+            imgui_utils.tooltip('Hide this error (it also goes away by itself after the next successful render)')
             imgui.same_line()
             imgui.push_text_wrap_pos(0.0)
             imgui_utils.text_colored(f'Error: {self.error_text}', RED)
@@ -289,7 +395,11 @@ class VisualizerApp:
                 size = imgui.ImVec2(img.shape[1] * zoom * (res / img.shape[0] if name == 'fft' else 1),
                                     img.shape[0] * zoom * (res / img.shape[0] if name == 'fft' else 1))
                 pos = imgui.get_cursor_screen_pos()
-                imgui.image(imgui.ImTextureRef(tex.gl_id), size)
+                if name == 'image':  # zoom and pan show a part of the texture in the same box
+                    u0, v0, u1, v1 = self.image_view.uv()
+                    imgui.image(imgui.ImTextureRef(tex.gl_id), size, imgui.ImVec2(u0, v0), imgui.ImVec2(u1, v1))
+                else:
+                    imgui.image(imgui.ImTextureRef(tex.gl_id), size)
                 self.rect(name)
                 if name == 'image':
                     self.image_size_px = float(size.x)
@@ -306,6 +416,15 @@ class VisualizerApp:
                     result.eq.get('eqt_int', float('nan')), result.eq.get('eqt_frac', float('nan')),
                     result.eq.get('eqr', float('nan')))
             imgui.text(info)
+            imgui.text(self.pixel_readout or 'hover the image for pixel values; wheel zooms')
+            if self.image_view.zoom > 1:
+                imgui.same_line()
+                imgui.text_disabled(f'zoom {self.image_view.zoom:.2f}x')
+                imgui.same_line()
+                if imgui.small_button('Fit###zoomfit'):
+                    self.image_view.reset()
+                imgui_utils.tooltip('Show the whole image again')
+                self.rect('zoom_fit')
         else:
             imgui.text_disabled('waiting for the first render...')
         if self.spectrum_widget.enabled:
@@ -321,21 +440,48 @@ class VisualizerApp:
 
     def _image_drag(self, pos, size) -> None:
         """Left-drag in the image moves the latent (or translates, in the transform widget's drag modes);
-        right-drag always translates slowly."""
+        right-drag always translates slowly; middle-drag pans and the wheel zooms; hovering reads a pixel."""
         imgui.set_cursor_screen_pos(pos)
         imgui.invisible_button('##imagedrag', size, imgui.ButtonFlags_.mouse_button_left
-                               | imgui.ButtonFlags_.mouse_button_right)
-        if not imgui.is_item_active():
+                               | imgui.ButtonFlags_.mouse_button_right | imgui.ButtonFlags_.mouse_button_middle)
+        io = imgui.get_io()
+        self._hover_readout(pos, size, io)
+        # The frame the button goes down carries the whole move since the last frame (the pointer may have come
+        # from far away within one frame): that is no drag, so the first frame's delta is dropped.
+        if not imgui.is_item_active() or imgui.is_item_activated():
             return
-        delta = imgui.get_io().mouse_delta
+        delta = io.mouse_delta
         if delta.x == 0 and delta.y == 0:
             return
-        if imgui.is_mouse_down(imgui.MouseButton_.right):
+        if imgui.is_mouse_down(imgui.MouseButton_.middle):
+            self.image_view.pan(delta.x, delta.y, size.x, size.y)
+        elif imgui.is_mouse_down(imgui.MouseButton_.right):
             self.transform_widget.drag(delta.x, delta.y, slow=True)
         elif self.transform_widget.drag_mode:
             self.transform_widget.drag(delta.x, delta.y, slow=self.transform_widget.drag_mode == 'slow')
         else:
             self.latent_widget.drag(delta.x, delta.y)
+
+    def _hover_readout(self, pos, size, io) -> None:
+        """Wheel zoom about the cursor, and the readout of the pixel under it (position in the shown image and
+        its RGB value), while the mouse is over the image."""
+        result = self.result
+        if not imgui.is_item_hovered() or result is None or result.image is None:
+            if not imgui.is_item_active():
+                self.pixel_readout = ''
+            return
+        fx = (io.mouse_pos.x - pos.x) / max(size.x, 1.0)
+        fy = (io.mouse_pos.y - pos.y) / max(size.y, 1.0)
+        if io.mouse_wheel:
+            self.image_view.zoom_at(fx, fy, WHEEL_STEP ** io.mouse_wheel)
+        img = result.image
+        pixel = self.image_view.pixel_at(fx, fy, img.shape[1], img.shape[0])
+        if pixel is None:
+            self.pixel_readout = ''
+            return
+        x, y = pixel
+        value = ' '.join(str(int(v)) for v in img[y, x, :3])
+        self.pixel_readout = f'pixel x {x}, y {y} of {img.shape[1]}x{img.shape[0]}: RGB {value}'
 
     # --- test hook --------------------------------------------------------------------------------------------
     def _write_test_state(self) -> None:
@@ -355,6 +501,9 @@ class VisualizerApp:
                      rendering=self.rendering, error_text=self.error_text, network=self.network,
                      messages=[m for m, _e in list(self.messages)[-20:]],
                      seed=self.latent_widget.seed, last_saved=self.capture_widget.last_saved,
+                     latent_xy=[self.latent_widget.x, self.latent_widget.y], anim=self.latent_widget.anim,
+                     shortcuts=self.show_shortcuts, pixel_readout=self.pixel_readout,
+                     zoom=self.image_view.zoom, recent=list(self.pickle_widget.recent),
                      recording=self.capture_widget.recorder is not None,
                      queue=self.async_renderer.queue_length, renderer_stats=dict(self.async_renderer.stats))
         tmp = self._test_state + '.tmp'

@@ -33,11 +33,17 @@ class LatentWidget:
 
     @property
     def seed(self) -> int:
-        return int(math.floor(self.x)) + int(math.floor(self.y)) * SEED_STEP_Y
+        """The grid seed nearest to (x, y), i.e. the one that weighs most in the image (NVlabs rounds too;
+        flooring showed seed 1 for x = 1.9999, an image that is seed 2)."""
+        return int(round(self.x)) + int(round(self.y)) * SEED_STEP_Y
 
     def set_seed(self, seed: int) -> None:
-        frac = self.x - math.floor(self.x)
-        self.x, self.y = float(seed) + frac, 0.0
+        """Exactly that seed (fractions dropped, as NVlabs does): the field and the image then agree."""
+        self.x, self.y = float(seed), 0.0
+
+    def reset(self) -> None:
+        self.x = self.y = 0.0
+        self.anim, self.speed = False, 0.25
 
     def drag(self, dx_px: float, dy_px: float) -> None:
         """Mouse drag in the image: one seed per 1/4 of the image width."""
@@ -67,27 +73,41 @@ class LatentWidget:
             seed = self.seed
             with imgui_utils.item_width(viz.font_size * 7):
                 changed, seed = imgui.input_int('##seed', seed, 0)
+            imgui_utils.tooltip('Seed of the latent (the grid point nearest to x, y). Keys: Left/Right')
             viz.rect('seed_input')
             if changed:
                 self.set_seed(seed)
             imgui.same_line()
             if imgui_utils.button('-##seed', viz.font_size * 2):
                 self.set_seed(self.seed - 1)
+            imgui_utils.tooltip('Previous seed (Left arrow)')
             viz.rect('seed_minus')
             imgui.same_line()
             if imgui_utils.button('+##seed', viz.font_size * 2):
                 self.set_seed(self.seed + 1)
+            imgui_utils.tooltip('Next seed (Right arrow)')
             viz.rect('seed_plus')
             imgui.same_line()
             _, self.anim = imgui.checkbox('Anim##latent', self.anim)
-            imgui.text(' ')
+            imgui_utils.tooltip('Move through the seeds at the speed below (Space)')
+            viz.rect('latent_anim')
+            imgui.same_line()
+            changed_from_default = (self.x, self.y, self.anim, self.speed) != (0, 0, False, 0.25)
+            if imgui_utils.button('Reset##latent', enabled=changed_from_default):
+                self.reset()
+            imgui_utils.tooltip('Seed 0, no fraction, no animation')
+            imgui.text('x, y')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 10):
                 _, (self.x, self.y) = imgui.drag_float2('##xy', [self.x, self.y], 0.01, format='%.3f')
+            imgui_utils.tooltip(f'Position on the seed grid: seed = x + {SEED_STEP_Y} y; fractions blend the four '
+                                'neighbouring seeds. Drag here or in the image; Up/Down: fine steps in x')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 6):
-                _, self.speed = imgui.slider_float('##speed', self.speed, -5, 5, format='%.2f/s')
+                _, self.speed = imgui.slider_float('##speed', self.speed, -5, 5, format='%.2f seeds/s')
+            imgui_utils.tooltip('Animation speed in seeds per second')
             imgui.same_line()
-            if imgui_utils.button('Snap##latent'):
+            if imgui_utils.button('Snap##latent', enabled=(self.x, self.y) != (round(self.x), round(self.y))):
                 self.x, self.y = float(round(self.x)), float(round(self.y))
+            imgui_utils.tooltip('Round x and y to the nearest seed')
         viz.set_args(w0_seeds=blend_seeds(self.x, self.y))

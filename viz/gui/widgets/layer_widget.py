@@ -25,6 +25,10 @@ class LayerWidget:
         self.layer = name
         self.base_channel = 0
 
+    def step_channel(self, delta: int, num_channels: int) -> None:
+        """Channel -/+: the next base channel, clamped to the layer's channels."""
+        self.base_channel = int(min(max(self.base_channel + delta, 0), max(num_channels - 1, 0)))
+
     def load_args(self, args) -> None:
         self.layer = args.layer_name
         self.rgb = args.sel_channels >= 3
@@ -52,8 +56,10 @@ class LayerWidget:
                     for key, name, size, ch, dtype in rows:
                         imgui.table_next_row()
                         imgui.table_next_column()
-                        clicked, _ = imgui.selectable(f'{name}##row', self.layer == key,
+                        clicked, _ = imgui.selectable(f'{name}###row_{name}', self.layer == key,
                                                       imgui.SelectableFlags_.span_all_columns)
+                        imgui_utils.tooltip('Show the network output' if key is None else
+                                            f'Show layer {name} (size W x H, channels, dtype)')
                         viz.rect(f'layer:{name}')
                         if clicked:
                             self.select(key)
@@ -69,23 +75,39 @@ class LayerWidget:
             imgui.same_line(viz.label_w)
             if imgui.radio_button('RGB', self.rgb):
                 self.rgb = True
+            imgui_utils.tooltip('Three channels from the base channel on, as red, green, blue')
             imgui.same_line()
             if imgui.radio_button('Single', not self.rgb):
                 self.rgb = False
+            imgui_utils.tooltip('One channel (the base channel) as grey')
             viz.rect('single_channel')
             imgui.same_line()
-            with imgui_utils.item_width(viz.font_size * 8):
+            with imgui_utils.item_width(viz.font_size * 6):
                 _, self.base_channel = imgui.slider_int('##base', self.base_channel, 0, max(num_channels - 1, 0),
                                                         format='Base %d')
+            imgui_utils.tooltip(f'First channel shown (0..{max(num_channels - 1, 0)}); Ctrl+click to type it')
+            imgui.same_line()
+            if imgui_utils.button('-##channel', viz.font_size * 1.6, enabled=self.base_channel > 0):
+                self.step_channel(-1, num_channels)
+            imgui_utils.tooltip('Previous channel')
+            viz.rect('channel_minus')
+            imgui.same_line()
+            if imgui_utils.button('+##channel', viz.font_size * 1.6, enabled=self.base_channel < num_channels - 1):
+                self.step_channel(1, num_channels)
+            imgui_utils.tooltip('Next channel')
+            viz.rect('channel_plus')
             imgui.text('Scale')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 8):
                 _, self.db = imgui.slider_float('##db', self.db, -40, 40, format='%+.1f dB')
+            imgui_utils.tooltip('Brightness gain of the shown values, in dB (20 dB = x10)')
             imgui.same_line()
             _, self.normalize = imgui.checkbox('Normalize', self.normalize)
+            imgui_utils.tooltip('Divide each shown channel by its largest magnitude')
             imgui.same_line()
-            if imgui_utils.button('Reset##scale'):
+            if imgui_utils.button('Reset##scale', enabled=(self.db, self.normalize) != (0.0, False)):
                 self.db, self.normalize = 0.0, False
+            imgui_utils.tooltip('0 dB, not normalised')
             if result is not None and result.stats:
                 s = result.stats
                 imgui.text('Stats')
@@ -97,16 +119,24 @@ class LayerWidget:
             imgui.text('FFT')
             imgui.same_line(viz.label_w)
             _, self.fft_show = imgui.checkbox('Show##fft', self.fft_show)
+            imgui_utils.tooltip('Show the 2-D power spectrum of the shown image or layer beside it')
             viz.rect('fft_show')
             imgui.same_line()
             _, self.fft_all = imgui.checkbox('All channels', self.fft_all)
+            imgui_utils.tooltip('Average the spectrum over every channel of the layer (off: only the shown ones)')
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             with imgui_utils.grayed_out(not self.fft_show), imgui_utils.item_width(viz.font_size * 8):
                 _, self.fft_range_db = imgui.slider_float('##fftrange', self.fft_range_db, 0.1, 100,
                                                           format='Range +-%.1f dB')
+                imgui_utils.tooltip('Dynamic range of the colour map, in dB below the peak')
                 imgui.same_line()
                 _, self.fft_beta = imgui.slider_float('##fftbeta', self.fft_beta, 0, 50, format='Kaiser beta %.1f')
+                imgui_utils.tooltip('Kaiser window shape before the FFT (0: none; larger: less leakage, wider peaks)')
+                imgui.same_line()
+                if imgui_utils.button('Reset##fft', enabled=(self.fft_range_db, self.fft_beta) != (50.0, 8.0)):
+                    self.fft_range_db, self.fft_beta = 50.0, 8.0
+                imgui_utils.tooltip('Range 50 dB, beta 8')
         viz.set_args(layer_name=self.layer, sel_channels=3 if self.rgb else 1, base_channel=int(self.base_channel),
                      img_scale_db=float(self.db), img_normalize=bool(self.normalize), fft_show=bool(self.fft_show),
                      fft_all=bool(self.fft_all), fft_range_db=float(self.fft_range_db), fft_beta=float(self.fft_beta))

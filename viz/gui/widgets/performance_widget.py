@@ -64,15 +64,23 @@ class PerformanceWidget:
             with imgui_utils.item_width(viz.font_size * 8):
                 _, self.fps_limit = imgui.slider_int('##fps', self.fps_limit, 0, 240,
                                                      format='%d fps' if self.fps_limit else 'off')
+            imgui_utils.tooltip('Most GUI frames per second (0: no limit); lower leaves more CPU to the renderer')
             imgui.same_line()
             _, self.vsync = imgui.checkbox('Vertical sync', self.vsync)
+            imgui_utils.tooltip('Wait for the screen refresh before showing a frame')
+            imgui.same_line()
+            if imgui_utils.button('Reset##perf', enabled=(self.fps_limit, self.vsync) != (60, False)):
+                self.fps_limit, self.vsync = 60, False
+            imgui_utils.tooltip('60 fps, no vertical sync')
             imgui.text('Device')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 6):
                 _, self.device = imgui.combo('##device', self.device, list(DEVICES))
+            imgui_utils.tooltip('Where the network runs (an unusable device gives an error and stays on the last)')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 6):
                 _, self.precision = imgui.combo('##precision', self.precision, list(PRECISIONS))
+            imgui_utils.tooltip('Arithmetic precision of the network (float16/bfloat16: faster on GPUs, less exact)')
             imgui.text('Ops')
             imgui.same_line(viz.label_w)
             imgui.text(ops_cuda.describe())  # e.g. 'ops: impl=auto, CUDA kernels compiling'

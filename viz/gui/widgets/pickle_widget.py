@@ -1,4 +1,4 @@
-"""Pickle widget: path field, recent list, browse a runs directory, drag-and-drop onto the window."""
+"""Pickle widget: path field, recent list (kept between runs), browse a runs directory, drag-and-drop."""
 
 from __future__ import annotations
 
@@ -9,25 +9,50 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from viz.core.render_types import DEFAULT_PKL
+from viz.core.settings import Settings, add_recent, load_settings, save_settings
+
+URL_PREFIXES = ('http://', 'https://', 'ftp://', 's3://', 'gs://')
+
+
+def url_refusal(path: str) -> str | None:
+    """The message for a pickle given as a URL (nothing is ever downloaded), or None for a local path."""
+    if not path.lower().startswith(URL_PREFIXES):
+        return None
+    return ('downloads are off: this app never fetches URLs. Download the file with your browser, then enter its '
+            'local path here or drop it on the window')
 
 
 class PickleWidget:
-    def __init__(self, viz) -> None:
+    def __init__(self, viz, settings_file: str | None = None) -> None:
         self.viz = viz
         self.path_text = ''
-        self.recent: list[str] = [DEFAULT_PKL]
+        self.settings_file = settings_file  # None = the platform's config dir (viz.core.settings)
+        settings, note = load_settings(settings_file)
+        if note:
+            viz.log(note)  # a note, not an error banner: the app works without its settings
+        self.recent: list[str] = settings.recent
         self._browse_cache: tuple[float, list[str]] = (0.0, [])
 
     def load(self, path: str) -> None:
-        """Ask for `path` (errors such as a missing file come back from the renderer as text)."""
+        """Ask for `path` (errors such as a missing file come back from the renderer as text). It enters the
+        recent list only once it has loaded (`loaded`), so failed paths never push out working ones."""
         path = path.strip() or DEFAULT_PKL
         self.path_text = '' if path == DEFAULT_PKL else path
-        if path in self.recent:
-            self.recent.remove(path)
-        self.recent.insert(0, path)
-        del self.recent[12:]
+        refusal = url_refusal(path)
+        if refusal:
+            self.viz.log(refusal, error=True)
+            return
         self.viz.log(f'loading {path}')
-        self.viz.set_args(pkl=path, layer_name=None, stylemix_idx=())
+        self.viz.set_args(pkl=path)
+
+    def loaded(self, path: str) -> None:
+        """`path` rendered: remember it (first in the recent list) and save the list."""
+        if path == DEFAULT_PKL or (self.recent and self.recent[0] == path):
+            return
+        self.recent = add_recent(self.recent, path)
+        note = save_settings(Settings(recent=self.recent), self.settings_file)
+        if note:
+            self.viz.log(note)
 
     def browse_list(self) -> list[str]:
         """*.pkl under the browse directory, newest first (rescanned every 2 s at most)."""
@@ -53,26 +78,34 @@ class PickleWidget:
             entered, self.path_text = imgui.input_text_with_hint(
                 '##pkl', 'path to a .pkl (empty = default network)', self.path_text,
                 imgui.InputTextFlags_.enter_returns_true | imgui.InputTextFlags_.auto_select_all)
+        imgui_utils.tooltip('A network pickle (ours or NVlabs\'), a local path; Enter loads it. '
+                            'Empty: the built-in default network.')
         viz.rect('pickle_path')
         if entered:
             self.load(self.path_text)
         imgui.same_line()
         if imgui_utils.button('Load', viz.button_w):
             self.load(self.path_text)
+        imgui_utils.tooltip('Load the pickle in the field')
         viz.rect('pickle_load')
         imgui.same_line()
-        if imgui_utils.button('Recent', viz.button_w):
+        if imgui_utils.button('Recent', viz.button_w, enabled=bool(self.recent)):
             imgui.open_popup('recent_pkls')
+        imgui_utils.tooltip('Pickles that loaded before (kept between runs)')
+        viz.rect('pickle_recent')
         if imgui.begin_popup('recent_pkls'):
-            for path in self.recent:
+            for path in [DEFAULT_PKL] + self.recent:
                 if imgui.menu_item_simple(path):
                     self.load(path)
             imgui.end_popup()
         imgui.text(' ')
         imgui.same_line(viz.label_w)
         files = self.browse_list()
-        if imgui_utils.button(f'Browse runs ({len(files)})', enabled=bool(files)):
+        # '###': the count changes, the ID must not (an ID that changes makes the button unclickable)
+        if imgui_utils.button(f'Browse runs ({len(files)})###browse', enabled=bool(files)):
             imgui.open_popup('browse_pkls')
+        imgui_utils.tooltip(f'Pickles under {viz.browse_dir}, newest first' if viz.browse_dir else
+                            'No runs directory was given when the app started')
         if imgui.begin_popup('browse_pkls'):
             root = viz.browse_dir
             for path in files:

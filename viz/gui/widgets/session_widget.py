@@ -23,8 +23,11 @@ class SessionWidget:
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(-viz.button_w * 2 - viz.spacing * 2):
             _, self.path = imgui.input_text('##session', self.path)
+        imgui_utils.tooltip('A JSON file with every render setting (the headless mode reads it too)')
+        viz.rect('session_path')
         imgui.same_line()
         save = imgui_utils.button('Save##session', viz.button_w)
+        imgui_utils.tooltip('Write the current settings to the file')
         viz.rect('session_save')
         if save:
             try:
@@ -34,11 +37,18 @@ class SessionWidget:
                 viz.log(f'cannot save session: {exc}', error=True)
         imgui.same_line()
         load = imgui_utils.button('Load##session', viz.button_w)
+        imgui_utils.tooltip('Replace the settings with the file\'s; a file with a bad field is refused whole')
         viz.rect('session_load')
         if load:
-            try:
-                args, _views = load_session(self.path)
-                viz.apply_session(args)
-                viz.log(f'loaded session {self.path}')
-            except (OSError, ValueError, TypeError) as exc:
-                viz.log(f'cannot load session: {exc}', error=True)
+            self.load(self.path)
+
+    def load(self, path: str) -> bool:
+        """Apply a session file, or refuse it whole (load_session checks every field before anything is used)."""
+        try:
+            args, _views = load_session(path)
+        except (OSError, ValueError, TypeError) as exc:  # SessionError is a ValueError
+            self.viz.log(f'session not loaded, nothing changed: {exc}', error=True)
+            return False
+        self.viz.apply_session(args)
+        self.viz.log(f'loaded session {path}')
+        return True

@@ -52,37 +52,50 @@ class TransformWidget:
                 imgui.same_line(viz.label_w)
                 with imgui_utils.item_width(viz.font_size * 10):
                     _, (self.x, self.y) = imgui.drag_float2('##trans', [self.x, self.y], 0.001, format='%.4f')
+                imgui_utils.tooltip('Translation of the input (x, y) in image widths; right-drag in the image too')
                 viz.rect('translate')
                 imgui.same_line()
                 for mode in ('fast', 'slow'):
                     active = self.drag_mode == mode
-                    label = f'{"[Drag " + mode + "]" if active else "Drag " + mode}##{mode}'
+                    # '###': the visible text changes with the state, the ID must not
+                    label = f'{"[Drag " + mode + "]" if active else "Drag " + mode}###drag_{mode}'
                     if imgui_utils.button(label):
                         self.drag_mode = '' if active else mode
+                    imgui_utils.tooltip(f'Left-drag in the image translates ({"one" if mode == "fast" else "1/10"} '
+                                        'image width per width dragged) instead of moving the latent')
+                    viz.rect(f'drag_{mode}')
                     imgui.same_line()
                 imgui.new_line()
                 imgui.text('Rotate')
                 imgui.same_line(viz.label_w)
                 with imgui_utils.item_width(viz.font_size * 10):
                     _, self.angle = imgui.slider_float('##rot', self.angle, -180, 180, format='%.1f deg')
+                imgui_utils.tooltip('Rotation of the input about the image centre, in degrees')
                 viz.rect('rotate')
                 imgui.same_line()
-                if imgui_utils.button('Reset##eq'):
+                if imgui_utils.button('Reset##eq', enabled=any((self.x, self.y, self.angle, self.anim_x, self.anim_y,
+                                                                self.anim_rotate))):
                     self.x = self.y = self.angle = 0.0
                     self.anim_x = self.anim_y = self.anim_rotate = 0.0
+                imgui_utils.tooltip('No translation, rotation or animation')
                 imgui.text('Animate')
                 imgui.same_line(viz.label_w)
                 with imgui_utils.item_width(viz.font_size * 10):
                     _, (self.anim_x, self.anim_y) = imgui.drag_float2('##animxy', [self.anim_x, self.anim_y], 0.001,
                                                                       format='%.3f/s')
+                imgui_utils.tooltip('Translation speed (x, y) in image widths per second')
                 imgui.same_line()
                 with imgui_utils.item_width(viz.font_size * 6):
                     _, self.anim_rotate = imgui.drag_float('##animrot', self.anim_rotate, 0.1, format='%.1f deg/s')
+                imgui_utils.tooltip('Rotation speed in degrees per second')
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
                 _, self.snap = imgui.checkbox('Snap to pixel grid', self.snap)
+                imgui_utils.tooltip('Round the translation to whole output pixels and the angle to whole degrees')
                 imgui.same_line()
                 _, self.untransform = imgui.checkbox('Untransform', self.untransform)
+                imgui_utils.tooltip('Resample the output back so it lines up with the untransformed image '
+                                    '(an equivariant network then shows a still image)')
                 viz.rect('untransform')
             if not has_transform:
                 imgui.text_disabled('(StyleGAN2 has no input transform)')
