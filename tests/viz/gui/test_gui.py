@@ -43,8 +43,10 @@ class AppDriver:
         self.state_path = str(tmp / 'state.json')
         self.commands_path = str(tmp / 'commands.jsonl')
         self.capture_dir = str(tmp / 'captures')
+        # XDG_CONFIG_HOME: the app's settings file (recent pickles) goes to the test's folder, not the home's
         self.env = dict(os.environ, DISPLAY=self.display, VIZ_TEST_STATE=self.state_path,
-                        VIZ_TEST_COMMANDS=self.commands_path, OMP_NUM_THREADS='1')
+                        VIZ_TEST_COMMANDS=self.commands_path, OMP_NUM_THREADS='1',
+                        XDG_CONFIG_HOME=str(tmp / 'config'))
         self.env.pop('WAYLAND_DISPLAY', None)
         self.log = open(tmp / 'app.log', 'w')
         self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'visualizer.py'), pkl, '--capture-dir',
@@ -87,7 +89,9 @@ class AppDriver:
                 if pred(s):
                     return s
             time.sleep(0.1)
-        raise AssertionError(f'timed out waiting for {what}')
+        last = self.state() if os.path.exists(self.state_path) else {}
+        raise AssertionError(f'timed out waiting for {what}; error_text={last.get("error_text")!r}, '
+                             f'last messages={last.get("messages", [])[-4:]}')
 
     def wait_frames(self, n: int = 6) -> dict:
         start = self.state()['frame']
@@ -120,6 +124,10 @@ class AppDriver:
         self.wait_frames(2)
         self._xdotool('mouseup', '1')
         self.wait_frames(2)
+
+    def key(self, *keys: str) -> None:
+        self._xdotool('key', '--delay', '30', *keys)
+        self.wait_frames(3)
 
     def type_text(self, text: str) -> None:
         self._xdotool('type', '--delay', '5', text)
@@ -226,6 +234,11 @@ def test_bad_pickle_shows_error_and_app_keeps_running(app, pkl_dir, name, reason
     s = app.wait(lambda s: s['seed'] == seed + 1, 10, 'seed + 1 after the error')
     s = app.settle()
     assert s['result']['error'] is None and s['result']['seeds'][0][0] == seed + 1
+    # issue 12 #9: the banner goes with the next successful render of a new state; #8: failed paths are not recent
+    s = app.wait(lambda s: s['error_text'] == '' and 'error' not in s['rects'], 10, 'the banner to clear')
+    assert not any(name in path for path in s['recent'])
+    assert any(path.endswith('tiny_sg3.pkl') for path in s['recent'])
+    assert all(not ('--' in text or 'python' in text) for text in s['messages'])  # no command-line hints
 
 
 def test_analysis_panels_draw(app):
@@ -285,3 +298,137 @@ def test_session_saved_in_gui_drives_headless(app, tmp_path):
     headless = np.asarray(PIL.Image.open(out / 'image.png').convert('RGB'))
     assert list(headless.shape) == s['result']['image_shape']
     assert abs(float(headless.mean()) - s['result']['image_mean']) < 0.5
+
+
+def test_drag_ignores_the_move_made_before_the_button_went_down(app):
+    """Issue 12 #5: the pointer jumps onto the image and the button goes down in the same frame: that move is
+    no drag (it used to move the latent by the whole jump, "Drag fast" by 0.8 image widths)."""
+    s = app.settle()
+    x0, y0, x1, y1 = s['rects']['image']
+    cy = int((y0 + y1) / 2)
+    start_x = max(int(x0 - 0.8 * (x1 - x0)), 5)
+    app._xdotool('mousemove', '--window', app.window, str(start_x), str(cy))
+    app.wait_frames(3)
+    before = app.state()['latent_xy']
+    # one xdotool call: the move and the press reach the app in the same poll of events, hence the same frame
+    app._xdotool('mousemove', '--window', app.window, str(int(x1 - 4)), str(cy), 'mousedown', '1')
+    app.wait_frames(4)
+    app._xdotool('mouseup', '1')
+    s = app.wait_frames(4)
+    assert s['latent_xy'] == before, f'the press moved the latent: {before} -> {s["latent_xy"]}'
+    app.settle()
+
+
+def _write_session(path, **args) -> str:
+    with open(path, 'w') as f:
+        json.dump(dict(version=1, args=args), f)
+    return str(path)
+
+
+def _load_session_in_gui(app, path: str) -> None:
+    app.click('session_path')
+    app._xdotool('key', 'ctrl+a', 'BackSpace')
+    app.type_text(path)
+    app.click('session_load')
+
+
+def test_stale_layer_from_a_session_is_reset_with_a_note(app, tmp_path):
+    """Issue 12 #7: a session's layer that this network lacks is dropped and the GUI says so (it used to label
+    the output "L99" for ever)."""
+    app.settle()
+    path = _write_session(tmp_path / 'stale.json', w0_seeds=[[4, 1.0]], layer_name='L99')
+    _load_session_in_gui(app, path)
+    s = app.wait(lambda s: any('layer selection reset' in m and 'L99' in m for m in s['messages']), 30,
+                 'the note about the reset layer')
+    s = app.wait(lambda s: s['args']['layer_name'] is None and s['result']['layer'] is None and not s['rendering']
+                 and s['result']['seeds'] == [[4, 1.0]], 30, 'the output of seed 4')
+    assert s['error_text'] == ''
+
+
+def test_bad_session_is_refused_whole_in_the_gui(app, tmp_path):
+    """Issue 12 #10: one bad field (trunc_psi "abc") refuses the whole file; nothing of it is applied."""
+    before = app.settle()
+    path = _write_session(tmp_path / 'bad.json', w0_seeds=[[77, 1.0]], translate_x=0.25, trunc_psi='abc')
+    _load_session_in_gui(app, path)
+    s = app.wait(lambda s: 'args.trunc_psi' in s['error_text'], 20, 'the session error')
+    s = app.settle()
+    assert s['args']['w0_seeds'] == before['args']['w0_seeds'] and s['args']['translate_x'] == 0.0
+    assert s['args']['trunc_psi'] == before['args']['trunc_psi']
+
+
+def test_zoom_and_pixel_readout(app):
+    """The wheel zooms about the cursor; the readout gives the pixel under the cursor and the colour the screen
+    shows there."""
+    s = app.settle()
+    x0, y0, x1, y1 = s['rects']['image']
+    mx, my = int(x0 + (x1 - x0) * 0.3), int(y0 + (y1 - y0) * 0.6)
+    app._xdotool('mousemove', '--window', app.window, str(mx), str(my))
+    s = app.wait(lambda s: s['pixel_readout'].startswith('pixel'), 10, 'a pixel readout')
+    screen = app.grab()[my, mx].astype(int)
+    rgb = [int(v) for v in s['pixel_readout'].split('RGB ')[1].split()]
+    assert np.abs(screen - rgb).max() <= 8, (screen, rgb)
+    width = s['result']['image_shape'][1]
+    x_before = int(s['pixel_readout'].split('pixel x ')[1].split(',')[0])
+    assert abs(x_before - int(0.3 * width)) <= 1
+    for _ in range(3):
+        app._xdotool('click', '4')
+        app.wait_frames(2)
+    s = app.wait(lambda s: s['zoom'] > 1.5, 10, 'zoomed in')
+    x_after = int(s['pixel_readout'].split('pixel x ')[1].split(',')[0])
+    assert abs(x_after - x_before) <= 1  # the point under the cursor stays under it
+    app.click('zoom_fit')
+    app.wait(lambda s: s['zoom'] == 1.0, 10, 'back to the whole image')
+
+
+def test_f1_overlay_lists_every_shortcut(app):
+    from viz.gui.app import SHORTCUTS
+
+    app.settle()
+    app._xdotool('mousemove', '--window', app.window, '3', '3')
+    before = app.grab().astype(int)
+    app.key('F1')
+    s = app.wait(lambda s: s['shortcuts'] and 'shortcuts' in s['rects'], 10, 'the F1 overlay')
+    x0, y0, x1, y1 = (int(v) for v in s['rects']['shortcuts'])
+    assert y1 - y0 > len(SHORTCUTS) * 12 and x1 - x0 > 200  # a row per shortcut
+    app.wait_frames(3)
+    after = app.grab().astype(int)
+    assert np.abs(after[y0:y1, x0:x1] - before[y0:y1, x0:x1]).mean() > 5  # drawn on the screen
+    app.key('Escape')  # closes the overlay, not the window
+    s = app.wait(lambda s: not s['shortcuts'], 10, 'the overlay to close')
+    assert app.proc.poll() is None
+
+
+def test_shortcuts_act_but_not_while_typing(app):
+    s = app.settle()
+    seed = s['seed']
+    app.click('seed_input')  # a text field has the keyboard now
+    app.key('space', 'Left', 'Left', 'Up')
+    s = app.wait_frames(4)
+    assert s['anim'] is False and s['latent_xy'] == [float(seed), 0.0]
+    app.key('Escape')  # leaves the field; must not close the window
+    app.wait_frames(4)
+    assert app.proc.poll() is None
+    app.key('Right')
+    s = app.wait(lambda s: s['seed'] == seed + 1, 10, 'Right: next seed')
+    app.key('Up')
+    s = app.wait(lambda s: abs(s['latent_xy'][0] - (seed + 1.05)) < 1e-6, 10, 'Up: fine step')
+    app.key('space')
+    app.wait(lambda s: s['anim'], 10, 'Space: play')
+    app.key('space')
+    app.wait(lambda s: not s['anim'], 10, 'Space: pause')
+    app.key('Left')
+    app.settle()
+    app.key('ctrl+s')
+    s = app.wait(lambda s: os.path.basename(s['last_saved'] or '').startswith('image-'), 10, 'Ctrl+S')
+    app.wait(lambda s: os.path.exists(s['last_saved']), 10, 'the saved image')
+    app.key('ctrl+shift+s')
+    s = app.wait(lambda s: os.path.basename(s['last_saved'] or '').startswith('gui-'), 10, 'Ctrl+Shift+S')
+    app.wait(lambda s: os.path.exists(s['last_saved']), 10, 'the saved screenshot')
+
+
+def test_escape_closes_the_window(app):
+    """Last in this module: it ends the app."""
+    app.settle()
+    app._xdotool('mousemove', '--window', app.window, '3', '3')
+    app._xdotool('key', 'Escape')
+    assert app.proc.wait(20) == 0
