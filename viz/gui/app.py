@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import time
 from collections import deque
 
@@ -54,6 +55,24 @@ SHORTCUTS = (
     ('F1', 'show / hide this list'),
     ('Esc', 'close this list, else close the window'),
 )
+
+
+# Errors from the shared library speak to the command line ("use --device cpu"); in the window they must
+# point at the controls instead (issue 12 #9). Each rule: (pattern, replacement).
+_CLI_HINTS = (
+    (re.compile(r';? ?use --device (\w+)'), r'; choose the device "\1" under Performance'),
+    (re.compile(r' ?\((make it|create it|run|try)[^()]*(python -m|--)[^()]*\)'), ''),
+    (re.compile(r';? ?(run|try) python -m [^;]*'), ''),
+    # a flag stands alone (start of text or after a space): '--' inside a path such as a/b--c.pkl stays
+    (re.compile(r'(?:(?<=\s)|^)--([a-z][a-z-]*)'), lambda m: f'the "{m.group(1).replace("-", " ")}" setting'),
+)
+
+
+def gui_message(text: str) -> str:
+    """`text` without command-line hints: flags become setting names, "run python -m ..." advice goes."""
+    for pattern, repl in _CLI_HINTS:
+        text = pattern.sub(repl, text)
+    return text.strip()
 
 
 def kind_label(info: dict) -> str:
@@ -135,6 +154,7 @@ class VisualizerApp:
             self.args = dataclasses.replace(self.args, **changes)
 
     def log(self, text: str, error: bool = False) -> None:
+        text = gui_message(text)
         self.messages.append((text, error))
         (log.error if error else log.info)(text)
         if error:
@@ -503,6 +523,7 @@ class VisualizerApp:
                      seed=self.latent_widget.seed, last_saved=self.capture_widget.last_saved,
                      latent_xy=[self.latent_widget.x, self.latent_widget.y], anim=self.latent_widget.anim,
                      shortcuts=self.show_shortcuts, pixel_readout=self.pixel_readout,
+                     focus_text=bool(imgui.get_io().want_text_input),
                      zoom=self.image_view.zoom, recent=list(self.pickle_widget.recent),
                      recording=self.capture_widget.recorder is not None,
                      queue=self.async_renderer.queue_length, renderer_stats=dict(self.async_renderer.stats))

@@ -326,8 +326,9 @@ def _write_session(path, **args) -> str:
 
 
 def _load_session_in_gui(app, path: str) -> None:
-    app.click('session_path')
-    app._xdotool('key', 'ctrl+a', 'BackSpace')
+    app.click('session_path')  # the field selects all of its text when clicked
+    app.key('ctrl+a', 'BackSpace')
+    assert app.state()['focus_text']  # a text field has the keyboard (else the keys went elsewhere)
     app.type_text(path)
     app.click('session_load')
 
@@ -401,7 +402,8 @@ def test_f1_overlay_lists_every_shortcut(app):
 def test_shortcuts_act_but_not_while_typing(app):
     s = app.settle()
     seed = s['seed']
-    app.click('seed_input')  # a text field has the keyboard now
+    app.click('seed_input')
+    assert app.state()['focus_text']  # a text field has the keyboard now
     app.key('space', 'Left', 'Left', 'Up')
     s = app.wait_frames(4)
     assert s['anim'] is False and s['latent_xy'] == [float(seed), 0.0]

@@ -267,3 +267,17 @@ def test_layer_reset_note_uses_result_layers():
     viz.layer_widget.layer = 'input'
     VisualizerApp._drop_stale_layer(viz, dataclasses.replace(res, args=RenderArgs(layer_name='input')))
     assert viz.layer_widget.layer == 'input'
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('MPS is not available here; use --device cpu',
+     'MPS is not available here; choose the device "cpu" under Performance'),
+    ("spectrum file not found: 'x.npz' (make it with: python -m tools.avg_spectra calc ...)",
+     "spectrum file not found: 'x.npz'"),
+    ('bad --noise-mode x', 'bad the "noise mode" setting x'),
+    ('file not found: /runs/a--b.pkl', 'file not found: /runs/a--b.pkl'),  # a path keeps its dashes
+])
+def test_errors_in_the_window_carry_no_command_line_hints(text, expected):
+    from viz.gui.app import gui_message
+
+    assert gui_message(text) == expected

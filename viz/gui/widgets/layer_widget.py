@@ -96,6 +96,10 @@ class LayerWidget:
                 self.step_channel(1, num_channels)
             imgui_utils.tooltip('Next channel')
             viz.rect('channel_plus')
+            imgui.same_line()
+            if imgui_utils.button('Reset##channel', enabled=not self.rgb or self.base_channel != 0):
+                self.rgb, self.base_channel = True, 0
+            imgui_utils.tooltip('RGB from channel 0')
             imgui.text('Scale')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 8):
@@ -124,6 +128,10 @@ class LayerWidget:
             imgui.same_line()
             _, self.fft_all = imgui.checkbox('All channels', self.fft_all)
             imgui_utils.tooltip('Average the spectrum over every channel of the layer (off: only the shown ones)')
+            imgui.same_line()
+            if imgui_utils.button('Reset##fft_flags', enabled=self.fft_show or not self.fft_all):
+                self.fft_show, self.fft_all = False, True
+            imgui_utils.tooltip('No FFT; all channels when shown')
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             with imgui_utils.grayed_out(not self.fft_show), imgui_utils.item_width(viz.font_size * 8):

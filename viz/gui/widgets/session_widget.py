@@ -22,7 +22,7 @@ class SessionWidget:
         imgui.text('Session')
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(-viz.button_w * 2 - viz.spacing * 2):
-            _, self.path = imgui.input_text('##session', self.path)
+            _, self.path = imgui.input_text('##session', self.path, imgui.InputTextFlags_.auto_select_all)
         imgui_utils.tooltip('A JSON file with every render setting (the headless mode reads it too)')
         viz.rect('session_path')
         imgui.same_line()

@@ -96,6 +96,10 @@ class TransformWidget:
                 _, self.untransform = imgui.checkbox('Untransform', self.untransform)
                 imgui_utils.tooltip('Resample the output back so it lines up with the untransformed image '
                                     '(an equivariant network then shows a still image)')
+                imgui.same_line()
+                if imgui_utils.button('Reset##opts', enabled=self.snap or self.untransform):
+                    self.snap = self.untransform = False
+                imgui_utils.tooltip('No snapping, no untransform')
                 viz.rect('untransform')
             if not has_transform:
                 imgui.text_disabled('(StyleGAN2 has no input transform)')
