@@ -102,6 +102,19 @@ class GlfwImguiWindow:
         self.input_hooks: list[Callable[[], None]] = []  # run after the backend's input processing (tests)
         self._dropped: list[str] = []
         glfw.set_drop_callback(self.window, self._on_drop)
+        # Key presses with the modifiers GLFW reports with each one, for shortcuts. ImGui's own modifier state
+        # is a separate, trickled event: in a fast chord (Ctrl down, S down, S up, Ctrl up within one poll) it
+        # can see Ctrl released before S goes down, and Ctrl+S would be lost.
+        self._key_presses: list[tuple[int, int, bool]] = []
+        backend_on_key = self.renderer.keyboard_callback
+
+        def on_key(window, key, scancode, action, mods) -> None:
+            if action in (glfw.PRESS, glfw.REPEAT):
+                self._key_presses.append((int(key), int(mods), action == glfw.REPEAT))
+            backend_on_key(window, key, scancode, action, mods)
+
+        self._on_key = on_key  # referenced here so that it is not collected while GLFW holds it
+        glfw.set_key_callback(self.window, on_key)
 
     @staticmethod
     def _monitor_scale() -> float:
@@ -140,6 +153,11 @@ class GlfwImguiWindow:
 
     def _on_drop(self, _window, paths) -> None:
         self._dropped.extend(str(p) for p in paths)
+
+    def pop_key_presses(self) -> list[tuple[int, int, bool]]:
+        """(glfw key, glfw modifier bits, is_repeat) of every key pressed since the last call."""
+        presses, self._key_presses = self._key_presses, []
+        return presses
 
     def pop_dropped(self) -> list[str]:
         paths, self._dropped = self._dropped, []

@@ -14,6 +14,7 @@ import re
 import time
 from collections import deque
 
+import glfw
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
@@ -320,35 +321,36 @@ class VisualizerApp:
     def _handle_keys(self) -> None:
         """The shortcuts of SHORTCUTS. ImGui's want_text_input is set while a text field has the keyboard:
         then every key belongs to the field (typing a space must not start the animation, Esc leaves the field)."""
-        io = imgui.get_io()
-        if io.want_text_input:
+        presses = self.window.pop_key_presses()  # with the modifiers held at each press (see the window)
+        if imgui.get_io().want_text_input:
             return
-        pressed = imgui.is_key_pressed
-        if pressed(imgui.Key.f1, False):
-            self.show_shortcuts = not self.show_shortcuts
-        if pressed(imgui.Key.escape, False):
-            if self.show_shortcuts:
-                self.show_shortcuts = False
-            elif not imgui.is_popup_open('', imgui.PopupFlags_.any_popup_id):  # Esc closes the popup first
-                self.window.request_close()
-        if io.key_ctrl:
-            if pressed(imgui.Key.s, False):
-                if io.key_shift:
-                    self.capture_widget.save_gui()
-                else:
-                    self.capture_widget.save_image()
-            return  # Ctrl+arrows are left to ImGui
         latent = self.latent_widget
-        if pressed(imgui.Key.left_arrow):
-            latent.set_seed(latent.seed - 1)
-        if pressed(imgui.Key.right_arrow):
-            latent.set_seed(latent.seed + 1)
-        if pressed(imgui.Key.up_arrow):
-            latent.x += FINE_STEP
-        if pressed(imgui.Key.down_arrow):
-            latent.x -= FINE_STEP
-        if pressed(imgui.Key.space, False):
-            latent.anim = not latent.anim
+        for key, mods, repeat in presses:
+            ctrl, shift = bool(mods & glfw.MOD_CONTROL), bool(mods & glfw.MOD_SHIFT)
+            if ctrl:
+                if key == glfw.KEY_S and not repeat:
+                    if shift:
+                        self.capture_widget.save_gui()
+                    else:
+                        self.capture_widget.save_image()
+                continue  # other Ctrl chords are ImGui's
+            if key == glfw.KEY_F1 and not repeat:
+                self.show_shortcuts = not self.show_shortcuts
+            elif key == glfw.KEY_ESCAPE and not repeat:
+                if self.show_shortcuts:
+                    self.show_shortcuts = False
+                elif not imgui.is_popup_open('', imgui.PopupFlags_.any_popup_id):  # Esc closes the popup first
+                    self.window.request_close()
+            elif key == glfw.KEY_LEFT:
+                latent.set_seed(latent.seed - 1)
+            elif key == glfw.KEY_RIGHT:
+                latent.set_seed(latent.seed + 1)
+            elif key == glfw.KEY_UP:
+                latent.x += FINE_STEP
+            elif key == glfw.KEY_DOWN:
+                latent.x -= FINE_STEP
+            elif key == glfw.KEY_SPACE and not repeat:
+                latent.anim = not latent.anim
 
     def _draw_shortcuts(self, width: float, height: float) -> None:
         """The F1 overlay: every shortcut, centred over the window."""
@@ -436,15 +438,15 @@ class VisualizerApp:
                     result.eq.get('eqt_int', float('nan')), result.eq.get('eqt_frac', float('nan')),
                     result.eq.get('eqr', float('nan')))
             imgui.text(info)
-            imgui.text(self.pixel_readout or 'hover the image for pixel values; wheel zooms')
-            if self.image_view.zoom > 1:
-                imgui.same_line()
-                imgui.text_disabled(f'zoom {self.image_view.zoom:.2f}x')
-                imgui.same_line()
+            if self.image_view.zoom > 1:  # first on the line: the readout's changing width must not move it
                 if imgui.small_button('Fit###zoomfit'):
                     self.image_view.reset()
                 imgui_utils.tooltip('Show the whole image again')
                 self.rect('zoom_fit')
+                imgui.same_line()
+                imgui.text_disabled(f'zoom {self.image_view.zoom:.2f}x ')
+                imgui.same_line()
+            imgui.text(self.pixel_readout or 'hover the image for pixel values; the wheel zooms')
         else:
             imgui.text_disabled('waiting for the first render...')
         if self.spectrum_widget.enabled:

@@ -281,3 +281,25 @@ def test_errors_in_the_window_carry_no_command_line_hints(text, expected):
     from viz.gui.app import gui_message
 
     assert gui_message(text) == expected
+
+
+def test_slider_handles_leave_the_value_readable():
+    """ImGui draws a slider's value over its handle: the handle must be thin and see-through."""
+    from gui_utils.window import readable_slider_style
+
+    colours: dict = {}
+
+    class Style:  # the two calls of ImGui's style the function uses (tests do not import imgui)
+        grab_min_size = 12.0
+
+        def color_(self, col):
+            return colours.get(col, types.SimpleNamespace(x=0.3, y=0.5, z=0.9, w=1.0))
+
+        def set_color_(self, col, value):
+            colours[col] = value
+
+    style = Style()
+    readable_slider_style(style)
+    assert len(colours) == 2  # the handle and the dragged handle: same colour, see-through
+    assert all(c.w <= 0.5 and np.allclose((c.x, c.y, c.z), (0.3, 0.5, 0.9)) for c in colours.values())
+    assert style.grab_min_size <= 4
