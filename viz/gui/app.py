@@ -455,7 +455,7 @@ class VisualizerApp:
             self.sticking_widget.draw_view(result, pane_width)
         imgui.separator()
         for text, error in list(self.messages)[-4:]:
-            if error:
+            if error and text == self.error_text:  # an error that a later success cleared is history: grey
                 imgui_utils.text_colored(text, RED)
             else:
                 imgui.text_disabled(text)
