@@ -1,5 +1,5 @@
-"""Matplotlib figures of power spectra, shared by the headless tool and avg_spectra: the slices (0 and 45
-degrees, in dB) and the 2-D heatmap with its frequency axes and a dB colour bar."""
+"""Matplotlib figures of the visualizer's power spectra for the headless tool: the slices (0 and 45 degrees, in
+dB) and the 2-D heatmap with its frequency axes and a dB colour bar."""
 
 from __future__ import annotations
 
