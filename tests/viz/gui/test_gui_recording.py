@@ -1,5 +1,6 @@
 """Recording the GUI under Xvfb: a live GIF of the whole window is started and stopped with the real button,
-the app's memory stays bounded while it records, and the file has the frames and rate of the recorded time."""
+the app's memory stays bounded while it records, and the file has the frames and rate of the recorded time;
+an exact recording of N frames stops by itself with N frames at the requested rate."""
 
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def choose(app: AppDriver, combo: str, item: str) -> None:
     app.wait_frames(3)
 
 
-@pytest.fixture
-def app(pkl_dir, tmp_path):
-    driver = AppDriver(tmp_path, str(pkl_dir / 'tiny_sg3.pkl'))
+@pytest.fixture(scope='module')
+def app(pkl_dir, tmp_path_factory):
+    driver = AppDriver(tmp_path_factory.mktemp('gui_recording'), str(pkl_dir / 'tiny_sg3.pkl'))
     yield driver
     driver.close()
 
@@ -88,3 +89,28 @@ def test_record_gui_gif_stops_with_the_button_and_stays_bounded(app):
     seed = s['seed']
     app.click('seed_plus')
     app.wait(lambda s: s['seed'] == seed + 1, 10, 'seed + 1 after recording')
+
+
+def test_exact_recording_stops_by_itself_with_n_frames(app):
+    app.settle()
+    choose(app, 'video_view', 'gui')
+    choose(app, 'video_format', 'gif')
+    app.click('video_exact')
+    app.wait(lambda s: 'video_frames' in s['rects'], 10, 'the frame count field')
+    app.click('video_frames')
+    app._xdotool('key', 'ctrl+a', 'BackSpace')
+    app.type_text('12')
+    saved_before = app.state()['last_saved']
+    app.click('record')
+    s = app.wait(lambda s: s['last_saved'] != saved_before and s['last_saved'].endswith('.gif'), 60,
+                 'the exact recording finished by itself')
+    assert not s['recording']
+    assert any(m.startswith(f'saved {s["last_saved"]} (12 frames, 0.40 s') for m in s['messages']), s['messages']
+    with PIL.Image.open(s['last_saved']) as im:
+        assert im.n_frames == 12
+        durations = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            durations.append(im.info['duration'])
+    assert sum(durations) == 400 and all(d in (30, 40) for d in durations)
+    app.click('video_exact')  # back to live for whoever comes next
