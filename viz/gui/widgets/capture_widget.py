@@ -34,7 +34,7 @@ class CaptureWidget:
         self.exact_frames = 90
         self.recorder: Recording | None = None
         self._finishing: threading.Thread | None = None
-        self._finished: list[tuple[str, int, int, Exception | None]] = []  # from the finishing thread
+        self._finished: list[tuple[str, Recording, Exception | None]] = []  # from the finishing thread
         self.last_saved = ''
 
     @property
@@ -79,21 +79,21 @@ class CaptureWidget:
 
         def finish() -> None:
             try:
-                self._finished.append((rec.close(), rec.captured, rec.dropped, None))
+                self._finished.append((rec.close(), rec, None))
             except Exception as exc:  # noqa: BLE001 - reported in the window
-                self._finished.append((rec.path, rec.captured, rec.dropped, exc))
+                self._finished.append((rec.path, rec, exc))
 
         self._finishing = threading.Thread(target=finish, name='video-finish')
         self._finishing.start()
 
     def _report_finished(self) -> None:
         while self._finished:
-            path, frames, dropped, exc = self._finished.pop(0)
+            path, rec, exc = self._finished.pop(0)
             if exc is not None:
                 self.viz.log(f'video failed: {exc}', error=True)
                 continue
-            held = f', {dropped} held while the encoder caught up' if dropped else ''
-            self.viz.log(f'saved {path} ({frames} frames, {frames / max(self.fps, 1):.2f} s{held})')
+            held = f', {rec.dropped} held while the encoder caught up' if rec.dropped else ''
+            self.viz.log(f'saved {path} ({rec.captured} frames, {rec.seconds:.2f} s{held})')
             self.last_saved = path
 
     @property
