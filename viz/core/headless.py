@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from viz.core.images import save_png, side_by_side
-from viz.core.plots import plot_slices_db
+from viz.core.images import named_tile_grid, save_png, side_by_side
+from viz.core.plots import plot_heatmap_db, plot_slices_db
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
 from viz.core.renderer import Renderer
 
@@ -29,7 +29,7 @@ def _resize_nearest(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def layer_grid(renderer: Renderer, args: RenderArgs, tile: int = 128, columns: int = 6) -> tuple[np.ndarray, list]:
-    """One normalised tile per layer (first three channels, or one), in execution order."""
+    """One normalised tile per layer (first three channels, or one), in execution order, each named under it."""
     first = renderer.render(dataclasses.replace(args, layer_name=None))
     if first.error:
         raise RuntimeError(first.error)
@@ -40,12 +40,18 @@ def layer_grid(renderer: Renderer, args: RenderArgs, tile: int = 128, columns: i
         if res.image is not None:
             tiles.append(_resize_nearest(res.image, tile))
             names.append(layer.name)
-    rows = math.ceil(len(tiles) / columns)
-    grid = np.zeros((rows * tile, columns * tile, 3), np.uint8)
-    for i, t in enumerate(tiles):
-        r, c = divmod(i, columns)
-        grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = t
-    return grid, names
+    return named_tile_grid(tiles, names, columns), names
+
+
+def network_label(net: dict) -> str:
+    """'NAME (KIND RESpx)', with UNTRAINED in front for an untrained network (said once: the default network's
+    name already starts with "untrained")."""
+    name = str(net.get('name', ''))
+    if net.get('untrained'):
+        if name.lower().startswith('untrained'):
+            name = name[len('untrained'):].lstrip()
+        name = f'UNTRAINED {name}'
+    return f'{name} ({net.get("kind", "")} {net.get("resolution", "")}px)'
 
 
 def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | None = None,
@@ -59,8 +65,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
     if base.error:
         return written, [base.error]
     net = base.network
-    tag = 'UNTRAINED ' if net.get('untrained') else ''
-    label = f'{tag}{net.get("name", "")} ({net.get("kind", "")} {net.get("resolution", "")}px)'
+    label = network_label(net)
     say(f'network: {label}')
 
     def out(name: str) -> str:
@@ -92,7 +97,9 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                 res = renderer.render(dataclasses.replace(args, spectrum_seeds=args.spectrum_seeds or 16))
                 if check(res, 'spectrum') and res.spectrum is not None:
                     spec = res.spectrum
-                    written.append(save_png(out('spectrum.png'), spec['image'], label))
+                    cycles_per_bin = float(spec['freqs'][1] - spec['freqs'][0])
+                    written.append(plot_heatmap_db(spec['db'], cycles_per_bin, out('spectrum.png'),
+                                                   f'{label}: mean power spectrum, {spec["num_seeds"]} seeds'))
                     curves = [('network', spec['freqs'], spec['deg0'], spec['deg45'])]
                     if 'dataset_deg0' in spec:
                         curves.append(('dataset', spec['dataset_freqs'], spec['dataset_deg0'], spec['dataset_deg45']))

@@ -217,7 +217,8 @@ class VisualizerApp:
 
     def frame(self) -> None:
         now = time.perf_counter()
-        self.frame_delta = min(max(now - self._last_frame, 1e-4), 0.25)
+        # the animating widgets step by frame_delta; an exact video recording sets it (0 while a frame renders)
+        self.frame_delta = self.capture_widget.animation_step(min(max(now - self._last_frame, 1e-4), 0.25))
         self._last_frame = now
         self.window.begin_frame()
         self.rects = {}
@@ -304,7 +305,6 @@ class VisualizerApp:
             if result.network != self.network:
                 self.window.set_title(f'Alias-free GAN visualizer - {result.network.get("name", "")}')
             self.network = result.network
-        self.capture_widget.on_result(result)
 
     def _drop_stale_layer(self, result: RenderResult) -> None:
         """A selected layer that this network lacks (another network, an old session) is reset, with a note;

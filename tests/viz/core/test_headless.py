@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import PIL.Image
+import pytest
 
 from viz.core.headless import run_headless
 from viz.core.render_types import RenderArgs
@@ -32,7 +33,14 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
         assert (out / name).exists() and f'wrote {out / name}' in printed
     img = np.asarray(PIL.Image.open(out / 'image.png'))
     assert img.shape == (32, 32, 3) and img.std() > 1
+    layers = np.asarray(PIL.Image.open(out / 'layers.png').convert('RGB'))
+    assert layers.shape[0] % (128 + 16) == 0  # rows of 128 px tiles, each with a 16 px name strip under it
+    assert (layers[128:144, :128].max(axis=2) > 150).sum() > 20  # the first tile's name is written
     assert np.asarray(PIL.Image.open(out / 'fft.png')).shape == (32, 64, 3)
+    spectrum_png = np.asarray(PIL.Image.open(out / 'spectrum.png').convert('RGB'))
+    bare = 32 * 4  # the 32 px network's spectrum, zero-padded 4x: the bare heatmap is 128 bins wide
+    assert spectrum_png.shape[1] > bare * 2  # axes and a colour bar around it
+    assert colour_bar_span(spectrum_png, _turbo_lut()) > 200  # a colour bar shows (nearly) the whole map
     info = json.loads((out / 'render_info.json').read_text())
     assert info['errors'] == [] and info['network']['resolution'] == 32
 
@@ -50,5 +58,100 @@ def test_no_display_falls_back_to_headless(tmp_path):
                            '--views', 'image'], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'No display' in proc.stdout and 'UNTRAINED' in proc.stdout
+    label = next(line for line in proc.stdout.splitlines() if line.startswith('network:'))
+    assert label.lower().count('untrained') == 1, label
     img = np.asarray(PIL.Image.open(tmp_path / 'image.png'))
     assert img.shape == (128, 128, 3)
+
+
+def _turbo_lut() -> np.ndarray:
+    import matplotlib
+
+    return (matplotlib.colormaps['turbo'](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
+
+
+def colour_bar_span(png: np.ndarray, lut: np.ndarray) -> int:
+    """The longest vertical run, in the right third of `png`, of pixels on the colour map going down from its
+    top to its bottom: how many of the map's 256 levels a colour bar there shows (0 if none)."""
+    best = 0
+    h, w = png.shape[:2]
+    for x in range(2 * w // 3, w):
+        col = png[:, x, :3].astype(int)
+        dist = np.abs(col[:, None, :] - lut[None, :, :]).sum(axis=2)
+        idx, ok = dist.argmin(axis=1), dist.min(axis=1) <= 12
+        start = None
+        for y in range(h + 1):
+            if y < h and ok[y] and (start is None or idx[y] <= idx[y - 1]):
+                start = y if start is None else start
+                continue
+            if start is not None and y - start > 50:
+                best = max(best, int(idx[start] - idx[y - 1]))
+            start = y if (y < h and ok[y]) else None
+    return best
+
+
+def test_heatmap_figure_axes_and_colour_bar():
+    from viz.core.plots import heatmap_figure
+
+    db = np.full((128, 128), -50.0)
+    db[64, 64] = 10.0
+    fig = heatmap_figure(db, cycles_per_bin=0.25, title='t')
+    try:
+        ax, bar = fig.axes
+        assert 'cycles / image' in ax.get_xlabel() and 'cycles / image' in ax.get_ylabel()
+        # 128 bins of 1/4 cycle: DC in the middle, -16 .. +15.75 cycles per image (bin centres)
+        assert ax.get_xlim() == pytest.approx((-16.125, 15.875))
+        assert ax.images[0].get_clim() == (10.0 - 80.0, 10.0)
+        assert 'dB' in bar.get_ylabel()
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_slices_title_is_not_cut_off(tmp_path):
+    from viz.core.plots import plot_slices_db
+
+    freqs = np.linspace(0, 16, 64)
+    title = '/a/very/long/path/to/some/network-snapshot-' + 'x' * 200 + '.pkl (StyleGAN3 1024px), 16 seeds'
+    path = plot_slices_db([('network', freqs, -freqs, -2 * freqs)], str(tmp_path / 's.png'), title)
+    png = np.asarray(PIL.Image.open(path).convert('L')).astype(int)
+    border = np.concatenate([png[:3].ravel(), png[-3:].ravel(), png[:, :3].ravel(), png[:, -3:].ravel()])
+    assert (border > 245).all(), 'something is drawn across the edge of the figure'
+    rows_with_text = np.nonzero((png[:, png.shape[1] // 4:3 * png.shape[1] // 4] < 128).any(axis=1))[0]
+    assert rows_with_text.min() < 40  # the title is there, on top
+
+
+def test_untrained_is_said_once():
+    from viz.core.headless import network_label
+
+    default = network_label(dict(name='untrained StyleGAN3-T 128x128 (built in memory)', untrained=True,
+                                 kind='StyleGAN3', resolution=128))
+    assert default.startswith('UNTRAINED ') and default.lower().count('untrained') == 1
+    assert network_label(dict(name='fresh.pkl', untrained=True, kind='StyleGAN2', resolution=64)) == \
+        'UNTRAINED fresh.pkl (StyleGAN2 64px)'
+    assert 'untrained' not in network_label(dict(name='ffhq.pkl', untrained=False, kind='StyleGAN3',
+                                                 resolution=1024)).lower()
+
+
+def test_layer_tiles_carry_their_names():
+    from viz.core.images import named_tile_grid
+
+    rng = np.random.default_rng(0)
+    tiles = [rng.integers(0, 255, (40, 50, 3), dtype=np.uint8) for _ in range(5)]
+    names = ['input', 'L0_36_512', 'L1_36_512', 'input', 'L10_148_14']
+    grid = named_tile_grid(tiles, names, columns=3, caption_height=16)
+    assert grid.shape == (2 * (40 + 16), 3 * 50, 3)
+    captions = []
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, 3)
+        y0, x0 = r * 56, c * 50
+        assert np.array_equal(grid[y0:y0 + 40, x0:x0 + 50], tile)  # the tile itself untouched
+        caption = grid[y0 + 40:y0 + 56, x0:x0 + 50].max(axis=2)
+        assert (caption > 150).sum() > 15, f'no text under tile {i}'
+        captions.append(caption)
+    assert np.array_equal(captions[0], captions[3])  # same name, same caption
+    assert not np.array_equal(captions[1], captions[2])  # names that differ in one character differ
+    lit_columns = [int((c > 100).any(axis=0).sum()) for c in captions]
+    assert lit_columns[0] < lit_columns[1]  # 'input' is shorter than 'L0_36_512'
+    assert not grid[56 + 40:, 100:].any()  # the empty sixth cell stays black

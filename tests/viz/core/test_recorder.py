@@ -1,0 +1,141 @@
+"""GUI recordings without a display: live mode follows the wall clock, exact mode drives the animation clock.
+
+The exact-mode test runs the real LatentWidget and CaptureWidget in the app's frame order against a fake
+renderer that takes a random number of GUI frames per render, and reads the frames back from the GIF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from networks.errors import UserError
+from viz.core.recorder import Recording
+from viz.core.render_types import RenderArgs, RenderResult
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _frame(value: int) -> np.ndarray:
+    return np.full((16, 16, 3), value, np.uint8)
+
+
+def _gif(path) -> tuple[list[np.ndarray], list[int]]:
+    frames, durations = [], []
+    with PIL.Image.open(path) as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert('RGB')))
+            durations.append(im.info['duration'])
+    return frames, durations
+
+
+def test_live_recording_follows_the_wall_clock(tmp_path):
+    clock = FakeClock()
+    rec = Recording(str(tmp_path / 'v.gif'), fps=10, clock=clock)
+    assert rec.frames_due(current=False) == 1  # live: whatever is shown, at once
+    rec.add(_frame(10), 1)
+    clock.now += 0.05
+    assert rec.frames_due(current=True) == 0  # the next frame is due at 0.1 s
+    clock.now += 0.3  # a slow GUI frame: 0.35 s in, frames 1, 2, 3 are due
+    assert rec.frames_due(current=True) == 3
+    rec.add(_frame(200), 3)
+    clock.now += 0.06
+    assert rec.frames_due(current=True) == 1  # 0.41 s: frame 4
+    rec.add(_frame(100), 1)
+    assert rec.animation_step(0.123) == 0.123  # live: the animation runs on wall time
+    rec.close()
+    frames, durations = _gif(tmp_path / 'v.gif')
+    assert [int(f.mean()) for f in frames] == [10, 200, 200, 200, 100] and sum(durations) == 500
+
+
+def test_exact_recording_steps_the_animation(tmp_path):
+    rec = Recording(str(tmp_path / 'v.gif'), fps=4, frames=3)
+    assert rec.animation_step(0.2) == 0.0  # nothing taken yet: the animation holds at t = 0
+    assert rec.frames_due(current=False) == 0  # waits for the render of the current state
+    assert rec.frames_due(current=True) == 1
+    rec.add(_frame(1), 1)
+    assert rec.frames_due(current=True) == 0  # not before the animation moved on
+    assert rec.animation_step(0.2) == 0.25 and rec.animation_step(0.2) == 0.0  # one step of 1 / fps
+    for value in (2, 3):
+        assert rec.frames_due(current=True) == 1
+        rec.add(_frame(value), 1)
+        rec.animation_step(0.01)
+    assert rec.done and rec.frames_due(current=True) == 0 and rec.captured == 3
+    with pytest.raises(UserError):
+        Recording(str(tmp_path / 'w.gif'), fps=4, frames=0)
+
+
+class FakeAsyncRenderer:
+    """Renders args into a flat image whose grey level encodes the latent x; takes 1-4 GUI frames each."""
+
+    def __init__(self, rng: np.random.Generator, x0: float) -> None:
+        self.rng, self.x0 = rng, x0
+        self.job: tuple[RenderArgs, int] | None = None
+        self.renders = 0
+
+    @staticmethod
+    def latent_x(args: RenderArgs) -> float:
+        return sum(seed * weight for seed, weight in args.w0_seeds)
+
+    def poll(self, viz) -> None:
+        if self.job is None:
+            return
+        args, frames_left = self.job
+        if frames_left > 0:
+            self.job = (args, frames_left - 1)
+            return
+        level = int(round((self.latent_x(args) - self.x0) * 400)) + 20
+        viz.result = RenderResult(args=args, image=_frame(level))
+        self.job = None
+        self.renders += 1
+
+    def submit(self, args: RenderArgs) -> None:
+        if self.job is None and (self.renders == 0 or args != self.last):
+            self.job, self.last = (args, int(self.rng.integers(1, 5))), args
+
+
+def test_exact_recording_of_the_latent_animation_in_the_app_frame_order(tmp_path):
+    """N frames at F fps show the animation at t = k / F, however long each render and GUI frame takes."""
+    from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
+    from viz.gui.widgets.latent_widget import LatentWidget
+
+    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir=str(tmp_path), image_size_px=256.0,
+                                frame_delta=0.0, result=None, messages=[])
+    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
+    viz.log = lambda text, error=False: viz.messages.append((text, error))
+    latent, capture = LatentWidget(viz), CaptureWidget(viz)
+    latent.x, latent.anim, latent.speed = 3.0, True, 0.25
+    capture.view, capture.format, capture.fps = VIEWS.index('image'), FORMATS.index('gif'), 10
+    capture.exact, capture.exact_frames = True, 20
+    rng = np.random.default_rng(0)
+    renderer = FakeAsyncRenderer(rng, x0=3.0)
+    capture.start_video()
+    for _ in range(2000):  # the app's frame(): time step, widgets, poll the renderer, submit
+        viz.frame_delta = capture.animation_step(float(rng.uniform(0.001, 0.25)))
+        latent(show=False)
+        capture(show=False)
+        renderer.poll(viz)
+        renderer.submit(viz.args)
+        if capture.recorder is None:
+            break
+    assert capture.recorder is None, 'the recording did not stop after its 20 frames'
+    # the animation stopped at the last frame: 19 steps of 0.25 seeds/s / 10 fps
+    assert latent.x == pytest.approx(3.0 + 19 * 0.025)
+    capture._finishing.join(30)
+    capture(show=False)  # reports the finished file
+    assert capture.last_saved and any('20 frames, 2.00 s' in text for text, _e in viz.messages)
+    frames, durations = _gif(capture.last_saved)
+    assert len(frames) == 20 and durations == [100] * 20
+    # frame k is the render at t = k / 10 s: x = 3 + 0.025 k, grey level 20 + 10 k
+    assert [int(round(f.mean())) for f in frames] == [20 + 10 * k for k in range(20)]

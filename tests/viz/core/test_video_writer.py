@@ -1,0 +1,129 @@
+"""The capture video writer: frame count and rate read back from the file, bounded memory with many frames,
+frames dropped (and their time held) when the encoder falls behind, errors from the writer thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from networks.errors import UserError
+from viz.core.video_writer import GifStreamWriter, VideoRecorder, gif_delays_cs
+
+
+def _bars(k: int, size: int = 48) -> np.ndarray:
+    """A frame that tells its index apart: a white bar at column 4k (mod size) on a grey ramp."""
+    frame = np.tile(np.linspace(0, 120, size, dtype=np.uint8)[None, :, None], (size, 1, 3))
+    col = (4 * k) % (size - 4)
+    frame[:, col:col + 4] = 255
+    return frame
+
+
+def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
+    frames, durations = [], []
+    with PIL.Image.open(path) as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert('RGB')))
+            durations.append(im.info['duration'])
+    return frames, durations
+
+
+@pytest.mark.parametrize('fps', [30, 7, 50])
+def test_gif_has_every_frame_and_plays_at_the_rate(tmp_path, fps):
+    path = tmp_path / 'v.gif'
+    rec = VideoRecorder(str(path), fps=fps)
+    num = 37
+    for k in range(num):
+        rec.add(_bars(k))
+    assert rec.close() == str(path) and rec.num_frames == num
+    frames, durations = _gif_frames(path)
+    assert len(frames) == num
+    # each frame lasts 1/fps to the centisecond, and the whole file exactly num / fps (to the centisecond)
+    assert all(abs(d - 1000 / fps) <= 10 for d in durations), durations
+    assert sum(durations) == 10 * round(100 * num / fps)
+    for k, frame in enumerate(frames):
+        # 256 colours per frame: close to its own frame, far from the next one
+        assert np.abs(frame.astype(int) - _bars(k)).mean() < 6, f'frame {k} is not the {k}th frame added'
+        assert np.abs(frame.astype(int) - _bars(k + 1)).mean() > 15
+
+
+def test_gif_delays_never_drift():
+    for fps in (1, 3, 7, 24, 30, 33, 50):
+        delays = gif_delays_cs(0, 1000, fps)
+        assert all(round(100 / fps) - 1 <= d <= round(100 / fps) + 1 for d in delays)
+        # after any prefix the GIF is within half a centisecond of real time
+        ends = np.cumsum(delays)
+        assert np.abs(ends - 100 * np.arange(1, 1001) / fps).max() <= 0.5
+    assert gif_delays_cs(0, 3, 30) + gif_delays_cs(3, 3, 30) == gif_delays_cs(0, 6, 30)
+
+
+def test_copies_become_frames(tmp_path):
+    rec = VideoRecorder(str(tmp_path / 'v.gif'), fps=10)
+    rec.add(_bars(0), copies=3)
+    rec.add(_bars(1))
+    rec.close()
+    frames, durations = _gif_frames(tmp_path / 'v.gif')
+    assert len(frames) == 4 and sum(durations) == 400
+    assert np.array_equal(frames[0], frames[2]) and not np.array_equal(frames[2], frames[3])
+
+
+@pytest.mark.parametrize('ext', ['gif', 'mp4'])
+def test_memory_stays_bounded_with_many_frames(tmp_path, ext):
+    """400 frames of 128 px (20 MB of pixels) stream through; at most the queue's worth is held."""
+    frame = np.tile(np.linspace(0, 255, 128, dtype=np.uint8)[None, :, None], (128, 1, 3))
+    tracemalloc.start()
+    try:
+        rec = VideoRecorder(str(tmp_path / f'v.{ext}'), fps=25, queue_size=4)
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for k in range(400):
+            rec.add(np.roll(frame, k, axis=1))
+            assert rec.pending <= 4
+        rec.close()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 4e6, f'{peak / 1e6:.1f} MB held for 20 MB of frames'
+    if ext == 'gif':
+        assert PIL.Image.open(tmp_path / 'v.gif').n_frames == 400
+    else:
+        import imageio.v3 as iio
+
+        frames = iio.imread(tmp_path / 'v.mp4', index=None)
+        assert frames.shape[0] == 400
+
+
+def test_slow_encoder_drops_frames_but_keeps_the_length(tmp_path, monkeypatch):
+    """Non-blocking adds never wait: when the queue is full a frame is dropped and the next one holds its time."""
+    gate = threading.Event()
+    original = GifStreamWriter.append
+
+    def slow_append(self, frame, copies=1):
+        gate.wait(5)  # the encoder is stuck until the producer is done
+        original(self, frame, copies)
+
+    monkeypatch.setattr(GifStreamWriter, 'append', slow_append)
+    rec = VideoRecorder(str(tmp_path / 'v.gif'), fps=10, queue_size=2)
+    start = time.perf_counter()
+    accepted = [rec.add(_bars(k), block=False) for k in range(20)]
+    assert time.perf_counter() - start < 2  # no add waited for the stuck encoder
+    assert not all(accepted) and rec.dropped == accepted.count(False) and rec.pending <= 2
+    gate.set()
+    rec.close()
+    frames, durations = _gif_frames(tmp_path / 'v.gif')
+    assert len(frames) == 20 == rec.num_frames and sum(durations) == 2000
+
+
+def test_gif_fps_limit_and_writer_errors(tmp_path):
+    with pytest.raises(UserError, match='at most 50 fps'):
+        VideoRecorder(str(tmp_path / 'v.gif'), fps=60)
+    (tmp_path / 'taken.gif').mkdir()  # the writer thread cannot open a directory as a file
+    rec = VideoRecorder(str(tmp_path / 'taken.gif'), fps=10)
+    rec.add(_bars(0))
+    with pytest.raises(RuntimeError, match='taken.gif'):
+        rec.close()
