@@ -32,7 +32,8 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
         assert (out / name).exists() and f'wrote {out / name}' in printed
     img = np.asarray(PIL.Image.open(out / 'image.png'))
     assert img.shape == (32, 32, 3) and img.std() > 1
-    assert np.asarray(PIL.Image.open(out / 'fft.png')).shape == (32, 64, 3)
+    fft = np.asarray(PIL.Image.open(out / 'fft.png'))
+    assert fft.shape[0] == 32 and fft.shape[1] > 64  # the image, its FFT and the FFT's colour bar
     info = json.loads((out / 'render_info.json').read_text())
     assert info['errors'] == [] and info['network']['resolution'] == 32
 
