@@ -74,6 +74,7 @@ class SpectrumWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 7):
                 _, self.num_seeds = imgui.slider_int('##specn', self.num_seeds, 1, 256, format='%d seeds')
+            viz.rect('spectrum_seeds')
             imgui.same_line()
             _, self.of_layer = imgui.checkbox('Of layer', self.of_layer)
             imgui.text('Definition')
@@ -89,6 +90,7 @@ class SpectrumWidget:
             with imgui_utils.item_width(-1):
                 _, self.dataset = imgui.input_text_with_hint('##specds', 'optional folder or zip to compare',
                                                              self.dataset)
+            viz.rect('spectrum_dataset')
         viz.set_args(spectrum_seeds=int(self.num_seeds) if self.enabled else 0, spectrum_layer=bool(self.of_layer),
                      spectrum_dataset=self.dataset.strip() if self.enabled else '',
                      spectrum_definition=self.definition)
