@@ -8,6 +8,9 @@
    queue never holds more than one request, and every result shown is the newest request's.
 3. N frames of random input (mouse moves, clicks, drags, wheel, keys) over the whole window: no crash,
    resident memory growth < 5% from the end of the warm-up to the end.
+4. Analyses (default network): GUI frames/s while a 50-seed spectrum runs; seed click -> new image with that
+   spectrum running, as a ratio to the same click without it (target <= 1.5); display-only changes (FFT
+   range / beta, dB, normalise, channels, untransform) -> new image (target < 50 ms).
 """
 
 from __future__ import annotations
@@ -149,6 +152,74 @@ def bench_fuzz(app, frames: int, seed: int = 0, warmup: int = 1000) -> dict:
                 renders=app.async_renderer.stats['rendered'])
 
 
+def _until(app, pred, timeout: float = 120.0) -> float:
+    """Run GUI frames until `pred()`; seconds it took."""
+    t0 = time.perf_counter()
+    while not pred():
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError('timed out')
+        app.frame()
+    return time.perf_counter() - t0
+
+
+def _shown(app, args) -> bool:
+    return app.result is not None and app.result.args == args and app.result.image is not None
+
+
+def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
+    """Frame rate during a spectrum, seed click -> image with and without it, display-only change -> image."""
+    app.window.fps_limit = 0
+    app.perf_widget.fps_limit = 0
+    _until(app, lambda: not app.rendering)
+
+    def click_times() -> list[float]:
+        times = []
+        for _ in range(repeats):
+            app.latent_widget.set_seed(app.latent_widget.seed + 1)
+            app.frame()
+            target = app.args
+            times.append(_until(app, lambda t=target: _shown(app, t)))
+            app.frame()
+        return times
+
+    plain = click_times()
+    app.spectrum_widget.enabled, app.spectrum_widget.num_seeds = True, spectrum_seeds
+    app.frame()
+    _until(app, lambda: app.async_renderer.analysing and (app.async_renderer.progress or ('', 0, 0))[1] >= 1)
+    fps, frames = _fps(app, seconds=3.0)
+    progress_before = app.async_renderer.progress
+    during = click_times()
+    still_running = app.async_renderer.analysing
+    spectrum_total = _until(app, lambda: app.result is not None and app.result.spectrum is not None, timeout=1800)
+    app.spectrum_widget.enabled = False
+    app.frame()
+    _until(app, lambda: not app.rendering)
+
+    display = {}
+    changes = [('fft_show', dict(fft_show=True)), ('fft_range', dict(fft_range_db=30.0)),
+               ('fft_beta', dict(fft_beta=4.0)), ('db', dict(db=6.0)), ('normalize', dict(normalize=True)),
+               ('single_channel', dict(rgb=False, base_channel=1)), ('fft_all', dict(fft_all=False))]
+    for name, change in changes:
+        for key, value in change.items():
+            setattr(app.layer_widget, key, value)
+        app.frame()
+        target = app.args
+        display[name] = _until(app, lambda t=target: _shown(app, t))
+    # Untransform: a moved input first (that synthesises), then the display-only toggle.
+    app.transform_widget.x, app.transform_widget.angle = 0.1, 5.0
+    app.frame()
+    _until(app, lambda t=app.args: _shown(app, t))
+    app.transform_widget.untransform = True
+    app.frame()
+    target = app.args
+    display['untransform'] = _until(app, lambda t=target: _shown(app, t))
+    return dict(fps_during_spectrum=fps, frames=frames, progress=progress_before,
+                click_plain_s=plain, click_with_spectrum_s=during, spectrum_still_running=still_running,
+                click_ratio=statistics.median(during) / statistics.median(plain),
+                spectrum_rest_s=spectrum_total, display_change_s=display,
+                display_change_max_s=max(display.values()))
+
+
 def slow_network_pkl(directory: str, min_seconds: float = 1.2) -> tuple[str, float]:
     """A StyleGAN3-T whose CPU render takes >= `min_seconds` here (grown until it does); (path, seconds)."""
     import torch
@@ -178,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--fuzz-frames', type=int, default=10000)
     p.add_argument('--slider-frames', type=int, default=600)
-    p.add_argument('--parts', default='busy,slider,fuzz', help='which parts to run (comma-separated)')
+    p.add_argument('--parts', default='busy,slider,fuzz,analyses', help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
     opts = p.parse_args(argv)
 
@@ -208,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
                     print('slider:', json.dumps(results['slider']), flush=True)
             finally:
                 app.close()
+            if 'analyses' in parts:
+                app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network
+                try:
+                    results['analyses'] = bench_analyses(app)
+                    print('analyses:', json.dumps(results['analyses'], default=str), flush=True)
+                finally:
+                    app.close()
             if 'fuzz' in parts:
                 app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # default network for the fuzz
                 try:
@@ -237,6 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         checks[f'{fuzz["frames"]} random-input frames, RSS growth < 5%'] = fuzz['rss_growth'] < 0.05
         print(f'fuzz: {fuzz["frames"]} frames in {fuzz["seconds"]:.0f} s, RSS {fuzz["rss_start_mb"]:.0f} -> '
               f'{fuzz["rss_end_mb"]:.0f} MiB ({100 * fuzz["rss_growth"]:+.1f}%)')
+    if 'analyses' in results:
+        an = results['analyses']
+        checks['GUI >= 30 fps while a spectrum runs'] = an['fps_during_spectrum'] >= 30
+        checks['seed click with a 50-seed spectrum running <= 1.5x a plain click'] = an['click_ratio'] <= 1.5
+        checks['display-only change < 50 ms'] = an['display_change_max_s'] < 0.05
+        print(f'analyses: {an["fps_during_spectrum"]:.0f} fps during the spectrum; seed click '
+              f'{1000 * statistics.median(an["click_plain_s"]):.0f} ms plain, '
+              f'{1000 * statistics.median(an["click_with_spectrum_s"]):.0f} ms with the spectrum running '
+              f'(x{an["click_ratio"]:.2f}); display-only changes max {1000 * an["display_change_max_s"]:.0f} ms')
     results['checks'] = checks
     for name, ok in checks.items():
         print(f'{"PASS" if ok else "FAIL"}  {name}')
