@@ -35,6 +35,7 @@ class AsyncRenderer:
         self._control: AnalysisControl | None = None  # of the request in flight
         self._cancel_requested = False
         self._analysing = False  # the in-flight request's view is delivered; only its analyses run
+        self._warmed = False  # views.warm_up done (after the first render, while idle)
         self.stats = dict(requested=0, rendered=0, dropped=0, replaced=0, max_queue=0, cancelled=0)
         self._thread = threading.Thread(target=self._worker, name='async-renderer', daemon=True)
         self._thread.start()
@@ -180,3 +181,9 @@ class AsyncRenderer:
                 else:
                     self._result = result
                 self._cond.notify_all()
+                warm = not self._warmed and self._pending is None
+            if warm and full_renderer:
+                from viz.core.views import warm_up
+
+                warm_up()
+                self._warmed = True
