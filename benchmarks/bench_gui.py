@@ -172,28 +172,39 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
     app.perf_widget.fps_limit = 0
     _until(app, lambda: not app.rendering)
 
-    def click_times() -> list[float]:
-        times = []
-        for _ in range(repeats):
-            app.latent_widget.set_seed(app.latent_widget.seed + 1)
-            app.frame()
-            target = app.args
-            times.append(_until(app, lambda t=target: _shown(app, t)))
-            app.frame()
-        return times
+    def click() -> float:
+        app.latent_widget.set_seed(app.latent_widget.seed + 1)
+        app.frame()
+        target = app.args
+        seconds = _until(app, lambda: _shown(app, target))
+        app.frame()
+        return seconds
 
-    plain = click_times()
+    def spectrum(on: bool) -> None:
+        app.spectrum_widget.enabled, app.spectrum_widget.num_seeds = on, spectrum_seeds
+        app.frame()
+        if on:  # running from its start, past its first sample
+            _until(app, lambda: app.async_renderer.analysing and (app.async_renderer.progress or ('', 0, 0))[1] >= 1)
+        else:
+            _until(app, lambda: not app.rendering)
+
+    # Pairs (plain click, click while the spectrum runs), interleaved: the shared CPU's load changes by the
+    # minute, and each pair sees about the same.
     idle_fps, _n = _fps(app, seconds=3.0)
-    app.spectrum_widget.enabled, app.spectrum_widget.num_seeds = True, spectrum_seeds
-    app.frame()
-    _until(app, lambda: app.async_renderer.analysing and (app.async_renderer.progress or ('', 0, 0))[1] >= 1)
-    fps, frames = _fps(app, seconds=3.0)
-    progress_before = app.async_renderer.progress
-    during = click_times()
-    still_running = app.async_renderer.analysing
-    app.spectrum_widget.enabled = False
-    app.frame()
-    _until(app, lambda: not app.rendering)
+    plain, during, fps_during, progress_before = [], [], [], None
+    for _ in range(repeats):
+        plain.append(click())
+        spectrum(True)
+        fps, frames = _fps(app, seconds=1.0)
+        fps_during.append(fps)
+        progress_before = app.async_renderer.progress
+        during.append(click())
+        spectrum(False)
+        analyses = app.async_renderer.renderer.analyses
+        analyses._values.clear()  # forget it (and its saved samples): the next pair sees it running again
+        analyses._partial.clear()
+    fps = statistics.median(fps_during)
+    still_running = progress_before is not None
 
     display, render_ms = {}, {}
     changes = [('fft_show', dict(fft_show=True)), ('fft_range', dict(fft_range_db=30.0)),
@@ -215,9 +226,10 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
     target = app.args
     display['untransform'] = _until(app, lambda t=target: _shown(app, t))
     render_ms['untransform'] = 1000 * app.result.timings.get('total', float('nan'))
-    return dict(idle_fps=idle_fps, fps_during_spectrum=fps, frames=frames, progress=progress_before,
+    return dict(idle_fps=idle_fps, fps_during_spectrum=fps, fps_during_all=fps_during, progress=progress_before,
                 click_plain_s=plain, click_with_spectrum_s=during, spectrum_still_running=still_running,
-                click_ratio=statistics.median(during) / statistics.median(plain), display_change_s=display,
+                click_ratio=statistics.median(during) / statistics.median(plain),
+                click_pair_ratios=[d / p for d, p in zip(during, plain)], display_change_s=display,
                 display_change_render_ms=render_ms, display_change_max_s=max(display.values()))
 
 

@@ -32,6 +32,7 @@ from viz.analysis import spectra
 from viz.core.images import to_uint8_rgb
 from viz.core.latents import generate_batch
 from viz.core.render_types import RenderArgs, RenderResult, error_text
+from viz.core.synthesis import OUTPUT_LAYER
 from viz.core.views import colorbar_image, colormap
 
 __all__ = ['AnalysisCancelled', 'AnalysisControl', 'AnalysisCache', 'analysis_keys', 'spectrum_analysis',
@@ -104,6 +105,7 @@ def _watched(G: torch.nn.Module, control: AnalysisControl, what: str, total: int
 
 def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
     """Cache keys of the analyses `args` asks for (each depends only on what changes its result)."""
+    layer = None if layer == OUTPUT_LAYER else layer  # NVlabs' `output` entry is the image itself
     netkey = (args.pkl, args.device, args.precision)
     keys = {}
     if args.spectrum_seeds > 0:
