@@ -9,8 +9,9 @@
 3. N frames of random input (mouse moves, clicks, drags, wheel, keys) over the whole window: no crash,
    resident memory growth < 5% from the end of the warm-up to the end.
 4. Analyses (default network): GUI frames/s while a 50-seed spectrum runs; seed click -> new image with that
-   spectrum running, as a ratio to the same click without it (target <= 1.5); display-only changes (FFT
-   range / beta, dB, normalise, channels, untransform) -> new image (target < 50 ms).
+   spectrum running, as a ratio to the same click without it (target <= 1.5), in the GUI and at the
+   renderer (`click`); display-only changes (FFT range / beta, dB, normalise, channels, untransform) -> new
+   image (target < 50 ms).
 """
 
 from __future__ import annotations
@@ -233,6 +234,52 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
                 display_change_render_ms=render_ms, display_change_max_s=max(display.values()))
 
 
+def bench_click_renderer(repeats: int = 5, spectrum_seeds: int = 50) -> dict:
+    """The same pairs as `bench_analyses` at the renderer (AsyncRenderer, default network, no window): seed change ->
+    image, plain and while a spectrum runs (cancelled within one sample, then the view)."""
+    import dataclasses
+
+    from viz.core.async_renderer import AsyncRenderer
+    from viz.core.render_types import RenderArgs
+
+    ar = AsyncRenderer()
+
+    def shown(args) -> float:
+        t0 = time.perf_counter()
+        while True:
+            res = ar.get_result()
+            if res is not None and res.args == args and res.image is not None:
+                return time.perf_counter() - t0
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError('timed out')
+            time.sleep(0.001)
+
+    try:
+        args = RenderArgs()
+        ar.set_args(args)
+        ar.wait_idle(120)
+        plain, during = [], []
+        for i in range(repeats):
+            args = dataclasses.replace(args, w0_seeds=((2 * i + 1, 1.0),), spectrum_seeds=0)
+            ar.set_args(args)
+            plain.append(shown(args))
+            ar.wait_idle(120)
+            args = dataclasses.replace(args, spectrum_seeds=spectrum_seeds)
+            ar.set_args(args)
+            while not (ar.analysing and (ar.progress or ('', 0, 0))[1] >= 1):
+                time.sleep(0.001)
+            args = dataclasses.replace(args, w0_seeds=((2 * i + 2, 1.0),))
+            ar.set_args(args)
+            during.append(shown(args))
+            ar.set_args(dataclasses.replace(args, spectrum_seeds=0))
+            ar.wait_idle(120)
+            ar.renderer.analyses._values.clear()  # forget the spectrum: the next pair sees it running again
+            ar.renderer.analyses._partial.clear()
+    finally:
+        ar.close()
+    return dict(plain_s=plain, with_spectrum_s=during, ratio=statistics.median(during) / statistics.median(plain))
+
+
 def slow_network_pkl(directory: str, min_seconds: float = 1.2) -> tuple[str, float]:
     """A StyleGAN3-T whose CPU render takes >= `min_seconds` here (grown until it does); (path, seconds)."""
     import torch
@@ -262,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--fuzz-frames', type=int, default=10000)
     p.add_argument('--slider-frames', type=int, default=600)
-    p.add_argument('--parts', default='busy,slider,fuzz,analyses', help='which parts to run (comma-separated)')
+    p.add_argument('--parts', default='busy,slider,fuzz,click,analyses', help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
     opts = p.parse_args(argv)
 
@@ -292,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                     print('slider:', json.dumps(results['slider']), flush=True)
             finally:
                 app.close()
+            if 'click' in parts:
+                results['click'] = bench_click_renderer()
+                print('click:', json.dumps(results['click']), flush=True)
             if 'analyses' in parts:
                 app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network
                 try:
@@ -341,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
               f'{1000 * statistics.median(an["click_with_spectrum_s"]):.0f} ms with the spectrum running '
               f'(x{an["click_ratio"]:.2f}); display-only changes (ms): '
               + ', '.join(f'{k} {1000 * v:.0f}' for k, v in an['display_change_s'].items()))
+    if 'click' in results:
+        click = results['click']
+        checks['renderer: seed change with a spectrum running <= 1.5x a plain one'] = click['ratio'] <= 1.5
+        print(f'renderer: seed change {1000 * statistics.median(click["plain_s"]):.0f} ms plain, '
+              f'{1000 * statistics.median(click["with_spectrum_s"]):.0f} ms with a spectrum running '
+              f'(x{click["ratio"]:.2f})')
     results['checks'] = checks
     for name, ok in checks.items():
         print(f'{"PASS" if ok else "FAIL"}  {name}')
