@@ -8,6 +8,10 @@
    queue never holds more than one request, and every result shown is the newest request's.
 3. N frames of random input (mouse moves, clicks, drags, wheel, keys) over the whole window: no crash,
    resident memory growth < 5% from the end of the warm-up to the end.
+4. Analyses (default network): GUI frames/s while a 50-seed spectrum runs; seed click -> new image with that
+   spectrum running, as a ratio to the same click without it (target <= 1.5), in the GUI and at the
+   renderer (`click`); display-only changes (FFT range / beta, dB, normalise, channels, untransform) -> new
+   image (target < 50 ms).
 """
 
 from __future__ import annotations
@@ -149,6 +153,133 @@ def bench_fuzz(app, frames: int, seed: int = 0, warmup: int = 1000) -> dict:
                 renders=app.async_renderer.stats['rendered'])
 
 
+def _until(app, pred, timeout: float = 120.0) -> float:
+    """Run GUI frames until `pred()`; seconds it took."""
+    t0 = time.perf_counter()
+    while not pred():
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError('timed out')
+        app.frame()
+    return time.perf_counter() - t0
+
+
+def _shown(app, args) -> bool:
+    return app.result is not None and app.result.args == args and app.result.image is not None
+
+
+def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
+    """Frame rate during a spectrum, seed click -> image with and without it, display-only change -> image."""
+    app.window.fps_limit = 0
+    app.perf_widget.fps_limit = 0
+    _until(app, lambda: not app.rendering)
+
+    def click() -> float:
+        app.latent_widget.set_seed(app.latent_widget.seed + 1)
+        app.frame()
+        target = app.args
+        seconds = _until(app, lambda: _shown(app, target))
+        app.frame()
+        return seconds
+
+    def spectrum(on: bool) -> None:
+        app.spectrum_widget.enabled, app.spectrum_widget.num_seeds = on, spectrum_seeds
+        app.frame()
+        if on:  # running from its start, past its first sample
+            _until(app, lambda: app.async_renderer.analysing and (app.async_renderer.progress or ('', 0, 0))[1] >= 1)
+        else:
+            _until(app, lambda: not app.rendering)
+
+    # Pairs (plain click, click while the spectrum runs), interleaved: the shared CPU's load changes by the
+    # minute, and each pair sees about the same.
+    idle_fps, _n = _fps(app, seconds=3.0)
+    plain, during, fps_during, progress_before = [], [], [], None
+    for _ in range(repeats):
+        plain.append(click())
+        spectrum(True)
+        fps, frames = _fps(app, seconds=1.0)
+        fps_during.append(fps)
+        progress_before = app.async_renderer.progress
+        during.append(click())
+        spectrum(False)
+        analyses = app.async_renderer.renderer.analyses
+        analyses._values.clear()  # forget it (and its saved samples): the next pair sees it running again
+        analyses._partial.clear()
+    fps = statistics.median(fps_during)
+    still_running = progress_before is not None
+
+    display, render_ms = {}, {}
+    changes = [('fft_show', dict(fft_show=True)), ('fft_range', dict(fft_range_db=30.0)),
+               ('fft_beta', dict(fft_beta=4.0)), ('db', dict(db=6.0)), ('normalize', dict(normalize=True)),
+               ('single_channel', dict(rgb=False, base_channel=1)), ('fft_all', dict(fft_all=False))]
+    for name, change in changes:
+        for key, value in change.items():
+            setattr(app.layer_widget, key, value)
+        app.frame()
+        target = app.args
+        display[name] = _until(app, lambda t=target: _shown(app, t))
+        render_ms[name] = 1000 * app.result.timings.get('total', float('nan'))
+    # Untransform: a moved input first (that synthesises), then the display-only toggle.
+    app.transform_widget.x, app.transform_widget.angle = 0.1, 5.0
+    app.frame()
+    _until(app, lambda t=app.args: _shown(app, t))
+    app.transform_widget.untransform = True
+    app.frame()
+    target = app.args
+    display['untransform'] = _until(app, lambda t=target: _shown(app, t))
+    render_ms['untransform'] = 1000 * app.result.timings.get('total', float('nan'))
+    return dict(idle_fps=idle_fps, fps_during_spectrum=fps, fps_during_all=fps_during, progress=progress_before,
+                click_plain_s=plain, click_with_spectrum_s=during, spectrum_still_running=still_running,
+                click_ratio=statistics.median(during) / statistics.median(plain),
+                click_pair_ratios=[d / p for d, p in zip(during, plain)], display_change_s=display,
+                display_change_render_ms=render_ms, display_change_max_s=max(display.values()))
+
+
+def bench_click_renderer(repeats: int = 5, spectrum_seeds: int = 50) -> dict:
+    """The same pairs as `bench_analyses` at the renderer (AsyncRenderer, default network, no window): seed change ->
+    image, plain and while a spectrum runs (cancelled within one sample, then the view)."""
+    import dataclasses
+
+    from viz.core.async_renderer import AsyncRenderer
+    from viz.core.render_types import RenderArgs
+
+    ar = AsyncRenderer()
+
+    def shown(args) -> float:
+        t0 = time.perf_counter()
+        while True:
+            res = ar.get_result()
+            if res is not None and res.args == args and res.image is not None:
+                return time.perf_counter() - t0
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError('timed out')
+            time.sleep(0.001)
+
+    try:
+        args = RenderArgs()
+        ar.set_args(args)
+        ar.wait_idle(120)
+        plain, during = [], []
+        for i in range(repeats):
+            args = dataclasses.replace(args, w0_seeds=((2 * i + 1, 1.0),), spectrum_seeds=0)
+            ar.set_args(args)
+            plain.append(shown(args))
+            ar.wait_idle(120)
+            args = dataclasses.replace(args, spectrum_seeds=spectrum_seeds)
+            ar.set_args(args)
+            while not (ar.analysing and (ar.progress or ('', 0, 0))[1] >= 1):
+                time.sleep(0.001)
+            args = dataclasses.replace(args, w0_seeds=((2 * i + 2, 1.0),))
+            ar.set_args(args)
+            during.append(shown(args))
+            ar.set_args(dataclasses.replace(args, spectrum_seeds=0))
+            ar.wait_idle(120)
+            ar.renderer.analyses._values.clear()  # forget the spectrum: the next pair sees it running again
+            ar.renderer.analyses._partial.clear()
+    finally:
+        ar.close()
+    return dict(plain_s=plain, with_spectrum_s=during, ratio=statistics.median(during) / statistics.median(plain))
+
+
 def slow_network_pkl(directory: str, min_seconds: float = 1.2) -> tuple[str, float]:
     """A StyleGAN3-T whose CPU render takes >= `min_seconds` here (grown until it does); (path, seconds)."""
     import torch
@@ -178,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--fuzz-frames', type=int, default=10000)
     p.add_argument('--slider-frames', type=int, default=600)
-    p.add_argument('--parts', default='busy,slider,fuzz', help='which parts to run (comma-separated)')
+    p.add_argument('--parts', default='busy,slider,fuzz,click,analyses', help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
     opts = p.parse_args(argv)
 
@@ -208,6 +339,16 @@ def main(argv: list[str] | None = None) -> int:
                     print('slider:', json.dumps(results['slider']), flush=True)
             finally:
                 app.close()
+            if 'click' in parts:
+                results['click'] = bench_click_renderer()
+                print('click:', json.dumps(results['click']), flush=True)
+            if 'analyses' in parts:
+                app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network
+                try:
+                    results['analyses'] = bench_analyses(app)
+                    print('analyses:', json.dumps(results['analyses'], default=str), flush=True)
+                finally:
+                    app.close()
             if 'fuzz' in parts:
                 app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # default network for the fuzz
                 try:
@@ -237,6 +378,25 @@ def main(argv: list[str] | None = None) -> int:
         checks[f'{fuzz["frames"]} random-input frames, RSS growth < 5%'] = fuzz['rss_growth'] < 0.05
         print(f'fuzz: {fuzz["frames"]} frames in {fuzz["seconds"]:.0f} s, RSS {fuzz["rss_start_mb"]:.0f} -> '
               f'{fuzz["rss_end_mb"]:.0f} MiB ({100 * fuzz["rss_growth"]:+.1f}%)')
+    if 'analyses' in results:
+        an = results['analyses']
+        checks['GUI >= 30 fps while a spectrum runs'] = an['fps_during_spectrum'] >= 30
+        checks['seed click with a 50-seed spectrum running <= 1.5x a plain click'] = an['click_ratio'] <= 1.5
+        # Untransform is reported apart: its first view of a transform builds that transform's band-limited filter.
+        checks['display-only change < 50 ms (FFT, dB, normalise, channels)'] = max(
+            v for k, v in an['display_change_s'].items() if k != 'untransform') < 0.05
+        print(f'analyses: {an["fps_during_spectrum"]:.0f} fps during the spectrum (idle {an["idle_fps"]:.0f}); '
+              f'seed click '
+              f'{1000 * statistics.median(an["click_plain_s"]):.0f} ms plain, '
+              f'{1000 * statistics.median(an["click_with_spectrum_s"]):.0f} ms with the spectrum running '
+              f'(x{an["click_ratio"]:.2f}); display-only changes (ms): '
+              + ', '.join(f'{k} {1000 * v:.0f}' for k, v in an['display_change_s'].items()))
+    if 'click' in results:
+        click = results['click']
+        checks['renderer: seed change with a spectrum running <= 1.5x a plain one'] = click['ratio'] <= 1.5
+        print(f'renderer: seed change {1000 * statistics.median(click["plain_s"]):.0f} ms plain, '
+              f'{1000 * statistics.median(click["with_spectrum_s"]):.0f} ms with a spectrum running '
+              f'(x{click["ratio"]:.2f})')
     results['checks'] = checks
     for name, ok in checks.items():
         print(f'{"PASS" if ok else "FAIL"}  {name}')

@@ -3,15 +3,21 @@
 At most one request waits: a new `set_args` replaces the waiting one (the newest request wins), so the
 queue never grows however fast a slider moves. A result whose request was superseded while it rendered
 is dropped (counted in `stats['dropped']`) when `drop_stale` is set; errors arrive as `RenderResult.error`.
+
+A request with slow analyses not yet cached is answered twice: first the view alone (`partial`), then the
+full result. While its analyses run, `analysing` is True, `progress` says how far they are, and a newer
+request (or `cancel_analysis`) stops them within one sample (`viz.core.analyses.AnalysisControl`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 import time
 
+from viz.core.analyses import AnalysisControl
 from viz.core.render_types import RenderArgs, RenderResult
 from viz.core.renderer import Renderer
 
@@ -26,7 +32,11 @@ class AsyncRenderer:
         self._latest: RenderArgs | None = None  # newest request ever made
         self._result: RenderResult | None = None  # newest undelivered result
         self._closed = False
-        self.stats = dict(requested=0, rendered=0, dropped=0, replaced=0, max_queue=0)
+        self._control: AnalysisControl | None = None  # of the request in flight
+        self._cancel_requested = False
+        self._analysing = False  # the in-flight request's view is delivered; only its analyses run
+        self._warmed = False  # views.warm_up done (after the first render, while idle)
+        self.stats = dict(requested=0, rendered=0, dropped=0, replaced=0, max_queue=0, cancelled=0)
         self._thread = threading.Thread(target=self._worker, name='async-renderer', daemon=True)
         self._thread.start()
 
@@ -59,6 +69,30 @@ class AsyncRenderer:
         """A finished result that `get_result` has not taken yet."""
         with self._cond:
             return self._result is not None
+
+    @property
+    def analysing(self) -> bool:
+        """Only analyses run (their request's view was delivered): a new request now cancels them within a sample."""
+        with self._cond:
+            return self._analysing and self._pending is None
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a new request is taken at once: nothing in flight, or only analyses (which it cancels)."""
+        with self._cond:
+            return (self._pending is None and self._in_flight is None) or (self._analysing and self._pending is None)
+
+    @property
+    def progress(self) -> tuple[str, int, int] | None:
+        """(analysis, samples done, samples in all) of the analysis running now, or None."""
+        control = self._control
+        return control.progress if control is not None else None
+
+    def cancel_analysis(self) -> None:
+        """Stop the running analysis between samples; its request's result comes back without it."""
+        with self._cond:
+            if self._in_flight is not None:
+                self._cancel_requested = True
 
     @property
     def latest_args(self) -> RenderArgs | None:
@@ -102,6 +136,10 @@ class AsyncRenderer:
             except OSError:
                 pass
 
+    def _should_cancel(self, args: RenderArgs) -> bool:
+        # Read without the lock: reference reads are atomic, and a late answer costs one more layer at most.
+        return self._closed or self._cancel_requested or (self.drop_stale and args != self._latest)
+
     def _worker(self) -> None:
         self._lower_priority()
         while True:
@@ -112,7 +150,9 @@ class AsyncRenderer:
                     return
                 args, self._pending = self._pending, None
                 self._in_flight = args
-            if getattr(self.renderer, 'analyses_pending', None) and self.renderer.analyses_pending(args):
+                self._cancel_requested = False
+            full_renderer = getattr(self.renderer, 'analyses_pending', None) is not None
+            if full_renderer and self.renderer.analyses_pending(args):
                 # Slow analyses to compute: show the view first (delivered only if still the newest request).
                 from viz.core.renderer import without_analyses
 
@@ -121,13 +161,29 @@ class AsyncRenderer:
                 with self._cond:
                     if args == self._latest and not partial.error:
                         self._result = partial
+                        self._analysing = True
                     self._cond.notify_all()
-            result = self.renderer.render(args)  # never raises
+            if full_renderer:
+                control = AnalysisControl(functools.partial(self._should_cancel, args))
+                self._control = control
+                result = self.renderer.render(args, control=control)  # never raises
+                self._control = None
+            else:
+                result = self.renderer.render(args)
             with self._cond:
                 self._in_flight = None
+                self._analysing = False
+                if self._cancel_requested:
+                    self.stats['cancelled'] += 1
                 self.stats['rendered'] += 1
                 if self.drop_stale and args != self._latest:
                     self.stats['dropped'] += 1
                 else:
                     self._result = result
                 self._cond.notify_all()
+                warm = not self._warmed and self._pending is None
+            if warm and full_renderer:
+                from viz.core.views import warm_up
+
+                warm_up()
+                self._warmed = True

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from viz.core.analyses import SPECTRUM_RANGE_DB
 from viz.core.images import named_tile_grid, save_png, side_by_side
 from viz.core.plots import plot_heatmap_db, plot_slices_db
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
@@ -98,11 +99,14 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                 if check(res, 'spectrum') and res.spectrum is not None:
                     spec = res.spectrum
                     cycles_per_bin = float(spec['freqs'][1] - spec['freqs'][0])
+                    # absolute dB on the GUI's fixed scale (NVlabs' heatmap range), so two runs compare by colour
                     written.append(plot_heatmap_db(spec['db'], cycles_per_bin, out('spectrum.png'),
-                                                   f'{label}: mean power spectrum, {spec["num_seeds"]} seeds'))
-                    curves = [('network', spec['freqs'], spec['deg0'], spec['deg45'])]
+                                                   f'{label}: mean power spectrum, {spec["num_seeds"]} seeds',
+                                                   limits_db=SPECTRUM_RANGE_DB))
+                    curves = [('network', spec['freqs'], spec['deg0'], spec['freqs45'], spec['deg45'])]
                     if 'dataset_deg0' in spec:
-                        curves.append(('dataset', spec['dataset_freqs'], spec['dataset_deg0'], spec['dataset_deg45']))
+                        curves.append(('dataset', spec['dataset_freqs'], spec['dataset_deg0'],
+                                       spec['dataset_freqs45'], spec['dataset_deg45']))
                     written.append(plot_slices_db(curves, out('spectrum_slices.png'),
                                                   f'{label}, {spec["num_seeds"]} seeds'))
             elif view == 'eq':

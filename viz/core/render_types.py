@@ -57,6 +57,7 @@ class RenderArgs:
     spectrum_seeds: int = 0  # average 2-D power spectrum over this many seeds
     spectrum_dataset: str = ''  # optional dataset folder / zip to compare with
     spectrum_layer: bool = False  # of the selected layer instead of the output
+    spectrum_definition: str = 'nvlabs'  # NVlabs' avg_spectra (uint8 output) | 'whitened' (viz.analysis.spectra)
     eq_readout: bool = False
     eq_transforms: int = 4
     sticking: bool = False
@@ -81,7 +82,8 @@ class RenderResult:
     fft: np.ndarray | None = None  # uint8 HWC colour-mapped log power spectrum of the view
     layers: tuple[LayerInfo, ...] = ()
     stats: dict[str, float] | None = None  # mean / std / max of the shown tensor
-    spectrum: dict[str, Any] | None = None  # db (2-D float array), freqs, deg0, deg45, image (uint8), [dataset_*]
+    spectrum: dict[str, Any] | None = None  # db (absolute dB heatmap), image, colorbar, freqs/deg0, freqs45/deg45,
+    # definition, label, [dataset_*]: see viz.core.analyses.spectrum_analysis
     eq: dict[str, float] | None = None  # eqt_int, eqt_frac, eqr in dB
     sticking: dict[str, np.ndarray] | None = None  # average, streak (uint8 HWC)
     network: dict[str, Any] = field(default_factory=dict)  # name, kind, untrained, resolution, num_ws, ...
@@ -89,6 +91,7 @@ class RenderResult:
     error: str | None = None
     messages: tuple[str, ...] = ()  # notes that are not errors (e.g. an analysis is unavailable)
     partial: bool = False  # the view without the analyses; the full result follows
+    analysis_errors: dict[str, str] = field(default_factory=dict)  # 'spectrum' | 'eq' | 'sticking' -> why it failed
 
 
 def args_to_dict(args: RenderArgs) -> dict:

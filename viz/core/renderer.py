@@ -6,6 +6,10 @@ hooks only when a layer is viewed (`synthesis`), and builds the image or a layer
 `analyses`. The input transform of a render is set only for its synthesis (`networks.stylegan3.
 input_transform`), so nothing carries over from one render to the next. Used by the async renderer thread,
 the headless tool and the tests; it never raises: failures come back as `RenderResult.error`.
+
+The synthesis output (or captured layer) is cached by every RenderArgs field except the display-only and
+analysis ones (`VIEW_ONLY_FIELDS`), so FFT range / beta, dB, normalise, channels and untransform never run
+the generator again.
 """
 
 from __future__ import annotations
@@ -18,15 +22,30 @@ import torch
 
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
-from viz.core.analyses import AnalysisCache
+from viz.core.analyses import AnalysisCache, AnalysisControl
 from viz.core.images import to_uint8_rgb
 from viz.core.latents import compute_ws
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text
-from viz.core.synthesis import list_layers, run_synthesis
-from viz.core.views import fft_view, untransform_image
+from viz.core.synthesis import OUTPUT_LAYER, list_layers, run_synthesis
+from viz.core.views import fft_view, untransform_image, with_colorbar
 
-__all__ = ['Renderer', 'without_analyses']
+__all__ = ['Renderer', 'without_analyses', 'VIEW_ONLY_FIELDS', 'synthesis_key']
+
+# RenderArgs fields that change only how a synthesis result is shown (or which analyses run), never the
+# synthesis itself. Every other field, including any added later, is part of the synthesis cache key.
+VIEW_ONLY_FIELDS = frozenset({
+    'sel_channels', 'base_channel', 'img_scale_db', 'img_normalize', 'untransform',
+    'fft_show', 'fft_all', 'fft_range_db', 'fft_beta',
+    'spectrum_seeds', 'spectrum_dataset', 'spectrum_layer', 'spectrum_definition',
+    'eq_readout', 'eq_transforms', 'sticking', 'sticking_radius', 'sticking_num', 'sticking_frames',
+})
+
+
+def synthesis_key(args: RenderArgs, layer: str | None) -> tuple:
+    """What the synthesis output of `args` depends on: every field but the view-only ones, with the layer as shown."""
+    return tuple((f.name, layer if f.name == 'layer_name' else getattr(args, f.name))
+                 for f in dataclasses.fields(args) if f.name not in VIEW_ONLY_FIELDS)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +57,8 @@ class Renderer:
         self.networks = NetworkCache(max_networks)
         self.analyses = AnalysisCache()
         self._ws_cache: tuple[tuple, torch.Tensor] | None = None
+        self._synthesis_cache: tuple[tuple, dict] | None = None  # (synthesis_key, outputs): the newest only
+        self.synthesis_runs = 0  # generator runs for views (tests, benchmarks)
 
     def analyses_pending(self, args: RenderArgs) -> bool:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
@@ -54,12 +75,13 @@ class Renderer:
         return ws
 
     # --- the entry point --------------------------------------------------------------------------------------
-    def render(self, args: RenderArgs) -> RenderResult:
+    def render(self, args: RenderArgs, control: AnalysisControl | None = None) -> RenderResult:
+        """Render `args`; `control` lets another thread cancel its analyses and read their progress."""
         res = RenderResult(args=args)
         t0 = time.perf_counter()
         try:
             with torch.no_grad():  # not inference_mode: networks built here must stay usable by the analyses
-                self._render(args, res)
+                self._render(args, res, control)
         except Exception as exc:  # noqa: BLE001 - the renderer never raises: errors are shown as text
             res.error = error_text(exc)
             log.warning('render failed: %s', res.error,
@@ -67,19 +89,18 @@ class Renderer:
         res.timings['total'] = time.perf_counter() - t0
         return res
 
-    def _render(self, args: RenderArgs, res: RenderResult) -> None:
+    def _render(self, args: RenderArgs, res: RenderResult, control: AnalysisControl | None) -> None:
         t = time.perf_counter()
         net = self.networks.get(args.pkl, args.device, args.precision)
         res.network = dict(net.info, precision=args.precision)
         res.timings['load'] = time.perf_counter() - t
         G, dev = net.G, torch.device(args.device)
-        dtype = PRECISIONS[args.precision]
 
         if net.layers is None:
             net.layers = list_layers(G, dev)
         res.layers = net.layers
         layer_names = [layer.name for layer in net.layers]
-        layer = args.layer_name
+        layer = None if args.layer_name == OUTPUT_LAYER else args.layer_name
         messages = []
         if layer is not None and layer not in layer_names:
             messages.append(f'no layer "{layer}" in this network; showing the output')
@@ -90,15 +111,19 @@ class Renderer:
         res.timings['mapping'] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with input_transform(G, (args.translate_x, args.translate_y), args.rotate), autocast(dev, dtype):
-            out = run_synthesis(G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
-                                capture_layer=layer)
+        out = self._synthesis(net, args, ws, layer, dev)
         res.timings['synthesis'] = time.perf_counter() - t
-        if isinstance(out, tuple):
-            out = out[0]
-        x = out[0].to(torch.float32)  # [C, H, W]
 
         t = time.perf_counter()
+        untransform = layer is None and args.untransform and net.info['has_transform'] and bool(
+            args.translate_x or args.translate_y or args.rotate)
+        if untransform:
+            # NVlabs' band-limited operator; the stats and the FFT below are of the untransformed image.
+            if 'untransformed' not in out:
+                out['untransformed'] = untransform_image(out['x'], args.translate_x, args.translate_y, args.rotate)
+            x = out['untransformed']
+        else:
+            x = out['x']
         num_channels = x.shape[0]
         base = int(min(max(args.base_channel, 0), num_channels - 1))
         if args.sel_channels >= 3 and num_channels >= 3:
@@ -109,22 +134,38 @@ class Renderer:
         res.stats = dict(mean=float(x.mean()), std=float(x.std()) if x.numel() > 1 else 0.0,
                          max=float(x.abs().max()), sel_mean=float(sel.mean()),
                          sel_std=float(sel.std()) if sel.numel() > 1 else 0.0, sel_max=float(sel.abs().max()),
-                         base_channel=base, num_channels=num_channels)
+                         base_channel=base, num_channels=num_channels, untransformed=untransform)
         view = sel
         if args.img_normalize:
             view = view / view.abs().amax(dim=(1, 2), keepdim=True).clamp(min=1e-8)
         if args.img_scale_db:
             view = view * (10 ** (args.img_scale_db / 20))
-        if layer is None and args.untransform and net.info['has_transform'] and (
-                args.translate_x or args.translate_y or args.rotate):
-            view = untransform_image(view, args.translate_x, args.translate_y, args.rotate)
         res.image = to_uint8_rgb(view)
         if args.fft_show:
-            _db, res.fft = fft_view(x if args.fft_all else sel, beta=args.fft_beta, range_db=args.fft_range_db)
+            _db, rgb = fft_view(x if args.fft_all else sel, beta=args.fft_beta, range_db=args.fft_range_db)
+            res.fft = with_colorbar(rgb, -args.fft_range_db, args.fft_range_db, 'dB')
         res.timings['view'] = time.perf_counter() - t
 
-        self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages)
+        self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages, control)
         res.messages = tuple(messages)
+
+    def _synthesis(self, net: LoadedNetwork, args: RenderArgs, ws: torch.Tensor, layer: str | None,
+                   dev: torch.device) -> dict:
+        """{'x': [C, H, W] float32 output or layer} of `args`, from the cache when only view fields changed."""
+        key = synthesis_key(args, layer)
+        if self._synthesis_cache is not None and self._synthesis_cache[0] == key:
+            return self._synthesis_cache[1]
+        self._synthesis_cache = None  # drop the old tensors before making new ones (large layers)
+        with input_transform(net.G, (args.translate_x, args.translate_y), args.rotate), \
+                autocast(dev, PRECISIONS[args.precision]):
+            out = run_synthesis(net.G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
+                                capture_layer=layer)
+        self.synthesis_runs += 1
+        if isinstance(out, tuple):
+            out = out[0]
+        entry = {'x': out[0].detach().to(torch.float32)}
+        self._synthesis_cache = (key, entry)
+        return entry
 
 
 def without_analyses(args: RenderArgs) -> RenderArgs:

@@ -33,7 +33,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     'sticking_radius': (0, 100), 'sticking_num': (1, 4096), 'sticking_frames': (1, 4096),
 }
 CHOICES: dict[str, tuple] = {'precision': ('float32', 'bfloat16', 'float16'),
-                             'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3)}
+                             'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3),
+                             'spectrum_definition': ('nvlabs', 'whitened')}
 _DEVICE = re.compile(r'(cpu|mps|cuda(:\d{1,3})?)')
 
 

@@ -7,7 +7,9 @@ import torch
 from networks.errors import UserError
 from viz.core.render_types import LayerInfo
 
-__all__ = ['run_synthesis', 'list_layers']
+__all__ = ['OUTPUT_LAYER', 'run_synthesis', 'list_layers']
+
+OUTPUT_LAYER = 'output'  # NVlabs' name of the synthesis output in the layer list
 
 
 class _CaptureDone(Exception):
@@ -46,7 +48,8 @@ def run_synthesis(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = 'const
 
 
 def list_layers(G: torch.nn.Module, device: torch.device) -> tuple[LayerInfo, ...]:
-    """(name, shape, dtype) of every 4-D activation in the synthesis network, in execution order.
+    """(name, shape, dtype) of every 4-D activation in the synthesis network, in execution order, and last
+    NVlabs' `output` entry (the synthesis output, the image the renderer shows without a layer).
 
     Tuple outputs (StyleGAN2 blocks return x and img) are listed as "name:0", "name:1".
     """
@@ -71,8 +74,12 @@ def list_layers(G: torch.nn.Module, device: torch.device) -> tuple[LayerInfo, ..
             handles.append(module.register_forward_hook(make_hook(name)))
     try:
         ws = G.mapping.w_avg.to(device, torch.float32)[None, None].repeat(1, G.num_ws, 1)
-        run_synthesis(G, ws)
+        out = run_synthesis(G, ws)
     finally:
         for h in handles:
             h.remove()
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    found.append(LayerInfo(name=OUTPUT_LAYER, shape=tuple(int(s) for s in out.shape),
+                           dtype=str(out.dtype).replace('torch.', '')))
     return tuple(found)

@@ -1,13 +1,14 @@
-"""The views of one render: the image or a layer's channels as uint8 RGB, its FFT, and the untransformed frame."""
+"""The views of one render: the image or a layer's channels as uint8 RGB, its FFT (with a colour bar), and the
+untransformed frame (NVlabs' band-limited resampling, `ops.resample.untransform`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ops.resample import user_transform
+from ops.resample import untransform, user_transform
 
-__all__ = ['make_transform', 'colormap', 'fft_view', 'untransform_image']
+__all__ = ['make_transform', 'colormap', 'colorbar_image', 'with_colorbar', 'fft_view', 'untransform_image', 'warm_up']
 
 
 def make_transform(translate_x: float, translate_y: float, angle_deg: float) -> np.ndarray:
@@ -30,6 +31,54 @@ def colormap(values: np.ndarray, name: str = 'turbo') -> np.ndarray:
     return lut[idx]
 
 
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)  # Pillow's bundled font (FreeType builds)
+    except TypeError:  # older Pillow: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def colorbar_image(height: int, vmin: float, vmax: float, unit: str = 'dB', name: str = 'turbo',
+                   background: int = 24) -> np.ndarray:
+    """A vertical colour bar, uint8 RGB [height, W, 3]: the colour map from vmax (top) to vmin (bottom) in a strip
+    of height // 16 pixels (at least 8) wide, and tick labels to its right.
+
+    Row r of the strip shows colormap(1 - r / (height - 1)): the value vmax - (vmax - vmin) * r / (height - 1).
+    """
+    from PIL import Image, ImageDraw
+
+    height = max(int(height), 32)
+    bar_w = max(8, height // 16)
+    font_px = max(10, height // 22)
+    width = bar_w + 6 + font_px * 5
+    img = np.full((height, width, 3), background, np.uint8)
+    img[:, :bar_w] = colormap(1 - np.linspace(0, 1, height))[:, None, :]
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    font = _font(font_px)
+    span = vmax - vmin
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000, 1e9) if span / s <= 6)
+    values = np.arange(np.ceil(vmin / step) * step, vmax + step * 1e-6, step)
+    for value in values:
+        row = int(round((vmax - value) / span * (height - 1))) if span > 0 else 0
+        draw.line([(bar_w, row), (bar_w + 4, row)], fill=(230, 230, 230))
+        y = min(max(row - font_px // 2, 0), height - font_px - 1)
+        text = f'{value:g} {unit}' if value == values[-1] else f'{value:g}'  # the unit once, at the top label
+        draw.text((bar_w + 6, y), text, fill=(230, 230, 230), font=font)
+    return np.asarray(pil)
+
+
+def with_colorbar(rgb: np.ndarray, vmin: float, vmax: float, unit: str = 'dB', min_height: int = 256) -> np.ndarray:
+    """`rgb` (enlarged by whole-pixel repetition to at least `min_height` rows) with a colour bar on its right."""
+    factor = max(1, -(-min_height // rgb.shape[0]))
+    big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
+    bar = colorbar_image(big.shape[0], vmin, vmax, unit)
+    gap = np.full((big.shape[0], max(2, big.shape[0] // 64), 3), bar[0, -1], np.uint8)
+    return np.ascontiguousarray(np.concatenate([big, gap, bar], axis=1))
+
+
 def fft_view(sig: torch.Tensor, beta: float = 8.0, range_db: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
     """Log power spectrum of [C, H, W] (channels averaged), DC centred, relative to its mean, in dB.
 
@@ -45,15 +94,15 @@ def fft_view(sig: torch.Tensor, beta: float = 8.0, range_db: float = 50.0) -> tu
 
 
 def untransform_image(img: torch.Tensor, translate_x: float, translate_y: float, angle_deg: float) -> torch.Tensor:
-    """Resample the output of a transformed input back onto the untransformed frame ([C, H, W], zeros outside).
+    """The output of a transformed input brought back onto the untransformed frame ([C, H, W], zeros outside).
 
-    The transformed image is T(p) = I(M^-1 p); sampling it at M p gives I(p). Bicubic interpolation: exact at
-    whole-pixel shifts. Coordinates: image widths, y down, origin at the centre (as the StyleGAN3 input grid).
+    NVlabs' band-limited resampling (`ops.resample.untransform`, filter half-width 6), not an interpolation.
     """
-    m = torch.as_tensor(make_transform(translate_x, translate_y, angle_deg), dtype=torch.float32)
-    theta = m[:2].clone()
-    theta[:, 2] *= 2  # image widths -> normalised [-1, 1] coordinates
-    grid = torch.nn.functional.affine_grid(theta[None], [1, *img.shape], align_corners=False)
-    out = torch.nn.functional.grid_sample(img[None].to(torch.float32), grid.to(img.device), mode='bicubic',
-                                          padding_mode='zeros', align_corners=False)
-    return out[0]
+    out, _mask = untransform(img.to(torch.float32), (translate_x, translate_y), angle_deg)
+    return out
+
+
+def warm_up() -> None:
+    """Load what the first FFT or spectrum view would otherwise load (matplotlib's colour map, the font): about
+    0.5 s once, better spent while the renderer is idle than on the first click of "FFT"."""
+    colorbar_image(256, -1.0, 1.0)

@@ -264,8 +264,9 @@ class VisualizerApp:
             self._write_test_state()
 
     def _submit(self) -> None:
-        """Hand the newest args to the renderer when it is idle (so every shown result is the newest request's)."""
-        if self.args != self._submitted and not self.async_renderer.busy:
+        """Hand the newest args to the renderer when it is idle (so every shown result is the newest request's), or
+        when only analyses run: the new request cancels them between samples (issue 12 #2)."""
+        if self.args != self._submitted and self.async_renderer.accepting:
             self.async_renderer.set_args(self.args)
             self._submitted = self.args
 

@@ -36,7 +36,8 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
     layers = np.asarray(PIL.Image.open(out / 'layers.png').convert('RGB'))
     assert layers.shape[0] % (128 + 16) == 0  # rows of 128 px tiles, each with a 16 px name strip under it
     assert (layers[128:144, :128].max(axis=2) > 150).sum() > 20  # the first tile's name is written
-    assert np.asarray(PIL.Image.open(out / 'fft.png')).shape == (32, 64, 3)
+    fft = np.asarray(PIL.Image.open(out / 'fft.png'))
+    assert fft.shape[0] == 32 and fft.shape[1] > 64  # the image, its FFT and the FFT's colour bar
     spectrum_png = np.asarray(PIL.Image.open(out / 'spectrum.png').convert('RGB'))
     bare = 32 * 4  # the 32 px network's spectrum, zero-padded 4x: the bare heatmap is 128 bins wide
     assert spectrum_png.shape[1] > bare * 2  # axes and a colour bar around it
@@ -155,3 +156,34 @@ def test_layer_tiles_carry_their_names():
     lit_columns = [int((c > 100).any(axis=0).sum()) for c in captions]
     assert lit_columns[0] < lit_columns[1]  # 'input' is shorter than 'L0_36_512'
     assert not grid[56 + 40:, 100:].any()  # the empty sixth cell stays black
+
+
+def test_slices_45_degrees_run_on_their_own_frequencies(tmp_path, monkeypatch):
+    """The 45-degree slice goes to the corner (sqrt(2) N / 2): drawn on the 0-degree axis it would be squeezed."""
+    import matplotlib.figure
+
+    from viz.core import plots
+
+    saved = []
+    monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig) or path)
+    f0, f45 = np.linspace(0, 16, 17), np.linspace(0, 16 * np.sqrt(2), 17)
+    plots.plot_slices_db([('network', f0, -f0, f45, -2 * f45)], str(tmp_path / 's.png'))
+    fig = saved[0]
+    assert isinstance(fig, matplotlib.figure.Figure)
+    ax0, ax45 = fig.axes[:2]
+    assert ax0.lines[0].get_xdata().max() == pytest.approx(16)
+    assert ax45.lines[0].get_xdata().max() == pytest.approx(16 * np.sqrt(2))
+    np.testing.assert_allclose(ax45.lines[0].get_ydata(), -2 * f45)
+
+
+def test_headless_heatmap_uses_absolute_db_limits():
+    from viz.core.analyses import SPECTRUM_RANGE_DB
+    from viz.core.plots import heatmap_figure
+
+    fig = heatmap_figure(np.full((9, 9), 3.0), cycles_per_bin=1.0, limits_db=SPECTRUM_RANGE_DB)
+    try:
+        assert fig.axes[0].images[0].get_clim() == SPECTRUM_RANGE_DB
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from viz.core.images import to_uint8_rgb
 from viz.core.latents import compute_ws
 from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
 from viz.core.renderer import Renderer
 from viz.core.synthesis import run_synthesis
-from viz.core.views import fft_view, make_transform, untransform_image
+from viz.core.views import colormap, fft_view, untransform_image
 
 
 @pytest.fixture(scope='module')
@@ -34,7 +35,9 @@ def test_image_layers_and_info(renderer, sg3):
     assert res.image.shape == (32, 32, 3) and res.image.dtype == np.uint8
     assert res.image.std() > 1  # not blank
     names = [layer.name for layer in res.layers]
-    assert names[0] == 'input' and names[-1].endswith('_3') and len(names) == 16
+    assert names[0] == 'input' and names[-2].endswith('_3') and len(names) == 17
+    assert names[-1] == 'output' and res.layers[-1].shape == (1, 3, 32, 32)  # NVlabs' final entry
+    np.testing.assert_array_equal(renderer.render(dataclasses.replace(sg3, layer_name='output')).image, res.image)
     assert all(len(layer.shape) == 4 and layer.dtype == 'float32' for layer in res.layers)
     assert res.network['kind'] == 'StyleGAN3' and res.network['resolution'] == 32 and not res.network['untrained']
     assert res.timings['total'] > 0 and 'synthesis' in res.timings
@@ -90,8 +93,14 @@ def test_fft_view_of_sinusoid_peaks_at_its_frequency():
 
 
 def test_fft_in_render(renderer, sg3):
-    res = renderer.render(dataclasses.replace(sg3, fft_show=True))
-    assert res.fft.shape == (32, 32, 3)
+    res = renderer.render(dataclasses.replace(sg3, fft_show=True, fft_range_db=30.0))
+    # The 32 px FFT enlarged 8x to 256 rows (whole pixels), then a colour bar from +30 dB (top) to -30 dB.
+    x = run_synthesis(renderer.networks.get(sg3.pkl).G, renderer._ws_cache[1])[0]
+    _db, rgb = fft_view(x, beta=8.0, range_db=30.0)
+    assert res.fft.shape[0] == 256 and res.fft.shape[1] > 256 + 8
+    np.testing.assert_array_equal(res.fft[:, :256], np.repeat(np.repeat(rgb, 8, axis=0), 8, axis=1))
+    bar_col = next(c for c in range(256, res.fft.shape[1]) if res.fft[:, c].std() > 20)  # first gradient column
+    np.testing.assert_array_equal(res.fft[:, bar_col], colormap(1 - np.linspace(0, 1, 256)))
 
 
 def test_whole_pixel_translation_shifts_image(renderer, sg3):
@@ -105,13 +114,29 @@ def test_whole_pixel_translation_shifts_image(renderer, sg3):
     assert np.abs(back.image.astype(float)[6:-6, 6:-6] - base[6:-6, 6:-6]).mean() < 2.0
 
 
-def test_untransform_image_inverts_integer_shift():
+def test_untransform_is_the_band_limited_operator(renderer, sg3):
+    """The untransformed view is ops.resample.untransform of the transformed output, and the stats are its."""
+    from ops.resample import untransform
+
     img = torch.rand(3, 16, 16)
-    m = make_transform(2 / 16, 0, 0)
-    assert m[0, 2] == 2 / 16
-    moved = torch.roll(img, shifts=2, dims=2)  # content moved right by 2 px
-    back = untransform_image(moved, 2 / 16, 0, 0)
-    torch.testing.assert_close(back[:, :, :13], img[:, :, :13], atol=1e-5, rtol=0)
+    expected, _mask = untransform(img, (0.1, -0.05), 7.0)
+    torch.testing.assert_close(untransform_image(img, 0.1, -0.05, 7.0), expected, rtol=0, atol=0)
+    moved = dataclasses.replace(sg3, translate_x=0.1, translate_y=-0.05, rotate=7.0)
+    res = renderer.render(dataclasses.replace(moved, untransform=True))
+    G = renderer.networks.get(sg3.pkl).G
+    ws = compute_ws(G, sg3.w0_seeds, sg3.stylemix_seed, sg3.stylemix_idx, sg3.trunc_psi, sg3.trunc_cutoff,
+                    torch.device('cpu'))
+    from networks.stylegan3 import input_transform
+
+    with torch.no_grad(), input_transform(G, (0.1, -0.05), 7.0):
+        out = run_synthesis(G, ws)[0]
+    back, mask = untransform(out, (0.1, -0.05), 7.0)
+    np.testing.assert_array_equal(res.image, to_uint8_rgb(back))
+    assert res.stats['untransformed'] and res.stats['mean'] == pytest.approx(float(back.mean()), abs=1e-6)
+    assert res.stats['std'] == pytest.approx(float(back.std()), abs=1e-6)
+    plain = renderer.render(moved)
+    assert not plain.stats['untransformed'] and plain.stats['mean'] == pytest.approx(float(out.mean()), abs=1e-6)
+    assert mask.min() == 0 and mask.max() == 1  # the test transform moves something out of the frame
 
 
 @pytest.mark.parametrize('name, expect', [
@@ -156,34 +181,16 @@ def test_stylegan2_noise_and_layers(renderer, pkl_dir):
 def test_average_spectrum(renderer, sg3):
     res = renderer.render(dataclasses.replace(sg3, spectrum_seeds=4))
     spec = res.spectrum
-    assert spec is not None and spec['db'].shape == (128, 128) and spec['image'].shape == (128, 128, 3)
-    assert len(spec['freqs']) == len(spec['deg0']) == len(spec['deg45']) and spec['num_seeds'] == 4
-    assert spec['freqs'][-1] < 16.01  # up to Nyquist of a 32 px image
+    # NVlabs' heatmap of a 32 px network with 4x padding: 129 x 129 bins, absolute dB, DC at the centre.
+    assert spec is not None and spec['db'].shape == (129, 129) and spec['image'].shape == (129, 129, 3)
+    assert spec['definition'] == 'nvlabs' and 'NVlabs' in spec['label'] and spec['num_seeds'] == 4
+    assert len(spec['freqs']) == len(spec['deg0']) == len(spec['freqs45']) == len(spec['deg45']) == 65
+    assert spec['freqs'][-1] == pytest.approx(16)  # 0 degrees: to Nyquist
+    assert spec['freqs45'][-1] == pytest.approx(16 * math.sqrt(2))  # 45 degrees: to the corner
+    assert spec['colorbar'].shape[0] >= spec['image'].shape[0]
     layer = res.layers[2].name
     res2 = renderer.render(dataclasses.replace(sg3, spectrum_seeds=4, spectrum_layer=True, layer_name=layer))
-    assert res2.spectrum['layer'] == layer
-
-
-def test_average_spectrum_known_answer(renderer, sg3):
-    """The GUI's spectrum equals the one computed here with numpy from the same seeds' images."""
-    num, beta, pad = 3, 8.0, 4
-    res = renderer.render(dataclasses.replace(sg3, spectrum_seeds=num, fft_beta=beta))
-    G = renderer.networks.get(sg3.pkl).G
-    with torch.no_grad():  # one seed at a time, as the renderer does (float32 rounding depends on the batch)
-        imgs = np.concatenate([G(torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float(),
-                                 torch.zeros([1, 0]), noise_mode='const').double().numpy() for s in range(num)])
-    h, w = imgs.shape[2:]
-    window = np.outer(np.kaiser(h, beta), np.kaiser(w, beta))
-    window /= np.sqrt(np.mean(window ** 2))
-    x = (imgs - imgs.mean(axis=(2, 3), keepdims=True)) * window
-    power = np.abs(np.fft.fft2(x, s=(h * pad, w * pad))) ** 2 / (h * w)
-    expected = np.fft.fftshift(power.mean(axis=(0, 1)))
-    expected_db = 10 * np.log10(np.maximum(expected, 1e-30))
-    spec = res.spectrum
-    np.testing.assert_allclose(spec['db'], expected_db, atol=1e-3)  # float32 dB: about 1e-5 here
-    centre = h * pad // 2
-    np.testing.assert_allclose(spec['deg0'], expected_db[centre, centre:centre + h * pad // 2], atol=1e-3)
-    np.testing.assert_allclose(spec['freqs'], np.arange(h * pad // 2) / pad)
+    assert res2.spectrum['layer'] == layer and 'activations' in res2.spectrum['label']
 
 
 def test_sticking_values(renderer, sg3):

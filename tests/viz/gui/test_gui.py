@@ -194,6 +194,11 @@ def test_select_layer_shows_feature_map(app):
     assert feature.std() > 2
     if feature.shape == output.shape:
         assert np.abs(feature - output).mean() > 3
+    # `output` is the last entry (NVlabs' order): scroll the layer list to its end first.
+    lx0, ly0, lx1, ly1 = app.state()['rects'][f'layer:{layer}']
+    app._xdotool('mousemove', '--window', app.window, str(int((lx0 + lx1) / 2)), str(int((ly0 + ly1) / 2)))
+    app._xdotool('click', '--repeat', '10', '5')
+    app.wait_frames(3)
     app.click('layer:output')
     app.wait(lambda s: s['result']['layer'] is None and not s['rendering'], 30, 'back to the output')
 

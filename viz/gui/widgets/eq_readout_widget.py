@@ -1,10 +1,12 @@
-"""Live equivariance readout: EQ-T (integer, fractional) and EQ-R in dB for the current latent."""
+"""Live equivariance readout: EQ-T (integer, fractional) and EQ-R in dB for the current latent, with its progress,
+a cancel button and its error."""
 
 from __future__ import annotations
 
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
+from viz.gui.widgets.spectrum_widget import analysis_status
 
 
 class EquivarianceReadoutWidget:
@@ -36,7 +38,8 @@ class EquivarianceReadoutWidget:
                            f'EQ-T frac {eq.get("eqt_frac", float("nan")):6.2f} dB   '
                            f'EQ-R {eq.get("eqr", float("nan")):6.2f} dB')
             elif self.enabled:
-                imgui.text_disabled('computing...' if viz.rendering else 'not available (see messages)')
+                if not analysis_status(viz, self, 'eq', 'EQ readout'):
+                    imgui.text_disabled('waiting for the renderer' if viz.rendering else 'not computed')
             else:
                 imgui.text_disabled('PSNR (I_max = 2) over the mutually valid region, paper definitions')
         viz.set_args(eq_readout=bool(self.enabled), eq_transforms=int(self.num_transforms))

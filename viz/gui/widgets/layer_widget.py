@@ -51,8 +51,9 @@ class LayerWidget:
                     imgui.table_setup_column('Ch')
                     imgui.table_setup_column('Dtype')
                     imgui.table_headers_row()
-                    rows = [(None, 'output', '', '', '')] + [
-                        (ly.name, ly.name, f'{ly.shape[3]}x{ly.shape[2]}', str(ly.shape[1]), ly.dtype) for ly in layers]
+                    # NVlabs' list: every layer, then `output` (the image; selecting it is layer None).
+                    rows = [(None if ly.name == 'output' else ly.name, ly.name, f'{ly.shape[3]}x{ly.shape[2]}',
+                             str(ly.shape[1]), ly.dtype) for ly in layers] or [(None, 'output', '', '', '')]
                     for key, name, size, ch, dtype in rows:
                         imgui.table_next_row()
                         imgui.table_next_column()

@@ -1,4 +1,9 @@
-"""Average 2-D power spectrum panel: heatmap plus 0 and 45 degree slices (ImPlot), for the output or a layer."""
+"""Average 2-D power spectrum panel: NVlabs' absolute-dB heatmap with a colour bar, and slices to the Nyquist edge
+(0 degrees) and the corner (45 degrees), for the output or a layer; optional dataset comparison.
+
+NVlabs' definition (`viz.analysis.spectra`) is the default; the whitened variant is a labelled option. Also
+the shared progress / cancel / error line of the analyses (`analysis_status`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,42 @@ import numpy as np
 from imgui_bundle import imgui, implot
 
 from gui_utils import imgui_utils
+from viz.analysis.spectra import DEFINITIONS
+from viz.core.analyses import analysis_keys
+
+RED = (1.0, 0.35, 0.3)
+DEFINITION_NAMES = tuple(DEFINITIONS)  # 'nvlabs', 'whitened'
+DEFINITION_LABELS = ("NVlabs' definition (uint8 output)", 'WHITENED per image (not NVlabs\')')
+
+
+def analysis_status(viz, widget, name: str, what: str) -> bool:
+    """Draw the state of analysis `name` when it has no value yet: its error (red, wrapped), or "k of N" and a
+    Cancel button that stops it and switches it off (`widget.enabled = False`). Returns whether it drew
+    something."""
+    result = viz.result
+    error = None
+    if result is not None and result.args is not None:
+        # The shown result's error, while the analysis it is about is still the one asked for.
+        asked = analysis_keys(viz.args, viz.args.layer_name).get(name)
+        if asked is not None and asked == analysis_keys(result.args, result.args.layer_name).get(name):
+            error = result.analysis_errors.get(name)
+    if error:
+        imgui.push_text_wrap_pos(0.0)
+        imgui_utils.text_colored(error, RED)
+        imgui.pop_text_wrap_pos()
+        viz.rect(f'{name}_error')
+        return True
+    progress = viz.async_renderer.progress
+    if progress is not None and progress[0] == what:
+        _what, done, total = progress
+        imgui.text(f'computing {what}: {done} of {total}')
+        imgui.same_line()
+        if imgui.small_button(f'Cancel###cancel_{name}'):
+            viz.async_renderer.cancel_analysis()
+            widget.enabled = False
+        viz.rect(f'{name}_cancel')
+        return True
+    return False
 
 
 class SpectrumWidget:
@@ -15,11 +56,13 @@ class SpectrumWidget:
         self.num_seeds = 16
         self.of_layer = False
         self.dataset = ''
+        self.definition = DEFINITION_NAMES[0]
 
     def load_args(self, args) -> None:
         self.enabled = args.spectrum_seeds > 0
         self.num_seeds = int(args.spectrum_seeds) or self.num_seeds
         self.of_layer, self.dataset = bool(args.spectrum_layer), args.spectrum_dataset
+        self.definition = args.spectrum_definition
 
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
@@ -31,43 +74,61 @@ class SpectrumWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 7):
                 _, self.num_seeds = imgui.slider_int('##specn', self.num_seeds, 1, 256, format='%d seeds')
+            viz.rect('spectrum_seeds')
             imgui.same_line()
             _, self.of_layer = imgui.checkbox('Of layer', self.of_layer)
+            imgui.text('Definition')
+            imgui.same_line(viz.label_w)
+            index = DEFINITION_NAMES.index(self.definition) if self.definition in DEFINITION_NAMES else 0
+            with imgui_utils.item_width(-1):
+                changed, index = imgui.combo('##specdef', index, list(DEFINITION_LABELS))
+            viz.rect('spectrum_definition')
+            if changed:
+                self.definition = DEFINITION_NAMES[index]
             imgui.text('Dataset')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(-1):
                 _, self.dataset = imgui.input_text_with_hint('##specds', 'optional folder or zip to compare',
                                                              self.dataset)
-            imgui.text_disabled('Kaiser beta: the FFT setting in Layers')
+            viz.rect('spectrum_dataset')
         viz.set_args(spectrum_seeds=int(self.num_seeds) if self.enabled else 0, spectrum_layer=bool(self.of_layer),
-                     spectrum_dataset=self.dataset.strip() if self.enabled else '')
+                     spectrum_dataset=self.dataset.strip() if self.enabled else '',
+                     spectrum_definition=self.definition)
 
     def draw_view(self, result, width: float) -> None:
-        """Heatmap and slices of `result.spectrum` (right-hand pane)."""
+        """Heatmap, colour bar and slices of `result.spectrum` (right-hand pane)."""
         spec = result.spectrum if result is not None else None
         if spec is None:
-            imgui.text_disabled('computing the average spectrum...' if self.enabled else '')
+            if not analysis_status(self.viz, self, 'spectrum', 'spectrum') and self.enabled:
+                imgui.text_disabled('average spectrum: waiting for the renderer')
             return
-        tex = self.viz.textures.get('spectrum', spec['image'], nearest=False)
-        size = min(width * 0.45, self.viz.font_size * 22)
+        viz = self.viz
+        size = min(width * 0.4, viz.font_size * 22)
         what = spec.get('layer') or 'output'
-        imgui.text(f'Average power spectrum of {what}, {spec["num_seeds"]} seeds (dB, DC at the centre)')
+        imgui.text(f'Average power spectrum of {what}, {spec["num_seeds"]} seeds: absolute dB, {spec["label"]}')
+        viz.rect('spectrum_title')
         # Heatmap in cycles / image (y up, as the paper's figures), drawn by ImPlot from the colour-mapped texture.
-        half = float(spec['freqs'][-1]) if len(spec['freqs']) else 0.5
+        tex = viz.textures.get('spectrum', spec['image'], nearest=False)
+        half = float(spec['extent'])
         if implot.begin_plot('Heatmap##spec', imgui.ImVec2(size, size), implot.Flags_.equal | implot.Flags_.no_legend):
-            implot.setup_axes('cycles / image', '', 0, 0)
+            implot.setup_axes('cycles / image', 'cycles / image', 0, 0)
             implot.setup_axes_limits(-half, half, -half, half, implot.Cond_.always)
             implot.plot_image('##specimg', imgui.ImTextureRef(tex.gl_id), implot.Point(-half, -half),
                               implot.Point(half, half))
             implot.end_plot()
         imgui.same_line()
+        bar = viz.textures.get('spectrum_colorbar', spec['colorbar'])
+        bar_h = size * 0.9
+        imgui.image(imgui.ImTextureRef(bar.gl_id), imgui.ImVec2(bar_h * bar.width / max(bar.height, 1), bar_h))
+        viz.rect('spectrum_colorbar')
+        imgui.same_line()
         if implot.begin_plot('Slices##spec', imgui.ImVec2(-1, size)):
             implot.setup_axes('cycles / image', 'dB', implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
-            freqs = np.ascontiguousarray(spec['freqs'], np.float64)
-            implot.plot_line('0 deg', freqs, np.ascontiguousarray(spec['deg0'], np.float64))
-            implot.plot_line('45 deg', freqs, np.ascontiguousarray(spec['deg45'], np.float64))
+            curves = [('', 'freqs', 'deg0', '0 deg'), ('', 'freqs45', 'deg45', '45 deg (to the corner)')]
             if 'dataset_deg0' in spec:
-                dfreqs = np.ascontiguousarray(spec['dataset_freqs'], np.float64)
-                implot.plot_line('dataset 0 deg', dfreqs, np.ascontiguousarray(spec['dataset_deg0'], np.float64))
-                implot.plot_line('dataset 45 deg', dfreqs, np.ascontiguousarray(spec['dataset_deg45'], np.float64))
+                curves += [('dataset_', 'freqs', 'deg0', 'dataset 0 deg'),
+                           ('dataset_', 'freqs45', 'deg45', 'dataset 45 deg')]
+            for prefix, fkey, vkey, label in curves:
+                implot.plot_line(label, np.ascontiguousarray(spec[prefix + fkey], np.float64),
+                                 np.ascontiguousarray(spec[prefix + vkey], np.float64))
             implot.end_plot()

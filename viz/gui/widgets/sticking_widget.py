@@ -1,10 +1,12 @@
-"""Texture-sticking view (paper Fig. 1): neighbourhood average of images, and the slice streak."""
+"""Texture-sticking view (paper Fig. 1): neighbourhood average of images, and the slice streak; progress, cancel
+and error while it has none."""
 
 from __future__ import annotations
 
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
+from viz.gui.widgets.spectrum_widget import analysis_status
 
 
 class StickingWidget:
@@ -41,7 +43,8 @@ class StickingWidget:
     def draw_view(self, result, width: float) -> None:
         views = result.sticking if result is not None else None
         if views is None:
-            imgui.text_disabled('computing the texture-sticking view...' if self.enabled else '')
+            if not analysis_status(self.viz, self, 'sticking', 'sticking') and self.enabled:
+                imgui.text_disabled('texture-sticking view: waiting for the renderer')
             return
         size = min(width * 0.45, self.viz.font_size * 22)
         imgui.text('Neighbourhood average (sharp = sticking)')

@@ -1,0 +1,51 @@
+"""The analysis widgets without a display: the spectrum definition option (NVlabs' by default, the whitened one
+labelled as such), and session round trips of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import pytest
+
+from viz.core.render_types import RenderArgs
+from viz.core.session import load_session, save_session
+
+
+def _fake_viz():
+    viz = types.SimpleNamespace(args=RenderArgs(), network={}, result=None)
+
+    def set_args(**changes):
+        viz.args = dataclasses.replace(viz.args, **changes)
+
+    viz.set_args = set_args
+    return viz
+
+
+def test_spectrum_definition_default_and_whitened_labelled():
+    from viz.gui.widgets.spectrum_widget import DEFINITION_LABELS, DEFINITION_NAMES, SpectrumWidget
+
+    viz = _fake_viz()
+    widget = SpectrumWidget(viz)
+    widget(show=False)
+    assert viz.args.spectrum_definition == 'nvlabs' == RenderArgs().spectrum_definition
+    labels = dict(zip(DEFINITION_NAMES, DEFINITION_LABELS))
+    assert 'NVlabs' in labels['nvlabs'] and 'WHITENED' in labels['whitened'] and 'not NVlabs' in labels['whitened']
+    widget.definition = 'whitened'
+    widget(show=False)
+    assert viz.args.spectrum_definition == 'whitened'
+    other = SpectrumWidget(_fake_viz())
+    other.load_args(viz.args)
+    assert other.definition == 'whitened'
+
+
+def test_session_keeps_and_checks_the_definition(tmp_path):
+    from viz.core.session import SessionError
+
+    path = str(tmp_path / 's.json')
+    save_session(path, RenderArgs(spectrum_seeds=8, spectrum_definition='whitened'))
+    assert load_session(path)[0].spectrum_definition == 'whitened'
+    text = open(path).read().replace('"whitened"', '"pink"')
+    open(path, 'w').write(text)
+    with pytest.raises(SessionError, match='spectrum_definition'):
+        load_session(path)
