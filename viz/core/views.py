@@ -10,9 +10,10 @@ from ops.resample import user_transform
 __all__ = ['make_transform', 'colormap', 'fft_view', 'untransform_image']
 
 
-def make_transform(translate_x: float, translate_y: float, angle_deg: float) -> np.ndarray:
-    """3x3 user transform (rotation by `angle_deg`, then translation in image widths), NVlabs convention."""
-    return user_transform((translate_x, translate_y), angle_deg)
+def make_transform(translate_x: float, translate_y: float, angle_deg: float,
+                   linear: np.ndarray | None = None) -> np.ndarray:
+    """3x3 user transform (`linear`, rotation by `angle_deg`, then translation in image widths), NVlabs convention."""
+    return user_transform((translate_x, translate_y), angle_deg, linear)
 
 
 _CMAP_CACHE: dict[str, np.ndarray] = {}
@@ -44,13 +45,14 @@ def fft_view(sig: torch.Tensor, beta: float = 8.0, range_db: float = 50.0) -> tu
     return db, rgb
 
 
-def untransform_image(img: torch.Tensor, translate_x: float, translate_y: float, angle_deg: float) -> torch.Tensor:
+def untransform_image(img: torch.Tensor, translate_x: float, translate_y: float, angle_deg: float,
+                      linear: np.ndarray | None = None) -> torch.Tensor:
     """Resample the output of a transformed input back onto the untransformed frame ([C, H, W], zeros outside).
 
     The transformed image is T(p) = I(M^-1 p); sampling it at M p gives I(p). Bicubic interpolation: exact at
     whole-pixel shifts. Coordinates: image widths, y down, origin at the centre (as the StyleGAN3 input grid).
     """
-    m = torch.as_tensor(make_transform(translate_x, translate_y, angle_deg), dtype=torch.float32)
+    m = torch.as_tensor(make_transform(translate_x, translate_y, angle_deg, linear), dtype=torch.float32)
     theta = m[:2].clone()
     theta[:, 2] *= 2  # image widths -> normalised [-1, 1] coordinates
     grid = torch.nn.functional.affine_grid(theta[None], [1, *img.shape], align_corners=False)
