@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 
 import torch
 
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
+from ops.resample import linear_transform
+from viz.analysis.directions import DirectionResolver
 from viz.core.analyses import AnalysisCache
 from viz.core.images import to_uint8_rgb
-from viz.core.latents import compute_ws
+from viz.core.latents import compute_ws, load_latent
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.synthesis import list_layers, run_synthesis
 from viz.core.views import fft_view, untransform_image
 
-__all__ = ['Renderer', 'without_analyses']
+__all__ = ['Renderer', 'input_linear', 'without_analyses']
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +41,26 @@ class Renderer:
         self.networks = NetworkCache(max_networks)
         self.analyses = AnalysisCache()
         self._ws_cache: tuple[tuple, torch.Tensor] | None = None
+        self.directions = DirectionResolver()
 
     def analyses_pending(self, args: RenderArgs) -> bool:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
         return self.analyses.pending(args)
 
     def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device) -> torch.Tensor:
+        if args.latent and args.latent_file:
+            raise UserError('set either an explicit latent vector or a latent file, not both')
+        # A latent file is keyed by its modification time too: re-running a projection updates the view.
+        file_key = (args.latent_file, os.stat(args.latent_file).st_mtime_ns) \
+            if args.latent_file and os.path.exists(args.latent_file) else args.latent_file
         key = (args.pkl, args.device, args.precision, args.w0_seeds, args.stylemix_seed, args.stylemix_idx,
-               args.trunc_psi, args.trunc_cutoff)
+               args.trunc_psi, args.trunc_cutoff, args.latent, file_key, args.class_idx, args.directions)
         if self._ws_cache is not None and self._ws_cache[0] == key:
             return self._ws_cache[1]
+        latent = args.latent or (load_latent(args.latent_file) if args.latent_file else None)
         ws = compute_ws(net.G, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
-                        args.trunc_cutoff, dev)
+                        args.trunc_cutoff, dev, latent=latent, class_idx=args.class_idx)
+        ws = self.directions.edit(net.G, ws, args.directions)
         self._ws_cache = (key, ws)
         return ws
 
@@ -90,7 +101,10 @@ class Renderer:
         res.timings['mapping'] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with input_transform(G, (args.translate_x, args.translate_y), args.rotate), autocast(dev, dtype):
+        linear = input_linear(args)
+        if linear is not None and net.info['has_transform']:
+            messages.append('scale / shear / mirror: outside what the network was trained to be equivariant to')
+        with input_transform(G, (args.translate_x, args.translate_y), args.rotate, linear), autocast(dev, dtype):
             out = run_synthesis(G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                 capture_layer=layer)
         res.timings['synthesis'] = time.perf_counter() - t
@@ -116,8 +130,8 @@ class Renderer:
         if args.img_scale_db:
             view = view * (10 ** (args.img_scale_db / 20))
         if layer is None and args.untransform and net.info['has_transform'] and (
-                args.translate_x or args.translate_y or args.rotate):
-            view = untransform_image(view, args.translate_x, args.translate_y, args.rotate)
+                args.translate_x or args.translate_y or args.rotate or linear is not None):
+            view = untransform_image(view, args.translate_x, args.translate_y, args.rotate, linear)
         res.image = to_uint8_rgb(view)
         if args.fft_show:
             _db, res.fft = fft_view(x if args.fft_all else sel, beta=args.fft_beta, range_db=args.fft_range_db)
@@ -125,6 +139,14 @@ class Renderer:
 
         self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages)
         res.messages = tuple(messages)
+
+
+def input_linear(args: RenderArgs):
+    """The 2x2 scale / shear / mirror map of the input the args ask for, or None (the trained transforms only)."""
+    try:
+        return linear_transform(args.input_scale, (args.shear_x, args.shear_y), (args.mirror_x, args.mirror_y))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def without_analyses(args: RenderArgs) -> RenderArgs:

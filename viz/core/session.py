@@ -14,7 +14,7 @@ import os
 import re
 
 from networks.errors import UserError
-from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
+from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
 
 __all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session',
            'validate_session']
@@ -31,7 +31,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     'base_channel': (0, 1 << 16), 'img_scale_db': (-1000, 1000), 'fft_range_db': (0.01, 1000),
     'fft_beta': (0, 100), 'spectrum_seeds': (0, MAX_SPECTRUM_SEEDS), 'eq_transforms': (1, 1024),
     'sticking_radius': (0, 100), 'sticking_num': (1, 4096), 'sticking_frames': (1, 4096),
+    'input_scale': (1e-3, 1e3), 'shear_x': (-100, 100), 'shear_y': (-100, 100), 'class_idx': (0, 1 << 20),
 }
+MAX_LATENT = 1 << 16          # floats in an explicit w+ (the largest NVlabs networks have 18 * 512)
+MAX_DIRECTIONS = 64
 CHOICES: dict[str, tuple] = {'precision': ('float32', 'bfloat16', 'float16'),
                              'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3)}
 _DEVICE = re.compile(r'(cpu|mps|cuda(:\d{1,3})?)')
@@ -94,12 +97,18 @@ def _check_field(name: str, value, default) -> str | None:
                 not all(_number(i, True) and 0 <= i < MAX_LIST for i in value):
             return f'must be a list of layer indices 0..{MAX_LIST - 1}'
         return None
+    if name == 'latent':
+        if not isinstance(value, list) or len(value) > MAX_LATENT or not all(_number(v, False) for v in value):
+            return f'must be a list of at most {MAX_LATENT} finite numbers'
+        return None
+    if name == 'directions':
+        return _check_directions(value)
     if name == 'device':
         return None if isinstance(value, str) and _DEVICE.fullmatch(value) else 'must be cpu, cuda, cuda:N or mps'
     if name in LIMITS:
-        if value is None and name == 'trunc_cutoff':
+        if value is None and name in ('trunc_cutoff', 'class_idx'):
             return None
-        integer = isinstance(default, int) or name == 'trunc_cutoff'
+        integer = isinstance(default, int) or name in ('trunc_cutoff', 'class_idx')
         low, high = LIMITS[name]
         if not _number(value, integer):
             return f'must be {"an integer" if integer else "a finite number"} in {low:g}..{high:g}'
@@ -111,6 +120,20 @@ def _check_field(name: str, value, default) -> str | None:
             return None
         return None if isinstance(value, str) and len(value) <= 4096 else 'must be a string'
     return 'has no check (a bug: every RenderArgs field needs one)'
+
+
+def _check_directions(value) -> str | None:
+    """None for a list of [source, index, strength, layers] edits, else what is wrong."""
+    if not isinstance(value, list) or len(value) > MAX_DIRECTIONS:
+        return f'must be a list of at most {MAX_DIRECTIONS} [source, index, strength, layers] entries'
+    for entry in value:
+        if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str) and entry[0]
+                and len(entry[0]) <= 4096 and _number(entry[1], True) and 0 <= entry[1] < 4096
+                and _number(entry[2], False) and abs(entry[2]) <= 1e4 and isinstance(entry[3], str)
+                and LAYER_SPEC.fullmatch(entry[3])):
+            return (f'{entry!r} is not a [source ("pca" or a file), index 0..4095, strength |s| <= 1e4, '
+                    f'layers (all, coarse, middle, fine or A-B)] entry')
+    return None
 
 
 def validate_session(data, path: str = 'session') -> None:
