@@ -58,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     seeds = args.seeds
     G = load_generator(args.network, args.device)
+    resolver = DirectionResolver(args.cache_dir)
+    resolver.check(G, args.directions)  # a bad direction file fails before anything is written
     os.makedirs(args.outdir, exist_ok=True)
     images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, args.translate,
-                             args.rotate, args.device, directions=args.directions,
-                             resolver=DirectionResolver(args.cache_dir))
+                             args.rotate, args.device, directions=args.directions, resolver=resolver)
     for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
         save_png(os.path.join(args.outdir, f'seed{seed:04d}.png'), img)
     print(f'wrote {len(seeds)} images to {args.outdir}')

@@ -99,7 +99,9 @@ def _run(args: argparse.Namespace) -> None:
         import numpy as np
         np.random.RandomState(args.shuffle_seed).shuffle(seeds)
     G = load_generator(args.network, args.device)
-    edit = dict(class_idx=args.class_idx, directions=args.directions, resolver=DirectionResolver(args.cache_dir))
+    resolver = DirectionResolver(args.cache_dir)
+    resolver.check(G, args.directions)  # a bad direction file fails before the video file is opened
+    edit = dict(class_idx=args.class_idx, directions=args.directions, resolver=resolver)
     if args.mode == 'eq':
         frames = equivariance_frames(G, seeds[0], args.sweep, args.frames, args.translate_max, args.rotate_max,
                                      args.trunc, device=args.device, scale=args.scale, **edit)

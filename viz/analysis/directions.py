@@ -32,7 +32,7 @@ import torch
 from networks.atomic_io import atomic_write
 from networks.errors import UserError
 from viz.core.latents import read_array
-from viz.core.render_types import LAYER_SPEC, layer_range
+from viz.core.render_types import layer_range
 
 __all__ = ['DEFAULT_PCA_SAMPLES', 'PCA_COMPONENTS', 'PCA', 'Edit', 'principal_directions', 'sample_w', 'weights_hash',
            'default_cache_dir', 'network_pca', 'load_direction_file', 'parse_direction', 'DirectionResolver',
@@ -177,8 +177,10 @@ def parse_direction(text: str) -> Edit:
         raise UserError(f'--direction {text!r}: strength {strength_text!r} is not a number') from None
     if not np.isfinite(strength) or abs(strength) > 1e4:
         raise UserError(f'--direction {text!r}: strength must be finite and at most 1e4 in size')
-    if not LAYER_SPEC.fullmatch(layers):
-        raise UserError(f'--direction {text!r}: layers {layers!r}: expected all, coarse, middle, fine or A-B')
+    try:
+        layer_range(layers, 4096)  # the spelling and order; clipped to the network when applied
+    except UserError as err:
+        raise UserError(f'--direction {text!r}: {err}') from None
     source, index = head, 0
     base, colon, index_text = head.rpartition(':')
     if colon and base and index_text.isdigit():  # 'C:\\x.npy' keeps its drive letter: only digits make an index
@@ -232,6 +234,12 @@ class DirectionResolver:
         if not 0 <= index < len(rows):
             raise UserError(f'direction file {source!r} has {len(rows)} direction(s); index {index} is out of range')
         return rows[index]
+
+    def check(self, G: torch.nn.Module, edits) -> None:
+        """Raise the :class:`UserError` an edit would raise when applied (before any output is written)."""
+        for src, idx, _strength, layers in edits:
+            self.vector(G, src, int(idx))
+            layer_range(layers, int(G.num_ws))
 
     def edit(self, G: torch.nn.Module, ws: torch.Tensor, edits) -> torch.Tensor:
         """``ws`` moved by every edit with a non-zero strength (``ws`` itself, untouched, when there is none)."""
