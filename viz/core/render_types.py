@@ -122,6 +122,7 @@ class RenderResult:
     stats: dict[str, float] | None = None  # mean / std / max of the shown tensor
     spectrum: dict[str, Any] | None = None  # db (2-D float array), freqs, deg0, deg45, image (uint8), [dataset_*]
     eq: dict[str, float] | None = None  # eqt_int, eqt_frac, eqr in dB
+    latent: np.ndarray | None = None  # the shown w+ [num_ws, w_dim] before truncation and directions (keyframes)
     sticking: dict[str, np.ndarray] | None = None  # average, streak (uint8 HWC)
     network: dict[str, Any] = field(default_factory=dict)  # name, kind, untrained, resolution, num_ws, ...
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 
+import numpy as np
 import torch
 
 from networks.errors import UserError
@@ -40,14 +41,14 @@ class Renderer:
     def __init__(self, max_networks: int = 4) -> None:
         self.networks = NetworkCache(max_networks)
         self.analyses = AnalysisCache()
-        self._ws_cache: tuple[tuple, torch.Tensor] | None = None
+        self._ws_cache: tuple[tuple, torch.Tensor, np.ndarray] | None = None
         self.directions = DirectionResolver()
 
     def analyses_pending(self, args: RenderArgs) -> bool:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
         return self.analyses.pending(args)
 
-    def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device) -> torch.Tensor:
+    def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device) -> tuple[torch.Tensor, np.ndarray]:
         if args.latent and args.latent_file:
             raise UserError('set either an explicit latent vector or a latent file, not both')
         # A latent file is keyed by its modification time too: re-running a projection updates the view.
@@ -56,13 +57,17 @@ class Renderer:
         key = (args.pkl, args.device, args.precision, args.w0_seeds, args.stylemix_seed, args.stylemix_idx,
                args.trunc_psi, args.trunc_cutoff, args.latent, file_key, args.class_idx, args.directions)
         if self._ws_cache is not None and self._ws_cache[0] == key:
-            return self._ws_cache[1]
+            return self._ws_cache[1:]
         latent = args.latent or (load_latent(args.latent_file) if args.latent_file else None)
-        ws = compute_ws(net.G, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
-                        args.trunc_cutoff, dev, latent=latent, class_idx=args.class_idx)
+        def latent_ws(psi: float) -> torch.Tensor:
+            return compute_ws(net.G, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, psi, args.trunc_cutoff,
+                              dev, latent=latent, class_idx=args.class_idx)
+
+        ws = latent_ws(args.trunc_psi)
+        base = ws if args.trunc_psi == 1 else latent_ws(1.0)  # untruncated, for keyframes
         ws = self.directions.edit(net.G, ws, args.directions)
-        self._ws_cache = (key, ws)
-        return ws
+        self._ws_cache = (key, ws, base[0].cpu().numpy())
+        return self._ws_cache[1:]
 
     # --- the entry point --------------------------------------------------------------------------------------
     def render(self, args: RenderArgs) -> RenderResult:
@@ -97,7 +102,7 @@ class Renderer:
             layer = None
 
         t = time.perf_counter()
-        ws = self._ws(net, args, dev)
+        ws, res.latent = self._ws(net, args, dev)
         res.timings['mapping'] = time.perf_counter() - t
 
         t = time.perf_counter()

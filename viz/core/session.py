@@ -17,6 +17,7 @@ from networks.errors import UserError
 from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
 
 __all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session',
+           'load_keyframes',
            'validate_session']
 
 SESSION_VERSION = 1
@@ -44,11 +45,15 @@ class SessionError(UserError, ValueError):
     """A session file that cannot be used: not JSON, or a field of the wrong type or out of range."""
 
 
-def save_session(path: str, args: RenderArgs, views: list[str] | None = None) -> None:
-    """Write args (and the headless views) to `path` atomically (a temporary file, then a rename)."""
+def save_session(path: str, args: RenderArgs, views: list[str] | None = None,
+                 keyframes: list[dict] | None = None) -> None:
+    """Write args (and the headless views, and keyframes as ``viz.analysis.keyframes.keyframe_to_dict`` gives
+    them) to `path` atomically (a temporary file, then a rename)."""
     data = dict(version=SESSION_VERSION, args=args_to_dict(args))
     if views:
         data['views'] = list(views)
+    if keyframes:
+        data['keyframes'] = list(keyframes)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
@@ -58,6 +63,17 @@ def save_session(path: str, args: RenderArgs, views: list[str] | None = None) ->
 
 def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
     """(args, views) from a session file; :class:`SessionError` (one line, naming the field) for a bad file."""
+    data = _read(path)
+    views = data.get('views')
+    return args_from_dict(data['args']), list(views) if views is not None else None
+
+
+def load_keyframes(path: str) -> list[dict]:
+    """The keyframes of a session file (checked with the rest of the file), [] when it has none."""
+    return list(_read(path).get('keyframes', []))
+
+
+def _read(path: str) -> dict:
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
@@ -68,8 +84,7 @@ def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
     except OSError as exc:
         raise SessionError(f'{path}: cannot be read ({exc.strerror or exc})') from exc
     validate_session(data, path)
-    views = data.get('views')
-    return args_from_dict(data['args']), list(views) if views is not None else None
+    return data
 
 
 def _number(value, integer: bool) -> bool:
@@ -136,11 +151,39 @@ def _check_directions(value) -> str | None:
     return None
 
 
+KEYFRAME_FIELDS = ('latent', 'num_ws', 'directions', 'translate_x', 'translate_y', 'rotate', 'input_scale',
+                   'shear_x', 'shear_y', 'trunc_psi')
+MAX_KEYFRAMES = 1024
+
+
+def _check_keyframes(keyframes, fields: dict, path: str) -> None:
+    """Each keyframe: a latent, its row count, and RenderArgs values checked as the args' own."""
+    if not isinstance(keyframes, list) or len(keyframes) > MAX_KEYFRAMES:
+        raise SessionError(f'{path}: keyframes must be a list of at most {MAX_KEYFRAMES} objects')
+    for i, kf in enumerate(keyframes):
+        where = f'{path}: keyframes[{i}]'
+        if not isinstance(kf, dict) or 'latent' not in kf:
+            raise SessionError(f'{where} must be an object with a "latent"')
+        unknown = sorted(set(kf) - set(KEYFRAME_FIELDS))
+        if unknown:
+            raise SessionError(f'{where}: unknown field(s) {", ".join(unknown)}')
+        for name, value in kf.items():
+            if name == 'num_ws':
+                if not (_number(value, True) and 1 <= value <= MAX_LIST):
+                    raise SessionError(f'{where}.num_ws must be an integer in 1..{MAX_LIST}')
+                continue
+            problem = _check_field(name, value, fields[name])
+            if problem:
+                raise SessionError(f'{where}.{name} {problem}')
+        if not kf['latent'] or len(kf['latent']) % kf.get('num_ws', 1):
+            raise SessionError(f'{where}.latent must be num_ws rows of equal length')
+
+
 def validate_session(data, path: str = 'session') -> None:
     """Raise :class:`SessionError` naming the first bad field of a parsed session file; the whole file is refused."""
     if not isinstance(data, dict) or not isinstance(data.get('args'), dict):
         raise SessionError(f'{path} is not a session file (no "args" object)')
-    unknown = sorted(set(data) - {'version', 'args', 'views'})
+    unknown = sorted(set(data) - {'version', 'args', 'views', 'keyframes'})
     if unknown:
         raise SessionError(f'{path}: unknown field(s) {", ".join(unknown)}')
     if data.get('version', SESSION_VERSION) != SESSION_VERSION:
@@ -153,6 +196,8 @@ def validate_session(data, path: str = 'session') -> None:
         problem = _check_field(name, value, fields[name])
         if problem:
             raise SessionError(f'{path}: args.{name} {problem}')
+    if 'keyframes' in data:
+        _check_keyframes(data['keyframes'], fields, path)
     views = data.get('views')
     if views is not None:
         from viz.core.headless import VIEWS  # lazily: the headless module loads the renderer
