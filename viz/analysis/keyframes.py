@@ -24,7 +24,7 @@ import numpy as np
 from networks.errors import UserError
 from viz.core.render_types import RenderArgs, RenderResult
 
-__all__ = ['NUMBERS', 'Keyframe', 'keyframe_of', 'catmull_rom', 'slerp_rows', 'loop_states', 'export_loop',
+__all__ = ['NUMBERS', 'Keyframe', 'keyframe_of', 'catmull_rom', 'slerp_rows', 'state_at', 'loop_states', 'export_loop',
            'keyframe_to_dict', 'keyframe_from_dict']
 
 NUMBERS = ('translate_x', 'translate_y', 'rotate', 'input_scale', 'shear_x', 'shear_y', 'trunc_psi')
@@ -92,38 +92,55 @@ def _strengths(kf: Keyframe, keys) -> np.ndarray:
     return np.array([table.get(key, 0.0) for key in keys], np.float64)
 
 
+class _Loop:
+    """The keyframes stacked once: latents [K, num_ws * w_dim], numbers and direction strengths [K, M]."""
+
+    def __init__(self, keyframes: list[Keyframe], kind: str) -> None:
+        if kind not in INTERPOLATIONS:
+            raise UserError(f'unknown interpolation {kind!r}: cubic or slerp')
+        if len(keyframes) < 2:
+            raise UserError('a loop needs at least 2 keyframes')
+        sizes = {(len(kf.latent), kf.num_ws) for kf in keyframes}
+        size, rows = sizes.pop()
+        if sizes or not size or rows < 1 or size % rows:
+            raise UserError('the keyframes\' latents are empty or differ in size (from different networks?)')
+        self.kind = kind
+        self.num_ws = rows
+        self.keys = _direction_keys(keyframes)
+        self.latents = np.stack([np.asarray(kf.latent, np.float32) for kf in keyframes])
+        self.numbers = np.stack([np.concatenate([np.asarray(kf.numbers, np.float64), _strengths(kf, self.keys)])
+                                 for kf in keyframes])
+
+    def state(self, base: RenderArgs, t: float) -> RenderArgs:
+        """The render arguments at time ``t`` (in keyframes; whole numbers are the keyframes themselves)."""
+        count = len(self.latents)
+        t = float(t) % count
+        if self.kind == 'cubic':
+            latent, values = catmull_rom(self.latents, t), catmull_rom(self.numbers, t)
+        else:
+            i = int(np.floor(t))
+            u, j = t - i, (i + 1) % count
+            rows = self.num_ws
+            latent = slerp_rows(self.latents[i].reshape(rows, -1), self.latents[j].reshape(rows, -1), u).ravel()
+            values = self.numbers[i] if u == 0 else (1 - u) * self.numbers[i] + u * self.numbers[j]
+        fields = dict(zip(NUMBERS, (float(v) for v in values[:len(NUMBERS)])))
+        edits = tuple((src, idx, float(s), layers) for (src, idx, layers), s in zip(self.keys, values[len(NUMBERS):]))
+        return dataclasses.replace(base, latent=tuple(float(v) for v in latent), latent_file='', directions=edits,
+                                   **fields)
+
+
+def state_at(base: RenderArgs, keyframes: list[Keyframe], t: float, kind: str = 'cubic') -> RenderArgs:
+    """One state of the loop at time ``t`` in keyframes (the GUI's playback)."""
+    return _Loop(keyframes, kind).state(base, t)
+
+
 def loop_states(base: RenderArgs, keyframes: list[Keyframe], frames_per_key: int,
                 kind: str = 'cubic') -> Iterator[RenderArgs]:
     """``len(keyframes) * frames_per_key`` render arguments looping through the keyframes (see the module)."""
-    if kind not in INTERPOLATIONS:
-        raise UserError(f'unknown interpolation {kind!r}: cubic or slerp')
-    if len(keyframes) < 2:
-        raise UserError('a loop needs at least 2 keyframes')
+    loop = _Loop(keyframes, kind)
     if frames_per_key < 1:
         raise UserError('frames per keyframe must be at least 1')
-    sizes = {(len(kf.latent), kf.num_ws) for kf in keyframes}
-    size, rows = sizes.pop()
-    if sizes or not size or rows < 1 or size % rows:
-        raise UserError('the keyframes\' latents are empty or differ in size (from different networks?)')
-    keys = _direction_keys(keyframes)
-    latents = np.stack([np.asarray(kf.latent, np.float32) for kf in keyframes])
-    numbers = np.stack([np.concatenate([np.asarray(kf.numbers, np.float64), _strengths(kf, keys)])
-                        for kf in keyframes])
-    num_ws = keyframes[0].num_ws
-    count = len(keyframes)
-    for frame in range(count * frames_per_key):
-        t = frame / frames_per_key
-        if kind == 'cubic':
-            latent, values = catmull_rom(latents, t), catmull_rom(numbers, t)
-        else:
-            i, u = frame // frames_per_key, (frame % frames_per_key) / frames_per_key
-            j = (i + 1) % count
-            latent = slerp_rows(latents[i].reshape(num_ws, -1), latents[j].reshape(num_ws, -1), u).ravel()
-            values = numbers[i] if u == 0 else (1 - u) * numbers[i] + u * numbers[j]
-        fields = dict(zip(NUMBERS, (float(v) for v in values[:len(NUMBERS)])))
-        edits = tuple((src, idx, float(s), layers) for (src, idx, layers), s in zip(keys, values[len(NUMBERS):]))
-        yield dataclasses.replace(base, latent=tuple(float(v) for v in latent), latent_file='', directions=edits,
-                                  **fields)
+    return (loop.state(base, frame / frames_per_key) for frame in range(len(keyframes) * frames_per_key))
 
 
 def export_loop(render: Callable[[RenderArgs], RenderResult], base: RenderArgs, keyframes: list[Keyframe],

@@ -123,6 +123,7 @@ class RenderResult:
     spectrum: dict[str, Any] | None = None  # db (2-D float array), freqs, deg0, deg45, image (uint8), [dataset_*]
     eq: dict[str, float] | None = None  # eqt_int, eqt_frac, eqr in dB
     latent: np.ndarray | None = None  # the shown w+ [num_ws, w_dim] before truncation and directions (keyframes)
+    ws: np.ndarray | None = None  # the w+ [num_ws, w_dim] synthesised: truncated, directions applied (saved edits)
     sticking: dict[str, np.ndarray] | None = None  # average, streak (uint8 HWC)
     network: dict[str, Any] = field(default_factory=dict)  # name, kind, untrained, resolution, num_ws, ...
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage

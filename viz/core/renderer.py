@@ -103,6 +103,7 @@ class Renderer:
 
         t = time.perf_counter()
         ws, res.latent = self._ws(net, args, dev)
+        res.ws = ws[0].to(torch.float32).cpu().numpy()
         res.timings['mapping'] = time.perf_counter() - t
 
         t = time.perf_counter()
