@@ -69,7 +69,8 @@ def load_latent(path: str) -> np.ndarray:
     return read_array(path, 'latent file', ('w',)).astype(np.float32)
 
 
-def as_ws(G: torch.nn.Module, latent, device: torch.device | str = 'cpu') -> torch.Tensor:
+def as_ws(G: torch.nn.Module, latent: np.ndarray | tuple[float, ...],
+          device: torch.device | str = 'cpu') -> torch.Tensor:
     """[1, num_ws, w_dim] float32 from a w [w_dim] (repeated for every layer), a w+ [num_ws, w_dim] (or
     [1, num_ws, w_dim]), or either flattened; :class:`UserError` for any other shape or a non-finite value."""
     array = np.asarray(latent, dtype=np.float32)
@@ -97,7 +98,8 @@ def _truncate(w_avg: torch.Tensor, ws: torch.Tensor, psi: float, cutoff: int | N
 
 
 def compute_ws(G: torch.nn.Module, w0_seeds, stylemix_seed: int, stylemix_idx, psi: float, cutoff: int | None,
-               device: torch.device, latent=None, class_idx: int | None = None) -> torch.Tensor:
+               device: torch.device, latent: np.ndarray | tuple[float, ...] | None = None,
+               class_idx: int | None = None) -> torch.Tensor:
     """ws [1, num_ws, w_dim]: weighted blend of the seeds' w (relative to w_avg), or the explicit ``latent``
     (see :func:`as_ws`), plus style mixing. ``class_idx`` fixes the class of conditional networks; None draws
     it from each seed."""

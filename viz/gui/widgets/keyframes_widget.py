@@ -114,7 +114,10 @@ class KeyframesWidget:
             viz.rect('kf_add')
             imgui.same_line()
             if imgui_utils.button('Stop##kfplay' if self.playing else 'Play##kfplay', enabled=len(self.keyframes) >= 2):
-                self.stop_playing() if self.playing else self.play()
+                if self.playing:
+                    self.stop_playing()
+                else:
+                    self.play()
             viz.rect('kf_play')
             imgui.same_line()
             exporting = job is not None and not job.done
