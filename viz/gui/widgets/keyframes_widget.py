@@ -137,6 +137,15 @@ class KeyframesWidget:
                 self.frames_per_key = min(max(int(self.frames_per_key), 1), 3600)
                 imgui.same_line()
                 _, self.format = imgui.combo('##kffmt', self.format, list(FORMATS))
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(-viz.button_w - viz.spacing):
+                _, self.session_path = imgui.input_text_with_hint('##kfsession', 'session file with keyframes',
+                                                                  self.session_path)
+            imgui.same_line()
+            if imgui_utils.button('Load##kf', viz.button_w, enabled=bool(self.session_path)):
+                self.load(self.session_path)
+            viz.rect('kf_load')
             if job is not None:
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
