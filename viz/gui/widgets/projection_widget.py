@@ -51,7 +51,7 @@ class ProjectionWidget:
 
     def test_state(self) -> dict:
         job = self.job
-        return dict(target=self.target, running=job is not None and not job.done,
+        return dict(target=self.target, steps=int(self.steps), running=job is not None and not job.done,
                     progress=job.progress if job else 0.0, status=job.status if job else '',
                     error=job.error if job else None, result=job.result if job else None)
 
@@ -79,6 +79,7 @@ class ProjectionWidget:
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(viz.font_size * 6), imgui_utils.grayed_out(running):
             _, self.steps = imgui.input_int('Steps##proj', self.steps, 50)
+            viz.rect('project_steps')
             self.steps = min(max(int(self.steps), 1), 100_000)
             imgui.same_line()
             _, self.space = imgui.combo('Space##proj', self.space, list(SPACES))
