@@ -85,7 +85,7 @@ class VisualizerApp:
         self.capture_widget = CaptureWidget(self)
         self.session_widget = SessionWidget(self)
         self.perf_widget = PerformanceWidget(self)
-        # Exploration (issue 13): after the latent and transform widgets, so keyframe playback overrides them.
+        # Exploration (issue 13): drawn after the latent and transform widgets, so keyframe playback overrides them.
         self.class_widget = ClassWidget(self)
         self.warp_widget = WarpWidget(self)
         self.projection_widget = ProjectionWidget(self)
@@ -95,13 +95,13 @@ class VisualizerApp:
             ('Network & latent', True, [self.pickle_widget, self.latent_widget, self.stylemix_widget,
                                         self.trunc_noise_widget]),
             ('Equivariance / input transform', True, [self.transform_widget]),
-            ('Explore: class, warp, projection, directions, keyframes', True,
-             [self.class_widget, self.warp_widget, self.projection_widget, self.directions_widget,
-              self.keyframes_widget]),
             ('Layers', True, [self.layer_widget]),
             ('Analysis: spectrum, EQ, sticking', True, [self.spectrum_widget, self.eq_readout_widget,
                                                        self.sticking_widget]),
             ('Capture & session', True, [self.capture_widget, self.session_widget]),
+            ('Explore: class, warp, projection, directions, keyframes', True,
+             [self.class_widget, self.warp_widget, self.projection_widget, self.directions_widget,
+              self.keyframes_widget]),
             ('Performance', False, [self.perf_widget]),
         ]
         self._test_state = os.environ.get('VIZ_TEST_STATE') or None
