@@ -399,8 +399,10 @@ def input_transform_of(G: nn.Module) -> torch.Tensor | None:
     return transform if isinstance(transform, torch.Tensor) else None
 
 
-def set_input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0) -> bool:
-    """Moves a StyleGAN3 generator's input: rotation by ``angle_degrees``, then ``translate`` in image widths.
+def set_input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0,
+                        linear: np.ndarray | None = None) -> bool:
+    """Moves a StyleGAN3 generator's input: ``linear`` (2x2, optional), rotation by ``angle_degrees``, then
+    ``translate`` in image widths.
 
     Writes the inverse of that user transform (``ops.resample.user_transform``) into
     ``G.synthesis.input.transform``. Returns False, changing nothing, for networks without an input transform
@@ -409,14 +411,14 @@ def set_input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0
     transform = input_transform_of(G)
     if transform is None:
         return False
-    inverse = np.linalg.inv(user_transform(translate, angle_degrees))
+    inverse = np.linalg.inv(user_transform(translate, angle_degrees, linear))
     transform.copy_(torch.from_numpy(inverse).to(transform))
     return True
 
 
 @contextlib.contextmanager
-def input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0),
-                    angle_degrees: float = 0.0) -> Iterator[torch.Tensor | None]:
+def input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0,
+                    linear: np.ndarray | None = None) -> Iterator[torch.Tensor | None]:
     """``with input_transform(G, translate, angle):`` the input moved as :func:`set_input_transform` does.
 
     The buffer is a module state shared by every caller of a (cached) network: this restores the value it
@@ -430,7 +432,7 @@ def input_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0),
         return
     saved = transform.detach().clone()
     try:
-        set_input_transform(G, translate, angle_degrees)
+        set_input_transform(G, translate, angle_degrees, linear)
         yield transform
     finally:
         transform.copy_(saved)

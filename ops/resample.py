@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    'sinc', 'lanczos_window', 'rotation_matrix', 'translation_matrix', 'user_transform',
+    'sinc', 'lanczos_window', 'rotation_matrix', 'translation_matrix', 'user_transform', 'linear_transform',
     'apply_integer_translation', 'apply_fractional_translation', 'affine_bandlimit_filter',
     'apply_affine_transformation', 'apply_fractional_rotation', 'apply_fractional_pseudo_rotation',
     'untransform',
@@ -58,13 +58,41 @@ def translation_matrix(tx: float, ty: float) -> torch.Tensor:
     return mat
 
 
-def user_transform(translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0) -> np.ndarray:
-    """The user's input transform (rotation then translation) as float64 3x3 numpy.
+def user_transform(translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0,
+                   linear: np.ndarray | None = None) -> np.ndarray:
+    """The user's input transform (``linear``, then rotation, then translation) as float64 3x3 numpy.
 
-    The generator's `synthesis.input.transform` buffer holds the inverse of this matrix.
+    The generator's `synthesis.input.transform` buffer holds the inverse of this matrix. ``linear`` is an
+    optional 2x2 map applied first (scale, shear, mirror: :func:`linear_transform`); None keeps the matrix
+    exactly what rotation and translation alone give.
     """
     c, s = math.cos(math.radians(angle_degrees)), math.sin(math.radians(angle_degrees))
-    return np.array([[c, s, float(translate[0])], [-s, c, float(translate[1])], [0.0, 0.0, 1.0]])
+    mat = np.array([[c, s, float(translate[0])], [-s, c, float(translate[1])], [0.0, 0.0, 1.0]])
+    if linear is not None:
+        lin = np.eye(3)
+        lin[:2, :2] = np.asarray(linear, dtype=np.float64)
+        mat = mat @ lin
+    return mat
+
+
+def linear_transform(scale: float = 1.0, shear: tuple[float, float] = (0.0, 0.0),
+                     mirror: tuple[bool, bool] = (False, False)) -> np.ndarray | None:
+    """2x2 float64 map (mirror, then shear, then scale) of the input, or None when it is the identity.
+
+    ``scale`` > 1 enlarges the content; ``shear`` (sx, sy) moves x by sx * y and y by sy * x; ``mirror`` flips
+    x and/or y. The networks were trained to be equivariant to translation (and, config R, rotation) only:
+    outputs under these maps are outside what training constrained.
+    """
+    scale, shear_x, shear_y = float(scale), float(shear[0]), float(shear[1])
+    if scale == 1.0 and shear_x == 0.0 and shear_y == 0.0 and not mirror[0] and not mirror[1]:
+        return None
+    if scale == 0.0:
+        raise ValueError('input scale must not be 0')
+    flip = np.diag([-1.0 if mirror[0] else 1.0, -1.0 if mirror[1] else 1.0])
+    shear_mat = np.array([[1.0, shear_x], [shear_y, 1.0]])
+    if abs(np.linalg.det(shear_mat)) < 1e-6:
+        raise ValueError(f'shear ({shear_x:g}, {shear_y:g}) collapses the plane (sx * sy = 1)')
+    return scale * shear_mat @ flip
 
 
 def _as_pixels(t: float | torch.Tensor, size: int) -> float:
@@ -243,17 +271,18 @@ def apply_fractional_pseudo_rotation(x: torch.Tensor, angle: float | torch.Tenso
 
 
 def untransform(img: torch.Tensor, translate: tuple[float, float] = (0.0, 0.0), angle_degrees: float = 0.0,
-                amax: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+                amax: int = 6, linear: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bring the output of a network drawn under the user transform back onto the untransformed frame.
 
     With M = user_transform(translate, angle_degrees) the network draws T(p) = I(M^-1 p); this returns
     (I, mask) = apply_affine_transformation(T, M^-1): band-limited like the EQ-R reference, zero and
     mask 0 where the source is missing. M^-1 is exactly what `G.synthesis.input.transform` holds, and
     `amax=6` is the filter half-width NVlabs' visualizer uses for this view. `img` is [N, C, H, W] or
-    [C, H, W] (the result has the same shape).
+    [C, H, W] (the result has the same shape). `linear` is the optional 2x2 scale / shear / mirror map applied
+    first, as in :func:`user_transform`.
     """
     squeeze = img.ndim == 3
     x = img[None] if squeeze else img
-    inverse = torch.from_numpy(np.linalg.inv(user_transform(translate, angle_degrees)))
+    inverse = torch.from_numpy(np.linalg.inv(user_transform(translate, angle_degrees, linear)))
     out, mask = apply_affine_transformation(x.to(torch.float32), inverse, amax=amax)
     return (out[0], mask[0]) if squeeze else (out, mask)

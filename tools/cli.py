@@ -288,3 +288,13 @@ def device(text: str) -> str:
     elif dev.type != 'cpu':
         raise argparse.ArgumentTypeError(f'{text!r}: unsupported device type')
     return text
+
+
+def direction(text: str) -> tuple[str, int, float, str]:
+    """``SOURCE[:INDEX]=STRENGTH[@LAYERS]`` (``viz.analysis.directions.parse_direction``), e.g. ``pca:0=2@coarse``."""
+    from viz.analysis.directions import parse_direction
+
+    try:
+        return parse_direction(text)
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix('--direction ')) from None

@@ -3,6 +3,12 @@
     python -m tools.gen_images --network net.pkl --seeds 0-3 --trunc 1 --outdir renders/images
     python -m tools.gen_images --network net.pkl --seeds 7 --translate 0.1,0 --rotate 10 --outdir out
     python -m tools.gen_images --network cond.pkl --seeds 0-9 --class 3 --noise-mode const --outdir out
+    python -m tools.gen_images --network net.pkl --seeds 0-3 --direction pca:0=2@coarse --outdir out
+    python -m tools.gen_images --network net.pkl --seeds 5 --direction smile.npy=-3@4-7 --outdir out
+
+--direction SOURCE[:INDEX]=STRENGTH[@LAYERS] (repeatable) moves each w: SOURCE is pca (the network's principal
+axes of W, GANSpace; STRENGTH in standard deviations; computed once and cached, see --cache-dir) or a .npy/.npz
+file of [k, w_dim] directions (STRENGTH times row INDEX); LAYERS is all (default), coarse, middle, fine or A-B.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import tqdm
 from networks import load_generator
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
+from viz.analysis.directions import DirectionResolver
 from viz.analysis.images import generate_images
 from viz.core.images import save_png
 
@@ -34,6 +41,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--translate', type=cli.vec2, default='0,0',
                         help='input translation x,y in image widths (StyleGAN3)')
     parser.add_argument('--rotate', type=cli.finite_float, default=0.0, help='input rotation in degrees (StyleGAN3)')
+    parser.add_argument('--direction', dest='directions', action='append', type=cli.direction, default=[],
+                        metavar='SOURCE[:I]=S[@LAYERS]', help='move w along a direction (repeatable; see below)')
+    parser.add_argument('--cache-dir', type=cli.output_dir, default=None,
+                        help='where the PCA of --direction pca is cached (default: the platform cache folder)')
     parser.add_argument('--outdir', required=True, type=cli.output_dir)
     parser.add_argument('--device', type=cli.device, default='cpu')
     return parser
@@ -47,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     seeds = args.seeds
     G = load_generator(args.network, args.device)
+    resolver = DirectionResolver(args.cache_dir)
+    resolver.check(G, args.directions)  # a bad direction file fails before anything is written
     os.makedirs(args.outdir, exist_ok=True)
     images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, args.translate,
-                             args.rotate, args.device)
+                             args.rotate, args.device, directions=args.directions, resolver=resolver)
     for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
         save_png(os.path.join(args.outdir, f'seed{seed:04d}.png'), img)
     print(f'wrote {len(seeds)} images to {args.outdir}')

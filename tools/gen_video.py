@@ -3,10 +3,12 @@
     python -m tools.gen_video --network net.pkl --seeds 0-31 --grid 4x2 --w-frames 60 --output lerp.mp4
     python -m tools.gen_video --network net.pkl --seeds 0-2 --interp slerp --output walk.gif
     python -m tools.gen_video --network sg3.pkl --mode eq --seeds 0 --sweep x,y,rot --frames 120 --output eq.mp4
+    python -m tools.gen_video --network cond.pkl --class 2 --seeds 0-3 --direction pca:1=2@middle --output c.mp4
 
 Interpolation loops seamlessly through the keyframes (cubic in W, or spherical in Z). Equivariance
 mode shows one row per sweep (x translation, y translation, rotation of the input): the output, the
 ideally transformed first frame, and their difference (x4). .mp4 (H.264 via imageio-ffmpeg) or .gif.
+--direction edits every frame's w as in tools.gen_images; --class picks the class of conditional networks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tqdm
 from networks import load_generator
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
+from viz.analysis.directions import DirectionResolver
 from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from viz.core.video_writer import VideoRecorder
 
@@ -73,6 +76,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--rotate-max', type=cli.finite_float, default=360.0,
                         help='eq: rotation over the loop (degrees)')
     parser.add_argument('--trunc', type=cli.finite_float, default=1.0, help='truncation psi')
+    parser.add_argument('--class', dest='class_idx', type=cli.nonnegative_int, default=None,
+                        help='class (conditional networks)')
+    parser.add_argument('--direction', dest='directions', action='append', type=cli.direction, default=[],
+                        metavar='SOURCE[:I]=S[@LAYERS]', help='move w along a direction (repeatable, as gen_images)')
+    parser.add_argument('--cache-dir', type=cli.output_dir, default=None,
+                        help='where the PCA of --direction pca is cached (default: the platform cache folder)')
     parser.add_argument('--fps', type=cli.int_range(1, 240), default=30)
     parser.add_argument('--scale', type=cli.int_range(1, 16), default=1, help='integer upscaling of small images')
     parser.add_argument('--device', type=cli.device, default='cpu')
@@ -90,14 +99,17 @@ def _run(args: argparse.Namespace) -> None:
         import numpy as np
         np.random.RandomState(args.shuffle_seed).shuffle(seeds)
     G = load_generator(args.network, args.device)
+    resolver = DirectionResolver(args.cache_dir)
+    resolver.check(G, args.directions)  # a bad direction file fails before the video file is opened
+    edit = dict(class_idx=args.class_idx, directions=args.directions, resolver=resolver)
     if args.mode == 'eq':
         frames = equivariance_frames(G, seeds[0], args.sweep, args.frames, args.translate_max, args.rotate_max,
-                                     args.trunc, device=args.device, scale=args.scale)
+                                     args.trunc, device=args.device, scale=args.scale, **edit)
         total = args.frames
     else:
         grid = args.grid
         frames = interpolation_frames(G, seeds, grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
-                                      args.device, args.scale)
+                                      args.device, args.scale, **edit)
         keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])
         total = keyframes * args.w_frames
     recorder = VideoRecorder(args.output, fps=args.fps)

@@ -60,6 +60,8 @@ def f(tmp_path_factory) -> dict:
     paths['s_type'] = session('type', dict(trunc_psi='abc'))
     paths['s_nan'] = session('nan', dict(rotate=float('nan')))
     paths['s_seeds'] = session('seeds', dict(w0_seeds=[[-5, 1.0]]))
+    paths['s_latent'] = session('latent', dict(latent=[0.0, 'x']))
+    paths['s_direction'] = session('direction', dict(directions=[['pca', 0, 1.0, 'sideways']]))
     paths['s_views'] = session('views', dict(pkl='<default>'), views=['image', 'bogus'])
     paths['s_top'] = session('top', dict(pkl='<default>'), extra_field=1)
     return paths
@@ -95,6 +97,13 @@ CASES = [
     ('gen_images', lambda f: _gen_images(f, **{'--translate': 'inf,0'}), 'not a finite number'),
     ('gen_images', lambda f: _gen_images(f, **{'--device': 'bogus'}), 'not a device'),
     ('gen_images', lambda f: _gen_images(f, **{'--class': '-1'}), 'must be >= 0'),
+    ('gen_images', lambda f: _gen_images(f, **{'--direction': 'pca:0=x'}), 'not a number'),
+    ('gen_images', lambda f: _gen_images(f, **{'--direction': 'pca:0=1@sideways'}), 'layers'),
+    ('gen_images', lambda f: _gen_images(f, **{'--direction': 'pca:0=1@7-2'}), 'after the last'),
+    ('gen_images', lambda f: _gen_images(f, **{'--direction': f['missing'] + '=1'}), 'not "pca"'),
+    ('gen_images', lambda f: _gen_images(f, **{'--direction': f['other_npz'] + '=1'}), "the network's w"),
+    ('gen_images', lambda f: _gen_images(f, **{'--direction': f['text'] + '=1'}), 'not a .npy / .npz'),
+    ('gen_images', lambda f: _gen_images(f, **{'--cache-dir': f['blocker']}), 'not a folder'),
     # gen_video
     ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.mp4', '--fps', '0'], 'must be in 1..'),
     ('gen_video', lambda f: ['--network', f['missing'], '--output', f['out'] + '/v.mp4'], 'does not exist'),
@@ -108,6 +117,13 @@ CASES = [
     ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--trunc', 'inf'],
      'not a finite number'),
     ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--sweep', 'x,z'], 'subset'),
+    ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--class', '-1'], '>= 0'),
+    ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--direction', 'pca=nan'],
+     'finite'),
+    ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--direction',
+                             f['other_npz'] + ':5=1'], "the network's w"),
+    ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--cache-dir',
+                             f['blocker'] + '/sub'], 'not a folder'),
     # avg_spectra
     ('avg_spectra', lambda f: ['heatmap', f['text'], '--png', f['out'] + '/h.png'], 'not a spectrum'),
     ('avg_spectra', lambda f: ['heatmap', f['other_npz'], '--png', f['out'] + '/h.png'], 'no spectrum'),
@@ -205,6 +221,8 @@ CASES = [
     ('visualizer', lambda f: ['--headless', '--session', f['s_nan']], 'args.rotate'),
     ('visualizer', lambda f: ['--headless', '--session', f['s_seeds']], 'args.w0_seeds'),
     ('visualizer', lambda f: ['--headless', '--session', f['s_views']], 'views'),
+    ('visualizer', lambda f: ['--headless', '--session', f['s_latent']], 'args.latent'),
+    ('visualizer', lambda f: ['--headless', '--session', f['s_direction']], 'args.directions'),
     ('visualizer', lambda f: ['--headless', '--session', f['s_top']], 'extra_field'),
 ]
 

@@ -9,6 +9,7 @@ import torch
 from networks.conventions import seed_latent
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
+from viz.analysis.directions import DirectionResolver
 from viz.core.images import to_uint8_rgb
 
 __all__ = ['class_label', 'generate_images']
@@ -32,8 +33,8 @@ def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
 @torch.no_grad()
 def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float = 1.0, class_idx: int | None = None,
                     noise_mode: str = 'const', translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0,
-                    device: torch.device | str = 'cpu'):
-    """Yields (seed, HWC uint8 image) for each seed."""
+                    device: torch.device | str = 'cpu', directions=(), resolver: DirectionResolver | None = None):
+    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (viz.analysis.directions) of its ws."""
     if noise_mode not in ('const', 'random', 'none'):
         raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
     label = class_label(G, class_idx).to(device)
@@ -42,6 +43,8 @@ def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float 
         if transform is None and moved:
             warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)',
                           stacklevel=2)
+        resolver = resolver or DirectionResolver()
         for seed in seeds:
-            img = G(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi, noise_mode=noise_mode)
+            ws = G.mapping(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi)
+            img = G.synthesis(resolver.edit(G, ws, directions), noise_mode=noise_mode)
             yield seed, to_uint8_rgb(img[0])

@@ -21,6 +21,8 @@ from networks.conventions import seed_latent
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, set_input_transform
 from ops import resample
+from viz.analysis.directions import DirectionResolver
+from viz.analysis.images import class_label
 from viz.core.images import to_uint8_rgb
 
 __all__ = ['slerp', 'interpolation_frames', 'equivariance_frames', 'SWEEPS']
@@ -51,8 +53,10 @@ def _upscale(frame: np.ndarray, scale: int) -> np.ndarray:
 @torch.no_grad()
 def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, int] = (1, 1),
                          num_keyframes: int | None = None, w_frames: int = 60, kind: str = 'cubic', psi: float = 1.0,
-                         device: torch.device | str = 'cpu', scale: int = 1) -> Iterator[np.ndarray]:
-    """HWC uint8 frames of a looping grid video (num_keyframes * w_frames frames)."""
+                         device: torch.device | str = 'cpu', scale: int = 1, class_idx: int | None = None,
+                         directions=(), resolver: DirectionResolver | None = None) -> Iterator[np.ndarray]:
+    """HWC uint8 frames of a looping grid video (num_keyframes * w_frames frames); ``class_idx`` for conditional
+    networks, ``directions`` edits (viz.analysis.directions) applied to every frame's ws."""
     grid_w, grid_h = grid
     cells = grid_w * grid_h
     if num_keyframes is None:
@@ -62,7 +66,8 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
     needed = cells * num_keyframes
     if num_keyframes < 2 or len(seeds) < needed:
         raise UserError(f'need at least 2 keyframes: {needed} seeds for a {grid_w}x{grid_h} grid, got {len(seeds)}')
-    c = torch.zeros([1, int(getattr(G, 'c_dim', 0) or 0)], device=device)
+    c = class_label(G, class_idx).to(device)
+    resolver = resolver or DirectionResolver()
     zs = torch.cat([seed_latent(G, s) for s in seeds[:needed]]).reshape(cells, num_keyframes, -1).to(device)
     if kind == 'cubic':
         ws = G.mapping(zs.reshape(needed, -1), c.expand(needed, -1), truncation_psi=psi)
@@ -79,7 +84,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
             k, t = int(x), x - int(x)
             z = slerp(zs[:, k], zs[:, (k + 1) % num_keyframes], t)
             w = G.mapping(z, c.expand(cells, -1), truncation_psi=psi)
-        img = G.synthesis(w, noise_mode='const')
+        img = G.synthesis(resolver.edit(G, w, directions), noise_mode='const')
         yield _upscale(_grid(to_uint8_rgb(img), grid_w, grid_h), scale)
 
 
@@ -108,10 +113,13 @@ def _reference(orig: torch.Tensor, img: torch.Tensor, translate, angle_deg: floa
 @torch.no_grad()
 def equivariance_frames(G: torch.nn.Module, seed: int = 0, sweeps: tuple[str, ...] = SWEEPS, num_frames: int = 120,
                         translate_max: float = 0.125, rotate_max_deg: float = 360.0, psi: float = 1.0,
-                        gain: float = 4.0, device: torch.device | str = 'cpu', scale: int = 1) -> Iterator[np.ndarray]:
+                        gain: float = 4.0, device: torch.device | str = 'cpu', scale: int = 1,
+                        class_idx: int | None = None, directions=(),
+                        resolver: DirectionResolver | None = None) -> Iterator[np.ndarray]:
     """HWC uint8 frames: one row per sweep, columns output | ideal | |difference| * gain."""
-    c = torch.zeros([1, int(getattr(G, 'c_dim', 0) or 0)], device=device)
+    c = class_label(G, class_idx).to(device)
     ws = G.mapping(seed_latent(G, seed).to(device), c, truncation_psi=psi)
+    ws = (resolver or DirectionResolver()).edit(G, ws, directions)
     with input_transform(G) as transform:  # the original transform is back when the frames are done
         if transform is None:
             raise UserError('equivariance videos need a network with an input transform (StyleGAN3); '

@@ -30,7 +30,7 @@ from networks.errors import UserError
 from networks.stylegan3 import input_transform
 from viz.analysis import spectra
 from viz.core.images import to_uint8_rgb
-from viz.core.latents import generate_batch
+from viz.core.latents import generate_batch, latent_file_key
 from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.synthesis import OUTPUT_LAYER
 from viz.core.views import colorbar_image, colormap
@@ -112,8 +112,10 @@ def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
         keys['spectrum'] = ('spectrum', netkey, args.spectrum_seeds, layer if args.spectrum_layer else None,
                             args.trunc_psi, args.spectrum_definition, args.spectrum_dataset)
     if args.eq_readout:
+        # everything the latent depends on (the readout is of the shown w)
         keys['eq'] = ('eq', netkey, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
-                      args.trunc_cutoff, args.eq_transforms)
+                      args.trunc_cutoff, args.eq_transforms, args.latent, latent_file_key(args.latent_file),
+                      args.class_idx, args.directions)
     if args.sticking:
         seed = args.w0_seeds[0][0] if args.w0_seeds else 0
         keys['sticking'] = ('sticking', netkey, seed, args.trunc_psi, args.sticking_radius, args.sticking_num,

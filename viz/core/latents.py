@@ -1,34 +1,142 @@
-"""Seeds to w: the blended, truncated and style-mixed latent the renderer shows, and batches of seeds."""
+"""Seeds (or an explicit w / w+) to ws: the blended, truncated and style-mixed latent the renderer shows, and
+batches of seeds.
+
+An explicit latent (a projected_w.npz, a .npy, or a vector in the render arguments) replaces the seeds' blend;
+truncation and style mixing apply to it as to a seed's w, and at psi = 1 it is used unchanged, so a projected
+latent renders exactly the image its projection ended with.
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
 
 from networks.conventions import seed_to_zc
+from networks.errors import UserError
 from viz.core.synthesis import run_synthesis
 
-__all__ = ['compute_ws', 'generate_batch']
+__all__ = ['compute_ws', 'generate_batch', 'read_array', 'load_latent', 'latent_file_key', 'as_ws', 'class_vector']
+
+MAX_LATENT_FILE = 64 << 20  # bytes; a w+ of the largest networks is ~40 KB, so anything near this is not a latent
+
+
+def class_vector(c_dim: int, class_idx: int | None) -> np.ndarray | None:
+    """One-hot float32 [c_dim] for ``class_idx``, or None (each seed draws its own class, as NVlabs' visualizer)."""
+    if class_idx is None or c_dim == 0:
+        return None
+    if not 0 <= int(class_idx) < c_dim:
+        raise UserError(f'class {class_idx} out of range: the network has {c_dim} classes (0..{c_dim - 1})')
+    c = np.zeros(c_dim, dtype=np.float32)
+    c[int(class_idx)] = 1
+    return c
+
+
+def read_array(path: str, what: str, keys: tuple[str, ...], max_bytes: int = MAX_LATENT_FILE) -> np.ndarray:
+    """The array of a .npy file, or of a .npz file (the first of ``keys`` it has, else its only array), as
+    numbers; never unpickles. :class:`UserError` naming ``what`` the file was meant to be for anything else."""
+    if not os.path.isfile(path):
+        raise UserError(f'{what} {path!r} does not exist' if not os.path.exists(path)
+                        else f'{what} {path!r} is not a file')
+    if os.path.getsize(path) > max_bytes:
+        raise UserError(f'{what} {path!r} is too large ({os.path.getsize(path)} bytes)')
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            array = data
+        else:
+            with data:
+                found = [k for k in keys if k in data.files]
+                if not found and len(data.files) != 1:
+                    raise UserError(f'{what} {path!r} has no "{keys[0]}" array '
+                                    f'(keys: {", ".join(data.files) or "none"})')
+                array = np.array(data[found[0] if found else data.files[0]])
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f'{what} {path!r} is not a .npz / .npy array file ({err})') from err
+    if array.dtype.kind not in 'fiu':
+        raise UserError(f'{what} {path!r}: must be numbers, got dtype {array.dtype}')
+    return array
+
+
+def latent_file_key(path: str) -> tuple[str, int] | str:
+    """A latent file with its modification time, for cache keys: re-running a projection into the same file must
+    update everything computed from it."""
+    if path and os.path.exists(path):
+        return path, os.stat(path).st_mtime_ns
+    return path
+
+
+def load_latent(path: str) -> np.ndarray:
+    """float32 w / w+ from a projected_w.npz (key ``w``, NVlabs' name) or a .npy file; never unpickles.
+
+    StyleGAN2 noise maps stored beside ``w`` are not part of the latent and are not read here.
+    """
+    return read_array(path, 'latent file', ('w',)).astype(np.float32)
+
+
+def as_ws(G: torch.nn.Module, latent: np.ndarray | tuple[float, ...],
+          device: torch.device | str = 'cpu') -> torch.Tensor:
+    """[1, num_ws, w_dim] float32 from a w [w_dim] (repeated for every layer), a w+ [num_ws, w_dim] (or
+    [1, num_ws, w_dim]), or either flattened; :class:`UserError` for any other shape or a non-finite value."""
+    array = np.asarray(latent, dtype=np.float32)
+    num_ws, w_dim = int(G.num_ws), int(G.w_dim)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 1 and array.size == num_ws * w_dim and array.size != w_dim:
+        array = array.reshape(num_ws, w_dim)
+    if array.shape == (w_dim,):
+        array = np.broadcast_to(array, (num_ws, w_dim))
+    if array.shape != (num_ws, w_dim):
+        raise UserError(f'a latent for this network is w [{w_dim}] or w+ [{num_ws}, {w_dim}], '
+                        f'got shape {list(np.shape(latent))}')
+    if not np.isfinite(array).all():
+        raise UserError('the latent has non-finite values')
+    return torch.tensor(array)[None].to(device)  # a copy: callers edit ws in place
+
+
+def _truncate(w_avg: torch.Tensor, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+    """The mapping network's truncation, for a latent that did not come through it (exact at psi = 1)."""
+    if psi == 1:
+        return ws
+    cutoff = ws.shape[1] if cutoff is None else cutoff
+    return torch.cat([w_avg.lerp(ws[:, :cutoff], psi), ws[:, cutoff:]], dim=1)
 
 
 def compute_ws(G: torch.nn.Module, w0_seeds, stylemix_seed: int, stylemix_idx, psi: float, cutoff: int | None,
-               device: torch.device) -> torch.Tensor:
-    """ws [1, num_ws, w_dim]: weighted blend of the seeds' w (relative to w_avg) plus style mixing."""
-    seeds = [int(s) for s, _w in w0_seeds] or [0]
-    all_seeds = list(dict.fromkeys(seeds + [int(stylemix_seed)]))
-    zs, cs = zip(*(seed_to_zc(s, G.z_dim, G.c_dim) for s in all_seeds))
-    z = torch.as_tensor(np.stack(zs), dtype=torch.float32, device=device)
-    c = torch.as_tensor(np.stack(cs), dtype=torch.float32, device=device)
+               device: torch.device, latent: np.ndarray | tuple[float, ...] | None = None,
+               class_idx: int | None = None) -> torch.Tensor:
+    """ws [1, num_ws, w_dim]: weighted blend of the seeds' w (relative to w_avg), or the explicit ``latent``
+    (see :func:`as_ws`), plus style mixing. ``class_idx`` fixes the class of conditional networks; None draws
+    it from each seed."""
+    fixed_c = class_vector(int(G.c_dim), class_idx)
+    idx = [i for i in stylemix_idx if 0 <= i < G.num_ws]
+    seeds = [] if latent is not None else [int(s) for s, _w in w0_seeds] or [0]
+    all_seeds = list(dict.fromkeys(seeds + ([int(stylemix_seed)] if idx else [])))
     dtype = next(G.mapping.parameters()).dtype
     w_avg = G.mapping.w_avg.to(torch.float32)
-    all_ws = G.mapping(z.to(dtype), c.to(dtype), truncation_psi=psi, truncation_cutoff=cutoff).to(torch.float32)
-    all_ws = dict(zip(all_seeds, all_ws - w_avg))
-    weights = list(w0_seeds) or [(0, 1.0)]
-    w = torch.stack([all_ws[int(s)] * float(wt) for s, wt in weights]).sum(dim=0, keepdim=True)
-    idx = [i for i in stylemix_idx if 0 <= i < G.num_ws]
+    mapped = {}
+    for seed in all_seeds:  # one at a time: a batch of other seeds must not change this seed's w by a rounding
+        z, c = seed_to_zc(seed, G.z_dim, G.c_dim)
+        c = c if fixed_c is None else fixed_c
+        z = torch.as_tensor(z[None], dtype=torch.float32, device=device)
+        c = torch.as_tensor(c[None], dtype=torch.float32, device=device)
+        mapped[seed] = G.mapping(z.to(dtype), c.to(dtype), truncation_psi=psi,
+                                 truncation_cutoff=cutoff)[0].to(torch.float32)
+    if latent is not None:
+        w = _truncate(w_avg.to(device), as_ws(G, latent, device), psi, cutoff)
+    else:
+        weights = list(w0_seeds) or [(0, 1.0)]
+        if len(weights) == 1 and float(weights[0][1]) == 1.0:
+            w = mapped[int(weights[0][0])][None].clone()  # exactly the seed's w, as the command-line tools draw it
+        else:
+            w = torch.stack([(mapped[int(s)] - w_avg) * float(wt) for s, wt in weights]).sum(dim=0, keepdim=True)
+            w = w + w_avg
     if idx:
-        w[:, idx] = all_ws[int(stylemix_seed)][None, idx]
-    return w + w_avg
+        w[:, idx] = mapped[int(stylemix_seed)][None, idx]
+    return w
 
 
 def generate_batch(G: torch.nn.Module, seeds, device: torch.device, psi: float = 1.0, cutoff: int | None = None,

@@ -7,6 +7,7 @@ expensive analyses by (parts of) it, and a session file is its JSON form (`args_
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +35,26 @@ class RenderArgs:
     noise_mode: str = 'const'  # StyleGAN2 only: 'const' | 'random' | 'none'
     noise_seed: int = 0
 
+    # Exploration (issue 13). An explicit latent replaces the seeds' blend: `latent` (w [w_dim] or w+ flattened,
+    # [num_ws * w_dim]) or else `latent_file` (projected_w.npz / .npy); psi and style mixing still apply.
+    latent: tuple[float, ...] = ()
+    latent_file: str = ''
+    class_idx: int | None = None  # conditional networks: None = each seed draws its class (NVlabs' visualizer)
+    # Latent directions (viz.analysis.directions): (source 'pca' or a .npy/.npz path, index, strength, layers
+    # 'all' | 'coarse' | 'middle' | 'fine' | 'A-B').
+    directions: tuple[tuple[str, int, float, str], ...] = ()
+
     # Input transform (StyleGAN3 only), in output pixels... of the image: x/y in image widths, angle in degrees.
     translate_x: float = 0.0
     translate_y: float = 0.0
     rotate: float = 0.0
     untransform: bool = False  # resample the output back so it lines up with the untransformed image
+    # Beyond what the networks were trained to be equivariant to (ops.resample.linear_transform): applied first.
+    input_scale: float = 1.0
+    shear_x: float = 0.0
+    shear_y: float = 0.0
+    mirror_x: bool = False
+    mirror_y: bool = False
 
     # Layer view.
     layer_name: str | None = None  # None = the output image
@@ -66,6 +82,29 @@ class RenderArgs:
     sticking_frames: int = 32
 
 
+LAYER_PRESETS = ('all', 'coarse', 'middle', 'fine')
+LAYER_SPEC = re.compile(r'(all|coarse|middle|fine|(\d{1,4})-(\d{1,4}))')
+
+
+def layer_range(spec: str, num_ws: int) -> tuple[int, int]:
+    """[start, stop) of the ws a direction moves: a preset or 'A-B' (inclusive, clipped to the network).
+
+    The presets split the ws as GANSpace does for 18 of them (coarse 0-3, middle 4-7, fine 8-17), scaled to
+    ``num_ws``: coarse layers set pose and shape, fine ones colour and texture.
+    """
+    match = LAYER_SPEC.fullmatch(spec)
+    if match is None:
+        raise UserError(f'layers {spec!r}: expected all, coarse, middle, fine or A-B (e.g. 0-3)')
+    coarse_end, middle_end = round(num_ws * 4 / 18), round(num_ws * 8 / 18)
+    if match.group(2) is not None:
+        first, last = int(match.group(2)), int(match.group(3))
+        if first > last:
+            raise UserError(f'layers {spec!r}: the first layer is after the last')
+        return min(first, num_ws), min(last + 1, num_ws)
+    return {'all': (0, num_ws), 'coarse': (0, coarse_end), 'middle': (coarse_end, middle_end),
+            'fine': (middle_end, num_ws)}[spec]
+
+
 @dataclass(frozen=True)
 class LayerInfo:
     name: str
@@ -85,6 +124,8 @@ class RenderResult:
     spectrum: dict[str, Any] | None = None  # db (absolute dB heatmap), image, colorbar, freqs/deg0, freqs45/deg45,
     # definition, label, [dataset_*]: see viz.core.analyses.spectrum_analysis
     eq: dict[str, float] | None = None  # eqt_int, eqt_frac, eqr in dB
+    latent: np.ndarray | None = None  # the shown w+ [num_ws, w_dim] before truncation and directions (keyframes)
+    ws: np.ndarray | None = None  # the w+ [num_ws, w_dim] synthesised: truncated, directions applied (saved edits)
     sticking: dict[str, np.ndarray] | None = None  # average, streak (uint8 HWC)
     network: dict[str, Any] = field(default_factory=dict)  # name, kind, untrained, resolution, num_ws, ...
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
@@ -119,6 +160,10 @@ def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
             value = tuple((int(s), float(w)) for s, w in value)
         elif key == 'stylemix_idx':
             value = tuple(int(i) for i in value)
+        elif key == 'latent':
+            value = tuple(float(v) for v in value)
+        elif key == 'directions':
+            value = tuple((str(src), int(idx), float(strength), str(layers)) for src, idx, strength, layers in value)
         updates[key] = value
     return dataclasses.replace(base, **updates)
 

@@ -18,19 +18,22 @@ import dataclasses
 import logging
 import time
 
+import numpy as np
 import torch
 
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
+from ops.resample import linear_transform
+from viz.analysis.directions import DirectionResolver
 from viz.core.analyses import AnalysisCache, AnalysisControl
 from viz.core.images import to_uint8_rgb
-from viz.core.latents import compute_ws
+from viz.core.latents import compute_ws, latent_file_key, load_latent
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.synthesis import OUTPUT_LAYER, list_layers, run_synthesis
 from viz.core.views import fft_view, untransform_image, with_colorbar
 
-__all__ = ['Renderer', 'without_analyses', 'VIEW_ONLY_FIELDS', 'synthesis_key']
+__all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'synthesis_key']
 
 # RenderArgs fields that change only how a synthesis result is shown (or which analyses run), never the
 # synthesis itself. Every other field, including any added later, is part of the synthesis cache key.
@@ -56,7 +59,8 @@ class Renderer:
     def __init__(self, max_networks: int = 4) -> None:
         self.networks = NetworkCache(max_networks)
         self.analyses = AnalysisCache()
-        self._ws_cache: tuple[tuple, torch.Tensor] | None = None
+        self._ws_cache: tuple[tuple, torch.Tensor, np.ndarray] | None = None
+        self.directions = DirectionResolver()
         self._synthesis_cache: tuple[tuple, dict] | None = None  # (synthesis_key, outputs): the newest only
         self.synthesis_runs = 0  # generator runs for views (tests, benchmarks)
 
@@ -64,15 +68,25 @@ class Renderer:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
         return self.analyses.pending(args)
 
-    def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device) -> torch.Tensor:
+    def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+        if args.latent and args.latent_file:
+            raise UserError('set either an explicit latent vector or a latent file, not both')
+        # A latent file is keyed by its modification time too: re-running a projection updates the view.
+        file_key = latent_file_key(args.latent_file)
         key = (args.pkl, args.device, args.precision, args.w0_seeds, args.stylemix_seed, args.stylemix_idx,
-               args.trunc_psi, args.trunc_cutoff)
+               args.trunc_psi, args.trunc_cutoff, args.latent, file_key, args.class_idx, args.directions)
         if self._ws_cache is not None and self._ws_cache[0] == key:
-            return self._ws_cache[1]
-        ws = compute_ws(net.G, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
-                        args.trunc_cutoff, dev)
-        self._ws_cache = (key, ws)
-        return ws
+            return self._ws_cache[1:]
+        latent = args.latent or (load_latent(args.latent_file) if args.latent_file else None)
+        def latent_ws(psi: float) -> torch.Tensor:
+            return compute_ws(net.G, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, psi, args.trunc_cutoff,
+                              dev, latent=latent, class_idx=args.class_idx)
+
+        ws = latent_ws(args.trunc_psi)
+        base = ws if args.trunc_psi == 1 else latent_ws(1.0)  # untruncated, for keyframes
+        ws = self.directions.edit(net.G, ws, args.directions)
+        self._ws_cache = (key, ws, base[0].cpu().numpy())
+        return self._ws_cache[1:]
 
     # --- the entry point --------------------------------------------------------------------------------------
     def render(self, args: RenderArgs, control: AnalysisControl | None = None) -> RenderResult:
@@ -107,20 +121,25 @@ class Renderer:
             layer = None
 
         t = time.perf_counter()
-        ws = self._ws(net, args, dev)
+        ws, res.latent = self._ws(net, args, dev)
+        res.ws = ws[0].to(torch.float32).cpu().numpy()
         res.timings['mapping'] = time.perf_counter() - t
 
         t = time.perf_counter()
-        out = self._synthesis(net, args, ws, layer, dev)
+        linear = input_linear(args)
+        if linear is not None and net.info['has_transform']:
+            messages.append('scale / shear / mirror: outside what the network was trained to be equivariant to')
+        out = self._synthesis(net, args, ws, layer, dev, linear)
         res.timings['synthesis'] = time.perf_counter() - t
 
         t = time.perf_counter()
         untransform = layer is None and args.untransform and net.info['has_transform'] and bool(
-            args.translate_x or args.translate_y or args.rotate)
+            args.translate_x or args.translate_y or args.rotate or linear is not None)
         if untransform:
             # NVlabs' band-limited operator; the stats and the FFT below are of the untransformed image.
             if 'untransformed' not in out:
-                out['untransformed'] = untransform_image(out['x'], args.translate_x, args.translate_y, args.rotate)
+                out['untransformed'] = untransform_image(out['x'], args.translate_x, args.translate_y, args.rotate,
+                                                       linear)
             x = out['untransformed']
         else:
             x = out['x']
@@ -150,13 +169,14 @@ class Renderer:
         res.messages = tuple(messages)
 
     def _synthesis(self, net: LoadedNetwork, args: RenderArgs, ws: torch.Tensor, layer: str | None,
-                   dev: torch.device) -> dict:
+                   dev: torch.device, linear: np.ndarray | None = None) -> dict:
         """{'x': [C, H, W] float32 output or layer} of `args`, from the cache when only view fields changed."""
-        key = synthesis_key(args, layer)
+        # the latent file's modification time too (as the ws cache): a re-run projection must show
+        key = synthesis_key(args, layer) + (latent_file_key(args.latent_file),)
         if self._synthesis_cache is not None and self._synthesis_cache[0] == key:
             return self._synthesis_cache[1]
         self._synthesis_cache = None  # drop the old tensors before making new ones (large layers)
-        with input_transform(net.G, (args.translate_x, args.translate_y), args.rotate), \
+        with input_transform(net.G, (args.translate_x, args.translate_y), args.rotate, linear), \
                 autocast(dev, PRECISIONS[args.precision]):
             out = run_synthesis(net.G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                 capture_layer=layer)
@@ -166,6 +186,14 @@ class Renderer:
         entry = {'x': out[0].detach().to(torch.float32)}
         self._synthesis_cache = (key, entry)
         return entry
+
+
+def input_linear(args: RenderArgs):
+    """The 2x2 scale / shear / mirror map of the input the args ask for, or None (the trained transforms only)."""
+    try:
+        return linear_transform(args.input_scale, (args.shear_x, args.shear_y), (args.mirror_x, args.mirror_y))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def without_analyses(args: RenderArgs) -> RenderArgs:

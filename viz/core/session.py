@@ -14,9 +14,10 @@ import os
 import re
 
 from networks.errors import UserError
-from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
+from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
 
 __all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session',
+           'load_keyframes',
            'validate_session']
 
 SESSION_VERSION = 1
@@ -31,7 +32,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     'base_channel': (0, 1 << 16), 'img_scale_db': (-1000, 1000), 'fft_range_db': (0.01, 1000),
     'fft_beta': (0, 100), 'spectrum_seeds': (0, MAX_SPECTRUM_SEEDS), 'eq_transforms': (1, 1024),
     'sticking_radius': (0, 100), 'sticking_num': (1, 4096), 'sticking_frames': (1, 4096),
+    'input_scale': (1e-3, 1e3), 'shear_x': (-100, 100), 'shear_y': (-100, 100), 'class_idx': (0, 1 << 20),
 }
+MAX_LATENT = 1 << 16          # floats in an explicit w+ (the largest NVlabs networks have 18 * 512)
+MAX_DIRECTIONS = 64
 CHOICES: dict[str, tuple] = {'precision': ('float32', 'bfloat16', 'float16'),
                              'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3),
                              'spectrum_definition': ('nvlabs', 'whitened')}
@@ -42,11 +46,15 @@ class SessionError(UserError, ValueError):
     """A session file that cannot be used: not JSON, or a field of the wrong type or out of range."""
 
 
-def save_session(path: str, args: RenderArgs, views: list[str] | None = None) -> None:
-    """Write args (and the headless views) to `path` atomically (a temporary file, then a rename)."""
+def save_session(path: str, args: RenderArgs, views: list[str] | None = None,
+                 keyframes: list[dict] | None = None) -> None:
+    """Write args (and the headless views, and keyframes as ``viz.analysis.keyframes.keyframe_to_dict`` gives
+    them) to `path` atomically (a temporary file, then a rename)."""
     data = dict(version=SESSION_VERSION, args=args_to_dict(args))
     if views:
         data['views'] = list(views)
+    if keyframes:
+        data['keyframes'] = list(keyframes)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
@@ -56,6 +64,17 @@ def save_session(path: str, args: RenderArgs, views: list[str] | None = None) ->
 
 def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
     """(args, views) from a session file; :class:`SessionError` (one line, naming the field) for a bad file."""
+    data = _read(path)
+    views = data.get('views')
+    return args_from_dict(data['args']), list(views) if views is not None else None
+
+
+def load_keyframes(path: str) -> list[dict]:
+    """The keyframes of a session file (checked with the rest of the file), [] when it has none."""
+    return list(_read(path).get('keyframes', []))
+
+
+def _read(path: str) -> dict:
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
@@ -66,8 +85,7 @@ def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
     except OSError as exc:
         raise SessionError(f'{path}: cannot be read ({exc.strerror or exc})') from exc
     validate_session(data, path)
-    views = data.get('views')
-    return args_from_dict(data['args']), list(views) if views is not None else None
+    return data
 
 
 def _number(value, integer: bool) -> bool:
@@ -95,12 +113,18 @@ def _check_field(name: str, value, default) -> str | None:
                 not all(_number(i, True) and 0 <= i < MAX_LIST for i in value):
             return f'must be a list of layer indices 0..{MAX_LIST - 1}'
         return None
+    if name == 'latent':
+        if not isinstance(value, list) or len(value) > MAX_LATENT or not all(_number(v, False) for v in value):
+            return f'must be a list of at most {MAX_LATENT} finite numbers'
+        return None
+    if name == 'directions':
+        return _check_directions(value)
     if name == 'device':
         return None if isinstance(value, str) and _DEVICE.fullmatch(value) else 'must be cpu, cuda, cuda:N or mps'
     if name in LIMITS:
-        if value is None and name == 'trunc_cutoff':
+        if value is None and name in ('trunc_cutoff', 'class_idx'):
             return None
-        integer = isinstance(default, int) or name == 'trunc_cutoff'
+        integer = isinstance(default, int) or name in ('trunc_cutoff', 'class_idx')
         low, high = LIMITS[name]
         if not _number(value, integer):
             return f'must be {"an integer" if integer else "a finite number"} in {low:g}..{high:g}'
@@ -114,11 +138,53 @@ def _check_field(name: str, value, default) -> str | None:
     return 'has no check (a bug: every RenderArgs field needs one)'
 
 
+def _check_directions(value) -> str | None:
+    """None for a list of [source, index, strength, layers] edits, else what is wrong."""
+    if not isinstance(value, list) or len(value) > MAX_DIRECTIONS:
+        return f'must be a list of at most {MAX_DIRECTIONS} [source, index, strength, layers] entries'
+    for entry in value:
+        if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str) and entry[0]
+                and len(entry[0]) <= 4096 and _number(entry[1], True) and 0 <= entry[1] < 4096
+                and _number(entry[2], False) and abs(entry[2]) <= 1e4 and isinstance(entry[3], str)
+                and LAYER_SPEC.fullmatch(entry[3])):
+            return (f'{entry!r} is not a [source ("pca" or a file), index 0..4095, strength |s| <= 1e4, '
+                    f'layers (all, coarse, middle, fine or A-B)] entry')
+    return None
+
+
+KEYFRAME_FIELDS = ('latent', 'num_ws', 'directions', 'translate_x', 'translate_y', 'rotate', 'input_scale',
+                   'shear_x', 'shear_y', 'trunc_psi')
+MAX_KEYFRAMES = 1024
+
+
+def _check_keyframes(keyframes, fields: dict, path: str) -> None:
+    """Each keyframe: a latent, its row count, and RenderArgs values checked as the args' own."""
+    if not isinstance(keyframes, list) or len(keyframes) > MAX_KEYFRAMES:
+        raise SessionError(f'{path}: keyframes must be a list of at most {MAX_KEYFRAMES} objects')
+    for i, kf in enumerate(keyframes):
+        where = f'{path}: keyframes[{i}]'
+        if not isinstance(kf, dict) or 'latent' not in kf:
+            raise SessionError(f'{where} must be an object with a "latent"')
+        unknown = sorted(set(kf) - set(KEYFRAME_FIELDS))
+        if unknown:
+            raise SessionError(f'{where}: unknown field(s) {", ".join(unknown)}')
+        for name, value in kf.items():
+            if name == 'num_ws':
+                if not (_number(value, True) and 1 <= value <= MAX_LIST):
+                    raise SessionError(f'{where}.num_ws must be an integer in 1..{MAX_LIST}')
+                continue
+            problem = _check_field(name, value, fields[name])
+            if problem:
+                raise SessionError(f'{where}.{name} {problem}')
+        if not kf['latent'] or len(kf['latent']) % kf.get('num_ws', 1):
+            raise SessionError(f'{where}.latent must be num_ws rows of equal length')
+
+
 def validate_session(data, path: str = 'session') -> None:
     """Raise :class:`SessionError` naming the first bad field of a parsed session file; the whole file is refused."""
     if not isinstance(data, dict) or not isinstance(data.get('args'), dict):
         raise SessionError(f'{path} is not a session file (no "args" object)')
-    unknown = sorted(set(data) - {'version', 'args', 'views'})
+    unknown = sorted(set(data) - {'version', 'args', 'views', 'keyframes'})
     if unknown:
         raise SessionError(f'{path}: unknown field(s) {", ".join(unknown)}')
     if data.get('version', SESSION_VERSION) != SESSION_VERSION:
@@ -131,6 +197,8 @@ def validate_session(data, path: str = 'session') -> None:
         problem = _check_field(name, value, fields[name])
         if problem:
             raise SessionError(f'{path}: args.{name} {problem}')
+    if 'keyframes' in data:
+        _check_keyframes(data['keyframes'], fields, path)
     views = data.get('views')
     if views is not None:
         from viz.core.headless import VIEWS  # lazily: the headless module loads the renderer

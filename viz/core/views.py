@@ -11,9 +11,10 @@ from ops.resample import untransform, user_transform
 __all__ = ['make_transform', 'colormap', 'colorbar_image', 'with_colorbar', 'fft_view', 'untransform_image', 'warm_up']
 
 
-def make_transform(translate_x: float, translate_y: float, angle_deg: float) -> np.ndarray:
-    """3x3 user transform (rotation by `angle_deg`, then translation in image widths), NVlabs convention."""
-    return user_transform((translate_x, translate_y), angle_deg)
+def make_transform(translate_x: float, translate_y: float, angle_deg: float,
+                   linear: np.ndarray | None = None) -> np.ndarray:
+    """3x3 user transform (`linear`, rotation by `angle_deg`, then translation in image widths), NVlabs convention."""
+    return user_transform((translate_x, translate_y), angle_deg, linear)
 
 
 _CMAP_CACHE: dict[str, np.ndarray] = {}
@@ -93,12 +94,13 @@ def fft_view(sig: torch.Tensor, beta: float = 8.0, range_db: float = 50.0) -> tu
     return db, rgb
 
 
-def untransform_image(img: torch.Tensor, translate_x: float, translate_y: float, angle_deg: float) -> torch.Tensor:
+def untransform_image(img: torch.Tensor, translate_x: float, translate_y: float, angle_deg: float,
+                      linear: np.ndarray | None = None) -> torch.Tensor:
     """The output of a transformed input brought back onto the untransformed frame ([C, H, W], zeros outside).
 
     NVlabs' band-limited resampling (`ops.resample.untransform`, filter half-width 6), not an interpolation.
     """
-    out, _mask = untransform(img.to(torch.float32), (translate_x, translate_y), angle_deg)
+    out, _mask = untransform(img.to(torch.float32), (translate_x, translate_y), angle_deg, linear=linear)
     return out
 
 

@@ -25,17 +25,22 @@ from viz.core.images import save_png
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.gui.image_view import WHEEL_STEP, ImageView
 from viz.gui.widgets.capture_widget import CaptureWidget
+from viz.gui.widgets.class_widget import ClassWidget
+from viz.gui.widgets.directions_widget import DirectionsWidget
 from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
+from viz.gui.widgets.keyframes_widget import KeyframesWidget
 from viz.gui.widgets.latent_widget import LatentWidget
 from viz.gui.widgets.layer_widget import LayerWidget
 from viz.gui.widgets.performance_widget import PerformanceWidget
 from viz.gui.widgets.pickle_widget import PickleWidget
+from viz.gui.widgets.projection_widget import ProjectionWidget
 from viz.gui.widgets.session_widget import SessionWidget
 from viz.gui.widgets.spectrum_widget import SpectrumWidget
 from viz.gui.widgets.sticking_widget import StickingWidget
 from viz.gui.widgets.stylemix_widget import StyleMixWidget
 from viz.gui.widgets.transform_widget import TransformWidget
 from viz.gui.widgets.trunc_noise_widget import TruncationNoiseWidget
+from viz.gui.widgets.warp_widget import WarpWidget
 
 log = logging.getLogger('visualizer')
 
@@ -129,6 +134,12 @@ class VisualizerApp:
         self.capture_widget = CaptureWidget(self)
         self.session_widget = SessionWidget(self)
         self.perf_widget = PerformanceWidget(self)
+        # Exploration (issue 13): drawn after the latent and transform widgets, so keyframe playback overrides them.
+        self.class_widget = ClassWidget(self)
+        self.warp_widget = WarpWidget(self)
+        self.projection_widget = ProjectionWidget(self)
+        self.directions_widget = DirectionsWidget(self)
+        self.keyframes_widget = KeyframesWidget(self)
         self.panels = [
             ('Network & latent', True, [self.pickle_widget, self.latent_widget, self.stylemix_widget,
                                         self.trunc_noise_widget]),
@@ -137,6 +148,9 @@ class VisualizerApp:
             ('Analysis: spectrum, EQ, sticking', True, [self.spectrum_widget, self.eq_readout_widget,
                                                        self.sticking_widget]),
             ('Capture & session', True, [self.capture_widget, self.session_widget]),
+            ('Explore: class, warp, projection, directions, keyframes', True,
+             [self.class_widget, self.warp_widget, self.projection_widget, self.directions_widget,
+              self.keyframes_widget]),
             ('Performance', False, [self.perf_widget]),
         ]
         self._test_state = os.environ.get('VIZ_TEST_STATE') or None
@@ -529,7 +543,8 @@ class VisualizerApp:
                      focus_text=bool(imgui.get_io().want_text_input),
                      zoom=self.image_view.zoom, recent=list(self.pickle_widget.recent),
                      recording=self.capture_widget.recorder is not None,
-                     queue=self.async_renderer.queue_length, renderer_stats=dict(self.async_renderer.stats))
+                     queue=self.async_renderer.queue_length, renderer_stats=dict(self.async_renderer.stats),
+                     projection=self.projection_widget.test_state(), keyframes=self.keyframes_widget.test_state())
         tmp = self._test_state + '.tmp'
         with open(tmp, 'w') as f:
             json.dump(state, f, default=str)

@@ -254,3 +254,22 @@ def test_eq_progress_counts_its_samples(sg3):
         analyses.eq_readout(G, ws, 2, Recorder())
     assert res.error is None and reports[0] == ('EQ readout', 0, 7) and reports[-1] == ('EQ readout', 7, 7)
     assert [r[1] for r in reports] == list(range(8))
+
+
+def test_eq_readout_key_follows_the_latent(tmp_path):
+    """The readout is of the shown w: an explicit latent, class or direction edit must not reuse another's."""
+    import os
+
+    from viz.core.analyses import analysis_keys
+    from viz.core.render_types import RenderArgs
+
+    base = RenderArgs(eq_readout=True)
+    key = analysis_keys(base, None)['eq']
+    assert analysis_keys(dataclasses.replace(base, latent=(0.5,) * 4), None)['eq'] != key
+    assert analysis_keys(dataclasses.replace(base, class_idx=1), None)['eq'] != key
+    path = tmp_path / 'w.npy'
+    path.write_bytes(b'x')
+    with_file = dataclasses.replace(base, latent_file=str(path))
+    first = analysis_keys(with_file, None)['eq']
+    os.utime(path, ns=(1, 10**18))  # a new projection written into the same file
+    assert analysis_keys(with_file, None)['eq'] != first

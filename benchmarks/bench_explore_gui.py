@@ -1,0 +1,86 @@
+"""GUI frame rate while a projection runs in the Explore panel (private Xvfb, the real app, the default network).
+
+    .venv/bin/python -m benchmarks.bench_explore_gui [--seconds 10] [--json out.json]
+
+Measures the idle frame rate, then the frame rate while the projection panel's background job optimises (target:
+>= 30 frames/s), and the projection's steps/s meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--seconds', type=float, default=10.0)
+    p.add_argument('--json', default=None)
+    opts = p.parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    from gui_utils.xvfb import start_xvfb
+
+    xvfb, display = start_xvfb()
+    os.environ['DISPLAY'] = display
+    import torch
+
+    torch.set_num_threads(1)
+    from viz.core.images import save_png
+    from viz.core.render_types import RenderArgs
+    from viz.core.renderer import Renderer
+    from viz.gui.app import VisualizerApp
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            target = os.path.join(tmp, 'target.png')
+            save_png(target, Renderer().render(RenderArgs(w0_seeds=((3, 1.0),))).image)
+            app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))
+            try:
+                app.window.fps_limit = 0
+                app.perf_widget.fps_limit = 0
+                while app.rendering or app.result is None:
+                    app.frame()
+
+                def fps(seconds: float) -> float:
+                    t0, n = time.perf_counter(), 0
+                    while time.perf_counter() - t0 < seconds:
+                        app.frame()
+                        n += 1
+                    return n / (time.perf_counter() - t0)
+
+                results['idle_fps'] = fps(2.0)
+                widget = app.projection_widget
+                widget.target, widget.steps = target, 100_000
+                widget.start()
+                while widget.job.progress == 0 and not widget.job.done:  # network loaded, first step taken
+                    app.frame()
+                start_progress, t0 = widget.job.progress, time.perf_counter()
+                results['projecting_fps'] = fps(opts.seconds)
+                steps = (widget.job.progress - start_progress) * widget.steps
+                results['projection_steps_per_s'] = steps / (time.perf_counter() - t0)
+                widget.job.stop()
+                widget.job.wait(60)
+                results['job_error'] = widget.job.error
+            finally:
+                app.close()
+        finally:
+            xvfb.kill()
+            xvfb.wait()
+    results['load_average'] = os.getloadavg()
+    ok = results['projecting_fps'] >= 30 and results['job_error'] is None
+    print(f'GUI fps idle {results["idle_fps"]:.0f}, while projecting {results["projecting_fps"]:.0f} '
+          f'({results["projection_steps_per_s"]:.1f} projection steps/s); load {results["load_average"][0]:.1f}; '
+          f'{"PASS" if ok else "FAIL"} (>= 30 fps)')
+    if opts.json:
+        with open(opts.json, 'w') as f:
+            json.dump(results, f, indent=2)
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Long explorations off the GUI thread: projecting an image, exporting a keyframe loop.
+
+A :class:`Job` runs one function on a daemon thread and publishes what a panel shows while it runs: progress,
+a preview image (the projection's current reconstruction), a stop request, and at the end a result or one error
+line. The panels only read these; the network work happens here, never in a widget or on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from networks.errors import UserError
+from viz.core.render_types import RenderArgs, error_text
+
+__all__ = ['Job', 'projection_job', 'keyframe_export_job']
+
+
+class Job:
+    """``fn(job)`` on a daemon thread; ``fn`` reports through :meth:`report` and checks :attr:`stop_requested`."""
+
+    def __init__(self, name: str, fn: Callable[[Job], object]) -> None:
+        self.name = name
+        self.progress = 0.0          # 0..1
+        self.status = 'starting'
+        self.preview: np.ndarray | None = None  # uint8 HWC
+        self.result: object = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=f'job-{name}', daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[Job], object]) -> None:
+        from viz.core.async_renderer import AsyncRenderer
+
+        AsyncRenderer._lower_priority()  # as the render thread: on a busy CPU the window keeps its frame rate
+        try:
+            self.result = fn(self)
+            self.status = 'stopped' if self._stop.is_set() else 'done'
+        except Exception as exc:  # noqa: BLE001 - shown as one line in the panel
+            self.error = error_text(exc)
+            self.status = 'failed'
+        finally:
+            self._done.set()
+
+    def report(self, progress: float, status: str, preview: np.ndarray | None = None) -> bool:
+        """Publish progress; returns False once a stop was requested (the worker should end)."""
+        self.progress = float(min(max(progress, 0.0), 1.0))
+        self.status = status
+        if preview is not None:
+            self.preview = preview
+        return not self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
+def projection_job(pkl: str, target: str, out_path: str, space: str = 'w+', steps: int = 200,
+                   device: str = 'cpu', class_idx: int | None = None, preview_every: int = 1) -> Job:
+    """Project ``target`` into the network of ``pkl``; the result is the path of the written projected_w.npz.
+
+    Stopping early still writes the latent reached so far (it is as usable as a finished one).
+    """
+    def run(job: Job) -> str:
+        from viz.analysis.images import class_label
+        from viz.analysis.projection import ProjectionStep, load_target, project, save_projection
+        from viz.core.images import to_uint8_rgb
+        from viz.core.network_cache import check_device, load
+
+        job.report(0.0, 'loading network')
+        G = load(pkl, check_device(device)).G
+        image, note = load_target(target, G.img_resolution, G.img_channels)
+        c_dim = int(getattr(G, 'c_dim', 0) or 0)
+        c = class_label(G, class_idx if class_idx is not None else 0) if c_dim else None
+
+        def on_step(step: ProjectionStep) -> bool:
+            preview = to_uint8_rgb(step.image[0]) if step.step % preview_every == 0 or step.step == 1 else None
+            return job.report(step.step / step.num_steps, f'step {step.step}/{step.num_steps}  loss {step.loss:.4f}',
+                              preview)
+
+        job.report(0.0, note or 'projecting')
+        result = project(G, image, space=space, num_steps=steps, c=c, device=device, callback=on_step)
+        save_projection(out_path, result)
+        job.preview = to_uint8_rgb(result.image[0])
+        return out_path
+
+    if not os.path.isfile(target):
+        raise UserError(f'target {target!r} does not exist' if not os.path.exists(target)
+                        else f'target {target!r} is not a file')
+    return Job('projection', run)
+
+
+def keyframe_export_job(base: RenderArgs, keyframes: list, path: str, frames_per_key: int = 30,
+                        kind: str = 'cubic', fps: int = 30) -> Job:
+    """Render the keyframe loop with a renderer of its own (this thread's) into ``path``; result: frames written."""
+    def run(job: Job) -> int:
+        from viz.analysis.keyframes import export_loop
+        from viz.core.renderer import Renderer
+
+        renderer = Renderer(max_networks=1)
+        return export_loop(renderer.render, base, keyframes, path, frames_per_key, kind, fps,
+                           progress=lambda done, total: job.report(done / total, f'frame {done}/{total}'))
+
+    return Job('keyframes', run)

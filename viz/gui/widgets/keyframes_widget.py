@@ -1,0 +1,171 @@
+"""Keyframes: add the current state, reorder, delete, play the loop (cubic or slerp), export it as a video, and
+keep it in a session file. Playback sets the render arguments of each frame (`viz.analysis.keyframes.state_at`);
+export renders in a background job with a renderer of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+from networks.errors import UserError
+from viz.analysis.jobs import Job, keyframe_export_job
+from viz.analysis.keyframes import NUMBERS, Keyframe, keyframe_from_dict, keyframe_of, keyframe_to_dict, state_at
+from viz.core.capture import next_path
+from viz.core.session import load_keyframes, save_session
+
+KINDS = ('cubic', 'slerp')
+FORMATS = ('mp4', 'gif')
+PLAYED = ('latent', 'latent_file', 'directions', *NUMBERS)  # the fields playback drives
+
+
+class KeyframesWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.keyframes: list[Keyframe] = []
+        self.labels: list[str] = []
+        self.kind = 0
+        self.frames_per_key = 30
+        self.format = 0
+        self.playing = False
+        self.t = 0.0
+        self._before_play: dict | None = None
+        self.job: Job | None = None
+        self._reported: Job | None = None
+        self.session_path = ''
+
+    def add(self) -> None:
+        viz = self.viz
+        try:
+            kf = keyframe_of(viz.args, viz.result if viz.result is not None and viz.result.args == viz.args else None)
+        except UserError as exc:
+            viz.log(f'keyframe: {exc} (wait for the render to finish)', error=True)
+            return
+        self.keyframes.append(kf)
+        seeds = ','.join(str(s) for s, _w in viz.args.w0_seeds)
+        self.labels.append('latent' if (viz.args.latent or viz.args.latent_file) else f'seed {seeds}')
+
+    def move(self, i: int, step: int) -> None:
+        j = i + step
+        if 0 <= i < len(self.keyframes) and 0 <= j < len(self.keyframes):
+            for seq in (self.keyframes, self.labels):
+                seq[i], seq[j] = seq[j], seq[i]
+
+    def delete(self, i: int) -> None:
+        del self.keyframes[i], self.labels[i]
+        if len(self.keyframes) < 2:
+            self.stop_playing()
+
+    def play(self) -> None:
+        if len(self.keyframes) < 2:
+            self.viz.log('keyframes: add at least 2 to play a loop', error=True)
+            return
+        self._before_play = {name: getattr(self.viz.args, name) for name in PLAYED}
+        self.playing, self.t = True, 0.0
+
+    def stop_playing(self) -> None:
+        if self.playing and self._before_play is not None:
+            self.viz.set_args(**self._before_play)
+        self.playing = False
+
+    def export(self) -> None:
+        viz = self.viz
+        if len(self.keyframes) < 2 or (self.job is not None and not self.job.done):
+            return
+        path = next_path(viz.capture_dir, 'loop', FORMATS[self.format])
+        base = dataclasses.replace(viz.args, spectrum_seeds=0, eq_readout=False, sticking=False)
+        self.job = keyframe_export_job(base, list(self.keyframes), path, int(self.frames_per_key), KINDS[self.kind])
+        viz.log(f'exporting the keyframe loop to {path}')
+
+    def save(self) -> str:
+        path = next_path(self.viz.capture_dir, 'keyframes', 'json')
+        save_session(path, self.viz.args, keyframes=[keyframe_to_dict(kf) for kf in self.keyframes])
+        self.session_path = path
+        self.viz.log(f'saved the session with {len(self.keyframes)} keyframes: {path}')
+        return path
+
+    def load(self, path: str) -> None:
+        try:
+            self.keyframes = [keyframe_from_dict(d) for d in load_keyframes(path)]
+        except (UserError, OSError, ValueError) as exc:
+            self.viz.log(f'keyframes: {exc}', error=True)
+            return
+        self.labels = [f'from {path}'] * len(self.keyframes)
+
+    def test_state(self) -> dict:
+        job = self.job
+        return dict(count=len(self.keyframes), playing=self.playing, t=self.t,
+                    export_done=job is not None and job.done, export_error=job.error if job else None,
+                    export_result=job.result if job else None, export_progress=job.progress if job else 0.0)
+
+    def __call__(self, show: bool = True) -> None:
+        viz = self.viz
+        job = self.job
+        if job is not None and job.done and self._reported is not job:
+            self._reported = job
+            viz.log(f'keyframe export: {job.error}' if job.error else f'keyframe loop written ({job.result} frames)',
+                    error=bool(job.error))
+        if show:
+            imgui.text('Keyframes')
+            imgui.same_line(viz.label_w)
+            if imgui_utils.button('Add current##kf'):
+                self.add()
+            viz.rect('kf_add')
+            imgui.same_line()
+            if imgui_utils.button('Stop##kfplay' if self.playing else 'Play##kfplay', enabled=len(self.keyframes) >= 2):
+                if self.playing:
+                    self.stop_playing()
+                else:
+                    self.play()
+            viz.rect('kf_play')
+            imgui.same_line()
+            exporting = job is not None and not job.done
+            if imgui_utils.button('Export##kf', enabled=len(self.keyframes) >= 2 and not exporting):
+                self.export()
+            viz.rect('kf_export')
+            imgui.same_line()
+            if imgui_utils.button('Save##kf', enabled=bool(self.keyframes)):
+                self.save()
+            viz.rect('kf_save')
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(viz.font_size * 5):
+                _, self.kind = imgui.combo('##kfkind', self.kind, list(KINDS))
+                imgui.same_line()
+                _, self.frames_per_key = imgui.input_int('frames/key##kf', self.frames_per_key, 0)
+                self.frames_per_key = min(max(int(self.frames_per_key), 1), 3600)
+                imgui.same_line()
+                _, self.format = imgui.combo('##kffmt', self.format, list(FORMATS))
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            with imgui_utils.item_width(-viz.button_w - viz.spacing):
+                _, self.session_path = imgui.input_text_with_hint('##kfsession', 'session file with keyframes',
+                                                                  self.session_path)
+            imgui.same_line()
+            if imgui_utils.button('Load##kf', viz.button_w, enabled=bool(self.session_path)):
+                self.load(self.session_path)
+            viz.rect('kf_load')
+            if job is not None:
+                imgui.text(' ')
+                imgui.same_line(viz.label_w)
+                imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), job.error or job.status)
+            for i, label in enumerate(list(self.labels)):
+                imgui.text(f'  {i}')
+                imgui.same_line(viz.label_w)
+                imgui.text(label)
+                imgui.same_line()
+                if imgui.small_button(f'up##kf{i}'):
+                    self.move(i, -1)
+                imgui.same_line()
+                if imgui.small_button(f'down##kf{i}'):
+                    self.move(i, 1)
+                imgui.same_line()
+                if imgui.small_button(f'del##kf{i}'):
+                    self.delete(i)
+                    break
+        if self.playing and len(self.keyframes) >= 2:
+            fps = 30.0  # playback at the export's frame rate: frames_per_key frames per keyframe
+            self.t = (self.t + viz.frame_delta * fps / self.frames_per_key) % len(self.keyframes)
+            state = state_at(viz.args, self.keyframes, self.t, KINDS[self.kind])
+            viz.set_args(**{name: getattr(state, name) for name in PLAYED})

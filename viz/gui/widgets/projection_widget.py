@@ -1,0 +1,106 @@
+"""Project an image into W / W+: target path, steps, space; live reconstruction, progress bar, stop button.
+
+The work runs in a :class:`viz.analysis.jobs.Job` (its own thread and its own copy of the network); this widget
+only starts it, draws what it publishes and, when it ends, makes the written projected_w.npz the current latent.
+"""
+
+from __future__ import annotations
+
+import os
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+from networks.errors import UserError
+from viz.analysis.jobs import Job, projection_job
+from viz.core.capture import next_path
+
+SPACES = ('w', 'w+')
+
+
+class ProjectionWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.target = ''
+        self.steps = 200
+        self.space = 1  # index into SPACES
+        self.job: Job | None = None
+        self._applied: Job | None = None
+
+    def start(self) -> None:
+        viz = self.viz
+        if self.job is not None and not self.job.done:
+            return
+        try:
+            out = next_path(viz.capture_dir, 'projected_w', 'npz')
+            self.job = projection_job(viz.args.pkl, self.target, out, SPACES[self.space], int(self.steps),
+                                      viz.args.device, viz.args.class_idx)
+        except (UserError, OSError) as exc:
+            viz.log(f'projection: {exc}', error=True)
+
+    def _finish(self) -> None:
+        job = self.job
+        if job is None or not job.done or self._applied is job:
+            return
+        self._applied = job
+        if job.error:
+            self.viz.log(f'projection failed: {job.error}', error=True)
+        elif job.result:
+            self.viz.set_args(latent_file=str(job.result), latent=())
+            self.viz.log(f'projection {job.status}: {os.path.basename(str(job.result))} is the current latent')
+
+    def test_state(self) -> dict:
+        job = self.job
+        return dict(target=self.target, steps=int(self.steps), running=job is not None and not job.done,
+                    progress=job.progress if job else 0.0, status=job.status if job else '',
+                    error=job.error if job else None, result=job.result if job else None)
+
+    def __call__(self, show: bool = True) -> None:
+        self._finish()
+        if not show:
+            return
+        viz = self.viz
+        job = self.job
+        running = job is not None and not job.done
+        imgui.text('Project')
+        imgui.same_line(viz.label_w)
+        with imgui_utils.item_width(-viz.button_w - viz.spacing):
+            _, self.target = imgui.input_text_with_hint('##projtarget', 'target image (.png, .jpg)', self.target)
+        viz.rect('project_target')
+        imgui.same_line()
+        if imgui_utils.button('Stop##proj' if running else 'Start##proj', viz.button_w,
+                              enabled=running or bool(self.target)):
+            if running:
+                job.stop()
+            else:
+                self.start()
+        viz.rect('project_stop' if running else 'project_start')
+        imgui.text(' ')
+        imgui.same_line(viz.label_w)
+        with imgui_utils.item_width(viz.font_size * 6), imgui_utils.grayed_out(running):
+            _, self.steps = imgui.input_int('Steps##proj', self.steps, 50)
+            viz.rect('project_steps')
+            self.steps = min(max(int(self.steps), 1), 100_000)
+            imgui.same_line()
+            _, self.space = imgui.combo('Space##proj', self.space, list(SPACES))
+        if job is not None:
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), job.error or job.status)
+            viz.rect('project_progress')
+            if job.preview is not None:
+                imgui.text(' ')
+                imgui.same_line(viz.label_w)
+                tex = viz.textures.get('projection', job.preview)
+                side = viz.font_size * 8
+                imgui.image(imgui.ImTextureRef(tex.gl_id), imgui.ImVec2(side, side))
+                viz.rect('project_preview')
+        if viz.args.latent_file or viz.args.latent:
+            imgui.text('Latent')
+            imgui.same_line(viz.label_w)
+            name = os.path.basename(viz.args.latent_file) if viz.args.latent_file else 'explicit vector'
+            imgui.text_disabled(name)
+            imgui.same_line()
+            if imgui_utils.button('Use seeds##proj'):
+                viz.set_args(latent_file='', latent=())
+            viz.rect('project_clear')
