@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ['XDG_CONFIG_HOME'] = tmp  # the app's recent list: not the user's settings file
         try:
             target = os.path.join(tmp, 'target.png')
             save_png(target, Renderer().render(RenderArgs(w0_seeds=((3, 1.0),))).image)

@@ -326,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ['XDG_CONFIG_HOME'] = tmp  # the app's recent list: not the user's settings file
         try:
             pkl, seconds = slow_network_pkl(tmp)
             print(f'slow network: one render takes {seconds:.2f} s here', flush=True)

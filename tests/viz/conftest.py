@@ -16,6 +16,18 @@ def build_tiny_sg3() -> torch.nn.Module:
     return tiny_generator('sg3', seed=1, output_scale=2.0)
 
 
+@pytest.fixture(scope='session', autouse=True)
+def _private_config_dir(tmp_path_factory):
+    """The app's settings file (recent pickles) goes to a test folder, never the user's ~/.config."""
+    old = os.environ.get('XDG_CONFIG_HOME')
+    os.environ['XDG_CONFIG_HOME'] = str(tmp_path_factory.mktemp('config'))
+    yield
+    if old is None:
+        os.environ.pop('XDG_CONFIG_HOME', None)
+    else:
+        os.environ['XDG_CONFIG_HOME'] = old
+
+
 @pytest.fixture(scope='session')
 def pkl_dir(tmp_path_factory):
     """tiny_sg3.pkl, tiny_sg2.pkl, aliasing_sg3.pkl, garbage.pkl, truncated.pkl, malicious.pkl, no_generator.pkl."""
