@@ -7,6 +7,10 @@ the new frequencies it creates are removed by ``fd`` before decimation (Karras e
 The PyTorch path uses the polyphase :func:`ops.upfirdn2d.upfirdn2d` for both resampling steps (no inserted
 zeros are filtered, no discarded sample is computed) and folds the output gain into the downsampling filter,
 which is exact because leaky ReLU is positively homogeneous: ``clamp(g * lrelu(x), c) = g * clamp(lrelu(x), c/g)``.
+
+On the CPU, calls that need no gradient use the fused C++ op of ``ops/cpu`` when it builds (one pass over
+row tiles; the upsampled intermediate never goes to memory); ``impl='torch'`` or ``ALIASFREE_OPS_IMPL=torch``
+forces the PyTorch path.
 """
 
 from __future__ import annotations
@@ -17,8 +21,23 @@ import torch
 import torch.nn.functional as F
 
 from . import backend
+from . import cpu as _cpu  # noqa: F401  (registers the lazily built fused CPU op)
 from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kernels)
+from .cpu.fused import SUPPORTED_DTYPES, FusedFilteredLrelu
 from .upfirdn2d import filter_size, layout_of, parse_padding, upfirdn2d_torch
+
+
+def _cpu_eligible(x: torch.Tensor, fu, fd, b, impl: str) -> bool:
+    """Whether the fused CPU op may take this call.
+
+    Not for other dtypes, nor for gradients with respect to the filters. With ``impl='auto'`` also not when
+    gradients are needed: its backward recomputes the PyTorch path, so a training step would only get slower.
+    """
+    if x.dtype not in SUPPORTED_DTYPES or any(f is not None and f.requires_grad for f in (fu, fd)):
+        return False
+    if impl == "cpu":
+        return True
+    return not (torch.is_grad_enabled() and (x.requires_grad or (b is not None and b.requires_grad)))
 
 
 def output_size(in_h: int, in_w: int, fu, fd, up: int, down: int, padding) -> tuple[int, int]:
@@ -58,9 +77,13 @@ def filtered_lrelu(
     if out_w < 1 or out_h < 1:
         raise ValueError(f"filtered_lrelu: output would be empty for input {tuple(x.shape)} and padding {padding}")
 
-    if backend.resolve_impl("filtered_lrelu", x, impl) == "cuda":
+    choice = backend.resolve_impl("filtered_lrelu", x, impl, cpu_eligible=_cpu_eligible(x, fu, fd, b, impl))
+    if choice == "cuda":
         plugin = backend.cuda_plugin("filtered_lrelu")
         return plugin.filtered_lrelu(x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
+    if choice == "cpu":
+        return FusedFilteredLrelu.apply(x, b, backend.cpu_plugin("filtered_lrelu"), fu, fd, up, down,
+                                        (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
 
     memory_format = layout_of(x)
     if b is not None:
