@@ -30,6 +30,7 @@ LDFLAGS = ["-fopenmp"]
 log = logging.getLogger("aliasfree.ops")
 _lock = threading.Lock()
 _state: dict[str, object] = {"state": "idle", "reason": "", "module": None}
+_wait_for_build = True  # False (warm_up_async): calls made during the build use the PyTorch path meanwhile
 
 
 def enabled() -> bool:
@@ -101,35 +102,66 @@ def self_check(module) -> str | None:
     return None if err <= 1e-10 else f"max |fused - PyTorch path| = {err:.3g} on the self-check case"
 
 
+def _build_locked() -> None:
+    """Builds, checks and records the result; the caller holds ``_lock``."""
+    _state["state"] = "compiling"
+    try:
+        if not enabled():
+            raise RuntimeError("switched off by ALIASFREE_CPU_OPS=0")
+        module = build_extension()
+        problem = self_check(module)
+        if problem:
+            raise RuntimeError(f"the fused CPU filtered_lrelu failed its self-check ({problem})")
+        _state.update(state="ready", module=module)
+    except Exception as e:  # noqa: BLE001 -- never let a loader raise into an op call
+        _state.update(state="failed", reason=str(e) or type(e).__name__)
+        log.warning("aliasfree ops: fused CPU filtered_lrelu unavailable, using the PyTorch path: %s",
+                    _state["reason"])
+
+
 def get_plugin():
     """The compiled module, or None (after logging the reason once) when it cannot be built or is switched off."""
     if _state["state"] == "ready":
         return _state["module"]
-    if _state["state"] == "failed":
+    if _state["state"] == "failed" or (_state["state"] == "compiling" and not _wait_for_build):
         return None
     with _lock:
         if _state["state"] == "idle":
-            try:
-                if not enabled():
-                    raise RuntimeError("switched off by ALIASFREE_CPU_OPS=0")
-                module = build_extension()
-                problem = self_check(module)
-                if problem:
-                    raise RuntimeError(f"the fused CPU filtered_lrelu failed its self-check ({problem})")
-                _state.update(state="ready", module=module)
-            except Exception as e:  # noqa: BLE001 -- never let a loader raise into an op call
-                _state.update(state="failed", reason=str(e) or type(e).__name__)
-                log.warning("aliasfree ops: fused CPU filtered_lrelu unavailable, using the PyTorch path: %s",
-                            _state["reason"])
+            _build_locked()
     return _state["module"] if _state["state"] == "ready" else None
 
 
+def warm_up_async(torch_path_meanwhile: bool = True) -> threading.Thread:
+    """Builds (or loads) the op on a background thread, e.g. at GUI start: the first build takes a minute or two.
+
+    With ``torch_path_meanwhile``, filtered_lrelu calls made during the build use the PyTorch path instead of
+    waiting for the compiler. Returns the (daemon) thread; :func:`status` says how it went.
+    """
+    global _wait_for_build
+    _wait_for_build = not torch_path_meanwhile
+    with _lock:
+        start = _state["state"] == "idle"
+        if start:
+            _state["state"] = "compiling"  # from now on, callers that do not wait take the PyTorch path
+
+    def work() -> None:
+        with _lock:
+            if _state["state"] == "compiling" and _state["module"] is None:
+                _build_locked()
+
+    thread = threading.Thread(target=work if start else (lambda: None), name="aliasfree-cpu-build", daemon=True)
+    thread.start()
+    return thread
+
+
 def status() -> str:
-    """'idle' | 'ready' | 'failed: reason'."""
+    """'idle' | 'compiling' | 'ready' | 'failed: reason'."""
     return f"failed: {_state['reason']}" if _state["state"] == "failed" else str(_state["state"])
 
 
 def reset() -> None:
     """Forgets the build result (tests)."""
+    global _wait_for_build
+    _wait_for_build = True
     with _lock:
         _state.update(state="idle", reason="", module=None)

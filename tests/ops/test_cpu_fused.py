@@ -243,3 +243,29 @@ def test_env_switches_force_the_pytorch_path(env, expect, tmp_path):
     assert proc.stdout.split() == ["torch", "0"]
     logged = [line for line in proc.stderr.splitlines() if "fused CPU filtered_lrelu unavailable" in line]
     assert len(logged) == int(expect.split()[1]), proc.stderr
+
+
+def test_warm_up_async_keeps_the_pytorch_path_until_the_build_is_done(monkeypatch, plugin):
+    import threading
+
+    monkeypatch.setattr(build, "_state", {"state": "idle", "reason": "", "module": None})
+    monkeypatch.setattr(build, "_wait_for_build", True)
+    release, started = threading.Event(), threading.Event()
+
+    def slow_build(verbose=False):
+        started.set()
+        assert release.wait(60)
+        return plugin
+
+    monkeypatch.setattr(build, "build_extension", slow_build)
+    thread = build.warm_up_async()
+    assert started.wait(60)
+    x = torch.randn(1, 3, 6, 6)
+    with torch.no_grad():
+        assert build.status() == "compiling"
+        assert backend.resolve_impl("filtered_lrelu", x) == "torch"  # does not wait for the compiler
+    release.set()
+    thread.join(60)
+    assert build.status() == "ready"
+    with torch.no_grad():
+        assert backend.resolve_impl("filtered_lrelu", x) == "cpu"
