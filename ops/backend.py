@@ -61,12 +61,14 @@ def cpu_plugin(op_name: str) -> object | None:
     return None if loader is None else loader()
 
 
-def resolve_impl(op_name: str, x: torch.Tensor, impl: str = "auto", cpu_eligible: bool = True) -> str:
+def resolve_impl(op_name: str, x: torch.Tensor, impl: str = "auto") -> str:
     """Returns 'cuda', 'cpu' or 'torch' for this call.
 
-    ``cpu_eligible=False`` says the fused CPU op cannot take this call (dtype, gradients needed): 'auto' then
-    means the PyTorch path on the CPU, and an explicit 'cpu' is an error. A default of 'cuda' or 'cpu' set for
-    every op means the PyTorch path on the other device and for ops that have no such kernel.
+    'cpu' means: this op has a fused CPU op registered and the call may use it; the op then checks that the call
+    suits it (dtype, gradients) and loads it with :func:`cpu_plugin`, which builds it on first use (nothing is
+    built here) and returns None when it is unavailable, in which case the op uses the PyTorch path. A default
+    of 'cuda' or 'cpu' set for every op means the PyTorch path on the other device and for ops without such a
+    kernel.
     """
     if impl not in _VALID_IMPLS:
         raise ValueError(f"{op_name}: impl must be one of {_VALID_IMPLS}, got {impl!r}")
@@ -76,15 +78,11 @@ def resolve_impl(op_name: str, x: torch.Tensor, impl: str = "auto", cpu_eligible
     if impl == "torch":
         return "torch"
     if x.device.type == "cpu" and impl in ("auto", "cpu"):
-        if explicit == "cpu" and (op_name not in _cpu_plugins or not cpu_eligible):
-            raise ValueError(f"{op_name}: impl='cpu' is not available for this call (no fused CPU op for it, or "
-                             "an unsupported dtype / filter gradients)")
-        if op_name not in _cpu_plugins or not cpu_eligible:
-            return "torch"
-        plugin_ok = cpu_plugin(op_name) is not None
-        if explicit == "cpu" and not plugin_ok:
-            raise RuntimeError(f"{op_name}: impl='cpu' was requested but the fused CPU op is not available")
-        return "cpu" if plugin_ok else "torch"
+        if op_name in _cpu_plugins:
+            return "cpu"
+        if explicit == "cpu":
+            raise ValueError(f"{op_name}: impl='cpu' is not available: no fused CPU op for it")
+        return "torch"
     if explicit == "cpu":
         raise ValueError(f"{op_name}: impl='cpu' needs a CPU tensor, got one on {x.device}")
     if impl == "cpu":

@@ -77,13 +77,22 @@ def filtered_lrelu(
     if out_w < 1 or out_h < 1:
         raise ValueError(f"filtered_lrelu: output would be empty for input {tuple(x.shape)} and padding {padding}")
 
-    choice = backend.resolve_impl("filtered_lrelu", x, impl, cpu_eligible=_cpu_eligible(x, fu, fd, b, impl))
+    choice = backend.resolve_impl("filtered_lrelu", x, impl)
     if choice == "cuda":
         plugin = backend.cuda_plugin("filtered_lrelu")
         return plugin.filtered_lrelu(x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
     if choice == "cpu":
-        return FusedFilteredLrelu.apply(x, b, backend.cpu_plugin("filtered_lrelu"), fu, fd, up, down,
-                                        (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
+        if not _cpu_eligible(x, fu, fd, b, impl):
+            if impl == "cpu":
+                raise ValueError("filtered_lrelu: impl='cpu' is not available for this call (float32 / float64 "
+                                 "only, no gradients with respect to the filters)")
+        else:
+            plugin = backend.cpu_plugin("filtered_lrelu")  # built on first use; None when it cannot be
+            if plugin is not None:
+                return FusedFilteredLrelu.apply(x, b, plugin, fu, fd, up, down, (px0, px1, py0, py1), gain, slope,
+                                                clamp, flip_filter)
+            if impl == "cpu":
+                raise RuntimeError("filtered_lrelu: impl='cpu' was requested but the fused CPU op is not available")
 
     memory_format = layout_of(x)
     if b is not None:
