@@ -8,7 +8,7 @@ The PyTorch path uses the polyphase :func:`ops.upfirdn2d.upfirdn2d` for both res
 zeros are filtered, no discarded sample is computed) and folds the output gain into the downsampling filter,
 which is exact because leaky ReLU is positively homogeneous: ``clamp(g * lrelu(x), c) = g * clamp(lrelu(x), c/g)``.
 
-On the CPU, calls that need no gradient use the fused C++ op of ``ops/cpu`` when it builds (one pass over
+On the CPU, float32 / float64 calls use the fused C++ op of ``ops/cpu`` when it builds (one pass over
 row tiles; the upsampled intermediate never goes to memory); ``impl='torch'`` or ``ALIASFREE_OPS_IMPL=torch``
 forces the PyTorch path.
 """
@@ -28,16 +28,12 @@ from .upfirdn2d import filter_size, layout_of, parse_padding, upfirdn2d_torch
 
 
 def _cpu_eligible(x: torch.Tensor, fu, fd, b, impl: str) -> bool:
-    """Whether the fused CPU op may take this call.
+    """Whether the fused CPU op may take this call: float32 / float64, no gradients with respect to the filters.
 
-    Not for other dtypes, nor for gradients with respect to the filters. With ``impl='auto'`` also not when
-    gradients are needed: its backward recomputes the PyTorch path, so a training step would only get slower.
+    Calls that need gradients take it too (its backward recomputes the PyTorch path), so that a network gives
+    the same numbers with and without autograd.
     """
-    if x.dtype not in SUPPORTED_DTYPES or any(f is not None and f.requires_grad for f in (fu, fd)):
-        return False
-    if impl == "cpu":
-        return True
-    return not (torch.is_grad_enabled() and (x.requires_grad or (b is not None and b.requires_grad)))
+    return x.dtype in SUPPORTED_DTYPES and not any(f is not None and f.requires_grad for f in (fu, fd))
 
 
 def output_size(in_h: int, in_w: int, fu, fd, up: int, down: int, padding) -> tuple[int, int]:

@@ -6,8 +6,9 @@ flipped unless ``flip_filter`` (upfirdn2d convolves), the upsampling gain ``up**
 
 Gradients: :class:`FusedFilteredLrelu` runs the fused forward and, in backward, recomputes the op with the
 PyTorch path's autograd (no intermediate is kept from the forward). The recomputation keeps the graph to the
-saved inputs, so double backward works as well. ``impl='auto'`` does not take this route when gradients are
-needed: a training step would then pay the fused forward on top of the PyTorch path's own forward and backward.
+saved inputs, so double backward works as well. A training step pays the fused forward on top of the PyTorch
+path's forward and backward, but keeps no intermediate between them, and a network computes the same numbers
+with and without autograd.
 """
 
 from __future__ import annotations

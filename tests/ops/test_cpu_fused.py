@@ -141,7 +141,7 @@ def test_fused_gradcheck_and_double_backward(plugin):
     assert torch.autograd.gradcheck(lambda b: fn(xc, b), (b,))
 
 
-def test_auto_uses_fused_only_without_gradients(plugin, monkeypatch):
+def test_auto_uses_fused_for_float_calls_without_filter_gradients(plugin, monkeypatch):
     x = torch.randn(1, 4, 8, 8)
     calls = []
     real = plugin.forward
@@ -158,18 +158,20 @@ def test_auto_uses_fused_only_without_gradients(plugin, monkeypatch):
     assert calls == [1]
     filtered_lrelu(x, **kw)  # grad mode on, but nothing requires grad: still fused
     assert calls == [1, 1]
-    filtered_lrelu(x.requires_grad_(), **kw)  # training: the PyTorch path (its backward needs no recomputation)
-    assert calls == [1, 1]
+    filtered_lrelu(x.requires_grad_(), **kw)  # training too: the same numbers with and without autograd
+    assert calls == [1, 1, 1]
     filtered_lrelu(x.detach().double(), **{**kw, "fu": kw["fu"].double(), "fd": kw["fd"].double()}, impl="torch")
-    assert calls == [1, 1]
+    assert calls == [1, 1, 1]
     filtered_lrelu(x.detach().to(torch.bfloat16), **kw)  # unsupported dtype: the PyTorch path
-    assert calls == [1, 1]
+    assert calls == [1, 1, 1]
+    filtered_lrelu(x.detach(), **{**kw, "fu": kw["fu"].clone().requires_grad_()})  # filter gradients: PyTorch path
+    assert calls == [1, 1, 1]
     with pytest.raises(ValueError, match="impl='cpu' is not available"):
         filtered_lrelu(x.detach().to(torch.bfloat16), **kw, impl="cpu")
     monkeypatch.setattr(backend, "_default_impl", "torch")
     with torch.no_grad():
         filtered_lrelu(x.detach(), **kw)
-    assert calls == [1, 1]
+    assert calls == [1, 1, 1]
 
 
 def test_failed_build_falls_back_with_one_logged_line(monkeypatch, caplog):
