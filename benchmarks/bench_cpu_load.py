@@ -1,6 +1,7 @@
 """Generator speed on a quiet and on a loaded CPU, with the old thread settings and with tools/threads.py's.
 
     python -m benchmarks.bench_cpu_load [--repeats 3] [--nets default,sg3t256] [--cap 60] [--json out.json]
+    python -m benchmarks.bench_cpu_load --nets recipe-t,recipe-r,recipe-sg2,recipe-t:8192:128 --settings new
 
 The load is started here: one busy process per core (pinned to it), stopped when the benchmark ends, also on
 Ctrl-C. Every measurement runs in a fresh subprocess, because the OpenMP runtime reads its settings once, when
@@ -12,8 +13,11 @@ torch loads it. Settings compared:
 
 Networks: ``default`` is the visualizer's default network (viz/core/default_network.py), ``sg3t256`` is
 StyleGAN3-T at 256x256 with the paper's capacity (channel_base 32768, channel_max 512), batch 1, float32,
-untrained weights (speed does not depend on them). ``gui`` renders the default network in a thread while the
-main thread runs a stand-in GUI loop (60 Hz, numpy texture work under the GIL, no torch), as the visualizer does:
+untrained weights (speed does not depend on them). ``recipe-t``, ``recipe-r``, ``recipe-sg2`` are the README's
+"Default networks (recipe)" generators as ``tools.train`` builds them on a CPU (64x64, ``--cbase 16384 --cmax
+256``, z/w 512, float32; R doubles both); ``recipe-t:8192:128`` picks other ``--cbase`` / ``--cmax``.
+``gui`` renders the default network in a thread while the main thread runs a stand-in GUI loop (60 Hz, numpy
+texture work under the GIL, no torch), as the visualizer does:
 it reports the render ms/frame and the loop's frames/s with renderer threads = cores and = cores - 1.
 A measurement that would take longer than ``--cap`` seconds per frame is reported as ``>cap``.
 """
@@ -48,6 +52,8 @@ def _child(net: str, settings: str, repeats: int, cap: float, seconds: float) ->
         from networks.stylegan3 import Generator
         G = Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, img_channels=3, channel_base=32768,
                       channel_max=512).eval().requires_grad_(False)
+    elif net.startswith('recipe-'):
+        G = recipe_generator(net)
     else:
         G = build_default_generator()
     z = torch.randn([1, G.z_dim])
@@ -69,6 +75,24 @@ def _child(net: str, settings: str, repeats: int, cap: float, seconds: float) ->
             times = times[1:]
     times.sort()
     return {**info, 'ms_median': 1e3 * times[len(times) // 2], 'ms_best': 1e3 * times[0], 'frames': len(times)}
+
+
+def recipe_generator(spec: str):
+    """``recipe-{t,r,sg2}[:cbase:cmax]``: the generator ``tools.train`` builds for the recipe on a CPU."""
+    name, *caps = spec.split(':')
+    cfg = name.removeprefix('recipe-')
+    cbase, cmax = (int(caps[0]), int(caps[1])) if caps else (16384, 256)
+    common = dict(z_dim=512, c_dim=0, w_dim=512, img_resolution=64, img_channels=3, num_fp16_res=0, conv_clamp=None)
+    if cfg == 'sg2':
+        from networks.stylegan2 import Generator
+        G = Generator(**common, channel_base=cbase, channel_max=cmax, mapping_kwargs=dict(num_layers=8))
+    else:
+        from networks.stylegan3 import Generator
+        extra = dict(conv_kernel=1, use_radial_filters=True) if cfg == 'r' else {}
+        scale = 2 if cfg == 'r' else 1
+        G = Generator(**common, channel_base=cbase * scale, channel_max=cmax * scale,
+                      mapping_kwargs=dict(num_layers=2), **extra)
+    return G.eval().requires_grad_(False)
 
 
 def _gui_loop(G, ws, seconds: float) -> dict:

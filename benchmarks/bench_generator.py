@@ -1,6 +1,7 @@
 """Whole-generator speed on this machine, as ratios measured in one run.
 
     python -m benchmarks.bench_generator [--res 256] [--cbase 32768] [--repeats 3] [--threads N]
+    python -m benchmarks.bench_generator --nvlabs DIR [--nets sg3t-256,sg3r-256] [--repeats 2]
 
 Compares, for StyleGAN3-T (and optionally R) at --res, batch 1 and 4, float32:
   ours     the project's ops (polyphase resampling, no inserted zeros filtered, no discarded sample computed)
@@ -10,7 +11,13 @@ Compares, for StyleGAN3-T (and optionally R) at --res, batch 1 and 4, float32:
   conv-kernel share  with the profiler, the share of ours' time spent inside convolution kernels (modulated
            convs and the depthwise FIR convolutions the resampling is made of): 1 / share is ours' time over
            the time of all its convolutions
-and checks that ours and naive agree numerically.
+and checks that ours and naive agree numerically. On the CPU "ours" is the fused filtered_lrelu (ops/cpu);
+``old`` is the PyTorch path (``impl='torch'``) timed in the same run.
+
+With ``--nvlabs DIR`` (a git-ignored checkout of NVlabs/stylegan3) it instead compares whole generators on the
+same NVlabs-format pickles (written by NVlabs' own classes, ``nvlabs_side.py pickles``): ours (fused and old
+path, batch 1 and 4) in this process, then NVlabs' reference path on the CPU in a subprocess
+(``nvlabs_side.py generators``), and prints the ratios of this one run and the largest pixel difference.
 """
 
 from __future__ import annotations
@@ -18,11 +25,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
 
 from networks import stylegan3
+from ops import backend
 from ops.filtered_lrelu import output_size
 
 from .naive_ops import filtered_lrelu_naive
@@ -31,6 +43,16 @@ from .naive_ops import filtered_lrelu_naive
 def _stub_filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, **kwargs):
     h, w = output_size(x.shape[2], x.shape[3], fu, fd, up, down, padding)
     return x.new_zeros([x.shape[0], x.shape[1], h, w])
+
+
+@contextlib.contextmanager
+def _default_impl(impl):
+    saved = backend.get_default_impl()
+    backend.set_default_impl(impl)
+    try:
+        yield
+    finally:
+        backend.set_default_impl(saved)
 
 
 @contextlib.contextmanager
@@ -85,6 +107,9 @@ def run(res=256, cbase=32768, cmax=512, repeats=3, cfgs=("T",)):
         max_diff = float((ours_img - naive_img).abs().max())
         ours1 = _time(G, ws1, repeats)
         ours4 = _time(G, ws4, repeats)
+        with _default_impl("torch"):
+            old1 = _time(G, ws1, repeats)
+            old4 = _time(G, ws4, repeats)
         with _patched(filtered_lrelu_naive):
             naive1 = _time(G, ws1, repeats)
         with _patched(_stub_filtered_lrelu):
@@ -92,10 +117,78 @@ def run(res=256, cbase=32768, cmax=512, repeats=3, cfgs=("T",)):
         share, _ = _conv_share(G, ws1)
         results[cfg] = dict(
             res=res, channel_base=cbase, threads=torch.get_num_threads(),
-            ours_b1_s=ours1, ours_b4_s=ours4, naive_b1_s=naive1, convs_b1_s=convs1,
+            ours_b1_s=ours1, ours_b4_s=ours4, old_b1_s=old1, old_b4_s=old4, naive_b1_s=naive1, convs_b1_s=convs1,
             speedup_vs_naive=naive1 / ours1, ours_over_convs=ours1 / convs1, b4_over_b1=ours4 / ours1,
             max_abs_diff_vs_naive=max_diff, conv_kernel_share=share, ours_over_all_convs=1 / share,
         )
+    return results
+
+
+def _time_call(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """Best wall seconds and best CPU seconds (all threads) of ``repeats`` runs after ``warmup`` runs.
+
+    CPU seconds matter on a shared machine: other jobs stretch the wall time of each side differently over a
+    long run, while the CPU time a computation needs moves much less.
+    """
+    for _ in range(warmup):
+        fn()
+    best, best_cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+    return best, best_cpu
+
+
+def compare_nvlabs(nvlabs: str, nets: list[str], repeats: int, pickles: str | None = None,
+                   nv_repeats: int = 1, tiny: bool = False, batches: tuple[int, ...] = (1, 4)) -> dict:
+    """Ours (fused, old path) and NVlabs' reference path on the same NVlabs-format pickles, batch 1 and 4."""
+    from networks import load_network_pkl
+
+    from . import gpu_timing as gt
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    pickles = pickles or os.path.join(nvlabs, "cpu-pickles" + ("-tiny" if tiny else ""))
+    work = tempfile.mkdtemp(prefix="bench-nvlabs-")
+    side = [sys.executable, os.path.join(here, "nvlabs_side.py")]
+    common = ["--nvlabs", nvlabs, "--pickles", pickles, "--device", "cpu", "--nets", ",".join(nets)]
+    common += ["--tiny"] if tiny else []
+    subprocess.run(side + ["pickles", "--out", os.path.join(work, "pickles.json")] + common, check=True)
+    results: dict = {}
+    for name in nets:
+        G = load_network_pkl(os.path.join(pickles, f"{name}.pkl"))["G_ema"].eval()
+        z1 = gt.fixed_z(1, G.z_dim, torch.device("cpu"))
+        with torch.no_grad():  # one warm-up per path (a frame at batch 1), then `repeats` timed runs per cell
+            row = {"img": G(z1, None, noise_mode="const", force_fp32=True)}
+            with _default_impl("torch"):
+                G(z1, None, noise_mode="const", force_fp32=True)
+        for batch in batches:
+            z = gt.fixed_z(batch, G.z_dim, torch.device("cpu"))
+
+            def run(G=G, z=z):
+                with torch.no_grad():
+                    return G(z, None, noise_mode="const", force_fp32=True)
+
+            row[f"ours_b{batch}_s"], row[f"ours_b{batch}_cpu_s"] = _time_call(run, repeats, warmup=0)
+            with _default_impl("torch"):
+                row[f"old_b{batch}_s"], row[f"old_b{batch}_cpu_s"] = _time_call(run, repeats, warmup=0)
+            print(f"  {name} batch {batch}: ours fused {row[f'ours_b{batch}_s']:.2f} s "
+                  f"({row[f'ours_b{batch}_cpu_s']:.2f} CPU s), old path {row[f'old_b{batch}_s']:.2f} s "
+                  f"({row[f'old_b{batch}_cpu_s']:.2f} CPU s) (load average {os.getloadavg()[0]:.1f})", flush=True)
+        results[name] = row
+        del G
+    out = os.path.join(work, "generators.json")
+    subprocess.run(side + ["generators", "--out", out, "--outdir", work, "--batches", ",".join(map(str, batches)),
+                           "--precisions", "fp32",
+                           "--warmup", "0", "--repeats", str(nv_repeats), "--budget", "100000"] + common, check=True)
+    with open(out) as f:
+        nv = json.load(f)
+    for r in nv["rows"]:
+        results[r["net"]][f"nvlabs_b{r['batch']}_s"] = r["ms"] / 1e3
+        results[r["net"]][f"nvlabs_b{r['batch']}_cpu_s"] = r["cpu_s"]
+    for name, row in results.items():
+        ref = torch.load(os.path.join(work, f"img-{name}-nvlabs.pt"))["img"]
+        row["max_abs_diff_vs_nvlabs"] = float((row.pop("img") - ref).abs().max())
     return results
 
 
@@ -108,15 +201,47 @@ def main():
     parser.add_argument("--cfg", default="T", help="comma-separated: T,R")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--nvlabs", default=None, help="compare with NVlabs' reference path from this checkout")
+    parser.add_argument("--nets", default="sg3t-256,sg3r-256", help="with --nvlabs: gpu_timing's net names")
+    parser.add_argument("--nv-repeats", type=int, default=1, help="with --nvlabs: timed runs of NVlabs' side")
+    parser.add_argument("--tiny", action="store_true", help="with --nvlabs: gpu_timing's rehearsal sizes (seconds)")
+    parser.add_argument("--batches", default="1,4", help="with --nvlabs: batch sizes")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.nvlabs:
+        t0, load0 = time.perf_counter(), os.getloadavg()[0]
+        results = compare_nvlabs(args.nvlabs, args.nets.split(","), args.repeats, nv_repeats=args.nv_repeats,
+                                 tiny=args.tiny, batches=tuple(int(b) for b in args.batches.split(",")))
+        print(f"NVlabs-format pickles, fp32, {torch.get_num_threads()} threads, z fixed, noise const "
+              f"({time.perf_counter() - t0:.0f} s, load average before/after: {load0:.1f}/{os.getloadavg()[0]:.1f}):")
+        for name, r in results.items():
+            for b in (1, 4):
+                if f"nvlabs_b{b}_s" not in r:
+                    continue
+                print(f"  {name} batch {b}: NVlabs {r[f'nvlabs_b{b}_s']:.2f} s, ours old path {r[f'old_b{b}_s']:.2f} s,"
+                      f" ours fused {r[f'ours_b{b}_s']:.2f} s -> {r[f'nvlabs_b{b}_s'] / r[f'ours_b{b}_s']:.2f}x NVlabs"
+                      f" (old path {r[f'nvlabs_b{b}_s'] / r[f'old_b{b}_s']:.2f}x)")
+                print(f"    CPU seconds: NVlabs {r[f'nvlabs_b{b}_cpu_s']:.1f}, old path {r[f'old_b{b}_cpu_s']:.1f}, "
+                      f"fused {r[f'ours_b{b}_cpu_s']:.1f} -> "
+                      f"{r[f'nvlabs_b{b}_cpu_s'] / r[f'ours_b{b}_cpu_s']:.2f}x NVlabs "
+                      f"(old path {r[f'nvlabs_b{b}_cpu_s'] / r[f'old_b{b}_cpu_s']:.2f}x)")
+            print(f"  {name}: max |ours - NVlabs| pixel {r['max_abs_diff_vs_nvlabs']:.2e}")
+            if "ours_b4_s" in r and "ours_b1_s" in r:
+                print(f"  {name} batch 4 / batch 1: fused {r['ours_b4_s'] / r['ours_b1_s']:.2f}, old "
+                      f"{r['old_b4_s'] / r['old_b1_s']:.2f}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+        return
     results = run(args.res, args.cbase, args.cmax, args.repeats, tuple(args.cfg.split(",")))
     for cfg, r in results.items():
         print(f"StyleGAN3-{cfg}-{r['res']} (channel_base {r['channel_base']}), fp32, {r['threads']} threads, "
               f"best of {args.repeats}:")
         print(f"  ours  batch 1: {r['ours_b1_s']:.3f} s   batch 4: {r['ours_b4_s']:.3f} s "
               f"(batch 4 / batch 1 = {r['b4_over_b1']:.2f})")
+        print(f"  old path (PyTorch filtered_lrelu) batch 1: {r['old_b1_s']:.3f} s   batch 4: {r['old_b4_s']:.3f} s "
+              f"-> fused is {r['old_b1_s'] / r['ours_b1_s']:.2f}x / {r['old_b4_s'] / r['ours_b4_s']:.2f}x faster")
         print(f"  naive batch 1: {r['naive_b1_s']:.3f} s   -> ours is {r['speedup_vs_naive']:.2f}x faster "
               f"(max |diff| {r['max_abs_diff_vs_naive']:.2e})")
         print(f"  modulated convolutions alone batch 1: {r['convs_b1_s']:.3f} s -> ours / those = "

@@ -1,11 +1,13 @@
-"""Op-level speed: filtered_lrelu (ours, polyphase) vs the naive composition, at SG3-T-256 layer sizes.
+"""Op-level speed of filtered_lrelu at SG3-T-256 (or --cfg R) layer sizes: the fused CPU op (ops/cpu), the
+PyTorch path (``impl='torch'``, polyphase) and the naive composition, in one run.
 
-    python -m benchmarks.bench_ops [--batch 1] [--repeats 5]
+    python -m benchmarks.bench_ops [--batch 1] [--repeats 5] [--cfg T|R] [--no-naive]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -31,11 +33,18 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--res", type=int, default=256)
+    parser.add_argument("--cfg", default="T", choices=("T", "R"))
+    parser.add_argument("--no-naive", action="store_true", help="skip the (slow) naive composition")
     args = parser.parse_args()
+    kw_cfg = (dict(conv_kernel=1, use_radial_filters=True, channel_base=65536, channel_max=1024)
+              if args.cfg == "R" else {})
     with torch.device("meta"):
-        G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=args.res, img_channels=3)
-    total_ours = total_naive = 0.0
-    print(f"{'layer':>14} {'up':>3} {'down':>4} {'ours ms':>9} {'naive ms':>9} {'speed-up':>8}")
+        G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=args.res, img_channels=3, **kw_cfg)
+    total_ours = total_naive = total_torch = 0.0
+    print(f"SG3-{args.cfg}-{args.res}, batch {args.batch}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f}; best of {args.repeats}")
+    print(f"{'layer':>14} {'up':>3} {'down':>4} {'fused ms':>9} {'torch ms':>9} {'naive ms':>9} {'torch/fused':>11} "
+          f"{'naive/torch':>11}")
     for name in G.synthesis.layer_names:
         L = getattr(G.synthesis, name)
         fu = None if L.up_filter is None else stylegan3.design_lowpass_filter(
@@ -50,13 +59,16 @@ def main():
                   gain=1 if L.is_torgb else 2**0.5, slope=1 if L.is_torgb else 0.2, clamp=L.conv_clamp)
         with torch.no_grad():
             t_ours = _best(lambda: filtered_lrelu(x, **kw), args.repeats)  # noqa: B023
-            t_naive = _best(lambda: filtered_lrelu_naive(x, **kw), args.repeats)  # noqa: B023
+            t_torch = _best(lambda: filtered_lrelu(x, **kw, impl="torch"), args.repeats)  # noqa: B023
+            t_naive = float("nan") if args.no_naive else _best(lambda: filtered_lrelu_naive(x, **kw),  # noqa: B023
+                                                                 args.repeats)
         total_ours += t_ours
+        total_torch += t_torch
         total_naive += t_naive
-        print(f"{name:>14} {L.up_factor:>3} {L.down_factor:>4} {t_ours * 1e3:9.2f} {t_naive * 1e3:9.2f} "
-              f"{t_naive / t_ours:8.2f}")
-    print(f"{'total':>14} {'':>3} {'':>4} {total_ours * 1e3:9.2f} {total_naive * 1e3:9.2f} "
-          f"{total_naive / total_ours:8.2f}")
+        print(f"{name:>14} {L.up_factor:>3} {L.down_factor:>4} {t_ours * 1e3:9.2f} {t_torch * 1e3:9.2f} "
+              f"{t_naive * 1e3:9.2f} {t_torch / t_ours:11.2f} {t_naive / t_torch:11.2f}")
+    print(f"{'total':>14} {'':>3} {'':>4} {total_ours * 1e3:9.2f} {total_torch * 1e3:9.2f} {total_naive * 1e3:9.2f} "
+          f"{total_torch / total_ours:11.2f} {total_naive / total_torch:11.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """NVlabs' side of ``gpu_report``: runs NVlabs/stylegan3's own code from a local checkout, for comparison only.
 
     python benchmarks/nvlabs_side.py {pickles,build,layers,generators,train} --nvlabs DIR --out RESULT.json
-        [--pickles DIR] [--device cuda|cpu] [--tiny] [--budget SECONDS]
+        [--pickles DIR] [--device cuda|cpu] [--tiny] [--budget SECONDS] [--nets A,B] [--batches 1,4]
+        [--precisions fp32] [--warmup N]
 
 Run as a script in its own process (gpu_report does): NVlabs' packages ``training``, ``torch_utils`` and
 ``dnnlib`` would clash with ours in one interpreter. Nothing of NVlabs' code is copied here; the checkout is
@@ -60,6 +61,8 @@ def cmd_pickles(args) -> dict:
     os.makedirs(args.pickles, exist_ok=True)
     out = {}
     for i, (name, spec) in enumerate(gt.nets(args.tiny).items()):
+        if args.nets and name not in args.nets:
+            continue
         path = os.path.join(args.pickles, f"{name}.pkl")
         stamp = json.dumps(dict(spec=spec, z=gt.z_dim(args.tiny), format=1), sort_keys=True)
         if os.path.exists(path) and os.path.exists(path + ".spec") and open(path + ".spec").read() == stamp:
@@ -139,13 +142,15 @@ def cmd_generators(args) -> dict:
     rows = []
     deadline = time.monotonic() + args.budget
     for name in gt.by_priority(gt.nets(args.tiny), args.tiny):
+        if args.nets and name not in args.nets:
+            continue
         G = _load(os.path.join(args.pickles, f"{name}.pkl"), device)["G_ema"].eval()
         zd = G.z_dim
         with torch.no_grad():
             img = G(gt.fixed_z(1, zd, device), None, noise_mode="const", force_fp32=True)
         torch.save(dict(img=img.float().cpu()), os.path.join(args.outdir, f"img-{name}-nvlabs.pt"))
-        for batch in gt.batches(args.tiny):
-            for precision in ("fp32", "mixed-fp16"):
+        for batch in args.batches or gt.batches(args.tiny):
+            for precision in args.precisions:
                 if time.monotonic() > deadline:
                     return dict(rows=rows, incomplete="time budget spent", kernels=_kernels_in_use(device))
                 z = gt.fixed_z(batch, zd, device)
@@ -154,9 +159,12 @@ def cmd_generators(args) -> dict:
                     with torch.no_grad():
                         return G(z, None, noise_mode="const", force_fp32=(precision == "fp32"))
 
-                t = gt.time_call(run, device, args.repeats, warmup=0 if args.tiny else 1, budget_s=1.0)
+                warmup = 0 if args.tiny else (1 if args.warmup is None else args.warmup)
+                cpu0 = time.process_time()  # CPU seconds of all threads: less sensitive to other jobs than wall time
+                t = gt.time_call(run, device, args.repeats, warmup=warmup, budget_s=1.0)
+                cpu_s = (time.process_time() - cpu0) / (warmup + t["runs"])
                 rows.append(dict(net=name, batch=batch, precision=precision, images_per_s=batch / t["median_s"],
-                                 ms=t["median_s"] * 1e3))
+                                 ms=t["median_s"] * 1e3, cpu_s=cpu_s))
         del G
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -190,6 +198,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of timing before stopping early")
+    parser.add_argument("--nets", type=lambda v: v.split(","), default=None,
+                        help="pickles / generators: only these nets (comma-separated, e.g. sg3t-256,sg3r-256)")
+    parser.add_argument("--batches", type=lambda v: [int(b) for b in v.split(",")], default=None,
+                        help="generators: batch sizes (default: gpu_timing's)")
+    parser.add_argument("--precisions", type=lambda v: v.split(","), default=["fp32", "mixed-fp16"],
+                        help="generators: fp32 and/or mixed-fp16 (on the CPU NVlabs' code runs fp32 either way)")
+    parser.add_argument("--warmup", type=int, default=None, help="generators: untimed runs before timing (default 1)")
     args = parser.parse_args(argv)
     args.pickles = args.pickles or os.path.join(args.nvlabs, "gpu-report-pickles")
     sys.path.insert(1, os.path.abspath(args.nvlabs))

@@ -1,10 +1,11 @@
-"""Choice of implementation for the custom ops: the pure-PyTorch path or fused CUDA kernels.
+"""Choice of implementation for the custom ops: the pure-PyTorch path, fused CUDA kernels or a fused CPU op.
 
-Every op takes ``impl='auto' | 'torch' | 'cuda'``. The choice is made at call time from the tensor's
+Every op takes ``impl='auto' | 'torch' | 'cuda' | 'cpu'``. The choice is made at call time from the tensor's
 device, never at import. ``'auto'`` picks the fused kernels for CUDA tensors when a kernel plugin has been
-registered for that op and built successfully, and the PyTorch path otherwise. The CUDA plugins (``ops/cuda``)
-register themselves through :func:`register_cuda_plugin`; until one is registered, every call uses the
-PyTorch path, which runs on CPU, CUDA and MPS alike.
+registered for that op and built successfully, the fused CPU op (only filtered_lrelu has one, ``ops/cpu``) for
+CPU tensors likewise, and the PyTorch path otherwise. Plugins register themselves through
+:func:`register_cuda_plugin` / :func:`register_cpu_plugin`; until one is registered, every call uses the
+PyTorch path, which runs on CPU, CUDA and MPS alike. ``ALIASFREE_OPS_IMPL=torch`` forces the PyTorch path.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from collections.abc import Callable
 
 import torch
 
-_VALID_IMPLS = ("auto", "torch", "cuda")
+_VALID_IMPLS = ("auto", "torch", "cuda", "cpu")
 _default_impl = os.environ.get("ALIASFREE_OPS_IMPL", "auto")
 _plugins: dict[str, Callable[[], object | None]] = {}
+_cpu_plugins: dict[str, Callable[[], object | None]] = {}
 _lock = threading.Lock()
 
 
 def set_default_impl(impl: str) -> None:
-    """Sets what ``impl='auto'`` means for every op: 'auto' (CUDA kernels where possible), 'torch' or 'cuda'."""
+    """Sets what ``impl='auto'`` means for every op: 'auto' (fused kernels where possible), 'torch', 'cuda', 'cpu'."""
     global _default_impl
     if impl not in _VALID_IMPLS:
         raise ValueError(f"impl must be one of {_VALID_IMPLS}, got {impl!r}")
@@ -48,14 +50,45 @@ def cuda_plugin(op_name: str) -> object | None:
     return None if loader is None else loader()
 
 
+def register_cpu_plugin(op_name: str, loader: Callable[[], object | None]) -> None:
+    """Like :func:`register_cuda_plugin`, for a fused CPU op (called lazily on the first eligible CPU call)."""
+    with _lock:
+        _cpu_plugins[op_name] = loader
+
+
+def cpu_plugin(op_name: str) -> object | None:
+    loader = _cpu_plugins.get(op_name)
+    return None if loader is None else loader()
+
+
 def resolve_impl(op_name: str, x: torch.Tensor, impl: str = "auto") -> str:
-    """Returns 'cuda' or 'torch' for this call."""
+    """Returns 'cuda', 'cpu' or 'torch' for this call.
+
+    'cpu' means: this op has a fused CPU op registered and the call may use it; the op then checks that the call
+    suits it (dtype, gradients) and loads it with :func:`cpu_plugin`, which builds it on first use (nothing is
+    built here) and returns None when it is unavailable, in which case the op uses the PyTorch path. A default
+    of 'cuda' or 'cpu' set for every op means the PyTorch path on the other device and for ops without such a
+    kernel.
+    """
     if impl not in _VALID_IMPLS:
         raise ValueError(f"{op_name}: impl must be one of {_VALID_IMPLS}, got {impl!r}")
+    explicit = impl
     if impl == "auto":
         impl = _default_impl
-    if impl == "torch" or x.device.type != "cuda":
-        if impl == "cuda" and x.device.type != "cuda":
+    if impl == "torch":
+        return "torch"
+    if x.device.type == "cpu" and impl in ("auto", "cpu"):
+        if op_name in _cpu_plugins:
+            return "cpu"
+        if explicit == "cpu":
+            raise ValueError(f"{op_name}: impl='cpu' is not available: no fused CPU op for it")
+        return "torch"
+    if explicit == "cpu":
+        raise ValueError(f"{op_name}: impl='cpu' needs a CPU tensor, got one on {x.device}")
+    if impl == "cpu":
+        impl = "auto"  # a global default of 'cpu' leaves CUDA tensors to 'auto'
+    if x.device.type != "cuda":
+        if impl == "cuda":
             raise ValueError(f"{op_name}: impl='cuda' needs a CUDA tensor, got one on {x.device}")
         return "torch"
     plugin_ok = cuda_plugin(op_name) is not None

@@ -7,6 +7,10 @@ the new frequencies it creates are removed by ``fd`` before decimation (Karras e
 The PyTorch path uses the polyphase :func:`ops.upfirdn2d.upfirdn2d` for both resampling steps (no inserted
 zeros are filtered, no discarded sample is computed) and folds the output gain into the downsampling filter,
 which is exact because leaky ReLU is positively homogeneous: ``clamp(g * lrelu(x), c) = g * clamp(lrelu(x), c/g)``.
+
+On the CPU, float32 / float64 calls use the fused C++ op of ``ops/cpu`` when it builds (one pass over
+row tiles; the upsampled intermediate never goes to memory); ``impl='torch'`` or ``ALIASFREE_OPS_IMPL=torch``
+forces the PyTorch path.
 """
 
 from __future__ import annotations
@@ -17,8 +21,19 @@ import torch
 import torch.nn.functional as F
 
 from . import backend
+from . import cpu as _cpu  # noqa: F401  (registers the lazily built fused CPU op)
 from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kernels)
+from .cpu.fused import SUPPORTED_DTYPES, FusedFilteredLrelu
 from .upfirdn2d import filter_size, layout_of, parse_padding, upfirdn2d_torch
+
+
+def _cpu_eligible(x: torch.Tensor, fu, fd, b, impl: str) -> bool:
+    """Whether the fused CPU op may take this call: float32 / float64, no gradients with respect to the filters.
+
+    Calls that need gradients take it too (its backward recomputes the PyTorch path), so that a network gives
+    the same numbers with and without autograd.
+    """
+    return x.dtype in SUPPORTED_DTYPES and not any(f is not None and f.requires_grad for f in (fu, fd))
 
 
 def output_size(in_h: int, in_w: int, fu, fd, up: int, down: int, padding) -> tuple[int, int]:
@@ -58,9 +73,22 @@ def filtered_lrelu(
     if out_w < 1 or out_h < 1:
         raise ValueError(f"filtered_lrelu: output would be empty for input {tuple(x.shape)} and padding {padding}")
 
-    if backend.resolve_impl("filtered_lrelu", x, impl) == "cuda":
+    choice = backend.resolve_impl("filtered_lrelu", x, impl)
+    if choice == "cuda":
         plugin = backend.cuda_plugin("filtered_lrelu")
         return plugin.filtered_lrelu(x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp, flip_filter)
+    if choice == "cpu":
+        if not _cpu_eligible(x, fu, fd, b, impl):
+            if impl == "cpu":
+                raise ValueError("filtered_lrelu: impl='cpu' is not available for this call (float32 / float64 "
+                                 "only, no gradients with respect to the filters)")
+        else:
+            plugin = backend.cpu_plugin("filtered_lrelu")  # built on first use; None when it cannot be
+            if plugin is not None:
+                return FusedFilteredLrelu.apply(x, b, plugin, fu, fd, up, down, (px0, px1, py0, py1), gain, slope,
+                                                clamp, flip_filter)
+            if impl == "cpu":
+                raise RuntimeError("filtered_lrelu: impl='cpu' was requested but the fused CPU op is not available")
 
     memory_format = layout_of(x)
     if b is not None:

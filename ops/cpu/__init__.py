@@ -1,0 +1,15 @@
+"""Fused CPU kernel for filtered_lrelu (C++, built with ninja at first use; see ``build.py``).
+
+Importing this package registers a lazy loader with :mod:`ops.backend`; nothing is compiled until
+filtered_lrelu runs on a CPU tensor with ``impl='auto'`` or ``'cpu'``. ``ALIASFREE_OPS_IMPL=torch`` (every op)
+or ``ALIASFREE_CPU_OPS=0`` (this one) keeps the PyTorch path.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from . import build
+
+backend.register_cpu_plugin("filtered_lrelu", build.get_plugin)
+
+__all__ = ["build"]
