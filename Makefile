@@ -6,7 +6,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.requirements-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-gpu gpu-report lint bench system-deps clean
+.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean
 
 setup: $(STAMP)
 
@@ -25,10 +25,15 @@ system-deps:
 	  else echo "note: Xvfb/xdotool missing and cannot install them; GUI tests will skip"; fi; \
 	fi
 
-run: setup
+# The fused CPU filtered_lrelu (ops/cpu) is compiled once with ninja (1-2 min, then loaded from
+# ~/.cache/aliasfree/cpu_ops in about a second); without a compiler the PyTorch path is used.
+cpu-ops: setup
+	$(PY) -m ops.cpu
+
+run: setup cpu-ops
 	$(PY) visualizer.py $(ARGS)
 
-test: setup system-deps
+test: setup system-deps cpu-ops
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-gpu: setup

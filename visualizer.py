@@ -76,6 +76,10 @@ def _run(opts: argparse.Namespace) -> int:
     ops_cuda.apply_impl(opts.impl)
     if opts.device.startswith('cuda') and opts.impl != 'torch':
         ops_cuda.warm_up_async()  # compiles off the GUI thread; ops use PyTorch until the kernels are ready
+    elif opts.device == 'cpu' and opts.impl == 'auto':
+        from ops.cpu import build as cpu_build
+
+        cpu_build.warm_up_async()  # the fused CPU filtered_lrelu likewise (a first build takes 1-2 min)
     if not opts.headless:
         from gui_utils.window import NoDisplayError, display_available
 

@@ -165,3 +165,18 @@ def reset() -> None:
     _wait_for_build = True
     with _lock:
         _state.update(state="idle", reason="", module=None)
+
+
+def main() -> int:
+    """``python -m ops.cpu``: build (or load from the cache) the fused CPU op now and say how it went.
+
+    `make run` / `make test` call it so that the one-off compile happens at set-up, not inside the first frame or
+    the first test. It always exits 0: without a compiler the ops simply use the PyTorch path.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if not enabled():
+        print("fused CPU filtered_lrelu: switched off (ALIASFREE_CPU_OPS=0)")
+        return 0
+    get_plugin()
+    print(f"fused CPU filtered_lrelu: {status()}")
+    return 0

@@ -24,8 +24,10 @@ def test_same_seed_same_figures_with_batch_1_and_16(tmp_path, capsys):
     figures = {r['metric']: (r['results'][r['metric']], s['results'][s['metric']]) for r, s in zip(one, sixteen)}
     assert list(figures) == ['eqt50k_frac', 'eqr50k']
     for batch1, batch16 in figures.values():
-        # Batched and single synthesis differ by float32 rounding only: far below the 0.01 dB printed in papers.
-        assert batch1 == pytest.approx(batch16, abs=1e-4), figures
+        # Batched and single synthesis differ by float32 rounding only (the convolutions' summation order: about
+        # 1e-6 of an image with either filtered_lrelu path, 1.3e-4 dB measured with the fused CPU op): far below the
+        # 0.01 dB printed in papers. A sample drawn with another transform would move the figure by >= 0.01 dB.
+        assert batch1 == pytest.approx(batch16, abs=1e-3), figures
     assert abs(figures['eqt50k_frac'][0] - other[0]['results']['eqt50k_frac']) > 0.01  # the seed does matter
 
 

@@ -89,7 +89,9 @@ def test_mutated_files_give_pickle_errors_or_correct_loads(originals, fmt):
     for case in range(CASES[fmt]):
         kind, data = _mutate(target, rng)
         data = wrap(data)
-        start = time.perf_counter()
+        # CPU time, not wall time: the guard is against a file that makes the loader work without bound, and a
+        # shared machine's load must not fail a load that did its usual work.
+        start = time.process_time()
         try:
             result = load_network_pkl(io.BytesIO(data))
         except PickleError as err:
@@ -104,6 +106,6 @@ def test_mutated_files_give_pickle_errors_or_correct_loads(originals, fmt):
                 assert type(result[key]) is type(reference[key]), (case, kind, key)
                 assert result[key].init_kwargs == reference[key].init_kwargs, (case, kind, key)
             outcomes["loaded"] += 1
-        elapsed = time.perf_counter() - start
-        assert elapsed < 2.0, f"{fmt} case {case} ({kind}) took {elapsed:.2f} s"
+        elapsed = time.process_time() - start
+        assert elapsed < 5.0, f"{fmt} case {case} ({kind}) took {elapsed:.2f} CPU s"
     assert outcomes["refused"] > CASES[fmt] // 3  # the mutations do reach the checks
