@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import platform
+import sys
 import threading
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def build_extension(verbose: bool = False):
 
     from ..cuda.build import BuildLock
 
+    if not is_ninja_available():
+        # pip's ninja (requirements.txt) sits beside this interpreter, which is not on PATH unless the venv is active
+        venv_bin = os.path.dirname(sys.executable)
+        if os.path.exists(os.path.join(venv_bin, "ninja")):
+            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     if not is_ninja_available():
         raise RuntimeError("ninja is not on PATH (pip install ninja)")
     key = cache_key()
