@@ -212,15 +212,18 @@ class CaptureWidget:
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(-1):
             _, self.dir_text = imgui.input_text('##capdir', self.dir_text)
+        imgui_utils.tooltip('Folder for saved images, screenshots and videos (created when needed)')
         imgui.text(' ')
         imgui.same_line(viz.label_w)
         if imgui_utils.button('Save image', enabled=viz.result is not None and viz.result.image is not None):
             self.save_image()
         viz.rect('save_image')
+        imgui_utils.tooltip('Save the rendered image (the shown layer or output) as a PNG (Ctrl+S)')
         imgui.same_line()
         if imgui_utils.button('Save GUI'):
             self.save_gui()
         viz.rect('save_gui')
+        imgui_utils.tooltip('Save a screenshot of the whole window as a PNG')
         imgui.text('Video')
         imgui.same_line(viz.label_w)
         recording = self.recorder is not None
@@ -231,6 +234,7 @@ class CaptureWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 4):
                 self.format = self._combo('video_format', self.format, FORMATS)
+            imgui.set_item_tooltip('mp4 (H.264) or gif (at most 50 fps, larger files)')
             imgui.same_line()
             max_fps = MAX_GIF_FPS if FORMATS[self.format] == 'gif' else 60
             self.fps = min(self.fps, max_fps)
@@ -248,6 +252,7 @@ class CaptureWidget:
                 imgui.same_line()
                 with imgui_utils.item_width(viz.font_size * 5):
                     _, frames = imgui.input_int('##vframes', self.exact_frames, 0)
+                imgui.set_item_tooltip('how many frames the exact recording takes before it stops by itself')
                 self.exact_frames = min(max(int(frames), 1), MAX_EXACT_FRAMES)
                 viz.rect('video_frames')
                 imgui.same_line()
@@ -258,8 +263,11 @@ class CaptureWidget:
         if recording:
             if imgui_utils.button(f'Stop ({self.recorder.captured})###video_record'):
                 self.stop_video()
+            imgui_utils.tooltip('Stop recording; the frames taken so far are written to the file')
         elif imgui_utils.button('Record###video_record', enabled=not self.finishing):
             self.start_video()
+        if not recording:
+            imgui_utils.tooltip('Record the chosen view into a new file in the capture folder')
         viz.rect('record')
         status = self._status()
         if status:
