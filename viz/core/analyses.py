@@ -3,9 +3,10 @@
 Each analysis runs after the plain view has been shown, in the renderer thread. An `AnalysisControl` is
 checked between samples and inside every synthesis layer, so a newer request (or the GUI's cancel button)
 stops it within one sample; it also carries the "k of N" progress the GUI shows. Results AND failures are
-cached by what they depend on: a failing analysis (e.g. a dataset path that is not a dataset) is reported
-once per key and not rerun on every render; its inputs are validated before any sample is generated. The
-average spectrum keeps the samples it has computed when it is cancelled, and resumes from there.
+cached by what they depend on (a dataset by its path, mtime and size): a failing analysis (e.g. a dataset
+path that is not a dataset) is reported once per key and not rerun on every render; its inputs are validated
+before any sample is generated. The average spectrum keeps the samples it has computed when it is cancelled,
+and resumes from there.
 
 Each runs with the network's input transform at identity (`networks.stylegan3.input_transform`), whatever
 the render that asked for it shows: their cache keys hold no transform.
@@ -17,6 +18,7 @@ shown as NVlabs' absolute-dB heatmap with slices to the Nyquist edge (0 degrees)
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -103,6 +105,18 @@ def _watched(G: torch.nn.Module, control: AnalysisControl, what: str, total: int
             h.remove()
 
 
+def dataset_key(path: str) -> tuple:
+    """A spectrum dataset as a cache key: its path with its modification time and size, so a failure cached
+    for a bad file is retried once the file at the same path is fixed (or replaced) - no restart needed."""
+    if not path:
+        return (path,)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (path, None, None)  # missing: the failure stands until the path exists
+    return (path, st.st_mtime_ns, st.st_size)
+
+
 def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
     """Cache keys of the analyses `args` asks for (each depends only on what changes its result)."""
     layer = None if layer == OUTPUT_LAYER else layer  # NVlabs' `output` entry is the image itself
@@ -110,7 +124,7 @@ def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
     keys = {}
     if args.spectrum_seeds > 0:
         keys['spectrum'] = ('spectrum', netkey, args.spectrum_seeds, layer if args.spectrum_layer else None,
-                            args.trunc_psi, args.spectrum_definition, args.spectrum_dataset)
+                            args.trunc_psi, args.spectrum_definition, dataset_key(args.spectrum_dataset))
     if args.eq_readout:
         # everything the latent depends on (the readout is of the shown w)
         keys['eq'] = ('eq', netkey, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,

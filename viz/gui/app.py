@@ -116,6 +116,7 @@ class VisualizerApp:
         self._screenshot_paths: list[str] = []
         self.frame_index = 0
         self.frame_delta = 1 / 60
+        self.wall_delta = 1 / 60
         self._last_frame = time.perf_counter()
         self.image_size_px = 256.0
         self.font_size = self.window.font_size
@@ -232,7 +233,9 @@ class VisualizerApp:
     def frame(self) -> None:
         now = time.perf_counter()
         # the animating widgets step by frame_delta; an exact video recording sets it (0 while a frame renders)
-        self.frame_delta = self.capture_widget.animation_step(min(max(now - self._last_frame, 1e-4), 0.25))
+        # wall_delta is the real frame time (the performance widget's); frame_delta may be the recording's step
+        self.wall_delta = max(now - self._last_frame, 1e-4)
+        self.frame_delta = self.capture_widget.animation_step(min(self.wall_delta, 0.25))
         self._last_frame = now
         self.window.begin_frame()
         self.rects = {}
@@ -291,6 +294,7 @@ class VisualizerApp:
         self.perf_widget.record_render(result.timings.get('total', 0.0))
         if result.error:
             self.log(result.error, error=True)
+            self.capture_widget.render_failed(result)  # before the args fall back to the last good network
             if not result.network and result.args is not None:
                 # The network did not load (bad pickle, unusable device): keep working with the previous one.
                 if result.args.pkl != self._last_good_pkl:

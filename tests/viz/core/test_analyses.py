@@ -107,6 +107,29 @@ def test_dataset_checked_before_any_seed_and_failure_cached(sg3, tmp_path, monke
         counter.remove()
 
 
+def test_fixed_dataset_at_the_same_path_is_retried(sg3, tmp_path):
+    """A cached dataset failure is keyed by the file's mtime and size: writing a real dataset to the same path
+    makes the next render retry (no restart), while an unchanged bad file stays a cached failure."""
+    import os
+    import zipfile
+    path = tmp_path / 'data.zip'
+    path.write_text('not a dataset\n')
+    renderer = Renderer()
+    args = dataclasses.replace(sg3, spectrum_seeds=3, spectrum_dataset=str(path))
+    bad = renderer.render(args)
+    assert bad.spectrum is None and str(path) in bad.analysis_errors['spectrum']
+    assert not renderer.analyses_pending(args)  # unchanged: the failure is the answer
+    folder = write_image_folder(tmp_path / 'imgs', num=4, resolution=32)
+    with zipfile.ZipFile(tmp_path / 'tmp.zip', 'w') as zf:
+        for name in sorted(os.listdir(folder)):
+            zf.write(os.path.join(folder, name), name)
+    os.replace(tmp_path / 'tmp.zip', path)  # the same path, a new file (other size and mtime)
+    assert renderer.analyses_pending(args)  # the fixed file is a new question
+    good = renderer.render(args)
+    assert 'spectrum' not in good.analysis_errors, good.messages
+    assert good.spectrum is not None and good.spectrum['dataset_size'] == 3
+
+
 def test_dataset_compared_in_the_same_units(sg3, tmp_path):
     """With a dataset, both spectra use the dataset's mean / std (NVlabs); a dataset of another size is refused
     before any seed."""

@@ -1,7 +1,9 @@
 """GUI recordings without a display: live mode follows the wall clock, exact mode drives the animation clock.
 
 The exact-mode test runs the real LatentWidget and CaptureWidget in the app's frame order against a fake
-renderer that takes a random number of GUI frames per render, and reads the frames back from the GIF.
+renderer that takes a random number of GUI frames per render, and reads the frames back from the GIF. The
+loose ends of issue 12: an exact recording stops on a failed render, an FFT recording switches the FFT on or
+says why it takes nothing, and the performance widget plots the wall time, not the recording's animation step.
 """
 
 from __future__ import annotations
@@ -139,3 +141,107 @@ def test_exact_recording_of_the_latent_animation_in_the_app_frame_order(tmp_path
     assert len(frames) == 20 and durations == [100] * 20
     # frame k is the render at t = k / 10 s: x = 3 + 0.025 k, grey level 20 + 10 k
     assert [int(round(f.mean())) for f in frames] == [20 + 10 * k for k in range(20)]
+
+
+def _capture_viz(tmp_path):
+    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir=str(tmp_path), image_size_px=256.0,
+                                frame_delta=0.0, wall_delta=0.0, result=None, messages=[])
+    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
+    viz.log = lambda text, error=False: viz.messages.append((text, error))
+    return viz
+
+
+@pytest.mark.parametrize('view', ['image', 'gui'])
+def test_exact_recording_stops_when_its_render_fails(tmp_path, view):
+    """A failed render of the state an exact recording waits for stops it, with the reason in the widget, and the
+    frames taken so far are a valid file; the app's poll hands the failure to the widget (loose end 1)."""
+    from viz.gui.app import VisualizerApp
+    from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
+
+    viz = _capture_viz(tmp_path)
+    capture = CaptureWidget(viz)
+    capture.view, capture.format, capture.fps = VIEWS.index(view), FORMATS.index('gif'), 10
+    capture.exact, capture.exact_frames = True, 10
+    capture.start_video()
+    for k in range(3):  # three good frames, the animation moving the latent on by one seed each
+        viz.result = RenderResult(args=viz.args, image=_frame(10 + 50 * k))
+        capture(show=False)
+        if view == 'gui':
+            capture.on_gui_frame(_frame(10 + 50 * k))
+        assert capture.animation_step(0.1) == pytest.approx(0.1)
+        viz.set_args(w0_seeds=((k + 1, 1.0),))
+    assert capture.recorder.captured == 3
+    # the app's _poll_result with the renderer's failed result (no image; the last good one stays shown)
+    failed = RenderResult(args=viz.args, error='synthesis failed: out of memory')
+    app = types.SimpleNamespace(
+        async_renderer=types.SimpleNamespace(get_result=lambda: failed), result=viz.result, args=viz.args,
+        perf_widget=types.SimpleNamespace(record_render=lambda s: None), capture_widget=capture,
+        _last_good_pkl=viz.args.pkl, _last_good_device=viz.args.device, log=viz.log, set_args=viz.set_args)
+    VisualizerApp._poll_result(app)
+    assert capture.recorder is None, 'the recording still waits for a render that failed'
+    assert 'frame 3/10' in capture.note and 'out of memory' in capture.note
+    assert any(error and text == capture.note for text, error in viz.messages)
+    capture._finishing.join(30)
+    capture(show=False)
+    frames, _durations = _gif(capture.last_saved)
+    assert [int(f.mean()) for f in frames] == [10, 60, 110]
+
+
+def test_exact_recording_ignores_failures_of_other_states(tmp_path):
+    """A failure of a state that is no longer current (the user moved on) does not stop the recording."""
+    from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
+
+    viz = _capture_viz(tmp_path)
+    capture = CaptureWidget(viz)
+    capture.view, capture.format, capture.exact, capture.exact_frames = VIEWS.index('image'), FORMATS.index('gif'), \
+        True, 5
+    capture.start_video()
+    capture.render_failed(RenderResult(args=dataclasses.replace(viz.args, trunc_psi=0.5), error='bad'))
+    assert capture.recorder is not None and not capture.note
+    capture.render_failed(RenderResult(args=viz.args, error='bad', image=_frame(3)))  # it left a picture
+    assert capture.recorder is not None
+    capture.stop_video()
+    capture._finishing.join(30)
+
+
+def test_fft_recording_switches_the_fft_on_and_a_missing_view_is_said(tmp_path):
+    """Recording the fft view with the FFT off switches it on (in the layer widget, which owns the flag); if the
+    user switches it off during a live recording, the widget says why no frames are taken (loose end 2)."""
+    from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
+
+    viz = _capture_viz(tmp_path)
+    viz.layer_widget = types.SimpleNamespace(fft_show=False)
+    capture = CaptureWidget(viz)
+    capture.view, capture.format, capture.fps = VIEWS.index('fft'), FORMATS.index('gif'), 10
+    assert not viz.args.fft_show
+    capture.start_video()
+    assert viz.args.fft_show and viz.layer_widget.fft_show
+    assert any('FFT switched on' in text for text, _e in viz.messages)
+    viz.result = RenderResult(args=viz.args, image=_frame(5), fft=_frame(7))
+    capture(show=False)
+    assert capture.recorder.captured == 1 and not capture.note
+    viz.set_args(fft_show=False)  # the user switches it off: the renders have no fft view
+    viz.result = RenderResult(args=viz.args, image=_frame(5))
+    capture.recorder._start -= 1.0  # a second later: frames are due
+    capture(show=False)
+    assert capture.recorder.captured == 1
+    assert 'no fft view' in capture.note and 'FFT is off' in capture.note
+    assert sum('no fft view' in text for text, _e in viz.messages) == 1
+    capture(show=False)  # said once, not every frame
+    assert sum('no fft view' in text for text, _e in viz.messages) == 1
+    capture.stop_video()
+    capture._finishing.join(30)
+
+
+def test_performance_widget_plots_the_real_frame_time(tmp_path):
+    """During an exact recording frame_delta is the animation step (0 while a frame renders); the performance
+    widget's GUI frame time is the wall time (loose end 3)."""
+    from viz.gui.widgets.performance_widget import PerformanceWidget
+
+    viz = _capture_viz(tmp_path)
+    viz.window = types.SimpleNamespace(fps_limit=60.0, set_vsync=lambda on: None)
+    perf = PerformanceWidget(viz)
+    for wall, step in ((0.040, 0.0), (0.050, 0.1), (0.030, 0.0)):
+        viz.wall_delta, viz.frame_delta = wall, step
+        perf(show=False)
+    np.testing.assert_allclose(perf.gui_times[-3:], [40.0, 50.0, 30.0], rtol=1e-6)

@@ -1,7 +1,9 @@
 """Capture: directory, save the image, save a GUI screenshot (glReadPixels), record a video of any view.
 
 Recording (viz.core.recorder): live (real time) or exact (N frames of the animation at t = k / fps, the
-recording driving the app's animation clock); frames stream to disk from a writer thread.
+recording driving the app's animation clock); frames stream to disk from a writer thread. An exact recording
+whose next render fails stops at once (it would wait for that render forever) and says so; recording an FFT view
+switches the FFT on, and a live recording that finds no such view in the render says so instead of taking nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class CaptureWidget:
         self._finishing: threading.Thread | None = None
         self._finished: list[tuple[str, Recording, Exception | None]] = []  # from the finishing thread
         self.last_saved = ''
+        self.note = ''  # why the last recording stopped or takes nothing; shown under the Record button
+        self._noted = False  # the live "no such view" note is logged once per recording
 
     @property
     def capture_dir(self) -> str:
@@ -60,6 +64,15 @@ class CaptureWidget:
         return path
 
     def start_video(self) -> None:
+        self.note, self._noted = '', False
+        view = VIEWS[self.view]
+        if 'fft' in view and not self.viz.args.fft_show:
+            # Without the FFT the render has no such view and the recording would take nothing.
+            layer = getattr(self.viz, 'layer_widget', None)
+            if layer is not None:
+                layer.fft_show = True  # the widget owns the flag: it would set it back on its next frame
+            self.viz.set_args(fft_show=True)
+            self.viz.log(f'FFT switched on for the {view} recording')
         ext = FORMATS[self.format]
         path = next_path(self.capture_dir, 'video', ext)
         try:
@@ -104,6 +117,22 @@ class CaptureWidget:
         """The app's animation time step this frame: an exact recording drives the animation clock."""
         return self.recorder.animation_step(wall_delta) if self.recorder is not None else wall_delta
 
+    def render_failed(self, result) -> None:
+        """The app got a failed render. If it is the one an exact recording waits for (the current state, with
+        nothing to take), stop the recording: the state will not change by itself, so it would wait forever."""
+        rec = self.recorder
+        if rec is None or not rec.exact or result.args != self.viz.args:
+            return
+        view = VIEWS[self.view]
+        if view != 'gui' and view_image(result, view) is not None:
+            return  # the failure left a picture (e.g. the view before a failed analysis): keep recording
+        if view == 'gui' and result.image is not None:
+            return
+        self.note = (f'recording stopped at frame {rec.captured}/{rec.target}: the render failed '
+                     f'({result.error or "no image"})')
+        self.viz.log(self.note, error=True)
+        self.stop_video()
+
     def _shows_current_args(self) -> bool:
         result = self.viz.result
         return result is not None and result.args == self.viz.args
@@ -119,8 +148,19 @@ class CaptureWidget:
             if frame is not None:
                 self._add(frame, copies)
             elif rec.exact and self._shows_current_args():
-                self.viz.log(f'recording stopped: the current render has no {VIEWS[self.view]} view', error=True)
+                self.note = f'recording stopped: the current render has no {VIEWS[self.view]} view'
+                self.viz.log(self.note, error=True)
                 self.stop_video()
+            elif not rec.exact and not self._noted:
+                # live: nothing is taken while the view is missing (the frames due meanwhile repeat the next
+                # picture); say why, once, instead of recording nothing in silence
+                view = VIEWS[self.view]
+                cause = ('FFT is off: switch it on (Layers)' if 'fft' in view and not self.viz.args.fft_show
+                         else 'the render failed' if self._shows_current_args() else '')
+                if cause:
+                    self._noted = True
+                    self.note = f'recording takes no frames: the render has no {view} view ({cause})'
+                    self.viz.log(self.note, error=True)
 
     def on_gui_frame(self, pixels: np.ndarray) -> None:
         if self.recorder is not None and VIEWS[self.view] == 'gui':
@@ -172,15 +212,18 @@ class CaptureWidget:
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(-1):
             _, self.dir_text = imgui.input_text('##capdir', self.dir_text)
+        imgui_utils.tooltip('Folder for saved images, screenshots and videos (created when needed)')
         imgui.text(' ')
         imgui.same_line(viz.label_w)
         if imgui_utils.button('Save image', enabled=viz.result is not None and viz.result.image is not None):
             self.save_image()
         viz.rect('save_image')
+        imgui_utils.tooltip('Save the rendered image (the shown layer or output) as a PNG (Ctrl+S)')
         imgui.same_line()
         if imgui_utils.button('Save GUI'):
             self.save_gui()
         viz.rect('save_gui')
+        imgui_utils.tooltip('Save a screenshot of the whole window as a PNG')
         imgui.text('Video')
         imgui.same_line(viz.label_w)
         recording = self.recorder is not None
@@ -191,6 +234,7 @@ class CaptureWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 4):
                 self.format = self._combo('video_format', self.format, FORMATS)
+            imgui.set_item_tooltip('mp4 (H.264) or gif (at most 50 fps, larger files)')
             imgui.same_line()
             max_fps = MAX_GIF_FPS if FORMATS[self.format] == 'gif' else 60
             self.fps = min(self.fps, max_fps)
@@ -208,6 +252,7 @@ class CaptureWidget:
                 imgui.same_line()
                 with imgui_utils.item_width(viz.font_size * 5):
                     _, frames = imgui.input_int('##vframes', self.exact_frames, 0)
+                imgui.set_item_tooltip('how many frames the exact recording takes before it stops by itself')
                 self.exact_frames = min(max(int(frames), 1), MAX_EXACT_FRAMES)
                 viz.rect('video_frames')
                 imgui.same_line()
@@ -218,14 +263,23 @@ class CaptureWidget:
         if recording:
             if imgui_utils.button(f'Stop ({self.recorder.captured})###video_record'):
                 self.stop_video()
+            imgui_utils.tooltip('Stop recording; the frames taken so far are written to the file')
         elif imgui_utils.button('Record###video_record', enabled=not self.finishing):
             self.start_video()
+        if not recording:
+            imgui_utils.tooltip('Record the chosen view into a new file in the capture folder')
         viz.rect('record')
         status = self._status()
         if status:
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             imgui.text_disabled(status)
+        if self.note:
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            imgui.push_text_wrap_pos(0.0)  # wrapped: a cut-off reason is no reason
+            imgui_utils.text_colored(self.note, (1.0, 0.35, 0.3))
+            imgui.pop_text_wrap_pos()
         if self.last_saved:
             imgui.text(' ')
             imgui.same_line(viz.label_w)

@@ -25,10 +25,12 @@ class EquivarianceReadoutWidget:
             imgui.same_line(viz.label_w)
             _, self.enabled = imgui.checkbox('Live##eq', self.enabled)
             viz.rect('eq_live')
+            imgui_utils.tooltip('Measure EQ-T (integer and fractional) and EQ-R of the shown latent after each render')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 7):
                 _, self.num_transforms = imgui.slider_int('##eqn', self.num_transforms, 1, 16,
                                                           format='%d transforms')
+            imgui_utils.tooltip('Random translations / rotations averaged per figure (more: steadier, slower)')
             result = viz.result
             eq = result.eq if result is not None else None
             imgui.text(' ')

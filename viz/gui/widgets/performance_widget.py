@@ -38,7 +38,8 @@ class PerformanceWidget:
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
         self.gui_times = np.roll(self.gui_times, -1)
-        self.gui_times[-1] = viz.frame_delta * 1000
+        # the real frame time: frame_delta is the animation step, which an exact recording sets to 0 or 1 / fps
+        self.gui_times[-1] = viz.wall_delta * 1000
         if show:
             recent = self.gui_times[-60:]
             fps = 1000.0 / max(float(recent[recent > 0].mean()) if (recent > 0).any() else 1.0, 1e-3)

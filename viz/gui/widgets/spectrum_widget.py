@@ -44,6 +44,7 @@ def analysis_status(viz, widget, name: str, what: str) -> bool:
         if imgui.small_button(f'Cancel###cancel_{name}'):
             viz.async_renderer.cancel_analysis()
             widget.enabled = False
+        imgui_utils.tooltip(f'Stop the {what} and switch it off (the view stays)')
         viz.rect(f'{name}_cancel')
         return True
     return False
@@ -71,18 +72,22 @@ class SpectrumWidget:
             imgui.same_line(viz.label_w)
             _, self.enabled = imgui.checkbox('Show##spec', self.enabled)
             viz.rect('spectrum_show')
+            imgui_utils.tooltip('Compute the average power spectrum over seeds 0..N-1 (after the view is shown)')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 7):
                 _, self.num_seeds = imgui.slider_int('##specn', self.num_seeds, 1, 256, format='%d seeds')
             viz.rect('spectrum_seeds')
+            imgui_utils.tooltip('How many seeds the spectrum averages (ctrl+click to type)')
             imgui.same_line()
             _, self.of_layer = imgui.checkbox('Of layer', self.of_layer)
+            imgui_utils.tooltip('Spectrum of the selected layer instead of the output image')
             imgui.text('Definition')
             imgui.same_line(viz.label_w)
             index = DEFINITION_NAMES.index(self.definition) if self.definition in DEFINITION_NAMES else 0
             with imgui_utils.item_width(-1):
                 changed, index = imgui.combo('##specdef', index, list(DEFINITION_LABELS))
             viz.rect('spectrum_definition')
+            imgui_utils.tooltip('NVlabs\' definition (uint8 output, dataset mean / std) or each image whitened')
             if changed:
                 self.definition = DEFINITION_NAMES[index]
             imgui.text('Dataset')
@@ -91,6 +96,7 @@ class SpectrumWidget:
                 _, self.dataset = imgui.input_text_with_hint('##specds', 'optional folder or zip to compare',
                                                              self.dataset)
             viz.rect('spectrum_dataset')
+            imgui_utils.tooltip('A folder or zip of training images: its spectrum is shown beside the network\'s')
         viz.set_args(spectrum_seeds=int(self.num_seeds) if self.enabled else 0, spectrum_layer=bool(self.of_layer),
                      spectrum_dataset=self.dataset.strip() if self.enabled else '',
                      spectrum_definition=self.definition)

@@ -28,15 +28,19 @@ class StickingWidget:
             imgui.same_line(viz.label_w)
             _, self.enabled = imgui.checkbox('Show##stick', self.enabled)
             viz.rect('sticking_show')
+            imgui_utils.tooltip('Texture sticking of the seed (paper Fig. 1): neighbourhood average and slice streak')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.radius = imgui.slider_float('##strad', self.radius, 0.05, 2.0, format='r %.2f')
+            imgui_utils.tooltip('Radius of the z neighbourhood the average is taken over')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.num = imgui.slider_int('##stnum', self.num, 2, 64, format='%d imgs')
+            imgui_utils.tooltip('How many neighbouring latents the average is taken over')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.frames = imgui.slider_int('##stfr', self.frames, 4, 256, format='%d frames')
+            imgui_utils.tooltip('Frames of the walk in W to the next seed; their middle columns form the streak')
         viz.set_args(sticking=bool(self.enabled), sticking_radius=float(self.radius), sticking_num=int(self.num),
                      sticking_frames=int(self.frames))
 

@@ -1,0 +1,140 @@
+"""Issue 12, "Reset buttons where NVlabs has them": in a real (headless) ImGui context each Reset button is
+clicked with injected mouse events, and the widget's state must equal a fresh widget's afterwards. No window
+and no OpenGL: ImGui runs without a renderer; the frames are never drawn."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import pytest
+
+imgui_bundle = pytest.importorskip('imgui_bundle')
+imgui, implot = imgui_bundle.imgui, imgui_bundle.implot
+
+from gui_utils import imgui_utils  # noqa: E402
+from viz.core.render_types import RenderArgs  # noqa: E402
+
+
+def _fake_viz():
+    viz = types.SimpleNamespace(args=RenderArgs(), network=dict(has_transform=True), capture_dir='renders',
+                                image_size_px=256.0, frame_delta=0.0, wall_delta=0.0, result=None, messages=[],
+                                font_size=14.0, label_w=90.0, button_w=70.0, spacing=6.0, rendering=False, rects={})
+    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
+    viz.log = lambda text, error=False: viz.messages.append((text, error))
+    viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
+    viz.window = types.SimpleNamespace(fps_limit=60.0, set_vsync=lambda on: None)
+    return viz
+
+
+class Harness:
+    """ImGui frames in one big window; remembers where each imgui_utils.button was drawn, by label."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.ctx = imgui.create_context()
+        self.plot_ctx = implot.create_context()  # the performance widget plots its frame times
+        io = imgui.get_io()
+        io.display_size = imgui.ImVec2(1600, 1600)
+        io.backend_flags |= imgui.BackendFlags_.renderer_has_textures  # no renderer: ImGui keeps the atlas
+        io.set_ini_filename('')  # write no imgui.ini
+        self.buttons: dict[str, tuple[float, float]] = {}
+        real = imgui_utils.button
+
+        def button(label, *args, **kwargs):
+            pressed = real(label, *args, **kwargs)
+            lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+            self.buttons[label] = ((lo.x + hi.x) / 2, (lo.y + hi.y) / 2)
+            return pressed
+
+        monkeypatch.setattr(imgui_utils, 'button', button)
+
+    def frame(self, widget) -> None:
+        imgui.get_io().delta_time = 1 / 60
+        imgui.new_frame()
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(imgui.ImVec2(1600, 1600))
+        imgui.begin('##test')
+        widget(True)
+        imgui.end()
+        imgui.render()
+
+    def click(self, widget, label: str) -> None:
+        io = imgui.get_io()
+        for _ in range(2):
+            self.frame(widget)
+        assert label in self.buttons, f'no button {label!r} drawn: {sorted(self.buttons)}'
+        x, y = self.buttons[label]
+        io.add_mouse_pos_event(x, y)
+        self.frame(widget)
+        io.add_mouse_button_event(0, True)
+        self.frame(widget)
+        io.add_mouse_button_event(0, False)
+        for _ in range(3):
+            self.frame(widget)
+
+    def close(self) -> None:
+        implot.destroy_context(self.plot_ctx)
+        imgui.destroy_context(self.ctx)
+
+
+def _trunc():
+    from viz.gui.widgets.trunc_noise_widget import TruncationNoiseWidget
+    return TruncationNoiseWidget
+
+
+def _transform():
+    from viz.gui.widgets.transform_widget import TransformWidget
+    return TransformWidget
+
+
+def _layer():
+    from viz.gui.widgets.layer_widget import LayerWidget
+    return LayerWidget
+
+
+def _stylemix():
+    from viz.gui.widgets.stylemix_widget import StyleMixWidget
+    return StyleMixWidget
+
+
+def _latent():
+    from viz.gui.widgets.latent_widget import LatentWidget
+    return LatentWidget
+
+
+def _perf():
+    from viz.gui.widgets.performance_widget import PerformanceWidget
+    return PerformanceWidget
+
+
+CASES = [
+    (_trunc, 'Reset##trunc', dict(psi=0.5, cutoff_on=True, noise_mode=1, noise_anim=True)),
+    (_transform, 'Reset##eq', dict(x=0.3, y=-0.2, angle=15.0, anim_x=0.1, anim_y=0.05, anim_rotate=3.0)),
+    (_transform, 'Reset##opts', dict(snap=True, untransform=True)),
+    (_layer, 'Reset##scale', dict(db=12.0, normalize=True)),
+    (_layer, 'Reset##channel', dict(rgb=False, base_channel=3)),
+    (_layer, 'Reset##fft_flags', dict(fft_show=True, fft_all=False)),
+    (_layer, 'Reset##fft', dict(fft_show=True, fft_range_db=20.0, fft_beta=3.0)),
+    (_stylemix, 'Reset##mix', dict(enabled=True, anim=True, seed=7)),
+    (_latent, 'Reset##latent', dict(x=4.0, y=2.0, anim=True, speed=1.0)),
+    (_perf, 'Reset##perf', dict(fps_limit=20, vsync=True)),
+]
+
+
+@pytest.mark.parametrize('make, label, changes', CASES, ids=[c[1] for c in CASES])
+def test_reset_button_restores_the_defaults(monkeypatch, make, label, changes):
+    cls = make()
+    fresh = cls(_fake_viz())
+    widget = cls(_fake_viz())
+    harness = Harness(monkeypatch)
+    try:
+        for name, value in changes.items():
+            assert hasattr(widget, name), name
+            setattr(widget, name, value)
+        harness.click(widget, label)
+    finally:
+        harness.close()
+    expected = {name: getattr(fresh, name) for name in changes}
+    if label == 'Reset##fft':
+        expected['fft_show'] = True  # the range/beta reset leaves the FFT shown (its own Reset##fft_flags)
+    assert {name: getattr(widget, name) for name in changes} == expected
