@@ -63,6 +63,52 @@ def test_dataset_spectrum_is_nvlabs_definition_and_records_how(sinusoids, tmp_pa
     assert PIL.Image.open(heat).size[0] > 100 and PIL.Image.open(slices).size[0] > 100
 
 
+def test_white_noise_dataset_is_flat_at_its_variance(tmp_path, capsys):
+    # Uniform uint8 noise, independent per pixel and channel: variance (256^2 - 1) / 12 in uint8 units.
+    rng = np.random.RandomState(11)
+    noise = write_image_folder(tmp_path / 'noise', num=40, resolution=32,
+                               pattern=lambda i: rng.randint(0, 256, (32, 32, 3)).astype(np.uint8))
+    npz = str(tmp_path / 'noise.npz')
+    mean, std = 127.5, 50.0
+    assert avg_spectra.main(['calc', '--source', noise, '--dest', npz, '--mean', str(mean), '--std', str(std)]) == 0
+    capsys.readouterr()
+    data = spectra.load_spectrum(npz)
+    ref = _reference(_read_folder(noise), mean, std)
+    np.testing.assert_allclose(data['spectrum'], ref, rtol=1e-9, atol=1e-12 * ref.max())
+    level = (256 ** 2 - 1) / 12 / std ** 2  # E|F|^2 = variance * sum(w^2), and the window has unit energy
+    assert data['spectrum'].mean() == pytest.approx(level, rel=0.05)
+    # The slices are flat at that absolute level, to the corner (not relative to a peak).
+    view = spectra.spectrum_view(data, smooth=1.25)
+    for freqs, curve in ((view['freqs0'], view['deg0']), (view['freqs45'], view['deg45'])):
+        away = curve[freqs >= 2]  # the window's DC lobe (the sample mean of 120 images) stays out
+        assert np.abs(np.median(away) - 10 * np.log10(level)) < 0.5 and np.ptp(away) < 6
+    assert view['freqs45'][-1] == pytest.approx(32 / math.sqrt(2))
+
+
+def test_constant_images_have_only_dc(tmp_path, capsys):
+    values = (40, 90, 200, 250)
+    flat = write_image_folder(tmp_path / 'flat', num=len(values), resolution=16,
+                              pattern=lambda i: np.full((16, 16, 3), values[i], np.uint8))
+    mean, std = 120.0, 60.0
+    npz, white = str(tmp_path / 'flat.npz'), str(tmp_path / 'flat-w.npz')
+    assert avg_spectra.main(['calc', '--source', flat, '--dest', npz, '--mean', str(mean), '--std', str(std)]) == 0
+    assert avg_spectra.main(['calc', '--source', flat, '--dest', white, '--mean', str(mean), '--std', str(std),
+                             '--definition', 'whitened']) == 0
+    capsys.readouterr()
+    spec = spectra.load_spectrum(npz)['spectrum']
+    np.testing.assert_allclose(spec, _reference(_read_folder(flat), mean, std), rtol=1e-9, atol=1e-20)
+    w = np.kaiser(16, 8.0)
+    w = w / np.sqrt(np.sum(w ** 2))
+    # DC: the mean over images of ((v - mean) / std)^2, times the window's sum to the fourth (2-D, squared).
+    dc = np.mean([((v - mean) / std) ** 2 for v in values]) * w.sum() ** 4
+    assert spec[0, 0] == pytest.approx(dc, rel=1e-9)
+    db = 10 * np.log10(np.fft.fftshift(spec) + 1e-300)
+    c = db.shape[0] // 2
+    yy, xx = np.mgrid[0:db.shape[0], 0:db.shape[1]]
+    assert db[np.hypot(yy - c, xx - c) >= 4 * 4].max() < db[c, c] - 60  # beyond 4 cycles: far sidelobes only
+    assert spectra.load_spectrum(white)['spectrum'].max() < 1e-20  # each image's own mean removed: nothing left
+
+
 def test_num_takes_nvlabs_seeded_random_subset(sinusoids, tmp_path, capsys):
     names = sorted(os.listdir(sinusoids))
     for seed in (0, 7):
