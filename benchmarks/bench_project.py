@@ -1,9 +1,11 @@
 """Projection speed on the CPU: steps/s, and time per step over one G forward + backward (the floor).
 
-    python -m benchmarks.bench_project [--res 32] [--steps 10] [--threads N]
+    python -m benchmarks.bench_project [--res 32] [--steps 10] [--threads N] [--full] [--warmup 3]
 
-For a small StyleGAN3-T and StyleGAN2 (channel_base 512, channel_max 32, w_dim 16, so that the run takes under a
-minute on two shared cores), measured in one run:
+By default a small StyleGAN3-T and StyleGAN2 (channel_base 512, channel_max 32, w_dim 16, so that the run takes
+under a minute on two shared cores); with ``--full`` the papers' capacity (z/w 512, channel_base 32768, channel_max
+512: ``--full --res 256`` is SG3-T-256 and SG2-256, seconds per step on a CPU, so cap ``--steps``). Measured in
+one run:
   floor     one synthesis forward + backward to ws (what any gradient step must pay)
   pixels    one projection step with the multi-scale pixel loss (SG2: plus noise maps and their regulariser)
   +D        the same with the discriminator-feature term (a D of the same size, built here)
@@ -24,17 +26,26 @@ from networks.stylegan3 import Generator as G3
 from viz.analysis.projection import project
 
 
-def _networks(res: int) -> dict[str, torch.nn.Module]:
-    common = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=res, img_channels=3, channel_base=512, channel_max=32)
+def _capacity(full: bool) -> dict:
+    """Channel base / max and z, w widths: the papers' (``full``) or a small network's."""
+    return dict(channel_base=32768, channel_max=512, dim=512) if full else dict(channel_base=512, channel_max=32,
+                                                                                dim=16)
+
+
+def _networks(res: int, full: bool = False) -> dict[str, torch.nn.Module]:
+    cap = _capacity(full)
+    common = dict(z_dim=cap['dim'], c_dim=0, w_dim=cap['dim'], img_resolution=res, img_channels=3,
+                  channel_base=cap['channel_base'], channel_max=cap['channel_max'])
     torch.manual_seed(0)
-    return {'SG3-T': G3(**common, output_scale=2.0).eval().requires_grad_(False),
-            'SG2': G2(**common).eval().requires_grad_(False)}
+    # SG2 first: on a busy machine its row arrives long before SG3-T-256's
+    return {'SG2': G2(**common).eval().requires_grad_(False),
+            'SG3-T': G3(**common, output_scale=2.0).eval().requires_grad_(False)}
 
 
-def _floor(G: torch.nn.Module, repeats: int) -> float:
+def _floor(G: torch.nn.Module, repeats: int, warmup: int = 3) -> float:
     with torch.no_grad():  # a real w (all-zero ws would time a degenerate case)
         ws = G.mapping(torch.randn(1, G.z_dim), None).requires_grad_(True)
-    for _ in range(3):  # warm-up: the first calls are several times slower here
+    for _ in range(warmup):  # warm-up: the first calls are several times slower here
         G.synthesis(ws, noise_mode='const').square().mean().backward()
     best = float('inf')
     for _ in range(repeats):
@@ -56,19 +67,25 @@ def main() -> None:
     parser.add_argument('--res', type=int, default=32)
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is)')
+    parser.add_argument('--full', action='store_true', help="the papers' capacity (channel_base 32768, w 512)")
+    parser.add_argument('--warmup', type=int, default=3, help='untimed G forward+backward passes before the floor')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
-    for name, G in _networks(args.res).items():
+    cap = _capacity(args.full)
+    for name, G in _networks(args.res, args.full).items():
         torch.manual_seed(1)
-        D = Discriminator(c_dim=0, img_resolution=args.res, img_channels=3, channel_base=512, channel_max=32).eval()
+        D = Discriminator(c_dim=0, img_resolution=args.res, img_channels=3, channel_base=cap['channel_base'],
+                          channel_max=cap['channel_max']).eval()
         with torch.no_grad():
-            target = G(torch.randn(1, 16), None, noise_mode='const')
-        floor = _floor(G, args.steps)
+            target = G(torch.randn(1, G.z_dim), None, noise_mode='const')
+        floor = _floor(G, args.steps, args.warmup)
         pixels = _step_time(G, target, args.steps, None)
         with_d = _step_time(G, target, args.steps, D)
-        floor = min(floor, _floor(G, args.steps))  # again after the steps: the best of both, as for the steps
+        # again after the steps (no warm-up needed now): the best of both, as for the steps
+        floor = min(floor, _floor(G, args.steps, 0))
+        print(f'{name}-{args.res}: floor {floor:.3f} s, step {pixels:.3f} s, +D {with_d:.3f} s', flush=True)
         rows.append(dict(net=name, res=args.res, floor_ms=floor * 1e3, step_ms=pixels * 1e3, steps_per_s=1 / pixels,
                          ratio=pixels / floor, step_d_ms=with_d * 1e3, steps_per_s_d=1 / with_d,
                          ratio_d=with_d / floor))

@@ -17,7 +17,8 @@ from networks.conventions import seed_to_zc
 from networks.errors import UserError
 from viz.core.synthesis import run_synthesis
 
-__all__ = ['compute_ws', 'generate_batch', 'read_array', 'load_latent', 'latent_file_key', 'as_ws', 'class_vector']
+__all__ = ['compute_ws', 'generate_batch', 'read_array', 'load_latent', 'latent_file_key', 'as_ws', 'class_vector',
+           'load_noise_maps']
 
 MAX_LATENT_FILE = 64 << 20  # bytes; a w+ of the largest networks is ~40 KB, so anything near this is not a latent
 
@@ -72,9 +73,30 @@ def latent_file_key(path: str) -> tuple[str, int] | str:
 def load_latent(path: str) -> np.ndarray:
     """float32 w / w+ from a projected_w.npz (key ``w``, NVlabs' name) or a .npy file; never unpickles.
 
-    StyleGAN2 noise maps stored beside ``w`` are not part of the latent and are not read here.
+    StyleGAN2 noise maps stored beside ``w`` are not part of the latent: :func:`load_noise_maps` reads them.
     """
     return read_array(path, 'latent file', ('w',)).astype(np.float32)
+
+
+def load_noise_maps(path: str) -> dict[str, torch.Tensor]:
+    """The StyleGAN2 noise maps a projection saved beside ``w`` (arrays ``noise/<buffer name>`` of a
+    projected_w.npz) as float32 tensors; none for a .npy or an .npz without them. Never unpickles;
+    :class:`UserError` for maps that are not finite 2-D numbers."""
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_LATENT_FILE:
+        raise UserError(f'latent file {path!r} is too large ({os.path.getsize(path)} bytes)')
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return {}
+        with data:
+            maps = {k[len('noise/'):]: np.array(data[k]) for k in data.files if k.startswith('noise/')}
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f'latent file {path!r} is not a .npz / .npy array file ({err})') from err
+    for name, array in maps.items():
+        if array.dtype.kind not in 'fiu' or array.ndim != 2 or not np.isfinite(array).all():
+            raise UserError(f'latent file {path!r}: noise map {name} must be finite 2-D numbers, got '
+                            f'{array.dtype} {list(array.shape)}')
+    return {name: torch.from_numpy(array.astype(np.float32)) for name, array in maps.items()}
 
 
 def as_ws(G: torch.nn.Module, latent: np.ndarray | tuple[float, ...],

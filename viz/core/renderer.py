@@ -27,10 +27,10 @@ from ops.resample import linear_transform
 from viz.analysis.directions import DirectionResolver
 from viz.core.analyses import AnalysisCache, AnalysisControl
 from viz.core.images import to_uint8_rgb
-from viz.core.latents import compute_ws, latent_file_key, load_latent
+from viz.core.latents import compute_ws, latent_file_key, load_latent, load_noise_maps
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text
-from viz.core.synthesis import OUTPUT_LAYER, list_layers, run_synthesis
+from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, noise_buffers, run_synthesis
 from viz.core.views import fft_view, untransform_image, with_colorbar
 
 __all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'synthesis_key']
@@ -62,6 +62,7 @@ class Renderer:
         self._ws_cache: tuple[tuple, torch.Tensor, np.ndarray] | None = None
         self.directions = DirectionResolver()
         self._synthesis_cache: tuple[tuple, dict] | None = None  # (synthesis_key, outputs): the newest only
+        self._noise_cache: tuple[tuple, dict[str, torch.Tensor]] | None = None  # a latent file's noise maps
         self.synthesis_runs = 0  # generator runs for views (tests, benchmarks)
 
     def analyses_pending(self, args: RenderArgs) -> bool:
@@ -129,7 +130,7 @@ class Renderer:
         linear = input_linear(args)
         if linear is not None and net.info['has_transform']:
             messages.append('scale / shear / mirror: outside what the network was trained to be equivariant to')
-        out = self._synthesis(net, args, ws, layer, dev, linear)
+        out = self._synthesis(net, args, ws, layer, dev, linear, self._latent_noise(net, args, messages))
         res.timings['synthesis'] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -168,8 +169,24 @@ class Renderer:
         self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages, control)
         res.messages = tuple(messages)
 
+    def _latent_noise(self, net: LoadedNetwork, args: RenderArgs, messages: list[str]) -> dict[str, torch.Tensor]:
+        """The StyleGAN2 noise maps a projection saved beside its w (``noise/<buffer>`` in projected_w.npz), for a
+        latent file shown with noise mode 'const' on a network that has noise inputs; else none. With them the
+        view is exactly the projection's final image (w alone is not: the maps were optimised too)."""
+        if not args.latent_file or args.noise_mode != 'const':
+            return {}
+        key = (latent_file_key(args.latent_file), args.pkl)
+        if self._noise_cache is None or self._noise_cache[0] != key:
+            self._noise_cache = (key, load_noise_maps(args.latent_file))
+        maps = self._noise_cache[1]
+        if maps and not noise_buffers(net.G):
+            messages.append('the latent file\'s noise maps are not used: this network has no noise inputs')
+            return {}
+        return maps
+
     def _synthesis(self, net: LoadedNetwork, args: RenderArgs, ws: torch.Tensor, layer: str | None,
-                   dev: torch.device, linear: np.ndarray | None = None) -> dict:
+                   dev: torch.device, linear: np.ndarray | None = None,
+                   noise: dict[str, torch.Tensor] | None = None) -> dict:
         """{'x': [C, H, W] float32 output or layer} of `args`, from the cache when only view fields changed."""
         # the latent file's modification time too (as the ws cache): a re-run projection must show
         key = synthesis_key(args, layer) + (latent_file_key(args.latent_file),)
@@ -177,7 +194,7 @@ class Renderer:
             return self._synthesis_cache[1]
         self._synthesis_cache = None  # drop the old tensors before making new ones (large layers)
         with input_transform(net.G, (args.translate_x, args.translate_y), args.rotate, linear), \
-                autocast(dev, PRECISIONS[args.precision]):
+                autocast(dev, PRECISIONS[args.precision]), given_noise(net.G, noise or {}):
             out = run_synthesis(net.G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
                                 capture_layer=layer)
         self.synthesis_runs += 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from networks.errors import UserError
 from viz.core.render_types import LayerInfo
 
-__all__ = ['OUTPUT_LAYER', 'run_synthesis', 'list_layers']
+__all__ = ['OUTPUT_LAYER', 'run_synthesis', 'list_layers', 'noise_buffers', 'given_noise']
 
 OUTPUT_LAYER = 'output'  # NVlabs' name of the synthesis output in the layer list
 
@@ -45,6 +48,37 @@ def run_synthesis(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = 'const
         if handle is not None:
             handle.remove()
     return out
+
+
+def noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The StyleGAN2 ``noise_const`` buffers of ``G.synthesis`` by name (none in StyleGAN3)."""
+    return {name: buf for name, buf in G.synthesis.named_buffers() if name.endswith('noise_const')}
+
+
+@contextmanager
+def given_noise(G: torch.nn.Module, maps: dict[str, torch.Tensor]) -> Iterator[None]:
+    """Within the block, ``G``'s named noise_const buffers are ``maps`` (noise_mode 'const' then uses them);
+    afterwards the network's own buffers are back. Every map must name a buffer of ``G`` and have its shape:
+    :class:`UserError` otherwise (the maps belong to another network)."""
+    have = noise_buffers(G)
+    unknown = sorted(set(maps) - set(have))
+    if unknown:
+        raise UserError(f'noise maps {unknown[:3]} do not belong to this network')
+    wrong = [k for k, v in maps.items() if tuple(v.shape) != tuple(have[k].shape)]
+    if wrong:
+        raise UserError(f'noise map {wrong[0]} is {list(maps[wrong[0]].shape)}, the network\'s is '
+                        f'{list(have[wrong[0]].shape)}')
+    saved = []
+    try:
+        for name, value in maps.items():
+            owner_name, _, attr = name.rpartition('.')
+            owner = G.synthesis.get_submodule(owner_name) if owner_name else G.synthesis
+            saved.append((owner, attr, owner._buffers[attr]))
+            owner._buffers[attr] = value.to(have[name].device, have[name].dtype)
+        yield
+    finally:
+        for owner, attr, buf in reversed(saved):
+            owner._buffers[attr] = buf
 
 
 def list_layers(G: torch.nn.Module, device: torch.device) -> tuple[LayerInfo, ...]:

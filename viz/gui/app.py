@@ -555,7 +555,8 @@ class VisualizerApp:
         os.replace(tmp, self._test_state)
 
     def _run_test_commands(self) -> None:
-        """VIZ_TEST_COMMANDS=path: JSON lines appended by a test ({"cmd": "quit"} | {"cmd": "save_gui", "path": p})."""
+        """VIZ_TEST_COMMANDS=path: JSON lines appended by a test ({"cmd": "quit"} | {"cmd": "save_gui", "path": p}
+        | {"cmd": "drop", "paths": [...]})."""
         if not self._test_commands or not os.path.exists(self._test_commands):
             return
         with open(self._test_commands) as f:
@@ -570,3 +571,5 @@ class VisualizerApp:
                 self.window.request_close()
             elif cmd.get('cmd') == 'save_gui':
                 self.capture_widget.save_gui(cmd.get('path'))
+            elif cmd.get('cmd') == 'drop':  # as GLFW's drop callback would (xdotool cannot drag files)
+                self.window._on_drop(self.window.window, list(cmd.get('paths', [])))

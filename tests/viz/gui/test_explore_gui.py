@@ -1,8 +1,9 @@
 """End-to-end GUI tests of the exploration panels (Xvfb, the real app, xdotool input, pixels read back):
-a projection run to completion, a direction slider, a keyframe export."""
+a projection run to completion, an image dropped on the window, a direction slider, a keyframe export."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -74,6 +75,16 @@ def test_projection_panel_runs_to_completion(app, tmp_path):
     assert abs(s['result']['image_mean'] - float(target.mean())) < 12
     app.click('project_clear')
     app.wait(lambda s: s['args']['latent_file'] == '' and not s['rendering'], 60, 'back to the seeds')
+
+
+def test_dropped_image_becomes_the_projection_target(app, tmp_path):
+    s = app.settle()
+    pkl = s['args']['pkl']
+    path = str(tmp_path / 'dropped face.png')
+    with open(app.commands_path, 'a') as f:  # GLFW's drop callback, fed by the test hook
+        f.write(json.dumps(dict(cmd='drop', paths=[path])) + '\n')
+    s = app.wait(lambda s: s['projection']['target'] == path, 10, 'the dropped image as the target')
+    assert s['args']['pkl'] == pkl and not s['projection']['running']  # no network load, no projection started
 
 
 def test_keyframe_export_writes_a_video(app):

@@ -149,3 +149,94 @@ def test_projection_job_runs_stops_and_reports(pkl_dir, tmp_path):
     with pytest.raises(UserError, match='does not exist'):
         projection_job(pkl, str(tmp_path / 'missing.png'), str(tmp_path / 's.npz'))
     assert np.isfinite(load_latent(job.result)).all()
+
+
+def test_dropped_files_are_routed_by_extension():
+    from viz.gui.widgets.pickle_widget import PickleWidget, drop_kind
+    from viz.gui.widgets.projection_widget import ProjectionWidget
+
+    assert [drop_kind(p) for p in ('a.PKL', 'b.pt', 'face.JPG', 'x.jpeg', 'y.webp', 'z.bmp', 'w.png', 'n.npz',
+                                   'noext', 'dir.png/file')] == \
+        ['pickle', 'pickle', 'image', 'image', 'image', 'image', 'image', None, None, None]
+    viz = _fake_viz()
+    dropped = ['/data/face.png', '/runs/net.pkl', '/tmp/notes.txt']
+    viz.window = types.SimpleNamespace(pop_dropped=lambda: [dropped.pop(0)] if dropped else [])
+    viz.projection_widget = ProjectionWidget(viz)
+    widget = PickleWidget(viz, settings_file='/nonexistent/dir/settings.json')
+    widget(show=False)  # the image: the projection panel's target, the network stays
+    assert viz.projection_widget.target == '/data/face.png' and viz.args.pkl == RenderArgs().pkl
+    widget(show=False)  # the pickle: loads, the target stays
+    assert viz.args.pkl == '/runs/net.pkl' and viz.projection_widget.target == '/data/face.png'
+    viz.logged.clear()
+    widget(show=False)  # anything else: one error line naming what is accepted, nothing changes
+    assert len(viz.logged) == 1 and viz.logged[0][1] and 'notes.txt' in viz.logged[0][0]
+    assert '.png' in viz.logged[0][0] and '.pkl' in viz.logged[0][0]
+    assert viz.args.pkl == '/runs/net.pkl' and viz.projection_widget.target == '/data/face.png'
+
+
+def test_seed_change_while_an_explicit_latent_is_shown_goes_back_to_seeds():
+    from viz.gui.widgets.latent_widget import LatentWidget
+
+    viz = _fake_viz()
+    widget = LatentWidget(viz)
+    widget(show=False)
+    viz.set_args(latent_file='/out/projected_w.npz')  # a projection finished
+    for _ in range(3):  # frames without a seed change: the latent stays
+        widget(show=False)
+    assert viz.args.latent_file == '/out/projected_w.npz' and not viz.logged
+    widget.set_seed(widget.seed + 1)  # "+", Right arrow
+    widget(show=False)
+    assert (viz.args.latent_file, viz.args.latent, viz.args.w0_seeds) == ('', (), ((1, 1.0),))
+    assert len(viz.logged) == 1 and 'projected_w.npz' in viz.logged[0][0] and not viz.logged[0][1]
+    # the seed it already is (typed into the field) also means "show that seed"
+    viz.set_args(latent=(0.5,) * 16)
+    widget(show=False)
+    widget.set_seed(widget.seed)
+    widget(show=False)
+    assert viz.args.latent == () and 'explicit latent vector' in viz.logged[-1][0]
+    # a drag in the image (a fine move) too
+    viz.set_args(latent_file='/out/p.npz')
+    widget(show=False)
+    widget.drag(3.0, 0.0)
+    widget(show=False)
+    assert viz.args.latent_file == '' and viz.args.w0_seeds != ((1, 1.0),)
+
+
+def test_explicit_latent_pauses_the_seed_animation_and_anim_goes_back_to_seeds():
+    from viz.gui.widgets.latent_widget import LatentWidget
+
+    viz = _fake_viz()
+    viz.frame_delta = 0.1
+    widget = LatentWidget(viz)
+    widget.anim = True
+    widget(show=False)
+    assert widget.x > 0
+    viz.set_args(latent_file='/out/p.npz')  # arrives while the seeds animate
+    widget(show=False)
+    widget(show=False)
+    assert not widget.anim and viz.args.latent_file == '/out/p.npz' and 'paused' in viz.logged[-1][0]
+    widget.anim = True  # the user turns the animation on again: back to moving seeds
+    widget(show=False)
+    widget(show=False)
+    assert viz.args.latent_file == '' and widget.anim
+    # a session holding a latent: its own position is no seed change
+    from viz.core.render_types import RenderArgs as Args
+
+    session = Args(w0_seeds=((7, 1.0),), latent_file='/s/p.npz')
+    viz.args, widget.anim = session, False
+    widget.load_args(session)
+    widget(show=False)
+    assert viz.args.latent_file == '/s/p.npz' and widget.seed == 7
+
+
+def test_keyframe_playback_is_not_taken_for_a_seed_change():
+    from viz.gui.widgets.latent_widget import LatentWidget
+
+    viz = _fake_viz()
+    viz.keyframes_widget = types.SimpleNamespace(playing=True)
+    widget = LatentWidget(viz)
+    viz.set_args(latent=(0.1,) * 16)
+    widget(show=False)
+    widget.set_seed(5)
+    widget(show=False)
+    assert viz.args.latent == (0.1,) * 16  # playback drives the latent; it restores the state when it stops

@@ -1,8 +1,15 @@
-"""Latent widget: seed, fractional offset (blends neighbouring seeds), drag in the image, animation."""
+"""Latent widget: seed, fractional offset (blends neighbouring seeds), drag in the image, animation.
+
+An explicit latent (a projection, a latent file, a vector) overrides the seeds while it is shown; the widget says
+so. Changing the seed in any way (field, -/+, arrow keys, drag, turning the animation on) means "go to that
+seed": the explicit latent is cleared with a note. When an explicit latent arrives, a running seed animation is
+paused, or it would clear the latent on the next frame.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 
 from imgui_bundle import imgui
 
@@ -30,6 +37,9 @@ class LatentWidget:
         self.y = 0.0
         self.anim = False
         self.speed = 0.25  # seeds per second
+        self._seen_xy = (self.x, self.y)  # the position the last frame ended with
+        self._seen_explicit = False  # whether an explicit latent was shown in the last frame
+        self._seed_requested = False  # set_seed since the last frame (also to the seed it already is)
 
     @property
     def seed(self) -> int:
@@ -40,6 +50,7 @@ class LatentWidget:
     def set_seed(self, seed: int) -> None:
         """Exactly that seed (fractions dropped, as NVlabs does): the field and the image then agree."""
         self.x, self.y = float(seed), 0.0
+        self._seed_requested = True
 
     def reset(self) -> None:
         self.x = self.y = 0.0
@@ -62,9 +73,34 @@ class LatentWidget:
         self.y = float(weights.get(base + SEED_STEP_Y, 0.0) + weights.get(base + 1 + SEED_STEP_Y, 0.0))
         if len(args.w0_seeds) == 1:
             self.x, self.y = float(seed), 0.0
+        # a session's own position, not a seed change: its explicit latent (if any) stays
+        self._seen_xy, self._seed_requested = (self.x, self.y), False
+
+    def _explicit_name(self) -> str:
+        """What the explicit latent is, for notes ('' when the seeds are shown)."""
+        args = self.viz.args
+        if args.latent_file:
+            return os.path.basename(args.latent_file)
+        return 'the explicit latent vector' if args.latent else ''
+
+    def _follow_seeds(self) -> None:
+        """Seed changed while an explicit latent is shown: go to the seed (clear the latent), with a note.
+        Not while keyframes play: playback drives the latent each frame and restores it when it stops."""
+        viz = self.viz
+        name = self._explicit_name()
+        moved = (self.x, self.y) != self._seen_xy or self._seed_requested
+        keyframes = getattr(viz, 'keyframes_widget', None)
+        if name and moved and not (keyframes is not None and keyframes.playing):
+            viz.set_args(latent=(), latent_file='')
+            viz.log(f'seed {self.seed}: showing seeds again ({name} no longer overrides them)')
+        self._seen_xy, self._seed_requested = (self.x, self.y), False
+        self._seen_explicit = bool(self._explicit_name())
 
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
+        if self._explicit_name() and not self._seen_explicit and self.anim:
+            self.anim = False  # a latent arrived (a projection finished, a session): it must stay on screen
+            viz.log('seed animation paused: an explicit latent is shown (Anim or any seed change goes back to seeds)')
         if self.anim:
             self.x += viz.frame_delta * self.speed
         if show:
@@ -110,4 +146,12 @@ class LatentWidget:
             if imgui_utils.button('Snap##latent', enabled=(self.x, self.y) != (round(self.x), round(self.y))):
                 self.x, self.y = float(round(self.x)), float(round(self.y))
             imgui_utils.tooltip('Round x and y to the nearest seed')
+            name = self._explicit_name()
+            if name:
+                imgui.text(' ')
+                imgui.same_line(viz.label_w)
+                imgui_utils.text_colored(f'Shown: {name}, not the seed; a seed change goes back to seeds',
+                                         (1.0, 0.65, 0.1))
+                viz.rect('latent_override')
+        self._follow_seeds()
         viz.set_args(w0_seeds=blend_seeds(self.x, self.y))

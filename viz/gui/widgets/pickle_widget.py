@@ -1,4 +1,8 @@
-"""Pickle widget: path field, recent list (kept between runs), browse a runs directory, drag-and-drop."""
+"""Pickle widget: path field, recent list (kept between runs), browse a runs directory, drag-and-drop.
+
+Files dropped on the window are routed here by extension: a network (.pkl, .pt) loads, an image becomes the
+projection panel's target, anything else is refused with a note naming what is accepted.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,18 @@ from viz.core.render_types import DEFAULT_PKL
 from viz.core.settings import Settings, add_recent, load_settings, save_settings
 
 URL_PREFIXES = ('http://', 'https://', 'ftp://', 's3://', 'gs://')
+PICKLE_EXTENSIONS = ('.pkl', '.pt', '.pickle')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
+
+
+def drop_kind(path: str) -> str | None:
+    """'pickle' or 'image' for a dropped file by its extension (any case), None for anything else."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in PICKLE_EXTENSIONS:
+        return 'pickle'
+    if ext in IMAGE_EXTENSIONS:
+        return 'image'
+    return None
 
 
 def url_refusal(path: str) -> str | None:
@@ -45,6 +61,21 @@ class PickleWidget:
         self.viz.log(f'loading {path}')
         self.viz.set_args(pkl=path)
 
+    def handle_drops(self, paths: list[str]) -> None:
+        """Route files dropped on the window: networks load (the last one wins, as each replaces the one
+        before), an image becomes the projection target (the panel waits for Start: a projection is long)."""
+        for path in paths:
+            kind = drop_kind(path)
+            projection = getattr(self.viz, 'projection_widget', None)
+            if kind == 'pickle':
+                self.load(path)
+            elif kind == 'image' and projection is not None:
+                projection.set_target(path)
+            else:
+                accepted = ', '.join(PICKLE_EXTENSIONS + IMAGE_EXTENSIONS)
+                self.viz.log(f'dropped {os.path.basename(path)!r}: not a network pickle or an image '
+                             f'(accepted: {accepted})', error=True)
+
     def loaded(self, path: str) -> None:
         """`path` rendered: remember it (first in the recent list) and save the list."""
         if path == DEFAULT_PKL or (self.recent and self.recent[0] == path):
@@ -67,8 +98,7 @@ class PickleWidget:
         return self._browse_cache[1]
 
     def __call__(self, show: bool = True) -> None:
-        for path in self.viz.window.pop_dropped():
-            self.load(path)
+        self.handle_drops(self.viz.window.pop_dropped())
         if not show:
             return
         viz = self.viz
@@ -113,4 +143,4 @@ class PickleWidget:
                     self.load(path)
             imgui.end_popup()
         imgui.same_line()
-        imgui.text_disabled('or drop a .pkl on the window')
+        imgui.text_disabled('or drop a .pkl (or an image to project) on the window')

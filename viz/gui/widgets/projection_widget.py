@@ -27,6 +27,11 @@ class ProjectionWidget:
         self.job: Job | None = None
         self._applied: Job | None = None
 
+    def set_target(self, path: str) -> None:
+        """Make ``path`` the target (an image dropped on the window); the projection starts with Start."""
+        self.target = path
+        self.viz.log(f'projection target: {path} (press Start under Explore > Project)')
+
     def start(self) -> None:
         viz = self.viz
         if self.job is not None and not self.job.done:
