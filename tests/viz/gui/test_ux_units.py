@@ -4,6 +4,7 @@ header, channel -/+, the session refused whole, and changing ImGui labels that k
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import os
@@ -247,6 +248,14 @@ def test_changing_labels_use_triple_hash_ids():
                     body = m.group(2)
                     if '##' in body and '{' in body.split('##')[0] and '###' not in body:
                         offenders.append(f'{name}: {body}')
+                # 'Stop##x' if running else 'Start##x': two texts, so two IDs, as well
+                for node in ast.walk(ast.parse(text)):
+                    if isinstance(node, ast.IfExp) and all(
+                            isinstance(v, ast.Constant) and isinstance(v.value, str) and '##' in v.value
+                            for v in (node.body, node.orelse)):
+                        a, b = node.body.value, node.orelse.value
+                        if a != b and not ('###' in a and '###' in b):
+                            offenders.append(f'{name}: {a!r} / {b!r}')
     assert not offenders, offenders
 
 

@@ -32,12 +32,15 @@ class ClassWidget:
             with imgui_utils.grayed_out(self.from_seed):
                 with imgui_utils.item_width(viz.font_size * 5):
                     _, self.index = imgui.input_int('##classidx', self.index, 1)
+                    imgui_utils.tooltip('Class index of a conditional network')
                 viz.rect('class_input')
                 imgui.same_line()
                 with imgui_utils.item_width(viz.font_size * 8):
                     _, self.index = imgui.slider_int('##classslider', self.index, 0, c_dim - 1)
+                    imgui_utils.tooltip('Class index of a conditional network')
             imgui.same_line()
             _, self.from_seed = imgui.checkbox('From seed##class', self.from_seed)
+            imgui_utils.tooltip('Draw the class from the seed, as NVlabs does (the index above is then ignored)')
             viz.rect('class_from_seed')
         self.index = min(max(int(self.index), 0), c_dim - 1)
         viz.set_args(class_idx=None if self.from_seed else self.index)

@@ -62,35 +62,45 @@ class DirectionsWidget:
                 with imgui_utils.item_width(viz.font_size * 10):
                     _, self.strengths[i] = imgui.slider_float(f'##pca{i}', self.strengths[i], -MAX_STRENGTH,
                                                               MAX_STRENGTH, format='%+.2f sd')
+                    imgui_utils.tooltip('Strength of this PCA direction of W (GANSpace), in standard deviations; '
+                                    '0 leaves the image unchanged')
                 viz.rect(f'direction:{i}')
                 imgui.same_line()
                 with imgui_utils.item_width(viz.font_size * 5):
                     _, self.layers[i] = imgui.combo(f'##pcalayers{i}', self.layers[i], list(LAYER_PRESETS))
+                    imgui_utils.tooltip('Layers this direction is applied to (coarse, middle, fine or all)')
             imgui.text('File')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 10):
                 _, self.file = imgui.input_text_with_hint('##dirfile', '.npy / .npz directions', self.file)
+                imgui_utils.tooltip('A direction file (.npy / .npz, e.g. an InterFaceGAN boundary), '
+                                    'read without pickles')
             viz.rect('direction_file')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 4):
                 _, self.file_index = imgui.input_int('##dirindex', self.file_index, 0)
+                imgui_utils.tooltip('Which direction of the file (row index)')
                 self.file_index = max(int(self.file_index), 0)
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 10):
                 _, self.file_strength = imgui.slider_float('##dirstrength', self.file_strength, -10, 10,
                                                            format='%+.2f')
+                imgui_utils.tooltip('Strength of the file direction')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.file_layers = imgui.combo('##dirlayers', self.file_layers, list(LAYER_PRESETS))
+                imgui_utils.tooltip('Layers the file direction is applied to')
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             if imgui_utils.button('Reset##dir'):
                 self.strengths = [0.0] * NUM_SLIDERS
                 self.file_strength = 0.0
+            imgui_utils.tooltip('Set every direction strength back to 0')
             viz.rect('direction_reset')
             imgui.same_line()
             if imgui_utils.button('Save edit##dir'):
                 self.save()
+            imgui_utils.tooltip('Write the edited w+ as a latent file (it can be loaded back as the current latent)')
             viz.rect('direction_save')
         viz.set_args(directions=self.edits())

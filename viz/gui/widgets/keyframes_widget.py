@@ -111,40 +111,50 @@ class KeyframesWidget:
             imgui.same_line(viz.label_w)
             if imgui_utils.button('Add current##kf'):
                 self.add()
+            imgui_utils.tooltip('Add the current state (w+, direction strengths, transform, psi) as a keyframe')
             viz.rect('kf_add')
             imgui.same_line()
-            if imgui_utils.button('Stop##kfplay' if self.playing else 'Play##kfplay', enabled=len(self.keyframes) >= 2):
+            label = 'Stop###kfplay' if self.playing else 'Play###kfplay'
+            if imgui_utils.button(label, enabled=len(self.keyframes) >= 2):
                 if self.playing:
                     self.stop_playing()
                 else:
                     self.play()
+            imgui_utils.tooltip('Play the loop through the keyframes (seamless at the wrap)')
             viz.rect('kf_play')
             imgui.same_line()
             exporting = job is not None and not job.done
             if imgui_utils.button('Export##kf', enabled=len(self.keyframes) >= 2 and not exporting):
                 self.export()
+            imgui_utils.tooltip('Export the loop as a video (MP4 or GIF) in the background')
             viz.rect('kf_export')
             imgui.same_line()
             if imgui_utils.button('Save##kf', enabled=bool(self.keyframes)):
                 self.save()
+            imgui_utils.tooltip('Save the keyframes in a session file')
             viz.rect('kf_save')
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.kind = imgui.combo('##kfkind', self.kind, list(KINDS))
+                imgui_utils.tooltip('Interpolation: periodic Catmull-Rom in W, or slerp')
                 imgui.same_line()
                 _, self.frames_per_key = imgui.input_int('frames/key##kf', self.frames_per_key, 0)
+                imgui_utils.tooltip('Frames from one keyframe to the next')
                 self.frames_per_key = min(max(int(self.frames_per_key), 1), 3600)
                 imgui.same_line()
                 _, self.format = imgui.combo('##kffmt', self.format, list(FORMATS))
+                imgui_utils.tooltip('Video format of the export')
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(-viz.button_w - viz.spacing):
                 _, self.session_path = imgui.input_text_with_hint('##kfsession', 'session file with keyframes',
                                                                   self.session_path)
+                imgui_utils.tooltip('A session file whose keyframes to load')
             imgui.same_line()
             if imgui_utils.button('Load##kf', viz.button_w, enabled=bool(self.session_path)):
                 self.load(self.session_path)
+            imgui_utils.tooltip('Load the keyframes of that session file')
             viz.rect('kf_load')
             if job is not None:
                 imgui.text(' ')
@@ -157,13 +167,16 @@ class KeyframesWidget:
                 imgui.same_line()
                 if imgui.small_button(f'up##kf{i}'):
                     self.move(i, -1)
+                imgui_utils.tooltip('Move this keyframe up')
                 imgui.same_line()
                 if imgui.small_button(f'down##kf{i}'):
                     self.move(i, 1)
+                imgui_utils.tooltip('Move this keyframe down')
                 imgui.same_line()
                 if imgui.small_button(f'del##kf{i}'):
                     self.delete(i)
                     break
+                imgui_utils.tooltip('Delete this keyframe')
         if self.playing and len(self.keyframes) >= 2:
             fps = 30.0  # playback at the export's frame rate: frames_per_key frames per keyframe
             self.t = (self.t + viz.frame_delta * fps / self.frames_per_key) % len(self.keyframes)

@@ -71,23 +71,28 @@ class ProjectionWidget:
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(-viz.button_w - viz.spacing):
             _, self.target = imgui.input_text_with_hint('##projtarget', 'target image (.png, .jpg)', self.target)
+            imgui_utils.tooltip('The image to project into the network (or drop an image on the window)')
         viz.rect('project_target')
         imgui.same_line()
-        if imgui_utils.button('Stop##proj' if running else 'Start##proj', viz.button_w,
+        if imgui_utils.button('Stop###proj' if running else 'Start###proj', viz.button_w,
                               enabled=running or bool(self.target)):
             if running:
                 job.stop()
             else:
                 self.start()
+        imgui_utils.tooltip('Start the projection (it runs in the background), or stop it; '
+                            'the result becomes the current latent')
         viz.rect('project_stop' if running else 'project_start')
         imgui.text(' ')
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(viz.font_size * 6), imgui_utils.grayed_out(running):
             _, self.steps = imgui.input_int('Steps##proj', self.steps, 50)
+            imgui_utils.tooltip('Optimisation steps')
             viz.rect('project_steps')
             self.steps = min(max(int(self.steps), 1), 100_000)
             imgui.same_line()
             _, self.space = imgui.combo('Space##proj', self.space, list(SPACES))
+            imgui_utils.tooltip('W: one w for every layer; W+: one w per layer (closer fits)')
         if job is not None:
             imgui.text(' ')
             imgui.same_line(viz.label_w)
@@ -108,4 +113,5 @@ class ProjectionWidget:
             imgui.same_line()
             if imgui_utils.button('Use seeds##proj'):
                 viz.set_args(latent_file='', latent=())
+            imgui_utils.tooltip('Leave the explicit latent and show the seeds again')
             viz.rect('project_clear')

@@ -32,20 +32,26 @@ class WarpWidget:
                 with imgui_utils.item_width(viz.font_size * 10):
                     _, self.scale = imgui.slider_float('##inscale', self.scale, 0.25, 4.0, format='x%.3f',
                                                        flags=imgui.SliderFlags_.logarithmic)
+                    imgui_utils.tooltip('Scale of the input (outside what the network was trained to be '
+                                        'equivariant to)')
                 viz.rect('warp_scale')
                 imgui.text('Shear')
                 imgui.same_line(viz.label_w)
                 with imgui_utils.item_width(viz.font_size * 10):
                     _, self.shear = imgui.drag_float2('##shear', self.shear, 0.005, -0.9, 0.9, format='%.3f')
+                    imgui_utils.tooltip('Shear of the input, x and y (outside the trained equivariances)')
                 imgui.text('Mirror')
                 imgui.same_line(viz.label_w)
                 _, self.mirror[0] = imgui.checkbox('x##mirror', self.mirror[0])
+                imgui_utils.tooltip('Mirror the input horizontally')
                 viz.rect('warp_mirror_x')
                 imgui.same_line()
                 _, self.mirror[1] = imgui.checkbox('y##mirror', self.mirror[1])
+                imgui_utils.tooltip('Mirror the input vertically')
                 imgui.same_line()
                 if imgui_utils.button('Reset##warp'):
                     self.scale, self.shear, self.mirror = 1.0, [0.0, 0.0], [False, False]
+                imgui_utils.tooltip('Scale 1, no shear, no mirror')
             if (self.scale, *self.shear, *self.mirror) != (1.0, 0.0, 0.0, False, False):
                 imgui_utils.text_colored('outside what the network was trained to be equivariant to', ORANGE)
         self.scale = min(max(float(self.scale), 0.01), 100.0)
