@@ -28,6 +28,24 @@ def _private_config_dir(tmp_path_factory):
         os.environ['XDG_CONFIG_HOME'] = old
 
 
+@pytest.fixture(scope='module')
+def renderer():
+    """A renderer per test module (its network and analysis caches do not leak between modules)."""
+    from viz.core.renderer import Renderer
+
+    torch.set_num_threads(1)  # the machine is shared: more threads only contend
+    return Renderer()
+
+
+@pytest.fixture(scope='module')
+def sg3(pkl_dir):
+    """Render arguments of the tiny StyleGAN3-T pickle."""
+    from viz.core.render_types import RenderArgs
+
+    torch.set_num_threads(1)
+    return RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
+
+
 @pytest.fixture(scope='session')
 def pkl_dir(tmp_path_factory):
     """tiny_sg3.pkl, tiny_sg2.pkl, aliasing_sg3.pkl, garbage.pkl, truncated.pkl, malicious.pkl, no_generator.pkl."""

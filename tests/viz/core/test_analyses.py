@@ -20,12 +20,6 @@ from viz.core.render_types import RenderArgs
 from viz.core.renderer import Renderer
 
 
-@pytest.fixture(scope='module')
-def sg3(pkl_dir):
-    torch.set_num_threads(1)  # the machine is shared: more threads only contend
-    return RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
-
-
 class SynthesisCounter:
     """Counts G.synthesis calls (optionally slowing each down) through a forward pre-hook."""
 
@@ -284,7 +278,6 @@ def test_eq_readout_key_follows_the_latent(tmp_path):
     import os
 
     from viz.core.analyses import analysis_keys
-    from viz.core.render_types import RenderArgs
 
     base = RenderArgs(eq_readout=True)
     key = analysis_keys(base, None)['eq']

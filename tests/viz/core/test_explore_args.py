@@ -14,19 +14,7 @@ import networks
 from tests.tiny_networks import tiny_generator
 from viz.core.images import to_uint8_rgb
 from viz.core.render_types import RenderArgs, layer_range
-from viz.core.renderer import Renderer
 from viz.core.session import SessionError, load_session, save_session
-
-
-@pytest.fixture(scope='module')
-def renderer():
-    torch.set_num_threads(1)
-    return Renderer()
-
-
-@pytest.fixture(scope='module')
-def sg3(pkl_dir):
-    return RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
 
 
 @pytest.fixture(scope='module')

@@ -13,10 +13,10 @@ import time
 import types
 
 import numpy as np
-import PIL.Image
 import pytest
 
 from networks.errors import UserError
+from tests.viz.gif import read_gif
 from viz.core.recorder import Recording
 from viz.core.render_types import RenderArgs, RenderResult
 
@@ -31,16 +31,6 @@ class FakeClock:
 
 def _frame(value: int) -> np.ndarray:
     return np.full((16, 16, 3), value, np.uint8)
-
-
-def _gif(path) -> tuple[list[np.ndarray], list[int]]:
-    frames, durations = [], []
-    with PIL.Image.open(path) as im:
-        for k in range(im.n_frames):
-            im.seek(k)
-            frames.append(np.asarray(im.convert('RGB')))
-            durations.append(im.info['duration'])
-    return frames, durations
 
 
 def test_live_recording_follows_the_wall_clock(tmp_path):
@@ -58,7 +48,7 @@ def test_live_recording_follows_the_wall_clock(tmp_path):
     rec.add(_frame(100), 1)
     assert rec.animation_step(0.123) == 0.123  # live: the animation runs on wall time
     rec.close()
-    frames, durations = _gif(tmp_path / 'v.gif')
+    frames, durations = read_gif(tmp_path / 'v.gif')
     assert [int(f.mean()) for f in frames] == [10, 200, 200, 200, 100] and sum(durations) == 500
 
 
@@ -142,7 +132,7 @@ def test_exact_recording_of_the_latent_animation_in_the_app_frame_order(tmp_path
     capture._finishing.join(30)
     capture(show=False)  # reports the finished file
     assert capture.last_saved and any('20 frames, 2.00 s' in text for text, _e in viz.messages)
-    frames, durations = _gif(capture.last_saved)
+    frames, durations = read_gif(capture.last_saved)
     assert len(frames) == 20 and durations == [100] * 20
     # frame k is the render at t = k / 10 s: x = 3 + 0.025 k, grey level 20 + 10 k
     assert [int(round(f.mean())) for f in frames] == [20 + 10 * k for k in range(20)]
@@ -188,7 +178,7 @@ def test_exact_recording_stops_when_its_render_fails(tmp_path, view):
     assert any(error and text == capture.note for text, error in viz.messages)
     capture._finishing.join(30)
     capture(show=False)
-    frames, _durations = _gif(capture.last_saved)
+    frames, _durations = read_gif(capture.last_saved)
     assert [int(f.mean()) for f in frames] == [10, 60, 110]
 
 

@@ -13,20 +13,8 @@ import torch
 from viz.core.images import to_uint8_rgb
 from viz.core.latents import compute_ws
 from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
-from viz.core.renderer import Renderer
 from viz.core.synthesis import run_synthesis
 from viz.core.views import colormap, fft_view, untransform_image
-
-
-@pytest.fixture(scope='module')
-def renderer():
-    torch.set_num_threads(1)
-    return Renderer()
-
-
-@pytest.fixture(scope='module')
-def sg3(pkl_dir):
-    return RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
 
 
 def test_image_layers_and_info(renderer, sg3):

@@ -12,6 +12,7 @@ import PIL.Image
 import pytest
 
 from networks.errors import UserError
+from tests.viz.gif import read_gif
 from viz.core.video_writer import GifStreamWriter, VideoRecorder, gif_delays_cs
 
 
@@ -23,16 +24,6 @@ def _bars(k: int, size: int = 48) -> np.ndarray:
     return frame
 
 
-def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
-    frames, durations = [], []
-    with PIL.Image.open(path) as im:
-        for k in range(im.n_frames):
-            im.seek(k)
-            frames.append(np.asarray(im.convert('RGB')))
-            durations.append(im.info['duration'])
-    return frames, durations
-
-
 @pytest.mark.parametrize('fps', [30, 7, 50])
 def test_gif_has_every_frame_and_plays_at_the_rate(tmp_path, fps):
     path = tmp_path / 'v.gif'
@@ -41,7 +32,7 @@ def test_gif_has_every_frame_and_plays_at_the_rate(tmp_path, fps):
     for k in range(num):
         rec.add(_bars(k))
     assert rec.close() == str(path) and rec.num_frames == num
-    frames, durations = _gif_frames(path)
+    frames, durations = read_gif(path)
     assert len(frames) == num
     # each frame lasts 1/fps to the centisecond, and the whole file exactly num / fps (to the centisecond)
     assert all(abs(d - 1000 / fps) <= 10 for d in durations), durations
@@ -67,7 +58,7 @@ def test_copies_become_frames(tmp_path):
     rec.add(_bars(0), copies=3)
     rec.add(_bars(1))
     rec.close()
-    frames, durations = _gif_frames(tmp_path / 'v.gif')
+    frames, durations = read_gif(tmp_path / 'v.gif')
     assert len(frames) == 4 and sum(durations) == 400
     assert np.array_equal(frames[0], frames[2]) and not np.array_equal(frames[2], frames[3])
 
@@ -115,7 +106,7 @@ def test_slow_encoder_drops_frames_but_keeps_the_length(tmp_path, monkeypatch):
     assert not all(accepted) and rec.dropped == accepted.count(False) and rec.pending <= 2
     gate.set()
     rec.close()
-    frames, durations = _gif_frames(tmp_path / 'v.gif')
+    frames, durations = read_gif(tmp_path / 'v.gif')
     assert len(frames) == 20 == rec.num_frames and sum(durations) == 2000
 
 
