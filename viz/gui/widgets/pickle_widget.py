@@ -144,7 +144,7 @@ class PickleWidget:
         viz.rect('pickle_defaults')
         if imgui.begin_popup('default_pkls'):
             for i, (label, path) in enumerate(self.default_entries):
-                if imgui.menu_item_simple(f'{label}##default{i}', selected=viz.args.pkl == path):
+                if imgui.menu_item_simple(f'{label}###default{i}', selected=viz.args.pkl == path):
                     self.load(path)
                 viz.rect(f'pickle_default:{i}')
             imgui.end_popup()
