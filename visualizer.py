@@ -1,8 +1,9 @@
 """Alias-free GAN visualizer: `python visualizer.py [PICKLE ...]`.
 
-Opens the GUI (OpenGL 3.3 core + Dear ImGui). With no pickle it opens the default network (an untrained
-StyleGAN3-T built in memory until a trained one ships). Where no window can be opened, or with
---headless, it renders the requested views into the capture directory and prints what it wrote.
+Opens the GUI (OpenGL 3.3 core + Dear ImGui). With no pickle it opens the default network: the trained
+StyleGAN3-T of networks/pretrained/ when it ships, else an untrained StyleGAN3-T built in memory. Where no
+window can be opened, or with --headless, it renders the requested views into the capture directory (of
+every shipped default network when no pickle is named) and prints what it wrote.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def _session(text: str) -> str:
     except (ValueError, OSError) as err:  # SessionError is a UserError and a ValueError
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
+
+
+def startup_pkls(pkls: list[str], session: str | None) -> list[str]:
+    """The pickles the GUI opens: those named, else (without a session, which names its own) the trained default
+    network when it ships; an empty list leaves the app on the built-in untrained one."""
+    if pkls or session:
+        return list(pkls)
+    from viz.core.default_network import default_pkl
+    from viz.core.render_types import DEFAULT_PKL
+
+    pkl = default_pkl()
+    return [] if pkl == DEFAULT_PKL else [pkl]
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -88,7 +101,8 @@ def _run(opts: argparse.Namespace) -> int:
             try:
                 from viz.gui.app import VisualizerApp
 
-                app = VisualizerApp(pkls=opts.pkls, capture_dir=opts.capture_dir, browse_dir=opts.browse_dir,
+                app = VisualizerApp(pkls=startup_pkls(opts.pkls, opts.session), capture_dir=opts.capture_dir,
+                                    browse_dir=opts.browse_dir,
                                     device=opts.device, session=opts.session)
             except NoDisplayError as exc:
                 ok, why = False, str(exc)

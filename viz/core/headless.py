@@ -46,8 +46,10 @@ def layer_grid(renderer: Renderer, args: RenderArgs, tile: int = 128, columns: i
 
 def network_label(net: dict) -> str:
     """'NAME (KIND RESpx)', with UNTRAINED in front for an untrained network (said once: the default network's
-    name already starts with "untrained")."""
+    name already starts with "untrained"); a shipped default network's card label as it is."""
     name = str(net.get('name', ''))
+    if net.get('default_key'):  # a shipped default network: its card's label already says what it is
+        return name
     if net.get('untrained'):
         if name.lower().startswith('untrained'):
             name = name[len('untrained'):].lstrip()
@@ -56,8 +58,9 @@ def network_label(net: dict) -> str:
 
 
 def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | None = None,
-                 video_frames: int = 48, say=print) -> tuple[list[str], list[str]]:
-    """Render `views` of `args` into `out_dir`; returns (paths written, error lines)."""
+                 video_frames: int = 48, say=print, prefix: str = '') -> tuple[list[str], list[str]]:
+    """Render `views` of `args` into `out_dir`, each file name starting with `prefix`; returns (paths written,
+    error lines)."""
     renderer = renderer or Renderer()
     os.makedirs(out_dir, exist_ok=True)
     written, errors = [], []
@@ -70,7 +73,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
     say(f'network: {label}')
 
     def out(name: str) -> str:
-        return os.path.join(out_dir, name)
+        return os.path.join(out_dir, prefix + name)
 
     def check(res: RenderResult, what: str) -> bool:
         if res.error:
@@ -169,12 +172,26 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
     if seed is not None:
         args = dataclasses.replace(args, w0_seeds=((seed, 1.0),))
     view_list = [v.strip() for v in views.split(',') if v.strip()] if views else list(session_views or DEFAULT_VIEWS)
-    written, errors = render_views(args, view_list, out_dir)
-    for path in written:
-        print(f'wrote {path}')
-    for err in errors:
-        print(f'error: {err}')
-    if args.pkl == DEFAULT_PKL:
+    # No pickle and no session: every shipped default network, files named by its key (sg3t_image.png, ...);
+    # none shipped: the built-in untrained one, files named as before.
+    runs, renderer = [(args, '')], None
+    if not pkls and not session:
+        from networks import pretrained
+
+        cards = pretrained.available()
+        if cards:
+            renderer = Renderer()  # one for all: the analyses' caches are per network anyway
+            runs = [(dataclasses.replace(args, pkl=pretrained.pickle_path(card)), f'{card["key"]}_')
+                    for card in cards]
+    all_errors = []
+    for run_args, prefix in runs:
+        written, errors = render_views(run_args, view_list, out_dir, renderer=renderer, prefix=prefix)
+        for path in written:
+            print(f'wrote {path}')
+        for err in errors:
+            print(f'error: {prefix.rstrip("_") + ": " if prefix else ""}{err}')
+        all_errors += errors
+    if args.pkl == DEFAULT_PKL and len(runs) == 1 and not runs[0][1]:
         print('note: the default network is UNTRAINED (random weights, built in memory); pass a pickle to see a '
               'trained one.')
-    return 1 if errors else 0
+    return 1 if all_errors else 0

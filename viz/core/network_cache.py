@@ -82,19 +82,27 @@ def sg3_config(G: torch.nn.Module) -> str:
 
 
 def load(pkl: str, dev: torch.device) -> LoadedNetwork:
-    """The generator of `pkl` (or the built-in untrained one for DEFAULT_PKL) and its info dict."""
+    """The generator of `pkl` (or the built-in untrained one for DEFAULT_PKL) and its info dict; a shipped
+    default network (networks/pretrained) is named by its card ('StyleGAN3-T 64x64, builtin:photos, 123 kimg')."""
     if pkl == DEFAULT_PKL:
         from viz.core.default_network import DEFAULT_NETWORK_NAME, build_default_generator
 
         G = build_default_generator(dev)
-        name, untrained = DEFAULT_NETWORK_NAME, True
+        name, untrained, default_key = DEFAULT_NETWORK_NAME, True, None
     else:
-        from networks import load_generator
+        from networks import load_generator, pretrained
+        from viz.core.default_network import card_of_pickle
 
-        G = load_generator(pkl, device=dev)
-        name, untrained = os.path.basename(pkl), False
+        card = card_of_pickle(pkl)
+        if card is not None:  # a shipped default network: named by its card, loaded with its size check
+            G = pretrained.load_generator(card, device=dev)
+            name, untrained, default_key = pretrained.card_label(card), False, card['key']
+        else:
+            G = load_generator(pkl, device=dev)
+            name, untrained, default_key = os.path.basename(pkl), False, None
     kind = 'StyleGAN3' if hasattr(G.synthesis, 'input') else 'StyleGAN2'
-    info = dict(name=name, pkl=pkl, kind=kind, config=sg3_config(G), untrained=untrained, device=str(dev),
+    info = dict(name=name, pkl=pkl, kind=kind, config=sg3_config(G), untrained=untrained, default_key=default_key,
+                device=str(dev),
                 precision='float32',
                 resolution=int(G.img_resolution), num_ws=int(G.num_ws), z_dim=int(G.z_dim),
                 c_dim=int(G.c_dim), w_dim=int(G.w_dim), has_noise=(kind == 'StyleGAN2'),

@@ -1,4 +1,8 @@
-"""Pickle widget: path field, recent list (kept between runs), browse a runs directory, drag-and-drop.
+"""Pickle widget: path field, recent list (kept between runs), the default networks, browse a runs directory,
+drag-and-drop.
+
+"Default networks" lists every trained network shipped in networks/pretrained/ (by its card's label) and the
+built-in untrained one; choosing one loads it like any pickle (and a shipped one enters the recent list).
 
 Files dropped on the window are routed here by extension: a network (.pkl, .pt) loads, an image becomes the
 projection panel's target, anything else is refused with a note naming what is accepted.
@@ -12,6 +16,7 @@ import os
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
+from viz.core.default_network import default_entries, default_pkl
 from viz.core.render_types import DEFAULT_PKL
 from viz.core.settings import Settings, add_recent, load_settings, save_settings
 
@@ -48,11 +53,12 @@ class PickleWidget:
             viz.log(note)  # a note, not an error banner: the app works without its settings
         self.recent: list[str] = settings.recent
         self._browse_cache: tuple[float, list[str]] = (0.0, [])
+        self.default_entries: list[tuple[str, str]] = []  # (label, pkl), read when the list is opened
 
     def load(self, path: str) -> None:
         """Ask for `path` (errors such as a missing file come back from the renderer as text). It enters the
         recent list only once it has loaded (`loaded`), so failed paths never push out working ones."""
-        path = path.strip() or DEFAULT_PKL
+        path = path.strip() or default_pkl()  # empty: the default network (trained SG3-T once it ships)
         self.path_text = '' if path == DEFAULT_PKL else path
         refusal = url_refusal(path)
         if refusal:
@@ -109,7 +115,7 @@ class PickleWidget:
                 '##pkl', 'path to a .pkl (empty = default network)', self.path_text,
                 imgui.InputTextFlags_.enter_returns_true | imgui.InputTextFlags_.auto_select_all)
         imgui_utils.tooltip('A network pickle (ours or NVlabs\'), a local path; Enter loads it. '
-                            'Empty: the built-in default network.')
+                            'Empty: the default network.')
         viz.rect('pickle_path')
         if entered:
             self.load(self.path_text)
@@ -130,6 +136,19 @@ class PickleWidget:
             imgui.end_popup()
         imgui.text(' ')
         imgui.same_line(viz.label_w)
+        if imgui_utils.button('Default networks'):
+            self.default_entries = default_entries()  # re-read: cards can ship while the app runs
+            imgui.open_popup('default_pkls')
+        imgui_utils.tooltip('The trained networks that ship with the project (what each is and how long it '
+                            'trained) and the built-in untrained one')
+        viz.rect('pickle_defaults')
+        if imgui.begin_popup('default_pkls'):
+            for i, (label, path) in enumerate(self.default_entries):
+                if imgui.menu_item_simple(f'{label}###default{i}', selected=viz.args.pkl == path):
+                    self.load(path)
+                viz.rect(f'pickle_default:{i}')
+            imgui.end_popup()
+        imgui.same_line()
         files = self.browse_list()
         # '###': the count changes, the ID must not (an ID that changes makes the button unclickable)
         if imgui_utils.button(f'Browse runs ({len(files)})###browse', enabled=bool(files)):

@@ -1,0 +1,318 @@
+"""The trained default networks that ship with the repository, and their JSON cards.
+
+Per network KEY in :data:`CARD_KEYS` this folder may hold ``KEY.pkl`` (G_ema in our pickle format),
+``KEY.json`` (its card: dataset, training command, kimg, time, hardware, metrics, reference render) and
+``KEY-ref.png`` (the image :func:`render_reference` draws on the card's seed and psi, the regression guard).
+Which of them exist is decided by the export step (``tools/export_default.py``); this module only reads them.
+
+Cards are hostile input like any file: :func:`read_card` checks every field and raises a UserError naming the
+bad one; :func:`available` skips a bad card with one logged line. Pickles load only through the project's safe
+loader, and never when larger than :data:`MAX_PICKLE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from networks.errors import UserError
+
+__all__ = ['CARD_KEYS', 'CFGS', 'MAX_CARD_BYTES', 'MAX_PICKLE_BYTES', 'MAX_REFERENCE_BYTES', 'MIN_FRESH_DIFFERENCE',
+           'available', 'card_label', 'check_network', 'folder', 'load_generator', 'load_reference',
+           'pickle_path', 'read_card', 'reference_path', 'render_reference', 'validate_card']
+
+CARD_KEYS = ('sg3t', 'sg3r', 'sg2')
+CFGS = ('stylegan3-t', 'stylegan3-r', 'stylegan2')
+CARD_FORMAT = 1
+MAX_CARD_BYTES = 1 << 20  # a card is a few hundred bytes; anything near this is not a card
+MAX_PICKLE_BYTES = 32 << 20  # the issue caps a shipped pickle at 25 MB; refuse larger ones before reading them
+MAX_REFERENCE_BYTES = 8 << 20
+MAX_TOLERANCE = 0.1  # a "regression guard" with a larger tolerance would pass nearly any image
+# Mean absolute difference (images in [0, 1]) below which a render counts as "the same as a freshly initialised
+# network": far above float noise, far below what training changes.
+MIN_FRESH_DIFFERENCE = 0.02
+
+log = logging.getLogger(__name__)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def folder() -> str:
+    """This package's folder, where the shipped pickles, cards and reference PNGs live."""
+    return _PACKAGE_DIR
+
+
+# --- card validation ----------------------------------------------------------------------------------------
+def _bad(field: str, why: str) -> UserError:
+    return UserError(f'default network card: field "{field}" {why}')
+
+
+def _number(card: dict, field: str, path: str, nullable: bool = False, lo: float | None = None,
+            hi: float | None = None, integer: bool = False) -> float | int | None:
+    if field not in card:
+        raise _bad(path, 'is missing')
+    v = card[field]
+    if v is None and nullable:
+        return None
+    # bool is an int in Python; a card saying "kimg": true is wrong, not 1
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        raise _bad(path, f'must be {"an integer" if integer else "a number"}{" or null" if nullable else ""}, '
+                         f'not {type(v).__name__}')
+    if not math.isfinite(v):
+        raise _bad(path, f'must be finite, not {v}')
+    if lo is not None and v < lo:
+        raise _bad(path, f'must be >= {lo}, not {v}')
+    if hi is not None and v > hi:
+        raise _bad(path, f'must be <= {hi}, not {v}')
+    return v
+
+
+def _text(card: dict, field: str, path: str, choices: tuple[str, ...] | None = None) -> str:
+    if field not in card:
+        raise _bad(path, 'is missing')
+    v = card[field]
+    if not isinstance(v, str) or not v.strip():
+        raise _bad(path, f'must be a non-empty string, not {type(v).__name__ if not isinstance(v, str) else "empty"}')
+    if len(v) > 4000:
+        raise _bad(path, 'is longer than 4000 characters')
+    if choices is not None and v not in choices:
+        raise _bad(path, f'must be one of {", ".join(choices)}, not {v!r}')
+    return v
+
+
+def _file_name(card: dict, field: str, path: str, ext: str) -> str:
+    """A bare file name in this folder: no directory part, no '..', no hidden or odd names."""
+    v = _text(card, field, path)
+    if '/' in v or '\\' in v or os.sep in v or (os.altsep and os.altsep in v):
+        raise _bad(path, f'must be a file name without a path separator, not {v!r}')
+    if v in ('.', '..') or v.startswith('.') or '\x00' in v or ':' in v:
+        raise _bad(path, f'must be a plain file name, not {v!r}')
+    if not v.lower().endswith(ext):
+        raise _bad(path, f'must name a {ext} file, not {v!r}')
+    return v
+
+
+def _repo_path(card: dict, field: str, path: str) -> str:
+    """A relative '/'-separated path inside the repository (e.g. docs/x.png): no '..', not absolute."""
+    v = _text(card, field, path)
+    parts = v.split('/')
+    if v.startswith(('/', '\\')) or '\\' in v or ':' in v or '\x00' in v or any(p in ('', '.', '..') for p in parts):
+        raise _bad(path, f'must be a relative path inside the repository without "..", not {v!r}')
+    return v
+
+
+def _section(card: dict, field: str) -> dict:
+    if field not in card:
+        raise _bad(field, 'is missing')
+    v = card[field]
+    if not isinstance(v, dict):
+        raise _bad(field, f'must be an object, not {type(v).__name__}')
+    return v
+
+
+def validate_card(card: Any, key: str | None = None) -> dict:
+    """`card` itself when every field of the schema (h15_common.md) is present, of its type and finite; else a
+    UserError naming the first bad field. Unknown extra fields are allowed (a later card format may add some)."""
+    if not isinstance(card, dict):
+        raise UserError(f'default network card must be a JSON object, not {type(card).__name__}')
+    _number(card, 'format', 'format', integer=True, lo=CARD_FORMAT, hi=CARD_FORMAT)
+    k = _text(card, 'key', 'key', CARD_KEYS)
+    if key is not None and k != key:
+        raise _bad('key', f'is {k!r} in the card of {key!r}')
+    _text(card, 'title', 'title')
+    _text(card, 'cfg', 'cfg', CFGS)
+    _number(card, 'resolution', 'resolution', integer=True, lo=4, hi=4096)
+    _file_name(card, 'file', 'file', '.pkl')
+    ds = _section(card, 'dataset')
+    _text(ds, 'name', 'dataset.name')
+    _text(ds, 'command', 'dataset.command')
+    _number(ds, 'count', 'dataset.count', integer=True, lo=0)
+    _number(ds, 'resolution', 'dataset.resolution', integer=True, lo=4, hi=4096)
+    tr = _section(card, 'training')
+    _text(tr, 'command', 'training.command')
+    _number(tr, 'kimg', 'training.kimg', lo=0)
+    _number(tr, 'seconds', 'training.seconds', lo=0)
+    _text(tr, 'hardware', 'training.hardware')
+    _number(tr, 'slices', 'training.slices', integer=True, lo=0)
+    me = _section(card, 'metrics')
+    _number(me, 'swd', 'metrics.swd', nullable=True, lo=0)
+    for name in ('eqt50k_int', 'eqt50k_frac', 'eqr50k'):
+        _number(me, name, f'metrics.{name}', nullable=True)
+    _number(me, 'eq_samples', 'metrics.eq_samples', integer=True, lo=0)
+    _number(me, 'swd_images', 'metrics.swd_images', integer=True, lo=0)
+    if not isinstance(me.get('notes'), str):
+        raise _bad('metrics.notes', 'must be a string' if 'notes' in me else 'is missing')
+    ref = _section(card, 'reference')
+    _number(ref, 'seed', 'reference.seed', integer=True, lo=0, hi=2**32 - 1)
+    _number(ref, 'psi', 'reference.psi', lo=-2.0, hi=2.0)
+    _file_name(ref, 'png', 'reference.png', '.png')
+    tol = _number(ref, 'max_abs_tolerance', 'reference.max_abs_tolerance', lo=0, hi=MAX_TOLERANCE)
+    if tol == 0:
+        raise _bad('reference.max_abs_tolerance', 'must be > 0 (renders differ by rounding between machines)')
+    im = _section(card, 'images')
+    _repo_path(im, 'grid', 'images.grid')
+    _repo_path(im, 'swd_curve', 'images.swd_curve')
+    _text(card, 'created', 'created')
+    return card
+
+
+def read_card(key: str, folder: str | None = None) -> dict:
+    """The validated card ``KEY.json`` of `folder` (default: this package's); UserError naming what is wrong."""
+    if key not in CARD_KEYS:
+        raise UserError(f'unknown default network "{key}" (one of {", ".join(CARD_KEYS)})')
+    path = os.path.join(folder or _PACKAGE_DIR, f'{key}.json')
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_CARD_BYTES:
+            raise UserError(f'{path}: {size} bytes is too large for a card (at most {MAX_CARD_BYTES})')
+        with open(path, 'rb') as f:
+            data = f.read(MAX_CARD_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f'no card for default network "{key}" ({path} not found)') from None
+    except OSError as exc:
+        raise UserError(f'{path}: cannot read the card ({exc.strerror or exc})') from None
+    try:
+        # NaN / Infinity parse to floats so that the validation below names the field that holds them
+        card = json.loads(data.decode('utf-8'), parse_constant=float)
+    except UnicodeDecodeError:
+        raise UserError(f'{path}: the card is not UTF-8 text') from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f'{path}: the card is not valid JSON ({exc.msg}, line {exc.lineno})') from None
+    except RecursionError:
+        raise UserError(f'{path}: the card is nested too deeply') from None
+    try:
+        return validate_card(card, key)
+    except UserError as exc:
+        raise UserError(f'{path}: {exc}') from None
+
+
+def pickle_path(card: dict, folder: str | None = None) -> str:
+    """Where the card's pickle is (it may be missing: :func:`available` lists only cards whose pickle exists)."""
+    name = _file_name(card, 'file', 'file', '.pkl')  # cards built by hand, not read_card, are checked too
+    return os.path.join(folder or _PACKAGE_DIR, name)
+
+
+def reference_path(card: dict, folder: str | None = None) -> str:
+    """Where the card's reference PNG is."""
+    name = _file_name(_section(card, 'reference'), 'png', 'reference.png', '.png')
+    return os.path.join(folder or _PACKAGE_DIR, name)
+
+
+def _checked_pickle(card: dict, folder: str | None) -> str:
+    path = pickle_path(card, folder)
+    if not os.path.isfile(path):
+        raise UserError(f'default network "{card.get("key")}": {path} not found')
+    size = os.path.getsize(path)
+    if size > MAX_PICKLE_BYTES:
+        raise UserError(f'default network "{card.get("key")}": {path} is {size / 2**20:.1f} MiB, more than the '
+                        f'{MAX_PICKLE_BYTES >> 20} MiB a shipped network may have; not loaded')
+    return path
+
+
+def available(folder: str | None = None) -> list[dict]:
+    """Valid cards whose pickle exists (and is not oversized), in CARD_KEYS order. A bad card or pickle is
+    skipped with one logged line: a broken shipped file must never stop the visualizer from starting."""
+    root = folder or _PACKAGE_DIR
+    cards = []
+    for key in CARD_KEYS:
+        if not os.path.exists(os.path.join(root, f'{key}.json')):
+            continue
+        try:
+            card = read_card(key, root)
+            _checked_pickle(card, root)
+        except UserError as exc:
+            log.warning('skipped default network %s: %s', key, exc)
+            continue
+        cards.append(card)
+    return cards
+
+
+def card_label(card: dict) -> str:
+    """What the network is and how it was trained, e.g. 'StyleGAN3-T 64x64, builtin:photos, 123 kimg'."""
+    res = card['resolution']
+    return f'{card["title"]} {res}x{res}, {card["dataset"]["name"]}, {card["training"]["kimg"]:.0f} kimg'
+
+
+def load_generator(card: dict, folder: str | None = None, device: str | torch.device = 'cpu') -> torch.nn.Module:
+    """The card's generator through the project's safe loader, after the size check; UserError otherwise."""
+    from networks.loading import load_generator as safe_load
+
+    return safe_load(_checked_pickle(card, folder), device=device)
+
+
+# --- the reference render (the regression guard) -------------------------------------------------------------
+@torch.no_grad()
+def render_reference(G: torch.nn.Module, seed: int, psi: float, device: str | torch.device = 'cpu') -> np.ndarray:
+    """The uint8 HWC image of `seed` at truncation `psi`: z as every tool draws it (networks.conventions), class
+    of the seed for conditional networks, constant noise, NVlabs' [-1, 1] -> [0, 255] conversion."""
+    from networks.conventions import seed_to_zc
+
+    z, c = seed_to_zc(seed, G.z_dim, G.c_dim)
+    dev = torch.device(device)
+    z = torch.from_numpy(z[None]).float().to(dev)
+    c = torch.from_numpy(c[None]).float().to(dev)
+    img = G.to(dev)(z, c, truncation_psi=psi, noise_mode='const')
+    img = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return img.cpu().numpy()
+
+
+def load_reference(path: str) -> np.ndarray:
+    """The reference PNG as uint8 HWC RGB; UserError when missing, oversized or not a PNG."""
+    import PIL.Image
+
+    if not os.path.isfile(path):
+        raise UserError(f'reference image {path} not found')
+    if os.path.getsize(path) > MAX_REFERENCE_BYTES:
+        raise UserError(f'reference image {path} is larger than {MAX_REFERENCE_BYTES >> 20} MiB')
+    try:
+        with PIL.Image.open(path) as im:
+            if im.format != 'PNG' or im.width * im.height > 4096 * 4096:
+                raise UserError(f'{path}: not a PNG of at most 4096x4096 pixels')
+            return np.asarray(im.convert('RGB'))
+    except (OSError, PIL.Image.DecompressionBombError) as exc:
+        raise UserError(f'{path}: cannot read the reference image ({exc})') from None
+
+
+def _as_rgb(img: np.ndarray) -> np.ndarray:
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+
+
+def check_network(card: dict, folder: str | None = None, fresh_seed: int = 12345,
+                  device: str | torch.device = 'cpu') -> dict:
+    """Issue 15's "Must show" check of one shipped network: on the card's seed and psi its render matches the
+    reference PNG within the card's tolerance, and differs clearly from a freshly initialised network of the same
+    architecture (its init kwargs, weights drawn from `fresh_seed`).
+
+    Returns {'max_abs', 'fresh_mean_abs', 'problems'} (differences of images in [0, 1]); the check passed when
+    'problems' is empty. A missing or unreadable file is a UserError.
+    """
+    ref_card = card['reference']
+    G = load_generator(card, folder, device)
+    img = _as_rgb(render_reference(G, ref_card['seed'], ref_card['psi'], device)).astype(np.float64) / 255
+    ref = load_reference(reference_path(card, folder)).astype(np.float64) / 255
+    problems = []
+    if ref.shape != img.shape:
+        problems.append(f'reference is {ref.shape[1]}x{ref.shape[0]}, the network renders '
+                        f'{img.shape[1]}x{img.shape[0]}')
+        max_abs = math.inf
+    else:
+        max_abs = float(np.abs(img - ref).max())
+        if not max_abs <= ref_card['max_abs_tolerance']:
+            problems.append(f'render differs from {ref_card["png"]} by {max_abs:.4f} > '
+                            f'{ref_card["max_abs_tolerance"]} (max abs, images in [0, 1])')
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(fresh_seed)
+        fresh = type(G)(**G.init_kwargs).eval().requires_grad_(False)
+    fresh_img = _as_rgb(render_reference(fresh, ref_card['seed'], ref_card['psi'], device)).astype(np.float64) / 255
+    fresh_mean_abs = float(np.abs(img - fresh_img).mean())
+    if not fresh_mean_abs >= MIN_FRESH_DIFFERENCE:
+        problems.append(f'render is no different from a freshly initialised network (mean abs {fresh_mean_abs:.4f} '
+                        f'< {MIN_FRESH_DIFFERENCE})')
+    return dict(max_abs=max_abs, fresh_mean_abs=fresh_mean_abs, problems=problems)

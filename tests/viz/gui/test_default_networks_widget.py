@@ -1,0 +1,125 @@
+"""The pickle widget's "Default networks" list (issue 15), clicked in a real ImGui context without a window or
+OpenGL (mouse events injected at the item's rectangle): choosing an entry loads that network, and the recent
+list rules stay as they were. The shipped folder is replaced by a fixture folder of tiny networks."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+
+import pytest
+import torch
+
+from networks import pretrained
+from tests.networks.pretrained_fixture import write_default_folder
+from viz.core.render_types import DEFAULT_PKL, RenderArgs
+
+imgui_bundle = pytest.importorskip('imgui_bundle')
+
+
+@pytest.fixture(scope='module')
+def fixture_folder(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp('pretrained')
+    write_default_folder(root)
+    return str(root)
+
+
+@pytest.fixture
+def shipped(fixture_folder, monkeypatch):
+    monkeypatch.setattr(pretrained, '_PACKAGE_DIR', fixture_folder)
+    return fixture_folder
+
+
+def _fake_viz(settings_file: str):
+    from gui_utils import imgui_utils
+
+    viz = types.SimpleNamespace(args=RenderArgs(), network={}, messages=[], rects={}, label_w=90.0, button_w=70.0,
+                                spacing=6.0, font_size=14.0, browse_dir=None)
+    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
+    viz.log = lambda text, error=False: viz.messages.append((text, error))
+    viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
+    viz.window = types.SimpleNamespace(pop_dropped=lambda: [])
+    return viz
+
+
+class _Imgui:
+    """One big ImGui window without a renderer; clicks are injected mouse events at a recorded rectangle."""
+
+    def __init__(self):
+        imgui = imgui_bundle.imgui
+        self.imgui = imgui
+        self.ctx = imgui.create_context()
+        io = imgui.get_io()
+        io.display_size = imgui.ImVec2(1600, 900)
+        io.backend_flags |= imgui.BackendFlags_.renderer_has_textures  # no renderer: ImGui keeps the atlas
+        io.set_ini_filename('')
+
+    def frame(self, widget) -> None:
+        imgui = self.imgui
+        imgui.get_io().delta_time = 1 / 60
+        imgui.new_frame()
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(imgui.ImVec2(1600, 900))
+        imgui.begin('##test')
+        widget(True)
+        imgui.end()
+        imgui.render()
+
+    def click(self, widget, viz, rect: str) -> None:
+        io = self.imgui.get_io()
+        for _ in range(2):
+            self.frame(widget)
+        assert rect in viz.rects, f'{rect} not drawn: {sorted(viz.rects)}'
+        x0, y0, x1, y1 = viz.rects[rect]
+        io.add_mouse_pos_event((x0 + x1) / 2, (y0 + y1) / 2)
+        self.frame(widget)
+        io.add_mouse_button_event(0, True)
+        self.frame(widget)
+        io.add_mouse_button_event(0, False)
+        for _ in range(2):
+            self.frame(widget)
+
+    def close(self) -> None:
+        self.imgui.destroy_context(self.ctx)
+
+
+@pytest.mark.parametrize('index,key', [(0, 'sg3t'), (1, 'sg3r'), (2, 'sg2'), (3, None)])
+def test_choosing_a_default_network_loads_it(shipped, tmp_path, renderer, index, key):
+    from viz.gui.widgets.pickle_widget import PickleWidget
+
+    viz = _fake_viz(str(tmp_path / 'settings.json'))
+    widget = PickleWidget(viz, settings_file=str(tmp_path / 'settings.json'))
+    viz.args = RenderArgs(pkl='/nets/before.pkl')  # so that the built-in entry, too, has to change something
+    ui = _Imgui()
+    try:
+        ui.click(widget, viz, 'pickle_defaults')
+        ui.click(widget, viz, f'pickle_default:{index}')
+    finally:
+        ui.close()
+    expected = os.path.join(shipped, f'{key}.pkl') if key else DEFAULT_PKL
+    assert viz.args.pkl == expected
+    result = renderer.render(viz.args)  # what the app does next with the requested args
+    assert result.error is None
+    if key:
+        assert result.network['name'] == pretrained.card_label(pretrained.read_card(key))
+        assert not result.network['untrained']
+        widget.loaded(viz.args.pkl)  # recent-list rules unchanged: a shipped pickle is remembered like any
+        assert widget.recent == [expected]
+    else:
+        assert result.network['untrained']
+        widget.loaded(viz.args.pkl)
+        assert widget.recent == []  # the built-in one never enters the recent list
+
+
+def test_an_empty_pickle_field_loads_the_default_network(shipped, monkeypatch, tmp_path):
+    from viz.gui.widgets.pickle_widget import PickleWidget
+
+    viz = _fake_viz(str(tmp_path / 's.json'))
+    widget = PickleWidget(viz, settings_file=str(tmp_path / 's.json'))
+    widget.load('  ')
+    assert viz.args.pkl == os.path.join(shipped, 'sg3t.pkl')
+    monkeypatch.setattr(pretrained, '_PACKAGE_DIR', str(tmp_path))  # nothing ships
+    widget.load('')
+    assert viz.args.pkl == DEFAULT_PKL
