@@ -7,7 +7,10 @@ For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resoluti
 1. s/kimg: wall time per thousand images of `training.training_loop` over `--steps` steps after two warm-up
    steps (data loading in the loop's process, no image grids or snapshots in the timed span), and the ratio to
    stylegan2 measured in the same run.
-2. Time shares of one step's work, each timed separately with the run's loss: G forward (mapping + synthesis),
+2. (``--grad-ratio``) For G and D of each config: no-grad forward (a) against forward + backward (b) at the
+   run's batch, with the fused CPU filtered_lrelu (its own backward), with the fused forward but the old
+   recomputing backward, and with the PyTorch path; prints (b)/(a) against the issue's 3.5x target.
+3. Time shares of one step's work, each timed separately with the run's loss: G forward (mapping + synthesis),
    G backward (through synthesis and mapping), D (forward + backward on reals and fakes, and the D pass
    inside the G phase), regularization (R1 every 16 D steps, path length every 4 G steps for StyleGAN2,
    amortized), from medians of repeated measurements.
@@ -110,6 +113,78 @@ def measure_shares(cfg, repeats: int) -> dict:
     return dict(seconds=parts, shares={k: v / total for k, v in parts.items()})
 
 
+GRAD_RATIO_TARGET = 3.5
+PATHS = ('fused', 'fused-recompute', 'torch')
+
+
+def _with_path(path: str, fn):
+    """Runs fn with filtered_lrelu on one path: the fused op, its forward with the recomputing backward, PyTorch."""
+    from unittest import mock
+
+    from ops import backend
+    from ops.cpu import fused
+
+    old = backend.get_default_impl()
+    backend.set_default_impl('torch' if path == 'torch' else 'auto')
+    try:
+        if path == 'fused-recompute':  # no mask recorded: the backward recomputes through the PyTorch path
+            with mock.patch.object(fused, 'new_mask', lambda *_a, **_k: None):
+                return fn()
+        return fn()
+    finally:
+        backend.set_default_impl(old)
+
+
+def measure_grad_ratio(cfg, repeats: int, paths=PATHS) -> dict:
+    """Seconds of no-grad forward and forward + backward of G and D, per filtered_lrelu path."""
+    torch.manual_seed(0)
+    training_set = construct_class_by_name(**cfg.training_set_kwargs)
+    common = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution,
+                  img_channels=training_set.num_channels)
+    G = construct_class_by_name(**cfg.G_kwargs, **common).train().requires_grad_(True)
+    D = construct_class_by_name(**cfg.D_kwargs, **common).train().requires_grad_(True)
+    n = cfg.batch_size
+    z = torch.randn([n, G.z_dim])
+    c = torch.zeros([n, G.c_dim])
+    img = torch.randn([n, G.img_channels, G.img_resolution, G.img_resolution])
+
+    def g_nograd():
+        with torch.no_grad():
+            G(z, c)
+
+    def g_grad():
+        out = G(z, c)
+        out.backward(torch.ones_like(out) / out.numel())
+
+    def d_nograd():
+        with torch.no_grad():
+            D(img, c)
+
+    def d_grad():
+        D(img.detach().requires_grad_(True), c).sum().backward()
+
+    result = {}
+    for path in paths:
+        row = {}
+        for net, fwd, both in (('G', g_nograd, g_grad), ('D', d_nograd, d_grad)):
+            def run(fwd=fwd, both=both):
+                fwd(), both()  # warm-up (and the op's build)
+                return _median_time(fwd, repeats), _median_time(both, repeats)
+            a, b = _with_path(path, run)
+            row[net] = dict(no_grad=a, forward_backward=b, ratio=b / a)
+        result[path] = row
+    return result
+
+
+def _print_grad_ratio(cfg_name: str, result: dict) -> None:
+    for path, row in result.items():
+        for net, r in row.items():
+            verdict = 'met' if r['ratio'] <= GRAD_RATIO_TARGET else 'missed'
+            print(f'  {cfg_name:12s} {net} {path:16s} no-grad {r["no_grad"] * 1000:8.1f} ms  fwd+bwd '
+                  f'{r["forward_backward"] * 1000:8.1f} ms  ratio {r["ratio"]:5.2f}  '
+                  f'(target <= {GRAD_RATIO_TARGET}: {verdict})', flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_training', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,6 +197,10 @@ def main(argv=None) -> int:
     parser.add_argument('--zdim', type=int, default=64)
     parser.add_argument('--cfg', default=','.join(CONFIGS), help='comma-separated configs')
     parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--grad-ratio', action='store_true',
+                        help='only the G / D forward+backward vs no-grad forward ratios, per filtered_lrelu path')
+    parser.add_argument('--paths', default=','.join(PATHS), help=f'paths for --grad-ratio, of {PATHS}')
+    parser.add_argument('--no-shares', action='store_true', help='s/kimg only (skip the time shares)')
     args = parser.parse_args(argv)
 
     results = {}
@@ -133,8 +212,13 @@ def main(argv=None) -> int:
               f'cbase {args.cbase}, cmax {args.cmax}, z/w {args.zdim}')
         for cfg_name in args.cfg.split(','):
             cfg = _config(cfg_name, data, os.path.join(tmp, 'runs'), args)
+            if args.grad_ratio:
+                results[cfg_name] = measure_grad_ratio(cfg, args.repeats, args.paths.split(','))
+                _print_grad_ratio(cfg_name, results[cfg_name])
+                continue
             sec_per_kimg = measure_loop(cfg, args.steps)
-            shares = measure_shares(_config(cfg_name, data, os.path.join(tmp, 'runs'), args), args.repeats)
+            shares = (dict(seconds={}, shares={}) if args.no_shares else
+                      measure_shares(_config(cfg_name, data, os.path.join(tmp, 'runs'), args), args.repeats))
             results[cfg_name] = dict(sec_per_kimg=sec_per_kimg, **shares)
             base = results.get('stylegan2', results[cfg_name])['sec_per_kimg']
             share_text = ', '.join(f'{k} {v:.0%}' for k, v in shares['shares'].items())

@@ -23,15 +23,15 @@ import torch.nn.functional as F
 from . import backend
 from . import cpu as _cpu  # noqa: F401  (registers the lazily built fused CPU op)
 from . import cuda as _cuda  # noqa: F401  (registers the lazily built CUDA kernels)
-from .cpu.fused import SUPPORTED_DTYPES, FusedFilteredLrelu
+from .cpu.fused import SUPPORTED_DTYPES, FusedFilteredLrelu, fused_forward
 from .upfirdn2d import filter_size, layout_of, parse_padding, upfirdn2d_torch
 
 
 def _cpu_eligible(x: torch.Tensor, fu, fd, b, impl: str) -> bool:
     """Whether the fused CPU op may take this call: float32 / float64, no gradients with respect to the filters.
 
-    Calls that need gradients take it too (its backward recomputes the PyTorch path), so that a network gives
-    the same numbers with and without autograd.
+    Calls that need gradients take it too (its forward then also records a gradient mask for the fused
+    backward), so that a network gives the same numbers with and without autograd.
     """
     return x.dtype in SUPPORTED_DTYPES and not any(f is not None and f.requires_grad for f in (fu, fd))
 
@@ -85,6 +85,10 @@ def filtered_lrelu(
         else:
             plugin = backend.cpu_plugin("filtered_lrelu")  # built on first use; None when it cannot be
             if plugin is not None:
+                if not (torch.is_grad_enabled() and (x.requires_grad or (b is not None and b.requires_grad))):
+                    # No gradient will be asked for: no autograd node, and the forward records no mask.
+                    return fused_forward(plugin, x, fu, fd, b, up, down, (px0, px1, py0, py1), gain, slope, clamp,
+                                         flip_filter)
                 return FusedFilteredLrelu.apply(x, b, plugin, fu, fd, up, down, (px0, px1, py0, py1), gain, slope,
                                                 clamp, flip_filter)
             if impl == "cpu":

@@ -7,7 +7,8 @@
   the CPU's model and feature flags: another machine sharing a home directory never loads a binary built for
   instructions it lacks.
 * Builds hold the same stale-proof lock as the CUDA kernels (:class:`ops.cuda.build.BuildLock`).
-* A loaded op must reproduce the PyTorch path on a small case (:func:`self_check`) before it is used.
+* A loaded op must reproduce the PyTorch path and its gradient on a small case (:func:`self_check`) before it
+  is used.
 * On any failure the reason is logged once (one line, logger ``aliasfree.ops``) and the ops use the PyTorch path.
   ``ALIASFREE_CPU_OPS=0`` skips the fused CPU op without trying to build it.
 """
@@ -94,7 +95,7 @@ def build_extension(verbose: bool = False):
 def self_check(module) -> str | None:
     """None when the built op reproduces the PyTorch path on a small up-2 / down-2 case, else what differs."""
     from ..filtered_lrelu import filtered_lrelu
-    from .fused import fused_forward
+    from .fused import fused_backward, fused_forward, new_mask
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 19, 9, 8, generator=g, dtype=torch.float64)
@@ -102,10 +103,20 @@ def self_check(module) -> str | None:
     fu = torch.randn(8, generator=g, dtype=torch.float64)
     fd = torch.randn(5, 6, generator=g, dtype=torch.float64)
     kw = dict(up=2, down=2, padding=[5, 4, 6, 3], gain=1.4, slope=0.2, clamp=2.0)
-    ref = filtered_lrelu(x, fu, fd, b, impl="torch", **kw)
-    out = fused_forward(module, x, fu, fd, b, flip_filter=False, **kw)
-    err = float((out - ref).abs().max())
-    return None if err <= 1e-10 else f"max |fused - PyTorch path| = {err:.3g} on the self-check case"
+    xg = x.clone().requires_grad_(True)
+    with torch.enable_grad():  # the first call, which builds, may come from inside torch.no_grad()
+        ref = filtered_lrelu(xg, fu, fd, b, impl="torch", **kw)
+    mask = new_mask(x, fu, kw["up"], kw["padding"])
+    out = fused_forward(module, x, fu, fd, b, flip_filter=False, mask=mask, **kw)
+    err = float((out - ref.detach()).abs().max())
+    if err > 1e-10:
+        return f"max |fused - PyTorch path| = {err:.3g} on the self-check case"
+    dy = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    (dx_ref,) = torch.autograd.grad(ref, [xg], dy)
+    dx = fused_backward(module, dy, mask, tuple(x.shape), torch.contiguous_format, fu, fd, kw["up"], kw["down"],
+                        kw["padding"], kw["gain"], kw["slope"], False)
+    err = float((dx - dx_ref).abs().max())
+    return None if err <= 1e-10 else f"max |fused - PyTorch path| gradient = {err:.3g} on the self-check case"
 
 
 def _build_locked() -> None:

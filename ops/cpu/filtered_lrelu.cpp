@@ -31,6 +31,12 @@ struct Params {
     int64_t kux, kuy, kdx, kdy;    // tap counts
     bool sep_u, sep_d;
     double gain, slope, clamp;     // clamp < 0: none
+    // Gradient mask, one byte per element of the upsampled intermediate, laid out [N, blocks, My, Mx, CB] like
+    // the kernel's buffers: 0 = passed on the positive side, 1 = took the negative slope, 2 = cut by the clamp.
+    uint8_t* mask_out = nullptr;        // forward: write it (only when a gradient will be needed)
+    const uint8_t* mask_in = nullptr;   // backward: the pointwise step multiplies by the factor read from it
+    int64_t mask_My = 0, mask_Mx = 0;   // backward: the forward's intermediate size
+    int64_t mask_sy = 0, mask_sx = 0;   // backward: intermediate row/column r of this pass is the mask's r - s
 };
 
 inline int64_t pos_mod(int64_t a, int64_t m) { int64_t r = a % m; return r < 0 ? r + m : r; }
@@ -109,6 +115,53 @@ class Task {
                 for (int c = 0; c < CB; ++c) acc[c] += wj * s[c];
             }
             for (int c = 0; c < CB; ++c) dst[q * CB + c] = acc[c];
+        }
+    }
+
+    // The pointwise step on row my of the intermediate: the activation (forward) or the mask's factor (backward).
+    void pointwise(T* u, int64_t my) const {
+        if (p_.mask_in) mask_factor(u, my);
+        else if (p_.mask_out) activate_with_mask(u, my);
+        else activate(u, p_.Mx * CB);
+    }
+
+    const uint8_t* mask_row(int64_t m, int64_t rows, int64_t cols) const {
+        const int64_t blocks = (p_.C + CB - 1) / CB;
+        return (p_.mask_in ? p_.mask_in : p_.mask_out) + ((n_ * blocks + c0_ / CB) * rows + m) * cols * CB;
+    }
+
+    // Forward with a mask: the same activation, and what it did to each element.
+    void activate_with_mask(T* u, int64_t my) const {
+        uint8_t* mk = const_cast<uint8_t*>(mask_row(my, p_.My, p_.Mx));
+        const T slope = T(p_.slope), gain = T(p_.gain);
+        const T cl = p_.clamp >= 0 ? T(p_.clamp) : T(0);
+        const bool clamp = p_.clamp >= 0;
+        for (int64_t q = 0; q < p_.Mx * CB; ++q) {
+            const T x = u[q];
+            // PyTorch's leaky_relu gradient is 1 only for x > 0 (slope at 0), its clamp passes the bounds.
+            const bool neg = !(x > T(0));
+            T v = (x < T(0) ? x * slope : x) * gain;
+            const bool cut = clamp && (v > cl || v < -cl);
+            if (clamp) v = v > cl ? cl : (v < -cl ? -cl : v);
+            u[q] = v;
+            mk[q] = cut ? uint8_t(2) : uint8_t(neg);
+        }
+    }
+
+    // Backward: du = dv * (gain, gain * slope or 0 by the mask); zero outside the forward's intermediate.
+    void mask_factor(T* u, int64_t my) const {
+        const int64_t m = my - p_.mask_sy;
+        if (m < 0 || m >= p_.mask_My) { std::fill(u, u + p_.Mx * CB, T(0)); return; }
+        const int64_t lo = std::clamp<int64_t>(p_.mask_sx, 0, p_.Mx);
+        const int64_t hi = std::clamp<int64_t>(p_.mask_sx + p_.mask_Mx, 0, p_.Mx);
+        std::fill(u, u + lo * CB, T(0));
+        std::fill(u + hi * CB, u + p_.Mx * CB, T(0));
+        const uint8_t* mk = mask_row(m, p_.mask_My, p_.mask_Mx) + (lo - p_.mask_sx) * CB;
+        const T f0 = T(p_.gain), f1 = T(p_.gain * p_.slope);
+        T* v = u + lo * CB;
+        for (int64_t q = 0; q < (hi - lo) * CB; ++q) {
+            const uint8_t k = mk[q];
+            v[q] *= k == 0 ? f0 : (k == 1 ? f1 : T(0));
         }
     }
 
@@ -241,7 +294,7 @@ class Task {
             if (taps) vertical(rows, w, taps, u, p_.Mx);
             else std::fill(urow_.begin(), urow_.end(), T(0));
         }
-        activate(u, p_.Mx * CB);
+        pointwise(u, my);
     }
 
     // What the y-downsampling reads for activated row my: its x-downsampled version (separable fd) or itself.
@@ -317,7 +370,7 @@ void run_all(const Params& p, const torch::Tensor& x, const torch::Tensor& b, co
 // hd / hd2 likewise for the down filter; out [N, C, Ny, Nx] preallocated (any strides).
 void forward(torch::Tensor x, torch::Tensor b, torch::Tensor gu, torch::Tensor gu2, torch::Tensor hd,
              torch::Tensor hd2, int64_t up, int64_t down, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
-             double gain, double slope, double clamp, torch::Tensor out) {
+             double gain, double slope, double clamp, torch::Tensor out, torch::Tensor mask) {
     TORCH_CHECK(x.device().is_cpu() && x.dim() == 4, "x must be a 4-D CPU tensor");
     TORCH_CHECK(out.scalar_type() == x.scalar_type() && out.dim() == 4, "out must match x's dtype");
     TORCH_CHECK((gu.numel() > 0) != (gu2.numel() > 0) && (hd.numel() > 0) != (hd2.numel() > 0),
@@ -342,6 +395,13 @@ void forward(torch::Tensor x, torch::Tensor b, torch::Tensor gu, torch::Tensor g
     TORCH_CHECK(out.size(0) == p.N && out.size(1) == p.C && out.size(2) == p.Ny && out.size(3) == p.Nx,
                 "out has the wrong shape");
     p.gain = gain; p.slope = slope; p.clamp = clamp;
+    if (mask.numel()) {
+        const int64_t cb = x.scalar_type() == torch::kFloat32 ? 16 : 8;
+        TORCH_CHECK(mask.scalar_type() == torch::kUInt8 && mask.is_contiguous() &&
+                        mask.numel() == p.N * ((p.C + cb - 1) / cb) * p.My * p.Mx * cb,
+                    "mask must be a contiguous uint8 tensor [N, ceil(C / CB), My, Mx, CB]");
+        p.mask_out = mask.data_ptr<uint8_t>();
+    }
     if (x.scalar_type() == torch::kFloat32) {
         run_all<float, 16>(p, x, b, gu, gu2, hd, hd2, out);
     } else if (x.scalar_type() == torch::kFloat64) {
@@ -351,8 +411,55 @@ void forward(torch::Tensor x, torch::Tensor b, torch::Tensor gu, torch::Tensor g
     }
 }
 
+// Backward of the input: the forward's structure with the roles swapped (the Python side prepares the
+// transposed taps and paddings, see ops/cpu/fused.py): dy is upsampled by the forward's `down` with the flipped
+// down filter, multiplied by the factor in the forward's mask, filtered with the flipped up filter and
+// downsampled by the forward's `up`. dy [N, C, Ny, Nx] (any strides), dx [N, C, H, W] preallocated.
+void backward(torch::Tensor dy, torch::Tensor mask, torch::Tensor gu, torch::Tensor gu2, torch::Tensor hd,
+              torch::Tensor hd2, int64_t up, int64_t down, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
+              double gain, double slope, int64_t mask_my, int64_t mask_mx, int64_t sy, int64_t sx,
+              torch::Tensor dx) {
+    TORCH_CHECK(dy.device().is_cpu() && dy.dim() == 4 && dx.dim() == 4, "dy and dx must be 4-D CPU tensors");
+    TORCH_CHECK(dx.scalar_type() == dy.scalar_type(), "dx must match dy's dtype");
+    TORCH_CHECK((gu.numel() > 0) != (gu2.numel() > 0) && (hd.numel() > 0) != (hd2.numel() > 0),
+                "exactly one of each filter pair must be given");
+    for (auto* t : {&gu, &gu2, &hd, &hd2}) {
+        TORCH_CHECK(t->numel() == 0 || (t->is_contiguous() && t->scalar_type() == dy.scalar_type()),
+                    "filters must be contiguous and of dy's dtype");
+    }
+    TORCH_CHECK(up >= 1 && down >= 1, "up and down must be >= 1");
+    TORCH_CHECK((gu.numel() ? gu.numel() : gu2.size(0)) <= 64 * up, "the filter has too many taps (max 64 * up)");
+    Params p{};
+    p.N = dy.size(0); p.C = dy.size(1); p.H = dy.size(2); p.W = dy.size(3);
+    p.up = int(up); p.down = int(down); p.px0 = int(px0); p.py0 = int(py0);
+    p.sep_u = gu.numel() > 0; p.sep_d = hd.numel() > 0;
+    p.kux = p.sep_u ? gu.numel() : gu2.size(1); p.kuy = p.sep_u ? gu.numel() : gu2.size(0);
+    p.kdx = p.sep_d ? hd.numel() : hd2.size(1); p.kdy = p.sep_d ? hd.numel() : hd2.size(0);
+    p.Mx = p.W * up + px0 + px1 - p.kux + 1; p.My = p.H * up + py0 + py1 - p.kuy + 1;
+    p.Nx = p.Mx >= p.kdx ? (p.Mx - p.kdx) / down + 1 : 0;
+    p.Ny = p.My >= p.kdy ? (p.My - p.kdy) / down + 1 : 0;
+    TORCH_CHECK(dx.size(0) == p.N && dx.size(1) == p.C && dx.size(2) == p.Ny && dx.size(3) == p.Nx,
+                "dx has the wrong shape");
+    const int64_t cb = dy.scalar_type() == torch::kFloat32 ? 16 : 8;
+    TORCH_CHECK(mask.scalar_type() == torch::kUInt8 && mask.is_contiguous() &&
+                    mask.numel() == p.N * ((p.C + cb - 1) / cb) * mask_my * mask_mx * cb,
+                "mask does not fit dy and the forward's intermediate size");
+    p.gain = gain; p.slope = slope; p.clamp = -1.0;
+    p.mask_in = mask.data_ptr<uint8_t>();
+    p.mask_My = mask_my; p.mask_Mx = mask_mx; p.mask_sy = sy; p.mask_sx = sx;
+    torch::Tensor none = torch::empty({0}, dy.options());
+    if (dy.scalar_type() == torch::kFloat32) {
+        run_all<float, 16>(p, dy, none, gu, gu2, hd, hd2, dx);
+    } else if (dy.scalar_type() == torch::kFloat64) {
+        run_all<double, 8>(p, dy, none, gu, gu2, hd, hd2, dx);
+    } else {
+        TORCH_CHECK(false, "filtered_lrelu backward (fused CPU): float32 or float64 only");
+    }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-    m.def("forward", &forward, "fused filtered_lrelu forward (CPU)");
+    m.def("forward", &forward, "fused filtered_lrelu forward (CPU); a non-empty uint8 mask is filled for backward");
+    m.def("backward", &backward, "fused filtered_lrelu backward of the input (CPU), from the forward's mask");
 }

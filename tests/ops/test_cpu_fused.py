@@ -141,6 +141,171 @@ def test_fused_gradcheck_and_double_backward(plugin):
     assert torch.autograd.gradcheck(lambda b: fn(xc, b), (b,))
 
 
+def _case_tensors(rng, c, dtype, requires_grad=True):
+    x = torch.tensor(rng.standard_normal(c["shape"]) * 2, dtype=dtype)
+    if c["channels_last"]:
+        x = x.contiguous(memory_format=torch.channels_last)
+    b = torch.tensor(rng.standard_normal(c["shape"][1]), dtype=dtype) if c["bias"] else None
+    kw = dict(fu=None if c["fu"] is None else c["fu"].to(dtype), fd=None if c["fd"] is None else c["fd"].to(dtype),
+              up=c["up"], down=c["down"], padding=c["pad"], gain=c["gain"], slope=c["slope"], clamp=c["clamp"],
+              flip_filter=c["flip"])
+    x.requires_grad_(requires_grad)
+    if b is not None:
+        b.requires_grad_(requires_grad)
+    return x, b, kw
+
+
+def _no_pytorch_path(monkeypatch):
+    """Makes any use of the PyTorch path (its resampling or the recomputing backward) fail the test."""
+    import ops.cpu.fused as fused_mod
+    import ops.filtered_lrelu as flr_mod
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("the PyTorch path was called")
+
+    monkeypatch.setattr(flr_mod, "upfirdn2d_torch", forbidden)
+    monkeypatch.setattr(fused_mod, "_recompute_backward", forbidden)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_fused_backward_equals_pytorch_path_over_random_cases(plugin, dtype, tol, monkeypatch):
+    """Gradients of x and b from the fused backward against the PyTorch path's autograd in float64."""
+    rng = np.random.default_rng(61)
+    done = clamped = negative = 0
+    while done < 60:
+        c = _random_case(rng)
+        if not _fits(c):
+            continue
+        x, b, kw = _case_tensors(rng, c, dtype)
+        x64 = x.detach().double().requires_grad_()
+        b64 = None if b is None else b.detach().double().requires_grad_()
+        kw64 = {**kw, "fu": None if kw["fu"] is None else kw["fu"].double(),
+                "fd": None if kw["fd"] is None else kw["fd"].double()}
+        y_ref = filtered_lrelu(x64, b=b64, impl="torch", **kw64)
+        dy = torch.tensor(rng.standard_normal(y_ref.shape))
+        if rng.random() < 0.3:  # a strided, non-contiguous incoming gradient
+            dy = torch.tensor(rng.standard_normal((*y_ref.shape[:3], 2 * y_ref.shape[3])))[..., ::2]
+        wanted64 = [x64] + ([b64] if b is not None else [])
+        ref = torch.autograd.grad(y_ref, wanted64, dy)
+        with monkeypatch.context() as m:
+            _no_pytorch_path(m)
+            y = filtered_lrelu(x, b=b, impl="cpu", **kw)
+            got = torch.autograd.grad(y, [x] + ([b] if b is not None else []), dy.to(dtype))
+        for g, r in zip(got, ref):
+            assert g.shape == r.shape and g.dtype == dtype
+            err = float((g.double() - r).abs().max()) / max(float(r.abs().max()), 1e-6)
+            assert err <= tol, (c, err)
+        assert got[0].is_contiguous(memory_format=torch.channels_last if c["channels_last"] and c["shape"][1] > 1
+                                    else torch.contiguous_format)
+        # The cases must exercise both branches the mask records: the clamp's cut and the negative slope.
+        pre = filtered_lrelu(x64.detach(), b=None if b64 is None else b64.detach(), impl="torch",
+                             **{**kw64, "fd": None, "down": 1, "gain": 1.0, "slope": 1.0, "clamp": None})
+        if c["clamp"] is not None:
+            act = torch.where(pre > 0, pre, pre * c["slope"]) * c["gain"]
+            clamped += int((act.abs() > c["clamp"]).sum())
+        negative += int((pre < 0).sum()) if c["slope"] not in (1.0,) else 0
+        done += 1
+    assert clamped > 100 and negative > 100
+
+
+def test_fused_backward_gradcheck_over_random_cases(plugin, monkeypatch):
+    """float64 gradcheck of the fused backward itself (no PyTorch path involved) on small random cases."""
+    rng = np.random.default_rng(7)
+    done = 0
+    while done < 12:
+        c = _random_case(rng)
+        # Small inputs: gradcheck calls the op twice per input element (channel blocks are covered above).
+        c["shape"] = (1, min(c["shape"][1], 3), min(c["shape"][2], 6), min(c["shape"][3], 6))
+        if not _fits(c):
+            continue
+        x, b, kw = _case_tensors(rng, c, torch.float64)
+        inputs = (x, b) if b is not None else (x,)
+
+        def fn(x, b=None, kw=kw):
+            return filtered_lrelu(x, b=b, impl="cpu", **kw)
+
+        with monkeypatch.context() as m:
+            _no_pytorch_path(m)
+            assert torch.autograd.gradcheck(fn, inputs, eps=1e-7, atol=1e-6), c
+        done += 1
+
+
+def test_fused_double_backward_over_random_cases(plugin):
+    """create_graph takes the recomputing backward: gradgradcheck on random cases, clamp on and off."""
+    rng = np.random.default_rng(8)
+    done = 0
+    while done < 2:
+        c = _random_case(rng)
+        c["shape"] = (1, min(c["shape"][1], 2), min(c["shape"][2], 5), min(c["shape"][3], 5))
+        if not _fits(c) or c["bias"] is False:
+            continue
+        c["clamp"] = 1.0 if done % 2 else None
+        x, b, kw = _case_tensors(rng, c, torch.float64)
+        assert torch.autograd.gradgradcheck(lambda x, b, kw=kw: filtered_lrelu(x, b=b, impl="cpu", **kw), (x, b)), c
+        done += 1
+
+
+def test_fused_backward_does_not_call_the_pytorch_path(plugin, monkeypatch):
+    """A training-style step (forward, loss, backward) stays in the C++ op; only create_graph recomputes."""
+    import ops.cpu.fused as fused_mod
+
+    calls = {"backward": 0, "recompute": 0, "torch_resample": 0}
+    real_backward, real_recompute = plugin.backward, fused_mod._recompute_backward
+    import ops.filtered_lrelu as flr_mod
+    real_resample = flr_mod.upfirdn2d_torch
+
+    class Spy:
+        forward = staticmethod(plugin.forward)
+
+        @staticmethod
+        def backward(*args):
+            calls["backward"] += 1
+            return real_backward(*args)
+
+    def recompute(*args):
+        calls["recompute"] += 1
+        return real_recompute(*args)
+
+    def resample(*args, **kwargs):
+        calls["torch_resample"] += 1
+        return real_resample(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "cpu_plugin", lambda op: Spy())
+    monkeypatch.setattr(fused_mod, "_recompute_backward", recompute)
+    monkeypatch.setattr(flr_mod, "upfirdn2d_torch", resample)
+    fu = design_lowpass_filter(12, cutoff=2.0, width=2.0, fs=8.0)
+    x = torch.randn(2, 5, 9, 9, requires_grad=True)
+    b = torch.zeros(5, requires_grad=True)
+    y = filtered_lrelu(x, fu, fu, b, up=2, down=2, padding=10, clamp=0.5)
+    (y * y).sum().backward()
+    assert calls == {"backward": 1, "recompute": 0, "torch_resample": 0}
+    assert x.grad is not None and b.grad is not None and float(b.grad.abs().sum()) > 0
+    y = filtered_lrelu(x, fu, fu, b, up=2, down=2, padding=10, clamp=0.5)
+    (g,) = torch.autograd.grad(y.sum(), [x], create_graph=True)
+    assert calls["backward"] == 1 and calls["recompute"] == 1 and calls["torch_resample"] > 0
+    assert g.requires_grad
+
+
+def test_mask_only_when_a_gradient_is_needed(plugin, monkeypatch):
+    masks = []
+
+    class Spy:
+        @staticmethod
+        def forward(*args):
+            masks.append(args[-1].numel())
+            return plugin.forward(*args)
+
+    monkeypatch.setattr(backend, "cpu_plugin", lambda op: Spy())
+    x = torch.randn(1, 20, 6, 7)
+    kw = dict(fu=torch.ones(4) / 4, fd=torch.ones(3) / 3, up=2, down=2, padding=[3, 2, 1, 4])
+    filtered_lrelu(x, **kw)
+    with torch.no_grad():
+        filtered_lrelu(x.requires_grad_(), **kw)
+    filtered_lrelu(x, **kw)
+    # One byte per element of the (6*2+1+4-3) x (7*2+3+2-3) intermediate, channels in two blocks of 16.
+    assert masks == [0, 0, 1 * 2 * 16 * 14 * 16]
+
+
 def test_auto_uses_fused_for_float_calls_without_filter_gradients(plugin, monkeypatch):
     x = torch.randn(1, 4, 8, 8)
     calls = []
@@ -206,11 +371,26 @@ def test_failed_self_check_is_not_used(monkeypatch, caplog, plugin):
 
 def test_real_self_check_catches_a_wrong_kernel(plugin):
     class Wrong:
-        def forward(self, x, b, gu, gu2, hd, hd2, up, down, px0, px1, py0, py1, gain, slope, clamp, out):
-            plugin.forward(x, b, gu, gu2, hd, hd2, up, down, px0, px1, py0, py1, gain * 1.001, slope, clamp, out)
+        def forward(self, x, b, gu, gu2, hd, hd2, up, down, px0, px1, py0, py1, gain, slope, clamp, out, mask):
+            plugin.forward(x, b, gu, gu2, hd, hd2, up, down, px0, px1, py0, py1, gain * 1.001, slope, clamp, out,
+                           mask)
+
+        backward = staticmethod(plugin.backward)
+
+    class WrongBackward:
+        forward = staticmethod(plugin.forward)
+
+        @staticmethod
+        def backward(*args):
+            args = list(args)
+            args[13] *= 1.001  # slope
+            plugin.backward(*args)
 
     assert build.self_check(plugin) is None
+    with torch.no_grad():  # the first call (which builds and checks) may come from a no-grad forward
+        assert build.self_check(plugin) is None
     assert "self-check" in build.self_check(Wrong())
+    assert "gradient" in build.self_check(WrongBackward())
 
 
 def test_cache_key_follows_source_flags_and_cpu(monkeypatch):
