@@ -31,7 +31,8 @@ import torch.nn.functional as F
 
 from networks.errors import UserError
 
-__all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'project', 'render_projection',
+__all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator', 'project',
+           'render_projection',
            'noise_maps', 'noise_regulariser', 'lpips_vgg16', 'psnr', 'save_projection', 'load_projection']
 
 
@@ -101,6 +102,21 @@ def load_target(path: str, resolution: int, channels: int = 3) -> tuple[torch.Te
     if channels not in (1, 3):
         raise ProjectionError(f'cannot project into a network with {channels} image channels')
     return tensor.contiguous(), note
+
+
+def load_discriminator(path: str, device: torch.device | str = 'cpu') -> torch.nn.Module | None:
+    """The snapshot's own D from ``path``, read with the project's safe pickle loader, in eval mode without grads;
+    None when the pickle has no D, or one without the StyleGAN2 blocks that :func:`project` reads features from."""
+    import networks
+
+    try:
+        data = networks.load_network_pkl(path, device=device)
+    except (ValueError, OSError) as err:  # networks.PickleError is a ValueError
+        raise ProjectionError(f'cannot load network {path!r}: {err}') from err
+    D = data.get('D') if isinstance(data, dict) else None
+    if not isinstance(D, torch.nn.Module) or not hasattr(D, 'block_resolutions'):
+        return None
+    return D.eval().requires_grad_(False)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
