@@ -265,7 +265,7 @@ def test_projection_job_uses_the_pickles_d_only_when_asked_and_present(pkl_dir, 
     save_png(str(tmp_path / 'target.png'), Renderer().render(RenderArgs(pkl=plain, w0_seeds=((8, 1.0),))).image)
     finals = {}
     for name, pkl, use_d, terms in (('d', with_d, True, 'pixels + D features'), ('off', with_d, False, 'pixels'),
-                                    ('none', plain, True, 'the pickle has no D')):
+                                    ('none', plain, True, 'pixels; the pickle has no D')):
         job = projection_job(pkl, str(tmp_path / 'target.png'), str(tmp_path / f'{name}.npz'), steps=5, use_d=use_d)
         assert job.wait(120) and job.error is None, job.error
         assert job.detail == f'loss: {terms}', job.detail
