@@ -57,6 +57,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--lr', type=float_range(1e-9, 100), default=0.1, help='initial learning rate (Adam)')
     parser.add_argument('--d-weight', type=finite_float, default=0.1,
                         help='weight of the discriminator-feature term (0: pixels only); used when the pickle has D')
+    parser.add_argument('--d-every', type=int_range(1, 1_000_000), default=4, metavar='K',
+                        help='evaluate the D-feature term every K steps, at K times its weight (lazy, as StyleGAN2 '
+                             'regularises; 1: every step)')
     parser.add_argument('--vgg16', type=existing_file, default=None, metavar='FILE',
                         help="LPIPS-VGG16 TorchScript file (e.g. NVlabs' vgg16.pt) for a perceptual term; needs "
                              '--trust-detector, since TorchScript is code that runs when loaded')
@@ -122,8 +125,8 @@ def _run(args: argparse.Namespace) -> None:
 
     try:
         result = project(G, target, space=args.space, num_steps=args.steps, c=c, D=D, d_weight=args.d_weight,
-                         perceptual=perceptual,
-                         learning_rate=args.lr, seed=args.seed, device=args.device, callback=on_step)
+                         d_every=args.d_every, perceptual=perceptual, learning_rate=args.lr, seed=args.seed,
+                         device=args.device, callback=on_step)
     finally:
         if recorder is not None:
             recorder.close()

@@ -26,6 +26,7 @@ class Job:
         self.name = name
         self.progress = 0.0          # 0..1
         self.status = 'starting'
+        self.detail = ''             # what the job does (a projection: its loss terms); kept after it ends
         self.preview: np.ndarray | None = None  # uint8 HWC
         self.result: object = None
         self.error: str | None = None
@@ -71,30 +72,38 @@ class Job:
 
 
 def projection_job(pkl: str, target: str, out_path: str, space: str = 'w+', steps: int = 200,
-                   device: str = 'cpu', class_idx: int | None = None, preview_every: int = 1) -> Job:
+                   device: str = 'cpu', class_idx: int | None = None, preview_every: int = 1,
+                   use_d: bool = True, d_weight: float = 0.1, d_every: int = 4) -> Job:
     """Project ``target`` into the network of ``pkl``; the result is the path of the written projected_w.npz.
 
+    With ``use_d`` and a pickle that holds a D, the loss adds its feature term (``d_weight``, lazily every
+    ``d_every`` steps; see :func:`viz.analysis.projection.project`); the status line names the loss terms used.
     Stopping early still writes the latent reached so far (it is as usable as a finished one).
     """
     def run(job: Job) -> str:
         from viz.analysis.images import class_label
-        from viz.analysis.projection import ProjectionStep, load_target, project, save_projection
+        from viz.analysis.projection import ProjectionStep, load_discriminator, load_target, project, save_projection
         from viz.core.images import to_uint8_rgb
         from viz.core.network_cache import check_device, load
+        from viz.core.render_types import DEFAULT_PKL
 
         job.report(0.0, 'loading network')
         G = load(pkl, check_device(device)).G
+        D = load_discriminator(pkl, check_device(device)) if use_d and pkl != DEFAULT_PKL else None
+        terms = 'pixels + D features' if D is not None else ('pixels; the pickle has no D' if use_d else 'pixels')
+        job.detail = f'loss: {terms}'
         image, note = load_target(target, G.img_resolution, G.img_channels)
         c_dim = int(getattr(G, 'c_dim', 0) or 0)
         c = class_label(G, class_idx if class_idx is not None else 0) if c_dim else None
 
         def on_step(step: ProjectionStep) -> bool:
             preview = to_uint8_rgb(step.image[0]) if step.step % preview_every == 0 or step.step == 1 else None
-            return job.report(step.step / step.num_steps, f'step {step.step}/{step.num_steps}  loss {step.loss:.4f}',
-                              preview)
+            return job.report(step.step / step.num_steps,
+                              f'step {step.step}/{step.num_steps}  loss {step.loss:.4f}  ({terms})', preview)
 
-        job.report(0.0, note or 'projecting')
-        result = project(G, image, space=space, num_steps=steps, c=c, device=device, callback=on_step)
+        job.report(0.0, note or f'projecting ({terms})')
+        result = project(G, image, space=space, num_steps=steps, c=c, D=D, d_weight=d_weight, d_every=d_every,
+                         device=device, callback=on_step)
         save_projection(out_path, result)
         job.preview = to_uint8_rgb(result.image[0])
         return out_path

@@ -8,6 +8,10 @@ and unit variance after each step. StyleGAN3 has no noise inputs, so for it only
 
 The loss here is a multi-scale pixel MSE plus, when a discriminator is given, a perceptual distance on its block
 features (LPIPS-like: unit-normalised over channels, squared difference, spatial mean, summed over blocks).
+The D term is evaluated lazily, as StyleGAN2 evaluates its regularisers (Karras et al. 2020, Sec. 3.1, "lazy
+regularization"): only every ``d_every``-th step (steps 0, k, 2k, ...), with its weight multiplied by ``d_every`` so
+that its gradient summed over the steps is the same as every step at ``d_weight``. D forward + backward to the image
+costs about one G forward + backward at 256 px; paid every step, it alone nearly doubles a step's time.
 
 :func:`project` works on a private copy of the generator, never on the caller's; :func:`render_projection` turns
 the saved result (ws and, for StyleGAN2, the noise maps) back into exactly the final image.
@@ -27,7 +31,8 @@ import torch.nn.functional as F
 
 from networks.errors import UserError
 
-__all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'project', 'render_projection',
+__all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator', 'project',
+           'render_projection',
            'noise_maps', 'noise_regulariser', 'lpips_vgg16', 'psnr', 'save_projection', 'load_projection']
 
 
@@ -97,6 +102,21 @@ def load_target(path: str, resolution: int, channels: int = 3) -> tuple[torch.Te
     if channels not in (1, 3):
         raise ProjectionError(f'cannot project into a network with {channels} image channels')
     return tensor.contiguous(), note
+
+
+def load_discriminator(path: str, device: torch.device | str = 'cpu') -> torch.nn.Module | None:
+    """The snapshot's own D from ``path``, read with the project's safe pickle loader, in eval mode without grads;
+    None when the pickle has no D, or one without the StyleGAN2 blocks that :func:`project` reads features from."""
+    import networks
+
+    try:
+        data = networks.load_network_pkl(path, device=device)
+    except (ValueError, OSError) as err:  # networks.PickleError is a ValueError
+        raise ProjectionError(f'cannot load network {path!r}: {err}') from err
+    D = data.get('D') if isinstance(data, dict) else None
+    if not isinstance(D, torch.nn.Module) or not hasattr(D, 'block_resolutions'):
+        return None
+    return D.eval().requires_grad_(False)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -187,7 +207,8 @@ def _mapped_stats(G: torch.nn.Module, c: torch.Tensor | None, samples: int, gen:
 
 def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_steps: int = 1000,
             c: torch.Tensor | None = None, D: torch.nn.Module | None = None, d_weight: float = 0.1,
-            perceptual: Callable[[torch.Tensor], torch.Tensor] | None = None, perceptual_weight: float = 1.0,
+            d_every: int = 4, perceptual: Callable[[torch.Tensor], torch.Tensor] | None = None,
+            perceptual_weight: float = 1.0,
             learning_rate: float = 0.1, initial_noise_factor: float = 0.05, noise_ramp_length: float = 0.75,
             lr_rampdown_length: float = 0.25, lr_rampup_length: float = 0.05, noise_reg_weight: float = 1e5,
             w_avg_samples: int = 10000, seed: int = 0, device: torch.device | str = 'cpu',
@@ -197,14 +218,19 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
     ``space`` 'w' optimises one w shared by all layers, 'w+' one per layer (both start at the average w).
     ``callback(step)`` is called after every step; returning False stops early (the result then holds the
     latest ws, ``stopped=True``). ``D`` (a StyleGAN2 discriminator, e.g. the snapshot's own) adds the feature
-    distance weighted by ``d_weight``; ``perceptual`` (images in [-1, 1] -> features [N, F], e.g.
+    distance weighted by ``d_weight``, evaluated lazily: on every ``d_every``-th step (from step 0) with weight
+    ``d_weight * d_every`` (``d_every=1``: every step); ``perceptual`` (images in [-1, 1] -> features [N, F], e.g.
     :func:`lpips_vgg16`) adds ``perceptual_weight`` times the squared feature distance.
-    ``seed`` fixes the w_avg sample, the initial noise maps and the w noise.
+    ``seed`` fixes the w_avg sample, the initial noise maps and the w noise. ``losses`` (and the callback's
+    ``loss``) count the D term at ``d_weight`` as of its latest evaluation, so that they compare across steps.
     """
     if space not in ('w', 'w+'):
         raise ProjectionError(f'space must be w or w+, got {space!r}')
     if num_steps < 1:
         raise ProjectionError(f'num_steps must be >= 1, got {num_steps}')
+    if int(d_every) != d_every or d_every < 1:
+        raise ProjectionError(f'd_every must be an integer >= 1, got {d_every}')
+    d_every = int(d_every)
     device = torch.device(device)
     res, channels = G.img_resolution, G.img_channels
     if target.ndim == 3:
@@ -248,6 +274,7 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
 
     losses: list[float] = []
     stopped = False
+    d_term = 0.0  # the D term at d_weight, as of its latest evaluation (step 0 evaluates it)
     for step in range(num_steps):
         # Schedules from the StyleGAN2 projector: w noise decays quadratically to 0 over the first 75% of the
         # steps; the learning rate ramps up over the first 5% and cosine-ramps down over the last 25%.
@@ -262,16 +289,21 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
         w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * w_noise_scale
         img = synth(w_opt + w_noise)
         loss = _pixel_loss(img, target)
-        if target_feats is not None:
-            loss = loss + d_weight * _feature_distance(_d_features(D, img), target_feats)
         if target_perc is not None:
             loss = loss + perceptual_weight * (perceptual(img) - target_perc).square().sum()
         if noise:
             loss = loss + noise_reg_weight * noise_regulariser(list(noise.values()))
+        reported = float(loss.detach())
+        if target_feats is not None and step % d_every == 0:
+            d_dist = _feature_distance(_d_features(D, img), target_feats)
+            d_term = float(d_dist.detach()) * d_weight
+            loss = loss + (d_weight * d_every) * d_dist
+        if target_feats is not None:
+            reported += d_term
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(reported)
 
         with torch.no_grad():  # keep the noise maps at zero mean, unit variance (as the StyleGAN2 projector)
             for buf in noise.values():

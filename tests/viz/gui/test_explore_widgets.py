@@ -7,6 +7,7 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 from viz.core.render_types import RenderArgs
 
@@ -240,3 +241,34 @@ def test_keyframe_playback_is_not_taken_for_a_seed_change():
     widget.set_seed(5)
     widget(show=False)
     assert viz.args.latent == (0.1,) * 16  # playback drives the latent; it restores the state when it stops
+
+
+def test_projection_job_uses_the_pickles_d_only_when_asked_and_present(pkl_dir, tmp_path):
+    import networks
+    from networks.stylegan2 import Discriminator
+    from viz.analysis.jobs import projection_job
+    from viz.analysis.projection import ProjectionError, load_discriminator
+    from viz.core.images import save_png
+    from viz.core.renderer import Renderer
+
+    plain = str(pkl_dir / 'tiny_sg3.pkl')
+    G = networks.load_network_pkl(plain)['G_ema']
+    torch.manual_seed(0)
+    D = Discriminator(c_dim=0, img_resolution=G.img_resolution, img_channels=3, channel_base=256, channel_max=16)
+    with_d = str(tmp_path / 'with_d.pkl')
+    networks.save_network_pkl(with_d, dict(G_ema=G, D=D))
+    assert load_discriminator(plain) is None
+    loaded = load_discriminator(with_d)
+    assert loaded is not None and not any(p.requires_grad for p in loaded.parameters())
+    with pytest.raises(ProjectionError, match='cannot load'):  # read by the safe loader: a hostile pickle is refused
+        load_discriminator(str(pkl_dir / 'malicious.pkl'))
+    save_png(str(tmp_path / 'target.png'), Renderer().render(RenderArgs(pkl=plain, w0_seeds=((8, 1.0),))).image)
+    finals = {}
+    for name, pkl, use_d, terms in (('d', with_d, True, 'pixels + D features'), ('off', with_d, False, 'pixels'),
+                                    ('none', plain, True, 'pixels; the pickle has no D')):
+        job = projection_job(pkl, str(tmp_path / 'target.png'), str(tmp_path / f'{name}.npz'), steps=5, use_d=use_d)
+        assert job.wait(120) and job.error is None, job.error
+        assert job.detail == f'loss: {terms}', job.detail
+        finals[name] = np.load(job.result)['w']
+    # The D term changes the optimisation (same G, target and seed otherwise).
+    assert not np.array_equal(finals['d'], finals['off']) and np.array_equal(finals['off'], finals['none'])

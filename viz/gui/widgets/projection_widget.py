@@ -1,4 +1,5 @@
-"""Project an image into W / W+: target path, steps, space; live reconstruction, progress bar, stop button.
+"""Project an image into W / W+: target path, steps, space, the D-feature loss; live reconstruction, progress bar,
+stop button.
 
 The work runs in a :class:`viz.analysis.jobs.Job` (its own thread and its own copy of the network); this widget
 only starts it, draws what it publishes and, when it ends, makes the written projected_w.npz the current latent.
@@ -24,6 +25,7 @@ class ProjectionWidget:
         self.target = ''
         self.steps = 200
         self.space = 1  # index into SPACES
+        self.use_d = True  # the snapshot's D features in the loss, when the pickle has a D (the status says)
         self.job: Job | None = None
         self._applied: Job | None = None
 
@@ -39,7 +41,7 @@ class ProjectionWidget:
         try:
             out = next_path(viz.capture_dir, 'projected_w', 'npz')
             self.job = projection_job(viz.args.pkl, self.target, out, SPACES[self.space], int(self.steps),
-                                      viz.args.device, viz.args.class_idx)
+                                      viz.args.device, viz.args.class_idx, use_d=self.use_d)
         except (UserError, OSError) as exc:
             viz.log(f'projection: {exc}', error=True)
 
@@ -56,7 +58,8 @@ class ProjectionWidget:
 
     def test_state(self) -> dict:
         job = self.job
-        return dict(target=self.target, steps=int(self.steps), running=job is not None and not job.done,
+        return dict(target=self.target, steps=int(self.steps), use_d=self.use_d,
+                    running=job is not None and not job.done,
                     progress=job.progress if job else 0.0, status=job.status if job else '',
                     error=job.error if job else None, result=job.result if job else None)
 
@@ -93,6 +96,12 @@ class ProjectionWidget:
             imgui.same_line()
             _, self.space = imgui.combo('Space##proj', self.space, list(SPACES))
             imgui_utils.tooltip('W: one w for every layer; W+: one w per layer (closer fits)')
+            imgui.same_line()
+            _, self.use_d = imgui.checkbox('D features##proj', self.use_d)
+            imgui_utils.tooltip("Add the snapshot's own discriminator features to the loss (a perceptual term, "
+                                'evaluated every 4th step), when the pickle has a D; the status line says which '
+                                'terms are used')
+            viz.rect('project_use_d')
         if job is not None:
             imgui.text(' ')
             imgui.same_line(viz.label_w)
