@@ -270,7 +270,10 @@ class VisualizerApp:
                 widget(show)
         imgui.end()
 
+        before = self.result
         self._poll_result()
+        if self.result is not before and self.result is not None and self.result.args == self.args:
+            self._stamps.setdefault('seen', time.perf_counter())  # the render thread's result for the newest args
         self._view_display_change()
         imgui.set_next_window_pos(imgui.ImVec2(pane_w, 0))
         imgui.set_next_window_size(imgui.ImVec2(width - pane_w, height))
@@ -347,8 +350,6 @@ class VisualizerApp:
         result = self.async_renderer.get_result()
         if result is None:
             return
-        if result.args == self.args:
-            self._stamps.setdefault('seen', time.perf_counter())
         self.perf_widget.record_render(result.timings.get('total', 0.0))
         if result.error:
             self.log(result.error, error=True)
