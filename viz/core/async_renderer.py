@@ -158,10 +158,13 @@ class AsyncRenderer:
     @staticmethod
     def _lower_priority(niceness: int = 10) -> None:
         """Linux: give this thread (and the torch threads it starts) a higher nice value than the GUI thread,
-        so that on a busy CPU the window keeps its frame rate and the renders take the slack."""
+        so that on a busy CPU the window keeps its frame rate and the renders take the slack. Relative to the
+        thread's own nice value: under `nice -n 19` an absolute 10 would put the renders above the GUI (for root,
+        who may lower a nice value)."""
         if sys.platform.startswith('linux') and hasattr(os, 'setpriority'):
             try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + niceness, 19))
             except OSError:
                 pass
 
