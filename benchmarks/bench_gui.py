@@ -11,7 +11,9 @@
 4. Analyses (default network): GUI frames/s while a 50-seed spectrum runs; seed click -> new image with that
    spectrum running, as a ratio to the same click without it (target <= 1.5), in the GUI and at the
    renderer (`click`); display-only changes (FFT range / beta, dB, normalise, channels, untransform) -> new
-   image (target < 50 ms).
+   image (target < 50 ms). In the window both are timed by the app's latency trace, from the change to the swap
+   of the frame that shows it, and the median of each stage (request, render, result seen, drawn, shown) is
+   printed: where the time goes.
 """
 
 from __future__ import annotations
