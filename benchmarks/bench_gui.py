@@ -11,7 +11,9 @@
 4. Analyses (default network): GUI frames/s while a 50-seed spectrum runs; seed click -> new image with that
    spectrum running, as a ratio to the same click without it (target <= 1.5), in the GUI and at the
    renderer (`click`); display-only changes (FFT range / beta, dB, normalise, channels, untransform) -> new
-   image (target < 50 ms).
+   image (target < 50 ms). In the window both are timed by the app's latency trace, from the change to the swap
+   of the frame that shows it, and the median of each stage (request, render, result seen, drawn, shown) is
+   printed: where the time goes.
 """
 
 from __future__ import annotations
@@ -167,17 +169,34 @@ def _shown(app, args) -> bool:
     return app.result is not None and app.result.args == args and app.result.image is not None
 
 
+def _median_trace(rows: list[dict]) -> dict:
+    """Per stage of the app's latency trace, the median ms after the change (over the rows that reached it)."""
+    from viz.gui.app import TRACE_STAGES
+
+    return {k: round(statistics.median(r[k] for r in rows if k in r), 1) for k in TRACE_STAGES
+            if any(k in r for r in rows)}
+
+
 def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
     """Frame rate during a spectrum, seed click -> image with and without it, display-only change -> image."""
     app.window.fps_limit = 0
     app.perf_widget.fps_limit = 0
     _until(app, lambda: not app.rendering)
 
-    def click() -> float:
+    traces: dict[str, list[dict]] = {'plain': [], 'during': [], 'display': [], 'untransform': []}
+
+    def traced(kind: str) -> float:
+        """Frames until the newest args are on screen; seconds from the change to the swap of that frame (the
+        app's latency trace, whose stages are kept in `traces`)."""
+        target = app.args
+        _until(app, lambda: _shown(app, target) and app._traced is app.result)
+        traces[kind].append(dict(app.latency_trace))
+        return app.latency_trace['shown'] / 1000
+
+    def click(kind: str) -> float:
         app.latent_widget.set_seed(app.latent_widget.seed + 1)
         app.frame()
-        target = app.args
-        seconds = _until(app, lambda: _shown(app, target))
+        seconds = traced(kind)
         app.frame()
         return seconds
 
@@ -194,12 +213,12 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
     idle_fps, _n = _fps(app, seconds=3.0)
     plain, during, fps_during, progress_before = [], [], [], None
     for _ in range(repeats):
-        plain.append(click())
+        plain.append(click('plain'))
         spectrum(True)
         fps, frames = _fps(app, seconds=1.0)
         fps_during.append(fps)
         progress_before = app.async_renderer.progress
-        during.append(click())
+        during.append(click('during'))
         spectrum(False)
         analyses = app.async_renderer.renderer.analyses
         analyses._values.clear()  # forget it (and its saved samples): the next pair sees it running again
@@ -215,8 +234,7 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
         for key, value in change.items():
             setattr(app.layer_widget, key, value)
         app.frame()
-        target = app.args
-        display[name] = _until(app, lambda t=target: _shown(app, t))
+        display[name] = traced('display')
         render_ms[name] = 1000 * app.result.timings.get('total', float('nan'))
     # Untransform: a moved input first (that synthesises), then the display-only toggle.
     app.transform_widget.x, app.transform_widget.angle = 0.1, 5.0
@@ -224,13 +242,14 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50) -> dict:
     _until(app, lambda t=app.args: _shown(app, t))
     app.transform_widget.untransform = True
     app.frame()
-    target = app.args
-    display['untransform'] = _until(app, lambda t=target: _shown(app, t))
+    display['untransform'] = traced('untransform')
     render_ms['untransform'] = 1000 * app.result.timings.get('total', float('nan'))
     return dict(idle_fps=idle_fps, fps_during_spectrum=fps, fps_during_all=fps_during, progress=progress_before,
                 click_plain_s=plain, click_with_spectrum_s=during, spectrum_still_running=still_running,
                 click_ratio=statistics.median(during) / statistics.median(plain),
                 click_pair_ratios=[d / p for d, p in zip(during, plain)], display_change_s=display,
+                trace_ms={kind: _median_trace(rows) for kind, rows in traces.items()},
+                sync_views=app.sync_views,
                 display_change_render_ms=render_ms, display_change_max_s=max(display.values()))
 
 
@@ -392,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
               f'{1000 * statistics.median(an["click_with_spectrum_s"]):.0f} ms with the spectrum running '
               f'(x{an["click_ratio"]:.2f}); display-only changes (ms): '
               + ', '.join(f'{k} {1000 * v:.0f}' for k, v in an['display_change_s'].items()))
+        for kind, stages in an['trace_ms'].items():  # where the time goes, change -> frame on screen
+            print(f'  trace {kind} (median ms after the change): '
+                  + ', '.join(f'{k} {v:.0f}' for k, v in stages.items()))
     if 'click' in results:
         click = results['click']
         checks['renderer: seed change with a spectrum running <= 1.5x a plain one'] = click['ratio'] <= 1.5

@@ -59,10 +59,12 @@ class AnalysisControl:
         self._should_cancel = should_cancel
         self._lock = threading.Lock()
         self._progress: tuple[str, int, int] | None = None
+        self.stopped = False  # check() has raised: an analysis was stopped
 
     def check(self) -> None:
         """Raise AnalysisCancelled if the analysis should stop."""
         if self._should_cancel is not None and self._should_cancel():
+            self.stopped = True
             raise AnalysisCancelled
 
     def report(self, what: str, done: int, total: int) -> None:

@@ -9,7 +9,8 @@ the headless tool and the tests; it never raises: failures come back as `RenderR
 
 The synthesis output (or captured layer) is cached by every RenderArgs field except the display-only and
 analysis ones (`VIEW_ONLY_FIELDS`), so FFT range / beta, dB, normalise, channels and untransform never run
-the generator again.
+the generator again; `view_from_cache` re-views a shown result from that cache on the caller's thread (the GUI's,
+no round trip through the render thread) when only `DISPLAY_FIELDS` changed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, noise_buffers, run_synthesis
 from viz.core.views import fft_view, untransform_image, with_colorbar
 
-__all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'synthesis_key']
+__all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'DISPLAY_FIELDS', 'synthesis_key',
+           'same_synthesis_and_analyses']
 
 # RenderArgs fields that change only how a synthesis result is shown (or which analyses run), never the
 # synthesis itself. Every other field, including any added later, is part of the synthesis cache key.
@@ -43,6 +45,19 @@ VIEW_ONLY_FIELDS = frozenset({
     'spectrum_seeds', 'spectrum_dataset', 'spectrum_layer', 'spectrum_definition',
     'eq_readout', 'eq_transforms', 'sticking', 'sticking_radius', 'sticking_num', 'sticking_frames',
 })
+
+# The view-only fields that no analysis depends on either (`analyses.analysis_keys` reads none of them): a change
+# of these alone is re-viewed from the cached synthesis (`Renderer.view_from_cache`), and does not cancel an
+# analysis that is running.
+DISPLAY_FIELDS = frozenset({
+    'sel_channels', 'base_channel', 'img_scale_db', 'img_normalize', 'untransform',
+    'fft_show', 'fft_all', 'fft_range_db', 'fft_beta',
+})
+
+
+def same_synthesis_and_analyses(a: RenderArgs, b: RenderArgs) -> bool:
+    """Whether `a` and `b` differ in `DISPLAY_FIELDS` alone (same synthesis, same analyses)."""
+    return all(getattr(a, f.name) == getattr(b, f.name) for f in dataclasses.fields(a) if f.name not in DISPLAY_FIELDS)
 
 
 def synthesis_key(args: RenderArgs, layer: str | None) -> tuple:
@@ -133,8 +148,21 @@ class Renderer:
         out = self._synthesis(net, args, ws, layer, dev, linear, self._latent_noise(net, args, messages))
         res.timings['synthesis'] = time.perf_counter() - t
 
+        res.timings['at_synthesis_done'] = time.perf_counter()
+
         t = time.perf_counter()
-        untransform = layer is None and args.untransform and net.info['has_transform'] and bool(
+        self._view(args, out, layer, net.info['has_transform'], linear, res)
+        res.timings['view'] = time.perf_counter() - t
+        res.timings['at_view_done'] = time.perf_counter()
+
+        self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages, control)
+        res.messages = tuple(messages)
+
+    @staticmethod
+    def _view(args: RenderArgs, out: dict, layer: str | None, has_transform: bool, linear: np.ndarray | None,
+              res: RenderResult) -> None:
+        """res.image, res.fft and res.stats of the synthesis output `out` as the display fields of `args` ask."""
+        untransform = layer is None and args.untransform and has_transform and bool(
             args.translate_x or args.translate_y or args.rotate or linear is not None)
         if untransform:
             # NVlabs' band-limited operator; the stats and the FFT below are of the untransformed image.
@@ -161,13 +189,38 @@ class Renderer:
         if args.img_scale_db:
             view = view * (10 ** (args.img_scale_db / 20))
         res.image = to_uint8_rgb(view)
+        res.fft = None
         if args.fft_show:
             _db, rgb = fft_view(x if args.fft_all else sel, beta=args.fft_beta, range_db=args.fft_range_db)
             res.fft = with_colorbar(rgb, -args.fft_range_db, args.fft_range_db, 'dB')
-        res.timings['view'] = time.perf_counter() - t
 
-        self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages, control)
-        res.messages = tuple(messages)
+    def view_from_cache(self, args: RenderArgs, shown: RenderResult) -> RenderResult | None:
+        """`shown` (a finished render) re-viewed with the display fields of `args`, from the cached synthesis,
+        without the generator; None unless `args` differs from `shown.args` in `DISPLAY_FIELDS` alone and that
+        synthesis is still the cached one. Safe to call from another thread than `render`'s: it only reads the
+        cache entry (replaced whole, never changed in place, except for the untransformed image it may add)."""
+        base = shown.args
+        if (base is None or shown.error or shown.image is None or not shown.network
+                or not same_synthesis_and_analyses(args, base)):
+            return None
+        has_transform = bool(shown.network.get('has_transform'))
+        layer = None if base.layer_name == OUTPUT_LAYER else base.layer_name
+        if layer is not None and layer not in {ly.name for ly in shown.layers}:
+            layer = None  # as `_render`: a layer this network lacks shows the output
+        linear = input_linear(args)
+        untransform = layer is None and args.untransform and has_transform and bool(
+            args.translate_x or args.translate_y or args.rotate or linear is not None)
+        cache = self._synthesis_cache  # one read: the render thread may replace it meanwhile
+        key = synthesis_key(args, layer) + (latent_file_key(args.latent_file),)
+        if cache is None or cache[0] != key or (untransform and 'untransformed' not in cache[1]):
+            return None  # the untransformed image is built by the render thread (its first build is slow)
+        t = time.perf_counter()
+        res = dataclasses.replace(shown, args=args, timings={})
+        with torch.no_grad():
+            self._view(args, cache[1], layer, has_transform, linear, res)
+        res.timings['view'] = res.timings['total'] = time.perf_counter() - t
+        res.timings['synthesis'] = 0.0
+        return res
 
     def _latent_noise(self, net: LoadedNetwork, args: RenderArgs, messages: list[str]) -> dict[str, torch.Tensor]:
         """The StyleGAN2 noise maps a projection saved beside its w (``noise/<buffer>`` in projected_w.npz), for a

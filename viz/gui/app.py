@@ -1,7 +1,9 @@
 """The visualizer application: a control pane of widgets, the view pane, the async renderer, captures.
 
 Each frame the widgets edit `self.args` (a frozen `RenderArgs`); when the renderer is idle the newest args
-are submitted, and the newest result is uploaded as textures and drawn. Nothing here touches a network.
+are submitted, and the newest result is uploaded as textures and drawn. Nothing here touches a network: a change
+of display fields alone is re-viewed here from the renderer's cached synthesis (`Renderer.view_from_cache`).
+`latency_trace` says where the time of the newest change went (change -> request -> render -> frame on screen).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gui_utils.window import GlfwImguiWindow
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.images import save_png
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
+from viz.core.renderer import same_synthesis_and_analyses
 from viz.gui.image_view import WHEEL_STEP, ImageView
 from viz.gui.widgets.capture_widget import CaptureWidget
 from viz.gui.widgets.class_widget import ClassWidget
@@ -47,6 +50,12 @@ log = logging.getLogger('visualizer')
 RED = (1.0, 0.35, 0.3)
 ORANGE = (1.0, 0.65, 0.1)
 FINE_STEP = 0.05  # Up/Down: a twentieth of the way to the next seed
+# A display-only change is re-viewed on the GUI thread, from the renderer's cached synthesis, when the view of the
+# shown result took less than this (it costs the GUI one frame of this length; a larger one goes to the renderer).
+SYNC_VIEW_S = 0.05
+# Stages of the latency trace (`VisualizerApp.latency_trace`), in the order a change passes them.
+TRACE_STAGES = ('changed', 'submitted', 'enqueued', 'picked', 'synthesis_done', 'view_done', 'posted', 'seen',
+                'drawn', 'shown')
 
 # Every keyboard shortcut, as the F1 overlay lists it. None fires while a text field has the keyboard.
 SHORTCUTS = (
@@ -105,8 +114,14 @@ class VisualizerApp:
         self.messages: deque[tuple[str, bool]] = deque(maxlen=200)
         self.rects: dict[str, tuple[float, float, float, float]] = {}
         self.textures = TextureCache()
-        self.async_renderer = async_renderer or AsyncRenderer()
+        # Analyses wait for the window to show the view of their request first (at most half a second).
+        self.async_renderer = async_renderer or AsyncRenderer(hold_until_shown=0.5)
         self._submitted: RenderArgs | None = None
+        # Latency trace: perf_counter stamps of the newest change on its way to the screen (see TRACE_STAGES).
+        self._stamps: dict[str, float] = {}
+        self._traced: RenderResult | None = None  # the result the last finished trace belongs to
+        self.latency_trace: dict[str, float] = {}  # the last finished trace: stage -> ms after 'changed'
+        self.sync_views = 0  # display-only changes shown from the cached synthesis on this thread
         self._last_good_pkl = DEFAULT_PKL
         self._last_good_device = 'cpu'
         self._error_args: RenderArgs | None = None  # the state the banner's error belongs to
@@ -168,6 +183,7 @@ class VisualizerApp:
         changes = {k: v for k, v in changes.items() if getattr(self.args, k) != v}
         if changes:
             self.args = dataclasses.replace(self.args, **changes)
+            self._stamps = dict(changed=time.perf_counter())
 
     def log(self, text: str, error: bool = False) -> None:
         text = gui_message(text)
@@ -254,12 +270,19 @@ class VisualizerApp:
                 widget(show)
         imgui.end()
 
+        before = self.result
         self._poll_result()
+        if self.result is not before and self.result is not None and self.result.args == self.args:
+            self._stamps.setdefault('seen', time.perf_counter())  # the render thread's result for the newest args
+        self._view_display_change()
         imgui.set_next_window_pos(imgui.ImVec2(pane_w, 0))
         imgui.set_next_window_size(imgui.ImVec2(width - pane_w, height))
         imgui.begin('##view', None, flags)
         self._draw_view(width - pane_w)
         imgui.end()
+        tracing = self.result is not None and self.result is not self._traced and self.result.args == self.args
+        if tracing:
+            self._stamps['drawn'] = time.perf_counter()  # its textures are uploaded
 
         if self.show_shortcuts:
             self._draw_shortcuts(width, height)
@@ -276,9 +299,44 @@ class VisualizerApp:
                     self.log(f'cannot save {path}: {exc}', error=True)
             self._screenshot_paths = []
             self.capture_widget.on_gui_frame(pixels)
+        self.async_renderer.view_shown()  # the result taken this frame is on screen: held analyses go on
+        if tracing:
+            self._finish_trace()
         self.frame_index += 1
         if self._test_state and self.frame_index % 3 == 0:
             self._write_test_state()
+
+    def _finish_trace(self) -> None:
+        """The frame showing the newest state was swapped: record where its time went since the change."""
+        stamps = dict(self._stamps, shown=time.perf_counter())
+        for stage in ('enqueued', 'picked', 'synthesis_done', 'view_done', 'posted'):
+            at = self.result.timings.get(f'at_{stage}')
+            if at is not None and at >= stamps.get('changed', at):  # a re-viewed older result: not this change's
+                stamps[stage] = at
+        changed = stamps.get('changed', stamps['shown'])
+        self.latency_trace = {k: 1000 * (stamps[k] - changed) for k in TRACE_STAGES if k in stamps}
+        self._traced = self.result
+
+    def _view_display_change(self) -> None:
+        """Show a change of display fields alone (FFT, dB, normalise, channels) at once, re-viewed here from the
+        renderer's cached synthesis: no round trip through the render thread, which may be busy with an analysis
+        (issue 12). The renderer is not asked again when the request it has differs from these args in display
+        fields alone: its analyses are the same, and its results are re-viewed here as they arrive."""
+        shown, args = self.result, self.args
+        view_from_cache = getattr(self.async_renderer.renderer, 'view_from_cache', None)
+        if (shown is None or shown.args is None or shown.args == args or view_from_cache is None
+                or shown.timings.get('view', float('inf')) >= SYNC_VIEW_S):
+            return
+        t = time.perf_counter()
+        res = view_from_cache(args, shown)
+        if res is None:
+            return
+        res.timings['at_view_done'] = time.perf_counter()
+        self._stamps.setdefault('seen', t)
+        self.result = res
+        self.sync_views += 1
+        if self._submitted is not None and same_synthesis_and_analyses(self._submitted, args):
+            self._submitted = args
 
     def _submit(self) -> None:
         """Hand the newest args to the renderer when it is idle (so every shown result is the newest request's), or
@@ -286,6 +344,7 @@ class VisualizerApp:
         if self.args != self._submitted and self.async_renderer.accepting:
             self.async_renderer.set_args(self.args)
             self._submitted = self.args
+            self._stamps.setdefault('submitted', time.perf_counter())
 
     def _poll_result(self) -> None:
         result = self.async_renderer.get_result()

@@ -81,3 +81,33 @@ def test_real_renderer_error_result(pkl_dir):
         assert res.error and res.image is None
     finally:
         ar.close()
+
+
+def test_render_thread_is_niced_relative_to_the_gui(tmp_path):
+    """Started under `nice -n 5`, the render thread gets 5 + 10, not an absolute 10 (which, for root, would put the
+    renders above a niced GUI)."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    if not sys.platform.startswith('linux'):
+        pytest.skip('thread nice values are Linux only')
+    script = tmp_path / 'nice_check.py'
+    script.write_text(
+        'import os, threading\n'
+        'from viz.core.async_renderer import AsyncRenderer\n'
+        'from viz.core.render_types import RenderArgs, RenderResult\n'
+        'class R:\n'
+        '    def render(self, args):\n'
+        '        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n'
+        '        return RenderResult(args=args)\n'
+        'r = R(); ar = AsyncRenderer(r); ar.set_args(RenderArgs()); ar.wait_idle(60); ar.close()\n'
+        'print(os.getpriority(os.PRIO_PROCESS, 0), r.nice)\n')
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run(['nice', '-n', '5', sys.executable, str(script)], capture_output=True, text=True, env=env,
+                         timeout=300, check=True).stdout.split()
+    gui, render = int(out[-2]), int(out[-1])
+    assert render == min(gui + 10, 19) and (gui >= 9 or render > 10)
