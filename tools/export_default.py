@@ -313,6 +313,8 @@ def export(opts: argparse.Namespace, log=print) -> dict:
     if found != cfg:
         raise UserError(f'--key {key} is {cfg}, but the network is {found}; use --key '
                         f'{next(k for k, v in CARDS.items() if v[0] == found)}')
+    # The dataset as stored: --mirror's x-flipped copies are training augmentation, not more data to compare with.
+    tsk = dict(tsk, xflip=False)
     dataset = feature_stats.open_dataset(tsk, resolution=G.img_resolution, num_channels=G.img_channels)
 
     # The shipped pickle first: every figure below is measured on what users will load.
