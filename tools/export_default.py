@@ -390,9 +390,13 @@ def _finite_or_none(value) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
 
 
+def _body(opts: argparse.Namespace) -> None:
+    export(opts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status 0, or 1 with one ``error:`` line for bad input."""
-    return main_entry(build_parser(), lambda opts: export(opts) and None, argv)
+    return main_entry(build_parser(), _body, argv)
 
 
 if __name__ == '__main__':
