@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -75,12 +76,18 @@ def _body(opts: argparse.Namespace) -> None:
     summary = run_slice(opts.state, minutes=opts.minutes, save_every_minutes=opts.save_every,
                         make_init_cfg=None if opts.init is None else make_init_cfg, data=opts.data,
                         total_kimg=opts.kimg, device=dev,
-                        run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to)
+                        run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to,
+                        command=shlex.join(['python', '-m', 'tools.train_slice', *opts.argv]))
     print(json.dumps(summary))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return main_entry(build_parser(), _body, argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body(opts: argparse.Namespace) -> None:
+        opts.argv = argv          # recorded in the state's history: the card of a shipped network names it
+        _body(opts)
+    return main_entry(build_parser(), body, argv)
 
 
 if __name__ == '__main__':

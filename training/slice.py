@@ -401,11 +401,13 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
               make_init_cfg: Callable[[], TrainingConfig] | None = None, data: str | None = None,
               total_kimg: float | None = None,
               device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,
-              handle_sigterm: bool = False, save_to: str | os.PathLike | None = None) -> dict:
+              handle_sigterm: bool = False, save_to: str | os.PathLike | None = None,
+              command: str | None = None) -> dict:
     """Resume from `state_dir` (or start it from `make_init_cfg()`, the configuration the train CLI builds), train
     for `minutes` of wall clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default:
     `state_dir` itself; another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine
-    hands back); returns a summary dict."""
+    hands back); `command`, the command line of this slice, goes into its history entry (for the shipped
+    network's card); returns a summary dict."""
     start = time.time()
     state_dir = Path(state_dir)
     save_dir = Path(save_to) if save_to is not None else state_dir
@@ -455,6 +457,8 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     clock = _Clock(start + minutes * 60)
     entry = dict(slice=len(history) + 1, device=torch.cuda.get_device_name(cfg.device)
                  if device_type == 'cuda' else device_type, start_kimg=start_kimg, end_kimg=start_kimg, seconds=0.0)
+    if command is not None:
+        entry['command'] = command
     saves = []
 
     def snapshot_fn(snapshot: dict) -> str:

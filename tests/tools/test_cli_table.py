@@ -193,6 +193,15 @@ CASES = [
     ('train_slice', lambda f: _slice(f, **{'--state': f['folder']}), 'no training state in'),
     ('train_slice', lambda f: _slice(f) + ['--init', '--cfg', 'stylegan3-t', '--data', f['folder'], '--gpus', '1',
                                           '--batch', '4', '--gamma', 'nan'], '--init'),
+    # export_default
+    ('export_default', lambda f: _export(f, **{'--state': f['missing']}), 'does not exist'),
+    ('export_default', lambda f: _export(f), 'no training state in'),
+    ('export_default', lambda f: _export(f) + ['--snapshot', f['pkl']], 'not allowed with argument'),
+    ('export_default', lambda f: _export(f, **{'--key': 'sg4'}), 'invalid choice'),
+    ('export_default', lambda f: _export(f, **{'--data': f['missing']}), 'does not exist'),
+    ('export_default', lambda f: _export(f, **{'--dest': f['blocker'] + '/sub'}), 'not a folder'),
+    ('export_default', lambda f: _export(f, **{'--eq-samples': '0'}), 'must be in 1..'),
+    ('export_default', lambda f: _export(f, **{'--device': 'bogus'}), 'not a device'),
     # project
     ('project', lambda f: _project(f, **{'--network': f['missing']}), 'does not exist'),
     ('project', lambda f: _project(f, **{'--network': f['text']}), 'not a network pickle'),
@@ -238,6 +247,11 @@ def _project(f, **kw):
 
 def _slice(f, **kw):
     return _argv({'--state': f['out'] + '/state', '--minutes': '1', '--device': 'cpu'}, kw)
+
+
+def _export(f, **kw):
+    return _argv({'--key': 'sg3t', '--state': f['folder'], '--data': f['folder'], '--dest': f['out'] + '/dest',
+                  '--docs': f['out'] + '/docs', '--device': 'cpu'}, kw)
 
 
 def _dataset(f, **kw):
