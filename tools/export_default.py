@@ -283,12 +283,17 @@ def _commit(files: list[tuple[Path, bytes]]) -> None:
         raise
 
 
-def _relative(path: Path) -> str:
+def _relative(path: Path, dest: Path) -> str:
+    """The card's form of an image path: relative to the repository root when the image is inside it (a shipped
+    network), else relative to the folder that holds both the card (`dest`) and the image, so that the card
+    validates (`networks.pretrained` accepts relative paths without '..' only) wherever the export was written."""
+    path = path.resolve()
     root = Path(__file__).resolve().parent.parent
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return path.relative_to(root).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        base = Path(os.path.commonpath([str(dest.resolve()), str(path.parent)]))
+        return path.relative_to(base).as_posix()
 
 
 def export(opts: argparse.Namespace, log=print) -> dict:
@@ -370,7 +375,7 @@ def export(opts: argparse.Namespace, log=print) -> dict:
                     'eq_samples': int(opts.eq_samples), 'swd_images': int(swd_images), 'notes': '; '.join(notes)},
         'reference': {'seed': REFERENCE_SEED, 'psi': REFERENCE_PSI, 'png': f'{key}-ref.png',
                       'max_abs_tolerance': REFERENCE_TOLERANCE},
-        'images': {'grid': _relative(grid_path), 'swd_curve': _relative(curve_path)},
+        'images': {'grid': _relative(grid_path, dest), 'swd_curve': _relative(curve_path, dest)},
         'created': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
         'format': CARD_FORMAT,
     }
