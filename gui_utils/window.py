@@ -49,6 +49,17 @@ def display_available() -> tuple[bool, str]:
     return True, ''
 
 
+def frame_wait(prev_swap_start: float, fps_limit: float, now: float) -> float:
+    """Seconds to sleep before this frame's swap so that swaps *start* at most `fps_limit` times a second.
+
+    Pacing from the start of the previous swap, not its end: with llvmpipe (or any driver that renders at the
+    swap) the swap itself takes 10-20 ms, and a wait measured from its end made a 60 fps cap give about 35 fps.
+    """
+    if fps_limit <= 0:
+        return 0.0
+    return max(0.0, prev_swap_start + 1.0 / fps_limit - now)
+
+
 def readable_slider_style(style) -> None:
     """Slider values are drawn over the handle: keep the handle thin and see-through so it never hides them."""
     style.grab_min_size = 4.0
@@ -80,7 +91,8 @@ class GlfwImguiWindow:
         self.vsync = None
         self.set_vsync(vsync)
         self.fps_limit = 0.0
-        self._last_swap = time.perf_counter()
+        self._last_swap = time.perf_counter()  # end of the previous swap (frame times)
+        self._last_swap_start = self._last_swap  # its start (the fps cap paces these)
         self.frame_times: list[float] = []
 
         self.imgui_context = imgui.create_context()
@@ -195,10 +207,10 @@ class GlfwImguiWindow:
             gl.glClear(gl.GL_COLOR_BUFFER_BIT)
         self.renderer.render(imgui.get_draw_data())
         pixels = self.read_pixels() if read_back else None
-        if self.fps_limit > 0:
-            wait = self._last_swap + 1.0 / self.fps_limit - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
+        wait = frame_wait(self._last_swap_start, self.fps_limit, time.perf_counter())
+        if wait > 0:
+            time.sleep(wait)
+        self._last_swap_start = time.perf_counter()
         glfw.swap_buffers(self.window)
         now = time.perf_counter()
         self.frame_times.append(now - self._last_swap)
