@@ -366,24 +366,26 @@ void run_all(const Params& p, const torch::Tensor& x, const torch::Tensor& b, co
     });
 }
 
-// x [N, C, H, W] (any strides), b [C] or empty; gu: 1-D taps (separable) or empty, gu2: [kuy, kux] or empty;
-// hd / hd2 likewise for the down filter; out [N, C, Ny, Nx] preallocated (any strides).
-void forward(torch::Tensor x, torch::Tensor b, torch::Tensor gu, torch::Tensor gu2, torch::Tensor hd,
-             torch::Tensor hd2, int64_t up, int64_t down, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
-             double gain, double slope, double clamp, torch::Tensor out, torch::Tensor mask) {
-    TORCH_CHECK(x.device().is_cpu() && x.dim() == 4, "x must be a 4-D CPU tensor");
-    TORCH_CHECK(out.scalar_type() == x.scalar_type() && out.dim() == 4, "out must match x's dtype");
+// The checks and geometry shared by both passes: input `in` [N, C, H, W] is upsampled by `up` with the gu / gu2
+// taps (exactly one given), padded, pointwise-mapped, filtered with hd / hd2 and downsampled by `down` into `out`
+// (preallocated, shape checked). `what` names the input in error messages.
+Params pass_params(const torch::Tensor& in, const torch::Tensor& gu, const torch::Tensor& gu2, const torch::Tensor& hd,
+                   const torch::Tensor& hd2, int64_t up, int64_t down, int64_t px0, int64_t px1, int64_t py0,
+                   int64_t py1, const torch::Tensor& out, const char* what) {
+    TORCH_CHECK(in.device().is_cpu() && in.dim() == 4 && out.dim() == 4, what,
+                " and the output must be 4-D CPU tensors");
+    TORCH_CHECK(out.scalar_type() == in.scalar_type(), "the output must match ", what, "'s dtype");
     TORCH_CHECK((gu.numel() > 0) != (gu2.numel() > 0) && (hd.numel() > 0) != (hd2.numel() > 0),
                 "exactly one of each filter pair must be given");
-    for (auto* t : {&b, &gu, &gu2, &hd, &hd2}) {
-        TORCH_CHECK(t->numel() == 0 || (t->is_contiguous() && t->scalar_type() == x.scalar_type()),
-                    "filters and bias must be contiguous and of x's dtype");
+    for (const torch::Tensor* t : {&gu, &gu2, &hd, &hd2}) {
+        TORCH_CHECK(t->numel() == 0 || (t->is_contiguous() && t->scalar_type() == in.scalar_type()),
+                    "filters must be contiguous and of ", what, "'s dtype");
     }
     TORCH_CHECK(up >= 1 && down >= 1, "up and down must be >= 1");
     // Rows of the up filter that meet one upsampled row: at most ceil(kuy / up), gathered in a fixed array.
     TORCH_CHECK((gu.numel() ? gu.numel() : gu2.size(0)) <= 64 * up, "the up filter has too many taps (max 64 * up)");
     Params p{};
-    p.N = x.size(0); p.C = x.size(1); p.H = x.size(2); p.W = x.size(3);
+    p.N = in.size(0); p.C = in.size(1); p.H = in.size(2); p.W = in.size(3);
     p.up = int(up); p.down = int(down); p.px0 = int(px0); p.py0 = int(py0);
     p.sep_u = gu.numel() > 0; p.sep_d = hd.numel() > 0;
     p.kux = p.sep_u ? gu.numel() : gu2.size(1); p.kuy = p.sep_u ? gu.numel() : gu2.size(0);
@@ -393,22 +395,43 @@ void forward(torch::Tensor x, torch::Tensor b, torch::Tensor gu, torch::Tensor g
     p.Ny = p.My >= p.kdy ? (p.My - p.kdy) / down + 1 : 0;
     TORCH_CHECK(p.Nx >= 1 && p.Ny >= 1, "output would be empty");
     TORCH_CHECK(out.size(0) == p.N && out.size(1) == p.C && out.size(2) == p.Ny && out.size(3) == p.Nx,
-                "out has the wrong shape");
-    p.gain = gain; p.slope = slope; p.clamp = clamp;
-    if (mask.numel()) {
-        const int64_t cb = x.scalar_type() == torch::kFloat32 ? 16 : 8;
-        TORCH_CHECK(mask.scalar_type() == torch::kUInt8 && mask.is_contiguous() &&
-                        mask.numel() == p.N * ((p.C + cb - 1) / cb) * p.My * p.Mx * cb,
-                    "mask must be a contiguous uint8 tensor [N, ceil(C / CB), My, Mx, CB]");
-        p.mask_out = mask.data_ptr<uint8_t>();
-    }
-    if (x.scalar_type() == torch::kFloat32) {
-        run_all<float, 16>(p, x, b, gu, gu2, hd, hd2, out);
-    } else if (x.scalar_type() == torch::kFloat64) {
-        run_all<double, 8>(p, x, b, gu, gu2, hd, hd2, out);
+                "the output has the wrong shape");
+    return p;
+}
+
+// A mask of one byte per intermediate element (rows x cols), in the kernel's channel blocks of CB.
+void check_mask(const torch::Tensor& mask, const Params& p, int64_t rows, int64_t cols, torch::ScalarType dtype) {
+    const int64_t cb = dtype == torch::kFloat32 ? 16 : 8;
+    TORCH_CHECK(mask.scalar_type() == torch::kUInt8 && mask.is_contiguous() &&
+                    mask.numel() == p.N * ((p.C + cb - 1) / cb) * rows * cols * cb,
+                "mask must be a contiguous uint8 tensor [N, ceil(C / CB), rows, columns, CB] of the intermediate");
+}
+
+void run_typed(const Params& p, const torch::Tensor& in, const torch::Tensor& b, const torch::Tensor& gu,
+               const torch::Tensor& gu2, const torch::Tensor& hd, const torch::Tensor& hd2, torch::Tensor& out) {
+    if (in.scalar_type() == torch::kFloat32) {
+        run_all<float, 16>(p, in, b, gu, gu2, hd, hd2, out);
+    } else if (in.scalar_type() == torch::kFloat64) {
+        run_all<double, 8>(p, in, b, gu, gu2, hd, hd2, out);
     } else {
         TORCH_CHECK(false, "filtered_lrelu (fused CPU): float32 or float64 only");
     }
+}
+
+// x [N, C, H, W] (any strides), b [C] or empty; gu: 1-D taps (separable) or empty, gu2: [kuy, kux] or empty;
+// hd / hd2 likewise for the down filter; out [N, C, Ny, Nx] preallocated (any strides).
+void forward(torch::Tensor x, torch::Tensor b, torch::Tensor gu, torch::Tensor gu2, torch::Tensor hd,
+             torch::Tensor hd2, int64_t up, int64_t down, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
+             double gain, double slope, double clamp, torch::Tensor out, torch::Tensor mask) {
+    Params p = pass_params(x, gu, gu2, hd, hd2, up, down, px0, px1, py0, py1, out, "x");
+    TORCH_CHECK(b.numel() == 0 || (b.is_contiguous() && b.scalar_type() == x.scalar_type()),
+                "the bias must be contiguous and of x's dtype");
+    p.gain = gain; p.slope = slope; p.clamp = clamp;
+    if (mask.numel()) {
+        check_mask(mask, p, p.My, p.Mx, x.scalar_type());
+        p.mask_out = mask.data_ptr<uint8_t>();
+    }
+    run_typed(p, x, b, gu, gu2, hd, hd2, out);
 }
 
 // Backward of the input: the forward's structure with the roles swapped (the Python side prepares the
@@ -419,42 +442,12 @@ void backward(torch::Tensor dy, torch::Tensor mask, torch::Tensor gu, torch::Ten
               torch::Tensor hd2, int64_t up, int64_t down, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
               double gain, double slope, int64_t mask_my, int64_t mask_mx, int64_t sy, int64_t sx,
               torch::Tensor dx) {
-    TORCH_CHECK(dy.device().is_cpu() && dy.dim() == 4 && dx.dim() == 4, "dy and dx must be 4-D CPU tensors");
-    TORCH_CHECK(dx.scalar_type() == dy.scalar_type(), "dx must match dy's dtype");
-    TORCH_CHECK((gu.numel() > 0) != (gu2.numel() > 0) && (hd.numel() > 0) != (hd2.numel() > 0),
-                "exactly one of each filter pair must be given");
-    for (auto* t : {&gu, &gu2, &hd, &hd2}) {
-        TORCH_CHECK(t->numel() == 0 || (t->is_contiguous() && t->scalar_type() == dy.scalar_type()),
-                    "filters must be contiguous and of dy's dtype");
-    }
-    TORCH_CHECK(up >= 1 && down >= 1, "up and down must be >= 1");
-    TORCH_CHECK((gu.numel() ? gu.numel() : gu2.size(0)) <= 64 * up, "the filter has too many taps (max 64 * up)");
-    Params p{};
-    p.N = dy.size(0); p.C = dy.size(1); p.H = dy.size(2); p.W = dy.size(3);
-    p.up = int(up); p.down = int(down); p.px0 = int(px0); p.py0 = int(py0);
-    p.sep_u = gu.numel() > 0; p.sep_d = hd.numel() > 0;
-    p.kux = p.sep_u ? gu.numel() : gu2.size(1); p.kuy = p.sep_u ? gu.numel() : gu2.size(0);
-    p.kdx = p.sep_d ? hd.numel() : hd2.size(1); p.kdy = p.sep_d ? hd.numel() : hd2.size(0);
-    p.Mx = p.W * up + px0 + px1 - p.kux + 1; p.My = p.H * up + py0 + py1 - p.kuy + 1;
-    p.Nx = p.Mx >= p.kdx ? (p.Mx - p.kdx) / down + 1 : 0;
-    p.Ny = p.My >= p.kdy ? (p.My - p.kdy) / down + 1 : 0;
-    TORCH_CHECK(dx.size(0) == p.N && dx.size(1) == p.C && dx.size(2) == p.Ny && dx.size(3) == p.Nx,
-                "dx has the wrong shape");
-    const int64_t cb = dy.scalar_type() == torch::kFloat32 ? 16 : 8;
-    TORCH_CHECK(mask.scalar_type() == torch::kUInt8 && mask.is_contiguous() &&
-                    mask.numel() == p.N * ((p.C + cb - 1) / cb) * mask_my * mask_mx * cb,
-                "mask does not fit dy and the forward's intermediate size");
+    Params p = pass_params(dy, gu, gu2, hd, hd2, up, down, px0, px1, py0, py1, dx, "dy");
+    check_mask(mask, p, mask_my, mask_mx, dy.scalar_type());
     p.gain = gain; p.slope = slope; p.clamp = -1.0;
     p.mask_in = mask.data_ptr<uint8_t>();
     p.mask_My = mask_my; p.mask_Mx = mask_mx; p.mask_sy = sy; p.mask_sx = sx;
-    torch::Tensor none = torch::empty({0}, dy.options());
-    if (dy.scalar_type() == torch::kFloat32) {
-        run_all<float, 16>(p, dy, none, gu, gu2, hd, hd2, dx);
-    } else if (dy.scalar_type() == torch::kFloat64) {
-        run_all<double, 8>(p, dy, none, gu, gu2, hd, hd2, dx);
-    } else {
-        TORCH_CHECK(false, "filtered_lrelu backward (fused CPU): float32 or float64 only");
-    }
+    run_typed(p, dy, torch::empty({0}, dy.options()), gu, gu2, hd, hd2, dx);
 }
 
 }  // namespace
