@@ -8,6 +8,8 @@ import pickle
 import pytest
 import torch
 
+from networks import pretrained
+from tests.networks.pretrained_fixture import write_default_folder
 from tests.tiny_networks import tiny_generator
 
 
@@ -75,3 +77,19 @@ def pkl_dir(tmp_path_factory):
     (root / 'malicious.pkl').write_bytes(pickle.dumps({'G_ema': Evil()}, protocol=4))
     networks.save_network_pkl(str(root / 'no_generator.pkl'), dict(note='nothing here'))
     return root
+
+
+@pytest.fixture(scope='session')
+def pretrained_folder(tmp_path_factory):
+    """A networks/pretrained-style folder of tiny shipped networks (card, pickle, reference PNG for every key)."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp('pretrained')
+    write_default_folder(root)
+    return str(root)
+
+
+@pytest.fixture
+def shipped(pretrained_folder, monkeypatch):
+    """networks/pretrained replaced by `pretrained_folder` (all three keys)."""
+    monkeypatch.setattr(pretrained, '_PACKAGE_DIR', pretrained_folder)
+    return pretrained_folder

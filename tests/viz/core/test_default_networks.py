@@ -17,32 +17,16 @@ import pytest
 import torch
 
 from networks import pretrained
-from tests.networks.pretrained_fixture import write_default_folder
 from viz.core.render_types import DEFAULT_PKL
 
 
-@pytest.fixture(scope='module')
-def fixture_folder(tmp_path_factory):
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp('pretrained')
-    write_default_folder(root)
-    return str(root)
-
-
 @pytest.fixture
-def shipped(fixture_folder, monkeypatch):
-    """networks/pretrained replaced by the fixture folder (all three keys)."""
-    monkeypatch.setattr(pretrained, '_PACKAGE_DIR', fixture_folder)
-    return fixture_folder
-
-
-@pytest.fixture
-def only(fixture_folder, monkeypatch, tmp_path):
+def only(pretrained_folder, monkeypatch, tmp_path):
     """A function that ships only the given keys (a copy of the fixture folder without the others)."""
     def ship(*keys):
         for key in keys:
             for name in (f'{key}.json', f'{key}.pkl', f'{key}-ref.png'):
-                shutil.copy(os.path.join(fixture_folder, name), tmp_path / name)
+                shutil.copy(os.path.join(pretrained_folder, name), tmp_path / name)
         monkeypatch.setattr(pretrained, '_PACKAGE_DIR', str(tmp_path))
         return str(tmp_path)
     return ship

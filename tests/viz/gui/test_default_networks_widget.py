@@ -9,27 +9,11 @@ import os
 import types
 
 import pytest
-import torch
 
 from networks import pretrained
-from tests.networks.pretrained_fixture import write_default_folder
 from viz.core.render_types import DEFAULT_PKL, RenderArgs
 
 imgui_bundle = pytest.importorskip('imgui_bundle')
-
-
-@pytest.fixture(scope='module')
-def fixture_folder(tmp_path_factory):
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp('pretrained')
-    write_default_folder(root)
-    return str(root)
-
-
-@pytest.fixture
-def shipped(fixture_folder, monkeypatch):
-    monkeypatch.setattr(pretrained, '_PACKAGE_DIR', fixture_folder)
-    return fixture_folder
 
 
 def _fake_viz(settings_file: str):
