@@ -335,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--slider-frames', type=int, default=600)
     p.add_argument('--parts', default='busy,slider,fuzz,click,analyses', help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
+    p.add_argument('--repeats', type=int, default=5,
+                   help='click pairs (plain, with the spectrum running) in the analyses part and at the renderer')
     p.add_argument('--fps-limit', type=int, default=60,
                    help="the GUI's frame-rate cap in the analyses part: 60 is the app's default, 0 uncapped")
     opts = p.parse_args(argv)
@@ -367,12 +369,12 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 app.close()
             if 'click' in parts:
-                results['click'] = bench_click_renderer()
+                results['click'] = bench_click_renderer(repeats=opts.repeats)
                 print('click:', json.dumps(results['click']), flush=True)
             if 'analyses' in parts:
                 app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network
                 try:
-                    results['analyses'] = bench_analyses(app, fps_limit=opts.fps_limit)
+                    results['analyses'] = bench_analyses(app, repeats=opts.repeats, fps_limit=opts.fps_limit)
                     print('analyses:', json.dumps(results['analyses'], default=str), flush=True)
                 finally:
                     app.close()

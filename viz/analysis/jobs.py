@@ -36,9 +36,9 @@ class Job:
         self._thread.start()
 
     def _run(self, fn: Callable[[Job], object]) -> None:
-        from viz.core.async_renderer import AsyncRenderer
+        from viz.core.async_renderer import VIEW_NICE, lower_thread_priority
 
-        AsyncRenderer._lower_priority()  # as the render thread: on a busy CPU the window keeps its frame rate
+        lower_thread_priority(VIEW_NICE)  # as the render thread: on a busy CPU the window keeps its frame rate
         try:
             self.result = fn(self)
             self.status = 'stopped' if self._stop.is_set() else 'done'

@@ -83,9 +83,10 @@ def test_real_renderer_error_result(pkl_dir):
         ar.close()
 
 
-def test_render_thread_is_niced_relative_to_the_gui(tmp_path):
-    """Started under `nice -n 5`, the render thread gets 5 + 10, not an absolute 10 (which, for root, would put the
-    renders above a niced GUI)."""
+def test_render_threads_are_niced_relative_to_the_gui(tmp_path):
+    """Started under `nice -n 5`, views render at 5 + VIEW_NICE and analyses at 5 + ANALYSIS_NICE, not at absolute
+    values (which, for root, would put the renders above a niced GUI); each on its own thread, so a view that
+    follows seconds of analysis does not inherit that thread's place in the scheduler's queue."""
     import os
     import subprocess
     import sys
@@ -97,17 +98,27 @@ def test_render_thread_is_niced_relative_to_the_gui(tmp_path):
     script = tmp_path / 'nice_check.py'
     script.write_text(
         'import os, threading\n'
-        'from viz.core.async_renderer import AsyncRenderer\n'
+        'from viz.core.async_renderer import AsyncRenderer, VIEW_NICE, ANALYSIS_NICE\n'
         'from viz.core.render_types import RenderArgs, RenderResult\n'
+        'def me():\n'
+        '    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.get_native_id()\n'
         'class R:\n'
-        '    def render(self, args):\n'
-        '        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n'
+        '    seen = {}\n'
+        '    def analyses_pending(self, args):\n'
+        '        return True\n'
+        '    def render(self, args, control=None):\n'
+        '        self.seen["analyses" if control is not None else "view"] = me()\n'
         '        return RenderResult(args=args)\n'
-        'r = R(); ar = AsyncRenderer(r); ar.set_args(RenderArgs()); ar.wait_idle(60); ar.close()\n'
-        'print(os.getpriority(os.PRIO_PROCESS, 0), r.nice)\n')
+        'r = R(); ar = AsyncRenderer(r); ar.set_args(RenderArgs()); ar.wait_idle(60)\n'
+        'ar.view_shown(); ar.close()\n'
+        'view, analyses = r.seen["view"], r.seen["analyses"]\n'
+        'print(os.getpriority(os.PRIO_PROCESS, 0), view[0], analyses[0], VIEW_NICE, ANALYSIS_NICE,\n'
+        '      int(view[1] != analyses[1]))\n')
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     env = dict(os.environ, PYTHONPATH=root)
     out = subprocess.run(['nice', '-n', '5', sys.executable, str(script)], capture_output=True, text=True, env=env,
                          timeout=300, check=True).stdout.split()
-    gui, render = int(out[-2]), int(out[-1])
-    assert render == min(gui + 10, 19) and (gui >= 9 or render > 10)
+    gui, view, analyses, view_nice, analysis_nice, two_threads = map(int, out[-6:])
+    assert gui == 5 and view_nice > 0 and analysis_nice >= view_nice
+    assert view == min(gui + view_nice, 19) and analyses == min(gui + analysis_nice, 19)
+    assert two_threads == 1
