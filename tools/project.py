@@ -36,6 +36,7 @@ from viz.analysis.images import class_label
 from viz.analysis.projection import (
     ProjectionError,
     ProjectionStep,
+    discriminator_of,
     load_target,
     lpips_vgg16,
     project,
@@ -86,10 +87,7 @@ def _load(path: str, device: str) -> tuple[torch.nn.Module, torch.nn.Module | No
              None)
     if G is None:
         raise ProjectionError(f'{path!r} holds no generator (no G_ema or G)')
-    D = data.get('D') if isinstance(data.get('D'), torch.nn.Module) else None
-    if D is not None and not hasattr(D, 'block_resolutions'):
-        D = None
-    return G.eval().requires_grad_(False), D
+    return G.eval().requires_grad_(False), discriminator_of(data)  # one read of the pickle for both
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -161,7 +161,7 @@ class BuildLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 if lock_is_stale(self.path, self.timeout):
-                    warnings.warn(f"aliasfree ops: clearing a stale CUDA build lock {self.path} "
+                    warnings.warn(f"aliasfree ops: clearing a stale extension build lock {self.path} "
                                   "(an interrupted or hung compile)", RuntimeWarning, stacklevel=2)
                     self.cleared_stale = True
                     self.path.unlink(missing_ok=True)

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 
 from networks.errors import UserError
 
-__all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator', 'project',
-           'render_projection',
+__all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator',
+           'discriminator_of', 'project', 'render_projection',
            'noise_maps', 'noise_regulariser', 'lpips_vgg16', 'psnr', 'save_projection', 'load_projection']
 
 
@@ -113,6 +113,12 @@ def load_discriminator(path: str, device: torch.device | str = 'cpu') -> torch.n
         data = networks.load_network_pkl(path, device=device)
     except (ValueError, OSError) as err:  # networks.PickleError is a ValueError
         raise ProjectionError(f'cannot load network {path!r}: {err}') from err
+    return discriminator_of(data)
+
+
+def discriminator_of(data: object) -> torch.nn.Module | None:
+    """The D of a loaded snapshot dict, in eval mode without grads; None when there is none, or one without the
+    StyleGAN2 blocks that :func:`project` reads features from."""
     D = data.get('D') if isinstance(data, dict) else None
     if not isinstance(D, torch.nn.Module) or not hasattr(D, 'block_resolutions'):
         return None
