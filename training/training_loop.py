@@ -189,23 +189,46 @@ class _CheckedItems(torch.utils.data.Dataset):
 
 
 class BadImageCounter:
-    """Bad images met while training, in --bad-images skip mode: logged once by name, counted every time."""
+    """Bad images met while training, in --bad-images skip mode: logged once by name, counted every time.
+
+    In stop mode, with several processes, every rank stops together: a rank that raised alone would leave the
+    others waiting forever in the next gradient all-reduce. So each step's batch check is one small all-reduce of
+    "this rank met a bad image" flags (stop mode only; skip mode never stops, so it needs no agreement). It runs
+    on the CPU through gloo (a group of its own under NCCL), so it never waits for the GPU's queued work.
+    Construct it at the same point on every rank (`new_group` is collective)."""
 
     def __init__(self, mode: str, path: str, log: Callable[[str], None]):
         self.mode, self.path, self.log = mode, path, log
         self.seen: dict[str, int] = {}
+        self._group = None
+        if mode != 'skip' and _distributed() and dist.get_backend() != 'gloo':
+            self._group = dist.new_group(backend='gloo')
 
     def add(self, names, reasons) -> None:
+        fatal = None
         for name, reason in zip(names, reasons):
             if not name:
                 continue
             if self.mode != 'skip':
-                raise DatasetError(f'Cannot decode image {name!r} in {self.path!r}: {reason}; pass --bad-images '
-                                   'skip to skip such images (the run can be resumed from its last snapshot)')
+                fatal = fatal or (name, reason)
+                continue
             self.seen[name] = self.seen.get(name, 0) + 1
             if self.seen[name] == 1:
                 self.log(f'  skipped bad image {name!r}: {reason} (replaced by the next image; '
                          f'{len(self.seen)} bad so far)')
+        stopped = []
+        if self.mode != 'skip' and _distributed():
+            flags = torch.zeros([dist.get_world_size()])
+            flags[dist.get_rank()] = float(fatal is not None)
+            dist.all_reduce(flags, group=self._group)
+            stopped = [rank for rank, flag in enumerate(flags.tolist()) if flag > 0]
+        if fatal is not None:
+            raise DatasetError(f'Cannot decode image {fatal[0]!r} in {self.path!r}: {fatal[1]}; pass --bad-images '
+                               'skip to skip such images (the run can be resumed from its last snapshot)')
+        if stopped:
+            raise DatasetError(f'Process {stopped[0]} met an image it cannot decode in {self.path!r} (its error line '
+                               'names it); pass --bad-images skip to skip such images (the run can be resumed from '
+                               'its last snapshot)')
 
     @property
     def total(self) -> int:

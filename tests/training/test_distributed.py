@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import torch
 import torch.distributed as dist
@@ -68,3 +69,42 @@ def test_torchrun_cli(tmp_path, photos16, tiny_net_args):
     assert {'training_options.json', 'log.txt', 'stats.jsonl', 'network-snapshot-000000.pkl'} <= set(files)
     log = open(tmp_path / run_dir / 'log.txt').read()
     assert log.count('tick 1 ') == 1 and 'Exiting' in log
+
+
+def _bad_image_worker(rank, init_file, out_file):
+    from training.dataset import DatasetError
+    from training.training_loop import BadImageCounter
+
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    outcome = []
+    counter = BadImageCounter('stop', 'data.zip', log=lambda *_: None)
+    for step in range(3):  # a good step on both ranks, then rank 1 alone meets a bad image
+        names = ['img1.png'] if (rank == 1 and step == 1) else ['']
+        try:
+            counter.add(names, ['truncated file'] if names[0] else [''])
+            outcome.append('ok')
+        except DatasetError as err:
+            outcome.append(str(err))
+            break
+    dist.barrier()
+    dist.destroy_process_group()
+    with open(f'{out_file}.{rank}', 'w') as f:
+        json.dump(outcome, f)
+    exit_now(0)
+
+
+def test_a_bad_image_on_one_rank_stops_every_rank(tmp_path):
+    """--bad-images stop with two processes: the rank that met the image names it, the other stops in the same
+    step and says which process did; neither is left waiting in a collective for a rank that is gone."""
+    ctx = mp.start_processes(_bad_image_worker, args=(str(tmp_path / 'init'), str(tmp_path / 'out')), nprocs=2,
+                             join=False, start_method='spawn')
+    deadline = time.monotonic() + 120
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            raise AssertionError('a rank hung after another stopped on a bad image')
+    out = [json.load(open(tmp_path / f'out.{rank}')) for rank in range(2)]
+    assert out[0][0] == out[1][0] == 'ok' and len(out[0]) == len(out[1]) == 2
+    assert "Cannot decode image 'img1.png'" in out[1][1] and 'truncated file' in out[1][1]
+    assert out[0][1].startswith('Process 1 met an image it cannot decode')
