@@ -28,7 +28,7 @@ import threading
 import time
 
 from viz.core.analyses import AnalysisControl
-from viz.core.render_types import RenderArgs, RenderResult
+from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.renderer import Renderer, same_synthesis_and_analyses
 
 VIEW_NICE = 5  # the render threads' nice values, relative to the GUI thread's (at most 19)
@@ -234,7 +234,10 @@ class AsyncRenderer:
                 if self._job is None:
                     return
                 args, control = self._job
-            result = self.renderer.render(args, control=control)  # never raises
+            try:
+                result = self.renderer.render(args, control=control)  # Renderer.render never raises ...
+            except Exception as exc:  # noqa: BLE001 - ... a stand-in might: the worker must not wait forever
+                result = RenderResult(args=args, error=error_text(exc))
             with self._job_cond:
                 self._job, self._job_result = None, result
                 self._job_cond.notify_all()

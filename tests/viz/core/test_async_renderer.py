@@ -122,3 +122,34 @@ def test_render_threads_are_niced_relative_to_the_gui(tmp_path):
     assert gui == 5 and view_nice > 0 and analysis_nice >= view_nice
     assert view == min(gui + view_nice, 19) and analyses == min(gui + analysis_nice, 19)
     assert two_threads == 1
+
+
+def test_a_raising_analysis_comes_back_as_an_error_and_the_worker_goes_on():
+    """The analyses run on a second thread while the worker waits for them: if a renderer raised there, the worker
+    must get an error result, not wait forever."""
+    from viz.core.async_renderer import AsyncRenderer
+    from viz.core.render_types import RenderArgs, RenderResult
+
+    class Raising:
+        def analyses_pending(self, args):
+            return True
+
+        def render(self, args, control=None):
+            if control is not None and args.w0_seeds == ((1, 1.0),):
+                raise RuntimeError('analysis blew up')
+            return RenderResult(args=args)
+
+    ar = AsyncRenderer(Raising())
+    try:
+        ar.set_args(RenderArgs(w0_seeds=((1, 1.0),)))
+        assert ar.wait_idle(30)
+        results = []
+        while (res := ar.get_result()) is not None:
+            results.append(res)
+        assert results and 'analysis blew up' in (results[-1].error or '')
+        ar.set_args(RenderArgs(w0_seeds=((2, 1.0),)))
+        assert ar.wait_idle(30)
+        res = ar.get_result()
+        assert res is not None and res.error is None and res.args.w0_seeds == ((2, 1.0),)
+    finally:
+        assert ar.close()
