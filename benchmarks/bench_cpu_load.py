@@ -6,7 +6,7 @@
 
     python -m benchmarks.bench_cpu_load [--nets default,sg3t256,gui] [--settings old,new,1thread] [--repeats 3]
         [--cap 90] [--seconds 8] [--train stylegan2,stylegan3-t,stylegan3-r] [--train-res 32,64]
-        [--train-steps 3] [--train-settings new] [--train-cap 240] [--json out.json]
+        [--train-steps 3] [--train-settings new] [--train-cap 180] [--json out.json]
     python -m benchmarks.bench_cpu_load --nets recipe-t,recipe-r,recipe-sg2,recipe-t:8192:128 --settings new \\
         --train none
     python -m benchmarks.bench_cpu_load --nets default --settings new --train stylegan2 --train-res 16 \\
@@ -38,8 +38,9 @@ numpy texture work under the GIL, no torch), as the visualizer does, for ``--sec
 cores and = cores - 1. Columns: the renderer's median ms/frame and the GUI loop's frames/s.
 
 Training table: s/kimg of the real training loop, ``benchmarks.bench_training.measure_loop`` (ADA on, p = 0,
-data loading in the trainer's process, no snapshots), batch ``--train-batch`` (8), ``--train-steps`` timed steps
-after its warm-up steps: s/kimg = seconds per timed step * 1000 / batch. Architecture per resolution (printed
+data loading in the trainer's process, no snapshots), batch ``--train-batch`` (8). With ``--train-steps`` N the
+loop runs N + 2 steps and times the last N - 1 (the span starts at the end of step 3; steps 1-3 are warm-up,
+with the one-time costs): s/kimg = seconds per timed step * 1000 / batch. Architecture per resolution (printed
 with the table): up to 32x32 bench_training's small default (``--cbase 2048 --cmax 64``, z/w 64), above it the
 default-network recipe (``--cbase 16384 --cmax 48``, z/w 512); dataset: 256 built-in photos at that
 resolution. Columns: cfg, resolution, architecture, settings, threads, quiet and loaded s/kimg. ``--train-cap``
@@ -123,6 +124,7 @@ def _child_generator(net: str, settings: str, repeats: int, seconds: float) -> N
 
 
 def _child_train(cfg_name: str, res: int, settings: str, steps: int, batch: int, data: str) -> None:
+    t_start = time.perf_counter()
     _apply_settings(settings)
     from benchmarks import bench_training  # imports torch (after the settings, for all but 'old')
     from training.dataset_convert import convert_dataset
@@ -150,6 +152,7 @@ def _child_train(cfg_name: str, res: int, settings: str, steps: int, batch: int,
             return inner_loop(cfg, step_callback=progress, **kwargs)
 
         bench_training.training_loop = training_loop_with_progress
+        _emit(setup_s=time.perf_counter() - t_start, loop_start=time.perf_counter())
         try:
             sec_per_kimg = bench_training.measure_loop(cfg, steps)
         finally:
@@ -322,6 +325,11 @@ def measure_training(cfg_name: str, res: int, settings: str, steps: int, batch: 
              cap_s=cap, over_cap=over_cap, **_info_of(events))
     stamps = [e['t'] for e in events if 'step' in e]
     r['step_s'] = [b - a for a, b in zip(stamps, stamps[1:])]   # from the end of step 1 on
+    # Where a slow cell's time went: start-up (torch, dataset), then networks' build and step 1 (op loading).
+    start = next((e for e in events if 'setup_s' in e), None)
+    if start is not None:
+        r['setup_s'] = start['setup_s']
+        r['first_step_s'] = stamps[0] - start['loop_start'] if stamps else None
     result = next((e['result'] for e in events if 'result' in e), None)
     if result is not None:
         r.update(result)
@@ -363,10 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--seconds', type=float, default=8.0, help='length of the GUI-loop measurement')
     parser.add_argument('--train', default=','.join(TRAIN_CONFIGS), help="training configs, or 'none'")
     parser.add_argument('--train-res', default='32,64', help='training resolutions')
-    parser.add_argument('--train-steps', type=int, default=3, help='timed training steps (at least 2)')
+    parser.add_argument('--train-steps', type=int, default=3, help='N: run N + 2 steps, time the last N - 1 (N >= 2)')
     parser.add_argument('--train-batch', type=int, default=8)
     parser.add_argument('--train-settings', default='new', help='thread settings of the training cells')
-    parser.add_argument('--train-cap', type=float, default=240.0, help='seconds: wall time of one training cell')
+    parser.add_argument('--train-cap', type=float, default=180.0, help='seconds: wall time of one training cell')
     parser.add_argument('--json', default=None)
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
     parser.add_argument('--data', default=None, help=argparse.SUPPRESS)
