@@ -1,22 +1,23 @@
 """CPU speed on a quiet and on a loaded machine: generator, GUI and training, old vs new thread settings.
 
-    python -m benchmarks.bench_cpu_load --json cpu_load.json
+    python -m benchmarks.bench_cpu_load --json cpu_load.json        (the issue's full run: every default)
 
-(the lead's full run: the defaults below; the cells run in this order, quiet first, then all of them loaded)
+Options, with their defaults; the cells run in this order, quiet first, then all of them again loaded:
 
     python -m benchmarks.bench_cpu_load [--nets default,sg3t256,gui] [--settings old,new,1thread] [--repeats 3]
         [--cap 90] [--seconds 8] [--train stylegan2,stylegan3-t,stylegan3-r] [--train-res 32,64]
         [--train-steps 3] [--train-settings new] [--train-cap 180] [--json out.json]
     python -m benchmarks.bench_cpu_load --nets recipe-t,recipe-r,recipe-sg2,recipe-t:8192:128 --settings new \\
         --train none
-    python -m benchmarks.bench_cpu_load --nets default --settings new --train stylegan2 --train-res 16 \\
-        --train-steps 2          (a quick end-to-end check, about 2 minutes on a busy 2-core machine)
+    python -m benchmarks.bench_cpu_load --nets default,gui --settings new --seconds 3 --train stylegan2 \\
+        --train-res 16 --train-steps 2          (a quick end-to-end check of every part)
 
 The load is started here: one busy process per core (pinned to it), stopped when the benchmark ends, also on
 Ctrl-C, SIGTERM or an error in a cell. The fused CPU op is built (or loaded from its cache) before the first cell,
-in ``python -m ops.cpu``. Every measurement ("cell") runs in a fresh subprocess, because the OpenMP
-runtime reads its settings once, when torch loads it. A cell streams its progress (each frame, each training
-step) to this process, which ends it after its cap: a cell over the cap reports what it finished, or ``>cap``.
+in ``python -m ops.cpu``, in a cache of this checkout's own (unless ``ALIASFREE_CPU_CACHE`` is set). Every
+measurement ("cell") runs in a fresh subprocess, because the OpenMP runtime reads its settings once, when torch
+loads it. A cell streams its progress (each frame, each training step) to this process, which ends it at its cap:
+a cell over the cap reports what it finished, or ``> cap``.
 Settings compared:
 
   old      nothing set: GNU OpenMP's default wait (threads spin between parallel regions), one thread per core
@@ -51,6 +52,7 @@ is the wall time of one training cell (start-up, network build and warm-up inclu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -473,8 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     cores = sorted(os.sched_getaffinity(0))
     t_start = time.time()
     print(f'{len(cores)} cores; load average before: {os.getloadavg()[0]:.2f}', flush=True)
-    # Build (or load from the cache) the fused CPU op once, before any cell: its first compile takes minutes
-    # and would otherwise land in the first cell's warm-up, or be cut off by its cap.
+    # The fused CPU op's build directory records the absolute source path, so checkouts sharing the default
+    # cache rebuild it for each other (minutes, inside a cell, seen on the shared machine): this checkout gets
+    # its own cache unless the user chose one. It is built (or loaded) once here, before any cell, so that no
+    # compile lands in a cell's warm-up or is cut off by its cap.
+    if 'ALIASFREE_CPU_CACHE' not in os.environ:
+        checkout = hashlib.sha256(ROOT.encode()).hexdigest()[:12]
+        os.environ['ALIASFREE_CPU_CACHE'] = os.path.join(os.path.expanduser('~'), '.cache', 'aliasfree',
+                                                         f'cpu_ops-{checkout}')
+    print(f"fused CPU op cache: {os.environ['ALIASFREE_CPU_CACHE']}", flush=True)
     t0 = time.time()
     built = subprocess.run([sys.executable, '-m', 'ops.cpu'], cwd=ROOT, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True)
