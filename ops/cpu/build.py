@@ -5,7 +5,8 @@
 * The build is tuned for this CPU (``-march=native``), so the build directory under ``$ALIASFREE_CPU_CACHE``
   (default ``~/.cache/aliasfree/cpu_ops``) is keyed by a hash of the source, the flags, the torch version and
   the CPU's model and feature flags: another machine sharing a home directory never loads a binary built for
-  instructions it lacks.
+  instructions it lacks. The source's path is in the key too: ninja's build file records it, so two checkouts
+  sharing one directory rebuilt it for each other (minutes each, measured on the shared machine).
 * Builds hold the same stale-proof lock as the CUDA kernels (:class:`ops.cuda.build.BuildLock`).
 * A loaded op must reproduce the PyTorch path and its gradient on a small case (:func:`self_check`) before it
   is used.
@@ -61,8 +62,8 @@ def cpu_signature() -> str:
 
 def cache_key() -> str:
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(CFLAGS + LDFLAGS).encode(), torch.__version__.encode(),
-                 cpu_signature().encode()):
+    for part in (SOURCE.read_bytes(), str(SOURCE).encode(), " ".join(CFLAGS + LDFLAGS).encode(),
+                 torch.__version__.encode(), cpu_signature().encode()):
         h.update(part + b"\0")
     return h.hexdigest()[:16]
 

@@ -393,8 +393,14 @@ def test_real_self_check_catches_a_wrong_kernel(plugin):
     assert "gradient" in build.self_check(WrongBackward())
 
 
-def test_cache_key_follows_source_flags_and_cpu(monkeypatch):
+def test_cache_key_follows_source_flags_cpu_and_checkout(monkeypatch, tmp_path):
     key = build.cache_key()
+    copy = tmp_path / build.SOURCE.name  # the same source in another checkout: its own build directory
+    copy.write_bytes(build.SOURCE.read_bytes())
+    monkeypatch.setattr(build, "SOURCE", copy)
+    assert build.cache_key() != key
+    monkeypatch.undo()
+    assert build.cache_key() == key
     monkeypatch.setattr(build, "cpu_signature", lambda: "model name: another CPU\nflags: sse2")
     assert build.cache_key() != key
     monkeypatch.undo()
