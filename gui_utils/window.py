@@ -21,9 +21,9 @@ import glfw  # import before imgui_bundle so that it uses this glfw, not its bun
 import numpy as np
 import OpenGL.GL as gl
 from imgui_bundle import imgui, implot
-from imgui_bundle.python_backends.glfw_backend import GlfwRenderer
 
 from gui_utils.fonts import default_font_path
+from gui_utils.gl_renderer import LeanGlfwRenderer
 
 
 class NoDisplayError(RuntimeError):
@@ -110,7 +110,7 @@ class GlfwImguiWindow:
         style.window_rounding = 0
         readable_slider_style(style)
         style.scale_all_sizes(self.content_scale)
-        self.renderer = GlfwRenderer(self.window)
+        self.renderer = LeanGlfwRenderer(self.window)
         self.input_hooks: list[Callable[[], None]] = []  # run after the backend's input processing (tests)
         self._dropped: list[str] = []
         glfw.set_drop_callback(self.window, self._on_drop)
@@ -146,13 +146,14 @@ class GlfwImguiWindow:
         return 1.0
 
     # --- properties -------------------------------------------------------------------------------------------
+    # Both as GLFW's resize callbacks last reported them (see LeanGlfwRenderer): asking GLFW is an X round trip.
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(glfw.get_window_size(self.window))
+        return self.renderer.window_size
 
     @property
     def framebuffer_size(self) -> tuple[int, int]:
-        return tuple(glfw.get_framebuffer_size(self.window))
+        return self.renderer.framebuffer_size
 
     # --- settings ---------------------------------------------------------------------------------------------
     def set_vsync(self, vsync: bool) -> None:

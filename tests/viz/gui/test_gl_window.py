@@ -136,3 +136,126 @@ def test_a_cached_texture_shows_each_new_image(window):
         np.testing.assert_array_equal(shown, np.repeat(third[:, :, None], 3, axis=2))
     finally:
         cache.clear()
+
+
+def test_lean_renderer_draws_the_same_pixels_as_imgui_bundles_renderer(window):
+    """The same ImGui frame drawn by the stock renderer and by ours: identical pixels. The frame has text,
+    an opaque image (drawn without blending by ours), a translucent RGBA image, an opaque image inside a
+    disabled block (its vertices are translucent) and an overlapping window."""
+    import OpenGL.GL as gl
+    from imgui_bundle import imgui
+    from imgui_bundle.python_backends.opengl_backend_programmable import ProgrammablePipelineRenderer
+
+    from gui_utils.gl_renderer import LeanGlfwRenderer, vertices_opaque
+    from gui_utils.gl_texture import Texture, is_opaque
+
+    assert isinstance(window.renderer, LeanGlfwRenderer)
+    rng = np.random.default_rng(1)
+    opaque = Texture(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    rgba = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    rgba[:, :, 3] = rng.integers(0, 200, (16, 16), dtype=np.uint8)
+    translucent = Texture(rgba)
+    stock = ProgrammablePipelineRenderer()
+    try:
+        assert is_opaque(opaque.gl_id) and not is_opaque(translucent.gl_id)
+
+        def draw():
+            imgui.text('text over the pane')
+            imgui.image(imgui.ImTextureRef(opaque.gl_id), imgui.ImVec2(96, 96))
+            imgui.same_line()
+            imgui.image(imgui.ImTextureRef(translucent.gl_id), imgui.ImVec2(64, 64))
+            imgui.begin_disabled(True)
+            imgui.image(imgui.ImTextureRef(opaque.gl_id), imgui.ImVec2(40, 40))
+            imgui.end_disabled()
+
+        _frame(window, background=False, clear=window.pane_background(), draw=draw)  # settle the layout
+        window.begin_frame()
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(imgui.ImVec2(W, H))
+        imgui.begin('##one', None, imgui.WindowFlags_.no_title_bar)
+        draw()
+        imgui.end()
+        imgui.set_next_window_pos(imgui.ImVec2(60, 60))
+        imgui.set_next_window_size(imgui.ImVec2(120, 100))
+        imgui.begin('overlapping', None)
+        imgui.image(imgui.ImTextureRef(opaque.gl_id), imgui.ImVec2(200, 200))  # clipped by its window
+        imgui.end()
+        if window.font is not None:
+            imgui.pop_font()
+        imgui.render()
+        draw_data = imgui.get_draw_data()
+        found = {}
+        for cmd_list in draw_data.cmd_lists:
+            for cmd in cmd_list.cmd_buffer:
+                if cmd.get_tex_id() == opaque.gl_id:
+                    found.setdefault('opaque', []).append(
+                        vertices_opaque(cmd_list, cmd.idx_offset, cmd.elem_count))
+        # the enabled images are opaque quads; the disabled one (alpha 0.6) is not and must be blended
+        assert True in found['opaque'] and False in found['opaque']
+        shown = []
+        for renderer in (stock, window.renderer):
+            gl.glClearColor(0.3, 0.2, 0.1, 1.0)
+            gl.glClear(gl.GL_COLOR_BUFFER_BIT)
+            renderer.render(draw_data)
+            shown.append(window.read_pixels())
+        import glfw
+
+        glfw.swap_buffers(window.window)
+        assert shown[0].std() > 10
+        np.testing.assert_array_equal(shown[1], shown[0])
+    finally:
+        stock._invalidate_device_objects()
+        opaque.delete()
+        translucent.delete()
+        assert not is_opaque(opaque.gl_id)
+
+
+def test_the_next_frames_clear_covers_the_whole_window(window):
+    """The renderer leaves no scissor behind: after a frame whose last draw was clipped to a small window, the
+    next frame's clear reaches every pixel."""
+    from imgui_bundle import imgui
+
+    def small_window_last():
+        imgui.set_next_window_pos(imgui.ImVec2(10, 10))
+        imgui.set_next_window_size(imgui.ImVec2(50, 40))
+        imgui.begin('small', None, imgui.WindowFlags_.no_title_bar)
+        imgui.text('x')
+        imgui.end()
+
+    window.begin_frame()
+    small_window_last()
+    window.end_frame(clear_color=(0.0, 0.0, 1.0))
+    window.begin_frame()
+    pixels = window.end_frame(clear_color=(0.0, 1.0, 0.0), read_back=True)
+    assert (pixels == np.array([0, 255, 0], np.uint8)).all()
+
+
+def test_sizes_follow_a_resize_without_asking_the_server_each_frame(window):
+    """The window and framebuffer sizes come from GLFW's callbacks: after a resize they are the new ones (as
+    GLFW's own queries say), ImGui's display size follows, and the read-back frame has the new size."""
+    import time
+
+    import glfw
+    from imgui_bundle import imgui
+
+    def settle(size):
+        glfw.set_window_size(window.window, *size)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and tuple(glfw.get_window_size(window.window)) != size:
+            window.begin_frame()
+            window.end_frame()
+        for _ in range(3):  # the callbacks run inside poll_events (begin_frame)
+            window.begin_frame()
+            display = imgui.get_io().display_size
+            pixels = window.end_frame(read_back=True)
+        return (display.x, display.y), pixels
+
+    try:
+        display, pixels = settle((W + 40, H - 30))
+        assert window.size == (W + 40, H - 30) == tuple(glfw.get_window_size(window.window))
+        assert window.framebuffer_size == tuple(glfw.get_framebuffer_size(window.window))
+        assert display == (W + 40, H - 30)
+        assert pixels.shape == (window.framebuffer_size[1], window.framebuffer_size[0], 3)
+    finally:
+        settle((W, H))
+    assert window.size == (W, H)
