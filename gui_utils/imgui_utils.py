@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from imgui_bundle import imgui
 
 
-@contextlib.contextmanager
-def grayed_out(cond: bool = True):
+# The two context managers are classes, not @contextlib.contextmanager generators: the widgets enter about
+# sixty of them a frame, and a generator-based one costs several times as much to create and run.
+class grayed_out:  # noqa: N801 (used like a function: `with grayed_out(cond):`)
     """Disable (and grey) the enclosed widgets when `cond` holds."""
-    imgui.begin_disabled(cond)
-    try:
-        yield
-    finally:
+
+    __slots__ = ('cond',)
+
+    def __init__(self, cond: bool = True) -> None:
+        self.cond = cond
+
+    def __enter__(self) -> None:
+        imgui.begin_disabled(self.cond)
+
+    def __exit__(self, *exc) -> None:
         imgui.end_disabled()
 
 
-@contextlib.contextmanager
-def item_width(width: float | None = None):
-    if width is not None:
-        imgui.push_item_width(width)
-    try:
-        yield
-    finally:
-        if width is not None:
+class item_width:  # noqa: N801
+    """Push `width` as the width of the enclosed items (None: leave it)."""
+
+    __slots__ = ('width',)
+
+    def __init__(self, width: float | None = None) -> None:
+        self.width = width
+
+    def __enter__(self) -> None:
+        if self.width is not None:
+            imgui.push_item_width(self.width)
+
+    def __exit__(self, *exc) -> None:
+        if self.width is not None:
             imgui.pop_item_width()
 
 
