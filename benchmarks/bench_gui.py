@@ -14,6 +14,9 @@
    image (target < 50 ms). In the window both are timed by the app's latency trace, from the change to the swap
    of the frame that shows it, and the median of each stage (request, render, result seen, drawn, shown) is
    printed: where the time goes.
+5. CPU at idle (`cpu`; default network, the app's 60 fps cap, no render in flight): frames/s, GUI process
+   CPU in cores and in ms per frame, split by thread group (main: the GUI thread; llvmpipe: Mesa's rasteriser
+   threads; render: the app's renderer threads; other), from /proc/self/task.
 """
 
 from __future__ import annotations
@@ -153,6 +156,52 @@ def bench_fuzz(app, frames: int, seed: int = 0, warmup: int = 1000) -> dict:
     return dict(frames=i + 1, seconds=time.perf_counter() - t0, rss_start_mb=rss_start / 2**20,
                 rss_end_mb=rss_end / 2**20, rss_growth=(rss_end - rss_start) / rss_start,
                 renders=app.async_renderer.stats['rendered'])
+
+
+def _thread_ticks() -> dict[int, tuple[str, int]]:
+    """CPU clock ticks (user + system) and OS name of every thread of this process, by thread id."""
+    out = {}
+    for tid in os.listdir('/proc/self/task'):
+        try:
+            with open(f'/proc/self/task/{tid}/stat') as f:
+                fields = f.read().rsplit(') ', 1)[1].split()
+            with open(f'/proc/self/task/{tid}/comm') as f:
+                name = f.read().strip()
+        except OSError:  # the thread ended between the listing and the read
+            continue
+        out[int(tid)] = (name, int(fields[11]) + int(fields[12]))
+    return out
+
+
+def bench_cpu(app, seconds: float = 5.0, fps_limit: int = 60, repeats: int = 3) -> dict:
+    """The GUI's CPU use at idle: process cores and ms per frame, by thread group; the median of `repeats` runs."""
+    import threading
+
+    app.window.fps_limit = fps_limit
+    app.perf_widget.fps_limit = fps_limit
+    _until(app, lambda: app.result is not None and not app.rendering)
+    _fps(app, seconds=1.0)  # warm-up: fonts, textures, shaders
+    main_tid = threading.main_thread().native_id
+    tick = os.sysconf('SC_CLK_TCK')
+    runs = []
+    for _ in range(repeats):
+        render_tids = {t.native_id for t in threading.enumerate() if t.name.startswith('async-')}
+        before, c0 = _thread_ticks(), time.process_time()
+        fps, frames = _fps(app, seconds=seconds)
+        cpu_s, after = time.process_time() - c0, _thread_ticks()
+        wall = frames / fps
+        groups = dict(main=0, llvmpipe=0, render=0, other=0)
+        for tid, (name, ticks) in after.items():
+            delta = ticks - before.get(tid, (name, 0))[1]
+            group = ('main' if tid == main_tid else 'llvmpipe' if name.startswith('llvmpipe')
+                     else 'render' if tid in render_tids else 'other')
+            groups[group] += delta
+        runs.append(dict(fps=fps, cores=cpu_s / wall, ms_per_frame=1000 * cpu_s / frames,
+                         **{f'{k}_ms_per_frame': 1000 * v / tick / frames for k, v in groups.items()}))
+    result = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    result.update(fps_limit=fps_limit, seconds=seconds, repeats=repeats,
+                  lp_num_threads=os.environ.get('LP_NUM_THREADS'), runs=runs)
+    return result
 
 
 def _until(app, pred, timeout: float = 120.0) -> float:
@@ -333,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--fuzz-frames', type=int, default=10000)
     p.add_argument('--slider-frames', type=int, default=600)
-    p.add_argument('--parts', default='busy,slider,fuzz,click,analyses', help='which parts to run (comma-separated)')
+    p.add_argument('--parts', default='busy,slider,fuzz,click,analyses,cpu',
+                   help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
     p.add_argument('--repeats', type=int, default=5,
                    help='click pairs (plain, with the spectrum running) in the analyses part and at the renderer')
@@ -376,6 +426,13 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     results['analyses'] = bench_analyses(app, repeats=opts.repeats, fps_limit=opts.fps_limit)
                     print('analyses:', json.dumps(results['analyses'], default=str), flush=True)
+                finally:
+                    app.close()
+            if 'cpu' in parts:
+                app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network, idle
+                try:
+                    results['cpu'] = bench_cpu(app)
+                    print('cpu:', json.dumps(results['cpu']), flush=True)
                 finally:
                     app.close()
             if 'fuzz' in parts:
@@ -430,6 +487,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f'renderer: seed change {1000 * statistics.median(click["plain_s"]):.0f} ms plain, '
               f'{1000 * statistics.median(click["with_spectrum_s"]):.0f} ms with a spectrum running '
               f'(x{click["ratio"]:.2f})')
+    if 'cpu' in results:
+        cpu = results['cpu']
+        print(f'cpu at idle (cap {cpu["fps_limit"]}): {cpu["fps"]:.0f} fps, {cpu["cores"]:.2f} cores, '
+              f'{cpu["ms_per_frame"]:.1f} ms CPU per frame (main {cpu["main_ms_per_frame"]:.1f}, llvmpipe '
+              f'{cpu["llvmpipe_ms_per_frame"]:.1f}, render {cpu["render_ms_per_frame"]:.1f}, other '
+              f'{cpu["other_ms_per_frame"]:.1f})')
     results['checks'] = checks
     for name, ok in checks.items():
         print(f'{"PASS" if ok else "FAIL"}  {name}')

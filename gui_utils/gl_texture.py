@@ -23,6 +23,15 @@ def _as_rgba(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+# GL names of the textures whose every texel has alpha 255: the renderer may draw them with blending off.
+_opaque_ids: set[int] = set()
+
+
+def is_opaque(gl_id: int) -> bool:
+    """Whether `gl_id` is a live `Texture` whose every texel has alpha 255."""
+    return gl_id in _opaque_ids
+
+
 class Texture:
     """A 2-D RGBA texture; `update()` re-uploads in place when the size is unchanged."""
 
@@ -35,6 +44,10 @@ class Texture:
     def update(self, image: np.ndarray) -> None:
         rgba = _as_rgba(image)
         height, width = rgba.shape[:2]
+        if np.asarray(image).ndim == 3 and np.asarray(image).shape[2] == 4 and not (rgba[:, :, 3] == 255).all():
+            _opaque_ids.discard(self.gl_id)
+        else:
+            _opaque_ids.add(self.gl_id)
         last = gl.glGetIntegerv(gl.GL_TEXTURE_BINDING_2D)
         gl.glBindTexture(gl.GL_TEXTURE_2D, self.gl_id)
         gl.glPixelStorei(gl.GL_UNPACK_ALIGNMENT, 1)
@@ -53,6 +66,7 @@ class Texture:
 
     def delete(self) -> None:
         if self.gl_id:
+            _opaque_ids.discard(self.gl_id)
             gl.glDeleteTextures([self.gl_id])
             self.gl_id = 0
 

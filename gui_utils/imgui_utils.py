@@ -2,41 +2,80 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from imgui_bundle import imgui
 
 
-@contextlib.contextmanager
-def grayed_out(cond: bool = True):
+# The two context managers are classes, not @contextlib.contextmanager generators: the widgets enter about
+# sixty of them a frame, and a generator-based one costs several times as much to create and run.
+class grayed_out:  # noqa: N801 (used like a function: `with grayed_out(cond):`)
     """Disable (and grey) the enclosed widgets when `cond` holds."""
-    imgui.begin_disabled(cond)
-    try:
-        yield
-    finally:
+
+    __slots__ = ('cond',)
+
+    def __init__(self, cond: bool = True) -> None:
+        self.cond = cond
+
+    def __enter__(self) -> None:
+        imgui.begin_disabled(self.cond)
+
+    def __exit__(self, *exc) -> None:
         imgui.end_disabled()
 
 
-@contextlib.contextmanager
-def item_width(width: float | None = None):
-    if width is not None:
-        imgui.push_item_width(width)
-    try:
-        yield
-    finally:
-        if width is not None:
+class item_width:  # noqa: N801
+    """Push `width` as the width of the enclosed items (None: leave it)."""
+
+    __slots__ = ('width',)
+
+    def __init__(self, width: float | None = None) -> None:
+        self.width = width
+
+    def __enter__(self) -> None:
+        if self.width is not None:
+            imgui.push_item_width(self.width)
+
+    def __exit__(self, *exc) -> None:
+        if self.width is not None:
             imgui.pop_item_width()
 
 
 def button(label: str, width: float = 0, enabled: bool = True) -> bool:
-    with grayed_out(not enabled):
+    # begin/end_disabled directly, not `grayed_out`: a generator context manager costs more than the button
+    # itself, and the GUI draws about 40 of these every frame
+    imgui.begin_disabled(not enabled)
+    try:
         return bool(imgui.button(label, imgui.ImVec2(width, 0))) and enabled
+    finally:
+        imgui.end_disabled()
+
+
+# Computed once: OR-ing the enum members costs several microseconds in Python, and tooltip() runs about 100
+# times a frame.
+_TOOLTIP_HOVER = imgui.HoveredFlags_.allow_when_disabled | imgui.HoveredFlags_.delay_short
 
 
 def tooltip(text: str) -> None:
     """Explain the last item when the mouse rests on it (also when it is disabled)."""
-    if text and imgui.is_item_hovered(imgui.HoveredFlags_.allow_when_disabled | imgui.HoveredFlags_.delay_short):
+    if text and imgui.is_item_hovered(_TOOLTIP_HOVER):
         imgui.set_tooltip(text)
+
+
+def pane_border() -> None:
+    """Draw the current window's outer border as ImGui does, for a window begun with `no_background`.
+
+    ImGui drops the border together with the background; the app's panes skip their window-sized background
+    (the window is cleared to its colour instead, far cheaper on a software rasteriser) but keep the border.
+    Same call as ImGui's own (AddRect over the window rectangle with the border colour and size), drawn first
+    in the window's draw list as ImGui does, so the pixels are the same.
+    """
+    size = imgui.get_style().window_border_size
+    if size <= 0:
+        return
+    pos, extent = imgui.get_window_pos(), imgui.get_window_size()
+    end = imgui.ImVec2(pos.x + extent.x, pos.y + extent.y)
+    imgui.push_clip_rect(pos, end, False)  # the border lies outside the content's clip rectangle
+    imgui.get_window_draw_list().add_rect(pos, end, imgui.get_color_u32(imgui.Col_.border), 0.0, size)
+    imgui.pop_clip_rect()
 
 
 def text_colored(text: str, rgb: tuple[float, float, float]) -> None:
