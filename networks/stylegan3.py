@@ -21,6 +21,10 @@ from .filters import design_lowpass_filter
 from .layers import FullyConnectedLayer, MappingNetwork
 from .persistence import persistent_class
 
+# Whether a call that builds an autograd graph modulates the activations (see modulated_conv2d); the benchmarks
+# and the equivalence test switch it off to reach the grouped formulation in grad mode.
+MODULATE_ACTIVATIONS_FOR_GRAD = True
+
 
 def modulated_conv2d(
     x: torch.Tensor,
@@ -30,7 +34,14 @@ def modulated_conv2d(
     padding: int = 0,
     input_gain: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated."""
+    """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated.
+
+    Without autograd, one grouped convolution with per-image weights [N * O, I, k, k] (fastest forward). When a
+    gradient will be needed, the same product is formed as x * s -> convolution with the shared w -> * dcoefs
+    (NVlabs' StyleGAN2 non-fused path): the per-image weight tensor and its backward graph of N * O * I * k * k
+    elementwise ops disappear, and the weight gradient is one ordinary convolution gradient summed over the batch.
+    Both give the same values up to float32 rounding (tests/networks/test_modconv_grad.py).
+    """
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = w.shape
     if s.shape != (batch_size, in_channels) or x.shape[1] != in_channels:
@@ -38,6 +49,9 @@ def modulated_conv2d(
     if demodulate:  # pre-normalise for numerical headroom; demodulation removes the scale again
         w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
         s = s * s.square().mean().rsqrt()
+    grad_mode = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or s.requires_grad)
+    if grad_mode and MODULATE_ACTIVATIONS_FOR_GRAD:
+        return _modulate_activations(x, w, s, demodulate, padding, input_gain)
     w = w.unsqueeze(0) * s.unsqueeze(1).unsqueeze(3).unsqueeze(4)  # [N, O, I, k, k]
     if demodulate:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
@@ -49,6 +63,24 @@ def modulated_conv2d(
     w = w.reshape(-1, in_channels, kh, kw)
     x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding, groups=batch_size)
     return x.reshape(batch_size, -1, *x.shape[2:])
+
+
+def _modulate_activations(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, demodulate: bool, padding: int,
+                          input_gain: torch.Tensor | None) -> torch.Tensor:
+    """modulated_conv2d's grad-mode formulation on pre-normalised w and s: (x * s) conv w, times dcoefs [N, O].
+
+    sum_{i,k} (w[o,i,k] s[n,i])^2 = sum_i s[n,i]^2 sum_k w[o,i,k]^2, so the demodulation coefficients come from
+    one [N, I] x [I, O] product instead of the [N, O, I, k, k] tensor.
+    """
+    batch_size, in_channels = s.shape
+    dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None  # [N, O]
+    if input_gain is not None:
+        s = s * input_gain.expand(batch_size, in_channels)
+    x = x * s.to(x.dtype).reshape(batch_size, in_channels, 1, 1)
+    x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding)
+    if dcoefs is not None:
+        x = x * dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1)
+    return x
 
 
 class SynthesisInput(nn.Module):
