@@ -1,8 +1,9 @@
-"""StyleGAN3's grad-mode modulated convolution (activations modulated) against the grouped per-image weights.
+"""StyleGAN3's grad-mode modulated convolutions against the grouped per-image weights.
 
-``modulated_conv2d`` takes the grouped formulation without autograd and x * s -> conv -> * dcoefs when a gradient
-will be needed. These tests hold the two to the same values and gradients: exactly (to float64 rounding) on the
-op, within float32 tolerance through whole generators, and the no-grad path bit for bit unchanged.
+``modulated_conv2d`` takes the grouped formulation without autograd and, when a gradient will be needed, a
+factored one (per-image weights from one multiply) or x * s -> conv -> * dcoefs. These tests hold them to the same
+values and gradients: exactly (to float64 rounding) on the op, within float32 tolerance through whole
+generators, and the no-grad path bit for bit unchanged.
 """
 
 from unittest import mock
@@ -11,6 +12,8 @@ import pytest
 import torch
 
 from networks import stylegan3
+
+NEW = pytest.mark.parametrize("new", ["factored", "activations"])  # the grad-mode formulations under test
 
 R_KWARGS = dict(conv_kernel=1, use_radial_filters=True)
 
@@ -29,30 +32,32 @@ def _op_case(dtype, demodulate, kernel, gain):
     return x, w, s, dict(demodulate=demodulate, padding=kernel - 1, input_gain=input_gain)
 
 
-def _run(x, w, s, kwargs, activations: bool):
+def _run(x, w, s, kwargs, formulation: str):
     leaves = [t.clone().requires_grad_(True) for t in (x, w, s)]
-    with mock.patch.object(stylegan3, "MODULATE_ACTIVATIONS_FOR_GRAD", activations):
+    with mock.patch.object(stylegan3, "GRAD_FORMULATION", formulation):
         y = stylegan3.modulated_conv2d(*leaves, **kwargs)
     cotangent = torch.randn(y.shape, generator=torch.Generator().manual_seed(4), dtype=y.dtype)
     grads = torch.autograd.grad((y * cotangent).sum(), leaves)
     return y.detach(), grads
 
 
+@NEW
 @pytest.mark.parametrize("demodulate,kernel,gain", [(True, 3, 0.37), (True, 1, None), (False, 1, 2.5)])
-def test_op_formulations_agree_in_float64(demodulate, kernel, gain):
+def test_op_formulations_agree_in_float64(new, demodulate, kernel, gain):
     x, w, s, kwargs = _op_case(torch.float64, demodulate, kernel, gain)
-    y_old, g_old = _run(x, w, s, kwargs, activations=False)
-    y_new, g_new = _run(x, w, s, kwargs, activations=True)
+    y_old, g_old = _run(x, w, s, kwargs, formulation="grouped")
+    y_new, g_new = _run(x, w, s, kwargs, formulation=new)
     assert y_new.shape == y_old.shape == (3, 7, 9 + kernel - 1, 8 + kernel - 1)
     assert _rel(y_new, y_old) < 1e-13
     for name, a, b in zip("xws", g_new, g_old):
         assert _rel(a, b) < 1e-12, name
 
 
-def test_op_demodulation_against_direct_float64_reference():
-    """Independent of both formulations: per-image weights built by loops, each image convolved alone."""
+@pytest.mark.parametrize("formulation", ["grouped", "factored", "activations"])
+def test_op_demodulation_against_direct_float64_reference(formulation):
+    """Independent of the formulations: per-image weights built by loops, each image convolved alone."""
     x, w, s, kwargs = _op_case(torch.float64, True, 3, 0.37)
-    with torch.enable_grad():
+    with torch.enable_grad(), mock.patch.object(stylegan3, "GRAD_FORMULATION", formulation):
         y = stylegan3.modulated_conv2d(x, w.requires_grad_(True), s, **kwargs).detach()
     w0 = w.detach() / w.detach().square().mean(dim=[1, 2, 3], keepdim=True).sqrt()  # the pre-normalisation
     s0 = s / s.square().mean().sqrt()
@@ -63,20 +68,22 @@ def test_op_demodulation_against_direct_float64_reference():
         assert _rel(y[n:n + 1], ref) < 1e-12
 
 
-def test_op_float32_within_rounding():
+@NEW
+def test_op_float32_within_rounding(new):
     x, w, s, kwargs = _op_case(torch.float32, True, 3, 0.37)
-    y_old, g_old = _run(x, w, s, kwargs, activations=False)
-    y_new, g_new = _run(x, w, s, kwargs, activations=True)
+    y_old, g_old = _run(x, w, s, kwargs, formulation="grouped")
+    y_new, g_new = _run(x, w, s, kwargs, formulation=new)
     assert _rel(y_new, y_old) < 1e-5
     assert all(_rel(a, b) < 1e-5 for a, b in zip(g_new, g_old))
 
 
-def test_no_grad_path_is_the_grouped_one_bit_for_bit():
+@NEW
+def test_no_grad_path_is_the_grouped_one_bit_for_bit(new):
     x, w, s, kwargs = _op_case(torch.float32, True, 3, 0.37)
     with torch.no_grad():
         y_nograd = stylegan3.modulated_conv2d(x, w, s, **kwargs)
-    y_grouped, _ = _run(x, w, s, kwargs, activations=False)
-    y_new, _ = _run(x, w, s, kwargs, activations=True)
+    y_grouped, _ = _run(x, w, s, kwargs, formulation="grouped")
+    y_new, _ = _run(x, w, s, kwargs, formulation=new)
     assert torch.equal(y_nograd, y_grouped)
     assert not torch.equal(y_nograd, y_new)  # the grad-mode path really is a different computation
 
@@ -91,23 +98,24 @@ def _generator(cfg: str) -> stylegan3.Generator:
     return G
 
 
-def _synthesis_grads(G, ws, activations: bool):
+def _synthesis_grads(G, ws, formulation: str):
     G.zero_grad(set_to_none=True)
     ws = ws.clone().requires_grad_(True)
-    with mock.patch.object(stylegan3, "MODULATE_ACTIVATIONS_FOR_GRAD", activations):
+    with mock.patch.object(stylegan3, "GRAD_FORMULATION", formulation):
         img = G.synthesis(ws, noise_mode="const")
     cotangent = torch.randn(img.shape, generator=torch.Generator().manual_seed(6))
     (img * cotangent).sum().backward()
     return img.detach(), ws.grad, {k: p.grad.clone() for k, p in G.named_parameters() if p.grad is not None}
 
 
+@NEW
 @pytest.mark.parametrize("cfg", ["T", "R"])
-def test_generator_outputs_and_gradients_agree(cfg):
+def test_generator_outputs_and_gradients_agree(new, cfg):
     G = _generator(cfg)
     with torch.no_grad():
         ws = G.mapping(torch.randn(3, 16, generator=torch.Generator().manual_seed(7)), None)
-    img_old, dws_old, dp_old = _synthesis_grads(G, ws, activations=False)
-    img_new, dws_new, dp_new = _synthesis_grads(G, ws, activations=True)
+    img_old, dws_old, dp_old = _synthesis_grads(G, ws, formulation="grouped")
+    img_new, dws_new, dp_new = _synthesis_grads(G, ws, formulation=new)
     with torch.no_grad():
         img_nograd = G.synthesis(ws, noise_mode="const")
     assert torch.equal(img_nograd, img_old)  # the no-grad forward is untouched
