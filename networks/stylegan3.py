@@ -33,11 +33,13 @@ def modulated_conv2d(
     demodulate: bool = True,
     padding: int = 0,
     input_gain: torch.Tensor | None = None,
+    training: bool = False,
 ) -> torch.Tensor:
     """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated.
 
-    Without autograd, one grouped convolution with per-image weights [N * O, I, k, k] (fastest forward). When a
-    gradient will be needed, ``GRAD_FORMULATION`` picks: "factored" (the same grouped convolution, its per-image
+    Without autograd or with ``training`` false, one grouped convolution with per-image weights [N * O, I, k, k]
+    (fastest forward; eval mode so gives the same bits with and without autograd). In training with a gradient to
+    come, ``GRAD_FORMULATION`` picks: "factored" (the same grouped convolution, its per-image
     weights from one multiply by [N, O, I] coefficients, demodulation from an [N, I] x [I, O] product), or
     "activations" (x * s -> convolution with the shared w -> * dcoefs, NVlabs' StyleGAN2 non-fused path), or
     "grouped" (the no-grad ops). All give the same values up to float32 rounding (tests/networks/test_modconv_grad.py).
@@ -49,7 +51,7 @@ def modulated_conv2d(
     if demodulate:  # pre-normalise for numerical headroom; demodulation removes the scale again
         w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
         s = s * s.square().mean().rsqrt()
-    grad_mode = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or s.requires_grad)
+    grad_mode = training and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or s.requires_grad)
     if grad_mode and GRAD_FORMULATION == "activations":
         return _modulate_activations(x, w, s, demodulate, padding, input_gain)
     if grad_mode and GRAD_FORMULATION == "factored":
@@ -285,7 +287,7 @@ class SynthesisLayer(nn.Module):
 
         x = modulated_conv2d(
             x=x.to(torch.float32), w=self.weight, s=styles, padding=self.conv_kernel - 1,
-            demodulate=(not self.is_torgb), input_gain=input_gain,
+            demodulate=(not self.is_torgb), input_gain=input_gain, training=self.training,
         )
         gain = 1 if self.is_torgb else np.sqrt(2)
         slope = 1 if self.is_torgb else 0.2

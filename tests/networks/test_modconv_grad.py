@@ -1,9 +1,9 @@
 """StyleGAN3's grad-mode modulated convolutions against the grouped per-image weights.
 
-``modulated_conv2d`` takes the grouped formulation without autograd and, when a gradient will be needed, a
-factored one (per-image weights from one multiply) or x * s -> conv -> * dcoefs. These tests hold them to the same
-values and gradients: exactly (to float64 rounding) on the op, within float32 tolerance through whole
-generators, and the no-grad path bit for bit unchanged.
+``modulated_conv2d`` takes the grouped formulation without autograd or in eval mode and, in training when a
+gradient will be needed, a factored one (per-image weights from one multiply) or x * s -> conv -> * dcoefs. These
+tests hold them to the same values and gradients: exactly (to float64 rounding) on the op, within float32
+tolerance through whole generators, and the no-grad and eval paths bit for bit unchanged.
 """
 
 from unittest import mock
@@ -35,7 +35,7 @@ def _op_case(dtype, demodulate, kernel, gain):
 def _run(x, w, s, kwargs, formulation: str):
     leaves = [t.clone().requires_grad_(True) for t in (x, w, s)]
     with mock.patch.object(stylegan3, "GRAD_FORMULATION", formulation):
-        y = stylegan3.modulated_conv2d(*leaves, **kwargs)
+        y = stylegan3.modulated_conv2d(*leaves, **kwargs, training=True)
     cotangent = torch.randn(y.shape, generator=torch.Generator().manual_seed(4), dtype=y.dtype)
     grads = torch.autograd.grad((y * cotangent).sum(), leaves)
     return y.detach(), grads
@@ -58,7 +58,7 @@ def test_op_demodulation_against_direct_float64_reference(formulation):
     """Independent of the formulations: per-image weights built by loops, each image convolved alone."""
     x, w, s, kwargs = _op_case(torch.float64, True, 3, 0.37)
     with torch.enable_grad(), mock.patch.object(stylegan3, "GRAD_FORMULATION", formulation):
-        y = stylegan3.modulated_conv2d(x, w.requires_grad_(True), s, **kwargs).detach()
+        y = stylegan3.modulated_conv2d(x, w.requires_grad_(True), s, **kwargs, training=True).detach()
     w0 = w.detach() / w.detach().square().mean(dim=[1, 2, 3], keepdim=True).sqrt()  # the pre-normalisation
     s0 = s / s.square().mean().sqrt()
     for n in range(x.shape[0]):
@@ -85,6 +85,9 @@ def test_no_grad_path_is_the_grouped_one_bit_for_bit(new):
     y_grouped, _ = _run(x, w, s, kwargs, formulation="grouped")
     y_new, _ = _run(x, w, s, kwargs, formulation=new)
     assert torch.equal(y_nograd, y_grouped)
+    leaves = [t.clone().requires_grad_(True) for t in (x, w, s)]
+    with mock.patch.object(stylegan3, "GRAD_FORMULATION", new):  # eval mode (training=False): grouped bits
+        assert torch.equal(stylegan3.modulated_conv2d(*leaves, **kwargs).detach(), y_nograd)
     assert not torch.equal(y_nograd, y_new)  # the grad-mode path really is a different computation
 
 
@@ -119,6 +122,9 @@ def test_generator_outputs_and_gradients_agree(new, cfg):
     with torch.no_grad():
         img_nograd = G.synthesis(ws, noise_mode="const")
     assert torch.equal(img_nograd, img_old)  # the no-grad forward is untouched
+    G.eval()
+    with mock.patch.object(stylegan3, "GRAD_FORMULATION", new):  # eval mode keeps the grouped bits under autograd
+        assert torch.equal(G.synthesis(ws.requires_grad_(True), noise_mode="const").detach(), img_nograd)
     assert _rel(img_new, img_old) < 1e-5
     assert _rel(dws_new, dws_old) < 1e-4
     synthesis_params = {"synthesis." + k for k, _ in G.synthesis.named_parameters()}
