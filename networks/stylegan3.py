@@ -21,6 +21,10 @@ from .filters import design_lowpass_filter
 from .layers import FullyConnectedLayer, MappingNetwork
 from .persistence import persistent_class
 
+# How a call that builds an autograd graph forms the modulated convolution (see modulated_conv2d): "factored"
+# (default), "activations", or "grouped" (the no-grad formulation, as before); the benchmarks and tests switch it.
+GRAD_FORMULATION = "factored"
+
 
 def modulated_conv2d(
     x: torch.Tensor,
@@ -29,8 +33,17 @@ def modulated_conv2d(
     demodulate: bool = True,
     padding: int = 0,
     input_gain: torch.Tensor | None = None,
+    training: bool = False,
 ) -> torch.Tensor:
-    """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated."""
+    """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated.
+
+    Without autograd or with ``training`` false, one grouped convolution with per-image weights [N * O, I, k, k]
+    (fastest forward; eval mode so gives the same bits with and without autograd). In training with a gradient to
+    come, ``GRAD_FORMULATION`` picks: "factored" (the same grouped convolution, its per-image
+    weights from one multiply by [N, O, I] coefficients, demodulation from an [N, I] x [I, O] product), or
+    "activations" (x * s -> convolution with the shared w -> * dcoefs, NVlabs' StyleGAN2 non-fused path), or
+    "grouped" (the no-grad ops). All give the same values up to float32 rounding (tests/networks/test_modconv_grad.py).
+    """
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = w.shape
     if s.shape != (batch_size, in_channels) or x.shape[1] != in_channels:
@@ -38,6 +51,17 @@ def modulated_conv2d(
     if demodulate:  # pre-normalise for numerical headroom; demodulation removes the scale again
         w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
         s = s * s.square().mean().rsqrt()
+    grad_mode = training and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or s.requires_grad)
+    if grad_mode and GRAD_FORMULATION == "activations":
+        return _modulate_activations(x, w, s, demodulate, padding, input_gain)
+    if grad_mode and GRAD_FORMULATION == "factored":
+        # One [N, O, I] coefficient product and one multiply of the weight: the autograd graph holds a single
+        # [N, O, I, k, k] elementwise op instead of five (and their backward, each a parallel pass over it).
+        coefs = _coefficients(w, s, demodulate, input_gain)  # [N, O, I]
+        w = (w.unsqueeze(0) * coefs.unsqueeze(3).unsqueeze(4)).reshape(-1, in_channels, kh, kw)
+        x = torch.nn.functional.conv2d(x.reshape(1, -1, *x.shape[2:]), w.to(x.dtype), padding=padding,
+                                       groups=batch_size)
+        return x.reshape(batch_size, -1, *x.shape[2:])
     w = w.unsqueeze(0) * s.unsqueeze(1).unsqueeze(3).unsqueeze(4)  # [N, O, I, k, k]
     if demodulate:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
@@ -49,6 +73,37 @@ def modulated_conv2d(
     w = w.reshape(-1, in_channels, kh, kw)
     x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding, groups=batch_size)
     return x.reshape(batch_size, -1, *x.shape[2:])
+
+
+def _coefficients(w: torch.Tensor, s: torch.Tensor, demodulate: bool,
+                  input_gain: torch.Tensor | None) -> torch.Tensor:
+    """s[n, i] * dcoefs[n, o] * input_gain[n, i] as [N, O, I], on pre-normalised w and s (see _modulate_activations)."""
+    batch_size, in_channels = s.shape
+    coefs = s.unsqueeze(1)  # [N, 1, I]
+    if demodulate:
+        dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
+        coefs = coefs * dcoefs.unsqueeze(2)
+    if input_gain is not None:
+        coefs = coefs * input_gain.expand(batch_size, in_channels).unsqueeze(1)
+    return coefs.expand(batch_size, w.shape[0], in_channels)
+
+
+def _modulate_activations(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, demodulate: bool, padding: int,
+                          input_gain: torch.Tensor | None) -> torch.Tensor:
+    """modulated_conv2d's grad-mode formulation on pre-normalised w and s: (x * s) conv w, times dcoefs [N, O].
+
+    sum_{i,k} (w[o,i,k] s[n,i])^2 = sum_i s[n,i]^2 sum_k w[o,i,k]^2, so the demodulation coefficients come from
+    one [N, I] x [I, O] product instead of the [N, O, I, k, k] tensor.
+    """
+    batch_size, in_channels = s.shape
+    dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None  # [N, O]
+    if input_gain is not None:
+        s = s * input_gain.expand(batch_size, in_channels)
+    x = x * s.to(x.dtype).reshape(batch_size, in_channels, 1, 1)
+    x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding)
+    if dcoefs is not None:
+        x = x * dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1)
+    return x
 
 
 class SynthesisInput(nn.Module):
@@ -232,7 +287,7 @@ class SynthesisLayer(nn.Module):
 
         x = modulated_conv2d(
             x=x.to(torch.float32), w=self.weight, s=styles, padding=self.conv_kernel - 1,
-            demodulate=(not self.is_torgb), input_gain=input_gain,
+            demodulate=(not self.is_torgb), input_gain=input_gain, training=self.training,
         )
         gain = 1 if self.is_torgb else np.sqrt(2)
         slope = 1 if self.is_torgb else 0.2
