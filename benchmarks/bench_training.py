@@ -171,7 +171,9 @@ def measure_grad_ratio(cfg, repeats: int, paths=PATHS) -> dict:
         for net, fwd, both in (('G', g_nograd, g_grad), ('D', d_nograd, d_grad)):
             def run(fwd=fwd, both=both):
                 fwd(), both()  # warm-up (and the op's build)
-                return _median_time(fwd, repeats), _median_time(both, repeats)
+                # Interleaved, so that both medians see the same minutes of a shared machine (its speed drifts).
+                times = [(_median_time(fwd, 1), _median_time(both, 1)) for _ in range(repeats)]
+                return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
             a, b = _with_path(path, run)
             row[net] = dict(no_grad=a, forward_backward=b, ratio=b / a)
         result[path] = row
