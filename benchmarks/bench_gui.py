@@ -361,7 +361,7 @@ def slow_network_pkl(directory: str, min_seconds: float = 1.2) -> tuple[str, flo
     from networks.stylegan3 import Generator
 
     seconds = 0.0
-    for channels in (32, 48, 64, 96, 128, 192, 256):
+    for channels in (32, 48, 64, 96, 128, 192, 256, 384, 512):
         torch.manual_seed(0)
         G = Generator(z_dim=64, c_dim=0, w_dim=64, img_resolution=256, img_channels=3, channel_base=channels * 32,
                       channel_max=channels, output_scale=2.0).eval().requires_grad_(False)
