@@ -246,6 +246,8 @@ class AsyncRenderer:
         """The full render of `args` on the analysis thread; blocks until it is done (a newer request stops it
         through `control` within one synthesis layer)."""
         with self._job_cond:
+            if self._closed:  # the analysis thread may have left already (close() during the view)
+                return RenderResult(args=args, error='the renderer was closed')
             self._job, self._job_result = (args, control), None
             self._job_cond.notify_all()
             while self._job_result is None:

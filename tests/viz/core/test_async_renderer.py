@@ -153,3 +153,32 @@ def test_a_raising_analysis_comes_back_as_an_error_and_the_worker_goes_on():
         assert res is not None and res.error is None and res.args.w0_seeds == ((2, 1.0),)
     finally:
         assert ar.close()
+
+
+def test_close_during_a_view_does_not_wait_for_the_gone_analysis_thread():
+    """close() while the view of a request with analyses renders: the analysis thread leaves at once, and the
+    worker, when its view is done, must not hand analyses to it and wait forever."""
+    import threading
+    import time
+
+    from viz.core.async_renderer import AsyncRenderer
+    from viz.core.render_types import RenderArgs, RenderResult
+
+    started = threading.Event()
+
+    class SlowView:
+        def analyses_pending(self, args):
+            return True
+
+        def render(self, args, control=None):
+            if control is None:
+                started.set()
+                time.sleep(0.5)
+            return RenderResult(args=args)
+
+    ar = AsyncRenderer(SlowView())
+    ar.set_args(RenderArgs())
+    assert started.wait(30)
+    t0 = time.monotonic()
+    assert ar.close(timeout=10)
+    assert time.monotonic() - t0 < 5
