@@ -4,9 +4,9 @@
         [--cbase 2048] [--cmax 64] [--zdim 64] [--json out.json]
 
 For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resolution and batch):
-1. s/kimg: wall time per thousand images of `training.training_loop` over `--steps` steps after two warm-up
-   steps (data loading in the loop's process, no image grids or snapshots in the timed span), and the ratio to
-   stylegan2 measured in the same run.
+1. s/kimg: wall time per thousand images of `training.training_loop` over the last `--steps` - 1 of `--steps` + 2
+   steps (timing runs from the end of the third; data loading in the loop's process, no image grids or snapshots
+   in the timed span), and the ratio to stylegan2 measured in the same run.
 2. (``--grad-ratio``) For G and D of each config: no-grad forward (a) against forward + backward (b) at the
    run's batch, with the fused CPU filtered_lrelu (its own backward), with the fused forward but the old
    recomputing backward, and with the PyTorch path; prints (b)/(a) against the issue's 3.5x target.
@@ -55,7 +55,10 @@ def _config(cfg_name: str, data: str, outdir: str, args) -> object:
 
 
 def measure_loop(cfg, steps: int) -> float:
-    """s/kimg of the training loop itself, after two warm-up steps."""
+    """s/kimg of the training loop itself: steps + 2 steps run, the last steps - 1 of them timed (from the end of
+    the third step to the end of the last)."""
+    if steps < 2:
+        raise ValueError(f'measure_loop needs steps >= 2 (it times steps - 1 of them), got {steps}')
     stamps = []
     cfg.total_kimg = (steps + 2) * cfg.batch_size / 1000
     cfg.image_snapshot_ticks = cfg.network_snapshot_ticks = None
@@ -194,7 +197,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--res', type=int, default=32)
     parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--steps', type=int, default=8)
+    parser.add_argument('--steps', type=int, default=8, help='>= 2: the last steps - 1 of steps + 2 are timed')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--cbase', type=int, default=2048)
     parser.add_argument('--cmax', type=int, default=64)
@@ -208,6 +211,8 @@ def main(argv=None) -> int:
                         help="StyleGAN3 G's modulated convolution in grad mode (networks.stylegan3.GRAD_FORMULATION)")
     parser.add_argument('--no-shares', action='store_true', help='s/kimg only (skip the time shares)')
     args = parser.parse_args(argv)
+    if args.steps < 2:
+        parser.error(f"--steps must be >= 2 (it times steps - 1 of them), got {args.steps}")
     from networks import stylegan3
     stylegan3.GRAD_FORMULATION = args.grad_modconv
 
