@@ -1,4 +1,5 @@
-"""Scenes that drive a `GlfwImguiWindow` directly and read its pixels back, for the draw-path tests.
+"""Scenes that drive a `GlfwImguiWindow` directly and read its pixels back, for the draw-path tests, and
+`HeadlessImgui`, an ImGui context without a window for clicking widgets.
 
 Tests may not import the GUI libraries themselves (tests/test_import_rules.py: only the GUI layer does), so the
 ImGui and GL calls of tests/viz/gui/test_gl_window.py live here; the tests check what these return.
@@ -11,7 +12,7 @@ import time
 import glfw
 import numpy as np
 import OpenGL.GL as gl
-from imgui_bundle import imgui
+from imgui_bundle import imgui, implot
 from imgui_bundle.python_backends.opengl_backend_programmable import ProgrammablePipelineRenderer
 
 from gui_utils.gl_renderer import vertices_opaque
@@ -123,3 +124,44 @@ def resize(win: GlfwImguiWindow, size: tuple[int, int], timeout: float = 10.0) -
                 glfw_size=tuple(glfw.get_window_size(win.window)),
                 glfw_framebuffer_size=tuple(glfw.get_framebuffer_size(win.window)),
                 display=(display.x, display.y), pixels=pixels)
+
+
+class HeadlessImgui:
+    """An ImGui context without a window or a renderer (the frames are never drawn): each frame shows a widget in
+    one window of the whole display; a click is mouse events injected at a point."""
+
+    def __init__(self, size: tuple[int, int] = (1600, 900), plots: bool = False) -> None:
+        self.size = size
+        self.ctx = imgui.create_context()
+        self.plot_ctx = implot.create_context() if plots else None  # for widgets that plot (performance)
+        io = imgui.get_io()
+        io.display_size = imgui.ImVec2(*size)
+        io.backend_flags |= imgui.BackendFlags_.renderer_has_textures  # no renderer: ImGui keeps the atlas
+        io.set_ini_filename('')  # write no imgui.ini
+
+    def frame(self, widget) -> None:
+        """One frame with `widget(True)` drawn in the window."""
+        imgui.get_io().delta_time = 1 / 60
+        imgui.new_frame()
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(imgui.ImVec2(*self.size))
+        imgui.begin('##test')
+        widget(True)
+        imgui.end()
+        imgui.render()
+
+    def click_at(self, widget, x: float, y: float, settle: int = 2) -> None:
+        """Move to (x, y), press and release the left button, a frame after each, then `settle` more frames."""
+        io = imgui.get_io()
+        io.add_mouse_pos_event(x, y)
+        self.frame(widget)
+        io.add_mouse_button_event(0, True)
+        self.frame(widget)
+        io.add_mouse_button_event(0, False)
+        for _ in range(settle):
+            self.frame(widget)
+
+    def close(self) -> None:
+        if self.plot_ctx is not None:
+            implot.destroy_context(self.plot_ctx)
+        imgui.destroy_context(self.ctx)

@@ -32,41 +32,19 @@ class _Imgui:
     """One big ImGui window without a renderer; clicks are injected mouse events at a recorded rectangle."""
 
     def __init__(self):
-        imgui = imgui_bundle.imgui
-        self.imgui = imgui
-        self.ctx = imgui.create_context()
-        io = imgui.get_io()
-        io.display_size = imgui.ImVec2(1600, 900)
-        io.backend_flags |= imgui.BackendFlags_.renderer_has_textures  # no renderer: ImGui keeps the atlas
-        io.set_ini_filename('')
+        from gui_utils.testing import HeadlessImgui
 
-    def frame(self, widget) -> None:
-        imgui = self.imgui
-        imgui.get_io().delta_time = 1 / 60
-        imgui.new_frame()
-        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
-        imgui.set_next_window_size(imgui.ImVec2(1600, 900))
-        imgui.begin('##test')
-        widget(True)
-        imgui.end()
-        imgui.render()
+        self.ui = HeadlessImgui(size=(1600, 900))
 
     def click(self, widget, viz, rect: str) -> None:
-        io = self.imgui.get_io()
         for _ in range(2):
-            self.frame(widget)
+            self.ui.frame(widget)
         assert rect in viz.rects, f'{rect} not drawn: {sorted(viz.rects)}'
         x0, y0, x1, y1 = viz.rects[rect]
-        io.add_mouse_pos_event((x0 + x1) / 2, (y0 + y1) / 2)
-        self.frame(widget)
-        io.add_mouse_button_event(0, True)
-        self.frame(widget)
-        io.add_mouse_button_event(0, False)
-        for _ in range(2):
-            self.frame(widget)
+        self.ui.click_at(widget, (x0 + x1) / 2, (y0 + y1) / 2, settle=2)
 
     def close(self) -> None:
-        self.imgui.destroy_context(self.ctx)
+        self.ui.close()
 
 
 @pytest.mark.parametrize('index,key', [(0, 'sg3t'), (1, 'sg3r'), (2, 'sg2'), (3, None)])

@@ -10,7 +10,7 @@ import types
 import pytest
 
 imgui_bundle = pytest.importorskip('imgui_bundle')
-imgui, implot = imgui_bundle.imgui, imgui_bundle.implot
+imgui = imgui_bundle.imgui
 
 from gui_utils import imgui_utils  # noqa: E402
 from viz.core.render_types import RenderArgs  # noqa: E402
@@ -31,12 +31,9 @@ class Harness:
     """ImGui frames in one big window; remembers where each imgui_utils.button was drawn, by label."""
 
     def __init__(self, monkeypatch) -> None:
-        self.ctx = imgui.create_context()
-        self.plot_ctx = implot.create_context()  # the performance widget plots its frame times
-        io = imgui.get_io()
-        io.display_size = imgui.ImVec2(1600, 1600)
-        io.backend_flags |= imgui.BackendFlags_.renderer_has_textures  # no renderer: ImGui keeps the atlas
-        io.set_ini_filename('')  # write no imgui.ini
+        from gui_utils.testing import HeadlessImgui
+
+        self.ui = HeadlessImgui(size=(1600, 1600), plots=True)  # the performance widget plots its frame times
         self.buttons: dict[str, tuple[float, float]] = {}
         real = imgui_utils.button
 
@@ -48,33 +45,14 @@ class Harness:
 
         monkeypatch.setattr(imgui_utils, 'button', button)
 
-    def frame(self, widget) -> None:
-        imgui.get_io().delta_time = 1 / 60
-        imgui.new_frame()
-        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
-        imgui.set_next_window_size(imgui.ImVec2(1600, 1600))
-        imgui.begin('##test')
-        widget(True)
-        imgui.end()
-        imgui.render()
-
     def click(self, widget, label: str) -> None:
-        io = imgui.get_io()
         for _ in range(2):
-            self.frame(widget)
+            self.ui.frame(widget)
         assert label in self.buttons, f'no button {label!r} drawn: {sorted(self.buttons)}'
-        x, y = self.buttons[label]
-        io.add_mouse_pos_event(x, y)
-        self.frame(widget)
-        io.add_mouse_button_event(0, True)
-        self.frame(widget)
-        io.add_mouse_button_event(0, False)
-        for _ in range(3):
-            self.frame(widget)
+        self.ui.click_at(widget, *self.buttons[label], settle=3)
 
     def close(self) -> None:
-        implot.destroy_context(self.plot_ctx)
-        imgui.destroy_context(self.ctx)
+        self.ui.close()
 
 
 def _trunc():
