@@ -14,7 +14,7 @@ Options, with their defaults; the cells run in this order, quiet first, then all
 
 The load is started here: one busy process per core (pinned to it), stopped when the benchmark ends, also on
 Ctrl-C, SIGTERM or an error in a cell. The fused CPU op is built (or loaded from its cache) before the first cell,
-in ``python -m ops.cpu``, in a cache of this checkout's own (unless ``ALIASFREE_CPU_CACHE`` is set). Every
+in ``python -m ops.cpu`` (its cache is keyed by this checkout's source path, ``ops/cpu/build.py``). Every
 measurement ("cell") runs in a fresh subprocess, because the OpenMP runtime reads its settings once, when torch
 loads it. A cell streams its progress (each frame, each training step) to this process, which ends it at its cap:
 a cell over the cap reports what it finished, or ``> cap``.
@@ -52,7 +52,6 @@ is the wall time of one training cell (start-up, network build and warm-up inclu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -475,15 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     cores = sorted(os.sched_getaffinity(0))
     t_start = time.time()
     print(f'{len(cores)} cores; load average before: {os.getloadavg()[0]:.2f}', flush=True)
-    # The fused CPU op's build directory records the absolute source path, so checkouts sharing the default
-    # cache rebuild it for each other (minutes, inside a cell, seen on the shared machine): this checkout gets
-    # its own cache unless the user chose one. It is built (or loaded) once here, before any cell, so that no
-    # compile lands in a cell's warm-up or is cut off by its cap.
-    if 'ALIASFREE_CPU_CACHE' not in os.environ:
-        checkout = hashlib.sha256(ROOT.encode()).hexdigest()[:12]
-        os.environ['ALIASFREE_CPU_CACHE'] = os.path.join(os.path.expanduser('~'), '.cache', 'aliasfree',
-                                                         f'cpu_ops-{checkout}')
-    print(f"fused CPU op cache: {os.environ['ALIASFREE_CPU_CACHE']}", flush=True)
+    # The fused CPU op is built (or loaded) once here, before any cell, so that no compile lands in a cell's
+    # warm-up or is cut off by its cap. Its cache is this checkout's own (ops/cpu/build.py keys it by the source
+    # path: checkouts sharing one directory used to rebuild it for each other).
     t0 = time.time()
     built = subprocess.run([sys.executable, '-m', 'ops.cpu'], cwd=ROOT, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True)
