@@ -75,14 +75,19 @@ def modulated_conv2d(
     return x.reshape(batch_size, -1, *x.shape[2:])
 
 
+def _demodulation(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Demodulation coefficients [N, O] of w [O, I, k, k] modulated by s [N, I]: sum_{i,k} (w[o,i,k] s[n,i])^2 =
+    sum_i s[n,i]^2 sum_k w[o,i,k]^2, one [N, I] x [I, O] product instead of the [N, O, I, k, k] tensor."""
+    return (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+
+
 def _coefficients(w: torch.Tensor, s: torch.Tensor, demodulate: bool,
                   input_gain: torch.Tensor | None) -> torch.Tensor:
-    """s[n, i] * dcoefs[n, o] * input_gain[n, i] as [N, O, I], on pre-normalised w and s (see _modulate_activations)."""
+    """s[n, i] * dcoefs[n, o] * input_gain[n, i] as [N, O, I], on pre-normalised w and s (`_demodulation`)."""
     batch_size, in_channels = s.shape
     coefs = s.unsqueeze(1)  # [N, 1, I]
     if demodulate:
-        dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
-        coefs = coefs * dcoefs.unsqueeze(2)
+        coefs = coefs * _demodulation(w, s).unsqueeze(2)
     if input_gain is not None:
         coefs = coefs * input_gain.expand(batch_size, in_channels).unsqueeze(1)
     return coefs.expand(batch_size, w.shape[0], in_channels)
@@ -90,13 +95,10 @@ def _coefficients(w: torch.Tensor, s: torch.Tensor, demodulate: bool,
 
 def _modulate_activations(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, demodulate: bool, padding: int,
                           input_gain: torch.Tensor | None) -> torch.Tensor:
-    """modulated_conv2d's grad-mode formulation on pre-normalised w and s: (x * s) conv w, times dcoefs [N, O].
-
-    sum_{i,k} (w[o,i,k] s[n,i])^2 = sum_i s[n,i]^2 sum_k w[o,i,k]^2, so the demodulation coefficients come from
-    one [N, I] x [I, O] product instead of the [N, O, I, k, k] tensor.
-    """
+    """modulated_conv2d's grad-mode formulation on pre-normalised w and s: (x * s) conv w, times dcoefs [N, O]
+    (`_demodulation`)."""
     batch_size, in_channels = s.shape
-    dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None  # [N, O]
+    dcoefs = _demodulation(w, s) if demodulate else None  # [N, O]
     if input_gain is not None:
         s = s * input_gain.expand(batch_size, in_channels)
     x = x * s.to(x.dtype).reshape(batch_size, in_channels, 1, 1)
