@@ -34,7 +34,7 @@ import time
 import torch
 
 from networks import stylegan3
-from ops import backend
+from ops import backend, conv3x3
 from ops.filtered_lrelu import output_size
 
 from .naive_ops import filtered_lrelu_naive
@@ -86,6 +86,8 @@ def _conv_share(G, ws):
     kernels = ("aten::mkldnn_convolution", "aten::_convolution", "aten::slow_conv_transpose2d",
                "aten::_slow_conv2d_forward", "aten::thnn_conv2d", "aten::mkldnn_convolution_transpose")
     conv_us = sum(e.self_cpu_time_total for e in events if e.key in kernels)
+    # The Winograd convolution (ops/conv3x3.py): the whole call, its matrix products included.
+    conv_us += sum(e.cpu_time_total for e in events if e.key == conv3x3.PROFILER_NAME)
     total_us = sum(e.self_cpu_time_total for e in events)
     return conv_us / total_us, wall
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ops import conv3x3
 from ops.filtered_lrelu import filtered_lrelu
 from ops.resample import user_transform
 
@@ -62,6 +63,12 @@ def modulated_conv2d(
         x = torch.nn.functional.conv2d(x.reshape(1, -1, *x.shape[2:]), w.to(x.dtype), padding=padding,
                                        groups=batch_size)
         return x.reshape(batch_size, -1, *x.shape[2:])
+    if not grad_mode and conv3x3.winograd_eligible(x, w, padding):
+        # On the CPU: (x * s) conv w * dcoefs by Winograd, no per-image weights made (ops/conv3x3.py).
+        in_scale = s if input_gain is None else s * input_gain.expand(batch_size, in_channels)
+        y = conv3x3.modulated(x, w.to(x.dtype), in_scale, _demodulation(w, s) if demodulate else None, padding)
+        if y is not None:
+            return y
     w = w.unsqueeze(0) * s.unsqueeze(1).unsqueeze(3).unsqueeze(4)  # [N, O, I, k, k]
     if demodulate:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()

@@ -2,10 +2,11 @@
 
 Every op takes ``impl='auto' | 'torch' | 'cuda' | 'cpu'``. The choice is made at call time from the tensor's
 device, never at import. ``'auto'`` picks the fused kernels for CUDA tensors when a kernel plugin has been
-registered for that op and built successfully, the fused CPU op (only filtered_lrelu has one, ``ops/cpu``) for
-CPU tensors likewise, and the PyTorch path otherwise. Plugins register themselves through
-:func:`register_cuda_plugin` / :func:`register_cpu_plugin`; until one is registered, every call uses the
-PyTorch path, which runs on CPU, CUDA and MPS alike. ``ALIASFREE_OPS_IMPL=torch`` forces the PyTorch path.
+registered for that op and built successfully, the fused CPU ops (``ops/cpu``: filtered_lrelu, and the
+Winograd convolution of :mod:`ops.conv3x3`) for CPU tensors likewise, and the PyTorch path otherwise. Plugins
+register themselves through :func:`register_cuda_plugin` / :func:`register_cpu_plugin`; until one is
+registered, every call uses the PyTorch path, which runs on CPU, CUDA and MPS alike.
+``ALIASFREE_OPS_IMPL=torch`` forces the PyTorch path.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import conv3x3
 from .upfirdn2d import filter_size, parse_padding, upfirdn2d
 
 
@@ -29,6 +30,8 @@ def _weight_size(w: torch.Tensor) -> tuple[int, int, int, int]:
 def _conv(x, w, stride=1, padding=0, groups=1, flip_weight=True):
     if not flip_weight:
         w = w.flip([2, 3])
+    if stride == 1:
+        return conv3x3.conv2d(x, w, padding=padding, groups=groups)  # Winograd on the CPU when faster
     return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
 
 

@@ -1,5 +1,8 @@
 """Builds, caches and loads the fused CPU filtered_lrelu; the PyTorch path is used whenever that fails.
 
+The module also holds the Winograd 3x3 convolution (``winograd.cpp``), which :mod:`ops.conv3x3` self-checks
+on its own before first use (a failure there falls back to ``conv2d`` only).
+
 * Nothing is compiled at import. The first CPU call that can use the op (or :func:`get_plugin`) builds it with
   ``torch.utils.cpp_extension.load`` and ninja (about a minute the first time, a second or two from the cache).
 * The build is tuned for this CPU (``-march=native``), so the build directory under ``$ALIASFREE_CPU_CACHE``
@@ -27,6 +30,7 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).resolve().parent / "filtered_lrelu.cpp"
+SOURCES = (SOURCE, SOURCE.parent / "winograd.cpp")  # one module: the fused filtered_lrelu and the Winograd conv
 CFLAGS = ["-O3", "-march=native", "-fopenmp"]  # OpenMP: at::parallel_for runs on torch's own (already loaded) runtime
 LDFLAGS = ["-fopenmp"]
 
@@ -62,8 +66,8 @@ def cpu_signature() -> str:
 
 def cache_key() -> str:
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), str(SOURCE).encode(), " ".join(CFLAGS + LDFLAGS).encode(),
-                 torch.__version__.encode(), cpu_signature().encode()):
+    parts = [p.read_bytes() for p in SOURCES] + [str(SOURCE).encode()]
+    for part in parts + [" ".join(CFLAGS + LDFLAGS).encode(), torch.__version__.encode(), cpu_signature().encode()]:
         h.update(part + b"\0")
     return h.hexdigest()[:16]
 
@@ -86,8 +90,8 @@ def build_extension(verbose: bool = False):
     build_dir.mkdir(parents=True, exist_ok=True)
     with BuildLock(build_dir):
         try:
-            return load(name=f"aliasfree_cpu_filtered_lrelu_{key}", sources=[str(SOURCE)], extra_cflags=CFLAGS,
-                        extra_ldflags=LDFLAGS, build_directory=str(build_dir), verbose=verbose)
+            return load(name=f"aliasfree_cpu_filtered_lrelu_{key}", sources=[str(p) for p in SOURCES],
+                        extra_cflags=CFLAGS, extra_ldflags=LDFLAGS, build_directory=str(build_dir), verbose=verbose)
         except Exception as e:  # noqa: BLE001 -- any compiler or loader error means: fall back
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise RuntimeError(f"building the fused CPU filtered_lrelu failed ({first}); log in {build_dir}") from e
