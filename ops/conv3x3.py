@@ -4,8 +4,8 @@
 call on the CPU that needs no gradient, with a 3x3 kernel and enough channels, runs the Winograd convolution
 of ``ops/cpu/winograd.cpp`` (built into the fused CPU op's module, ``ops/cpu/build.py``). F(2x2, 3x3) needs 16
 multiplications per 2x2 outputs and channel pair instead of 36; measured on this 2-core CPU it takes 0.5-0.7x
-the time of PyTorch's (oneDNN) direct convolution on the SG3-T-256 layers (``python -m benchmarks.bench_ops
---conv``). Its float32 rounding error is about 1.5x a direct convolution's (both against float64; F(2x2, 3x3)'s
+the time of PyTorch's (oneDNN) direct convolution on the SG3-T-256 layers (``python -m
+benchmarks.bench_conv3x3``). Its float32 rounding error is about 1.5x a direct convolution's (both against float64; F(2x2, 3x3)'s
 transforms only add, subtract and halve), so images differ from the direct path by float32 rounding only.
 
 Everything else (gradients, float64, float16, CUDA, 1x1 kernels, few channels, ``impl='torch'`` or
