@@ -28,7 +28,8 @@ log = logging.getLogger("aliasfree.ops")
 # Below these sizes the transforms and the smaller matrix products cost about what the saved multiplications
 # save, or more (measured per layer size against F.conv2d: benchmarks/bench_conv3x3.py).
 MIN_CHANNELS = 128  # input and output channels (per group)
-MIN_WORK = 1 << 18  # min(channels) x 2x2 output tiles per image: 512 channels from 46x46 outputs up, 128 from 91x91
+MIN_WORK = 1 << 18  # min(channels) x 2x2 output tiles of all images: 512 channels from 46x46 outputs at batch 1
+#                     (from 23x23 at batch 4), 128 channels from 91x91 at batch 1
 PROFILER_NAME = "aliasfree::winograd_conv3x3"  # how the profiler names a call (benchmarks count it as convolution)
 TILE_BLOCK = 256  # tiles per task: the task's buffers (16 x channels x tiles) stay in the cache levels
 
@@ -105,14 +106,14 @@ def _symmetric_padding(padding) -> int | None:
 
 
 def _eligible(x: torch.Tensor, w: torch.Tensor, pad: int | None, in_channels: int, out_channels: int,
-              impl: str) -> bool:
+              images: int, impl: str) -> bool:
     if x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32 or x.ndim != 4:
         return False
     if tuple(w.shape[2:]) != (3, 3) or pad is None or not 0 <= pad <= 2:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
         return False
-    tiles = ((x.shape[2] + 2 * pad - 1) // 2) * ((x.shape[3] + 2 * pad - 1) // 2)
+    tiles = images * ((x.shape[2] + 2 * pad - 1) // 2) * ((x.shape[3] + 2 * pad - 1) // 2)
     if min(in_channels, out_channels) < MIN_CHANNELS or min(in_channels, out_channels) * tiles < MIN_WORK:
         return False
     return backend.resolve_impl("conv3x3", x, impl) == "cpu"
@@ -122,7 +123,8 @@ def winograd_eligible(x: torch.Tensor, w: torch.Tensor, padding, groups: int = 1
     """Whether :func:`conv2d` takes the Winograd path for this call when the module is available."""
     if groups > 1 and x.shape[0] != 1:
         return False
-    return _eligible(x, w, _symmetric_padding(padding), x.shape[1] // groups, w.shape[0] // groups, impl)
+    images = x.shape[0] * groups  # a grouped call (one image) holds one image's worth of channels per group
+    return _eligible(x, w, _symmetric_padding(padding), x.shape[1] // groups, w.shape[0] // groups, images, impl)
 
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, padding=0, groups: int = 1, impl: str = "auto") -> torch.Tensor:
@@ -148,7 +150,7 @@ def modulated(x: torch.Tensor, w: torch.Tensor, in_scale: torch.Tensor, out_scal
     demodulation): the weights are transformed once for every image instead of once per image, and the
     scales are applied while the tiles are transformed, so no per-image weight tensor is made.
     """
-    if not _eligible(x, w, _symmetric_padding(padding), x.shape[1], w.shape[0], impl):
+    if not _eligible(x, w, _symmetric_padding(padding), x.shape[1], w.shape[0], x.shape[0], impl):
         return None
     if in_scale.requires_grad or (out_scale is not None and out_scale.requires_grad):
         if torch.is_grad_enabled():

@@ -149,6 +149,13 @@ def test_the_modulated_convolution_of_stylegan3_uses_it_and_agrees(module, monke
     with torch.no_grad():  # the same call below the size threshold: the grouped convolution, as before
         stylegan3.modulated_conv2d(x[:, :, :20, :20], w, s, padding=2, input_gain=gain)
     assert len(calls) == 1
+    # The threshold counts the tiles of all images: 46x46 inputs fall short at batch 1, not at batch 4.
+    x4, s4 = torch.randn(4, 128, 46, 46, generator=g), torch.randn(4, 128, generator=g)
+    with torch.no_grad():
+        stylegan3.modulated_conv2d(x4[:1], w, s4[:1], padding=2)
+        assert len(calls) == 1
+        stylegan3.modulated_conv2d(x4, w, s4, padding=2)
+        assert len(calls) == 2
 
 
 def test_stylegan2s_convolutions_take_it_through_conv2d_resample(module, monkeypatch):
