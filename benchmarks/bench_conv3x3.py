@@ -65,13 +65,14 @@ def run_layers(res: int, cbase: int, batches: list[int], repeats: int) -> list[d
             s = s * s.square().mean().rsqrt()
             eligible = conv3x3.winograd_eligible(x, w, pad)
 
-            def grouped(x=x, s=s, w=w, n=n):
+            def grouped(x=x, s=s, w=w, pad=pad):
+                n, c, h, wd = x.shape
                 wn = w.unsqueeze(0) * s[:, None, :, None, None]
                 wn = wn * (wn.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None, None]
-                y = F.conv2d(x.reshape(1, -1, size, size), wn.reshape(-1, c, 3, 3), padding=pad, groups=n)
-                return y.reshape(n, o, *y.shape[2:])
+                y = F.conv2d(x.reshape(1, -1, h, wd), wn.reshape(-1, c, 3, 3), padding=pad, groups=n)
+                return y.reshape(n, w.shape[0], *y.shape[2:])
 
-            def winograd(x=x, s=s, w=w):
+            def winograd(x=x, s=s, w=w, pad=pad):
                 return conv3x3.modulated(x, w, s, stylegan3._demodulation(w, s), pad)
 
             with torch.no_grad():

@@ -8,11 +8,12 @@ Compares, for StyleGAN3-T (and optionally R) at --res, batch 1 and 4, float32:
   naive    the same network with filtered_lrelu composed the naive way (benchmarks/naive_ops.py)
   convs    the same network with the filtered nonlinearity replaced by a free stub: the time the modulated
            convolutions (plus input layer and affines) take alone
-  conv-kernel share  with the profiler, the share of ours' time spent inside convolution kernels (modulated
-           convs and the depthwise FIR convolutions the resampling is made of): 1 / share is ours' time over
-           the time of all its convolutions
-and checks that ours and naive agree numerically. On the CPU "ours" is the fused filtered_lrelu (ops/cpu);
-``old`` is the PyTorch path (``impl='torch'``) timed in the same run.
+  conv-kernel share  with the profiler, the share of ours' wall time spent inside convolution kernels
+           (modulated convs, Winograd included, and the depthwise FIR convolutions the resampling is made
+           of): 1 / share is ours' time over the time of all its convolutions
+and checks that ours and naive agree numerically. On the CPU "ours" is the fused filtered_lrelu and, for large
+enough 3x3 convolutions, the Winograd convolution (ops/cpu, ops/conv3x3.py); ``old`` is the PyTorch path
+(``impl='torch'``: both off) timed in the same run. "naive" and "convs" keep the Winograd convolutions.
 
 With ``--nvlabs DIR`` (a git-ignored checkout of NVlabs/stylegan3) it instead compares whole generators on the
 same NVlabs-format pickles (written by NVlabs' own classes, ``nvlabs_side.py pickles``): ours (fused and old
@@ -88,8 +89,9 @@ def _conv_share(G, ws):
     conv_us = sum(e.self_cpu_time_total for e in events if e.key in kernels)
     # The Winograd convolution (ops/conv3x3.py): the whole call, its matrix products included.
     conv_us += sum(e.cpu_time_total for e in events if e.key == conv3x3.PROFILER_NAME)
-    total_us = sum(e.self_cpu_time_total for e in events)
-    return conv_us / total_us, wall
+    # Over the wall time: the fused CPU ops run outside the profiler's view (no aten events), so a sum of
+    # the recorded events would leave them out.
+    return conv_us / (wall * 1e6), wall
 
 
 def run(res=256, cbase=32768, cmax=512, repeats=3, cfgs=("T",)):

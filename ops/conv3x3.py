@@ -1,14 +1,16 @@
 """3x3 convolutions of the generators, by Winograd's F(2x2, 3x3) on the CPU where that is faster.
 
 :func:`conv2d` is ``torch.nn.functional.conv2d`` (stride 1, symmetric padding) with one difference: a float32
-call on the CPU that needs no gradient, with a 3x3 kernel and enough channels, runs the Winograd convolution
-of ``ops/cpu/winograd.cpp`` (built into the fused CPU op's module, ``ops/cpu/build.py``). F(2x2, 3x3) needs 16
-multiplications per 2x2 outputs and channel pair instead of 36; measured on this 2-core CPU it takes 0.5-0.7x
-the time of PyTorch's (oneDNN) direct convolution on the SG3-T-256 layers (``python -m
-benchmarks.bench_conv3x3``). Its float32 rounding error is about 1.5x a direct convolution's (both against float64; F(2x2, 3x3)'s
-transforms only add, subtract and halve), so images differ from the direct path by float32 rounding only.
+call on the CPU that needs no gradient, with a 3x3 kernel and enough channels and pixels, runs the Winograd
+convolution of ``ops/cpu/winograd.cpp`` (built into the fused CPU op's module, ``ops/cpu/build.py``).
+:func:`modulated` is StyleGAN3's modulated convolution in that form. F(2x2, 3x3) needs 16 multiplications
+per 2x2 outputs and channel pair instead of 36. On a 2-core CPU it took 0.5-0.95x the time of PyTorch's
+(oneDNN) direct convolution per SG3-T-256 layer, 0.63x over the layers that use it at batch 1 and 0.55x at
+batch 4 (``python -m benchmarks.bench_conv3x3``). Its float32 rounding error is about 1.5x a direct
+convolution's (both against float64; F(2x2, 3x3)'s transforms only add, subtract and halve), so images
+differ from the direct path's by float32 rounding only.
 
-Everything else (gradients, float64, float16, CUDA, 1x1 kernels, few channels, ``impl='torch'`` or
+Everything else (gradients, float64, float16, CUDA, 1x1 kernels, few channels or pixels, ``impl='torch'`` or
 ``ALIASFREE_OPS_IMPL=torch``, ``ALIASFREE_CPU_OPS=0``, a failed build or self-check) is the plain call.
 """
 
