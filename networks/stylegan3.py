@@ -39,11 +39,14 @@ def modulated_conv2d(
     """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated.
 
     Without autograd or with ``training`` false, one grouped convolution with per-image weights [N * O, I, k, k]
-    (fastest forward; eval mode so gives the same bits with and without autograd). In training with a gradient to
-    come, ``GRAD_FORMULATION`` picks: "factored" (the same grouped convolution, its per-image
-    weights from one multiply by [N, O, I] coefficients, demodulation from an [N, I] x [I, O] product), or
-    "activations" (x * s -> convolution with the shared w -> * dcoefs, NVlabs' StyleGAN2 non-fused path), or
-    "grouped" (the no-grad ops). All give the same values up to float32 rounding (tests/networks/test_modconv_grad.py).
+    (NVlabs' form). Except: a call that needs no gradient, on the CPU in float32 with a 3x3 kernel and enough
+    channels and pixels (``ops.conv3x3``), runs (x * s) conv w * dcoefs by Winograd's F(2x2, 3x3), which equals
+    it up to float32 rounding (about 1e-6 relative); an eval-mode call with autograd keeps the grouped form.
+    In training with a gradient to come, ``GRAD_FORMULATION`` picks: "factored" (the same grouped convolution,
+    its per-image weights from one multiply by [N, O, I] coefficients, demodulation from an [N, I] x [I, O]
+    product), or "activations" (x * s -> convolution with the shared w -> * dcoefs, NVlabs' StyleGAN2 non-fused
+    path), or "grouped" (the no-grad ops). All give the same values up to float32 rounding
+    (tests/networks/test_modconv_grad.py).
     """
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = w.shape

@@ -463,5 +463,6 @@ void winograd_conv3x3(torch::Tensor x, torch::Tensor w, torch::Tensor in_scale, 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("forward", &forward, "fused filtered_lrelu forward (CPU); a non-empty uint8 mask is filled for backward");
     m.def("backward", &backward, "fused filtered_lrelu backward of the input (CPU), from the forward's mask");
-    m.def("winograd_conv3x3", &winograd_conv3x3, "(x * in_scale) conv 3x3 w * out_scale by Winograd's F(2x2, 3x3) (CPU, forward only)");
+    m.def("winograd_conv3x3", &winograd_conv3x3,
+          "(x * in_scale) conv 3x3 w * out_scale by Winograd's F(2x2, 3x3) (CPU, forward only)");
 }

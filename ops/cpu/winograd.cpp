@@ -75,7 +75,7 @@ void transform_input(const T* __restrict x, const T* in_scale, T* __restrict v, 
         const int64_t lo = std::max<int64_t>(0, -col0), hi = std::min<int64_t>(len, s.W - col0);
         for (int64_t c = 0; c < s.C; ++c) {
             const T* xc = x + c * s.H * s.W;
-            const T a = in_scale ? in_scale[c] : T(1);
+            const T scale = in_scale ? in_scale[c] : T(1);
             for (int i = 0; i < 4; ++i) {
                 const int64_t iy = 2 * ty - s.pad + i;
                 T* __restrict di = d[i];
@@ -85,7 +85,7 @@ void transform_input(const T* __restrict x, const T* in_scale, T* __restrict v, 
                 }
                 const T* __restrict src = xc + iy * s.W + col0;
                 for (int64_t j = 0; j < lo; ++j) di[j] = T(0);
-                for (int64_t j = lo; j < hi; ++j) di[j] = src[j] * a;
+                for (int64_t j = lo; j < hi; ++j) di[j] = src[j] * scale;
                 for (int64_t j = std::max(hi, lo); j < len; ++j) di[j] = T(0);
             }
             {  // B^T d: rows combined
@@ -106,11 +106,11 @@ void transform_input(const T* __restrict x, const T* in_scale, T* __restrict v, 
                 T* __restrict v2 = v + ((i * 4 + 2) * s.C + c) * nt + tt0;
                 T* __restrict v3 = v + ((i * 4 + 3) * s.C + c) * nt + tt0;
                 for (int64_t j = 0; j < ntx; ++j) {
-                    const T a = ri[2 * j], b = ri[2 * j + 1], e = ri[2 * j + 2], f = ri[2 * j + 3];
-                    v0[j] = a - e;
-                    v1[j] = b + e;
-                    v2[j] = e - b;
-                    v3[j] = b - f;
+                    const T p0 = ri[2 * j], p1 = ri[2 * j + 1], p2 = ri[2 * j + 2], p3 = ri[2 * j + 3];
+                    v0[j] = p0 - p2;
+                    v1[j] = p1 + p2;
+                    v2[j] = p2 - p1;
+                    v3[j] = p1 - p3;
                 }
             }
         }
