@@ -93,6 +93,24 @@ def plugin():
 backend.register_cpu_plugin("conv3x3", plugin)
 
 
+def status() -> str:
+    """'not used yet' (no call has been large enough), 'ready', or 'unavailable' (build or self-check failed,
+    logged)."""
+    if not _state["checked"]:
+        return "not used yet"
+    return "ready" if _state["module"] is not None else "unavailable"
+
+
+def describe() -> str:
+    """One line for the visualizer's performance panel: what the CPU ops use, e.g. 'CPU ops: fused
+    filtered_lrelu ready, Winograd 3x3 conv ready'."""
+    from .cpu import build
+
+    if backend.get_default_impl() == "torch":
+        return "CPU ops: PyTorch path (impl=torch)"
+    return f"CPU ops: fused filtered_lrelu {build.status()}, Winograd 3x3 conv {status()}"
+
+
 def reset() -> None:
     """Forgets the self-check result (tests)."""
     with _lock:

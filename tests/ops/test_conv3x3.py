@@ -23,8 +23,11 @@ def module():
     if module is None:
         pytest.fail(f"the fused CPU op did not build here: {build.status()}")
     conv3x3.reset()
+    assert conv3x3.status() == "not used yet"
     if conv3x3.plugin() is None:
         pytest.fail("the Winograd convolution failed its self-check")
+    assert conv3x3.status() == "ready"
+    assert conv3x3.describe() == "CPU ops: fused filtered_lrelu ready, Winograd 3x3 conv ready"
     return module
 
 
@@ -185,8 +188,10 @@ def test_a_module_failing_the_self_check_falls_back_with_one_warning(monkeypatch
             y1 = conv3x3.conv2d(x, w, padding=1)
             y2 = conv3x3.conv2d(x, w, padding=1)
     finally:
+        status = conv3x3.status()
         conv3x3.reset()
     warnings = [r for r in caplog.records if "Winograd" in r.getMessage()]
     assert len(warnings) == 1 and "max |Winograd - conv2d|" in warnings[0].getMessage()
+    assert status == "unavailable" and conv3x3.status() == "not used yet"  # after reset()
     ref = F.conv2d(x, w, padding=1)
     assert torch.equal(y1, ref) and torch.equal(y2, ref)

@@ -7,6 +7,7 @@ from imgui_bundle import imgui, implot
 
 import ops.cuda as ops_cuda
 from gui_utils import imgui_utils
+from ops import conv3x3
 
 DEVICES = ('cpu', 'cuda', 'mps')
 PRECISIONS = ('float32', 'bfloat16', 'float16')
@@ -85,6 +86,9 @@ class PerformanceWidget:
             imgui.text('Ops')
             imgui.same_line(viz.label_w)
             imgui.text(ops_cuda.describe())  # e.g. 'ops: impl=auto, CUDA kernels compiling'
+            imgui.text('')
+            imgui.same_line(viz.label_w)
+            imgui.text(conv3x3.describe())  # e.g. 'CPU ops: fused filtered_lrelu ready, Winograd 3x3 conv ready'
         viz.window.fps_limit = float(self.fps_limit)
         viz.window.set_vsync(bool(self.vsync))
         viz.set_args(device=DEVICES[self.device], precision=PRECISIONS[self.precision])
