@@ -136,7 +136,10 @@ def _eligible(x: torch.Tensor, w: torch.Tensor, pad: int | None, in_channels: in
     tiles = images * ((x.shape[2] + 2 * pad - 1) // 2) * ((x.shape[3] + 2 * pad - 1) // 2)
     if min(in_channels, out_channels) < MIN_CHANNELS or min(in_channels, out_channels) * tiles < MIN_WORK:
         return False
-    return backend.resolve_impl("conv3x3", x, impl) == "cpu"
+    try:
+        return backend.resolve_impl("conv3x3", x, impl) == "cpu"
+    except ValueError:  # e.g. a global default of 'cuda' with a CPU tensor: the plain convolution decides
+        return False
 
 
 def winograd_eligible(x: torch.Tensor, w: torch.Tensor, padding, groups: int = 1, impl: str = "auto") -> bool:

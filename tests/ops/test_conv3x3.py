@@ -128,9 +128,10 @@ def test_conv2d_takes_winograd_only_where_it_should(module, monkeypatch):
         conv3x3.conv2d(torch.randn(2, 512, 64, 64), w2, padding=1, groups=2)
         conv3x3.conv2d(x, w, padding=2, impl="torch")
         saved = backend.get_default_impl()
-        backend.set_default_impl("torch")
         try:
-            conv3x3.conv2d(x, w, padding=2)
+            for impl in ("torch", "cuda"):  # 'cuda' for every op: a CPU tensor gets the plain convolution
+                backend.set_default_impl(impl)
+                torch.testing.assert_close(conv3x3.conv2d(x, w, padding=2), F.conv2d(x, w, padding=2), rtol=0, atol=0)
         finally:
             backend.set_default_impl(saved)
     assert len(calls) == 2
