@@ -17,6 +17,7 @@ for every size: the ratio direct / Winograd (above 1: Winograd faster) that the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -38,6 +39,17 @@ def _alternate(fns: dict, repeats: int) -> dict:
             fn()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+@contextlib.contextmanager
+def _no_threshold():
+    """Winograd for every size while it lasts (conv3x3's size threshold off)."""
+    saved = conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK
+    conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK = 1, 0
+    try:
+        yield
+    finally:
+        conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK = saved
 
 
 def layer_shapes(res: int, cbase: int, cmax: int = 512) -> list[tuple[str, int, int, int, int]]:
@@ -75,14 +87,9 @@ def run_layers(res: int, cbase: int, batches: list[int], repeats: int) -> list[d
             def winograd(x=x, s=s, w=w, pad=pad):
                 return conv3x3.modulated(x, w, s, stylegan3._demodulation(w, s), pad)
 
-            with torch.no_grad():
-                saved = conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK
-                conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK = 1, 0  # time it below the threshold too
-                try:
-                    ref, got = grouped(), winograd()
-                    med = _alternate({"direct": grouped, "winograd": winograd}, repeats)
-                finally:
-                    conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK = saved
+            with torch.no_grad(), _no_threshold():  # time it below the threshold too
+                ref, got = grouped(), winograd()
+                med = _alternate({"direct": grouped, "winograd": winograd}, repeats)
             rel = float((got - ref).abs().max() / ref.abs().max())
             rows.append(dict(layer=name, batch=n, channels=(c, o), size=size, used=eligible,
                              direct_ms=med["direct"] * 1e3, winograd_ms=med["winograd"] * 1e3, max_rel_diff=rel))
@@ -97,9 +104,7 @@ def run_grid(repeats: int) -> None:
     sizes = (12, 20, 36, 68, 132)
     print("direct / Winograd, (x * a) conv w * d, batch 1, padding 2 (above 1: Winograd faster)")
     print("channels " + " ".join(f"{s:>7}" for s in sizes))
-    saved = conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK
-    conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK = 1, 0
-    try:
+    with _no_threshold():
         for c in (32, 64, 128, 256, 512):
             cells = []
             for size in sizes:
@@ -113,8 +118,6 @@ def run_grid(repeats: int) -> None:
                         "winograd": lambda x=x, w=w, a=a, d=d: conv3x3.modulated(x, w, a, d, 2)}, repeats)
                 cells.append(f"{med['direct'] / med['winograd']:7.2f}")
             print(f"{c:>8} " + " ".join(cells), flush=True)
-    finally:
-        conv3x3.MIN_CHANNELS, conv3x3.MIN_WORK = saved
 
 
 def main() -> None:

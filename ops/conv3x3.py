@@ -175,8 +175,7 @@ def modulated(x: torch.Tensor, w: torch.Tensor, in_scale: torch.Tensor, out_scal
     """
     if not _eligible(x, w, _symmetric_padding(padding), x.shape[1], w.shape[0], x.shape[0], impl):
         return None
-    if in_scale.requires_grad or (out_scale is not None and out_scale.requires_grad):
-        if torch.is_grad_enabled():
-            return None
+    if torch.is_grad_enabled() and (in_scale.requires_grad or (out_scale is not None and out_scale.requires_grad)):
+        return None
     module = plugin()
     return None if module is None else _run(module, x, w, int(padding), False, in_scale, out_scale)

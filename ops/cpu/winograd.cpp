@@ -59,16 +59,24 @@ struct Shape {
     int64_t C, H, W, O, pad, Ho, Wo, th, tw;
 };
 
-// V [16][C][nt] = B^T d B for the nt tiles t0.. (raster order over th x tw tiles) of one image x [C, H, W].
-template <typename T>
-void transform_input(const T* __restrict x, const T* in_scale, T* __restrict v, const Shape& s, int64_t t0,
-                     int64_t nt, std::vector<T>& rows) {
+// Calls f(ty, tx0, ntx, tt0) for each tile row ty that the nt tiles t0.. (raster order over th x tw tiles) touch:
+// its tiles tx0 .. tx0 + ntx - 1, the first of them at index tt0 within the block.
+template <typename F>
+void for_each_tile_row(const Shape& s, int64_t t0, int64_t nt, F&& f) {
     const int64_t ty0 = t0 / s.tw, ty1 = (t0 + nt - 1) / s.tw;
     for (int64_t ty = ty0; ty <= ty1; ++ty) {
         const int64_t tx0 = ty == ty0 ? t0 % s.tw : 0;
         const int64_t tx1 = ty == ty1 ? (t0 + nt - 1) % s.tw + 1 : s.tw;
-        const int64_t ntx = tx1 - tx0, len = 2 * ntx + 2;  // input columns the tiles tx0..tx1 read
-        const int64_t col0 = 2 * tx0 - s.pad, tt0 = ty * s.tw + tx0 - t0;
+        f(ty, tx0, tx1 - tx0, ty * s.tw + tx0 - t0);
+    }
+}
+
+// V [16][C][nt] = B^T d B for the nt tiles t0.. (raster order over th x tw tiles) of one image x [C, H, W].
+template <typename T>
+void transform_input(const T* __restrict x, const T* in_scale, T* __restrict v, const Shape& s, int64_t t0,
+                     int64_t nt, std::vector<T>& rows) {
+    for_each_tile_row(s, t0, nt, [&](int64_t ty, int64_t tx0, int64_t ntx, int64_t tt0) {
+        const int64_t len = 2 * ntx + 2, col0 = 2 * tx0 - s.pad;  // the input columns these tiles read
         rows.assign(8 * len, T(0));
         T* d[4] = {rows.data(), rows.data() + len, rows.data() + 2 * len, rows.data() + 3 * len};
         T* r[4] = {rows.data() + 4 * len, rows.data() + 5 * len, rows.data() + 6 * len, rows.data() + 7 * len};
@@ -114,18 +122,14 @@ void transform_input(const T* __restrict x, const T* in_scale, T* __restrict v, 
                 }
             }
         }
-    }
+    });
 }
 
 // Output pixels of the nt tiles t0.. of one image y [O, Ho, Wo] from M [16][O][nt]: A^T m A per tile.
 template <typename T>
 void transform_output(const T* __restrict m, const T* out_scale, T* __restrict y, const Shape& s, int64_t t0,
                       int64_t nt, std::vector<T>& rows) {
-    const int64_t ty0 = t0 / s.tw, ty1 = (t0 + nt - 1) / s.tw;
-    for (int64_t ty = ty0; ty <= ty1; ++ty) {
-        const int64_t tx0 = ty == ty0 ? t0 % s.tw : 0;
-        const int64_t tx1 = ty == ty1 ? (t0 + nt - 1) % s.tw + 1 : s.tw;
-        const int64_t ntx = tx1 - tx0, tt0 = ty * s.tw + tx0 - t0;
+    for_each_tile_row(s, t0, nt, [&](int64_t ty, int64_t tx0, int64_t ntx, int64_t tt0) {
         const int64_t x0 = 2 * tx0, nx = std::min<int64_t>(2 * ntx, s.Wo - x0);  // output columns written
         const bool second_row = 2 * ty + 1 < s.Ho;
         rows.resize(4 * ntx);
@@ -152,7 +156,7 @@ void transform_output(const T* __restrict m, const T* out_scale, T* __restrict y
             std::copy(even, even + nx, out0);
             if (out1) std::copy(odd, odd + nx, out1);
         }
-    }
+    });
 }
 
 template <typename T>
