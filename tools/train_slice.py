@@ -32,6 +32,9 @@ def build_parser() -> ArgumentParser:
                         help='state folder (created by --init, then resumed)')
     parser.add_argument('--minutes', type=float_range(0.01, 7 * 24 * 60), required=True,
                         help='wall-clock budget of this slice, start-up and final save included')
+    parser.add_argument('--cpu-minutes', type=float_range(0.01, 7 * 24 * 60),
+                        help='also stop once this process has used this much CPU time (all its threads), so that '
+                        'slices compared on a shared machine do equal work; use with --workers 0 at --init')
     parser.add_argument('--save-every', type=float_range(0.01, 7 * 24 * 60), default=3.0,
                         help='minutes between saves inside the slice (a killed slice loses at most this)')
     parser.add_argument('--kimg', type=float_range(1e-6, 1e9), help='stop at this total kimg (default: the state\'s)')
@@ -77,7 +80,8 @@ def _body(opts: argparse.Namespace) -> None:
                         make_init_cfg=None if opts.init is None else make_init_cfg, data=opts.data,
                         total_kimg=opts.kimg, device=dev,
                         run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to,
-                        command=shlex.join(['python', '-m', 'tools.train_slice', *opts.argv]))
+                        command=shlex.join(['python', '-m', 'tools.train_slice', *opts.argv]),
+                        cpu_minutes=opts.cpu_minutes)
     print(json.dumps(summary))
 
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import errno
 import hashlib
 import io
 import json
 import os
 import re
 import signal
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +47,13 @@ MAX_TOTAL_BYTES = 64 * 2**20
 _MANIFEST_RESERVE = 256 * 2**10          # room left for state.json inside the 64 MiB
 _MAX_MANIFEST_BYTES = 4 * 2**20
 _PART_PATTERN = re.compile(r'^part-(\d{6})-(\d{2})\.bin$')
+MAX_GENERATION = 10**6                   # part names have six digits for it
+MAX_NIMG = 10**12                        # a billion kimg: beyond any run
+_MAX_HISTORY = 100_000
+# What every state's options hold (`_options_of` writes all of TrainingConfig but these five).
+REQUIRED_OPTIONS = ('training_set_kwargs', 'data_loader_kwargs', 'G_kwargs', 'D_kwargs', 'G_opt_kwargs',
+                    'D_opt_kwargs', 'augment_kwargs', 'loss_kwargs', 'batch_size', 'batch_gpu', 'num_gpus',
+                    'total_kimg', 'augment_p', 'random_seed')
 NETWORKS = ('G', 'D', 'G_ema')
 
 # Storage levels, tried in order until the payload fits; each is (moments, G_ema, G and D).
@@ -181,20 +190,49 @@ def _corrupt(state_dir: Path, reason: str) -> SliceStateError:
                            f'(e.g. git checkout -- {state_dir}) or start afresh in another folder with --init')
 
 
+def _read_regular(state_dir: Path, name: str, limit: int) -> bytes:
+    """The bytes of `state_dir/name`: a regular file of at most `limit` bytes, not a symlink, FIFO or device
+    (opened without following links and without blocking, then checked before anything is read)."""
+    flags = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0)
+    try:
+        fd = os.open(state_dir / name, flags)
+    except FileNotFoundError:
+        raise _corrupt(state_dir, f'{name} is missing') from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _corrupt(state_dir, f'{name} is a symbolic link') from None
+        raise _corrupt(state_dir, f'{name} cannot be read: {e.strerror or e}') from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _corrupt(state_dir, f'{name} is not a regular file')
+        if info.st_size > limit:
+            raise _corrupt(state_dir, f'{name} is {info.st_size} bytes, more than {limit}')
+        with os.fdopen(os.dup(fd), 'rb') as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise _corrupt(state_dir, f'{name} grew beyond {limit} bytes while it was read')
+        return data
+    except OSError as e:
+        raise _corrupt(state_dir, f'{name} cannot be read: {e.strerror or e}') from None
+    finally:
+        os.close(fd)
+
+
 def read_manifest(state_dir: str | os.PathLike) -> dict | None:
-    """The validated manifest, or None when the folder has no state.json. Raises SliceStateError if corrupt."""
+    """The validated manifest, or None when the folder has no state.json. Raises SliceStateError if corrupt.
+
+    The manifest is data: every field is checked (counters, history, the training options against the schema
+    of `training.options`, whose closed table is the only way a name selects a class)."""
     state_dir = Path(state_dir)
     path = state_dir / MANIFEST
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
+    data = _read_regular(state_dir, MANIFEST, _MAX_MANIFEST_BYTES)
     try:
-        if path.stat().st_size > _MAX_MANIFEST_BYTES:
-            raise _corrupt(state_dir, f'{MANIFEST} is {path.stat().st_size} bytes')
-        manifest = json.loads(path.read_bytes())
-    except SliceStateError:
-        raise
-    except (OSError, ValueError, RecursionError) as e:
-        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {type(e).__name__}: {e}') from None
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {type(e).__name__}: {str(e)[:120]}') from None
     if not isinstance(manifest, dict) or manifest.get('format') != STATE_FORMAT:
         raise _corrupt(state_dir, f'{MANIFEST} is not a slice state of format {STATE_FORMAT}')
     parts = manifest.get('parts')
@@ -209,27 +247,66 @@ def read_manifest(state_dir: str | os.PathLike) -> dict | None:
         raise _corrupt(state_dir, f'its parts add up to more than {MAX_TOTAL_BYTES // 2**20} MiB')
     if not isinstance(manifest.get('generation'), int) or not isinstance(manifest.get('options'), dict):
         raise _corrupt(state_dir, 'generation or options missing')
+    _check_manifest_fields(state_dir, manifest)
     return manifest
 
 
+def _check_manifest_fields(state_dir: Path, manifest: dict) -> None:
+    from training.options import OptionsError, validate_options
+    generation = manifest['generation']
+    if isinstance(generation, bool) or not 1 <= generation < MAX_GENERATION:
+        raise _corrupt(state_dir, f'generation {str(generation)[:20]} is not in 1..{MAX_GENERATION - 1}')
+    cur_nimg = manifest.get('cur_nimg')
+    if isinstance(cur_nimg, bool) or not isinstance(cur_nimg, int) or not 0 <= cur_nimg <= MAX_NIMG:
+        raise _corrupt(state_dir, f'cur_nimg is not a count of images in 0..{MAX_NIMG}')
+    kimg = manifest.get('kimg')
+    if isinstance(kimg, bool) or not isinstance(kimg, int | float) or not abs(kimg - cur_nimg / 1000) <= 1e-6 * (
+            1 + abs(cur_nimg / 1000)):
+        raise _corrupt(state_dir, 'kimg is missing or does not equal cur_nimg / 1000')
+    history = manifest.get('history', [])
+    if not isinstance(history, list) or len(history) > _MAX_HISTORY:
+        raise _corrupt(state_dir, f'history is not a list of at most {_MAX_HISTORY} slices')
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict):
+            raise _corrupt(state_dir, f'history[{i}] is not an object')
+        for key in ('start_kimg', 'end_kimg', 'seconds', 'cpu_seconds'):
+            value = entry.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1e12:
+                raise _corrupt(state_dir, f'history[{i}].{key} is not a finite count')
+        for key in ('device', 'command'):
+            if key in entry and (not isinstance(entry[key], str) or len(entry[key]) > 65536):
+                raise _corrupt(state_dir, f'history[{i}].{key} is not text')
+    try:
+        manifest['options'] = validate_options(manifest['options'], required=REQUIRED_OPTIONS)
+    except OptionsError as e:
+        raise _corrupt(state_dir, f'training options: {e}') from None
+    if 'resolution' not in manifest['options']['training_set_kwargs']:
+        raise _corrupt(state_dir, 'training options: the dataset resolution is missing')
+
+
 def read_state(state_dir: str | os.PathLike) -> tuple[dict, dict] | None:
-    """(manifest, payload) with float32 tensors, or None when there is no state. Raises SliceStateError."""
+    """(manifest, payload) with float32 tensors, or None when there is no state. Raises SliceStateError.
+
+    Everything is checked before it is used: the manifest's fields and options (`read_manifest`), the parts'
+    sizes and checksums, the payload's structure, and its networks against the architecture the options name."""
     state_dir = Path(state_dir)
     manifest = read_manifest(state_dir)
     if manifest is None:
         return None
+    payload = read_payload(state_dir, manifest)
+    _check_against_options(state_dir, manifest, payload)
+    return manifest, payload
+
+
+def read_payload(state_dir: str | os.PathLike, manifest: dict) -> dict:
+    """The payload the manifest's parts hold (sizes, checksums and structure checked; float32 tensors); the
+    options are not looked at (`read_state` checks the networks against them)."""
+    state_dir = Path(state_dir)
     chunks = []
     for part in manifest['parts']:
-        path = state_dir / part['file']
-        try:
-            size = path.stat().st_size
-            if size != part['bytes']:
-                raise _corrupt(state_dir, f'{part["file"]} has {size} bytes, the manifest says {part["bytes"]}')
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise _corrupt(state_dir, f'{part["file"]} is missing') from None
-        except OSError as e:
-            raise _corrupt(state_dir, f'{part["file"]} cannot be read: {e.strerror or e}') from None
+        data = _read_regular(state_dir, part['file'], MAX_PART_BYTES)
+        if len(data) != part['bytes']:
+            raise _corrupt(state_dir, f'{part["file"]} has {len(data)} bytes, the manifest says {part["bytes"]}')
         if hashlib.sha256(data).hexdigest() != part['sha256']:
             raise _corrupt(state_dir, f'{part["file"]} does not match its SHA-256')
         chunks.append(data)
@@ -243,7 +320,7 @@ def read_state(state_dir: str | os.PathLike) -> tuple[dict, dict] | None:
     state = payload['training_state']
     for key in ('G_opt', 'D_opt'):
         state[key] = _decode_optimizer(state[key])
-    return manifest, payload
+    return payload
 
 
 def _check_payload(state_dir: Path, payload: object) -> None:
@@ -259,13 +336,75 @@ def _check_payload(state_dir: Path, payload: object) -> None:
     if not isinstance(state, dict) or any(key not in state for key in required):
         raise _corrupt(state_dir, 'training_state lacks counters, optimizers or RNG states')
     for key in ('cur_nimg', 'cur_tick', 'batch_idx'):
-        if not isinstance(state[key], int) or state[key] < 0:
+        if isinstance(state[key], bool) or not isinstance(state[key], int) or not 0 <= state[key] <= MAX_NIMG:
             raise _corrupt(state_dir, f'training_state.{key} is not a count')
     for key in ('G_opt', 'D_opt'):
         opt = state[key]
         if not (isinstance(opt, dict) and isinstance(opt.get('state'), dict)
                 and isinstance(opt.get('param_groups'), list)):
             raise _corrupt(state_dir, f'training_state.{key} is not an optimizer state')
+        for index, entry in opt['state'].items():
+            if not isinstance(index, int) or not isinstance(entry, dict) or not all(
+                    k in ('step', 'exp_avg', 'exp_avg_sq') and isinstance(v, torch.Tensor)
+                    and (k == 'step' or v.is_floating_point()) for k, v in entry.items()):
+                raise _corrupt(state_dir, f'training_state.{key} holds an entry that is not Adam moments')
+    pl_mean = state['pl_mean']
+    if not isinstance(pl_mean, torch.Tensor) or pl_mean.numel() != 1 or not pl_mean.is_floating_point() \
+            or not torch.isfinite(pl_mean).all():
+        raise _corrupt(state_dir, 'training_state.pl_mean is not a finite number')
+    rngs = state['rng_states']
+    if not isinstance(rngs, list) or len(rngs) != 1 or not isinstance(rngs[0], dict) or not all(
+            k in ('cpu', 'cuda') and isinstance(v, torch.Tensor) and v.dtype == torch.uint8
+            for k, v in rngs[0].items()) or 'cpu' not in rngs[0]:
+        raise _corrupt(state_dir, 'training_state.rng_states is not one set of generator states')
+    if not _valid_cpu_rng_state(rngs[0]['cpu']):
+        raise _corrupt(state_dir, 'training_state.rng_states holds an invalid CPU generator state')
+    p = payload.get('augment_p')
+    if p is not None and (isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1):
+        raise _corrupt(state_dir, 'augment_p is not a probability')
+
+
+_Spec = collections.namedtuple('_Spec', 'size dtype')     # what the architecture check reads of a tensor
+
+
+def _valid_cpu_rng_state(value: torch.Tensor) -> bool:
+    """Whether torch accepts `value` as a CPU generator state (tried on a scratch generator)."""
+    if value.numel() != torch.get_rng_state().numel():
+        return False
+    try:
+        torch.Generator().set_state(value.clone())
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def _check_against_options(state_dir: Path, manifest: dict, payload: dict) -> None:
+    """The payload's networks must be exactly the ones the options describe (built on the meta device, which
+    allocates nothing), and its counters must be the manifest's."""
+    from networks.pickle_io import _check_architecture
+    from training.options import class_for
+    options = manifest['options']
+    if payload['training_state']['cur_nimg'] != manifest['cur_nimg']:
+        raise _corrupt(state_dir, 'the payload and the manifest disagree on cur_nimg')
+    dims = manifest.get('network_dims')
+    if not isinstance(dims, dict):
+        raise _corrupt(state_dir, 'network_dims missing')
+    common = {}
+    for key, (low, high) in (('c_dim', (0, 65536)), ('img_channels', (1, 16))):
+        value = dims.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _corrupt(state_dir, f'network_dims.{key} is not in {low}..{high}')
+        common[key] = value
+    common['img_resolution'] = options['training_set_kwargs']['resolution']
+    for name, role in (('G', 'G_kwargs'), ('D', 'D_kwargs'), ('G_ema', 'G_kwargs')):
+        kwargs = dict(options[role])
+        cls = class_for(kwargs.pop('class_name'), role)
+        kwargs.update(common)
+        specs = {k: _Spec(tuple(v.shape), v.dtype) for k, v in payload[name].items()}
+        try:
+            _check_architecture(cls, kwargs, specs, f'{name}')
+        except ValueError as e:
+            raise _corrupt(state_dir, f'the networks do not match the options: {str(e)[:200]}') from None
 
 
 def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, history: list[dict],
@@ -276,6 +415,8 @@ def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, his
     state_dir.mkdir(parents=True, exist_ok=True)
     old = read_manifest(state_dir)
     generation = (old['generation'] if old else 0) + 1
+    if generation >= MAX_GENERATION:      # renumber rather than write a name the reader refuses
+        generation = 1 if old['generation'] != 1 else 2
     data, level = serialize_payload(snapshot, max_total_bytes)
     parts = []
     try:
@@ -289,6 +430,8 @@ def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, his
                         kimg=training_state['cur_nimg'] / 1000, saved_at=time.strftime('%Y-%m-%dT%H:%M:%SZ',
                                                                                        time.gmtime()),
                         storage=storage_description(level), payload_bytes=len(data), parts=parts,
+                        network_dims=dict(c_dim=getattr(snapshot['G'], 'c_dim', None),
+                                          img_channels=getattr(snapshot['G'], 'img_channels', None)),
                         options=options, history=history)
         text = json.dumps(manifest, indent=1).encode()
         atomic_write(state_dir / MANIFEST, lambda f: f.write(text))     # the commit point
@@ -327,21 +470,16 @@ def _options_of(cfg: TrainingConfig) -> dict:
 
 
 def _config_from_options(state_dir: Path, options: dict) -> TrainingConfig:
-    known = {f.name for f in dataclasses.fields(TrainingConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise _corrupt(state_dir, f'unknown training options {unknown[:3]}')
-    try:
-        return TrainingConfig(**options)
-    except TypeError as e:
-        raise _corrupt(state_dir, f'training options: {e}') from None
+    """The configuration of options that `read_manifest` validated (every field checked, classes by key)."""
+    return TrainingConfig(**copy.deepcopy(options))
 
 
 class _Clock:
     """Stops the slice early enough to save before its minutes are up, learning how long steps and saves take."""
 
-    def __init__(self, deadline: float, first_save_estimate_s: float = 2.0):
+    def __init__(self, deadline: float, first_save_estimate_s: float = 2.0, cpu_deadline: float | None = None):
         self.deadline = deadline
+        self.cpu_deadline = cpu_deadline      # time.process_time() (all threads of this process) to stop at
         self.save_s = first_save_estimate_s
         self.steps: collections.deque = collections.deque(maxlen=10)   # recent steps: not the warm-up one
         self.last = None
@@ -355,6 +493,8 @@ class _Clock:
             self.steps.append(now - self.last)
         self.last = now
         step_s = max(self.steps, default=0.0)
+        if self.cpu_deadline is not None and time.process_time() >= self.cpu_deadline:
+            return True
         return self.stop_requested or now + 1.5 * self.save_s + 2 * step_s >= self.deadline
 
     def saved(self, seconds: float) -> None:
@@ -402,13 +542,16 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
               total_kimg: float | None = None,
               device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,
               handle_sigterm: bool = False, save_to: str | os.PathLike | None = None,
-              command: str | None = None) -> dict:
+              command: str | None = None, cpu_minutes: float | None = None) -> dict:
     """Resume from `state_dir` (or start it from `make_init_cfg()`, the configuration the train CLI builds), train
     for `minutes` of wall clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default:
     `state_dir` itself; another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine
     hands back); `command`, the command line of this slice, goes into its history entry (for the shipped
-    network's card); returns a summary dict."""
+    network's card); `cpu_minutes` also stops it once this process has used that much CPU time (all its threads;
+    data-loader workers are other processes), so that settings compared on a shared machine get equal work;
+    returns a summary dict."""
     start = time.time()
+    cpu_start = time.process_time()
     state_dir = Path(state_dir)
     save_dir = Path(save_to) if save_to is not None else state_dir
     device_type = torch.device(device).type
@@ -454,16 +597,19 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     if removed:
         log(f'  removed leftovers of an interrupted save in {save_dir}: {removed}')
 
-    clock = _Clock(start + minutes * 60)
+    clock = _Clock(start + minutes * 60,
+                   cpu_deadline=None if cpu_minutes is None else cpu_start + cpu_minutes * 60)
     entry = dict(slice=len(history) + 1, device=torch.cuda.get_device_name(cfg.device)
-                 if device_type == 'cuda' else device_type, start_kimg=start_kimg, end_kimg=start_kimg, seconds=0.0)
+                 if device_type == 'cuda' else device_type, start_kimg=start_kimg, end_kimg=start_kimg, seconds=0.0,
+                 cpu_seconds=0.0)
     if command is not None:
         entry['command'] = command
     saves = []
 
     def snapshot_fn(snapshot: dict) -> str:
         t0 = time.time()
-        entry.update(end_kimg=snapshot['training_state']['cur_nimg'] / 1000, seconds=round(t0 - start, 1))
+        entry.update(end_kimg=snapshot['training_state']['cur_nimg'] / 1000, seconds=round(t0 - start, 1),
+                     cpu_seconds=round(time.process_time() - cpu_start, 1))
         manifest = write_state(save_dir, snapshot, options, history + [entry])
         clock.saved(time.time() - t0)
         saves.append(dict(kimg=manifest['kimg'], seconds=round(time.time() - t0, 2),
@@ -487,5 +633,6 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
         if handle_sigterm:
             signal.signal(signal.SIGTERM, previous)
     return dict(state_dir=str(state_dir), saved_to=str(save_dir), start_kimg=start_kimg,
-                end_kimg=result['cur_nimg'] / 1000, seconds=round(time.time() - start, 1), saves=saves,
+                end_kimg=result['cur_nimg'] / 1000, seconds=round(time.time() - start, 1),
+                cpu_seconds=round(time.process_time() - cpu_start, 1), saves=saves,
                 run_dir=cfg.run_dir)

@@ -9,7 +9,6 @@ scaled by k / (k + 1) and Adam betas raised to that power (StyleGAN2, Appendix B
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 import time
@@ -26,6 +25,7 @@ from networks.atomic_io import remove_stale_temp_files
 from networks.errors import UserError
 from training.dataset import DatasetError, InfiniteSampler
 from training.loss import StyleGAN2Loss
+from training.options import construct
 from training.stats import StatsCollector
 
 
@@ -34,8 +34,9 @@ class ResumeError(UserError):
 
 
 def construct_class_by_name(class_name: str, **kwargs):
-    module_name, _, attr = class_name.rpartition('.')
-    return getattr(importlib.import_module(module_name), attr)(**kwargs)
+    """An instance of the class `class_name` selects from the closed table `training.options.CLASSES` (a key,
+    never imported by name: options come from files)."""
+    return construct(class_name, **kwargs)
 
 
 def _distributed() -> bool:

@@ -7,7 +7,6 @@ statistics accumulate in float64 on the CPU.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -88,12 +87,14 @@ def open_dataset(dataset_kwargs: dict | None, resolution: int | None = None, num
     """Instantiate the dataset named by dataset_kwargs['class_name']; checks it matches the network."""
     if not dataset_kwargs or not dataset_kwargs.get('path'):
         raise MetricError('this metric needs a dataset: pass --data PATH (a zip or folder of images)')
+    from training.options import OptionsError, class_for, validate_dataset_kwargs
     kwargs = dict(dataset_kwargs)
-    class_name = kwargs.pop('class_name', 'training.dataset.ImageFolderDataset')
-    module_name, _, attr = class_name.rpartition('.')
-    if not module_name.startswith('training.'):
-        raise MetricError(f'refused dataset class {class_name!r}: only training.* datasets are allowed')
-    cls = getattr(importlib.import_module(module_name), attr)
+    kwargs.setdefault('class_name', 'training.dataset.ImageFolderDataset')
+    try:
+        kwargs = validate_dataset_kwargs(kwargs, 'dataset options')
+    except OptionsError as err:
+        raise MetricError(str(err)) from None
+    cls = class_for(kwargs.pop('class_name'), 'training_set_kwargs')
     kwargs.pop('resolution', None)  # checked below, with a message naming both sides
     try:
         dataset = cls(**kwargs)

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from training.metrics import feature_stats
+from training.metrics.errors import MetricError
 
-__all__ = ['laplacian_pyramid', 'patch_descriptors', 'sliced_wasserstein', 'compute_swd']
+__all__ = ['laplacian_pyramid', 'patch_descriptors', 'sliced_wasserstein', 'compute_swd', 'compute_swd_floor']
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
@@ -106,6 +107,29 @@ def compute_swd(opts, num_images: int, per_image: int = 128, min_res: int = 16) 
                                                dataset=dataset), per_image, 2, min_res)
     results = {}
     for res, a, b in zip(resolutions, real, fake):
+        results[f'swd{res}'] = sliced_wasserstein(_normalise(a, channels), _normalise(b, channels)) * 1e3
+    results['swd'] = float(np.mean(list(results.values())))
+    return results
+
+
+def compute_swd_floor(dataset_kwargs: dict, resolution: int, num_images: int, batch_size: int = 64,
+                      per_image: int = 128, min_res: int = 16) -> dict:
+    """SWD between two disjoint sets of real images (the first `num_images` and the next `num_images`, no
+    x-flips): the value a perfect generator would reach with the same sample count; same keys as compute_swd."""
+    dataset = feature_stats.open_dataset(dict(dataset_kwargs, xflip=False), resolution)
+    if 2 * num_images > len(dataset):
+        raise MetricError(f'the real-vs-real floor of {num_images} images needs {2 * num_images} '
+                                        f'images; the dataset has {len(dataset)}')
+    min_res = min(min_res, resolution)
+
+    def images(start: int):
+        for lo in range(start, start + num_images, batch_size):
+            hi = min(lo + batch_size, start + num_images)
+            yield torch.from_numpy(np.stack([dataset[i][0] for i in range(lo, hi)]))
+    first, resolutions, channels = _descriptors(images(0), per_image, 1, min_res)
+    second, _, _ = _descriptors(images(num_images), per_image, 2, min_res)
+    results = {}
+    for res, a, b in zip(resolutions, first, second):
         results[f'swd{res}'] = sliced_wasserstein(_normalise(a, channels), _normalise(b, channels)) * 1e3
     results['swd'] = float(np.mean(list(results.values())))
     return results

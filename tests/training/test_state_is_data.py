@@ -1,0 +1,220 @@
+"""A training state folder is data: nothing in state.json can select code outside the closed class table, every
+field is checked against a schema, and each hostile state is one `error:` line that writes nothing."""
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import threading
+import time
+
+import pytest
+import torch
+
+from tools.train_slice import main
+from training import options as options_mod
+from training.slice import MANIFEST, read_state
+
+
+def _slice(state, *args):
+    return main(['--state', str(state), '--device', 'cpu', *args])
+
+
+def _digest(folder):
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() if (folder / name).is_file() else 'x'
+            for name in sorted(os.listdir(folder))}
+
+
+@pytest.fixture(scope='module')
+def state0(tmp_path_factory, photos16, tiny_net_args):
+    """A state after one tiny slice (stylegan3-t, ADA on: augment options present)."""
+    state = tmp_path_factory.mktemp('data-state') / 'state'
+    net = tiny_net_args[:tiny_net_args.index('--device')]
+    assert _slice(state, '--minutes', '5', '--kimg', '0.008', '--init', '--cfg', 'stylegan3-t', '--data', photos16,
+                  '--gpus', '1', '--batch', '4', '--gamma', '1', '--tick', '0.004', *net) == 0
+    return state
+
+
+def _edit_manifest(edit):
+    def damage(state):
+        manifest = json.loads((state / MANIFEST).read_text())
+        edit(manifest)
+        (state / MANIFEST).write_text(json.dumps(manifest))
+    return damage
+
+
+def _reseal(edit_payload):
+    """Change the payload and write it back with valid sizes and checksums (a careful attacker)."""
+    def damage(state):
+        manifest = json.loads((state / MANIFEST).read_text())
+        data = b''.join((state / p['file']).read_bytes() for p in manifest['parts'])
+        payload = torch.load(io.BytesIO(data), weights_only=True)
+        edit_payload(payload)
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        for p in manifest['parts']:
+            (state / p['file']).unlink()
+        name = manifest['parts'][0]['file']
+        (state / name).write_bytes(buf.getvalue())
+        manifest['parts'] = [dict(file=name, bytes=len(buf.getvalue()),
+                                  sha256=hashlib.sha256(buf.getvalue()).hexdigest())]
+        (state / MANIFEST).write_text(json.dumps(manifest))
+    return damage
+
+
+def _refused(tmp_path, state0, capsys, name, damage, marker=None):
+    state = tmp_path / name
+    shutil.copytree(state0, state)
+    damage(state)
+    before = _digest(state)
+    t0 = time.time()
+    rc = _slice(state, '--minutes', '0.2')
+    elapsed = time.time() - t0
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and lines[0].startswith('error: '), (name, out.err[-2000:])
+    assert 'Traceback' not in out.err and elapsed < 10
+    assert _digest(state) == before and not os.path.exists(f'{state}-run'), name
+    if marker is not None:
+        assert not os.path.exists(marker), f'{name}: the state ran code'
+    return lines[0]
+
+
+def test_options_cannot_name_code(tmp_path, state0, capsys, monkeypatch):
+    marker = tmp_path / 'MARKER'
+    monkeypatch.chdir(tmp_path)
+    attacks = {
+        'augment-os-system': lambda m: m['options'].update(
+            augment_kwargs={'class_name': 'os.system', 'command': f'touch {marker}'}, augment_p=0.5),
+        'dataset-os-system': lambda m: m['options']['training_set_kwargs'].update(
+            class_name='os.system', command=f'touch {marker}'),
+        'G-logging': lambda m: m['options']['G_kwargs'].update(
+            class_name='logging.basicConfig', filename=str(marker)),
+        'D-training-module': lambda m: m['options']['D_kwargs'].update(class_name='training.launch.exit_now'),
+    }
+    for name, edit in attacks.items():
+        line = _refused(tmp_path, state0, capsys, name, _edit_manifest(edit), marker)
+        assert 'is not one of' in line, line
+
+
+def test_export_default_refuses_code_in_a_state(tmp_path, state0, photos16, capsys):
+    from tools.export_default import main as export_main
+    marker = tmp_path / 'MARKER'
+    state = tmp_path / 'state'
+    shutil.copytree(state0, state)
+    _edit_manifest(lambda m: m['options']['G_kwargs'].update(class_name='logging.basicConfig',
+                                                              filename=str(marker)))(state)
+    rc = export_main(['--key', 'sg3t', '--state', str(state), '--data', photos16, '--dest', str(tmp_path / 'out'),
+                      '--docs', str(tmp_path / 'docs')])
+    err = capsys.readouterr().err
+    assert rc == 1 and 'is not one of' in err and 'Traceback' not in err and not marker.exists()
+    assert not (tmp_path / 'out').exists()
+
+
+FIELD_CASES = {
+    'kimg-missing': (_edit_manifest(lambda m: m.pop('kimg')), 'kimg'),
+    'kimg-string': (_edit_manifest(lambda m: m.update(kimg='8')), 'kimg'),
+    'history-int': (_edit_manifest(lambda m: m.update(history=7)), 'history'),
+    'history-entry-nan': (_edit_manifest(lambda m: m['history'][0].update(seconds=math.nan)), 'history'),
+    'options-empty': (_edit_manifest(lambda m: m.update(options={})), 'options lack'),
+    'options-unknown-key': (_edit_manifest(lambda m: m['options'].update(evil=1)), 'unknown options'),
+    'batch-string': (_edit_manifest(lambda m: m['options'].update(batch_size='32')), 'batch_size'),
+    'batch-zero': (_edit_manifest(lambda m: m['options'].update(batch_size=0)), 'batch_size'),
+    'batch-not-multiple': (_edit_manifest(lambda m: m['options'].update(batch_size=6)), 'not a multiple'),
+    'lr-string': (_edit_manifest(lambda m: m['options']['G_opt_kwargs'].update(lr='0.002')), 'lr'),
+    'workers-1000': (_edit_manifest(lambda m: m['options']['data_loader_kwargs'].update(num_workers=1000)),
+                     'num_workers'),
+    'augment-p-string': (_edit_manifest(lambda m: m['options'].update(augment_p='0.5')), 'augment_p'),
+    'total-kimg-nan': (_edit_manifest(lambda m: m['options'].update(total_kimg=math.nan)), 'total_kimg'),
+    'total-kimg-huge-int': (_edit_manifest(lambda m: m['options'].update(total_kimg=10**400)), 'total_kimg'),
+    'cur-nimg-1e30': (_edit_manifest(lambda m: m.update(cur_nimg=10**30, kimg=1e27)), 'cur_nimg'),
+    'cur-nimg-float': (_edit_manifest(lambda m: m.update(cur_nimg=1e30, kimg=1e27)), 'cur_nimg'),
+    'generation-negative': (_edit_manifest(lambda m: m.update(generation=-3)), 'generation'),
+    'huge-channels': (_edit_manifest(lambda m: m['options']['G_kwargs'].update(channel_max=4096,
+                                                                              channel_base=1 << 20)),
+                      'do not match the options'),
+    'channels-out-of-range': (_edit_manifest(lambda m: m['options']['G_kwargs'].update(channel_max=10**9)),
+                              'out of range'),
+    'dims-missing': (_edit_manifest(lambda m: m.pop('network_dims')), 'network_dims'),
+    'loss-unknown': (_edit_manifest(lambda m: m['options']['loss_kwargs'].update(device='cuda:7')),
+                     'unknown options'),
+    'metric-unknown': (_edit_manifest(lambda m: m['options'].update(metrics=['os.system'])), 'not a metric'),
+    'rng-garbage': (_reseal(lambda p: p['training_state'].update(rng_states=[dict(cpu=torch.zeros(5056,
+                                                                                             dtype=torch.uint8))])),
+                    'generator state'),
+    'rng-not-tensor': (_reseal(lambda p: p['training_state'].update(rng_states=['x'])), 'rng_states'),
+    'cur-nimg-payload-huge': (_reseal(lambda p: p['training_state'].update(cur_nimg=10**30)), 'cur_nimg'),
+    'payload-disagrees': (_reseal(lambda p: p['training_state'].update(cur_nimg=4)), 'disagree'),
+    'augment-p-payload': (_reseal(lambda p: p.update(augment_p='x')), 'augment_p'),
+    'pl-mean-nan': (_reseal(lambda p: p['training_state'].update(pl_mean=torch.tensor(math.nan))), 'pl_mean'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(FIELD_CASES))
+def test_hostile_fields_are_one_line_and_nothing_is_written(tmp_path, state0, capsys, case):
+    damage, expected = FIELD_CASES[case]
+    line = _refused(tmp_path, state0, capsys, case, damage)
+    assert expected in line, line
+
+
+def test_5000_digit_integer_is_one_line(tmp_path, state0, capsys):
+    def damage(state):
+        text = (state / MANIFEST).read_text()
+        (state / MANIFEST).write_text(text.replace('"generation": ', '"generation": ' + '9' * 5000 + ', "g": ', 1))
+    assert 'cannot be read' in _refused(tmp_path, state0, capsys, 'digits', damage)
+
+
+def test_manifest_that_is_not_a_regular_file(tmp_path, state0, capsys):
+    def symlink(state):
+        (state / MANIFEST).unlink()
+        os.symlink('/dev/zero', state / MANIFEST)
+    assert 'symbolic link' in _refused(tmp_path, state0, capsys, 'symlink', symlink)
+
+    def fifo(state):
+        (state / MANIFEST).unlink()
+        os.mkfifo(state / MANIFEST)
+    done = threading.Event()      # if the reader ever blocked on the FIFO, a writer would free it (and fail here)
+    assert 'not a regular file' in _refused(tmp_path, state0, capsys, 'fifo', fifo)
+    done.set()
+
+    def part_symlink(state):
+        manifest = json.loads((state / MANIFEST).read_text())
+        part = state / manifest['parts'][0]['file']
+        target = state.parent / 'elsewhere.bin'
+        part.rename(target)
+        os.symlink(target, part)
+    assert 'symbolic link' in _refused(tmp_path, state0, capsys, 'part-symlink', part_symlink)
+
+
+def test_generation_at_the_limit_renumbers_and_stays_readable(tmp_path, state0):
+    state = tmp_path / 'state'
+    shutil.copytree(state0, state)
+    _edit_manifest(lambda m: m.update(generation=999_999))(state)
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012') == 0
+    manifest, _payload = read_state(state)
+    assert manifest['generation'] == 1 and manifest['kimg'] == 0.012
+
+
+def test_closed_table_and_validator_accept_what_train_writes(state0):
+    manifest, _payload = read_state(state0)
+    assert manifest['options']['G_kwargs']['class_name'] == 'networks.stylegan3.Generator'
+    assert manifest['network_dims'] == dict(c_dim=0, img_channels=3)
+    for key in options_mod.CLASSES:
+        assert isinstance(options_mod.class_for(key), type)
+    with pytest.raises(options_mod.OptionsError):
+        options_mod.construct('os.system', command='true')
+    with pytest.raises(options_mod.OptionsError):
+        options_mod.class_for('networks.stylegan3.Generator', 'D_kwargs')    # a key outside its role
+
+
+def test_metric_dataset_options_use_the_closed_table(tmp_path, photos16):
+    from training.metrics import feature_stats
+    from training.metrics.errors import MetricError
+    marker = tmp_path / 'MARKER'
+    for class_name in ('os.system', 'training.launch.exit_now'):
+        with pytest.raises(MetricError, match='is not one of'):
+            feature_stats.open_dataset(dict(class_name=class_name, path=photos16, command=f'touch {marker}'))
+    assert not marker.exists()
+    assert len(feature_stats.open_dataset(dict(path=photos16))) == 96
