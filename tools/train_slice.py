@@ -35,6 +35,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--cpu-minutes', type=float_range(0.01, 7 * 24 * 60),
                         help='also stop once this process has used this much CPU time (all its threads), so that '
                         'slices compared on a shared machine do equal work; use with --workers 0 at --init')
+    parser.add_argument('--max-mib', type=float_range(0.5, 64),
+                        help='cap the state at this many MiB (less precise storage until it fits; remembered by '
+                        'later slices) [default: 64, or what the state was given]')
     parser.add_argument('--save-every', type=float_range(0.01, 7 * 24 * 60), default=3.0,
                         help='minutes between saves inside the slice (a killed slice loses at most this)')
     parser.add_argument('--kimg', type=float_range(1e-6, 1e9), help='stop at this total kimg (default: the state\'s)')
@@ -81,7 +84,7 @@ def _body(opts: argparse.Namespace) -> None:
                         total_kimg=opts.kimg, device=dev,
                         run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to,
                         command=shlex.join(['python', '-m', 'tools.train_slice', *opts.argv]),
-                        cpu_minutes=opts.cpu_minutes)
+                        cpu_minutes=opts.cpu_minutes, max_state_mib=opts.max_mib)
     print(json.dumps(summary))
 
 

@@ -47,6 +47,7 @@ MAX_TOTAL_BYTES = 64 * 2**20
 _MANIFEST_RESERVE = 256 * 2**10          # room left for state.json inside the 64 MiB
 _MAX_MANIFEST_BYTES = 4 * 2**20
 _PART_PATTERN = re.compile(r'^part-(\d{6})-(\d{2})\.bin$')
+MIN_STATE_BYTES = 2 * _MANIFEST_RESERVE     # the smallest size limit a state may ask for
 MAX_GENERATION = 10**6                   # part names have six digits for it
 MAX_NIMG = 10**12                        # a billion kimg: beyond any run
 _MAX_HISTORY = 100_000
@@ -263,6 +264,11 @@ def _check_manifest_fields(state_dir: Path, manifest: dict) -> None:
     if isinstance(kimg, bool) or not isinstance(kimg, int | float) or not abs(kimg - cur_nimg / 1000) <= 1e-6 * (
             1 + abs(cur_nimg / 1000)):
         raise _corrupt(state_dir, 'kimg is missing or does not equal cur_nimg / 1000')
+    for key, high in (('cpu_seconds', 1e12), ('max_state_bytes', MAX_TOTAL_BYTES)):
+        value = manifest.get(key, 0.0 if key == 'cpu_seconds' else MAX_TOTAL_BYTES)
+        low = 0 if key == 'cpu_seconds' else MIN_STATE_BYTES
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise _corrupt(state_dir, f'{key} is not a number in {low}..{high:.0f}')
     history = manifest.get('history', [])
     if not isinstance(history, list) or len(history) > _MAX_HISTORY:
         raise _corrupt(state_dir, f'history is not a list of at most {_MAX_HISTORY} slices')
@@ -359,6 +365,9 @@ def _check_payload(state_dir: Path, payload: object) -> None:
         raise _corrupt(state_dir, 'training_state.rng_states is not one set of generator states')
     if not _valid_cpu_rng_state(rngs[0]['cpu']):
         raise _corrupt(state_dir, 'training_state.rng_states holds an invalid CPU generator state')
+    cpu = state.get('cpu_seconds', 0.0)
+    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu <= 1e12:
+        raise _corrupt(state_dir, 'training_state.cpu_seconds is not a finite count')
     p = payload.get('augment_p')
     if p is not None and (isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1):
         raise _corrupt(state_dir, 'augment_p is not a probability')
@@ -409,8 +418,13 @@ def _check_against_options(state_dir: Path, manifest: dict, payload: dict) -> No
 
 def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, history: list[dict],
                 max_part_bytes: int = MAX_PART_BYTES,
-                max_total_bytes: int = MAX_TOTAL_BYTES - _MANIFEST_RESERVE) -> dict:
-    """Writes a new state beside the old one, commits it by replacing state.json, then drops the old parts."""
+                max_total_bytes: int = MAX_TOTAL_BYTES - _MANIFEST_RESERVE, max_state_bytes: int | None = None) -> dict:
+    """Writes a new state beside the old one, commits it by replacing state.json, then drops the old parts.
+
+    `max_state_bytes` (parts and manifest; at most 64 MiB) lowers the payload's limit and is recorded in the
+    manifest, where later slices find it: a compact state stays compact."""
+    if max_state_bytes is not None:
+        max_total_bytes = min(max_total_bytes, int(max_state_bytes) - _MANIFEST_RESERVE)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     old = read_manifest(state_dir)
@@ -429,10 +443,13 @@ def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, his
         manifest = dict(format=STATE_FORMAT, generation=generation, cur_nimg=int(training_state['cur_nimg']),
                         kimg=training_state['cur_nimg'] / 1000, saved_at=time.strftime('%Y-%m-%dT%H:%M:%SZ',
                                                                                        time.gmtime()),
+                        cpu_seconds=round(float(training_state.get('cpu_seconds', 0.0)), 1),
                         storage=storage_description(level), payload_bytes=len(data), parts=parts,
                         network_dims=dict(c_dim=getattr(snapshot['G'], 'c_dim', None),
                                           img_channels=getattr(snapshot['G'], 'img_channels', None)),
                         options=options, history=history)
+        if max_state_bytes is not None:
+            manifest['max_state_bytes'] = int(max_state_bytes)
         text = json.dumps(manifest, indent=1).encode()
         atomic_write(state_dir / MANIFEST, lambda f: f.write(text))     # the commit point
     except BaseException:
@@ -542,14 +559,16 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
               total_kimg: float | None = None,
               device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,
               handle_sigterm: bool = False, save_to: str | os.PathLike | None = None,
-              command: str | None = None, cpu_minutes: float | None = None) -> dict:
+              command: str | None = None, cpu_minutes: float | None = None,
+              max_state_mib: float | None = None) -> dict:
     """Resume from `state_dir` (or start it from `make_init_cfg()`, the configuration the train CLI builds), train
     for `minutes` of wall clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default:
     `state_dir` itself; another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine
     hands back); `command`, the command line of this slice, goes into its history entry (for the shipped
     network's card); `cpu_minutes` also stops it once this process has used that much CPU time (all its threads;
     data-loader workers are other processes), so that settings compared on a shared machine get equal work;
-    returns a summary dict."""
+    `max_state_mib` caps the state's size (the storage levels drop precision until it fits; kept in the
+    manifest for later slices, which may lower it again); returns a summary dict."""
     start = time.time()
     cpu_start = time.process_time()
     state_dir = Path(state_dir)
@@ -580,6 +599,8 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
                            dict(p=torch.tensor(payload['augment_p'])),
                            training_state=payload['training_state'])
         start_kimg = manifest['kimg']
+        if max_state_mib is None and 'max_state_bytes' in manifest:
+            max_state_mib = manifest['max_state_bytes'] / 2**20
     if data is not None:
         cfg.training_set_kwargs = dict(cfg.training_set_kwargs, path=data)
     if total_kimg is not None:
@@ -610,7 +631,8 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
         t0 = time.time()
         entry.update(end_kimg=snapshot['training_state']['cur_nimg'] / 1000, seconds=round(t0 - start, 1),
                      cpu_seconds=round(time.process_time() - cpu_start, 1))
-        manifest = write_state(save_dir, snapshot, options, history + [entry])
+        manifest = write_state(save_dir, snapshot, options, history + [entry],
+                               max_state_bytes=None if max_state_mib is None else int(max_state_mib * 2**20))
         clock.saved(time.time() - t0)
         saves.append(dict(kimg=manifest['kimg'], seconds=round(time.time() - t0, 2),
                           mib=round(manifest['payload_bytes'] / 2**20, 2), files=len(manifest['parts']),

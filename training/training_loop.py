@@ -354,7 +354,12 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     cur_nimg = int(cfg.resume_kimg * 1000)
     cur_tick = 0
     batch_idx = 0
+    # CPU seconds this training has used so far (this process's threads, all slices): a cost on shared cores
+    # that the wall clock does not measure.
+    cpu_seconds_before = 0.0
+    cpu_start = time.process_time()
     if resume_state is not None:
+        cpu_seconds_before = float(resume_state.get('cpu_seconds', 0.0))
         cur_nimg = int(resume_state['cur_nimg'])
         cur_tick = int(resume_state['cur_tick'])
         batch_idx = int(resume_state['batch_idx'])
@@ -508,6 +513,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
             record['Timing/sec_per_tick'] = tick_end_time - tick_start_time
             record['Timing/sec_per_kimg'] = sec_per_kimg
             record['Timing/maintenance_sec'] = maintenance_time
+            record['Timing/cpu_sec_total'] = cpu_seconds_before + time.process_time() - cpu_start
             record['Resources/cpu_mem_gb'] = cpu_gb
             record['Resources/peak_gpu_mem_gb'] = gpu_gb
             stats_file.write(json.dumps(record) + '\n')
@@ -530,7 +536,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                     G_opt=phases[0].opt.state_dict(), D_opt=phases[-1].opt.state_dict(),
                     pl_mean=loss.pl_mean.detach().cpu(), ada_stats=[s['ada'] for s in rank_states],
                     rng_states=[s['rng'] for s in rank_states],
-                    num_gpus=num_gpus, batch_size=cfg.batch_size)
+                    num_gpus=num_gpus, batch_size=cfg.batch_size,
+                    cpu_seconds=cpu_seconds_before + time.process_time() - cpu_start)
                 snapshot = dict(G=G, D=D, G_ema=G_ema, augment_pipe=augment_pipe,
                                 training_set_kwargs=dict(cfg.training_set_kwargs), training_state=training_state)
                 if snapshot_fn is not None:

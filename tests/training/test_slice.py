@@ -309,3 +309,33 @@ def test_estimate_matches_the_state_a_slice_writes(good_state, photos16, tiny_ne
     assert estimate['storage'] == manifest['storage']
     assert abs(estimate['state_mib'] - manifest['payload_bytes'] / 2**20) < 0.05 * estimate['state_mib']
     assert not (good_state.parent / 'unused').exists()
+
+
+def test_compact_state_is_remembered_and_resumes(tmp_path, good_state):
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    full = json.loads((state / MANIFEST).read_text())
+    assert full['storage']['level'] == 0
+    limit = slice_mod._MANIFEST_RESERVE + int(full['payload_bytes'] * 0.7)    # forces less precise storage
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012', '--max-mib', f'{limit / 2**20:.6f}') == 0
+    compact = json.loads((state / MANIFEST).read_text())
+    assert compact['storage']['level'] >= 1 and compact['max_state_bytes'] <= limit
+    assert sum(p['bytes'] for p in compact['parts']) <= limit - slice_mod._MANIFEST_RESERVE
+    assert _slice(state, '--minutes', '5', '--kimg', '0.016') == 0          # no --max-mib: the state's own
+    again = json.loads((state / MANIFEST).read_text())
+    assert again['kimg'] == 0.016 and again['storage'] == compact['storage']
+    assert again['max_state_bytes'] == compact['max_state_bytes']
+
+
+def test_cpu_minutes_stop_the_slice_and_cpu_time_is_counted(tmp_path, good_state):
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    before = json.loads((state / MANIFEST).read_text())['cpu_seconds']
+    assert _slice(state, '--minutes', '10', '--kimg', '1000', '--cpu-minutes', '0.05') == 0
+    manifest = json.loads((state / MANIFEST).read_text())
+    last = manifest['history'][-1]
+    assert 0.008 < manifest['kimg'] < 1000 and last['cpu_seconds'] >= 3 and last['seconds'] < 120
+    assert manifest['cpu_seconds'] >= before + 2        # the training's own CPU clock goes on across slices
+    stats = [json.loads(line) for line in open(f'{state}-run/stats.jsonl')]
+    totals = [s['Timing/cpu_sec_total'] for s in stats]
+    assert totals == sorted(totals) and totals[-1] == pytest.approx(manifest['cpu_seconds'], abs=0.2)
