@@ -6,7 +6,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.requirements-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean
+.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean campaign
 
 setup: $(STAMP)
 
@@ -47,6 +47,20 @@ gpu-report: $(if $(filter .venv/bin/python,$(PY)),setup)
 
 lint: setup
 	.venv/bin/ruff check .
+
+# The training campaign of the default networks (docs/training.md): one resumable slice of states/$(NET) in the
+# background at low priority, for $(MINUTES) of wall clock (end it well before the session ends), then commit
+# states/$(NET) and states/$(NET)-run. The dataset is rebuilt deterministically from the installed packages.
+NET     ?= sg3t
+MINUTES ?= 60
+data/photos-64.zip: | setup
+	$(PY) -m tools.dataset_tool --source builtin:photos --count 10000 --dest $@ --resolution 64x64 --seed 0
+
+campaign: setup cpu-ops data/photos-64.zip
+	@test -f states/$(NET)/state.json || { echo "error: no state in states/$(NET)"; exit 1; }
+	@mkdir -p states/$(NET)-run
+	@nohup nice -n 10 $(PY) -m tools.train_slice --state states/$(NET) --minutes $(MINUTES) \
+	    > states/$(NET)-run/slice.out 2>&1 & echo "slice of states/$(NET) started, PID $$!, log states/$(NET)-run/log.txt"
 
 bench: setup
 	$(PY) -m benchmarks.bench_ops

@@ -20,7 +20,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from tools.cli import ArgumentParser, UsageError, device, existing_path, float_range, main_entry, output_dir
+from tools.cli import ArgumentParser, UsageError, device, existing_path, float_range, int_range, main_entry, output_dir
 
 __all__ = ['build_parser', 'main']
 
@@ -44,6 +44,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--save-to', type=output_dir,
                         help='write the state here instead of back into --state (which is then only read), '
                         'e.g. the folder a time-limited GPU machine hands back')
+    parser.add_argument('--metrics', help='comma-separated metrics to measure after every save from now on, or none '
+                        '(default: the state\'s)')
+    parser.add_argument('--metrics-samples', type=int_range(1, 10_000_000),
+                        help='samples per metric (default: the state\'s)')
     parser.add_argument('--data', type=existing_path, help='dataset path, if it moved since --init')
     parser.add_argument('--run-dir', type=output_dir, help='where logs and image grids go [default: <state>-run]')
     parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
@@ -71,6 +75,13 @@ def _body(opts: argparse.Namespace) -> None:
     import torch
 
     from training.slice import SliceStateError, estimate_state, run_slice
+    metrics = None
+    if opts.metrics is not None:
+        from training import metrics as metric_registry
+        metrics = [m for m in opts.metrics.split(',') if m and m.lower() != 'none']
+        bad = [m for m in metrics if not metric_registry.is_valid_metric(m)]
+        if bad:
+            raise UsageError(f'--metrics: unknown {bad}; valid: {", ".join(metric_registry.list_valid_metrics())}')
     dev = opts.device if opts.device != 'auto' else ('cuda' if torch.cuda.is_available() else 'cpu')
     def make_init_cfg():
         return _init_config(opts.init, opts.state, torch.device(dev).type)
@@ -84,7 +95,8 @@ def _body(opts: argparse.Namespace) -> None:
                         total_kimg=opts.kimg, device=dev,
                         run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to,
                         command=shlex.join(['python', '-m', 'tools.train_slice', *opts.argv]),
-                        cpu_minutes=opts.cpu_minutes, max_state_mib=opts.max_mib)
+                        cpu_minutes=opts.cpu_minutes, max_state_mib=opts.max_mib, metrics=metrics,
+                        metrics_samples=opts.metrics_samples)
     print(json.dumps(summary))
 
 

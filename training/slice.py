@@ -560,7 +560,8 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
               device: str = 'cpu', run_dir: str | None = None, echo: Callable[[str], None] | None = print,
               handle_sigterm: bool = False, save_to: str | os.PathLike | None = None,
               command: str | None = None, cpu_minutes: float | None = None,
-              max_state_mib: float | None = None) -> dict:
+              max_state_mib: float | None = None, metrics: list[str] | None = None,
+              metrics_samples: int | None = None) -> dict:
     """Resume from `state_dir` (or start it from `make_init_cfg()`, the configuration the train CLI builds), train
     for `minutes` of wall clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default:
     `state_dir` itself; another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine
@@ -568,7 +569,8 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     network's card); `cpu_minutes` also stops it once this process has used that much CPU time (all its threads;
     data-loader workers are other processes), so that settings compared on a shared machine get equal work;
     `max_state_mib` caps the state's size (the storage levels drop precision until it fits; kept in the
-    manifest for later slices, which may lower it again); returns a summary dict."""
+    manifest for later slices, which may lower it again); `metrics` and `metrics_samples` replace what is
+    measured after each save, from this slice on; returns a summary dict."""
     start = time.time()
     cpu_start = time.process_time()
     state_dir = Path(state_dir)
@@ -605,6 +607,10 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
         cfg.training_set_kwargs = dict(cfg.training_set_kwargs, path=data)
     if total_kimg is not None:
         cfg.total_kimg = total_kimg
+    if metrics is not None:
+        cfg.metrics = list(metrics)
+    if metrics_samples is not None:
+        cfg.metrics_num_samples = metrics_samples
     cfg.device = device
     cfg.run_dir = str(run_dir or f'{save_dir}-run')
     cfg.resume_pkl = None

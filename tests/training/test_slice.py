@@ -339,3 +339,18 @@ def test_cpu_minutes_stop_the_slice_and_cpu_time_is_counted(tmp_path, good_state
     stats = [json.loads(line) for line in open(f'{state}-run/stats.jsonl')]
     totals = [s['Timing/cpu_sec_total'] for s in stats]
     assert totals == sorted(totals) and totals[-1] == pytest.approx(manifest['cpu_seconds'], abs=0.2)
+
+
+def test_metrics_can_be_changed_for_later_slices(tmp_path, good_state, capsys):
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012', '--metrics', 'swd', '--metrics-samples', '16') == 0
+    manifest = json.loads((state / MANIFEST).read_text())
+    assert manifest['options']['metrics'] == ['swd'] and manifest['options']['metrics_num_samples'] == 16
+    lines = [json.loads(line) for line in open(f'{state}-run/metric-swd.jsonl')]
+    assert len(lines) == 1 and lines[0]['results']['swd'] > 0
+    assert _slice(state, '--minutes', '5', '--kimg', '0.016') == 0      # remembered
+    assert len(open(f'{state}-run/metric-swd.jsonl').readlines()) == 2
+    capsys.readouterr()
+    assert _slice(state, '--minutes', '5', '--metrics', 'os.system') == 1
+    assert 'unknown' in capsys.readouterr().err
