@@ -11,6 +11,9 @@ image, no per-image mean removed, files in NVlabs' npz layout. --definition whit
 mean and keeps float network output; its files are labelled and cannot be compared with nvlabs ones.
 Use the same --mean/--std (from `stats` of the dataset) for every source you compare; without them
 `calc` uses the source's own statistics. --num of a dataset takes NVlabs' random subset chosen by --seed.
+StyleGAN2 noise (--noise-mode): random, fresh noise in every image as NVlabs draws it (here seeded from each
+image's seed, so a command always gives the same spectrum), the nvlabs default; or const, the network's fixed
+noise maps, the whitened default. Files record it; slices refuses files of different noise modes.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ def build_parser() -> ArgumentParser:
         p.add_argument('--definition', choices=sorted(spectra.DEFINITIONS), default=spectra.DEFAULT_DEFINITION,
                        help="nvlabs: NVlabs' avg_spectra (uint8 network output, default); whitened: float "
                             'output, per-image mean removed')
+        p.add_argument('--noise-mode', choices=spectra.NOISE_MODES, default=None,
+                       help='StyleGAN2 noise: random (fresh per image, seeded by each image seed; the nvlabs '
+                            'default) or const (the network\'s fixed maps; the whitened default)')
     calc = sub.choices['calc']
     calc.add_argument('--dest', required=True, type=cli.output_file, help='output .npz')
     calc.add_argument('--mean', type=cli.finite_float, default=None)
@@ -81,7 +87,7 @@ def build_parser() -> ArgumentParser:
 
 def _batches(args, kind, source):
     return spectra.source_images(kind, source, args.num, args.batch, args.seed, args.trunc, args.device,
-                                 args.definition)
+                                 args.definition, args.noise_mode)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +99,9 @@ def _run(args: argparse.Namespace) -> None:
     if args.command in ('stats', 'calc'):
         kind, source = spectra.open_source(args.source, args.device, args.num, args.seed)
         total = len(source) if kind == 'dataset' else (args.num or spectra.NETWORK_DEFAULT_NUM)
-        label = spectra.definition_label(args.definition)
+        args.noise_mode = spectra.resolve_noise_mode(args.definition, args.noise_mode)
+        noise = 'none' if kind == 'dataset' else spectra.recorded_noise_mode(source, args.noise_mode)
+        label = spectra.spectrum_label(args.definition, noise)
         if args.command == 'stats' or args.mean is None or args.std is None:
             mean, std = spectra.source_stats(tqdm.tqdm(_batches(args, kind, source), desc='stats', unit='batch'))
             print(f'--mean={mean:g} --std={std:g}')
@@ -107,7 +115,7 @@ def _run(args: argparse.Namespace) -> None:
             spec, size, count = spectra.average_spectrum(_batches(args, kind, source), mean, std, args.definition,
                                                          args.beta, args.padding, progress=bar.update)
         spectra.save_spectrum(args.dest, spec, size, args.padding, count, args.source, mean, std, args.beta,
-                              args.definition, args.seed, args.trunc)
+                              args.definition, args.seed, args.trunc, noise)
         print(f'wrote {args.dest} ({label}; {count} images, {size}x{size}, interp {args.padding}, seed {args.seed})')
     elif args.command == 'heatmap':
         print('wrote', spectra.plot_heatmap(args.npz, args.png, args.sigma, args.vmax - args.range_db, args.vmax))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
 import tqdm
 
 from networks import load_generator
@@ -61,10 +62,11 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--mode', default='interp', choices=['interp', 'eq'])
     parser.add_argument('--seeds', type=cli.seed_list, default='0-2',
                         help='keyframe seeds (interp) or the seed (eq: the first)')
-    parser.add_argument('--shuffle-seed', type=cli.seed, default=None, help='shuffle the seeds with this seed')
+    parser.add_argument('--shuffle-seed', type=cli.seed, default=None,
+                        help="shuffle with this seed: interp, the keyframe seeds taken (NVlabs' order); eq, the seeds")
     parser.add_argument('--grid', type=_grid, default='1x1', help='WxH grid of walks (interp)')
     parser.add_argument('--num-keyframes', type=cli.int_range(1, cli.MAX_SEEDS), default=None,
-                        help='keyframes per walk (default: seeds / cells)')
+                        help='keyframes per walk (default: seeds / cells); fewer seeds are cycled through, as NVlabs')
     parser.add_argument('--w-frames', type=cli.int_range(1, MAX_FRAMES), default=60,
                         help='frames between keyframes (interp)')
     parser.add_argument('--interp', default='cubic', choices=['cubic', 'slerp'])
@@ -95,21 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     seeds = list(args.seeds)
-    if args.shuffle_seed is not None:
-        import numpy as np
-        np.random.RandomState(args.shuffle_seed).shuffle(seeds)
     G = load_generator(args.network, args.device)
     resolver = DirectionResolver(args.cache_dir)
     resolver.check(G, args.directions)  # a bad direction file fails before the video file is opened
     edit = dict(class_idx=args.class_idx, directions=args.directions, resolver=resolver)
     if args.mode == 'eq':
+        if args.shuffle_seed is not None:  # the seed is the first of the shuffled list
+            np.random.RandomState(args.shuffle_seed).shuffle(seeds)
         frames = equivariance_frames(G, seeds[0], args.sweep, args.frames, args.translate_max, args.rotate_max,
                                      args.trunc, device=args.device, scale=args.scale, **edit)
         total = args.frames
     else:
         grid = args.grid
         frames = interpolation_frames(G, seeds, grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
-                                      args.device, args.scale, **edit)
+                                      args.device, args.scale, shuffle_seed=args.shuffle_seed, **edit)
         keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])
         total = keyframes * args.w_frames
     recorder = VideoRecorder(args.output, fps=args.fps)

@@ -178,3 +178,119 @@ def test_mixed_definitions_and_bad_input_are_refused_in_one_line(sinusoids, tmp_
     assert avg_spectra.main(['calc', '--source', sinusoids, '--dest', a, '--definition', 'raw']) == 1
     err = capsys.readouterr().err
     assert "missing.npz' does not exist" in err and "nodata' does not exist" in err and 'Traceback' not in err
+
+
+NOISE_STREAM = 0x6E6F697365  # viz.analysis.spectra's: each image's noise generator is seeded from SeedSequence
+TOL = 1e-12  # relative to the strongest bin: what float64 summation order leaves of equal uint8 images
+
+
+def _noisy_sg2(path):
+    """A tiny StyleGAN2 pickle whose noise inputs are loud (their strengths start at zero, as NVlabs')."""
+    import networks
+    from tests.tiny_networks import tiny_generator
+
+    G = tiny_generator('sg2', resolution=16, channel_base=256, channel_max=16, seed=3)
+    strengths = [p for name, p in G.named_parameters() if name.endswith('noise_strength')]
+    with torch.no_grad():
+        for i, p in enumerate(strengths):
+            p.fill_(0.2 + 0.1 * i)
+    assert len(strengths) == 5
+    networks.save_network_pkl(str(path), dict(G_ema=G))
+    return str(path)
+
+
+def _fresh_noise_images(G, seeds):
+    """NVlabs' avg_spectra images (uint8 values, float64): G(z, c) one seed at a time in G's own 'random' noise
+    mode, its generator seeded as the spectra module documents (32 bits of SeedSequence([seed, stream]))."""
+    images = []
+    for s in seeds:
+        z = torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float()
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([s, NOISE_STREAM]).generate_state(1)[0]))
+        with torch.no_grad():
+            images.append(G(z, torch.zeros([1, 0]), noise_mode='random', noise_generator=gen).double().numpy())
+    return np.floor(np.clip(np.concatenate(images) * 127.5 + 128, 0, 255))
+
+
+def test_stylegan2_nvlabs_spectrum_has_fresh_noise_per_image(tmp_path, capsys):
+    from networks import load_generator
+
+    pkl = _noisy_sg2(tmp_path / 'sg2.pkl')
+    G = load_generator(pkl)
+    ref = _reference(_fresh_noise_images(G, range(3, 9)), 128, 60)
+    common = ['--source', pkl, '--num', '6', '--seed', '3', '--mean', '128', '--std', '60', '--batch']
+    fresh, const = str(tmp_path / 'fresh.npz'), str(tmp_path / 'const.npz')
+    assert avg_spectra.main(['calc', '--dest', fresh, *common, '4']) == 0  # nvlabs: random noise by default
+    assert 'NVlabs definition, fresh noise per image' in capsys.readouterr().out
+    assert avg_spectra.main(['calc', '--dest', const, *common, '4', '--noise-mode', 'const']) == 0
+    assert 'constant noise' in capsys.readouterr().out
+    got, fixed = spectra.load_spectrum(fresh), spectra.load_spectrum(const)
+    assert (got['noise_mode'], fixed['noise_mode']) == ('random', 'const')
+    # Batches of 4 with each image's own noise: NVlabs' images one at a time, bin for bin.
+    assert np.abs(got['spectrum'] - ref).max() / ref.max() < TOL
+    # The network's constant maps in every image are another spectrum, far beyond that tolerance.
+    assert np.abs(fixed['spectrum'] - ref).max() / ref.max() > 1e-3
+    assert np.abs(10 * np.log10(fixed['spectrum'] / ref)).max() > 1  # dB
+    # The same command gives the same spectrum (seeded noise); other batch sizes the same images.
+    again, single = str(tmp_path / 'again.npz'), str(tmp_path / 'single.npz')
+    assert avg_spectra.main(['calc', '--dest', again, *common, '4']) == 0
+    assert np.array_equal(spectra.load_spectrum(again)['spectrum'], got['spectrum'])
+    assert avg_spectra.main(['calc', '--dest', single, *common, '1']) == 0
+    assert np.abs(spectra.load_spectrum(single)['spectrum'] - ref).max() / ref.max() < TOL
+    direct = spectra.network_spectrum(G, 6, seed=3, mean=128, std=60, batch_size=5)
+    assert direct['noise_mode'] == 'random' and np.abs(direct['spectrum'] - ref).max() / ref.max() < TOL
+    # whitened keeps the constant noise unless asked.
+    white = str(tmp_path / 'white.npz')
+    assert avg_spectra.main(['calc', '--dest', white, *common, '4', '--definition', 'whitened']) == 0
+    assert spectra.load_spectrum(white)['noise_mode'] == 'const'
+
+
+def test_stylegan3_has_no_noise_so_both_modes_agree(tmp_path, capsys):
+    sg3 = write_tiny_networks(tmp_path)['sg3']
+    paths = {}
+    for mode in spectra.NOISE_MODES:
+        paths[mode] = str(tmp_path / f'{mode}.npz')
+        assert avg_spectra.main(['calc', '--source', sg3, '--dest', paths[mode], '--num', '3', '--mean', '128',
+                                 '--std', '60', '--noise-mode', mode]) == 0
+    assert capsys.readouterr().out.count('(NVlabs definition; 3 images') == 2  # no noise named
+    random, const = (spectra.load_spectrum(paths[m]) for m in ('random', 'const'))
+    assert random['noise_mode'] == const['noise_mode'] == 'none'
+    assert np.array_equal(random['spectrum'], const['spectrum'])
+
+
+def test_mixed_noise_modes_refused_and_old_files_load_as_const(tmp_path, capsys):
+    pkl = _noisy_sg2(tmp_path / 'sg2.pkl')
+    folder = write_image_folder(tmp_path / 'data', num=4, resolution=16)
+    fresh, const, data = (str(tmp_path / f'{n}.npz') for n in ('fresh', 'const', 'data'))
+    common = ['--source', pkl, '--num', '2', '--mean', '120', '--std', '70']
+    assert avg_spectra.main(['calc', '--dest', fresh, *common]) == 0
+    assert avg_spectra.main(['calc', '--dest', const, *common, '--noise-mode', 'const']) == 0
+    assert avg_spectra.main(['calc', '--source', folder, '--dest', data, '--mean', '120', '--std', '70',
+                             '--noise-mode', 'const']) == 0  # a dataset has no noise: nothing to record
+    capsys.readouterr()
+    assert spectra.load_spectrum(data)['noise_mode'] == 'none'
+    with np.load(fresh) as f:
+        assert str(f['noise_mode']) == 'random'
+    # A dataset goes with either network; the two networks do not go together.
+    png = str(tmp_path / 'x.png')
+    assert avg_spectra.main(['slices', data, fresh, '--png', str(tmp_path / 'a.png')]) == 0
+    assert avg_spectra.main(['slices', data, const, '--png', str(tmp_path / 'b.png')]) == 0
+    capsys.readouterr()
+    assert avg_spectra.main(['slices', data, fresh, const, '--png', png]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error:') and '\n' not in err
+    assert 'different noise modes' in err and "'random'" in err and "'const'" in err and '--noise-mode random' in err
+    assert not os.path.exists(png)
+    # Files written before the noise mode was recorded: a network's had the constant noise, a dataset's none.
+    old_net, old_data = str(tmp_path / 'old-net.npz'), str(tmp_path / 'old-data.npz')
+    for old, new in ((old_net, const), (old_data, data)):
+        with np.load(new) as f:
+            np.savez(old, **{k: f[k] for k in f.files if k not in ('noise_mode', 'format_version')}, format_version=2)
+    assert spectra.load_spectrum(old_net)['noise_mode'] == 'const'
+    assert spectra.load_spectrum(old_data)['noise_mode'] == 'none'
+    assert avg_spectra.main(['slices', old_net, const, old_data, '--png', str(tmp_path / 'c.png')]) == 0
+    assert avg_spectra.main(['slices', old_net, fresh, '--png', png]) == 1
+    assert 'different noise modes' in capsys.readouterr().err
+    # NVlabs' own files (two keys): their networks draw fresh noise.
+    nv = str(tmp_path / 'nv.npz')
+    np.savez(nv, spectrum=spectra.load_spectrum(fresh)['spectrum'], image_size=16)
+    assert spectra.load_spectrum(nv)['noise_mode'] == 'random'

@@ -40,6 +40,25 @@ def test_gen_images_stylegan2_noise_modes_and_bad_input(nets, tmp_path, capsys):
     assert "missing.pkl' does not exist" in err and 'bad seeds' in err and 'Traceback' not in err
 
 
+def test_stylegan2_translate_warning_points_at_the_caller(nets, tmp_path):
+    """The warning names the line that asked for the images (here, then in tools/gen_images.py), not torch's
+    no_grad wrapper or tqdm, which run the generator."""
+    import os
+
+    from networks import load_generator
+    from viz.analysis.images import generate_images
+
+    G = load_generator(nets['sg2'])
+    with pytest.warns(UserWarning, match='--translate/--rotate ignored') as caught:
+        images = generate_images(G, [0, 1], translate=(0.25, 0.0))
+    assert [w.filename for w in caught] == [__file__]
+    assert [seed for seed, _img in images] == [0, 1]
+    with pytest.warns(UserWarning, match='--translate/--rotate ignored') as caught:
+        assert gen_images.main(['--network', nets['sg2'], '--seeds', '0', '--rotate', '10',
+                                '--outdir', str(tmp_path)]) == 0
+    assert [w.filename for w in caught] == [os.path.abspath(gen_images.__file__)]
+
+
 def test_gen_images_conditional_network_needs_a_class(tmp_path, capsys):
     cond = write_tiny_networks(tmp_path, c_dim=3)['sg3']
     assert gen_images.main(['--network', cond, '--seeds', '0', '--outdir', str(tmp_path / 'a')]) == 1

@@ -8,7 +8,7 @@ import torch
 from tests.metrics.fakes import FourierGenerator
 from tests.tiny_networks import write_tiny_networks
 from tools import gen_video
-from viz.analysis.video_frames import equivariance_frames, interpolation_frames, slerp
+from viz.analysis.video_frames import equivariance_frames, interpolation_frames, keyframe_seeds, slerp
 
 
 @pytest.fixture(scope='module')
@@ -64,3 +64,48 @@ def test_gen_video_bad_input(nets, tmp_path, capsys):
     assert gen_video.main(['--network', nets['sg3'], '--output', str(tmp_path / 'a.avi')]) == 1
     err = capsys.readouterr().err
     assert 'input transform' in err and 'keyframes' in err and '.mp4 or .gif' in err and 'Traceback' not in err
+
+
+def _nvlabs_keyframe_seeds(seeds, cells, num_keyframes, shuffle_seed=None):
+    """NVlabs' gen_interp_video: all_seeds[idx] = seeds[idx % len(seeds)] for every keyframe, then shuffled."""
+    all_seeds = np.zeros(num_keyframes * cells, dtype=np.int64)
+    for idx in range(num_keyframes * cells):
+        all_seeds[idx] = seeds[idx % len(seeds)]
+    if shuffle_seed is not None:
+        np.random.RandomState(seed=shuffle_seed).shuffle(all_seeds)
+    return [int(s) for s in all_seeds]
+
+
+def test_keyframe_seeds_are_nvlabs():
+    seeds = list(range(10, 22))
+    for cells, keys, shuffle in ((1, 4, None), (2, 3, 5), (1, 5, 7), (4, 5, None), (3, 7, 1), (1, 12, 3)):
+        assert keyframe_seeds(seeds, cells, keys, shuffle) == _nvlabs_keyframe_seeds(seeds, cells, keys, shuffle)
+    # More seeds than keyframes: the first six, shuffled (not all twelve shuffled and six of them taken).
+    got = keyframe_seeds(seeds, 2, 3, shuffle_seed=5)
+    assert sorted(got) == seeds[:6] and got != seeds[:6]
+    # Fewer: cycled through.
+    assert keyframe_seeds([3, 4], 1, 5) == [3, 4, 3, 4, 3]
+
+
+def test_too_few_seeds_cycle_and_shuffle_takes_the_first(nets, tmp_path):
+    G = FourierGenerator(img_resolution=16)
+    frames = list(interpolation_frames(G, [0, 1, 2], num_keyframes=5, w_frames=1))  # keyframes 0 1 2 0 1
+    assert len(frames) == 5
+    assert np.array_equal(frames[3], frames[0]) and np.array_equal(frames[4], frames[1])
+    assert not np.array_equal(frames[0], frames[1]) and not np.array_equal(frames[2], frames[0])
+    shuffled = list(interpolation_frames(G, list(range(8)), num_keyframes=3, w_frames=1, shuffle_seed=5))
+    order = list(interpolation_frames(G, _nvlabs_keyframe_seeds(range(8), 1, 3, 5), num_keyframes=3, w_frames=1))
+    assert all(np.array_equal(a, b) for a, b in zip(shuffled, order))
+    # The command line: 2 seeds fill 3 keyframes; --shuffle-seed gives NVlabs' order.
+    cycled = tmp_path / 'cycled.mp4'
+    assert gen_video.main(['--network', nets['sg3'], '--seeds', '0-1', '--num-keyframes', '3', '--w-frames', '2',
+                           '--output', str(cycled)]) == 0
+    assert sum(1 for _ in imageio.get_reader(str(cycled))) == 6
+    videos = {}
+    for name, extra in (('shuffled', ['--seeds', '0-7', '--shuffle-seed', '5']),
+                        ('ordered', ['--seeds', ','.join(map(str, _nvlabs_keyframe_seeds(range(8), 1, 3, 5)))])):
+        videos[name] = tmp_path / f'{name}.mp4'
+        assert gen_video.main(['--network', nets['sg3'], *extra, '--num-keyframes', '3', '--w-frames', '1',
+                               '--output', str(videos[name])]) == 0
+    a, b = (np.stack([f for f in imageio.get_reader(str(videos[n]))]) for n in ('shuffled', 'ordered'))
+    assert a.shape[0] == 3 and np.array_equal(a, b)

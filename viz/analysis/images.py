@@ -8,7 +8,7 @@ import torch
 
 from networks.conventions import seed_latent
 from networks.errors import UserError
-from networks.stylegan3 import input_transform
+from networks.stylegan3 import input_transform, input_transform_of
 from viz.analysis.directions import DirectionResolver
 from viz.core.images import to_uint8_rgb
 
@@ -30,20 +30,25 @@ def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
     return label
 
 
-@torch.no_grad()
 def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float = 1.0, class_idx: int | None = None,
                     noise_mode: str = 'const', translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0,
                     device: torch.device | str = 'cpu', directions=(), resolver: DirectionResolver | None = None):
-    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (viz.analysis.directions) of its ws."""
+    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (viz.analysis.directions) of its ws.
+
+    The arguments are checked, and a StyleGAN2 network warns that it ignores --translate/--rotate, when this is
+    called (the warning names the caller's line), not when the first image is drawn."""
     if noise_mode not in ('const', 'random', 'none'):
         raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
     label = class_label(G, class_idx).to(device)
-    moved = translate != (0.0, 0.0) or rotate != 0.0
-    with input_transform(G, translate, rotate) as transform:  # restored when the generator finishes or closes
-        if transform is None and moved:
-            warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)',
-                          stacklevel=2)
-        resolver = resolver or DirectionResolver()
+    if (translate != (0.0, 0.0) or rotate != 0.0) and input_transform_of(G) is None:
+        warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)', stacklevel=2)
+    return _generate(G, seeds, truncation_psi, label, noise_mode, translate, rotate, device, directions,
+                     resolver or DirectionResolver())
+
+
+@torch.no_grad()
+def _generate(G, seeds, truncation_psi, label, noise_mode, translate, rotate, device, directions, resolver):
+    with input_transform(G, translate, rotate):  # restored when the generator finishes or closes
         for seed in seeds:
             ws = G.mapping(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi)
             img = G.synthesis(resolver.edit(G, ws, directions), noise_mode=noise_mode)

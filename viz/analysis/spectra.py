@@ -11,10 +11,26 @@ Two definitions (`DEFINITIONS`), recorded in every file and shown in every plot 
 Window, padding (NVlabs' `interp`) and averaging are the same for both (`ops.spectrum`). A `--num` subset
 of a dataset is NVlabs' seeded random subset (training.dataset's `max_size` / `random_seed`); network
 images come from seeds seed, seed+1, ... as in NVlabs (numpy RandomState(seed): z, then a random class).
+
+Noise inputs (StyleGAN2 only; `NOISE_MODES`, the default follows the definition, `DEFAULT_NOISE_MODES`):
+
+- 'random' (the 'nvlabs' default): fresh noise in every image, as NVlabs' `G(z, c)` draws it. NVlabs leaves
+  it unseeded; here the image of seed s gets its own maps (`noise_maps`): one standard-normal map per noise
+  input, in the order of `G.synthesis.named_buffers()`, drawn on the CPU by a torch.Generator seeded with
+  `noise_seed(s)`, from a SeedSequence of s (seeded with s itself, torch's Mersenne Twister would repeat the
+  stream z is drawn from). So the same command gives the same spectrum, and an image has the same noise
+  whatever the batch size or device.
+- 'const' (the 'whitened' default): every image adds the network's fixed `noise_const` maps. Their
+  spectrum is then in every image alike, a bias that more images do not average away.
+
+Files record it as `noise_mode`: 'random' or 'const' for a network with noise inputs, 'none' for a source
+without (a dataset, a StyleGAN3 network: both modes give the same images). Files of different noise modes
+are refused together, as are files of different definitions ('none' goes with either).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 
@@ -27,7 +43,9 @@ from ops import spectrum
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
            'network_spectrum', 'dataset_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable',
-           'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices']
+           'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices', 'NOISE_MODES', 'DEFAULT_NOISE_MODES',
+           'resolve_noise_mode', 'has_noise', 'recorded_noise_mode', 'noise_label', 'noise_seed', 'noise_maps',
+           'per_image_noise', 'spectrum_label']
 
 DEFINITIONS = {
     'nvlabs': "NVlabs' definition (uint8 output, no per-image mean removed)",
@@ -35,7 +53,11 @@ DEFINITIONS = {
 }
 DEFAULT_DEFINITION = 'nvlabs'
 NETWORK_DEFAULT_NUM = 10000  # NVlabs requires --num for networks; datasets default to all their images
-_FORMAT_VERSION = 2
+NOISE_MODES = ('random', 'const')
+DEFAULT_NOISE_MODES = {'nvlabs': 'random', 'whitened': 'const'}
+_RECORDED_NOISE_MODES = (*NOISE_MODES, 'none')  # 'none': the source has no noise inputs
+_NOISE_STREAM = 0x6E6F697365  # tells noise_seed's SeedSequence apart from any other use of the seed
+_FORMAT_VERSION = 3  # 3: noise_mode recorded
 
 
 def _check_definition(definition: str) -> str:
@@ -47,6 +69,71 @@ def _check_definition(definition: str) -> str:
 def definition_label(definition: str) -> str:
     """Short human label of a definition for plot titles and CLI lines."""
     return 'NVlabs definition' if definition == 'nvlabs' else 'WHITENED per image'
+
+
+def resolve_noise_mode(definition: str, noise_mode: str | None = None) -> str:
+    """`noise_mode`, checked, or the definition's default when None ('nvlabs': 'random', 'whitened': 'const')."""
+    _check_definition(definition)
+    if noise_mode is None:
+        return DEFAULT_NOISE_MODES[definition]
+    if noise_mode not in NOISE_MODES:
+        raise UserError(f'unknown noise mode {noise_mode!r}; choose from {", ".join(NOISE_MODES)}')
+    return noise_mode
+
+
+def _noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    from viz.core.synthesis import noise_buffers
+    return noise_buffers(G) if hasattr(G, 'synthesis') else {}
+
+
+def has_noise(G: torch.nn.Module) -> bool:
+    """Whether `G` has noise inputs (StyleGAN2's `noise_const` buffers; StyleGAN3 has none)."""
+    return bool(_noise_buffers(G))
+
+
+def recorded_noise_mode(G: torch.nn.Module, noise_mode: str) -> str:
+    """What a file records of a network's spectrum: `noise_mode`, or 'none' for a network without noise inputs."""
+    return noise_mode if has_noise(G) else 'none'
+
+
+def noise_label(noise_mode: str) -> str:
+    """Short human label of a recorded noise mode ('' for 'none')."""
+    return {'random': 'fresh noise per image', 'const': 'constant noise'}.get(noise_mode, '')
+
+
+def noise_seed(seed: int) -> int:
+    """The seed of the noise generator of the image of `seed` (32 bits of a SeedSequence of it)."""
+    return int(np.random.SeedSequence([int(seed) % 2**32, _NOISE_STREAM]).generate_state(1)[0])
+
+
+def noise_maps(G: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """The fresh noise of the image of `seed`: {noise buffer name: float32 CPU map of its shape}, standard normal,
+    drawn in buffer order by a CPU torch.Generator seeded with `noise_seed(seed)`."""
+    gen = torch.Generator().manual_seed(noise_seed(seed))
+    return {name: torch.randn(tuple(buf.shape), generator=gen) for name, buf in _noise_buffers(G).items()}
+
+
+@contextlib.contextmanager
+def per_image_noise(G: torch.nn.Module, seeds: list[int]) -> Iterator[None]:
+    """Within the block, `G(..., noise_mode='const')` on a batch of the images of `seeds` adds to each image its
+    own `noise_maps` (each `noise_const` buffer holds them as [N, 1, H, W]); G's own buffers are back afterwards.
+    Nothing changes for a network without noise inputs."""
+    buffers = _noise_buffers(G)
+    if not buffers:
+        yield
+        return
+    per_image = [noise_maps(G, s) for s in seeds]
+    saved = []
+    try:
+        for name, buf in buffers.items():
+            owner_name, _, attr = name.rpartition('.')
+            owner = G.synthesis.get_submodule(owner_name) if owner_name else G.synthesis
+            saved.append((owner, attr, owner._buffers[attr]))
+            owner._buffers[attr] = torch.stack([m[name] for m in per_image])[:, None].to(buf.device, buf.dtype)
+        yield
+    finally:
+        for owner, attr, buf in reversed(saved):
+            owner._buffers[attr] = buf
 
 
 def open_source(path: str, device: str | torch.device = 'cpu', num: int | None = None, seed: int = 0):
@@ -69,14 +156,16 @@ def _seed_latent_and_label(G: torch.nn.Module, seed: int) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def source_images(kind: str, source, num: int | None, batch_size: int = 16, seed: int = 0, psi: float = 1.0,
-                  device: str | torch.device = 'cpu', definition: str = DEFAULT_DEFINITION) -> Iterator[torch.Tensor]:
+                  device: str | torch.device = 'cpu', definition: str = DEFAULT_DEFINITION,
+                  noise_mode: str | None = None) -> Iterator[torch.Tensor]:
     """float32 [N, C, H, W] batches in uint8 units (0..255).
 
     A dataset yields all its images (open it with `open_source(..., num, seed)` for a subset). A network
     yields `num` images of seeds seed.. seed+num-1: quantised to uint8 values for 'nvlabs', floats for
-    'whitened'.
+    'whitened'; with `noise_mode` (default: the definition's) 'random' each image has its own noise
+    (`noise_maps` of its seed), with 'const' the network's fixed maps.
     """
-    _check_definition(definition)
+    noise_mode = resolve_noise_mode(definition, noise_mode)
     if kind == 'dataset':
         total = len(source)
         for start in range(0, total, batch_size):
@@ -86,10 +175,12 @@ def source_images(kind: str, source, num: int | None, batch_size: int = 16, seed
     G = source
     num = NETWORK_DEFAULT_NUM if num is None else num
     for start in range(0, num, batch_size):
-        pairs = [_seed_latent_and_label(G, seed + i) for i in range(start, min(start + batch_size, num))]
+        seeds = [seed + i for i in range(start, min(start + batch_size, num))]
+        pairs = [_seed_latent_and_label(G, s) for s in seeds]
         z = torch.cat([p[0] for p in pairs]).to(device)
         c = torch.cat([p[1] for p in pairs]).to(device)
-        img = G(z, c, truncation_psi=psi, noise_mode='const')
+        with per_image_noise(G, seeds) if noise_mode == 'random' else contextlib.nullcontext():
+            img = G(z, c, truncation_psi=psi, noise_mode='const')
         if definition == 'nvlabs':
             yield spectrum.quantize_uint8(img).float()
         else:
@@ -136,22 +227,25 @@ def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, d
 
 def network_spectrum(G: torch.nn.Module, num: int, seed: int = 0, definition: str = DEFAULT_DEFINITION,
                      mean: float | None = None, std: float | None = None, psi: float = 1.0, batch_size: int = 16,
-                     device: str | torch.device = 'cpu', beta: float = 8.0, interp: int = 4) -> dict:
+                     device: str | torch.device = 'cpu', beta: float = 8.0, interp: int = 4,
+                     noise_mode: str | None = None) -> dict:
     """Average spectrum of the output of `G` over seeds seed..seed+num-1, as `load_spectrum` returns a file.
 
     For the visualizer's spectrum panel: pass the dataset's --mean/--std when known (NVlabs standardises
     every source by the dataset's); without them the images' own statistics are used. The input transform
-    is left as it is: set the identity first for the untransformed network.
+    is left as it is: set the identity first for the untransformed network. `noise_mode`: see source_images.
     """
-    _check_definition(definition)
-    images = torch.cat(list(source_images('network', G, num, batch_size, seed, psi, device, definition))).cpu()
+    noise_mode = resolve_noise_mode(definition, noise_mode)
+    images = torch.cat(list(source_images('network', G, num, batch_size, seed, psi, device, definition,
+                                          noise_mode))).cpu()
     if mean is None or std is None:
         own_mean, own_std = source_stats(iter([images]))
         mean = own_mean if mean is None else mean
         std = own_std if std is None else std
     spec, size, count = average_spectrum(iter([images]), mean, std, definition, beta, interp)
     return dict(spectrum=spec, image_size=size, definition=definition, source='network', num=count, seed=seed,
-                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp), psi=float(psi))
+                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp), psi=float(psi),
+                noise_mode=recorded_noise_mode(G, noise_mode))
 
 
 def dataset_spectrum(path: str, num: int | None = None, seed: int = 0, definition: str = DEFAULT_DEFINITION,
@@ -169,23 +263,42 @@ def dataset_spectrum(path: str, num: int | None = None, seed: int = 0, definitio
     spec, size, count = average_spectrum(source_images(kind, source, None, batch_size), mean, std, definition, beta,
                                          interp)
     return dict(spectrum=spec, image_size=size, definition=definition, source=path, num=count, seed=seed,
-                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp))
+                mean=float(mean), std=float(std), beta=float(beta), interp=int(interp), noise_mode='none')
 
 
 def save_spectrum(path: str, spec: np.ndarray, image_size: int, interp: int, num: int, source: str, mean: float,
                   std: float, beta: float, definition: str = DEFAULT_DEFINITION, seed: int = 0,
-                  psi: float = 1.0) -> None:
-    """NVlabs' npz keys (`spectrum` unshifted, `image_size`) plus how it was computed."""
+                  psi: float = 1.0, noise_mode: str = 'none') -> None:
+    """NVlabs' npz keys (`spectrum` unshifted, `image_size`) plus how it was computed; `noise_mode` as
+    `recorded_noise_mode` gives it ('none' for a dataset)."""
     _check_definition(definition)
+    _check_recorded_noise_mode(noise_mode)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     np.savez(path, spectrum=spec, image_size=image_size, definition=definition, source=source, num=num, seed=seed,
-             mean=mean, std=std, beta=beta, interp=interp, psi=psi, format_version=_FORMAT_VERSION)
+             mean=mean, std=std, beta=beta, interp=interp, psi=psi, noise_mode=noise_mode,
+             format_version=_FORMAT_VERSION)
+
+
+def _check_recorded_noise_mode(noise_mode: str) -> str:
+    if noise_mode not in _RECORDED_NOISE_MODES:
+        raise UserError(f'unknown noise mode {noise_mode!r}; choose from {", ".join(_RECORDED_NOISE_MODES)}')
+    return noise_mode
+
+
+def _legacy_noise_mode(source: str) -> str:
+    """The noise of a file of ours from before the noise mode was recorded: every network image then had the
+    network's constant noise ('const'); a dataset has none ('none')."""
+    return 'const' if source.lower().endswith('.pkl') else 'none'
 
 
 def load_spectrum(path: str) -> dict:
     """A spectrum file as a dict with at least spectrum (UNshifted), image_size, definition, source, num, seed,
-    interp. Reads our files, NVlabs' avg_spectra files (definition 'nvlabs') and our older whitened files
-    (shifted, with `padding`; definition 'whitened')."""
+    interp, noise_mode. Reads our files, NVlabs' avg_spectra files (definition 'nvlabs', noise mode 'random':
+    NVlabs' networks draw fresh noise) and our older whitened files (shifted, with `padding`; definition
+    'whitened').
+
+    Our files from before the noise mode was recorded (no `noise_mode`) load as 'const', as their network
+    images were made, unless their source is not a network pickle (a dataset: 'none')."""
     if not os.path.isfile(path):
         raise UserError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
     try:
@@ -207,13 +320,17 @@ def load_spectrum(path: str) -> dict:
             _check_definition(out['definition'])
             out['source'], out['num'], out['seed'] = str(raw['source']), int(raw['num']), int(raw['seed'])
             out['interp'] = _positive_int(raw['interp'], 'interp')
+            out['noise_mode'] = str(raw['noise_mode']) if 'noise_mode' in raw else _legacy_noise_mode(out['source'])
+            if out['noise_mode'] not in _RECORDED_NOISE_MODES:
+                raise ValueError(f"unknown noise_mode {out['noise_mode']!r}")
         elif 'padding' in raw:  # our files before the definition was recorded: whitened, fftshifted
+            source = str(raw.get('source', ''))
             out.update(definition='whitened', spectrum=np.fft.ifftshift(spec),
-                       interp=_positive_int(raw['padding'], 'padding'), source=str(raw.get('source', '')),
-                       num=int(raw.get('num', -1)), seed=-1)
+                       interp=_positive_int(raw['padding'], 'padding'), source=source,
+                       num=int(raw.get('num', -1)), seed=-1, noise_mode=_legacy_noise_mode(source))
         else:  # NVlabs' avg_spectra.py writes only these two keys
             out.update(definition='nvlabs', source='(NVlabs avg_spectra file)', num=-1, seed=-1,
-                       interp=max(1, spec.shape[0] // out['image_size']))
+                       interp=max(1, spec.shape[0] // out['image_size']), noise_mode='random')
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f'{path!r} is not a spectrum npz: {err}') from None
     return out
@@ -226,7 +343,8 @@ def _positive_int(value: np.ndarray, name: str) -> int:
 
 
 def check_comparable(datas: list[dict], paths: list[str]) -> None:
-    """UserError (one line) unless all spectra share definition and resolution."""
+    """UserError (one line) unless all spectra share definition, noise mode (where they have noise inputs) and
+    resolution."""
     first = datas[0]
     for data, path in zip(datas[1:], paths[1:]):
         if data['definition'] != first['definition']:
@@ -237,13 +355,26 @@ def check_comparable(datas: list[dict], paths: list[str]) -> None:
             raise UserError(f'cannot compare spectra of different resolutions: {paths[0]} is {first["image_size"]}px '
                            f'(spectrum {first["spectrum"].shape[0]}), {path} is {data["image_size"]}px '
                            f'(spectrum {data["spectrum"].shape[0]})')
+    noisy = [(data.get('noise_mode', 'none'), path) for data, path in zip(datas, paths)]
+    noisy = [(mode, path) for mode, path in noisy if mode != 'none']  # a source without noise goes with any
+    for mode, path in noisy[1:]:
+        if mode != noisy[0][0]:
+            raise UserError(f'cannot compare spectra of different noise modes: {noisy[0][1]} is {noisy[0][0]!r}, '
+                           f'{path} is {mode!r} (recompute one with --noise-mode {noisy[0][0]})')
+
+
+def spectrum_label(definition: str, noise_mode: str) -> str:
+    """The definition's label, and the noise mode's where the source has noise inputs (for titles, CLI lines)."""
+    return ', '.join(part for part in (definition_label(definition), noise_label(noise_mode)) if part)
 
 
 def spectrum_view(data: dict, smooth: float = 1.25) -> dict:
-    """What a plot shows: dict(hmap [S+1]^2 absolute dB, freqs, freqs0, deg0, freqs45, deg45, definition, label)."""
+    """What a plot shows: dict(hmap [S+1]^2 absolute dB, freqs, freqs0, deg0, freqs45, deg45, definition, label
+    (the definition's, and the noise mode's for a source with noise inputs))."""
     hmap = spectrum.heatmap_db(data['spectrum'], data['image_size'], smooth)
     view = dict(hmap=hmap, freqs=spectrum.heatmap_freqs(hmap.shape[0], data['image_size']),
-                definition=data['definition'], label=definition_label(data['definition']))
+                definition=data['definition'],
+                label=spectrum_label(data['definition'], data.get('noise_mode', 'none')))
     view.update(spectrum.corner_slices(hmap, data['image_size']))
     return view
 
@@ -286,7 +417,7 @@ def plot_heatmap(npz_path: str, png_path: str, smooth: float = 1.25, vmin: float
 def plot_slices(npz_paths: list[str], png_path: str, smooth: float = 0.0) -> str:
     """0-degree (to N/2) and 45-degree (to the corner) slices of several sources in absolute dB, side by side.
 
-    Files of different definitions or resolutions are refused (UserError)."""
+    Files of different definitions, noise modes or resolutions are refused (UserError)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -297,7 +428,8 @@ def plot_slices(npz_paths: list[str], png_path: str, smooth: float = 0.0) -> str
         view = spectrum_view(data, smooth)
         axes[0].plot(view['freqs0'], view['deg0'], label=_label(path), linewidth=1)
         axes[1].plot(view['freqs45'], view['deg45'], label=_label(path), linewidth=1)
-    label = definition_label(datas[0]['definition'])
+    noise = next((d['noise_mode'] for d in datas if d.get('noise_mode', 'none') != 'none'), 'none')
+    label = spectrum_label(datas[0]['definition'], noise)
     for ax, title in zip(axes, ('0\u00b0 slice', '45\u00b0 slice (to the corner)')):
         ax.set_title(f'{title}, {label}')
         ax.set_xlabel('frequency (cycles / image)')

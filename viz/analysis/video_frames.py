@@ -25,7 +25,7 @@ from viz.analysis.directions import DirectionResolver
 from viz.analysis.images import class_label
 from viz.core.images import to_uint8_rgb
 
-__all__ = ['slerp', 'interpolation_frames', 'equivariance_frames', 'SWEEPS']
+__all__ = ['slerp', 'keyframe_seeds', 'interpolation_frames', 'equivariance_frames', 'SWEEPS']
 
 SWEEPS = ('x', 'y', 'rot')
 
@@ -50,13 +50,27 @@ def _upscale(frame: np.ndarray, scale: int) -> np.ndarray:
     return frame if scale <= 1 else frame.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+def keyframe_seeds(seeds: list[int], cells: int, num_keyframes: int, shuffle_seed: int | None = None) -> list[int]:
+    """NVlabs' gen_video keyframe seeds, cell by cell (`num_keyframes` each): the first cells * num_keyframes
+    seeds, cycling through `seeds` when there are fewer, then shuffled by RandomState(shuffle_seed) if given."""
+    if not seeds:
+        raise UserError('no seeds')
+    chosen = np.array([seeds[i % len(seeds)] for i in range(cells * num_keyframes)], dtype=np.int64)
+    if shuffle_seed is not None:
+        np.random.RandomState(seed=shuffle_seed).shuffle(chosen)
+    return [int(s) for s in chosen]
+
+
 @torch.no_grad()
 def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, int] = (1, 1),
                          num_keyframes: int | None = None, w_frames: int = 60, kind: str = 'cubic', psi: float = 1.0,
                          device: torch.device | str = 'cpu', scale: int = 1, class_idx: int | None = None,
-                         directions=(), resolver: DirectionResolver | None = None) -> Iterator[np.ndarray]:
+                         directions=(), resolver: DirectionResolver | None = None,
+                         shuffle_seed: int | None = None) -> Iterator[np.ndarray]:
     """HWC uint8 frames of a looping grid video (num_keyframes * w_frames frames); ``class_idx`` for conditional
-    networks, ``directions`` edits (viz.analysis.directions) applied to every frame's ws."""
+    networks, ``directions`` edits (viz.analysis.directions) applied to every frame's ws. The keyframes are
+    `keyframe_seeds` (NVlabs': too few seeds for `num_keyframes` are cycled through, `shuffle_seed` shuffles
+    the ones taken)."""
     grid_w, grid_h = grid
     cells = grid_w * grid_h
     if num_keyframes is None:
@@ -64,11 +78,13 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
             raise UserError(f'{len(seeds)} seeds do not fill whole {grid_w}x{grid_h} grids; pass --num-keyframes')
         num_keyframes = len(seeds) // cells
     needed = cells * num_keyframes
-    if num_keyframes < 2 or len(seeds) < needed:
-        raise UserError(f'need at least 2 keyframes: {needed} seeds for a {grid_w}x{grid_h} grid, got {len(seeds)}')
+    if num_keyframes < 2:
+        raise UserError(f'need at least 2 keyframes per cell of the {grid_w}x{grid_h} grid, got {num_keyframes} '
+                        f'({len(seeds)} seeds)')
     c = class_label(G, class_idx).to(device)
     resolver = resolver or DirectionResolver()
-    zs = torch.cat([seed_latent(G, s) for s in seeds[:needed]]).reshape(cells, num_keyframes, -1).to(device)
+    chosen = keyframe_seeds(seeds, cells, num_keyframes, shuffle_seed)
+    zs = torch.cat([seed_latent(G, s) for s in chosen]).reshape(cells, num_keyframes, -1).to(device)
     if kind == 'cubic':
         ws = G.mapping(zs.reshape(needed, -1), c.expand(needed, -1), truncation_psi=psi)
         ws = ws.reshape(cells, num_keyframes, *ws.shape[1:]).cpu().numpy()

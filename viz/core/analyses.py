@@ -11,8 +11,9 @@ and resumes from there.
 Each runs with the network's input transform at identity (`networks.stylegan3.input_transform`), whatever
 the render that asked for it shows: their cache keys hold no transform.
 
-The average spectrum is `viz.analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request),
-shown as NVlabs' absolute-dB heatmap with slices to the Nyquist edge (0 degrees) and the corner (45 degrees).
+The average spectrum is `viz.analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request; a
+StyleGAN2 network's noise as `RenderArgs.spectrum_noise_mode` says, by default the definition's), shown as
+NVlabs' absolute-dB heatmap with slices to the Nyquist edge (0 degrees) and the corner (45 degrees).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ SPECTRUM_INTERP = 4
 SPECTRUM_SMOOTH = 1.25
 SPECTRUM_RANGE_DB = (-40.0, 20.0)
 DATASET_BATCH = 8  # dataset images per cancel check
+_NOISE_LINES = {'random': "StyleGAN2 noise: fresh per image (NVlabs'), seeded by the image seed",
+                'const': "StyleGAN2 noise: constant (the network's fixed maps in every image; not NVlabs')"}
 
 
 class AnalysisCancelled(Exception):
@@ -126,7 +129,8 @@ def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
     keys = {}
     if args.spectrum_seeds > 0:
         keys['spectrum'] = ('spectrum', netkey, args.spectrum_seeds, layer if args.spectrum_layer else None,
-                            args.trunc_psi, args.spectrum_definition, dataset_key(args.spectrum_dataset))
+                            args.trunc_psi, args.spectrum_definition, args.spectrum_noise_mode,
+                            dataset_key(args.spectrum_dataset))
     if args.eq_readout:
         # everything the latent depends on (the readout is of the shown w)
         keys['eq'] = ('eq', netkey, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
@@ -208,7 +212,7 @@ class AnalysisCache:
                 res.spectrum = self._attempt('spectrum', 'spectrum', key, lambda: spectrum_analysis(
                     G, args.spectrum_seeds, dev, layer=spec_layer, psi=args.trunc_psi,
                     definition=args.spectrum_definition, dataset=args.spectrum_dataset or None, control=control,
-                    state=self._partial_state(key)), res, messages)
+                    state=self._partial_state(key), noise_mode=args.spectrum_noise_mode), res, messages)
                 if key in self:
                     self._partial.pop(key, None)
                 res.timings['spectrum'] = time.perf_counter() - t
@@ -263,12 +267,13 @@ def _dataset_part(path: str, num: int, resolution: int, definition: str, control
     spec, size, count = spectra.average_spectrum(iter(batches), mean, std, definition, SPECTRUM_BETA,
                                                  SPECTRUM_INTERP)
     return dict(spectrum=spec, image_size=size, definition=definition, source=path, num=count, seed=0,
-                mean=mean, std=std)
+                mean=mean, std=std, noise_mode='none')
 
 
 def _layer_spectrum(G: torch.nn.Module, num: int, device: torch.device, layer: str, psi: float, definition: str,
-                    control: AnalysisControl, state: dict, offset: int, total: int) -> dict:
-    """Average spectrum of one layer's float activations over seeds 0..num-1, standardised by their own mean/std.
+                    noise_mode: str, control: AnalysisControl, state: dict, offset: int, total: int) -> dict:
+    """Average spectrum of one layer's float activations over seeds 0..num-1, standardised by their own mean/std;
+    a StyleGAN2 network's noise as `spectra.source_images` draws it for `noise_mode`.
 
     Accumulated per seed (a layer of many channels does not fit in memory N times): with A = FFT(x w) and
     W = FFT(w) the power of (x - m) w is |A|^2 - 2 m Re(A conj W) + m^2 |W|^2, so sums of |A|^2 and A (each
@@ -281,7 +286,9 @@ def _layer_spectrum(G: torch.nn.Module, num: int, device: torch.device, layer: s
     with _watched(G, control, 'spectrum', total, offset + acc['done'], count_calls=False):
         while acc['done'] < num:
             control.check()
-            x = generate_batch(G, [acc['done']], device, psi=psi, layer=layer).to('cpu', torch.float64)
+            seed = acc['done']
+            with spectra.per_image_noise(G, [seed]) if noise_mode == 'random' else contextlib.nullcontext():
+                x = generate_batch(G, [seed], device, psi=psi, layer=layer).to('cpu', torch.float64)
             acc['total'] += float(x.sum())
             acc['total_sq'] += float(x.square().sum())
             acc['count'] += x.numel()
@@ -309,12 +316,12 @@ def _layer_spectrum(G: torch.nn.Module, num: int, device: torch.device, layer: s
                                                                                      + wf.imag.square())
     spec = (power / num / (std * std)).clamp(min=0).numpy()
     return dict(spectrum=spec, image_size=int(acc['size']), definition=definition, source=f'layer {layer}', num=num,
-                seed=0, mean=mean, std=std)
+                seed=0, mean=mean, std=std, noise_mode=spectra.recorded_noise_mode(G, noise_mode))
 
 
 def _output_spectrum(G: torch.nn.Module, num: int, device: torch.device, psi: float, definition: str,
-                     mean: float | None, std: float | None, control: AnalysisControl, state: dict, offset: int,
-                     total: int) -> dict:
+                     noise_mode: str, mean: float | None, std: float | None, control: AnalysisControl, state: dict,
+                     offset: int, total: int) -> dict:
     """`spectra.network_spectrum(G, num, batch_size=1, ...)`, one seed at a time, resumable after a cancel.
 
     The same library steps in the same order (source_images, source_stats, average_spectrum), so the result is
@@ -325,7 +332,7 @@ def _output_spectrum(G: torch.nn.Module, num: int, device: torch.device, psi: fl
         while len(images) < num:
             control.check()
             batch = next(spectra.source_images('network', G, 1, batch_size=1, seed=len(images), psi=psi,
-                                               device=device, definition=definition)).cpu()
+                                               device=device, definition=definition, noise_mode=noise_mode)).cpu()
             images.append(batch.to(torch.uint8) if definition == 'nvlabs' else batch)
             control.report('spectrum', offset + len(images), total)
     stacked = torch.cat([im.float() for im in images])
@@ -334,7 +341,7 @@ def _output_spectrum(G: torch.nn.Module, num: int, device: torch.device, psi: fl
     spec, size, count = spectra.average_spectrum(iter([stacked]), mean, std, definition, SPECTRUM_BETA,
                                                  SPECTRUM_INTERP)
     return dict(spectrum=spec, image_size=size, definition=definition, source='network', num=count, seed=0,
-                mean=float(mean), std=float(std), psi=float(psi))
+                mean=float(mean), std=float(std), psi=float(psi), noise_mode=spectra.recorded_noise_mode(G, noise_mode))
 
 
 def _view_dict(data: dict, prefix: str = '') -> dict:
@@ -350,18 +357,21 @@ def _view_dict(data: dict, prefix: str = '') -> dict:
 
 def spectrum_analysis(G: torch.nn.Module, num_seeds: int, device: torch.device, layer: str | None = None,
                       psi: float = 1.0, definition: str = spectra.DEFAULT_DEFINITION, dataset: str | None = None,
-                      control: AnalysisControl | None = None, state: dict | None = None) -> dict:
+                      control: AnalysisControl | None = None, state: dict | None = None,
+                      noise_mode: str | None = None) -> dict:
     """The GUI's spectrum panel: the average spectrum of the output (or `layer`) over seeds 0..num_seeds-1.
 
     The output's is `spectra.network_spectrum` (NVlabs' definition by default: uint8 output, dataset mean / std
-    when a dataset is given, else the images' own). A dataset is opened and checked first, then its seeded
-    subset of `num_seeds` images is averaged, and both spectra are checked comparable (`check_comparable`).
-    Returns dict(db (absolute dB heatmap), image (colour-mapped), colorbar, freqs / deg0 (0 degrees, to N/2),
-    freqs45 / deg45 (to the corner), extent, definition, label, num_seeds, layer, range_db, data,
-    [dataset_* the same of the dataset, dataset_size]).
+    when a dataset is given, else the images' own; `noise_mode` None: the definition's). A dataset is opened and
+    checked first, then its seeded subset of `num_seeds` images is averaged, and both spectra are checked
+    comparable (`check_comparable`). Returns dict(db (absolute dB heatmap), image (colour-mapped), colorbar,
+    freqs / deg0 (0 degrees, to N/2), freqs45 / deg45 (to the corner), extent, definition, label, noise_mode
+    ('none' without noise inputs), noise (a line saying which noise a StyleGAN2 network had, else ''),
+    num_seeds, layer, range_db, data, [dataset_* the same of the dataset, dataset_size]).
     """
     if definition not in spectra.DEFINITIONS:
         raise UserError(f'unknown spectrum definition {definition!r}; choose from {", ".join(spectra.DEFINITIONS)}')
+    noise_mode = spectra.resolve_noise_mode(definition, noise_mode)
     control = control or AnalysisControl()
     state = {} if state is None else state
     resolution = int(G.img_resolution)
@@ -382,10 +392,11 @@ def spectrum_analysis(G: torch.nn.Module, num_seeds: int, device: torch.device, 
     total = num_seeds + offset
     with input_transform(G):  # the untransformed network (the cache key holds no transform)
         if layer is None:
-            data = _output_spectrum(G, num_seeds, device, psi, definition, dset['mean'] if dset else None,
+            data = _output_spectrum(G, num_seeds, device, psi, definition, noise_mode, dset['mean'] if dset else None,
                                     dset['std'] if dset else None, control, state, offset, total)
         else:
-            data = _layer_spectrum(G, num_seeds, device, layer, psi, definition, control, state, offset, total)
+            data = _layer_spectrum(G, num_seeds, device, layer, psi, definition, noise_mode, control, state, offset,
+                                   total)
     result = _view_dict(data)
     if dset is not None:
         spectra.check_comparable([data, dset], ['the network', dataset])
@@ -396,7 +407,8 @@ def spectrum_analysis(G: torch.nn.Module, num_seeds: int, device: torch.device, 
     if layer is not None:
         label += ', float activations'
     result.update(num_seeds=data['num'], layer=layer, definition=definition, label=label, range_db=(lo, hi),
-                  colorbar=colorbar_image(max(result['image'].shape[0], 256), lo, hi, 'dB'))
+                  colorbar=colorbar_image(max(result['image'].shape[0], 256), lo, hi, 'dB'),
+                  noise_mode=data['noise_mode'], noise=_NOISE_LINES.get(data['noise_mode'], ''))
     return result
 
 

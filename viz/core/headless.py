@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from viz.analysis.spectra import noise_label
 from viz.core.analyses import SPECTRUM_RANGE_DB
 from viz.core.images import named_tile_grid, save_png, side_by_side
 from viz.core.plots import plot_heatmap_db, plot_slices_db
@@ -103,15 +104,16 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                     spec = res.spectrum
                     cycles_per_bin = float(spec['freqs'][1] - spec['freqs'][0])
                     # absolute dB on the GUI's fixed scale (NVlabs' heatmap range), so two runs compare by colour
+                    how = ', '.join(p for p in (spec['label'], noise_label(spec.get('noise_mode', 'none'))) if p)
                     written.append(plot_heatmap_db(spec['db'], cycles_per_bin, out('spectrum.png'),
-                                                   f'{label}: mean power spectrum, {spec["num_seeds"]} seeds',
+                                                   f'{label}: mean power spectrum, {spec["num_seeds"]} seeds, {how}',
                                                    limits_db=SPECTRUM_RANGE_DB))
                     curves = [('network', spec['freqs'], spec['deg0'], spec['freqs45'], spec['deg45'])]
                     if 'dataset_deg0' in spec:
                         curves.append(('dataset', spec['dataset_freqs'], spec['dataset_deg0'],
                                        spec['dataset_freqs45'], spec['dataset_deg45']))
                     written.append(plot_slices_db(curves, out('spectrum_slices.png'),
-                                                  f'{label}, {spec["num_seeds"]} seeds'))
+                                                  f'{label}, {spec["num_seeds"]} seeds, {how}'))
             elif view == 'eq':
                 res = renderer.render(dataclasses.replace(args, eq_readout=True))
                 if check(res, 'eq') and res.eq is not None:

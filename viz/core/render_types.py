@@ -74,6 +74,7 @@ class RenderArgs:
     spectrum_dataset: str = ''  # optional dataset folder / zip to compare with
     spectrum_layer: bool = False  # of the selected layer instead of the output
     spectrum_definition: str = 'nvlabs'  # NVlabs' avg_spectra (uint8 output) | 'whitened' (viz.analysis.spectra)
+    spectrum_noise_mode: str | None = None  # StyleGAN2: 'random' | 'const'; None: the definition's (nvlabs: random)
     eq_readout: bool = False
     eq_transforms: int = 4
     sticking: bool = False

@@ -42,7 +42,7 @@ __all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', '
 VIEW_ONLY_FIELDS = frozenset({
     'sel_channels', 'base_channel', 'img_scale_db', 'img_normalize', 'untransform',
     'fft_show', 'fft_all', 'fft_range_db', 'fft_beta',
-    'spectrum_seeds', 'spectrum_dataset', 'spectrum_layer', 'spectrum_definition',
+    'spectrum_seeds', 'spectrum_dataset', 'spectrum_layer', 'spectrum_definition', 'spectrum_noise_mode',
     'eq_readout', 'eq_transforms', 'sticking', 'sticking_radius', 'sticking_num', 'sticking_frames',
 })
 

@@ -38,7 +38,8 @@ MAX_LATENT = 1 << 16          # floats in an explicit w+ (the largest NVlabs net
 MAX_DIRECTIONS = 64
 CHOICES: dict[str, tuple] = {'precision': ('float32', 'bfloat16', 'float16'),
                              'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3),
-                             'spectrum_definition': ('nvlabs', 'whitened')}
+                             'spectrum_definition': ('nvlabs', 'whitened'),
+                             'spectrum_noise_mode': (None, 'random', 'const')}
 _DEVICE = re.compile(r'(cpu|mps|cuda(:\d{1,3})?)')
 
 

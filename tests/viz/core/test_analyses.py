@@ -77,6 +77,34 @@ def test_layer_spectrum_accumulated_equals_direct(sg3, definition):
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9 * ref.max())
 
 
+def test_stylegan2_panel_has_fresh_noise_per_image_and_says_so(pkl_dir):
+    """A StyleGAN2 network's panel spectrum (output or layer) has NVlabs' fresh noise, the library's to the bit, and
+    a line saying so; constant noise on request, said as well; a StyleGAN3 network has no such line."""
+    renderer = Renderer()
+    args = RenderArgs(pkl=str(pkl_dir / 'tiny_sg2.pkl'), spectrum_seeds=3)
+    spec = renderer.render(args).spectrum
+    G = renderer.networks.get(args.pkl).G
+    ref = spectra.network_spectrum(G, 3, batch_size=1)
+    np.testing.assert_array_equal(spec['data']['spectrum'], ref['spectrum'])
+    assert spec['noise_mode'] == ref['noise_mode'] == 'random' and 'fresh per image' in spec['noise']
+    const = renderer.render(dataclasses.replace(args, spectrum_noise_mode='const')).spectrum
+    assert const['noise_mode'] == 'const' and 'constant' in const['noise']
+    assert np.abs(const['db'] - spec['db']).max() > 1
+    layer = next(info.name for info in renderer.render(args).layers if info.name == 'b16.conv1')
+    fresh = renderer.render(dataclasses.replace(args, spectrum_layer=True, layer_name=layer)).spectrum
+    assert fresh['noise_mode'] == 'random' and fresh['noise'] == spec['noise']
+    with torch.no_grad(), spectra.per_image_noise(G, [0, 1, 2]):  # one batch, each image its own noise
+        acts = generate_batch(G, [0, 1, 2], torch.device('cpu'), layer=layer).double()
+    direct, _size, _n = spectra.average_spectrum(iter([acts]), float(acts.mean()), float(acts.std(unbiased=False)),
+                                                 'nvlabs', 8.0, 4)
+    np.testing.assert_allclose(fresh['data']['spectrum'], direct, rtol=1e-6, atol=1e-9 * direct.max())
+    fixed = renderer.render(dataclasses.replace(args, spectrum_layer=True, layer_name=layer,
+                                                spectrum_noise_mode='const')).spectrum
+    assert np.abs(fixed['data']['spectrum'] - direct).max() > 1e-3 * direct.max()
+    sg3 = renderer.render(RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'), spectrum_seeds=2)).spectrum
+    assert sg3['noise_mode'] == 'none' and sg3['noise'] == ''
+
+
 def test_dataset_checked_before_any_seed_and_failure_cached(sg3, tmp_path, monkeypatch):
     text = tmp_path / 'notes.txt'
     text.write_text('not a dataset\n')

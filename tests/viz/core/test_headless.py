@@ -198,3 +198,20 @@ def test_headless_heatmap_uses_absolute_db_limits():
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_headless_spectrum_titles_name_the_definition_and_noise(pkl_dir, tmp_path, monkeypatch):
+    from viz.core import headless
+
+    titles = []
+    monkeypatch.setattr(headless, 'plot_heatmap_db', lambda db, cpb, path, title, **kw: titles.append(title) or path)
+    monkeypatch.setattr(headless, 'plot_slices_db', lambda curves, path, title: titles.append(title) or path)
+    for name, definition in (('tiny_sg2.pkl', 'nvlabs'), ('tiny_sg3.pkl', 'whitened')):
+        args = RenderArgs(pkl=str(pkl_dir / name), spectrum_seeds=2, spectrum_definition=definition)
+        written, errors = headless.render_views(args, ['spectrum'], str(tmp_path / name), say=lambda _text: None)
+        assert errors == [] and len(written) == 3
+    assert len(titles) == 4
+    for title in titles[:2]:  # StyleGAN2: NVlabs' definition and its fresh noise
+        assert title.endswith(', 2 seeds, NVlabs definition, fresh noise per image'), title
+    for title in titles[2:]:  # StyleGAN3: no noise inputs to name
+        assert title.endswith(', 2 seeds, WHITENED per image'), title

@@ -49,3 +49,16 @@ def test_session_keeps_and_checks_the_definition(tmp_path):
     open(path, 'w').write(text)
     with pytest.raises(SessionError, match='spectrum_definition'):
         load_session(path)
+
+
+def test_session_keeps_and_checks_the_noise_mode(tmp_path):
+    from viz.core.session import SessionError
+
+    path = str(tmp_path / 's.json')
+    assert RenderArgs().spectrum_noise_mode is None  # the definition's: NVlabs' fresh noise for 'nvlabs'
+    save_session(path, RenderArgs(spectrum_seeds=8, spectrum_noise_mode='const'))
+    assert load_session(path)[0].spectrum_noise_mode == 'const'
+    text = open(path).read().replace('"spectrum_noise_mode": "const"', '"spectrum_noise_mode": "loud"')
+    open(path, 'w').write(text)
+    with pytest.raises(SessionError, match='spectrum_noise_mode'):
+        load_session(path)

@@ -113,6 +113,9 @@ class SpectrumWidget:
         what = spec.get('layer') or 'output'
         imgui.text(f'Average power spectrum of {what}, {spec["num_seeds"]} seeds: absolute dB, {spec["label"]}')
         viz.rect('spectrum_title')
+        if spec.get('noise'):  # a StyleGAN2 network: which noise its images had
+            imgui.text(spec['noise'])
+            viz.rect('spectrum_noise')
         # Heatmap in cycles / image (y up, as the paper's figures), drawn by ImPlot from the colour-mapped texture.
         tex = viz.textures.get('spectrum', spec['image'], nearest=False)
         half = float(spec['extent'])
