@@ -1,6 +1,6 @@
 """NVlabs' side of ``gpu_report``: runs NVlabs/stylegan3's own code from a local checkout, for comparison only.
 
-    python benchmarks/nvlabs_side.py {pickles,build,layers,generators,train} --nvlabs DIR --out RESULT.json
+    python benchmarks/nvlabs_side.py {pickles,build,layers,generators,train,spectra} --nvlabs DIR --out RESULT.json
         [--pickles DIR] [--device cuda|cpu] [--tiny] [--budget SECONDS] [--nets A,B] [--batches 1,4]
         [--precisions fp32] [--warmup N]
 
@@ -187,9 +187,40 @@ def cmd_train(args) -> dict:
     return result
 
 
+def cmd_spectra(args) -> dict:
+    """A tiny NVlabs StyleGAN2 pickle with noise strengths drawn in [-0.09, 0.11] (as in a trained network; a fresh
+    one has zeros), then NVlabs' own avg_spectra calc of it, twice (their noise is unseeded: the two runs differ
+    by it alone). `click` (their CLI library) must be importable."""
+    import avg_spectra
+
+    from training import networks_stylegan2
+
+    spec = gt.nets(True)["sg2-1024"]
+    torch.manual_seed(0)
+    G = networks_stylegan2.Generator(**gt.generator_kwargs(spec, gt.z_dim(True))).eval().requires_grad_(False)
+    gen = torch.Generator().manual_seed(0)
+    for name, p in G.named_parameters():
+        if name.endswith("noise_strength"):
+            p.copy_(torch.rand([], generator=gen) * 0.2 - 0.09)
+    D = networks_stylegan2.Discriminator(**gt.discriminator_kwargs(spec)).eval().requires_grad_(False)
+    os.makedirs(args.outdir, exist_ok=True)
+    pkl = os.path.join(args.outdir, "sg2-noisy.pkl")
+    with open(pkl, "wb") as f:
+        pickle.dump(dict(G=G, G_ema=G, D=D, augment_pipe=None, training_set_kwargs=None), f)
+    out = dict(pickle=pkl, runs=[])
+    start_method = torch.multiprocessing.set_start_method     # their calc sets 'spawn' on each call: allow twice
+    torch.multiprocessing.set_start_method = lambda method, force=False: start_method(method, force=True)
+    for run in ("a", "b"):
+        dest = os.path.join(args.outdir, f"nvlabs-{run}.npz")
+        avg_spectra.calc.callback(source=pkl, dest=dest, mean=128.0, std=64.0, num=args.num, seed=0, beta=8,
+                                  interp=4, device=torch.device(args.device))
+        out["runs"].append(dest)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["pickles", "build", "layers", "generators", "train"])
+    parser.add_argument("command", choices=["pickles", "build", "layers", "generators", "train", "spectra"])
     parser.add_argument("--nvlabs", required=True, help="a checkout of NVlabs/stylegan3")
     parser.add_argument("--out", required=True, help="result JSON")
     parser.add_argument("--pickles", help="folder of the NVlabs-format pickles (default DIR/gpu-report-pickles)")
@@ -197,6 +228,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--num", type=int, default=2000, help="spectra: images per spectrum")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of timing before stopping early")
     parser.add_argument("--nets", type=lambda v: v.split(","), default=None,
                         help="pickles / generators: only these nets (comma-separated, e.g. sg3t-256,sg3r-256)")
