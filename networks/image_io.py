@@ -284,11 +284,11 @@ def _open(fp, name: str, max_pixels: int, formats: tuple[str, ...], size: tuple[
         width, height = im.size
         if width <= 0 or height <= 0:
             raise ImageReadError(name, f'declares a zero-size image ({width}x{height})')
+        if size is not None and (width, height) != tuple(size):
+            raise ImageReadError(name, f'is {width}x{height}, expected {size[0]}x{size[1]}')
         if width * height > max_pixels:
             raise ImageReadError(name, f'declares {width}x{height} = {width * height} pixels, more than the '
                                        f'{max_pixels} allowed')
-        if size is not None and (width, height) != tuple(size):
-            raise ImageReadError(name, f'is {width}x{height}, expected {size[0]}x{size[1]}')
     except BaseException:
         im.close()
         raise
