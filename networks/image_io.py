@@ -118,6 +118,8 @@ def read_image_info(source: Source, *, name: str | None = None, max_pixels: int 
         data = bytes(source)
         if len(data) > max_bytes:
             raise ImageReadError(name, f'{len(data)} bytes, more than the {max_bytes} allowed')
+        if not data:
+            raise ImageReadError(name, 'empty file')
         return _header(io.BytesIO(data), name, max_pixels, formats, len(data))
     if _is_path(source):
         fd, file_bytes = _open_regular_file(source, name, max_bytes)
@@ -254,9 +256,21 @@ def _sniff(fp) -> str | None:
     return next((kind for sig, kind in _REFUSED_SIGNATURES if prefix.startswith(sig)), None)
 
 
+def _close(im) -> None:
+    # Also closes the file object Pillow read from (ours, or the caller's stream, which is done with it).
+    try:
+        im.close()
+    except Exception:  # noqa: BLE001  (nothing of the result depends on it)
+        pass
+
+
 class _quiet_pillow(warnings.catch_warnings):
     """No warning from Pillow reaches the user: a hostile file could print many, and Pillow's decompression-bomb
-    warning (above its global limit) is moot, since the explicit ``max_pixels`` check refuses such an image."""
+    warning (above its global limit) is moot, since the explicit ``max_pixels`` check refuses such an image.
+
+    Like every ``catch_warnings``, this swaps the process-wide filters for its duration: a warning that another
+    thread raises meanwhile is silenced too.
+    """
 
     def __enter__(self):
         result = super().__enter__()
@@ -290,7 +304,7 @@ def _open(fp, name: str, max_pixels: int, formats: tuple[str, ...], size: tuple[
             raise ImageReadError(name, f'declares {width}x{height} = {width * height} pixels, more than the '
                                        f'{max_pixels} allowed')
     except BaseException:
-        im.close()
+        _close(im)
         raise
     return im
 
@@ -301,7 +315,7 @@ def _header(fp, name: str, max_pixels: int, formats: tuple[str, ...], file_bytes
         try:
             return ImageInfo(im.format, im.width, im.height, im.mode, file_bytes)
         finally:
-            im.close()
+            _close(im)
 
 
 def _decode(fp: io.BytesIO, name: str, mode: str | tuple[str, ...] | None, max_pixels: int,
@@ -315,10 +329,10 @@ def _decode(fp: io.BytesIO, name: str, mode: str | tuple[str, ...] | None, max_p
                 raise ImageReadError(name, f'decoded as {im.width}x{im.height}, not the declared '
                                            f'{declared[0]}x{declared[1]}')
         except ImageReadError:
-            im.close()
+            _close(im)
             raise
         except Exception as err:  # noqa: BLE001  (truncated data, zlib/libjpeg errors, ...: all "corrupt")
-            im.close()
+            _close(im)
             raise ImageReadError(name, f'cannot decode the pixels ({_describe(err)})') from None
         try:
             if mode is None or (isinstance(mode, tuple) and im.mode in mode):
@@ -327,4 +341,4 @@ def _decode(fp: io.BytesIO, name: str, mode: str | tuple[str, ...] | None, max_p
         except Exception as err:  # noqa: BLE001  (a mode Pillow cannot convert, e.g. some 16-bit ones)
             raise ImageReadError(name, f'cannot convert its {im.mode} pixels ({_describe(err)})') from None
         finally:
-            im.close()
+            _close(im)

@@ -311,6 +311,8 @@ def test_hostile_files_are_one_error(tmp_path, kind):
             data = path.read_bytes()
             err = measure(lambda: read_image(data), timeout=5)[2]
             assert type(err) is ImageReadError, f'{kind} as bytes: {err!r}'
+            err = measure(lambda: read_image_info(data), timeout=5)[2]
+            assert type(err) is ImageReadError or kind in HEADER_INTACT, f'{kind} header as bytes: {err!r}'
     finally:
         if kind == 'FIFO':
             _release_fifo(path)
