@@ -8,7 +8,6 @@ deterministic, resumable stream of indices for the training loop.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -16,15 +15,16 @@ import zipfile
 from collections.abc import Iterator
 
 import numpy as np
-import PIL.Image
 import torch
 
 from networks.errors import UserError
+from networks.image_io import ImageReadError, read_image, read_image_info
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.ppm', '.tif', '.tiff')
 
 
 BAD_IMAGE_MODES = ('stop', 'skip')
+MAX_HEADER_PIXELS = 64 * 1024 * 1024   # a header declaring more (beyond 8192 x 8192) is refused at open
 MAX_LABEL_DIM = 100_000   # classes or label-vector length: the one-hot/label arrays stay small
 
 
@@ -207,12 +207,18 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def _read_header(self, fname: str) -> tuple[int, int, int]:
         """(channels, height, width) from the header alone; raises _BadImage."""
         try:
-            size = (self._get_zipfile().getinfo(fname).file_size if self._type == 'zip'
-                    else os.path.getsize(os.path.join(self._path, fname)))
-            with self._open_file(fname) as f, PIL.Image.open(f) as img:
-                width, height = img.size
-                channels = _channels_of_mode(img.mode)
-        except Exception as e:  # noqa: BLE001  (PIL raises many types on hostile bytes; all mean "unreadable")
+            if self._type == 'zip':
+                size = self._get_zipfile().getinfo(fname).file_size
+                with self._open_file(fname) as f:
+                    info = read_image_info(f, name=fname, max_pixels=MAX_HEADER_PIXELS)
+            else:
+                info = read_image_info(os.path.join(self._path, fname), name=fname, max_pixels=MAX_HEADER_PIXELS)
+                size = info.file_bytes
+            width, height = info.width, info.height
+            channels = _channels_of_mode(info.mode)
+        except ImageReadError as e:
+            raise _BadImage(e.reason) from None
+        except Exception as e:  # noqa: BLE001  (opening a zip member: bad headers, encryption, methods)
             raise _BadImage(_reason(e)) from None
         if size > _max_file_bytes(channels, height, width):
             raise _BadImage(f'{size} bytes is too large for a {width}x{height} image')
@@ -281,16 +287,29 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             pass
 
     def _decode(self, raw_idx: int) -> np.ndarray:
-        """CHW uint8 of image `raw_idx`; raises _BadImage if it cannot be decoded or has the wrong shape."""
+        """CHW uint8 of image `raw_idx`; raises _BadImage if it cannot be decoded or has the wrong shape.
+
+        Once the dataset is open, an image must declare exactly the dataset's size (checked before decoding) and be
+        no larger than such an image's file can be."""
         fname = self._image_fnames[raw_idx]
+        if hasattr(self, '_raw_shape'):
+            channels, height, width = self._raw_shape[1:]
+            limits = dict(size=(width, height), max_pixels=width * height,
+                          max_bytes=_max_file_bytes(channels, height, width))
+        else:
+            limits = dict(max_pixels=MAX_HEADER_PIXELS)
+        # L, RGB and RGBA (alpha dropped below) stay as they are; every other mode becomes RGB.
+        modes = ('RGB', 'L', 'RGBA')
         try:
-            with self._open_file(fname) as f:
-                data = f.read()
-            with PIL.Image.open(io.BytesIO(data)) as img:
-                if img.mode not in ('L', 'RGB', 'RGBA'):
-                    img = img.convert('RGB')
-                image = np.array(img)
-        except Exception as e:  # noqa: BLE001  (zip CRC, zlib, PIL: hostile bytes raise many types)
+            if self._type == 'dir':
+                img = read_image(os.path.join(self._path, fname), name=fname, mode=modes, **limits)
+            else:
+                with self._open_file(fname) as f:
+                    img = read_image(f, name=fname, mode=modes, **limits)
+            image = np.array(img)
+        except ImageReadError as e:
+            raise _BadImage(e.reason) from None
+        except Exception as e:  # noqa: BLE001  (opening a zip member: bad headers, encryption, methods)
             raise _BadImage(_reason(e)) from None
         image = image_to_chw(image)
         if hasattr(self, '_raw_shape') and list(image.shape) != self.image_shape:

@@ -18,9 +18,11 @@ import PIL.Image
 from tqdm import tqdm
 
 from networks.errors import UserError
+from networks.image_io import ImageReadError, read_image
 from training.dataset import IMAGE_EXTENSIONS, _is_power_of_two
 
 TRANSFORMS = ('center-crop', 'center-crop-wide', 'random-crop')
+MAX_SOURCE_PIXELS = 64 * 1024 * 1024   # 8192 x 8192: a source image larger than this is skipped as unreadable
 
 # The photographs behind builtin:photos: (name, loader, licence). All ship with the installed packages.
 BUILTIN_PHOTOS = (
@@ -44,10 +46,9 @@ class SourceItem:
 # ------------------------------------------------------------------------------------------------------
 # Sources
 
-def _open_image_bytes(data: bytes) -> PIL.Image.Image:
-    img = PIL.Image.open(io.BytesIO(data))
-    img.load()
-    return img
+def _read_source_image(source, name: str) -> PIL.Image.Image:
+    # L and RGB stay as they are, every other mode becomes RGB; ImageReadError for anything that is not one.
+    return read_image(source, name=name, mode=('RGB', 'L'), max_pixels=MAX_SOURCE_PIXELS)
 
 
 def _labels_from_json(data: bytes | None) -> dict:
@@ -64,7 +65,7 @@ def _folder_source(path: str) -> list[SourceItem]:
     labels = _labels_from_json(open(json_path, 'rb').read() if os.path.isfile(json_path) else None)
 
     def loader(fname):
-        return lambda: _open_image_bytes(open(os.path.join(path, fname), 'rb').read())
+        return lambda: _read_source_image(os.path.join(path, fname), fname)
     return [SourceItem(f, loader(f), labels.get(f)) for f in fnames]
 
 
@@ -75,7 +76,10 @@ def _zip_source(path: str) -> list[SourceItem]:
     labels = _labels_from_json(zf.read('dataset.json') if 'dataset.json' in names else None)
 
     def loader(fname):
-        return lambda: _open_image_bytes(zf.read(fname))
+        def load():
+            with zf.open(fname) as member:   # read through the reader's byte cap, not all at once
+                return _read_source_image(member, fname)
+        return load
     return [SourceItem(f, loader(f), labels.get(f)) for f in fnames]
 
 
@@ -127,7 +131,7 @@ def _builtin_photos_source(count: int, seed: int) -> list[SourceItem]:
 
 def _single_image_source(path: str, count: int) -> list[SourceItem]:
     # One large image: `count` items, each re-read and cropped by the transform (random-crop gives distinct crops).
-    return [SourceItem(f'{os.path.basename(path)}#{i}', lambda: _open_image_bytes(open(path, 'rb').read()))
+    return [SourceItem(f'{os.path.basename(path)}#{i}', lambda: _read_source_image(path, os.path.basename(path)))
             for i in range(count)]
 
 
@@ -268,12 +272,11 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
         for _i, item in tqdm(_iter_items(items, max_images), total=total, disable=not progress, unit='img'):
             reason = None
             try:
-                img = item.load()
-                if img.mode not in ('L', 'RGB'):
-                    img = img.convert('RGB')
-                img = apply_transform(img)
+                img = apply_transform(item.load())   # L or RGB
                 image = np.array(img)
-            except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three for broken files
+            except ImageReadError as e:
+                reason = f'unreadable ({e.reason})'
+            except (OSError, ValueError) as e:   # the transform of a degenerate image, a zip member's I/O
                 reason = f'unreadable ({e})'
             if reason is None:
                 channels = 1 if image.ndim == 2 else image.shape[2]

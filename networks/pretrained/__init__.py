@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from networks.errors import UserError
+from networks.image_io import ImageReadError, read_image
 
 __all__ = ['CARD_KEYS', 'CFGS', 'MAX_CARD_BYTES', 'MAX_PICKLE_BYTES', 'MAX_REFERENCE_BYTES', 'MIN_FRESH_DIFFERENCE',
            'available', 'card_label', 'check_network', 'folder', 'load_generator', 'load_reference',
@@ -33,6 +34,7 @@ CARD_FORMAT = 1
 MAX_CARD_BYTES = 1 << 20  # a card is a few hundred bytes; anything near this is not a card
 MAX_PICKLE_BYTES = 32 << 20  # the issue caps a shipped pickle at 25 MB; refuse larger ones before reading them
 MAX_REFERENCE_BYTES = 8 << 20
+MAX_REFERENCE_PIXELS = 4096 * 4096
 MAX_TOLERANCE = 0.1  # a "regression guard" with a larger tolerance would pass nearly any image
 # Mean absolute difference (images in [0, 1]) below which a render counts as "the same as a freshly initialised
 # network": far above float noise, far below what training changes.
@@ -265,19 +267,16 @@ def render_reference(G: torch.nn.Module, seed: int, psi: float, device: str | to
 
 def load_reference(path: str) -> np.ndarray:
     """The reference PNG as uint8 HWC RGB; UserError when missing, oversized or not a PNG."""
-    import PIL.Image
-
     if not os.path.isfile(path):
         raise UserError(f'reference image {path} not found')
     if os.path.getsize(path) > MAX_REFERENCE_BYTES:
         raise UserError(f'reference image {path} is larger than {MAX_REFERENCE_BYTES >> 20} MiB')
     try:
-        with PIL.Image.open(path) as im:
-            if im.format != 'PNG' or im.width * im.height > 4096 * 4096:
-                raise UserError(f'{path}: not a PNG of at most 4096x4096 pixels')
-            return np.asarray(im.convert('RGB'))
-    except (OSError, PIL.Image.DecompressionBombError) as exc:
-        raise UserError(f'{path}: cannot read the reference image ({exc})') from None
+        image = read_image(path, mode='RGB', formats=('PNG',), max_pixels=MAX_REFERENCE_PIXELS,
+                           max_bytes=MAX_REFERENCE_BYTES)
+    except ImageReadError as exc:
+        raise UserError(f'{path}: cannot read the reference image ({exc.reason})') from None
+    return np.asarray(image)
 
 
 def _as_rgb(img: np.ndarray) -> np.ndarray:

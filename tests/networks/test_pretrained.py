@@ -93,6 +93,27 @@ def test_check_fails_on_a_reference_of_another_size(shipped_like, tmp_path):
     assert report['problems'] and 'the network renders 16x16' in report['problems'][0]
 
 
+def test_load_reference_reads_only_a_png_within_its_limits(tmp_path, monkeypatch):
+    import PIL.Image
+
+    from tests.networks.hostile_images import LOOP_PROGRAM, eps, install_fake_ghostscript, png_claiming
+
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    PIL.Image.fromarray(rgb).save(tmp_path / 'ref.png')
+    np.testing.assert_array_equal(pretrained.load_reference(str(tmp_path / 'ref.png')), rgb)
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    PIL.Image.fromarray(rgb).save(tmp_path / 'jpeg.png', 'JPEG')
+    (tmp_path / 'ps.png').write_bytes(eps(f'({marker}) (w) file closefile {LOOP_PROGRAM}'))
+    (tmp_path / 'big.png').write_bytes(png_claiming(4097, 4096))
+    for name, reason in [('jpeg.png', 'not a PNG image'), ('ps.png', 'PostScript'),
+                         ('big.png', 'more than the 16777216 allowed')]:
+        with pytest.raises(UserError, match='cannot read the reference image') as info:
+            pretrained.load_reference(str(tmp_path / name))
+        assert reason in str(info.value) and '\n' not in str(info.value)
+    assert not marker.exists() and not os.path.exists(log)
+
+
 def test_check_fails_when_the_network_is_a_fresh_initialisation(tmp_path):
     """Ship a network drawn exactly as the check draws its fresh one: the reference matches (it was made from
     it), but the network is "untrained", which the check must say."""

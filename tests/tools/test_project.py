@@ -1,4 +1,7 @@
-"""python -m tools.project: outputs, the saved w reproducing proj.png, the resize note, one-line errors."""
+"""python -m tools.project: outputs, the saved w reproducing proj.png, the resize note, one-line errors (also for
+hostile targets: PostScript named .png, header bombs)."""
+
+import os
 
 import numpy as np
 import PIL.Image
@@ -8,6 +11,15 @@ import torch
 import networks
 from networks.stylegan2 import Discriminator
 from networks.stylegan3 import Generator as G3
+from tests.networks.hostile_images import (
+    LOOP_PROGRAM,
+    eps,
+    install_fake_ghostscript,
+    jpeg_claiming,
+    marker_program,
+    measure,
+    png_claiming,
+)
 from tools import project as project_tool
 from viz.analysis.projection import load_projection, render_projection
 from viz.core.images import to_uint8_rgb
@@ -76,6 +88,40 @@ def test_bad_input_gives_one_error_line(net, tmp_path, capsys, case):
     if case == 'non_image':
         assert 'not a readable image' in err
     assert not (tmp_path / 'o' / 'projected_w.npz').exists()
+
+
+@pytest.mark.parametrize('program', ['marker', 'loop'])
+def test_postscript_target_never_starts_ghostscript(net, tmp_path, capsys, monkeypatch, program):
+    # PostScript named .png: before, Pillow handed it to Ghostscript (files written, `{ } loop` hung the tool).
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    target = tmp_path / 'face.png'
+    target.write_bytes(eps(marker_program(str(marker)) if program == 'marker' else LOOP_PROGRAM))
+    args = ['--network', str(net / 'net.pkl'), '--target', str(target), '--steps', '2', '--outdir', str(tmp_path / 'o')]
+    project_tool.main(args)   # warm: the network's first load is not the target's doing
+    capsys.readouterr()
+    rc = []
+    elapsed, _grown, err, finished = measure(lambda: rc.append(project_tool.main(args)), timeout=10)
+    assert finished and err is None and rc == [1] and elapsed < 2.0
+    out = capsys.readouterr().err
+    assert out.count('\n') == 1 and out.startswith('error: ') and 'PostScript' in out and 'Traceback' not in out
+    assert not marker.exists() and not os.path.exists(log)
+    assert not (tmp_path / 'o' / 'projected_w.npz').exists()
+
+
+@pytest.mark.parametrize('payload', ['png 1x178M', 'jpeg 13000x13000'])
+def test_bomb_target_is_one_line_before_decoding(net, tmp_path, capsys, payload):
+    target = tmp_path / 'big.png'
+    target.write_bytes(png_claiming(1, 178_000_000) if payload.startswith('png') else jpeg_claiming(13_000, 13_000))
+    args = ['--network', str(net / 'net.pkl'), '--target', str(target), '--steps', '2', '--outdir', str(tmp_path / 'o')]
+    project_tool.main(args)   # warm: the network's first load is not the bomb's doing
+    capsys.readouterr()
+    rc = []
+    elapsed, grown, err, finished = measure(lambda: rc.append(project_tool.main(args)), timeout=30)
+    assert finished and err is None and rc == [1]
+    out = capsys.readouterr().err
+    assert out.count('\n') == 1 and out.startswith('error: ') and 'more than the' in out
+    assert elapsed < 2.0 and grown < 300 << 20, (elapsed, grown >> 20)
 
 
 class _FakeLpips(torch.nn.Module):

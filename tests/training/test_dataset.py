@@ -10,6 +10,15 @@ import PIL.Image
 import pytest
 
 from networks.errors import UserError
+from tests.networks.hostile_images import (
+    LOOP_PROGRAM,
+    eps,
+    install_fake_ghostscript,
+    jpeg_claiming,
+    marker_program,
+    measure,
+    png_claiming,
+)
 from tools.dataset_tool import main
 from training.dataset import DatasetError, ImageFolderDataset, InfiniteSampler
 from training.dataset_convert import BUILTIN_PHOTOS, convert_dataset, load_builtin_photos
@@ -118,6 +127,53 @@ def test_tool_bad_images_skipped_or_stop(tmp_path, capsys):
     assert rc == 1
     assert 'b.png: size 32x32 differs' in capsys.readouterr().err
     assert not os.path.exists(tmp_path / 'stop.zip') and not os.path.exists(tmp_path / 'stop.zip.tmp')
+
+
+@pytest.mark.parametrize('program', ['marker', 'loop'])
+def test_tool_never_starts_ghostscript(tmp_path, capsys, monkeypatch, program):
+    # PostScript named .png in a folder and in a zip: skipped as unreadable, or one line with --on-error stop.
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    payload = eps(marker_program(str(marker)) if program == 'marker' else LOOP_PROGRAM)
+    src = tmp_path / 'src'
+    _write_png(str(src / 'a.png'), (16, 16))
+    (src / 'b.png').write_bytes(payload)
+    with zipfile.ZipFile(tmp_path / 'src.zip', 'w') as zf:
+        zf.write(src / 'a.png', 'a.png')
+        zf.writestr('b.png', payload)
+    for source in (src, tmp_path / 'src.zip'):
+        lines = []
+        run = lambda source=source, lines=lines: convert_dataset(  # noqa: E731
+            str(source), str(tmp_path / f'{source.name}-out.zip'), progress=False, log=lines.append)
+        elapsed, _grown, err, finished = measure(run, timeout=10)
+        assert finished and err is None and elapsed < 2.0, (source, err, elapsed)
+        assert [line for line in lines if line.startswith('skipped')] == [
+            "skipped b.png: unreadable (not a PNG, JPEG, WebP, BMP, PPM or TIFF image (it is PostScript, which is "
+            "never opened))"]
+        capsys.readouterr()
+        rc = main(['--source', str(source), '--dest', str(tmp_path / f'{source.name}-stop.zip'), '--on-error', 'stop'])
+        err_text = capsys.readouterr().err.split('\r')[-1]     # after the progress bar
+        assert rc == 1 and err_text.count('\n') == 2 and 'Traceback' not in err_text   # the bar's last line, ours
+        assert err_text.splitlines()[-1].startswith('error: b.png: unreadable') and 'PostScript' in err_text
+    assert not marker.exists() and not os.path.exists(log)
+
+
+def test_tool_skips_bombs_and_special_files(tmp_path):
+    src = tmp_path / 'src'
+    _write_png(str(src / 'a.png'), (16, 16))
+    (src / 'b.png').write_bytes(png_claiming(1, 178_000_000))
+    (src / 'c.jpg').write_bytes(jpeg_claiming(13_000, 13_000))
+    os.mkfifo(src / 'd.png')
+    os.symlink('/dev/zero', src / 'e.png')
+    lines = []
+    run = lambda: convert_dataset(str(src), str(tmp_path / 'out.zip'), progress=False, log=lines.append)  # noqa: E731
+    elapsed, grown, err, finished = measure(run, timeout=20)
+    assert finished and err is None and elapsed < 2.0 and grown < 300 << 20, (err, elapsed, grown >> 20)
+    skipped = [line for line in lines if line.startswith('skipped')]
+    assert [line.split(':')[0] for line in skipped] == [f'skipped {n}' for n in ('b.png', 'c.jpg', 'd.png', 'e.png')]
+    assert 'more than the' in skipped[0] and 'more than the' in skipped[1]
+    assert 'a FIFO' in skipped[2] and 'a character device' in skipped[3]
+    assert ImageFolderDataset(str(tmp_path / 'out.zip')).image_shape == [3, 16, 16]
 
 
 def test_tool_refuses_bad_resolutions(tmp_path):

@@ -11,6 +11,14 @@ import PIL.Image
 import pytest
 
 from networks import UserError
+from tests.networks.hostile_images import (
+    LOOP_PROGRAM,
+    eps,
+    install_fake_ghostscript,
+    marker_program,
+    measure,
+    png_claiming,
+)
 from tools.train import main
 from training.dataset import MAX_LABEL_DIM, DatasetError, ImageFolderDataset
 
@@ -85,6 +93,57 @@ def test_not_a_zip_and_oversized_member(tmp_path):
     path = _zip(tmp_path / 'big.zip', {'a.png': _png(), 'b.png': _png() + b'\x00' * (3 << 20)})
     with pytest.raises(DatasetError, match="'b.png'.*too large for a 16x16 image"):
         ImageFolderDataset(path)
+
+
+def test_hostile_members_are_refused_at_open_without_ghostscript(tmp_path, monkeypatch):
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    names = _names(6)
+    members = {n: _png(seed=i) for i, n in enumerate(names)}
+    members[names[2]] = eps(marker_program(str(marker)))          # PostScript declaring 16x16, named .png
+    members[names[4]] = png_claiming(1, 178_000_000)
+    path = _zip(tmp_path / 'd.zip', members)
+    elapsed, grown, err, finished = measure(lambda: ImageFolderDataset(path), timeout=10)
+    assert finished and isinstance(err, DatasetError) and elapsed < 2.0 and grown < 300 << 20
+    assert names[2] in _one_line(err) and 'PostScript' in str(err) and '(and 1 more)' in str(err)
+    ds = ImageFolderDataset(path, bad_images='skip')
+    assert len(ds) == 4 and [n for n, _ in ds.skipped_at_open] == [names[2], names[4]]
+    assert 'more than the' in ds.skipped_at_open[1][1]
+    assert all(ds[i][0].shape == (3, 16, 16) for i in range(4))
+    assert not marker.exists() and not os.path.exists(log)
+
+
+@pytest.mark.parametrize('swap', ['postscript', 'bomb', 'other size', 'fifo'])
+def test_images_swapped_after_open_are_refused_before_decoding(tmp_path, monkeypatch, swap):
+    """A folder dataset whose file is replaced once it is open: the size it must have is known, so a header
+    declaring anything else is refused before a pixel is decoded; stop gives one line, skip a stand-in."""
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    folder = tmp_path / 'data'
+    for i, name in enumerate(_names(4)):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(_png(seed=i))
+    ds = ImageFolderDataset(str(folder))
+    skip = ImageFolderDataset(str(folder), bad_images='skip')
+    victim = folder / _names(4)[1]
+    victim.unlink()
+    if swap == 'postscript':
+        victim.write_bytes(eps(f'({marker}) (w) file closefile {LOOP_PROGRAM}'))
+    elif swap == 'bomb':
+        victim.write_bytes(png_claiming(1, 178_000_000))
+    elif swap == 'other size':
+        victim.write_bytes(_png(size=32))
+    else:
+        os.mkfifo(victim)
+    elapsed, grown, err, finished = measure(lambda: ds[1], timeout=10)
+    assert finished and isinstance(err, DatasetError) and elapsed < 2.0 and grown < 300 << 20, (err, elapsed)
+    assert _names(4)[1] in _one_line(err)
+    reason = {'postscript': 'PostScript', 'bomb': 'is 1x178000000, expected 16x16',
+              'other size': 'is 32x32, expected 16x16', 'fifo': 'a FIFO'}[swap]
+    assert reason in str(err)
+    np.testing.assert_array_equal(skip[1][0], skip[2][0])              # the next image stands in
+    assert reason in skip.bad_images_seen[_names(4)[1]]
+    assert not marker.exists() and not os.path.exists(log)
 
 
 GOOD_IMAGES = 4

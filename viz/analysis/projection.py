@@ -68,22 +68,23 @@ class ProjectionResult:
 # ------------------------------------------------------------------------------------------------------------
 # Target images
 
+MAX_TARGET_PIXELS = 64 * 1024 * 1024   # 8192 x 8192: any photograph; a target is resized to the network's size
+
 def load_target(path: str, resolution: int, channels: int = 3) -> tuple[torch.Tensor, str | None]:
     """The image at ``path`` as [1, channels, resolution, resolution] in [-1, 1], and a note when it was resized.
 
-    A non-square image is centre-cropped to a square first (the generator's images are square). Raises
-    :class:`ProjectionError` for a file that is not a readable image.
+    A non-square image is centre-cropped to a square first (the generator's images are square). The file is read
+    with :func:`networks.image_io.read_image` (PNG, JPEG, WebP, BMP, PPM or TIFF of at most
+    :data:`MAX_TARGET_PIXELS`); anything else raises :class:`ProjectionError`.
     """
     import PIL.Image
 
+    from networks.image_io import ImageReadError, read_image
+
     try:
-        with PIL.Image.open(path) as img:
-            img.load()
-            img = img.convert('L' if channels == 1 else 'RGB')
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as err:
-        raise ProjectionError(f'{path!r} is not a readable image ({type(err).__name__}: {err})') from err
+        img = read_image(path, mode='L' if channels == 1 else 'RGB', max_pixels=MAX_TARGET_PIXELS)
+    except ImageReadError as err:
+        raise ProjectionError(f'{path!r} is not a readable image ({err.reason})') from None
     note = None
     w, h = img.size
     if (w, h) != (resolution, resolution):

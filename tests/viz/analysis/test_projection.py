@@ -1,6 +1,7 @@
 """viz.analysis.projection: recovering a known latent, the saved result, StyleGAN2 noise maps, target loading."""
 
 import math
+import os
 
 import numpy as np
 import PIL.Image
@@ -9,6 +10,15 @@ import torch
 
 from networks.stylegan2 import Generator as G2
 from networks.stylegan3 import Generator as G3
+from tests.networks.hostile_images import (
+    LOOP_PROGRAM,
+    eps,
+    install_fake_ghostscript,
+    jpeg_claiming,
+    marker_program,
+    measure,
+    png_claiming,
+)
 from viz.analysis.projection import (
     ProjectionError,
     load_projection,
@@ -138,6 +148,37 @@ def test_load_target_resizes_with_a_note_and_rejects_non_images(tmp_path):
     (tmp_path / 'text.png').write_text('not an image at all')
     with pytest.raises(ProjectionError, match='not a readable image'):
         load_target(str(tmp_path / 'text.png'), 16)
+    gray = np.random.RandomState(1).randint(0, 256, (16, 16), dtype=np.uint8)
+    PIL.Image.fromarray(gray).save(tmp_path / 'gray.bmp')          # any accepted format, any mode
+    target, _ = load_target(str(tmp_path / 'gray.bmp'), 16, channels=1)
+    np.testing.assert_allclose(((target[0, 0] + 1) * 127.5).numpy(), gray, atol=1e-4)
+    with pytest.raises(ProjectionError, match='not a readable image .*file not found'):
+        load_target(str(tmp_path / 'missing.png'), 16)
+
+
+@pytest.mark.parametrize('program', ['marker', 'loop'])
+def test_load_target_never_starts_ghostscript(tmp_path, monkeypatch, program):
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    path = tmp_path / 'face.png'
+    path.write_bytes(eps(marker_program(str(marker)) if program == 'marker' else LOOP_PROGRAM))
+    elapsed, _grown, err, finished = measure(lambda: load_target(str(path), 16), timeout=10)
+    assert finished and isinstance(err, ProjectionError) and elapsed < 2.0
+    text = str(err)
+    assert '\n' not in text and 'not a readable image' in text and 'PostScript' in text
+    assert not marker.exists() and not os.path.exists(log)
+
+
+def test_load_target_refuses_bombs_and_special_files_in_one_line(tmp_path):
+    cases = {'tall.png': png_claiming(1, 178_000_000), 'photo.jpg': jpeg_claiming(13_000, 13_000)}
+    for name, payload in cases.items():
+        (tmp_path / name).write_bytes(payload)
+    os.mkfifo(tmp_path / 'pipe.png')
+    os.symlink('/dev/zero', tmp_path / 'zero.png')
+    for name in [*cases, 'pipe.png', 'zero.png']:
+        elapsed, grown, err, finished = measure(lambda name=name: load_target(str(tmp_path / name), 16), timeout=10)
+        assert finished and isinstance(err, ProjectionError), (name, err)
+        assert '\n' not in str(err) and elapsed < 2.0 and grown < 300 << 20, (name, elapsed, grown)
 
 
 def test_bad_arguments_are_user_errors():

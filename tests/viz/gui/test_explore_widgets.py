@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 
 import numpy as np
@@ -173,6 +174,30 @@ def test_dropped_files_are_routed_by_extension():
     assert len(viz.logged) == 1 and viz.logged[0][1] and 'notes.txt' in viz.logged[0][0]
     assert '.png' in viz.logged[0][0] and '.pkl' in viz.logged[0][0]
     assert viz.args.pkl == '/runs/net.pkl' and viz.projection_widget.target == '/data/face.png'
+
+
+def test_a_dropped_postscript_png_fails_in_one_line_without_ghostscript(pkl_dir, tmp_path, monkeypatch):
+    from tests.networks.hostile_images import LOOP_PROGRAM, eps, install_fake_ghostscript
+    from viz.gui.widgets.pickle_widget import PickleWidget
+    from viz.gui.widgets.projection_widget import ProjectionWidget
+
+    marker = tmp_path / 'marker'
+    log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
+    dropped = tmp_path / 'face.png'
+    dropped.write_bytes(eps(f'({marker}) (w) file closefile {LOOP_PROGRAM}'))
+    viz = _fake_viz(tmp_path)
+    viz.set_args(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
+    viz.window = types.SimpleNamespace(pop_dropped=lambda: [str(dropped)])
+    viz.projection_widget = ProjectionWidget(viz)
+    PickleWidget(viz, settings_file='/nonexistent/dir/settings.json')(show=False)
+    assert viz.projection_widget.target == str(dropped)
+    viz.projection_widget.start()
+    job = viz.projection_widget.job
+    assert job.wait(60) and job.status == 'failed'
+    assert 'not a readable image' in job.error and 'PostScript' in job.error and '\n' not in job.error
+    viz.projection_widget(show=False)          # the panel reports it as one error line
+    assert viz.logged[-1][1] and 'projection failed' in viz.logged[-1][0]
+    assert not marker.exists() and not os.path.exists(log)
 
 
 def test_seed_change_while_an_explicit_latent_is_shown_goes_back_to_seeds():
