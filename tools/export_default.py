@@ -10,13 +10,18 @@ Writes, for KEY in sg3t | sg3r | sg2 (layout of networks/pretrained):
   <dest>/KEY.json       the card: dataset, training commands, kimg, seconds, hardware and slices (from the
                         state's history), metrics, reference, images;
   <dest>/KEY-ref.png    seed 0, psi 1, noise const, rendered by the shipped (reloaded) pickle;
-  <docs>/pretrained-KEY-grid.png   32 seeds, psi 1;
-  <docs>/pretrained-KEY-swd.png    SWD against kimg from the run's metric-swd.jsonl (paired with stats.jsonl)
-                                   plus the SWD measured here.
+  <docs>/pretrained-KEY-grid.png   32 seeds, psi 1, beside the first 32 images of --data;
+  <docs>/pretrained-KEY-swd.png    SWD against kimg and against CPU-hours, from the run's metric-swd.jsonl
+                                   (paired with stats.jsonl), plus the SWD measured here; the real-vs-real
+                                   floor and the campaign's goal (3x the floor) drawn on both.
 Metrics are measured on the shipped network: SWD against --data (training.metrics' detector-free SWD,
---swd-images images), EQ-T, EQ-T frac and EQ-R (training.metrics' equivariance, --eq-samples samples; StyleGAN2
-has no input transform: null, see the README). Everything is computed before anything is written; each file is
-then replaced atomically, and a failure while writing restores the files that were there before.
+--swd-images images, per level), beside the same architecture untrained and the real-vs-real floor (two disjoint
+sets of --swd-images reals), EQ-T, EQ-T frac and EQ-R (training.metrics' equivariance, --eq-samples samples;
+StyleGAN2 has no input transform: null, see the README). The card's `campaign` block says whether the network is
+trained (its SWD is at least 4x below the untrained network's at every level) and whether the goal is met (SWD
+within 3x of the floor); a network that is not trained is refused unless --allow-untrained (tests). Everything is
+computed before anything is written; each file is then replaced atomically, and a failure while writing restores
+the files that were there before.
 """
 
 from __future__ import annotations
@@ -74,8 +79,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--docs', type=cli.output_dir, default=None, help='[default: docs]')
     parser.add_argument('--eq-samples', type=cli.int_range(1, 10_000_000), default=1000,
                         help='samples per equivariance metric')
-    parser.add_argument('--swd-images', type=cli.int_range(2, 10_000_000), default=16384,
-                        help='images per side for SWD (capped at the dataset size)')
+    parser.add_argument('--swd-images', type=cli.int_range(2, 10_000_000), default=4096,
+                        help='images per side for SWD (capped at the dataset size; the floor needs twice as many)')
+    parser.add_argument('--allow-untrained', action='store_true',
+                        help='export even when the SWD has not fallen 4x at every level (tests only)')
     parser.add_argument('--fp16', action='store_true', help='store float16 weights even when float32 fits 25 MB')
     parser.add_argument('--dataset-name', default=None, help='card dataset.name [default: the file name of --data]')
     parser.add_argument('--dataset-command', default='not recorded', help='card dataset.command')
@@ -140,7 +147,8 @@ def _from_state(state_dir: str, data: str) -> tuple[torch.nn.Module, dict, dict]
             devices.append(name)
     facts = dict(command='\n'.join(commands) or 'not recorded', kimg=float(manifest['kimg']),
                  seconds=float(sum(float(h.get('seconds', 0.0)) for h in history)),
-                 hardware=', '.join(f'1x {d}' for d in devices) or 'not recorded', slices=len(history))
+                 hardware=', '.join(f'1x {d}' for d in devices) or 'not recorded', slices=len(history),
+                 cpu_seconds=float(sum(float(h.get('cpu_seconds', 0.0)) for h in history)))
     return G.eval().requires_grad_(False), dict(tsk, path=data), facts
 
 
@@ -187,26 +195,34 @@ def _read_jsonl_all(run_dirs: list[str], name: str) -> list[dict]:
     return [r for d in run_dirs for r in _read_jsonl(Path(d) / name)]
 
 
-def swd_curve_points(run_dirs: Sequence[str]) -> list[tuple[float, float]]:
-    """(kimg, swd) per SWD measurement logged in the run folders, sorted by kimg.
+def swd_curve_points(run_dirs: Sequence[str]) -> list[tuple[float, float, float | None]]:
+    """(kimg, swd, CPU-hours or None) per SWD measurement logged in the run folders, sorted by kimg.
 
-    The training loop writes a tick's stats.jsonl line (with Progress/kimg), then the snapshot, then the
-    metrics of that snapshot; a metric line therefore belongs to the last stats line written before it. Each
-    folder is paired on its own (folders may come from machines with different clocks); a kimg measured twice
-    keeps the later line.
+    The training loop writes a tick's stats.jsonl line (with Progress/kimg and, since the CPU clock was added,
+    Timing/cpu_sec_total: the training's CPU seconds over all slices), then the snapshot, then the metrics of
+    that snapshot; a metric line therefore belongs to the last stats line written before it. Each folder is
+    paired on its own (folders may come from machines with different clocks); a kimg measured twice keeps the
+    later line.
     """
-    points: dict[float, float] = {}
+    points: dict[float, tuple[float, float | None]] = {}
     for folder in run_dirs:
-        ticks = sorted((float(r['timestamp']), float(r['Progress/kimg'])) for r in _read_jsonl(Path(folder) /
-                       'stats.jsonl') if isinstance(r.get('timestamp'), int | float) and 'Progress/kimg' in r)
-        metrics = sorted((float(r['timestamp']), r) for r in _read_jsonl(Path(folder) / 'metric-swd.jsonl')
-                         if isinstance(r.get('timestamp'), int | float))
+        ticks = sorted(((float(r['timestamp']), float(r['Progress/kimg']), _cpu_hours(r))
+                        for r in _read_jsonl(Path(folder) / 'stats.jsonl')
+                        if isinstance(r.get('timestamp'), int | float)
+                        and isinstance(r.get('Progress/kimg'), int | float)), key=lambda t: t[:2])
+        metrics = sorted(((float(r['timestamp']), r) for r in _read_jsonl(Path(folder) / 'metric-swd.jsonl')
+                          if isinstance(r.get('timestamp'), int | float)), key=lambda t: t[0])
         for stamp, record in metrics:
             value = (record.get('results') or {}).get('swd')
-            before = [kimg for t, kimg in ticks if t <= stamp]
+            before = [(kimg, hours) for t, kimg, hours in ticks if t <= stamp]
             if before and isinstance(value, int | float) and math.isfinite(value):
-                points[round(before[-1], 6)] = float(value)
-    return sorted(points.items())
+                points[round(before[-1][0], 6)] = (float(value), before[-1][1])
+    return [(kimg, swd, hours) for kimg, (swd, hours) in sorted(points.items())]
+
+
+def _cpu_hours(record: dict) -> float | None:
+    value = record.get('Timing/cpu_sec_total')
+    return float(value) / 3600 if isinstance(value, int | float) and math.isfinite(value) and value >= 0 else None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -234,20 +250,28 @@ def _grid(images: list[np.ndarray], columns: int) -> np.ndarray:
     return grid
 
 
-def _swd_plot(title: str, points: list[tuple[float, float]], final: tuple[float, float], final_images: int,
-              logged_images: str) -> bytes:
+def _swd_plot(title: str, points: list[tuple[float, float, float | None]], final: tuple[float, float, float | None],
+              final_images: int, logged_images: str, floor: float | None) -> bytes:
+    """SWD against kimg (left) and against CPU-hours (right, the points that recorded it), with the floor and the
+    campaign's goal (3x the floor) as horizontal lines."""
     import matplotlib
     matplotlib.use('Agg', force=True)     # no display: the figure only becomes a PNG
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    if points:
-        ax.plot([p[0] for p in points], [p[1] for p in points], 'o-', label=f'training log ({logged_images})')
-    ax.plot([final[0]], [final[1]], '*', markersize=12, label=f'export ({final_images} images)')
-    ax.set_xlabel('kimg')
-    ax.set_ylabel('SWD x 1e3 (mean over levels)')
-    ax.set_title(f'{title}: SWD against the dataset')
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100, sharey=True)
+    for ax, index, label in ((axes[0], 0, 'kimg'), (axes[1], 2, 'CPU-hours (training process)')):
+        shown = [p for p in points if p[index] is not None]
+        if shown:
+            ax.plot([p[index] for p in shown], [p[1] for p in shown], 'o-', label=f'training log ({logged_images})')
+        if final[index] is not None:
+            ax.plot([final[index]], [final[1]], '*', markersize=12, label=f'export ({final_images} images)')
+        if floor is not None:
+            ax.axhline(floor, color='gray', linestyle='--', label=f'real vs real floor ({final_images} images)')
+            ax.axhline(3 * floor, color='green', linestyle=':', label='goal: 3x the floor')
+        ax.set_xlabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel('SWD x 1e3 (mean over levels)')
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f'{title}: SWD against the dataset')
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png')
@@ -341,10 +365,18 @@ def export(opts: argparse.Namespace, log=print) -> dict:
     log(f'{key}: {facts["kimg"]:.3f} kimg, pickle {len(pkl_bytes) / 1e6:.2f} MB, {storage} storage')
 
     results: dict = {}
-    swd = metrics.calc_metric('swd', shipped, dataset_kwargs=tsk, device=device, num_samples=opts.swd_images,
-                              batch_size=opts.batch)['results']['swd']
+    swd_levels = metrics.calc_metric('swd', shipped, dataset_kwargs=tsk, device=device, num_samples=opts.swd_images,
+                                     batch_size=opts.batch)['results']
+    swd = swd_levels['swd']
     swd_images = min(opts.swd_images, len(dataset))
-    log(f'  swd {swd:.3f} ({swd_images} images)')
+    campaign = _campaign(shipped, tsk, swd_levels, swd_images, len(dataset), opts, device)
+    log(f'  swd {swd:.3f} ({swd_images} images); untrained {campaign["swd_untrained"]["swd"]:.3f}; floor '
+        f'{campaign["swd_floor"] if campaign["swd_floor"] is None else round(campaign["swd_floor"], 3)}; trained: '
+        f'{campaign["trained"]}, goal met: {campaign["goal_met"]}')
+    if not campaign['trained'] and not opts.allow_untrained:
+        raise UserError(f'{key} is not trained yet: its SWD has not fallen 4x from the untrained network\'s at every '
+                        f'level ({_levels_text(swd_levels)} against {_levels_text(campaign["swd_untrained"])}); '
+                        'train on, or pass --allow-untrained')
     for name in EQ_NAMES:
         if cfg == 'stylegan2':
             results[name] = None
@@ -354,10 +386,15 @@ def export(opts: argparse.Namespace, log=print) -> dict:
         log(f'  {name} {results[name]:.2f} dB ({opts.eq_samples} samples)')
 
     reference = _render(shipped, [REFERENCE_SEED], device)[0]
-    grid = _grid(_render(shipped, list(range(GRID_SEEDS)), device), GRID_COLUMNS)
+    fakes = _grid(_render(shipped, list(range(GRID_SEEDS)), device), GRID_COLUMNS)
+    reals = _grid([np.asarray(dataset[i][0]).transpose(1, 2, 0) for i in range(min(GRID_SEEDS, len(dataset)))],
+                  GRID_COLUMNS)
+    grid = _side_by_side(fakes, reals)
     points = swd_curve_points(run_dirs)
     logged = 'metric-swd.jsonl'
-    curve = _swd_plot(title, points, (facts['kimg'], swd), swd_images, logged)
+    hours = facts.get('cpu_seconds')
+    curve = _swd_plot(title, points, (facts['kimg'], swd, None if hours is None else hours / 3600), swd_images,
+                      logged, campaign['swd_floor'])
 
     notes = [f'{storage} storage', f'SWD: detector-free, x1e3, mean over pyramid levels, {swd_images} images '
              f'per side; the curve has {len(points)} logged point(s)']
@@ -370,9 +407,11 @@ def export(opts: argparse.Namespace, log=print) -> dict:
                     'command': opts.dataset_command, 'count': len(dataset), 'resolution': int(dataset.resolution)},
         'training': {'command': opts.train_command or facts['command'], 'kimg': round(facts['kimg'], 3),
                      'seconds': round(facts['seconds'], 1), 'hardware': opts.hardware or facts['hardware'],
+                     'cpu_seconds': None if facts.get('cpu_seconds') is None else round(facts['cpu_seconds'], 1),
                      'slices': int(facts['slices'])},
         'metrics': {'swd': _finite_or_none(swd), **{n: _finite_or_none(results[n]) for n in EQ_NAMES},
                     'eq_samples': int(opts.eq_samples), 'swd_images': int(swd_images), 'notes': '; '.join(notes)},
+        'campaign': campaign,
         'reference': {'seed': REFERENCE_SEED, 'psi': REFERENCE_PSI, 'png': f'{key}-ref.png',
                       'max_abs_tolerance': REFERENCE_TOLERANCE},
         'images': {'grid': _relative(grid_path, dest), 'swd_curve': _relative(curve_path, dest)},
@@ -385,6 +424,45 @@ def export(opts: argparse.Namespace, log=print) -> dict:
              (dest / f'{key}-ref.png', _png_bytes(reference)), (dest / f'{key}.json', card_bytes)])
     log(f'wrote {dest / key}.pkl, .json, -ref.png; {grid_path}; {curve_path}')
     return card
+
+
+def _campaign(G, tsk: dict, swd_levels: dict, swd_images: int, dataset_len: int, opts, device) -> dict:
+    """The gate and the goal of the training campaign, measured with the export's images: SWD per level of the
+    shipped network, of the same architecture untrained (seed 0), and of two disjoint sets of reals."""
+    from training import metrics
+    from training.metrics.swd import compute_swd_floor
+    torch.manual_seed(0)
+    fresh = type(G)(**G.init_kwargs)          # every persistent network records its constructor arguments
+    untrained = metrics.calc_metric('swd', fresh.eval().to(device), dataset_kwargs=tsk, device=device,
+                                    num_samples=swd_images, batch_size=opts.batch)['results']
+    floor = None
+    if 2 * swd_images <= dataset_len:
+        floor = compute_swd_floor(tsk, G.img_resolution, swd_images, batch_size=opts.batch)['swd']
+    levels = [k for k in swd_levels if k != 'swd']
+    gains = {k: untrained[k] / max(swd_levels[k], 1e-12) for k in levels}
+    return {
+        'swd_levels': {k: round(float(v), 4) for k, v in swd_levels.items()},
+        'swd_untrained': {k: round(float(v), 4) for k, v in untrained.items()},
+        'swd_floor': None if floor is None else round(float(floor), 4),
+        'swd_over_floor': None if floor is None else round(float(swd_levels['swd'] / floor), 4),
+        'trained': bool(min(gains.values()) >= 4),
+        'goal_met': bool(min(gains.values()) >= 4 and floor is not None and swd_levels['swd'] <= 3 * floor),
+        'gate': 'trained: SWD at least 4x below the untrained network at every level; goal: trained, and SWD '
+                'within 3x of the real-vs-real floor (same number of images)',
+    }
+
+
+def _levels_text(levels: dict) -> str:
+    return ' / '.join(f'{levels[k]:.1f}' for k in sorted((k for k in levels if k != 'swd'), key=lambda k: -int(k[3:])))
+
+
+def _side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Two uint8 HWC grids next to each other on white, top-aligned."""
+    h = max(left.shape[0], right.shape[0])
+    out = np.full([h, left.shape[1] + gap + right.shape[1], left.shape[2]], 255, dtype=np.uint8)
+    out[:left.shape[0], :left.shape[1]] = left
+    out[:right.shape[0], left.shape[1] + gap:] = right
+    return out
 
 
 def _finite_or_none(value) -> float | None:

@@ -22,7 +22,7 @@ from viz.analysis.images import generate_images
 
 _TINY = ['--gpus', '1', '--batch', '4', '--gamma', '1', '--tick', '0.004', '--cbase', '256', '--cmax', '16',
          '--z-dim', '16', '--w-dim', '16', '--map-depth', '2', '--mbstd-group', '2', '--workers', '0']
-_FAST = ['--eq-samples', '4', '--swd-images', '32', '--device', 'cpu', '--batch', '8']
+_FAST = ['--eq-samples', '4', '--swd-images', '32', '--device', 'cpu', '--batch', '8', '--allow-untrained']
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -83,13 +83,13 @@ def _check_card(card: dict, key: str) -> None:
         assert isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value), where
 
     assert set(card) == {'key', 'title', 'cfg', 'resolution', 'file', 'dataset', 'training', 'metrics',
-                         'reference', 'images', 'created', 'format'}
+                         'campaign', 'reference', 'images', 'created', 'format'}
     assert card['key'] == key and card['file'] == f'{key}.pkl' and card['format'] == 1
     assert card['cfg'] == {'sg3t': 'stylegan3-t', 'sg3r': 'stylegan3-r', 'sg2': 'stylegan2'}[key]
     assert isinstance(card['title'], str) and isinstance(card['resolution'], int)
     assert set(card['dataset']) == {'name', 'command', 'count', 'resolution'}
     assert isinstance(card['dataset']['count'], int) and card['dataset']['resolution'] == card['resolution']
-    assert set(card['training']) == {'command', 'kimg', 'seconds', 'hardware', 'slices'}
+    assert set(card['training']) == {'command', 'kimg', 'seconds', 'hardware', 'slices', 'cpu_seconds'}
     number(card['training']['kimg'], 'kimg')
     number(card['training']['seconds'], 'seconds')
     assert isinstance(card['training']['slices'], int) and isinstance(card['training']['hardware'], str)
@@ -128,8 +128,10 @@ def test_swd_is_logged_per_save_across_slices(sg2_state):
     lines = open(os.path.join(run, 'metric-swd.jsonl')).read().splitlines()
     assert len(lines) == 3
     points = swd_curve_points([run])
-    assert [k for k, _ in points] == [0.004, 0.008, 0.016]
-    assert [v for _, v in points] == [json.loads(line)['results']['swd'] for line in lines]
+    assert [p[0] for p in points] == [0.004, 0.008, 0.016]
+    assert [p[1] for p in points] == [json.loads(line)['results']['swd'] for line in lines]
+    hours = [p[2] for p in points]          # the training's CPU clock, carried across slices
+    assert all(h is not None and h > 0 for h in hours) and hours == sorted(hours)
 
 
 def test_swd_curve_pairs_by_time_per_folder(tmp_path):
@@ -146,7 +148,9 @@ def test_swd_curve_pairs_by_time_per_folder(tmp_path):
     (b / 'stats.jsonl').write_text(json.dumps({'timestamp': 1.0, 'Progress/kimg': 12.0}))
     (b / 'metric-swd.jsonl').write_text(json.dumps({'timestamp': 2.0, 'results': {'swd': 3.0}}) + '\n'
                                         + json.dumps({'timestamp': 3.0, 'results': {'swd': float('nan')}}))
-    assert swd_curve_points([str(a), str(b)]) == [(4.0, 9.0), (8.0, 7.0), (12.0, 3.0)]
+    assert swd_curve_points([str(a), str(b)]) == [(4.0, 9.0, None), (8.0, 7.0, None), (12.0, 3.0, None)]
+    (b / 'stats.jsonl').write_text(json.dumps({'timestamp': 1.0, 'Progress/kimg': 12.0, 'Timing/cpu_sec_total': 5400}))
+    assert swd_curve_points([str(b)]) == [(12.0, 3.0, 1.5)]
 
 
 def test_export_writes_a_valid_card_and_a_pickle_that_renders_its_reference(sg2_export, sg2_state, data):
@@ -188,7 +192,7 @@ def test_export_writes_a_valid_card_and_a_pickle_that_renders_its_reference(sg2_
     assert np.abs(_render_seed0(fresh).astype(float) - reference).max() / 255 > 0.05
 
     grid = _png(docs / 'pretrained-sg2-grid.png')
-    assert grid.shape == (4 * 16, 8 * 16, 3)
+    assert grid.shape == (4 * 16, 2 * 8 * 16 + 8, 3)       # fakes beside reals
     assert np.array_equal(grid[:16, :16], reference)        # seed 0 is the first cell
     assert _png(docs / 'pretrained-sg2-swd.png').shape[0] > 100
 
@@ -323,3 +327,32 @@ def test_a_failed_write_restores_the_previous_files(tmp_path, monkeypatch, sg2_e
                    '--docs', str(docs), '--fp16', *_FAST])
     assert 'no space left' in _one_error(capsys, status)
     assert _digests(str(dest), str(docs)) == before
+
+
+def test_the_campaign_gate_and_goal_are_measured_and_an_untrained_network_is_refused(sg2_export, sg2_state, data,
+                                                                                      tmp_path, capsys):
+    card = json.loads((sg2_export / 'dest' / 'sg2.json').read_text())
+    campaign = card['campaign']
+    levels = [k for k in campaign['swd_levels'] if k != 'swd']
+    assert levels == ['swd16'] and set(campaign['swd_untrained']) == set(campaign['swd_levels'])
+    assert campaign['swd_levels']['swd'] == pytest.approx(card['metrics']['swd'], abs=1e-3)
+    # 96 images hold two disjoint sets of 32: the floor is measured, and reals are closer to reals than fakes.
+    assert 0 < campaign['swd_floor'] < campaign['swd_levels']['swd']
+    assert campaign['swd_over_floor'] == pytest.approx(campaign['swd_levels']['swd'] / campaign['swd_floor'],
+                                                       rel=1e-3)
+    gains = [campaign['swd_untrained'][k] / campaign['swd_levels'][k] for k in levels]
+    assert campaign['trained'] is (min(gains) >= 4) and campaign['trained'] is False    # a few steps of training
+    assert campaign['goal_met'] is False
+    # The docs grid holds the fakes beside as many reals: 2 grids of 8 x 4 images of 16 px and an 8 px gap.
+    grid = _png(sg2_export / 'docs' / 'pretrained-sg2-grid.png')
+    assert grid.shape == (4 * 16, 2 * 8 * 16 + 8, 3)
+    from training.metrics import feature_stats
+    dataset = feature_stats.open_dataset(dict(path=data[16]))
+    assert np.array_equal(grid[:16, 8 * 16 + 8:8 * 16 + 8 + 16], np.asarray(dataset[0][0]).transpose(1, 2, 0))
+    # Without --allow-untrained the same state is refused with one line, and nothing is written.
+    dest = tmp_path / 'dest'
+    args = ['--key', 'sg2', '--state', str(sg2_state), '--data', data[16], '--dest', str(dest), '--docs',
+            str(tmp_path / 'docs'), *[a for a in _FAST if a != '--allow-untrained']]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'is not trained yet' in err[0] and not dest.exists()
