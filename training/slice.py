@@ -51,7 +51,7 @@ MIN_STATE_BYTES = 2 * _MANIFEST_RESERVE     # the smallest size limit a state ma
 MAX_GENERATION = 10**6                   # part names have six digits for it
 MAX_NIMG = 10**12                        # a billion kimg: beyond any run
 _MAX_HISTORY = 100_000
-# What every state's options hold (`_options_of` writes all of TrainingConfig but these five).
+# Options every state must hold (a subset of what `_options_of` writes); the others take TrainingConfig's defaults.
 REQUIRED_OPTIONS = ('training_set_kwargs', 'data_loader_kwargs', 'G_kwargs', 'D_kwargs', 'G_opt_kwargs',
                     'D_opt_kwargs', 'augment_kwargs', 'loss_kwargs', 'batch_size', 'batch_gpu', 'num_gpus',
                     'total_kimg', 'augment_p', 'random_seed')
@@ -261,8 +261,8 @@ def _check_manifest_fields(state_dir: Path, manifest: dict) -> None:
     if isinstance(cur_nimg, bool) or not isinstance(cur_nimg, int) or not 0 <= cur_nimg <= MAX_NIMG:
         raise _corrupt(state_dir, f'cur_nimg is not a count of images in 0..{MAX_NIMG}')
     kimg = manifest.get('kimg')
-    if isinstance(kimg, bool) or not isinstance(kimg, int | float) or not abs(kimg - cur_nimg / 1000) <= 1e-6 * (
-            1 + abs(cur_nimg / 1000)):
+    if isinstance(kimg, bool) or not isinstance(kimg, int | float) or not -1 <= kimg <= MAX_NIMG / 1000 \
+            or not abs(kimg - cur_nimg / 1000) <= 1e-6 * (1 + cur_nimg / 1000):   # range first: no int overflow
         raise _corrupt(state_dir, 'kimg is missing or does not equal cur_nimg / 1000')
     for key, high in (('cpu_seconds', 1e12), ('max_state_bytes', MAX_TOTAL_BYTES)):
         value = manifest.get(key, 0.0 if key == 'cpu_seconds' else MAX_TOTAL_BYTES)
