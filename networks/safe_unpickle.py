@@ -21,7 +21,8 @@ Nothing from a file is ever called, by construction:
 Containers: :func:`read_torch_zip` reads ``torch.save`` zips (our format) with the same machine; members must be
 stored uncompressed (``torch.save`` never compresses), so no decompression happens at all, and ``data.pkl`` is
 capped. NVlabs' nested storage blobs (``torch.storage._load_from_bytes``, legacy ``torch.save`` streams) are
-parsed by the same machine too. Every failure is a :class:`networks.errors.PickleError` with a one-line reason.
+parsed by the same machine too. Every failure is a :class:`networks.errors.PickleError` with a one-line reason
+(printable: names from the file are escaped).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import PickleError
+from .errors import PickleError, printable
 
 __all__ = ['Limits', 'Global', 'Call', 'Persistent', 'StorageSpec', 'TensorSpec', 'ArraySpec', 'BytesSpec',
            'PersistentSpec', 'parse_pickle', 'validate', 'materialize', 'load_pickle', 'read_torch_zip',
@@ -62,9 +63,8 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = ' '.join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + '...'
+def _one_line(text, limit: int = 300) -> str:
+    return printable(text, limit)
 
 
 # ------------------------------------------------------------------------------------------------------------

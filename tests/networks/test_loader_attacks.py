@@ -3,7 +3,8 @@
 1. memory corruption through numpy object arrays (run in a subprocess: it must not die by a signal);
 2. process-wide poisoning through BUILD (afterwards a good file loads bit-identical, torch._utils is unchanged);
 4. resource exhaustion from small files (each refused within 2 s and 200 MB of RSS growth, measured with psutil);
-5. errors escaping the error class (crafted records, wrong kinds of values where networks belong).
+5. errors escaping the error class (crafted records, wrong kinds of values where networks belong);
+7. names from a file reach messages escaped (no terminal escapes, no lone surrogates).
 Class 3 (TorchScript detectors) is in tests/metrics/test_detector_trust.py.
 """
 
@@ -301,3 +302,18 @@ def test_crafted_records_raise_only_pickle_errors(name, warm):
     with pytest.raises(PickleError) as info:
         load_network_pkl(io.BytesIO(ESCAPES[name]()))
     assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 7. Names from a file are escaped in messages
+
+
+@pytest.mark.parametrize("name", ["\x1b]0;owned\x07\x1b[2J\x1b[31mGenerator", "Gen\ud800erator", "Gen\u202eerator",
+                                  "Gen\x9berator"], ids=["ESC and OSC", "lone surrogate", "bidi override", "C1 CSI"])
+def test_class_names_reach_messages_escaped(name):
+    with pytest.raises(PickleError) as info:
+        load_network_pkl(io.BytesIO(_nvlabs_value("G_ema", h.persistent(name, h.V({})))))
+    text = str(info.value)
+    assert text.isprintable() and "\n" not in text
+    text.encode("utf-8")  # a lone surrogate would raise here, as it does in print()
+    assert "\\x1b" in text or "\\ud800" in text or "\\u202e" in text or "\\x9b" in text
