@@ -8,7 +8,7 @@ Nothing from a file is ever called, by construction:
    ``BUILD`` only attaches state to such a record, once; ``SETITEM(S)``/``APPEND(S)``/``ADDITEMS`` act only on
    real dicts, lists and sets or on a record. Opcodes that import or call anything else (``INST``, ``OBJ``,
    ``EXT*``, out-of-band buffers) are refused. The memo is a dict (no memo-index bomb), the number of opcodes
-   is bounded, and every length is checked against the bytes actually present.
+   is bounded, every length is checked against the bytes actually present, and integers are small.
 2. **Validate** (:func:`validate`): the record tree is walked once per object (memoised references are
    followed once), with bounded depth, bounded unique nodes and a bounded *expanded* size (a "billion laughs"
    of shared references is refused, not expanded). Each record is checked against the one shape it may have
@@ -148,7 +148,9 @@ def resolve_global(module: str, name: str) -> Global:
 
 
 _TEXT_LINE_MAX = 512
-_LONG_BYTES_MAX = 4096  # a network pickle's integers are small; bounding them keeps int conversions cheap
+# A network pickle's integers are small (the largest, the legacy torch magic number, has 10 bytes). Bounding them
+# keeps arithmetic cheap and every integer printable: Python refuses to turn one of over 4300 digits into text.
+_LONG_BYTES_MAX = 64
 
 
 class _Machine:
@@ -253,13 +255,19 @@ def _op_pop(m):
         m.pop_mark()
 
 
+def _small_int(value: int) -> int:
+    if value.bit_length() > 8 * _LONG_BYTES_MAX:
+        raise PickleError(f'an integer of more than {_LONG_BYTES_MAX} bytes: refused')
+    return value
+
+
 def _op_int(m):
     text = m.line()
-    m.stack.append(False if text == '00' else True if text == '01' else int(text))
+    m.stack.append(False if text == '00' else True if text == '01' else _small_int(int(text)))
 
 
 def _op_long(m):
-    m.stack.append(int(m.line().rstrip('L')))
+    m.stack.append(_small_int(int(m.line().rstrip('L'))))
 
 
 def _op_long_n(size_fmt, size_len):
@@ -716,17 +724,23 @@ def _call_persistent(v: _Validator, node: Call, depth):
     return PersistentSpec(_one_line(meta['class_name'], 100), checked, len(src or '')), [state]
 
 
-def _shape(value, what: str, limits: Limits) -> tuple[int, ...]:
-    _want(type(value) is tuple and len(value) <= limits.max_ndim and all(_is_int(s) and 0 <= s < 2 ** 40
+_MAX_ELEMENTS = 2 ** 40
+
+
+def _shape(value, what: str, limits: Limits, sizes: bool = True) -> tuple[int, ...]:
+    """A tuple of sizes (or, ``sizes=False``, of strides), each in range."""
+    _want(type(value) is tuple and len(value) <= limits.max_ndim and all(_is_int(s) and 0 <= s < _MAX_ELEMENTS
                                                                           for s in value), what)
+    # Zero-size shapes too: their other dimensions together stay in range (numpy and torch refuse more).
+    _want(not sizes or math.prod(max(s, 1) for s in value) < _MAX_ELEMENTS, f'{what} (too many elements)')
     return value
 
 
 def _tensor_spec(v: _Validator, storage, offset, size, stride) -> TensorSpec:
     _want(isinstance(storage, StorageSpec), 'tensor (its storage is not a storage)')
-    _want(_is_int(offset) and offset >= 0, 'tensor offset')
+    _want(_is_int(offset) and 0 <= offset <= storage.numel, 'tensor offset')  # == numel: an empty tail view
     size = _shape(size, 'tensor size', v.limits)
-    stride = _shape(stride, 'tensor stride', v.limits)
+    stride = _shape(stride, 'tensor stride', v.limits, sizes=False)
     _want(len(size) == len(stride), 'tensor (size and stride differ in length)')
     numel = math.prod(size)
     if numel > 0:
@@ -877,6 +891,8 @@ def _storage_tensor(spec: StorageSpec) -> torch.Tensor:
     raw = spec.read()
     if len(raw) != spec.nbytes:
         raise PickleError('a tensor storage has fewer bytes than its header says')
+    if spec.numel == 0:  # an empty byte tensor cannot be viewed as a wider dtype
+        return torch.empty(0, dtype=spec.dtype)
     # A fresh, aligned copy: the result never aliases the file buffer.
     flat = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8).copy())
     if spec.dtype == torch.bool:

@@ -99,3 +99,7 @@ def deflated_zip_bomb(inflated: int = 2 << 30, name: str = "archive/data.pkl") -
                           len(fname), 0, 0, 0, 0, 0, 0) + fname
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(body), 0)
     return local + body + central + end
+
+
+def binbytes(data: bytes) -> bytes:
+    return b"B" + struct.pack("<I", len(data)) + data

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import networks
-from networks import PickleError, load_network_pkl, save_network_pkl, stylegan2, stylegan3
+from networks import PickleError, load_network_pkl, safe_unpickle, save_network_pkl, stylegan2, stylegan3
 from networks.pickle_io import FORMAT, _encode
 
 from . import hostile as h
@@ -240,6 +240,19 @@ ESCAPES = {
     "reference cycle": lambda: h.asm(h.EMPTY_LIST, h.PUT(9), h.GET(9), h.APPEND),
     "newline in a kwarg name": lambda: _ours({**_SMALL, "bad\nname": 1}),
     "bfloat16 array record": lambda: _ours_array(torch.zeros(3, dtype=torch.bfloat16)),
+    # Python refuses to write an integer of more than 4300 digits as text: every message naming one would fail.
+    "5000-digit kwarg, ours": lambda: _ours({**_SMALL, "z_dim": 10**5000}),
+    "5000-digit kwarg, NVlabs": lambda: h.nvlabs_generator({**_SMALL, "z_dim": 10**5000}),
+    "5000-digit dict key, ours": lambda: _ours({**_SMALL, "mapping_kwargs": {10**5000: 1}}),
+    "5000-digit dict key, NVlabs": lambda: _nvlabs_value(10**5000, h.V(1)),
+    "empty tensor at offset 2**63": lambda: _nvlabs_value("training_set_kwargs", _tensor_at(_storage_blob(2), 2**63,
+                                                                                            (0,), (1,))),
+    "empty tensor past its storage": lambda: _nvlabs_value("training_set_kwargs", _tensor_at(_storage_blob(2), 3,
+                                                                                            (0,), (1,))),
+    "empty array of 2**117 elements otherwise": lambda: _nvlabs_value("training_set_kwargs", _float64_array(
+        (0, 2**39, 2**39, 2**39), h.binbytes(b""))),
+    "empty tensor of 2**117 elements otherwise": lambda: _nvlabs_value("training_set_kwargs", _tensor_at(
+        _storage_blob(0), 0, (0, 2**39, 2**39, 2**39), (1, 1, 1, 1))),
 }
 
 
@@ -281,8 +294,19 @@ def _storage_blob(numel: int) -> bytes:
 
 
 def _tensor_of(storage: bytes, size, stride) -> bytes:
-    return (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + storage + h.V(0) + h.V(size) + h.V(stride)
+    return _tensor_at(storage, 0, size, stride)
+
+
+def _tensor_at(storage: bytes, offset: int, size, stride) -> bytes:
+    return (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + storage + h.V(offset) + h.V(size) + h.V(stride)
             + h.V(False) + h.G("collections", "OrderedDict") + h.EMPTY_TUPLE + h.REDUCE + h.TUPLE + h.REDUCE)
+
+
+def _float64_array(shape, data: bytes) -> bytes:
+    """numpy's own reconstruction of a float64 array of ``shape`` over the bytes that opcodes ``data`` push."""
+    dtype = h.G("numpy", "dtype") + h.V(("f8", False, True)) + h.REDUCE
+    return (h.G("numpy.core.multiarray", "_reconstruct") + h.G("numpy", "ndarray") + h.V((0,)) + b"C\x01b"
+            + h.TUPLE3 + h.REDUCE + h.MARK + h.V(1) + h.V(shape) + dtype + h.V(False) + data + h.TUPLE + h.BUILD)
 
 
 def _tensor_past_its_storage():
@@ -302,6 +326,13 @@ def test_crafted_records_raise_only_pickle_errors(name, warm):
     with pytest.raises(PickleError) as info:
         load_network_pkl(io.BytesIO(ESCAPES[name]()))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("opcodes", [b"\x8b" + (1000).to_bytes(4, "little") + b"\x01" * 1000,
+                                     b"L" + b"9" * 500 + b"L\n", b"I" + b"9" * 500 + b"\n"])
+def test_integers_are_small(opcodes):
+    with pytest.raises(PickleError, match="integer of"):
+        safe_unpickle.parse_pickle(h.asm(opcodes))
 
 
 # --------------------------------------------------------------------------------------------------------------
