@@ -4,6 +4,8 @@
 2. process-wide poisoning through BUILD (afterwards a good file loads bit-identical, torch._utils is unchanged);
 4. resource exhaustion from small files (each refused within 2 s and 200 MB of RSS growth, measured with psutil);
 5. errors escaping the error class (crafted records, wrong kinds of values where networks belong);
+6. shared data: one nested storage blob named many times is parsed once, one budget of opcodes covers a file,
+   one storage's bytes are materialised once however many records or zip entries name them;
 7. names from a file reach messages escaped (no terminal escapes, no lone surrogates).
 Class 3 (TorchScript detectors) is in tests/metrics/test_detector_trust.py.
 """
@@ -191,6 +193,8 @@ BOMBS = {
     "stride-0 tensor of 2**30 elements": lambda: _nvlabs_value("training_set_kwargs", _tensor_of(
         _storage_blob(2), (2**30,), (0,))),
     "40 views of one 64 KB storage": lambda: _views_of_one_storage(16384, 40),
+    # 100 M opcodes when each reference parses the blob again (tens of seconds); 50,000 when it is parsed once.
+    "one 100 KB storage blob named 2000 times": lambda: _blob_named_many_times(1, 50_000, 2000),
 }
 
 
@@ -328,11 +332,122 @@ def test_crafted_records_raise_only_pickle_errors(name, warm):
     assert "\n" not in str(info.value)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# 6. Shared data: parsed once, within one budget per file, materialised once
+
+
+def _blob_named_many_times(numel: int, pad_ops: int, count: int, views: bool = False) -> bytes:
+    """{'training_set_kwargs': [count records]}: each record is ``_load_from_bytes`` called again on ONE blob in the
+    memo (a few bytes per reference); with ``views``, each is a one-element tensor of that storage instead."""
+    blob = h.legacy_storage_stream(numel, pad_ops)
+    head = (h.G("torch.storage", "_load_from_bytes") + h.PUT(1) + h.POP + h.binbytes(blob) + h.TUPLE1 + h.PUT(2)
+            + h.POP)
+    storage = h.GET(1) + h.GET(2) + h.REDUCE
+    if views:
+        head += (h.G("torch._utils", "_rebuild_tensor_v2") + h.PUT(3) + h.POP + h.G("collections", "OrderedDict")
+                 + h.EMPTY_TUPLE + h.REDUCE + h.PUT(4) + h.POP)
+        one = (h.GET(3) + h.MARK + storage + h.V(0) + h.V((1,)) + h.V((1,)) + h.V(False) + h.GET(4) + h.TUPLE
+               + h.REDUCE)
+    else:
+        one = storage
+    return h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), head, h.MARK, one * count, h.LIST, h.SETITEM)
+
+
 @pytest.mark.parametrize("opcodes", [b"\x8b" + (1000).to_bytes(4, "little") + b"\x01" * 1000,
                                      b"L" + b"9" * 500 + b"L\n", b"I" + b"9" * 500 + b"\n"])
 def test_integers_are_small(opcodes):
     with pytest.raises(PickleError, match="integer of"):
         safe_unpickle.parse_pickle(h.asm(opcodes))
+
+
+def test_one_blob_named_many_times_is_parsed_once_and_shared():
+    # 50 references to a blob of 20,000 opcodes under a budget of 100,000 for the whole file: it fits only if the
+    # blob is parsed once, and then every reference is the one storage.
+    data = _blob_named_many_times(3, 20_000, 50)
+    tree = safe_unpickle.load_pickle(data, safe_unpickle.Limits(max_ops=100_000))
+    storages = tree["training_set_kwargs"]
+    assert len(storages) == 50 and all(s is storages[0] for s in storages)
+
+
+def test_one_opcode_budget_covers_all_pickles_of_a_file():
+    # Ten distinct blobs of 20,000 opcodes each: every one fits a budget of 100,000, the file does not.
+    blobs = [h.G("torch.storage", "_load_from_bytes") + h.binbytes(h.legacy_storage_stream(3, 20_000)) + h.TUPLE1
+             + h.REDUCE for _ in range(10)]
+    data = h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.MARK, *blobs, h.LIST, h.SETITEM)
+    safe_unpickle.load_pickle(data, safe_unpickle.Limits(max_ops=250_000))  # the whole file fits 250,000
+    with pytest.raises(PickleError, match="more than 100000 pickle opcodes in one file"):
+        safe_unpickle.load_pickle(data, safe_unpickle.Limits(max_ops=100_000))
+
+
+def test_views_of_one_blob_share_one_storage():
+    data = _blob_named_many_times(1000, 0, 16, views=True)
+    tensors = safe_unpickle.materialize(safe_unpickle.load_pickle(data))["training_set_kwargs"]
+    assert len(tensors) == 16 and len({t.untyped_storage().data_ptr() for t in tensors}) == 1
+
+
+def test_one_buffer_is_the_data_of_one_array():
+    def arrays(shapes) -> bytes:  # numpy arrays over ONE memoised buffer of 64 bytes
+        parts = [h.binbytes(bytes(64)), h.PUT(7), h.POP]
+        parts += [_float64_array(shape, h.GET(7)) for shape in shapes]
+        return h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.MARK, *parts, h.LIST, h.SETITEM)
+
+    same = safe_unpickle.materialize(safe_unpickle.load_pickle(arrays([(8,), (8,), (8,)])))["training_set_kwargs"]
+    assert len(same) == 3 and all(a is same[0] for a in same) and same[0].shape == (8,)
+    with pytest.raises(PickleError, match="two different numpy arrays"):
+        safe_unpickle.load_pickle(arrays([(8,), (2, 4)]))
+
+
+_BIG = 2 << 20  # float32 elements: 8 MiB; 128 references copied would be 1 GiB
+
+
+def _aliased_zip(numel: int, count: int) -> bytes:
+    """Our format with ``count`` storages whose zip entries all name the bytes of one (one-element views each)."""
+    def tensor(key: str) -> bytes:
+        pid = (h.MARK + h.V("storage") + h.G("torch", "FloatStorage") + h.V(key) + h.V("cpu") + h.V(numel)
+               + h.TUPLE + b"Q")
+        return _tensor_of(pid, (1,), (1,))
+
+    pkl = h.asm(h.EMPTY_DICT, h.V("format"), h.V(FORMAT), h.SETITEM, h.V("data"), h.EMPTY_DICT, h.V("G_ema"),
+                h.NONE, h.SETITEM, h.V("x"), h.MARK, *(tensor(str(i)) for i in range(count)), h.LIST, h.SETITEM,
+                h.SETITEM)
+    members = {"archive/data.pkl": pkl, "archive/byteorder": b"little", "archive/data/0": bytes(4 * numel)}
+    return h.stored_zip(members, {f"archive/data/{i}": "archive/data/0" for i in range(1, count)})
+
+
+def test_aliased_zip_entries_are_refused():
+    with pytest.raises(PickleError, match="aliased"):
+        load_network_pkl(io.BytesIO(_aliased_zip(1000, 2)))
+
+
+# A fresh process: memory freed by earlier tests would be reused without showing as growth. ru_maxrss is the peak.
+_PEAK_CHILD = """
+import io, resource, sys
+sys.path.insert(0, {root!r})
+import networks
+data = open(sys.argv[1], 'rb').read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    networks.load_network_pkl(io.BytesIO(data))
+    print('loaded')
+except networks.PickleError as e:
+    print('PickleError:', e)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["nvlabs memo", "ours aliased entries"])
+def test_one_storage_named_many_times_is_materialised_once(fmt, tmp_path):
+    payload = (_blob_named_many_times(_BIG, 0, 128, views=True) if fmt == "nvlabs memo"
+               else _aliased_zip(_BIG, 128))
+    assert len(payload) < 9 << 20
+    (tmp_path / "shared.pkl").write_bytes(payload)
+    proc = subprocess.run([sys.executable, "-c", _PEAK_CHILD.format(root=ROOT), str(tmp_path / "shared.pkl")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    outcome, grown = proc.stdout.strip().splitlines()
+    # NVlabs: refused for holding no generator, after loading its one storage; ours: refused as aliased.
+    assert outcome.startswith("PickleError:"), outcome
+    assert int(grown) < 300 << 20, f"{fmt}: peak RSS grew {int(grown) >> 20} MB"
 
 
 # --------------------------------------------------------------------------------------------------------------
