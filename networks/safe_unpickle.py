@@ -7,25 +7,31 @@ Nothing from a file is ever called, by construction:
    ``REDUCE``/``NEWOBJ`` only ever produce a :class:`Call` record (callee and arguments, nothing is called);
    ``BUILD`` only attaches state to such a record, once; ``SETITEM(S)``/``APPEND(S)``/``ADDITEMS`` act only on
    real dicts, lists and sets or on a record. Opcodes that import or call anything else (``INST``, ``OBJ``,
-   ``EXT*``, out-of-band buffers) are refused. The memo is a dict (no memo-index bomb), the number of opcodes
-   is bounded, and every length is checked against the bytes actually present.
+   ``EXT*``, out-of-band buffers) are refused. The memo is a dict (no memo-index bomb), every length is
+   checked against the bytes actually present, and integers are small. One :class:`Budget` of opcodes covers a
+   whole file: its outer pickle and every pickle nested in it together.
 2. **Validate** (:func:`validate`): the record tree is walked once per object (memoised references are
    followed once), with bounded depth, bounded unique nodes and a bounded *expanded* size (a "billion laughs"
    of shared references is refused, not expanded). Each record is checked against the one shape it may have
    (a tensor: storage, offset, sizes and strides inside the storage's real bytes; an ndarray: numeric dtype,
    raw bytes of exactly the right length; ...) and turned into a plain tree whose leaves are specs
    (:class:`TensorSpec`, :class:`ArraySpec`, :class:`BytesSpec`, :class:`PersistentSpec`). No tensor exists yet.
+   Shared data stays shared: one nested storage blob is parsed once however many records name it, and the bytes
+   the file makes the loader allocate are counted once per distinct buffer against one cap.
 3. **Materialize** (:func:`materialize`): our code builds tensors and arrays from the validated specs, each
-   storage once.
+   storage once (views of one storage share it; nothing is copied per reference).
 
 Containers: :func:`read_torch_zip` reads ``torch.save`` zips (our format) with the same machine; members must be
 stored uncompressed (``torch.save`` never compresses), so no decompression happens at all, and ``data.pkl`` is
-capped. NVlabs' nested storage blobs (``torch.storage._load_from_bytes``, legacy ``torch.save`` streams) are
-parsed by the same machine too. Every failure is a :class:`networks.errors.PickleError` with a one-line reason.
+capped, and members whose bytes overlap (aliased entries: one storage's bytes under many names) are refused.
+NVlabs' nested storage blobs (``torch.storage._load_from_bytes``, legacy ``torch.save`` streams) are parsed by
+the same machine, within the same budget. Every failure is a :class:`networks.errors.PickleError` with a
+one-line reason (printable: names from the file are escaped).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import struct
@@ -38,10 +44,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import PickleError
+from .errors import PickleError, printable
 
 __all__ = ['Limits', 'Global', 'Call', 'Persistent', 'StorageSpec', 'TensorSpec', 'ArraySpec', 'BytesSpec',
-           'PersistentSpec', 'parse_pickle', 'validate', 'materialize', 'load_pickle', 'read_torch_zip',
+           'PersistentSpec', 'Budget', 'parse_pickle', 'validate', 'materialize', 'load_pickle', 'read_torch_zip',
            'walk_unique']
 
 
@@ -49,12 +55,12 @@ __all__ = ['Limits', 'Global', 'Call', 'Persistent', 'StorageSpec', 'TensorSpec'
 class Limits:
     """Bounds on what one file may make the loader do; the defaults fit real networks with a wide margin."""
 
-    max_ops: int = 5_000_000           # pickle opcodes executed per pickle
+    max_ops: int = 5_000_000           # pickle opcodes executed per file (nested pickles included)
     max_nodes: int = 2_000_000         # unique objects in the record tree
     max_expanded: int = 5_000_000      # objects counted once per reference (shared references expanded)
     max_depth: int = 100               # nesting of containers and records
     max_data_pkl: int = 256 << 20      # bytes of a zip's data.pkl
-    max_total_bytes: int = 16 << 30    # bytes of all tensor storages together
+    max_total_bytes: int = 16 << 30    # bytes materialised: storages, arrays, byte strings (each buffer once)
     max_ndim: int = 8
     max_str: int = 1 << 20             # bytes of one string (NVlabs' embedded module source is ~100 KB)
 
@@ -62,9 +68,17 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = ' '.join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + '...'
+def _one_line(text, limit: int = 300) -> str:
+    return printable(text, limit)
+
+
+class Budget:
+    """The work one file may make the loader do: pickle opcodes, counted over the file's outer pickle and every
+    pickle nested in it (storage blobs) together, so no arrangement of references multiplies it."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.max_ops = (limits or DEFAULT_LIMITS).max_ops
+        self.ops = 0  # opcodes executed so far, by every pickle of the file
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -148,14 +162,16 @@ def resolve_global(module: str, name: str) -> Global:
 
 
 _TEXT_LINE_MAX = 512
-_LONG_BYTES_MAX = 4096  # a network pickle's integers are small; bounding them keeps int conversions cheap
+# A network pickle's integers are small (the largest, the legacy torch magic number, has 10 bytes). Bounding them
+# keeps arithmetic cheap and every integer printable: Python refuses to turn one of over 4300 digits into text.
+_LONG_BYTES_MAX = 64
 
 
 class _Machine:
     """Runs one pickle from ``buf[pos:]``; see the module docstring for what each opcode may do."""
 
-    def __init__(self, buf: memoryview, pos: int, limits: Limits):
-        self.buf, self.pos, self.end, self.limits = buf, pos, len(buf), limits
+    def __init__(self, buf: memoryview, pos: int, limits: Limits, budget: Budget):
+        self.buf, self.pos, self.end, self.limits, self.budget = buf, pos, len(buf), limits, budget
         self.stack: list = []
         self.metastack: list = []
         self.memo: dict = {}
@@ -193,7 +209,7 @@ class _Machine:
 
     def run(self) -> tuple[Any, int]:
         ops = 0
-        max_ops = self.limits.max_ops
+        left = self.budget.max_ops - self.budget.ops  # what the file's earlier pickles left of its budget
         dispatch = _DISPATCH
         try:
             while True:
@@ -202,8 +218,8 @@ class _Machine:
                 op = self.buf[self.pos]
                 self.pos += 1
                 ops += 1
-                if ops > max_ops:
-                    raise PickleError(f'more than {max_ops} pickle opcodes: refused')
+                if ops > left:
+                    raise PickleError(f'more than {self.budget.max_ops} pickle opcodes in one file: refused')
                 handler = dispatch.get(op)
                 if handler is None:
                     raise PickleError(_refused_opcode(op))
@@ -214,6 +230,8 @@ class _Machine:
         except Exception as err:  # only our own data-structure code runs here: any failure means a corrupt file
             raise PickleError(f'truncated or corrupt pickle at byte {self.pos} ({type(err).__name__}: '
                               f'{_one_line(err, 120)})') from None
+        finally:
+            self.budget.ops += ops
 
 
 def _refused_opcode(op: int) -> str:
@@ -253,13 +271,19 @@ def _op_pop(m):
         m.pop_mark()
 
 
+def _small_int(value: int) -> int:
+    if value.bit_length() > 8 * _LONG_BYTES_MAX:
+        raise PickleError(f'an integer of more than {_LONG_BYTES_MAX} bytes: refused')
+    return value
+
+
 def _op_int(m):
     text = m.line()
-    m.stack.append(False if text == '00' else True if text == '01' else int(text))
+    m.stack.append(False if text == '00' else True if text == '01' else _small_int(int(text)))
 
 
 def _op_long(m):
-    m.stack.append(int(m.line().rstrip('L')))
+    m.stack.append(_small_int(int(m.line().rstrip('L'))))
 
 
 def _op_long_n(size_fmt, size_len):
@@ -505,11 +529,14 @@ _DISPATCH: dict[int, Callable[[_Machine], Any]] = {
 }
 
 
-def parse_pickle(data: bytes | bytearray | memoryview, pos: int = 0,
-                 limits: Limits = DEFAULT_LIMITS) -> tuple[Any, int]:
-    """Runs one pickle starting at ``pos``: (record tree, position after STOP). Nothing is called."""
+def parse_pickle(data: bytes | bytearray | memoryview, pos: int = 0, limits: Limits = DEFAULT_LIMITS,
+                 budget: Budget | None = None) -> tuple[Any, int]:
+    """Runs one pickle starting at ``pos``: (record tree, position after STOP). Nothing is called.
+
+    ``budget``: the file's opcode budget, shared with its other pickles (a fresh one when None).
+    """
     buf = memoryview(data).cast('B') if not isinstance(data, memoryview) else data
-    return _Machine(buf, pos, limits).run()
+    return _Machine(buf, pos, limits, budget if budget is not None else Budget(limits)).run()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -577,16 +604,33 @@ StorageResolver = Callable[[Any], StorageSpec]
 
 
 class _Validator:
-    def __init__(self, limits: Limits, resolve_storage: StorageResolver | None):
+    def __init__(self, limits: Limits, resolve_storage: StorageResolver | None, budget: Budget):
         self.limits = limits
         self.resolve_storage = resolve_storage
+        self.budget = budget
         self.done: dict[int, Any] = {}
         self.active: set[int] = set()
         self.expanded: dict[int, int] = {}
         self.nodes = 0
         self.storages: dict[int, StorageSpec] = {}
-        self.total_bytes = 0
+        # Specs by the file buffer (a memoryview from the pickle) they are made of: a blob or an array's bytes named
+        # by many records (through the memo) gives one spec, so it is parsed once and materialised once.
+        self.blobs: dict[int, StorageSpec] = {}
+        self.arrays: dict[int, ArraySpec] = {}
+        self.total_bytes = 0    # bytes materialise() will allocate: storages, arrays, byte strings, each once
+        self.storage_bytes = 0  # of which tensor storages
         self.tensor_bytes = 0  # all tensors' elements: many views of one storage could otherwise multiply it
+
+    def charge(self, nbytes: int) -> None:
+        self.total_bytes += nbytes
+        if self.total_bytes > self.limits.max_total_bytes:
+            raise PickleError(f'tensors, arrays and bytes exceed {self.limits.max_total_bytes} bytes: refused')
+
+    def add_storage(self, spec: StorageSpec) -> None:
+        if id(spec) not in self.storages:
+            self.storages[id(spec)] = spec
+            self.storage_bytes += spec.nbytes
+            self.charge(spec.nbytes)
 
     # The expanded size counts an object once per reference: shared references cannot multiply work later.
     def size_of(self, node) -> int:
@@ -621,6 +665,7 @@ class _Validator:
     def convert(self, node, depth):
         t = type(node)
         if t is memoryview:
+            self.charge(len(node))
             return BytesSpec(node), ()
         if t is list:
             return [self.check(v, depth) for v in node], node
@@ -655,11 +700,7 @@ class _Validator:
         if self.resolve_storage is None:
             raise PickleError('refused a persistent id in a plain pickle')
         spec = self.resolve_storage(node.pid)
-        if id(spec) not in self.storages:
-            self.storages[id(spec)] = spec
-            self.total_bytes += spec.nbytes
-            if self.total_bytes > self.limits.max_total_bytes:
-                raise PickleError(f'tensor storages exceed {self.limits.max_total_bytes} bytes: refused')
+        self.add_storage(spec)
         return spec
 
     def call(self, node: Call, depth):
@@ -716,17 +757,23 @@ def _call_persistent(v: _Validator, node: Call, depth):
     return PersistentSpec(_one_line(meta['class_name'], 100), checked, len(src or '')), [state]
 
 
-def _shape(value, what: str, limits: Limits) -> tuple[int, ...]:
-    _want(type(value) is tuple and len(value) <= limits.max_ndim and all(_is_int(s) and 0 <= s < 2 ** 40
+_MAX_ELEMENTS = 2 ** 40
+
+
+def _shape(value, what: str, limits: Limits, sizes: bool = True) -> tuple[int, ...]:
+    """A tuple of sizes (or, ``sizes=False``, of strides), each in range."""
+    _want(type(value) is tuple and len(value) <= limits.max_ndim and all(_is_int(s) and 0 <= s < _MAX_ELEMENTS
                                                                           for s in value), what)
+    # Zero-size shapes too: their other dimensions together stay in range (numpy and torch refuse more).
+    _want(not sizes or math.prod(max(s, 1) for s in value) < _MAX_ELEMENTS, f'{what} (too many elements)')
     return value
 
 
 def _tensor_spec(v: _Validator, storage, offset, size, stride) -> TensorSpec:
     _want(isinstance(storage, StorageSpec), 'tensor (its storage is not a storage)')
-    _want(_is_int(offset) and offset >= 0, 'tensor offset')
+    _want(_is_int(offset) and 0 <= offset <= storage.numel, 'tensor offset')  # == numel: an empty tail view
     size = _shape(size, 'tensor size', v.limits)
-    stride = _shape(stride, 'tensor stride', v.limits)
+    stride = _shape(stride, 'tensor stride', v.limits, sizes=False)
     _want(len(size) == len(stride), 'tensor (size and stride differ in length)')
     numel = math.prod(size)
     if numel > 0:
@@ -775,13 +822,19 @@ def _storage_class(value) -> torch.dtype:
 
 
 def _call_storage_from_bytes(v: _Validator, node: Call, depth):
-    """NVlabs' nested storage blob: a legacy ``torch.save`` stream of one storage, parsed with this machine."""
+    """NVlabs' nested storage blob: a legacy ``torch.save`` stream of one storage, parsed with this machine.
+
+    One blob named by many records (the memo lets a file repeat a reference for a few bytes) is parsed once and
+    gives one storage, shared by all of them.
+    """
     _want(len(node.args) == 1 and type(node.args[0]) is memoryview, 'storage blob')
     blob = node.args[0]
+    if id(blob) in v.blobs:
+        return v.blobs[id(blob)], ()
     pos = 0
     values = []
     for _ in range(4):  # magic number, protocol version, system info, the object
-        value, pos = parse_pickle(blob, pos, v.limits)
+        value, pos = parse_pickle(blob, pos, v.limits, v.budget)
         values.append(value)
     magic, protocol, sys_info, obj = values
     _want(magic == _LEGACY_MAGIC and protocol == 1001, 'storage blob (not a legacy torch stream)')
@@ -791,17 +844,15 @@ def _call_storage_from_bytes(v: _Validator, node: Call, depth):
     dtype = _storage_class(storage_type)
     _want(kind == 'storage' and type(key) is str and _is_int(numel) and numel >= 0 and view is None,
           'storage blob persistent id')
-    keys, pos = parse_pickle(blob, pos, v.limits)
+    keys, pos = parse_pickle(blob, pos, v.limits, v.budget)
     _want(keys == [key], 'storage blob keys')
-    machine = _Machine(blob, pos, v.limits)
+    machine = _Machine(blob, pos, v.limits, v.budget)
     stored = machine.unpack('<q', 8)
     _want(stored == numel, 'storage blob (element count disagrees)')
     raw = machine.take(numel * _itemsize(dtype))
     spec = StorageSpec(dtype, numel, lambda raw=raw: raw)
-    v.storages[id(spec)] = spec
-    v.total_bytes += spec.nbytes
-    if v.total_bytes > v.limits.max_total_bytes:
-        raise PickleError(f'tensor storages exceed {v.limits.max_total_bytes} bytes: refused')
+    v.blobs[id(blob)] = spec
+    v.add_storage(spec)
     return spec, ()
 
 
@@ -834,7 +885,15 @@ def _call_np_reconstruct(v: _Validator, node: Call, depth):
     dtype = _np_dtype(v, dtype)
     _want(type(fortran) is bool and type(raw) is memoryview, 'numpy array (only raw numeric data is allowed)')
     _want(len(raw) == math.prod(shape) * dtype.itemsize, 'numpy array (data length disagrees with its shape)')
-    return ArraySpec(dtype, shape, raw, fortran), ()
+    spec = v.arrays.get(id(raw))
+    if spec is not None:  # the same bytes named again (through the memo): the same array, or refused
+        if (spec.dtype, spec.shape, spec.fortran) != (dtype, shape, fortran):
+            raise PickleError('refused one buffer used as the data of two different numpy arrays')
+        return spec, ()
+    spec = ArraySpec(dtype, shape, raw, fortran)
+    v.arrays[id(raw)] = spec
+    v.charge(len(raw))
+    return spec, ()
 
 
 def _call_np_scalar(v: _Validator, node: Call, depth):
@@ -856,15 +915,20 @@ _CALLS = {
 }
 
 
-def validate(tree, limits: Limits = DEFAULT_LIMITS, resolve_storage: StorageResolver | None = None):
-    """The record tree as plain data with spec leaves, or PickleError. See the module docstring."""
-    validator = _Validator(limits, resolve_storage)
+def validate(tree, limits: Limits = DEFAULT_LIMITS, resolve_storage: StorageResolver | None = None,
+             budget: Budget | None = None):
+    """The record tree as plain data with spec leaves, or PickleError. See the module docstring.
+
+    ``budget``: the file's opcode budget, which nested storage blobs spend too (pass the one its outer pickle
+    was parsed with).
+    """
+    validator = _Validator(limits, resolve_storage, budget if budget is not None else Budget(limits))
     try:
         out = validator.check(tree)
     except RecursionError:
         raise PickleError('nesting too deep: refused') from None
-    if validator.tensor_bytes > 2 * validator.total_bytes + (1 << 20):
-        raise PickleError(f'tensors claim {validator.tensor_bytes} bytes from {validator.total_bytes} bytes of '
+    if validator.tensor_bytes > 2 * validator.storage_bytes + (1 << 20):
+        raise PickleError(f'tensors claim {validator.tensor_bytes} bytes from {validator.storage_bytes} bytes of '
                           'storage: refused')
     return out
 
@@ -877,6 +941,8 @@ def _storage_tensor(spec: StorageSpec) -> torch.Tensor:
     raw = spec.read()
     if len(raw) != spec.nbytes:
         raise PickleError('a tensor storage has fewer bytes than its header says')
+    if spec.numel == 0:  # an empty byte tensor cannot be viewed as a wider dtype
+        return torch.empty(0, dtype=spec.dtype)
     # A fresh, aligned copy: the result never aliases the file buffer.
     flat = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8).copy())
     if spec.dtype == torch.bool:
@@ -951,8 +1017,9 @@ def walk_unique(tree, visit: Callable[[Any], bool]) -> bool:
 
 def load_pickle(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS):
     """A plain pickle (NVlabs' format, detector pickles) -> validated tree with spec leaves."""
-    tree, _ = parse_pickle(data, 0, limits)
-    return validate(tree, limits)
+    budget = Budget(limits)
+    tree, _ = parse_pickle(data, 0, limits, budget)
+    return validate(tree, limits, budget=budget)
 
 
 _KEY = re.compile(r'[A-Za-z0-9_.]{1,64}')
@@ -973,9 +1040,22 @@ def read_torch_zip(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
     prefix = pkl_names[0][: -len('data.pkl')]
 
     view = memoryview(data).cast('B') if not isinstance(data, memoryview) else data
+    # Byte ranges of the members used so far, sorted: two central-directory entries may not share bytes (one
+    # storage's bytes under many names would be materialised once per name).
+    starts: list[int] = []
+    ends: list[int] = []
 
-    def read_member(name: str, expected: int | None, cap: int) -> memoryview:
-        """A stored member as a zero-copy view of the file, after checking its bounds and its CRC."""
+    def claim(name: str, start: int, end: int) -> None:
+        if start == end:
+            return
+        i = bisect.bisect_right(starts, start)
+        if (i > 0 and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
+            raise PickleError(f'refused zip member {name}: its bytes overlap another member\'s (aliased entries)')
+        starts.insert(i, start)
+        ends.insert(i, end)
+
+    def locate(name: str, expected: int | None, cap: int) -> tuple[int, int, int]:
+        """(start, end, CRC) of a stored member's bytes in the file, after checking its bounds; claimed."""
         info = infos.get(name)
         if info is None:
             raise PickleError(f'truncated or corrupt file ({name} is missing)')
@@ -991,10 +1071,18 @@ def read_torch_zip(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
         start += 30 + int.from_bytes(header[26:28], 'little') + int.from_bytes(header[28:30], 'little')
         if info.compress_size != info.file_size or start + info.file_size > len(view):
             raise PickleError(f'truncated or corrupt file ({name} reaches past the end)')
-        out = view[start:start + info.file_size]
-        if zlib.crc32(out) != info.CRC:
+        claim(name, start, start + info.file_size)
+        return start, start + info.file_size, info.CRC
+
+    def read(name: str, start: int, end: int, crc: int) -> memoryview:
+        """A located member as a zero-copy view of the file, after checking its CRC."""
+        out = view[start:end]
+        if zlib.crc32(out) != crc:
             raise PickleError(f'truncated or corrupt file ({name}: checksum mismatch)')
         return out
+
+    def read_member(name: str, expected: int | None, cap: int) -> memoryview:
+        return read(name, *locate(name, expected, cap))
 
     if prefix + 'byteorder' in infos and bytes(read_member(prefix + 'byteorder', None, 16)) != b'little':
         raise PickleError('refused a big-endian torch file')
@@ -1016,9 +1104,11 @@ def read_torch_zip(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
         if info is None or info.file_size != nbytes or info.compress_type != zipfile.ZIP_STORED:
             raise PickleError(f'truncated or corrupt file (storage {key}: member missing, compressed or of the '
                               f'wrong size)')
-        spec = StorageSpec(dtype, numel, lambda: read_member(name, nbytes, nbytes))
+        where = locate(name, nbytes, nbytes)
+        spec = StorageSpec(dtype, numel, lambda: read(name, *where))
         storages[key] = spec
         return spec
 
-    tree, _ = parse_pickle(pkl, 0, limits)
-    return validate(tree, limits, resolve)
+    budget = Budget(limits)
+    tree, _ = parse_pickle(pkl, 0, limits, budget)
+    return validate(tree, limits, resolve, budget)

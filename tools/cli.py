@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from networks.errors import UserError
+from networks.errors import UserError, printable
 
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
            'positive_float', 'nonnegative_float', 'probability', 'int_range', 'float_range', 'seed', 'seed_list',
@@ -56,7 +56,7 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
     except FileNotFoundError as err:
         if debug:
             raise
-        print(f'error: file not found: {err.filename or err}', file=sys.stderr)
+        print(f'error: file not found: {printable(err.filename or err)}', file=sys.stderr)
         return 1
     except OSError as err:
         # The user's paths and disk (permissions, a file where a folder is expected, a full disk) are input too;
@@ -64,7 +64,7 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
         if debug or not (isinstance(err, _PATH_ERRORS) or err.errno in (errno.ENOSPC, errno.EDQUOT)):
             raise
         where = f' ({err.filename})' if err.filename else ''
-        print(f'error: {err.strerror or err}{where}', file=sys.stderr)
+        print(f'error: {printable(f"{err.strerror or err}{where}")}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print('error: interrupted', file=sys.stderr)
@@ -85,8 +85,8 @@ def main_entry(parser: ArgumentParser, body: Callable[[argparse.Namespace], obje
 
 
 def _one_line(err: BaseException) -> str:
-    text = ' '.join(str(err).split()) or type(err).__name__
-    return text
+    """The error as one printable line: names from files and paths may hold terminal escapes or lone surrogates."""
+    return printable(err) or type(err).__name__
 
 
 # ------------------------------------------------------------------------------------------------------------

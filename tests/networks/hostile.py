@@ -99,3 +99,40 @@ def deflated_zip_bomb(inflated: int = 2 << 30, name: str = "archive/data.pkl") -
                           len(fname), 0, 0, 0, 0, 0, 0) + fname
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(body), 0)
     return local + body + central + end
+
+
+def legacy_storage_stream(numel: int, pad_ops: int = 0) -> bytes:
+    """The bytes ``torch.storage._load_from_bytes`` takes (a legacy ``torch.save`` stream of a float32 storage of
+    ``numel`` zeros), with ``pad_ops`` harmless opcodes (NONE, POP) in its first pickle: work for a parser."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage is deprecated; NVlabs' files are made this way
+        blob = torch.zeros(numel).storage().__reduce__()[1][0]
+    assert blob[:2] == b"\x80\x02"
+    return blob[:2] + (NONE + POP) * (pad_ops // 2) + blob[2:]
+
+
+def binbytes(data: bytes) -> bytes:
+    return b"B" + struct.pack("<I", len(data)) + data
+
+
+def stored_zip(members: dict[str, bytes], aliases: dict[str, str] | None = None) -> bytes:
+    """An uncompressed zip of ``members``; each of ``aliases`` (name -> member) is one more central-directory entry
+    whose bytes are that member's (the same local header): many names, one copy of the bytes in the file."""
+    out, central, where = bytearray(), bytearray(), {}
+    for name, data in members.items():
+        fname, crc = name.encode(), zlib.crc32(data)
+        where[name] = (len(out), crc, len(data))
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, crc, len(data), len(data), len(fname), 0)
+        out += fname + data
+    entries = [(name, name) for name in members] + list((aliases or {}).items())
+    for name, target in entries:
+        offset, crc, size = where[target]
+        fname = name.encode()
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, crc, size, size, len(fname),
+                               0, 0, 0, 0, 0, offset) + fname
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
+    return bytes(out + central + end)

@@ -3,7 +3,10 @@
 1. memory corruption through numpy object arrays (run in a subprocess: it must not die by a signal);
 2. process-wide poisoning through BUILD (afterwards a good file loads bit-identical, torch._utils is unchanged);
 4. resource exhaustion from small files (each refused within 2 s and 200 MB of RSS growth, measured with psutil);
-5. errors escaping the error class (crafted records, wrong kinds of values where networks belong).
+5. errors escaping the error class (crafted records, wrong kinds of values where networks belong);
+6. shared data: one nested storage blob named many times is parsed once, one budget of opcodes covers a file,
+   one storage's bytes are materialised once however many records or zip entries name them;
+7. names from a file reach messages escaped (no terminal escapes, no lone surrogates).
 Class 3 (TorchScript detectors) is in tests/metrics/test_detector_trust.py.
 """
 
@@ -22,7 +25,7 @@ import pytest
 import torch
 
 import networks
-from networks import PickleError, load_network_pkl, save_network_pkl, stylegan2, stylegan3
+from networks import PickleError, load_network_pkl, safe_unpickle, save_network_pkl, stylegan2, stylegan3
 from networks.pickle_io import FORMAT, _encode
 
 from . import hostile as h
@@ -190,6 +193,8 @@ BOMBS = {
     "stride-0 tensor of 2**30 elements": lambda: _nvlabs_value("training_set_kwargs", _tensor_of(
         _storage_blob(2), (2**30,), (0,))),
     "40 views of one 64 KB storage": lambda: _views_of_one_storage(16384, 40),
+    # 100 M opcodes when each reference parses the blob again (tens of seconds); 50,000 when it is parsed once.
+    "one 100 KB storage blob named 2000 times": lambda: _blob_named_many_times(1, 50_000, 2000),
 }
 
 
@@ -239,6 +244,19 @@ ESCAPES = {
     "reference cycle": lambda: h.asm(h.EMPTY_LIST, h.PUT(9), h.GET(9), h.APPEND),
     "newline in a kwarg name": lambda: _ours({**_SMALL, "bad\nname": 1}),
     "bfloat16 array record": lambda: _ours_array(torch.zeros(3, dtype=torch.bfloat16)),
+    # Python refuses to write an integer of more than 4300 digits as text: every message naming one would fail.
+    "5000-digit kwarg, ours": lambda: _ours({**_SMALL, "z_dim": 10**5000}),
+    "5000-digit kwarg, NVlabs": lambda: h.nvlabs_generator({**_SMALL, "z_dim": 10**5000}),
+    "5000-digit dict key, ours": lambda: _ours({**_SMALL, "mapping_kwargs": {10**5000: 1}}),
+    "5000-digit dict key, NVlabs": lambda: _nvlabs_value(10**5000, h.V(1)),
+    "empty tensor at offset 2**63": lambda: _nvlabs_value("training_set_kwargs", _tensor_at(_storage_blob(2), 2**63,
+                                                                                            (0,), (1,))),
+    "empty tensor past its storage": lambda: _nvlabs_value("training_set_kwargs", _tensor_at(_storage_blob(2), 3,
+                                                                                            (0,), (1,))),
+    "empty array of 2**117 elements otherwise": lambda: _nvlabs_value("training_set_kwargs", _float64_array(
+        (0, 2**39, 2**39, 2**39), h.binbytes(b""))),
+    "empty tensor of 2**117 elements otherwise": lambda: _nvlabs_value("training_set_kwargs", _tensor_at(
+        _storage_blob(0), 0, (0, 2**39, 2**39, 2**39), (1, 1, 1, 1))),
 }
 
 
@@ -280,8 +298,19 @@ def _storage_blob(numel: int) -> bytes:
 
 
 def _tensor_of(storage: bytes, size, stride) -> bytes:
-    return (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + storage + h.V(0) + h.V(size) + h.V(stride)
+    return _tensor_at(storage, 0, size, stride)
+
+
+def _tensor_at(storage: bytes, offset: int, size, stride) -> bytes:
+    return (h.G("torch._utils", "_rebuild_tensor_v2") + h.MARK + storage + h.V(offset) + h.V(size) + h.V(stride)
             + h.V(False) + h.G("collections", "OrderedDict") + h.EMPTY_TUPLE + h.REDUCE + h.TUPLE + h.REDUCE)
+
+
+def _float64_array(shape, data: bytes) -> bytes:
+    """numpy's own reconstruction of a float64 array of ``shape`` over the bytes that opcodes ``data`` push."""
+    dtype = h.G("numpy", "dtype") + h.V(("f8", False, True)) + h.REDUCE
+    return (h.G("numpy.core.multiarray", "_reconstruct") + h.G("numpy", "ndarray") + h.V((0,)) + b"C\x01b"
+            + h.TUPLE3 + h.REDUCE + h.MARK + h.V(1) + h.V(shape) + dtype + h.V(False) + data + h.TUPLE + h.BUILD)
 
 
 def _tensor_past_its_storage():
@@ -301,3 +330,136 @@ def test_crafted_records_raise_only_pickle_errors(name, warm):
     with pytest.raises(PickleError) as info:
         load_network_pkl(io.BytesIO(ESCAPES[name]()))
     assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 6. Shared data: parsed once, within one budget per file, materialised once
+
+
+def _blob_named_many_times(numel: int, pad_ops: int, count: int, views: bool = False) -> bytes:
+    """{'training_set_kwargs': [count records]}: each record is ``_load_from_bytes`` called again on ONE blob in the
+    memo (a few bytes per reference); with ``views``, each is a one-element tensor of that storage instead."""
+    blob = h.legacy_storage_stream(numel, pad_ops)
+    head = (h.G("torch.storage", "_load_from_bytes") + h.PUT(1) + h.POP + h.binbytes(blob) + h.TUPLE1 + h.PUT(2)
+            + h.POP)
+    storage = h.GET(1) + h.GET(2) + h.REDUCE
+    if views:
+        head += (h.G("torch._utils", "_rebuild_tensor_v2") + h.PUT(3) + h.POP + h.G("collections", "OrderedDict")
+                 + h.EMPTY_TUPLE + h.REDUCE + h.PUT(4) + h.POP)
+        one = (h.GET(3) + h.MARK + storage + h.V(0) + h.V((1,)) + h.V((1,)) + h.V(False) + h.GET(4) + h.TUPLE
+               + h.REDUCE)
+    else:
+        one = storage
+    return h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), head, h.MARK, one * count, h.LIST, h.SETITEM)
+
+
+@pytest.mark.parametrize("opcodes", [b"\x8b" + (1000).to_bytes(4, "little") + b"\x01" * 1000,
+                                     b"L" + b"9" * 500 + b"L\n", b"I" + b"9" * 500 + b"\n"])
+def test_integers_are_small(opcodes):
+    with pytest.raises(PickleError, match="integer of"):
+        safe_unpickle.parse_pickle(h.asm(opcodes))
+
+
+def test_one_blob_named_many_times_is_parsed_once_and_shared():
+    # 50 references to a blob of 20,000 opcodes under a budget of 100,000 for the whole file: it fits only if the
+    # blob is parsed once, and then every reference is the one storage.
+    data = _blob_named_many_times(3, 20_000, 50)
+    tree = safe_unpickle.load_pickle(data, safe_unpickle.Limits(max_ops=100_000))
+    storages = tree["training_set_kwargs"]
+    assert len(storages) == 50 and all(s is storages[0] for s in storages)
+
+
+def test_one_opcode_budget_covers_all_pickles_of_a_file():
+    # Ten distinct blobs of 20,000 opcodes each: every one fits a budget of 100,000, the file does not.
+    blobs = [h.G("torch.storage", "_load_from_bytes") + h.binbytes(h.legacy_storage_stream(3, 20_000)) + h.TUPLE1
+             + h.REDUCE for _ in range(10)]
+    data = h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.MARK, *blobs, h.LIST, h.SETITEM)
+    safe_unpickle.load_pickle(data, safe_unpickle.Limits(max_ops=250_000))  # the whole file fits 250,000
+    with pytest.raises(PickleError, match="more than 100000 pickle opcodes in one file"):
+        safe_unpickle.load_pickle(data, safe_unpickle.Limits(max_ops=100_000))
+
+
+def test_views_of_one_blob_share_one_storage():
+    data = _blob_named_many_times(1000, 0, 16, views=True)
+    tensors = safe_unpickle.materialize(safe_unpickle.load_pickle(data))["training_set_kwargs"]
+    assert len(tensors) == 16 and len({t.untyped_storage().data_ptr() for t in tensors}) == 1
+
+
+def test_one_buffer_is_the_data_of_one_array():
+    def arrays(shapes) -> bytes:  # numpy arrays over ONE memoised buffer of 64 bytes
+        parts = [h.binbytes(bytes(64)), h.PUT(7), h.POP]
+        parts += [_float64_array(shape, h.GET(7)) for shape in shapes]
+        return h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.MARK, *parts, h.LIST, h.SETITEM)
+
+    same = safe_unpickle.materialize(safe_unpickle.load_pickle(arrays([(8,), (8,), (8,)])))["training_set_kwargs"]
+    assert len(same) == 3 and all(a is same[0] for a in same) and same[0].shape == (8,)
+    with pytest.raises(PickleError, match="two different numpy arrays"):
+        safe_unpickle.load_pickle(arrays([(8,), (2, 4)]))
+
+
+_BIG = 2 << 20  # float32 elements: 8 MiB; 128 references copied would be 1 GiB
+
+
+def _aliased_zip(numel: int, count: int) -> bytes:
+    """Our format with ``count`` storages whose zip entries all name the bytes of one (one-element views each)."""
+    def tensor(key: str) -> bytes:
+        pid = (h.MARK + h.V("storage") + h.G("torch", "FloatStorage") + h.V(key) + h.V("cpu") + h.V(numel)
+               + h.TUPLE + b"Q")
+        return _tensor_of(pid, (1,), (1,))
+
+    pkl = h.asm(h.EMPTY_DICT, h.V("format"), h.V(FORMAT), h.SETITEM, h.V("data"), h.EMPTY_DICT, h.V("G_ema"),
+                h.NONE, h.SETITEM, h.V("x"), h.MARK, *(tensor(str(i)) for i in range(count)), h.LIST, h.SETITEM,
+                h.SETITEM)
+    members = {"archive/data.pkl": pkl, "archive/byteorder": b"little", "archive/data/0": bytes(4 * numel)}
+    return h.stored_zip(members, {f"archive/data/{i}": "archive/data/0" for i in range(1, count)})
+
+
+def test_aliased_zip_entries_are_refused():
+    with pytest.raises(PickleError, match="aliased"):
+        load_network_pkl(io.BytesIO(_aliased_zip(1000, 2)))
+
+
+# A fresh process: memory freed by earlier tests would be reused without showing as growth. ru_maxrss is the peak.
+_PEAK_CHILD = """
+import io, resource, sys
+sys.path.insert(0, {root!r})
+import networks
+data = open(sys.argv[1], 'rb').read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    networks.load_network_pkl(io.BytesIO(data))
+    print('loaded')
+except networks.PickleError as e:
+    print('PickleError:', e)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["nvlabs memo", "ours aliased entries"])
+def test_one_storage_named_many_times_is_materialised_once(fmt, tmp_path):
+    payload = (_blob_named_many_times(_BIG, 0, 128, views=True) if fmt == "nvlabs memo"
+               else _aliased_zip(_BIG, 128))
+    assert len(payload) < 9 << 20
+    (tmp_path / "shared.pkl").write_bytes(payload)
+    proc = subprocess.run([sys.executable, "-c", _PEAK_CHILD.format(root=ROOT), str(tmp_path / "shared.pkl")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    outcome, grown = proc.stdout.strip().splitlines()
+    # NVlabs: refused for holding no generator, after loading its one storage; ours: refused as aliased.
+    assert outcome.startswith("PickleError:"), outcome
+    assert int(grown) < 300 << 20, f"{fmt}: peak RSS grew {int(grown) >> 20} MB"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 7. Names from a file are escaped in messages
+
+
+@pytest.mark.parametrize("name", ["\x1b]0;owned\x07\x1b[2J\x1b[31mGenerator", "Gen\ud800erator", "Gen\u202eerator",
+                                  "Gen\x9berator"], ids=["ESC and OSC", "lone surrogate", "bidi override", "C1 CSI"])
+def test_class_names_reach_messages_escaped(name):
+    with pytest.raises(PickleError) as info:
+        load_network_pkl(io.BytesIO(_nvlabs_value("G_ema", h.persistent(name, h.V({})))))
+    text = str(info.value)
+    assert text.isprintable() and "\n" not in text
+    text.encode("utf-8")  # a lone surrogate would raise here, as it does in print()
+    assert "\\x1b" in text or "\\ud800" in text or "\\u202e" in text or "\\x9b" in text

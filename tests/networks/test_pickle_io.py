@@ -2,6 +2,7 @@ import io
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,6 +81,24 @@ def test_nvlabs_format_loads_identical_tensors_without_running_its_code(tmp_path
 
     dump_nvlabs_pickle(path, G2)  # StyleGAN2 with conditioning and a non-default mapping depth
     _assert_same(G2, load_network_pkl(io.BytesIO(path.read_bytes()))["G_ema"])
+
+
+def test_empty_and_many_dimensional_tensors_round_trip(tmp_path):
+    G, _, _ = _nets()
+    base = torch.arange(6.0)
+    empties = {"zeros": torch.zeros(0), "wide": torch.zeros(3, 0, dtype=torch.int64), "tail": base[6:],
+               "half": torch.zeros(0, 5, dtype=torch.float16), "flags": torch.zeros(0, dtype=torch.bool)}
+    arrays = {"array": np.zeros((0, 4), dtype=np.float32)}
+    # Seven dimensions: the strides multiply to 2**63, the sizes to 2**21 (only sizes count elements).
+    cube = torch.arange(8**7, dtype=torch.int32).to(torch.uint8).reshape((8,) * 7)
+    save_network_pkl(tmp_path / "ours.pkl", {"G_ema": G, "cube": cube, **empties, **arrays})
+    dump_nvlabs_pickle(tmp_path / "nvlabs.pkl", G, extra={"cube": cube, **empties, **arrays})
+    for name in ("ours.pkl", "nvlabs.pkl"):
+        data = load_network_pkl(tmp_path / name)
+        for key, tensor in empties.items():
+            assert data[key].dtype == tensor.dtype and data[key].shape == tensor.shape, (name, key)
+        assert data["array"].dtype == np.float32 and data["array"].shape == (0, 4), name
+        assert torch.equal(data["cube"], cube), name
 
 
 class _Evil:

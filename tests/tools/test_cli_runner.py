@@ -30,6 +30,19 @@ def test_user_error_from_body_is_one_line_and_bug_is_not_hidden(capsys):
         cli.main_entry(_parser(), lambda opts: 1 / 0, [])
 
 
+def test_error_lines_escape_what_came_from_files(capsys):
+    # A class name from a pickle (terminal title and screen-clear sequences, a lone surrogate), a path likewise.
+    def body(opts):
+        raise UserError('x.pkl: G_ema is a \x1b]0;owned\x07\x1b[2J\ud800')
+    assert cli.main_entry(_parser(), body, []) == 1
+    assert capsys.readouterr().err == 'error: x.pkl: G_ema is a \\x1b]0;owned\\x07\\x1b[2J\\ud800\n'
+
+    def denied(opts):
+        raise PermissionError(13, 'Permission denied', 'out\x1b[2J\udcff.png')
+    assert cli.main_entry(_parser(), denied, []) == 1
+    assert capsys.readouterr().err == 'error: Permission denied (out\\x1b[2J\\udcff.png)\n'
+
+
 def test_debug_reraises_user_errors():
     def body(opts):
         raise UserError('boom')

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from networks.errors import printable
 from viz.analysis.spectra import noise_label
 from viz.core.analyses import SPECTRUM_RANGE_DB
 from viz.core.images import named_tile_grid, save_png, side_by_side
@@ -47,8 +48,9 @@ def layer_grid(renderer: Renderer, args: RenderArgs, tile: int = 128, columns: i
 
 def network_label(net: dict) -> str:
     """'NAME (KIND RESpx)', with UNTRAINED in front for an untrained network (said once: the default network's
-    name already starts with "untrained"); a shipped default network's card label as it is."""
-    name = str(net.get('name', ''))
+    name already starts with "untrained"); a shipped default network's card label as it is. Printable: the name
+    comes from a file name or a card."""
+    name = printable(net.get('name', ''))
     if net.get('default_key'):  # a shipped default network: its card's label already says what it is
         return name
     if net.get('untrained'):
@@ -165,7 +167,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
         try:
             args, session_views = load_session(session)
         except (OSError, ValueError, TypeError) as exc:
-            print(f'error: cannot load session {session}: {exc}')
+            print(f'error: cannot load session {printable(session)}: {printable(exc)}')
             return 2
     if pkls:
         args = dataclasses.replace(args, pkl=pkls[0])
@@ -189,9 +191,9 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
     for run_args, prefix in runs:
         written, errors = render_views(run_args, view_list, out_dir, renderer=renderer, prefix=prefix)
         for path in written:
-            print(f'wrote {path}')
+            print(f'wrote {printable(path)}')
         for err in errors:
-            print(f'error: {prefix.rstrip("_") + ": " if prefix else ""}{err}')
+            print(f'error: {prefix.rstrip("_") + ": " if prefix else ""}{printable(err)}')
         all_errors += errors
     if args.pkl == DEFAULT_PKL and len(runs) == 1 and not runs[0][1]:
         print('note: the default network is UNTRAINED (random weights, built in memory); pass a pickle to see a '

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from networks.errors import UserError
+from networks.errors import UserError, printable
 
 DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
 
@@ -170,15 +170,16 @@ def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
 
 
 def error_text(exc: BaseException) -> str:
-    """The one line a failed render (or analysis) shows in the GUI and the log."""
+    """The one line a failed render (or analysis) shows in the GUI and the log (printable: no terminal escapes
+    or lone surrogates from a file's names reach either)."""
     import torch
 
     if isinstance(exc, FileNotFoundError):
-        return f'file not found: {exc.filename or exc}'
+        return f'file not found: {printable(exc.filename or exc)}'
     if isinstance(exc, torch.OutOfMemoryError):
         return 'out of memory: the network (or the requested view) does not fit on this device'
     name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+    text = printable(str(exc).strip().splitlines()[0]) if str(exc).strip() else ''
     if isinstance(exc, UserError) or name == 'ValueError':
         return text or name
     return f'{name}: {text}' if text else name

@@ -52,6 +52,19 @@ def test_headless_bad_pickle_is_one_clear_error(pkl_dir, tmp_path, capsys):
     assert len(lines) == 1
 
 
+def test_headless_escapes_names_from_the_pickle(tmp_path, capsys):
+    from tests.networks import hostile as h
+
+    evil = tmp_path / 'evil.pkl'  # G_ema of a class named with terminal escapes and a lone surrogate
+    evil.write_bytes(h.asm(h.EMPTY_DICT, h.V('G_ema'), h.persistent('\x1b]0;owned\x07\x1b[2J\ud800', h.V({})),
+                           h.SETITEM))
+    assert run_headless(pkls=[str(evil)], out_dir=str(tmp_path / 'out'), views='image') == 1
+    out = capsys.readouterr().out
+    out.encode('utf-8')
+    assert '\x1b' not in out and '\\x1b]0;owned\\x07\\x1b[2J\\ud800' in out
+    assert len([ln for ln in out.splitlines() if ln.startswith('error:')]) == 1
+
+
 def test_no_display_falls_back_to_headless(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
     env['OMP_NUM_THREADS'] = '1'
