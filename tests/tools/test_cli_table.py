@@ -222,7 +222,7 @@ CASES = [
     ('visualizer', lambda f: ['--headless', '--views', 'image,bogus'], 'subset'),
     ('visualizer', lambda f: ['--headless', '--device', 'bogus'], 'not a device'),
     ('visualizer', lambda f: ['--headless', '--session', f['missing']], 'does not exist'),
-    ('visualizer', lambda f: ['--headless', '--session', f['text']], 'not a JSON session'),
+    ('visualizer', lambda f: ['--headless', '--session', f['text']], 'not valid JSON'),
     ('visualizer', lambda f: ['--headless', '--session', f['s_huge']], 'args.spectrum_seeds'),
     ('visualizer', lambda f: ['--headless', '--session', f['s_huge_int']], 'args.spectrum_seeds'),
     ('visualizer', lambda f: ['--headless', '--session', f['s_nonsense']], 'args.colour_of_sky'),

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from networks.errors import UserError
 from viz.analysis.spectra import noise_label
 from viz.core.analyses import SPECTRUM_RANGE_DB
 from viz.core.images import named_tile_grid, save_png, side_by_side
@@ -164,7 +165,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
 
         try:
             args, session_views = load_session(session)
-        except (OSError, ValueError, TypeError) as exc:
+        except UserError as exc:   # SessionError or FileReadError: one line for any file content
             print(f'error: cannot load session {session}: {exc}')
             return 2
     if pkls:
