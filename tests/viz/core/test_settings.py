@@ -43,7 +43,7 @@ def test_round_trip_and_missing_file(config_home):
     b'{not json', b'\xff\xfe\x00garbage', b'[1, 2, 3]', b'{"version": 99, "recent": []}',
     b'{"version": 1, "recent": "a string"}', b'{"version": 1, "recent": [1, 2]}', b'{"version": 1, "recent": [""]}',
     b'[' * 100_000, b'{"version": 1' + b'0' * 5000 + b'}',
-])
+], ids=lambda content: repr(content[:40]))
 def test_corrupt_file_is_ignored_with_a_note(config_home, content):
     path = config_home / st.APP_NAME / 'settings.json'
     path.parent.mkdir(parents=True)
