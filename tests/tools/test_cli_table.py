@@ -125,9 +125,9 @@ CASES = [
     ('gen_video', lambda f: ['--network', f['pkl'], '--output', f['out'] + '/v.gif', '--cache-dir',
                              f['blocker'] + '/sub'], 'not a folder'),
     # avg_spectra
-    ('avg_spectra', lambda f: ['heatmap', f['text'], '--png', f['out'] + '/h.png'], 'not a spectrum'),
+    ('avg_spectra', lambda f: ['heatmap', f['text'], '--png', f['out'] + '/h.png'], 'not a .npz archive'),
     ('avg_spectra', lambda f: ['heatmap', f['other_npz'], '--png', f['out'] + '/h.png'], 'no spectrum'),
-    ('avg_spectra', lambda f: ['heatmap', f['pkl'], '--png', f['out'] + '/h.png'], 'not a spectrum'),
+    ('avg_spectra', lambda f: ['heatmap', f['pkl'], '--png', f['out'] + '/h.png'], 'is not a .npy array'),
     ('avg_spectra', lambda f: ['heatmap', f['missing'], '--png', f['out'] + '/h.png'], 'does not exist'),
     ('avg_spectra', lambda f: ['heatmap', f['folder'], '--png', f['out'] + '/h.png'], 'is a folder'),
     ('avg_spectra', lambda f: ['heatmap', f['spectrum'], '--png', f['blocker'] + '/h.png'], 'not a folder'),
