@@ -17,6 +17,7 @@ import os
 import sys
 
 import ops.cuda as ops_cuda
+from networks.errors import UserError
 from tools import cli
 from viz.core.headless import VIEWS
 
@@ -36,7 +37,7 @@ def _session(text: str) -> str:
     cli.existing_file(text)
     try:
         load_session(text)
-    except (ValueError, OSError) as err:  # SessionError is a UserError and a ValueError
+    except UserError as err:  # SessionError, or FileReadError for a file that is not a readable JSON file
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
 

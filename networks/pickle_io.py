@@ -28,6 +28,7 @@ from torch import nn
 from . import persistence, safe_unpickle
 from .atomic_io import atomic_write
 from .errors import PickleError
+from .file_io import FileReadError, read_bytes
 from .safe_unpickle import PersistentSpec, TensorSpec
 
 FORMAT = "aliasfree-workbench/1"
@@ -103,22 +104,32 @@ def save_network_pkl(path: str | os.PathLike, data: Mapping[str, Any], half: boo
 def _read_bytes(path_or_file: str | os.PathLike | BinaryIO) -> tuple[bytes, str]:
     if hasattr(path_or_file, "read"):
         name = getattr(path_or_file, "name", "<file>")
+        cap = max_pickle_file_bytes()
         try:
-            data = path_or_file.read()
+            data = path_or_file.read(cap + 1)
         except OSError as e:
             raise PickleError(f"{name}: cannot be read ({e.strerror or e})") from None
         if not isinstance(data, bytes):
             raise PickleError(f"{name}: open the file in binary mode")
+        if len(data) > cap:
+            raise PickleError(f"{name}: more than the {cap} bytes a network pickle may have")
         return data, str(name)
     path = Path(path_or_file)
     if not path.exists():
         raise PickleError(f"{path}: no such file")
     if path.is_dir():
         raise PickleError(f"{path}: is a directory, not a network pickle")
+    # Only a regular file (never a FIFO or a device such as /dev/zero), of at most what the loader could accept.
     try:
-        return path.read_bytes(), str(path)
-    except OSError as e:
-        raise PickleError(f"{path}: cannot be read ({e.strerror or e})") from None
+        return read_bytes(path, max_bytes=max_pickle_file_bytes(), what="network pickle"), str(path)
+    except FileReadError as e:
+        raise PickleError(f"{path}: {e.reason}") from None
+
+
+def max_pickle_file_bytes(limits: safe_unpickle.Limits = safe_unpickle.DEFAULT_LIMITS) -> int:
+    """The largest network pickle file read: all tensor storages and the pickle stream at their caps, plus room
+    for the zip's own structures. Checked before a byte is read."""
+    return limits.max_total_bytes + limits.max_data_pkl + (64 << 20)
 
 
 _GENERATORS = ("networks.stylegan3.Generator", "networks.stylegan2.Generator")

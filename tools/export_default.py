@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from networks.errors import UserError
+from networks.file_io import FileReadError, parse_json, read_bytes
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
 
@@ -59,6 +60,7 @@ GRID_SEEDS = 32
 GRID_COLUMNS = 8
 CARD_FORMAT = 1
 EQ_NAMES = ('eqt50k_int', 'eqt50k_frac', 'eqr50k')
+MAX_LOG_BYTES = 256 << 20  # a stats.jsonl line per tick is ~2 KB: 100k ticks
 SG2_EQ_NOTE = ('StyleGAN2 has no input transform, so EQ-T and EQ-R are not measured for it (null); '
                'see the README section "Default networks (recipe)"')
 
@@ -181,10 +183,11 @@ def _read_jsonl(path: Path) -> list[dict]:
     records = []
     if not path.is_file():
         return records
-    for line in path.read_text(errors='replace').splitlines():
+    data = read_bytes(path, max_bytes=MAX_LOG_BYTES, what='training log')
+    for number, line in enumerate(data.decode('utf-8', 'replace').splitlines(), start=1):
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = parse_json(line, name=f'{path} line {number}', what='training log')
+        except FileReadError:
             continue            # a line cut by a killed run: the others still count
         if isinstance(record, dict):
             records.append(record)

@@ -5,14 +5,15 @@ Per network KEY in :data:`CARD_KEYS` this folder may hold ``KEY.pkl`` (G_ema in 
 ``KEY-ref.png`` (the image :func:`render_reference` draws on the card's seed and psi, the regression guard).
 Which of them exist is decided by the export step (``tools/export_default.py``); this module only reads them.
 
-Cards are hostile input like any file: :func:`read_card` checks every field and raises a UserError naming the
-bad one; :func:`available` skips a bad card with one logged line. Pickles load only through the project's safe
+Cards are hostile input like any file: :func:`read_card` reads one with :func:`networks.file_io.read_json` (a
+regular file of at most :data:`MAX_CARD_BYTES`, nested at most :data:`MAX_CARD_DEPTH` levels, numbers within float
+range), checks every field and raises a UserError naming the bad one; :func:`available` skips a bad card with one
+logged line. Pickles load only through the project's safe
 loader, and never when larger than :data:`MAX_PICKLE_BYTES`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -22,16 +23,18 @@ import numpy as np
 import torch
 
 from networks.errors import UserError
+from networks.file_io import read_json
 from networks.image_io import ImageReadError, read_image
 
-__all__ = ['CARD_KEYS', 'CFGS', 'MAX_CARD_BYTES', 'MAX_PICKLE_BYTES', 'MAX_REFERENCE_BYTES', 'MIN_FRESH_DIFFERENCE',
-           'available', 'card_label', 'check_network', 'folder', 'load_generator', 'load_reference',
-           'pickle_path', 'read_card', 'reference_path', 'render_reference', 'validate_card']
+__all__ = ['CARD_KEYS', 'CFGS', 'MAX_CARD_BYTES', 'MAX_CARD_DEPTH', 'MAX_PICKLE_BYTES', 'MAX_REFERENCE_BYTES',
+           'MIN_FRESH_DIFFERENCE', 'available', 'card_label', 'check_network', 'folder', 'load_generator',
+           'load_reference', 'pickle_path', 'read_card', 'reference_path', 'render_reference', 'validate_card']
 
 CARD_KEYS = ('sg3t', 'sg3r', 'sg2')
 CFGS = ('stylegan3-t', 'stylegan3-r', 'stylegan2')
 CARD_FORMAT = 1
 MAX_CARD_BYTES = 1 << 20  # a card is a few hundred bytes; anything near this is not a card
+MAX_CARD_DEPTH = 8  # a card nests 2 levels
 MAX_PICKLE_BYTES = 32 << 20  # the issue caps a shipped pickle at 25 MB; refuse larger ones before reading them
 MAX_REFERENCE_BYTES = 8 << 20
 MAX_REFERENCE_PIXELS = 4096 * 4096
@@ -67,13 +70,26 @@ def _number(card: dict, field: str, path: str, nullable: bool = False, lo: float
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
         raise _bad(path, f'must be {"an integer" if integer else "a number"}{" or null" if nullable else ""}, '
                          f'not {type(v).__name__}')
-    if not math.isfinite(v):
-        raise _bad(path, f'must be finite, not {v}')
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:  # an int beyond float range (a card built by hand: read_card refuses those earlier)
+        finite = False
+    if not finite:
+        raise _bad(path, f'must be finite, not {_shown(v)}')
     if lo is not None and v < lo:
         raise _bad(path, f'must be >= {lo}, not {v}')
     if hi is not None and v > hi:
         raise _bad(path, f'must be <= {hi}, not {v}')
     return v
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut short; never raises (Python refuses to print ints of more than 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f'an integer of {value.bit_length()} bits'
+    return text if len(text) <= 40 else text[:37] + '...'
 
 
 def _text(card: dict, field: str, path: str, choices: tuple[str, ...] | None = None) -> str:
@@ -170,25 +186,11 @@ def read_card(key: str, folder: str | None = None) -> dict:
     if key not in CARD_KEYS:
         raise UserError(f'unknown default network "{key}" (one of {", ".join(CARD_KEYS)})')
     path = os.path.join(folder or _PACKAGE_DIR, f'{key}.json')
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_CARD_BYTES:
-            raise UserError(f'{path}: {size} bytes is too large for a card (at most {MAX_CARD_BYTES})')
-        with open(path, 'rb') as f:
-            data = f.read(MAX_CARD_BYTES + 1)
-    except FileNotFoundError:
-        raise UserError(f'no card for default network "{key}" ({path} not found)') from None
-    except OSError as exc:
-        raise UserError(f'{path}: cannot read the card ({exc.strerror or exc})') from None
-    try:
-        # NaN / Infinity parse to floats so that the validation below names the field that holds them
-        card = json.loads(data.decode('utf-8'), parse_constant=float)
-    except UnicodeDecodeError:
-        raise UserError(f'{path}: the card is not UTF-8 text') from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f'{path}: the card is not valid JSON ({exc.msg}, line {exc.lineno})') from None
-    except RecursionError:
-        raise UserError(f'{path}: the card is nested too deeply') from None
+    if not os.path.lexists(path):
+        raise UserError(f'no card for default network "{key}" ({path} not found)')
+    # FileReadError for anything but a regular JSON file within the caps. NaN / Infinity parse to floats so that
+    # the validation below names the field that holds them.
+    card = read_json(path, max_bytes=MAX_CARD_BYTES, max_depth=MAX_CARD_DEPTH, what='default network card')
     try:
         return validate_card(card, key)
     except UserError as exc:

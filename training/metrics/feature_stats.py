@@ -15,10 +15,14 @@ import numpy as np
 import torch
 
 from networks.conventions import to_uint8
+from networks.file_io import read_npz
 from training.metrics.errors import MetricError
 
 __all__ = ['FeatureStats', 'open_dataset', 'iterate_dataset_images', 'iterate_generator_images',
            'cached_dataset_stats', 'accumulate_stats', 'random_labels']
+
+# The features of 50k images, 2048 wide, in float32 are 400 MB; covariances of such features 32 MB.
+MAX_CACHE_BYTES = 2 << 30
 
 
 class FeatureStats:
@@ -71,15 +75,27 @@ class FeatureStats:
 
     @classmethod
     def from_npz(cls, path: str) -> FeatureStats:
-        with np.load(path, allow_pickle=False) as data:
+        """The statistics a :meth:`to_npz_dict` file holds (a cache entry this module wrote), read within
+        :data:`MAX_CACHE_BYTES`; a FileReadError or MetricError line for a file that is not one."""
+        data = read_npz(path, max_bytes=MAX_CACHE_BYTES, what='feature statistics cache file')
+        try:
             stats = cls(capture_all='all' in data, capture_mean_cov='raw_mean' in data)
+            if np.ndim(data['num_items']) != 0 or data['num_items'].dtype.kind not in 'iu':
+                raise ValueError('num_items is not an integer')
             stats.num_items = int(data['num_items'])
             if 'all' in data:
+                if data['all'].ndim != 2 or data['all'].dtype.kind != 'f':
+                    raise ValueError('`all` is not a 2-D float array')
                 stats.all_features = [data['all']]
                 stats.num_features = data['all'].shape[1]
             if 'raw_mean' in data:
-                stats.raw_mean, stats.raw_cov = data['raw_mean'], data['raw_cov']
-                stats.num_features = stats.raw_mean.shape[0]
+                mean, cov = data['raw_mean'], data['raw_cov']
+                if mean.ndim != 1 or cov.shape != mean.shape * 2 or 'f' != mean.dtype.kind or 'f' != cov.dtype.kind:
+                    raise ValueError('`raw_mean` / `raw_cov` are not a float vector and its square matrix')
+                stats.raw_mean, stats.raw_cov = mean, cov
+                stats.num_features = mean.shape[0]
+        except (KeyError, ValueError) as err:
+            raise MetricError(f'{path}: not a feature statistics cache file ({err})') from None
         return stats
 
 

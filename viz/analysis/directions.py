@@ -31,6 +31,7 @@ import torch
 
 from networks.atomic_io import atomic_write
 from networks.errors import UserError
+from networks.file_io import read_npz
 from viz.core.latents import read_array
 from viz.core.render_types import layer_range
 
@@ -41,6 +42,7 @@ __all__ = ['DEFAULT_PCA_SAMPLES', 'PCA_COMPONENTS', 'PCA', 'Edit', 'principal_di
 DEFAULT_PCA_SAMPLES = 10_000   # GANSpace uses 1e6 for its figures; 1e4 fixes the top axes well (about 1 s on a CPU)
 PCA_COMPONENTS = 64            # axes kept in the cache (sliders show the top few)
 MAX_DIRECTION_FILE = 64 << 20  # bytes
+MAX_PCA_CACHE = 64 << 20       # bytes; 64 axes of a 512-wide w are 130 KB
 APP_NAME = 'aliasfree-workbench'
 
 Edit = tuple[str, int, float, str]  # (source 'pca' or a file, index, strength, layers)
@@ -114,10 +116,12 @@ def default_cache_dir() -> str:
 
 def _read_pca(path: str) -> PCA | None:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            pca = PCA(np.array(data['components'], np.float32), np.array(data['stddev'], np.float32),
-                      np.array(data['mean'], np.float32), int(data['num_samples']))
-    except (OSError, ValueError, KeyError, EOFError):
+        data = read_npz(path, max_bytes=MAX_PCA_CACHE, what='PCA cache file')
+        if np.ndim(data['num_samples']) != 0 or data['num_samples'].dtype.kind not in 'iu':
+            return None
+        pca = PCA(np.array(data['components'], np.float32), np.array(data['stddev'], np.float32),
+                  np.array(data['mean'], np.float32), int(data['num_samples']))
+    except (UserError, KeyError, ValueError, TypeError):   # FileReadError, a missing key, text for numbers
         return None  # a damaged cache entry is recomputed, not an error
     ok = pca.components.ndim == 2 and pca.stddev.shape == pca.components.shape[:1] and \
         pca.mean.shape == pca.components.shape[1:] and np.isfinite(pca.components).all()

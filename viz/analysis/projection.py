@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from networks.errors import UserError
+from networks.file_io import read_npz
+from viz.core.latents import MAX_LATENT_ARRAYS, MAX_LATENT_FILE
 
 __all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator',
            'discriminator_of', 'project', 'render_projection',
@@ -373,13 +375,13 @@ def save_projection(path: str, result: ProjectionResult) -> None:
 
 def load_projection(path: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(ws [num_ws, w_dim], noise maps) from a file written by :func:`save_projection`; no pickles are read."""
+    data = read_npz(path, max_bytes=MAX_LATENT_FILE, max_array_bytes=MAX_LATENT_ARRAYS, what='projection file')
     try:
-        with np.load(path, allow_pickle=False) as data:
-            ws = torch.from_numpy(np.array(data['w'], dtype=np.float32))
-            noise = {k[len('noise/'):]: torch.from_numpy(np.array(data[k], dtype=np.float32))
-                     for k in data.files if k.startswith('noise/')}
-    except (OSError, ValueError, KeyError) as err:
-        raise ProjectionError(f'{path!r} is not a projected_w.npz ({err})') from err
+        ws = torch.from_numpy(np.array(data['w'], dtype=np.float32))
+        noise = {k[len('noise/'):]: torch.from_numpy(np.array(v, dtype=np.float32))
+                 for k, v in data.items() if k.startswith('noise/')}
+    except (ValueError, KeyError) as err:   # no `w`, or text where numbers belong
+        raise ProjectionError(f'{path!r} is not a projected_w.npz ({err})') from None
     if ws.ndim == 3 and ws.shape[0] == 1:
         ws = ws[0]
     return ws, noise

@@ -39,13 +39,18 @@ import torch
 
 from networks.conventions import seed_to_zc
 from networks.errors import UserError
+from networks.file_io import read_npz
 from ops import spectrum
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
            'network_spectrum', 'dataset_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable',
            'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices', 'NOISE_MODES', 'DEFAULT_NOISE_MODES',
            'resolve_noise_mode', 'has_noise', 'recorded_noise_mode', 'noise_label', 'noise_seed', 'noise_maps',
-           'per_image_noise', 'spectrum_label']
+           'per_image_noise', 'spectrum_label', 'MAX_SPECTRUM_BYTES']
+
+# Bytes of a spectrum file and of its arrays uncompressed: a float64 spectrum of 8192^2 (1024 px at --interp 8,
+# or 2048 px at the default 4) with room for the other fields. A larger spectrum is written but not read back.
+MAX_SPECTRUM_BYTES = (512 << 20) + (1 << 20)
 
 DEFINITIONS = {
     'nvlabs': "NVlabs' definition (uint8 output, no per-image mean removed)",
@@ -299,13 +304,9 @@ def load_spectrum(path: str) -> dict:
 
     Our files from before the noise mode was recorded (no `noise_mode`) load as 'const', as their network
     images were made, unless their source is not a network pickle (a dataset: 'none')."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise UserError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            raw = {k: data[k] for k in data.files}
-    except (ValueError, OSError) as err:
-        raise UserError(f'{path!r} is not a spectrum npz: {err}') from err
+    raw = read_npz(path, max_bytes=MAX_SPECTRUM_BYTES, what='spectrum file')
     if 'spectrum' not in raw or 'image_size' not in raw:
         raise UserError(f'{path!r} is not a spectrum npz (no spectrum / image_size)')
     spec = raw['spectrum']
@@ -316,24 +317,43 @@ def load_spectrum(path: str) -> dict:
     try:
         out['image_size'] = _positive_int(raw['image_size'], 'image_size')
         if 'definition' in raw:
-            out['definition'] = str(raw['definition'])
+            out['definition'] = _scalar_text(raw['definition'], 'definition')
             _check_definition(out['definition'])
-            out['source'], out['num'], out['seed'] = str(raw['source']), int(raw['num']), int(raw['seed'])
+            out['source'] = _scalar_text(raw['source'], 'source')
+            out['num'], out['seed'] = _scalar_int(raw['num'], 'num'), _scalar_int(raw['seed'], 'seed')
             out['interp'] = _positive_int(raw['interp'], 'interp')
-            out['noise_mode'] = str(raw['noise_mode']) if 'noise_mode' in raw else _legacy_noise_mode(out['source'])
+            out['noise_mode'] = (_scalar_text(raw['noise_mode'], 'noise_mode') if 'noise_mode' in raw
+                                 else _legacy_noise_mode(out['source']))
             if out['noise_mode'] not in _RECORDED_NOISE_MODES:
                 raise ValueError(f"unknown noise_mode {out['noise_mode']!r}")
         elif 'padding' in raw:  # our files before the definition was recorded: whitened, fftshifted
-            source = str(raw.get('source', ''))
+            source = _scalar_text(raw['source'], 'source') if 'source' in raw else ''
             out.update(definition='whitened', spectrum=np.fft.ifftshift(spec),
                        interp=_positive_int(raw['padding'], 'padding'), source=source,
-                       num=int(raw.get('num', -1)), seed=-1, noise_mode=_legacy_noise_mode(source))
+                       num=_scalar_int(raw['num'], 'num') if 'num' in raw else -1, seed=-1,
+                       noise_mode=_legacy_noise_mode(source))
         else:  # NVlabs' avg_spectra.py writes only these two keys
             out.update(definition='nvlabs', source='(NVlabs avg_spectra file)', num=-1, seed=-1,
                        interp=max(1, spec.shape[0] // out['image_size']), noise_mode='random')
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f'{path!r} is not a spectrum npz: {err}') from None
     return out
+
+
+def _scalar_int(value: np.ndarray, name: str) -> int:
+    """A 0-d integer array (or a float one holding a whole number) as an int; ``num=inf`` or NaN is refused."""
+    kind = np.asarray(value).dtype.kind
+    if np.ndim(value) != 0 or kind not in 'iuf' or (kind == 'f' and not float(value).is_integer()):
+        raise ValueError(f'`{name}` is not an integer')
+    return int(value)
+
+
+def _scalar_text(value: np.ndarray, name: str) -> str:
+    """A 0-d string array as a str of at most 4096 characters."""
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in 'US' or np.asarray(value).dtype.itemsize > 4 * 4096:
+        raise ValueError(f'`{name}` is not a short text')
+    text = value.item()
+    return text.decode('utf-8', 'replace') if isinstance(text, bytes) else str(text)
 
 
 def _positive_int(value: np.ndarray, name: str) -> int:

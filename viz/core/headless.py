@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from networks.errors import printable
+from networks.errors import UserError, printable
 from viz.analysis.spectra import noise_label
 from viz.core.analyses import SPECTRUM_RANGE_DB
 from viz.core.images import named_tile_grid, save_png, side_by_side
@@ -166,7 +166,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
 
         try:
             args, session_views = load_session(session)
-        except (OSError, ValueError, TypeError) as exc:
+        except (UserError, OSError, ValueError, TypeError) as exc:  # SessionError, FileReadError: one line
             print(f'error: cannot load session {printable(session)}: {printable(exc)}')
             return 2
     if pkls:

@@ -2,7 +2,10 @@
 
 A session is checked whole before any of it is used: every field of ``args`` must have its type and lie in its
 range (:data:`LIMITS`), so a file with ``spectrum_seeds: 1e9`` or a nonsense field is refused with one line that
-names the field, instead of running for ever or failing deep inside a render.
+names the field, instead of running for ever or failing deep inside a render. The file itself is read by
+:func:`networks.file_io.read_json`: a regular file of at most :data:`MAX_SESSION_BYTES`, nested at most
+:data:`MAX_SESSION_DEPTH` levels, numbers within float range; anything else is one
+:class:`~networks.file_io.FileReadError` line.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import os
 import re
 
 from networks.errors import UserError
+from networks.file_io import read_json
 from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
 
-__all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session',
-           'load_keyframes',
-           'validate_session']
+__all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SESSION_BYTES', 'MAX_SESSION_DEPTH', 'MAX_SPECTRUM_SEEDS',
+           'save_session', 'load_session', 'load_keyframes', 'validate_session']
 
 SESSION_VERSION = 1
 MAX_SEED = 2**32 - 1          # numpy's RandomState range, which turns seeds into latents
 MAX_SPECTRUM_SEEDS = 10_000   # about 20 minutes for the default network on 2 CPU cores; NVlabs' figures use 50k
 MAX_LIST = 1024               # w0_seeds / stylemix_idx entries
+MAX_SESSION_BYTES = 32 << 20  # a session with 50 keyframes of a 16 x 512 w+ is about 10 MB
+MAX_SESSION_DEPTH = 8         # the format nests 4 levels (keyframes[i].directions[j][k])
 
 # Numeric fields: (low, high), inclusive. Bounds are generous sanity limits, not the GUI's slider ranges.
 LIMITS: dict[str, tuple[float, float]] = {
@@ -64,7 +69,9 @@ def save_session(path: str, args: RenderArgs, views: list[str] | None = None,
 
 
 def load_session(path: str) -> tuple[RenderArgs, list[str] | None]:
-    """(args, views) from a session file; :class:`SessionError` (one line, naming the field) for a bad file."""
+    """(args, views) from a session file. A file that cannot be read as JSON is a
+    :class:`~networks.file_io.FileReadError`, a bad field a :class:`SessionError` naming it: both are
+    :class:`~networks.errors.UserError` lines, and nothing else escapes for any file content."""
     data = _read(path)
     views = data.get('views')
     return args_from_dict(data['args']), list(views) if views is not None else None
@@ -76,17 +83,26 @@ def load_keyframes(path: str) -> list[dict]:
 
 
 def _read(path: str) -> dict:
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise SessionError(f'{path} is not a JSON session file ({exc.msg} at line {exc.lineno})') from exc
-    except UnicodeDecodeError as exc:
-        raise SessionError(f'{path} is not a JSON session file (not UTF-8 text)') from exc
-    except OSError as exc:
-        raise SessionError(f'{path}: cannot be read ({exc.strerror or exc})') from exc
+    data = read_json(path, max_bytes=MAX_SESSION_BYTES, max_depth=MAX_SESSION_DEPTH, what='session file')
     validate_session(data, path)
     return data
+
+
+def _finite(value) -> bool:
+    """Whether the int or float ``value`` is a finite float; never raises (an int beyond float range is not)."""
+    try:
+        return math.isfinite(value)
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
+def _shown(value, limit: int = 100) -> str:
+    """``repr(value)`` cut to ``limit`` characters; never raises (Python refuses to print ints of > 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f'an integer of {value.bit_length()} bits' if isinstance(value, int) else 'a value too large to show'
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def _number(value, integer: bool) -> bool:
@@ -94,7 +110,7 @@ def _number(value, integer: bool) -> bool:
         return False
     if integer:
         return isinstance(value, int)
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, (int, float)) and _finite(value)
 
 
 def _check_field(name: str, value, default) -> str | None:
@@ -107,7 +123,7 @@ def _check_field(name: str, value, default) -> str | None:
         for pair in value:
             if not (isinstance(pair, list) and len(pair) == 2 and _number(pair[0], True)
                     and 0 <= pair[0] <= MAX_SEED and _number(pair[1], False) and abs(pair[1]) <= 1e6):
-                return f'{pair!r} is not a [seed 0..{MAX_SEED}, finite weight] pair'
+                return f'{_shown(pair)} is not a [seed 0..{MAX_SEED}, finite weight] pair'
         return None
     if name == 'stylemix_idx':
         if not isinstance(value, list) or len(value) > MAX_LIST or \
@@ -129,7 +145,7 @@ def _check_field(name: str, value, default) -> str | None:
         low, high = LIMITS[name]
         if not _number(value, integer):
             return f'must be {"an integer" if integer else "a finite number"} in {low:g}..{high:g}'
-        return None if low <= value <= high else f'{value!r} is out of range {low:g}..{high:g}'
+        return None if low <= value <= high else f'{_shown(value)} is out of range {low:g}..{high:g}'
     if isinstance(default, bool):
         return None if isinstance(value, bool) else 'must be true or false'
     if isinstance(default, str) or name == 'layer_name':
@@ -148,7 +164,7 @@ def _check_directions(value) -> str | None:
                 and len(entry[0]) <= 4096 and _number(entry[1], True) and 0 <= entry[1] < 4096
                 and _number(entry[2], False) and abs(entry[2]) <= 1e4 and isinstance(entry[3], str)
                 and LAYER_SPEC.fullmatch(entry[3])):
-            return (f'{entry!r} is not a [source ("pca" or a file), index 0..4095, strength |s| <= 1e4, '
+            return (f'{_shown(entry)} is not a [source ("pca" or a file), index 0..4095, strength |s| <= 1e4, '
                     f'layers (all, coarse, middle, fine or A-B)] entry')
     return None
 
@@ -189,7 +205,7 @@ def validate_session(data, path: str = 'session') -> None:
     if unknown:
         raise SessionError(f'{path}: unknown field(s) {", ".join(unknown)}')
     if data.get('version', SESSION_VERSION) != SESSION_VERSION:
-        raise SessionError(f'{path}: version {data["version"]!r} is not supported (only {SESSION_VERSION})')
+        raise SessionError(f'{path}: version {_shown(data["version"])} is not supported (only {SESSION_VERSION})')
     fields = {f.name: f.default for f in dataclasses.fields(RenderArgs)}
     unknown = sorted(set(data['args']) - set(fields))
     if unknown:

@@ -13,6 +13,7 @@ import os
 import sys
 
 from networks.atomic_io import atomic_write
+from networks.file_io import FileReadError, read_json
 
 __all__ = ['APP_NAME', 'MAX_RECENT', 'Settings', 'config_dir', 'settings_path', 'load_settings', 'save_settings',
            'add_recent']
@@ -20,6 +21,7 @@ __all__ = ['APP_NAME', 'MAX_RECENT', 'Settings', 'config_dir', 'settings_path', 
 APP_NAME = 'alias-free-gan-workbench'
 MAX_RECENT = 12
 SETTINGS_VERSION = 1
+MAX_SETTINGS_BYTES = 1 << 20   # a dozen paths: a few KB
 
 
 def config_dir() -> str:
@@ -49,13 +51,12 @@ def load_settings(path: str | None = None) -> tuple[Settings, str | None]:
     """(settings, note): a missing file gives empty settings and no note; an unusable one, empty settings and a
     one-line note saying it was ignored."""
     path = path or settings_path()
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return Settings(), None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Settings(), f'ignored the settings file {path}: {exc}'
+    try:
+        data = read_json(path, max_bytes=MAX_SETTINGS_BYTES, max_depth=4, what='settings file')
+    except FileReadError as exc:
+        return Settings(), f'ignored the settings file {path}: {exc.reason}'
     if not isinstance(data, dict) or data.get('version') != SETTINGS_VERSION:
         return Settings(), f'ignored the settings file {path}: not a version {SETTINGS_VERSION} settings object'
     recent = data.get('recent', [])

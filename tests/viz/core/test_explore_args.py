@@ -99,7 +99,7 @@ def test_a_pickle_disguised_as_a_latent_is_not_unpickled(renderer, sg3, tmp_path
     path = str(tmp_path / 'evil.npy')
     np.save(path, np.array([{'a': 1}], dtype=object), allow_pickle=True)
     res = renderer.render(dataclasses.replace(sg3, latent_file=path))
-    assert res.error is not None and 'not a .npz / .npy' in res.error
+    assert res.error is not None and 'never unpickled' in res.error
 
 
 # --- class -------------------------------------------------------------------------------------------------

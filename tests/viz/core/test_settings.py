@@ -42,7 +42,8 @@ def test_round_trip_and_missing_file(config_home):
 @pytest.mark.parametrize('content', [
     b'{not json', b'\xff\xfe\x00garbage', b'[1, 2, 3]', b'{"version": 99, "recent": []}',
     b'{"version": 1, "recent": "a string"}', b'{"version": 1, "recent": [1, 2]}', b'{"version": 1, "recent": [""]}',
-])
+    b'[' * 100_000, b'{"version": 1' + b'0' * 5000 + b'}',
+], ids=lambda content: repr(content[:40]))
 def test_corrupt_file_is_ignored_with_a_note(config_home, content):
     path = config_home / st.APP_NAME / 'settings.json'
     path.parent.mkdir(parents=True)
@@ -50,6 +51,18 @@ def test_corrupt_file_is_ignored_with_a_note(config_home, content):
     settings, note = st.load_settings()
     assert settings.recent == []
     assert note and 'ignored the settings file' in note and str(path) in note
+
+
+def test_a_fifo_or_a_device_is_ignored_with_a_note_without_waiting(config_home):
+    path = config_home / st.APP_NAME / 'settings.json'
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)   # nobody writes: opening it for reading would wait for ever
+    settings, note = st.load_settings()
+    assert settings.recent == [] and 'a FIFO, not a regular file' in note
+    os.unlink(path)
+    os.symlink('/dev/zero', path)
+    settings, note = st.load_settings()
+    assert settings.recent == [] and 'a character device' in note
 
 
 def test_unwritable_config_dir_gives_a_note(tmp_path):

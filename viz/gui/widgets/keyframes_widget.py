@@ -88,7 +88,7 @@ class KeyframesWidget:
     def load(self, path: str) -> None:
         try:
             self.keyframes = [keyframe_from_dict(d) for d in load_keyframes(path)]
-        except (UserError, OSError, ValueError) as exc:
+        except UserError as exc:  # SessionError or FileReadError: any file content ends here, as one line
             self.viz.log(f'keyframes: {exc}', error=True)
             return
         self.labels = [f'from {path}'] * len(self.keyframes)

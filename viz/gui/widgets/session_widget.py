@@ -7,6 +7,7 @@ import os
 from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
+from networks.errors import UserError
 from viz.core.session import load_session, save_session
 
 
@@ -46,7 +47,7 @@ class SessionWidget:
         """Apply a session file, or refuse it whole (load_session checks every field before anything is used)."""
         try:
             args, _views = load_session(path)
-        except (OSError, ValueError, TypeError) as exc:  # SessionError is a ValueError
+        except UserError as exc:  # SessionError or FileReadError: any file content ends here, as one line
             self.viz.log(f'session not loaded, nothing changed: {exc}', error=True)
             return False
         self.viz.apply_session(args)
