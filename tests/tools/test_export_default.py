@@ -158,7 +158,7 @@ def test_hostile_log_lines_are_skipped_like_a_cut_line(tmp_path):
         json.dumps({'timestamp': 10.0, 'Progress/kimg': 4.0}), '{"timestamp": 1' + '0' * 400 + '}',
         '{"timestamp": ' + '7' * 5000 + '}', '[' * 100_000]).encode() + b'\n\xff\xfe')
     (tmp_path / 'metric-swd.jsonl').write_text(json.dumps({'timestamp': 12.0, 'results': {'swd': 9.0}}))
-    assert swd_curve_points([str(tmp_path)]) == [(4.0, 9.0)]
+    assert swd_curve_points([str(tmp_path)]) == [(4.0, 9.0, None)]
 
 
 def test_export_writes_a_valid_card_and_a_pickle_that_renders_its_reference(sg2_export, sg2_state, data):
