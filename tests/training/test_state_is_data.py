@@ -216,3 +216,42 @@ def test_metric_dataset_options_use_the_closed_table(tmp_path, photos16):
             feature_stats.open_dataset(dict(class_name=class_name, path=photos16, command=f'touch {marker}'))
     assert not marker.exists()
     assert len(feature_stats.open_dataset(dict(path=photos16))) == 96
+
+
+def test_fuzzed_manifests_are_refused_or_read_never_an_escape(tmp_path, state0):
+    # 500 seeded mutations of a valid state.json (bytes flipped, inserted, deleted; numbers and keys swapped for
+    # hostile values): read_state either reads the state or raises SliceStateError, quickly, and never runs code.
+    import random
+
+    from training.slice import SliceStateError
+    rng = random.Random(0)
+    original = (state0 / MANIFEST).read_bytes()
+    hostile = [b'1e400', b'-1', b'NaN', b'9' * 5000, b'"os.system"', b'[' * 5000, b'{}', b'null', b'true', b'""']
+    state = tmp_path / 'state'
+    shutil.copytree(state0, state)
+    outcomes = {'read': 0, 'refused': 0}
+    for _ in range(500):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            kind, at = rng.randrange(4), rng.randrange(len(data))
+            if kind == 0:
+                data[at] = rng.randrange(256)
+            elif kind == 1:
+                data[at:at] = bytes([rng.randrange(256)])
+            elif kind == 2:
+                del data[at:at + rng.randint(1, 8)]
+            else:
+                # a value after a key: replace up to the next comma or bracket by a hostile token
+                colon = data.find(b': ', at)
+                if colon >= 0:
+                    end = min([i for i in (data.find(b',', colon), data.find(b'}', colon)) if i >= 0] or [colon + 2])
+                    data[colon + 2:end] = rng.choice(hostile)
+        (state / MANIFEST).write_bytes(bytes(data))
+        t0 = time.time()
+        try:
+            read_state(state)
+            outcomes['read'] += 1
+        except SliceStateError:
+            outcomes['refused'] += 1
+        assert time.time() - t0 < 2
+    assert outcomes['refused'] > 250 and sum(outcomes.values()) == 500
