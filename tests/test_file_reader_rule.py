@@ -26,10 +26,6 @@ ALLOWED = {
     # Training states: parses the bytes its own regular-file reader returned (no symlinks, no FIFOs, byte cap;
     # `_read_regular`), and catches the parser's errors; the manifest then goes through its schema.
     'training/slice.py': (1, 'state.json, read by its own bounded reader'),
-    # dataset.json of a training set (a folder file or a zip member) and of a dataset_tool source: not yet behind
-    # file_io; dataset files are checked by the dataset readers themselves, which catch every parse error.
-    'training/dataset.py': (1, 'dataset.json of a training set'),
-    'training/dataset_convert.py': (1, 'dataset.json of a dataset_tool source'),
 }
 
 _MODULES = {'json': ('load', 'loads'), 'numpy': ('load',)}

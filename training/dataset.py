@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from networks.errors import UserError
+from networks.file_io import FileReadError, parse_json, read_bytes
 from networks.image_io import ImageReadError, read_image, read_image_info
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.ppm', '.tif', '.tiff')
@@ -26,6 +29,13 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.ppm', '.tif', '.
 BAD_IMAGE_MODES = ('stop', 'skip')
 MAX_HEADER_PIXELS = 64 * 1024 * 1024   # a header declaring more (beyond 8192 x 8192) is refused at open
 MAX_LABEL_DIM = 100_000   # classes or label-vector length: the one-hot/label arrays stay small
+MAX_LABEL_ENTRIES = 10_000_000   # [file name, label] pairs in dataset.json (ImageNet has 1.3 million images)
+MAX_DATASET_JSON_BYTES = 256 << 20   # dataset.json (NVlabs' FFHQ labels take a few MiB)
+# What zipfile raises for a damaged or unsupported archive or member: not a zip, truncated, bad CRC (BadZipFile),
+# an unsupported compression method (NotImplementedError), an encrypted member (RuntimeError), corrupt deflate
+# data (zlib.error), a member cut short (EOFError), and I/O errors.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, zlib.error, EOFError,
+              OSError, ValueError, KeyError)
 
 
 class DatasetError(UserError, ValueError):
@@ -52,13 +62,69 @@ def _max_file_bytes(channels: int, height: int, width: int) -> int:
     return 4 * (channels + 1) * height * width + (1 << 20)
 
 
-def parse_labels(labels: object, image_fnames: list[str], where: str = 'dataset.json') -> np.ndarray:
-    """`labels` from dataset.json -> int64 [N] classes or float32 [N, D] vectors, in the order of `image_fnames`.
+def check_source_path(path: str, what: str = 'Dataset') -> None:
+    """Refuse, before anything opens it, a path that is neither a folder nor a regular file (a FIFO, a device,
+    a socket, or a symlink to one): reading those could block forever or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return   # the callers report a missing path in their own words
+    except (OSError, ValueError) as e:
+        raise DatasetError(f'{what} {path!r} cannot be read: {_reason(e)}') from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise DatasetError(f'{what} {path!r} is not a regular file or a folder (a FIFO, a device or a socket)')
 
-    Accepted: a list of `[file name, label]` pairs (or an object mapping names to labels) where every label is an
-    integer class 0 <= c < 100000, or every label is a flat list of D <= 100000 finite numbers. Anything else
-    (strings, nesting, non-integer or negative classes, mixed kinds, missing images) is one DatasetError.
-    """
+
+def open_zip(path: str) -> zipfile.ZipFile:
+    """The zip file `path`, or one DatasetError if it is not a readable zip."""
+    check_source_path(path)
+    try:
+        return zipfile.ZipFile(path)
+    except ZIP_ERRORS as e:
+        raise DatasetError(f'Dataset {path!r} is not a readable zip file ({_reason(e)}); make one with: '
+                           'python -m tools.dataset_tool --source ... --dest NEW.zip') from None
+
+
+def read_zip_member(zf: zipfile.ZipFile, name: str, where: str, max_bytes: int = MAX_DATASET_JSON_BYTES) -> bytes:
+    """The bytes of member `name` (at most `max_bytes`), or one DatasetError for a damaged or unsupported member."""
+    try:
+        size = zf.getinfo(name).file_size
+        if size > max_bytes:
+            raise DatasetError(f'{where} cannot be read: {size} bytes, more than the {max_bytes} allowed')
+        with zf.open(name) as member:
+            data = member.read(max_bytes + 1)
+    except DatasetError:
+        raise
+    except ZIP_ERRORS as e:
+        raise DatasetError(f'{where} cannot be read: {_reason(e)}') from None
+    if len(data) > max_bytes:
+        raise DatasetError(f'{where} cannot be read: more than the {max_bytes} bytes allowed')
+    return data
+
+
+def read_dataset_json_file(path: str, where: str) -> bytes:
+    """The bytes of a folder's dataset.json: a regular file of at most MAX_DATASET_JSON_BYTES, else DatasetError."""
+    try:
+        return read_bytes(path, max_bytes=MAX_DATASET_JSON_BYTES, what='dataset file', name=where)
+    except FileReadError as e:
+        raise DatasetError(f'{where} cannot be read: {e.reason}') from None
+
+
+def dataset_json_labels(data: bytes, where: str) -> object:
+    """The `labels` value of dataset.json's bytes (None when absent or null); DatasetError for anything that is
+    not a JSON object (invalid, not UTF-8, nested too deeply, numbers beyond float range)."""
+    try:
+        meta = parse_json(data, name=where, what='dataset file')
+    except FileReadError as e:
+        raise DatasetError(f'{where} cannot be read: {e.reason}') from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f'{where} must hold an object {{"labels": [...]}}, found {type(meta).__name__}')
+    return meta.get('labels')
+
+
+def label_table(labels: object, where: str = 'dataset.json') -> dict[str, object]:
+    """dataset.json's `labels` (a list of `[file name, label]` pairs, or an object) -> {file name: label}; the
+    labels themselves are checked by `parse_labels`."""
     if isinstance(labels, dict):
         pairs = list(labels.items())
     elif isinstance(labels, list):
@@ -66,11 +132,24 @@ def parse_labels(labels: object, image_fnames: list[str], where: str = 'dataset.
     else:
         raise DatasetError(f'{where}: "labels" must be a list of [file name, label] pairs, '
                            f'found {type(labels).__name__}')
+    if len(pairs) > MAX_LABEL_ENTRIES:
+        raise DatasetError(f'{where}: {len(pairs)} labels, more than the {MAX_LABEL_ENTRIES} allowed')
     table = {}
     for i, pair in enumerate(pairs):
         if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)):
             raise DatasetError(f'{where}: label entry {i} must be a [file name, label] pair, found {_short(pair)}')
         table[pair[0]] = pair[1]
+    return table
+
+
+def parse_labels(labels: object, image_fnames: list[str], where: str = 'dataset.json') -> np.ndarray:
+    """`labels` from dataset.json -> int64 [N] classes or float32 [N, D] vectors, in the order of `image_fnames`.
+
+    Accepted: a list of `[file name, label]` pairs (or an object mapping names to labels) where every label is an
+    integer class 0 <= c < 100000, or every label is a flat list of D <= 100000 finite numbers. Anything else
+    (strings, nesting, non-integer or negative classes, mixed kinds, missing images) is one DatasetError.
+    """
+    table = label_table(labels, where)
     missing = [f for f in image_fnames if f not in table]
     if missing:
         raise DatasetError(f'{where} has no label for {len(missing)} of {len(image_fnames)} images, '
@@ -152,6 +231,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self._bad_images = bad_images
         self._zipfile = None
         self._zip_pid = None
+        check_source_path(self._path)
         if os.path.isdir(self._path):
             self._type = 'dir'
             self._all_fnames = {os.path.relpath(os.path.join(root, f), start=self._path).replace(os.sep, '/')
@@ -160,7 +240,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             self._type = 'zip'
             try:
                 self._all_fnames = set(self._get_zipfile().namelist())
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            except ZIP_ERRORS as e:
                 raise DatasetError(f'Dataset {self._path!r} is not a readable zip file ({e}); make one with: '
                                    'python -m tools.dataset_tool --source ... --dest NEW.zip') from None
         elif os.path.isfile(self._path):
@@ -343,14 +423,11 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if 'dataset.json' not in self._all_fnames:
             return None
         where = f'{self._path!r}: dataset.json'
-        try:
-            with self._open_file('dataset.json') as f:
-                meta = json.load(f)
-        except Exception as e:  # noqa: BLE001  (JSON, zip CRC, encoding and recursion errors alike)
-            raise DatasetError(f'{where} cannot be read: {_reason(e)}') from None
-        if not isinstance(meta, dict):
-            raise DatasetError(f'{where} must hold an object {{"labels": [...]}}, found {type(meta).__name__}')
-        labels = meta.get('labels')
+        if self._type == 'dir':
+            data = read_dataset_json_file(os.path.join(self._path, 'dataset.json'), where)
+        else:
+            data = read_zip_member(self._get_zipfile(), 'dataset.json', where)
+        labels = dataset_json_labels(data, where)
         if labels is None:
             return None
         return parse_labels(labels, self._image_fnames, where)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,19 @@ from tqdm import tqdm
 
 from networks.errors import UserError
 from networks.image_io import ImageReadError, read_image
-from training.dataset import IMAGE_EXTENSIONS, _is_power_of_two
+from training.dataset import (
+    IMAGE_EXTENSIONS,
+    ZIP_ERRORS,
+    _is_power_of_two,
+    _reason,
+    check_source_path,
+    dataset_json_labels,
+    label_table,
+    open_zip,
+    parse_labels,
+    read_dataset_json_file,
+    read_zip_member,
+)
 
 TRANSFORMS = ('center-crop', 'center-crop-wide', 'random-crop')
 MAX_SOURCE_PIXELS = 64 * 1024 * 1024   # 8192 x 8192: a source image larger than this is skipped as unreadable
@@ -51,18 +64,27 @@ def _read_source_image(source, name: str) -> PIL.Image.Image:
     return read_image(source, name=name, mode=('RGB', 'L'), max_pixels=MAX_SOURCE_PIXELS)
 
 
-def _labels_from_json(data: bytes | None) -> dict:
+def _labels_from_json(data: bytes | None, fnames: list[str], where: str) -> dict:
+    """{file name: label} for the images of `fnames` that dataset.json labels, checked as training checks them."""
     if data is None:
         return {}
-    labels = json.loads(data).get('labels')
-    return dict(labels) if labels else {}
+    labels = dataset_json_labels(data, where)
+    if not labels:
+        return {}
+    table = label_table(labels, where)
+    labelled = [f for f in fnames if f in table]
+    if labelled:
+        parse_labels(table, labelled, where)   # every label an integer class or a list of finite numbers
+    return {f: table[f] for f in labelled}
 
 
 def _folder_source(path: str) -> list[SourceItem]:
     fnames = sorted(os.path.relpath(os.path.join(root, f), path).replace(os.sep, '/')
                     for root, _dirs, files in os.walk(path) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
     json_path = os.path.join(path, 'dataset.json')
-    labels = _labels_from_json(open(json_path, 'rb').read() if os.path.isfile(json_path) else None)
+    where = f'{path!r}: dataset.json'
+    labels = _labels_from_json(read_dataset_json_file(json_path, where) if os.path.lexists(json_path) else None,
+                               fnames, where)
 
     def loader(fname):
         return lambda: _read_source_image(os.path.join(path, fname), fname)
@@ -70,15 +92,22 @@ def _folder_source(path: str) -> list[SourceItem]:
 
 
 def _zip_source(path: str) -> list[SourceItem]:
-    zf = zipfile.ZipFile(path)
+    zf = open_zip(path)
     names = set(zf.namelist())
     fnames = sorted(f for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
-    labels = _labels_from_json(zf.read('dataset.json') if 'dataset.json' in names else None)
+    where = f'{path!r}: dataset.json'
+    labels = _labels_from_json(read_zip_member(zf, 'dataset.json', where) if 'dataset.json' in names else None,
+                               fnames, where)
 
     def loader(fname):
         def load():
-            with zf.open(fname) as member:   # read through the reader's byte cap, not all at once
-                return _read_source_image(member, fname)
+            try:
+                with zf.open(fname) as member:   # read through the reader's byte cap, not all at once
+                    return _read_source_image(member, fname)
+            except ImageReadError:
+                raise
+            except ZIP_ERRORS as e:   # a damaged, encrypted or unsupported member: this image is unreadable
+                raise ImageReadError(fname, _reason(e)) from None
         return load
     return [SourceItem(f, loader(f), labels.get(f)) for f in fnames]
 
@@ -140,6 +169,7 @@ def open_source(source: str, count: int | None, seed: int) -> list[SourceItem]:
         return _builtin_photos_source(count or 1000, seed)
     if source.startswith('builtin:'):
         raise UserError(f'Unknown built-in source {source!r}; the only one is builtin:photos')
+    check_source_path(source, 'Source')   # a FIFO or a device would block or never end
     if os.path.isdir(source):
         return _folder_source(source)
     if os.path.isfile(source) and source.lower().endswith('.zip'):
@@ -217,14 +247,17 @@ class _Writer:
         else:
             if os.path.isdir(dest) and os.listdir(dest):
                 raise UserError(f'--dest folder {dest!r} is not empty')
+            self.created = not os.path.isdir(dest)
             os.makedirs(dest, exist_ok=True)
             self.zip = None
+            self.written: list[str] = []
 
     def write(self, fname: str, data: bytes) -> None:
         if self.zip is not None:
             self.zip.writestr(fname, data)
         else:
             os.makedirs(os.path.dirname(os.path.join(self.dest, fname)), exist_ok=True)
+            self.written.append(os.path.join(self.dest, fname))
             with open(os.path.join(self.dest, fname), 'wb') as f:
                 f.write(data)
 
@@ -235,6 +268,20 @@ class _Writer:
                 os.replace(self.dest + '.tmp', self.dest)   # the zip appears only when complete
             else:
                 os.remove(self.dest + '.tmp')
+        elif not ok:   # a failed run leaves nothing behind: the folder it made, or the files it wrote
+            if self.created:
+                shutil.rmtree(self.dest, ignore_errors=True)
+            else:
+                for path in self.written:
+                    try:
+                        os.remove(path)
+                    except OSError:
+                        pass
+                for folder in sorted({os.path.dirname(p) for p in self.written} - {self.dest}, reverse=True):
+                    try:
+                        os.rmdir(folder)   # only when empty
+                    except OSError:
+                        pass
 
 
 def _iter_items(items: list[SourceItem], max_images: int | None) -> Iterator[tuple[int, SourceItem]]:
