@@ -17,6 +17,9 @@ from viz.core.analyses import analysis_keys
 RED = (1.0, 0.35, 0.3)
 DEFINITION_NAMES = tuple(DEFINITIONS)  # 'nvlabs', 'whitened'
 DEFINITION_LABELS = ("NVlabs' definition (uint8 output)", 'WHITENED per image (not NVlabs\')')
+# StyleGAN2 noise for the spectrum (RenderArgs.spectrum_noise_mode): None follows the definition.
+NOISE_MODES = (None, 'random', 'const')
+NOISE_LABELS = ("the definition's (NVlabs: fresh per image)", 'fresh per image (random)', 'the fixed maps (const)')
 
 
 def analysis_status(viz, widget, name: str, what: str) -> bool:
@@ -58,12 +61,14 @@ class SpectrumWidget:
         self.of_layer = False
         self.dataset = ''
         self.definition = DEFINITION_NAMES[0]
+        self.noise_mode = None
 
     def load_args(self, args) -> None:
         self.enabled = args.spectrum_seeds > 0
         self.num_seeds = int(args.spectrum_seeds) or self.num_seeds
         self.of_layer, self.dataset = bool(args.spectrum_layer), args.spectrum_dataset
         self.definition = args.spectrum_definition
+        self.noise_mode = args.spectrum_noise_mode
 
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
@@ -90,6 +95,16 @@ class SpectrumWidget:
             imgui_utils.tooltip('NVlabs\' definition (uint8 output, dataset mean / std) or each image whitened')
             if changed:
                 self.definition = DEFINITION_NAMES[index]
+            imgui.text('Noise')
+            imgui.same_line(viz.label_w)
+            index = NOISE_MODES.index(self.noise_mode) if self.noise_mode in NOISE_MODES else 0
+            with imgui_utils.item_width(-1):
+                changed, index = imgui.combo('##specnoise', index, list(NOISE_LABELS))
+            viz.rect('spectrum_noise_mode')
+            imgui_utils.tooltip('StyleGAN2 only (StyleGAN3 has no noise inputs): fresh noise for every image, as '
+                                'NVlabs\' avg_spectra, or the network\'s fixed noise maps in every image')
+            if changed:
+                self.noise_mode = NOISE_MODES[index]
             imgui.text('Dataset')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(-1):
@@ -99,7 +114,7 @@ class SpectrumWidget:
             imgui_utils.tooltip('A folder or zip of training images: its spectrum is shown beside the network\'s')
         viz.set_args(spectrum_seeds=int(self.num_seeds) if self.enabled else 0, spectrum_layer=bool(self.of_layer),
                      spectrum_dataset=self.dataset.strip() if self.enabled else '',
-                     spectrum_definition=self.definition)
+                     spectrum_definition=self.definition, spectrum_noise_mode=self.noise_mode)
 
     def draw_view(self, result, width: float) -> None:
         """Heatmap, colour bar and slices of `result.spectrum` (right-hand pane)."""
