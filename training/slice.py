@@ -530,12 +530,29 @@ def _make_logger(path: Path, echo: Callable[[str], None] | None) -> Callable[[st
     return log
 
 
+def check_networks_fit(cfg: TrainingConfig, common: dict) -> None:
+    """Refuse networks whose weights alone (G, D and G_ema in float16) exceed what a state may hold, counted on
+    the meta device (which allocates nothing) before anything is built for real."""
+    from training.training_loop import construct_class_by_name
+    with torch.device('meta'):
+        G = construct_class_by_name(**cfg.G_kwargs, **common)
+        D = construct_class_by_name(**cfg.D_kwargs, **common)
+    g, d = (sum(t.numel() for t in module_tensors(net).values()) for net in (G, D))
+    need = (2 * g + d) * 2
+    if need > MAX_TOTAL_BYTES - _MANIFEST_RESERVE:
+        raise SliceStateError(f'these networks (G {g / 1e6:.1f}M, D {d / 1e6:.1f}M values) need '
+                              f'{need / 2**20:.0f} MiB even with float16 weights and no optimizer moments, more '
+                              f'than the {MAX_TOTAL_BYTES // 2**20} MiB a state may hold; train smaller networks '
+                              '(--cbase, --cmax)')
+
+
 def estimate_state(cfg: TrainingConfig) -> dict:
     """Storage level and size of the state that a slice started with `cfg` would write (networks built, nothing
     trained)."""
     from training.training_loop import construct_class_by_name
     dataset = construct_class_by_name(**cfg.training_set_kwargs)
     common = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
+    check_networks_fit(cfg, common)
     G = construct_class_by_name(**cfg.G_kwargs, **common)
     D = construct_class_by_name(**cfg.D_kwargs, **common)
     states = {}
@@ -586,6 +603,11 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
         cfg = make_init_cfg()
         if cfg.num_gpus != 1:
             raise SliceStateError('a slice runs one process: use --gpus 1 (and a larger --batch for a big GPU)')
+        from training.training_loop import construct_class_by_name
+        dataset = construct_class_by_name(**cfg.training_set_kwargs)
+        check_networks_fit(cfg, dict(c_dim=dataset.label_dim if cfg.training_set_kwargs.get('use_labels') else 0,
+                                     img_resolution=dataset.resolution, img_channels=dataset.num_channels))
+        del dataset
         history: list[dict] = []
         resume_data = None
         start_kimg = 0.0

@@ -64,6 +64,10 @@ def test_gen_video_bad_input(nets, tmp_path, capsys):
     assert gen_video.main(['--network', nets['sg3'], '--output', str(tmp_path / 'a.avi')]) == 1
     err = capsys.readouterr().err
     assert 'input transform' in err and 'keyframes' in err and '.mp4 or .gif' in err and 'Traceback' not in err
+    # A folder that exists but cannot hold the file (procfs): the write fails in the writer thread; one line.
+    assert gen_video.main(['--network', nets['sg3'], '--seeds', '0-3', '--output', '/proc/x.gif']) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith('error: writing /proc/x.gif failed') and 'Traceback' not in '\n'.join(lines)
 
 
 def _nvlabs_keyframe_seeds(seeds, cells, num_keyframes, shuffle_seed=None):

@@ -255,3 +255,16 @@ def test_fuzzed_manifests_are_refused_or_read_never_an_escape(tmp_path, state0):
             outcomes['refused'] += 1
         assert time.time() - t0 < 2
     assert outcomes['refused'] > 250 and sum(outcomes.values()) == 500
+
+
+def test_networks_too_large_for_a_state_are_refused_before_they_are_built(tmp_path, photos16, capsys):
+    # 2 billion values would take 8 GB to build; counted on the meta device, they are refused in seconds.
+    for extra in (['--estimate'], []):
+        state = tmp_path / f'huge{len(extra)}'
+        t0 = time.time()
+        rc = main(['--state', str(state), '--minutes', '1', '--device', 'cpu', *extra, '--init', '--cfg',
+                   'stylegan3-t', '--data', photos16, '--gpus', '1', '--batch', '4', '--gamma', '1', '--cbase',
+                   '1048576', '--cmax', '4096'])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1 and 'even with float16 weights' in err[0] and time.time() - t0 < 30
+        assert not state.exists()

@@ -17,7 +17,7 @@ import numpy as np
 
 from networks.errors import UserError
 
-__all__ = ['VideoRecorder', 'GifStreamWriter', 'MAX_GIF_FPS', 'gif_delays_cs']
+__all__ = ['VideoRecorder', 'VideoWriteError', 'GifStreamWriter', 'MAX_GIF_FPS', 'gif_delays_cs']
 
 MAX_GIF_FPS = 50  # GIF delays are whole centiseconds, and players treat delays under 2 cs as 10 cs
 
@@ -57,6 +57,11 @@ def _gif_parts(image) -> tuple[bytes, bytes]:
         table, pos = data[pos:pos + table_len], pos + table_len
     end = data.rindex(b';')  # the trailer
     return table, data[pos:end]
+
+
+class VideoWriteError(UserError, RuntimeError):
+    """The video file could not be written (a folder that cannot hold files, a full disk, a failing encoder): one
+    line for the user, and a RuntimeError for callers that catch those."""
 
 
 class GifStreamWriter:
@@ -214,7 +219,7 @@ class VideoRecorder:
 
     def _raise_error(self) -> None:
         if self._error is not None:
-            raise RuntimeError(f'writing {self.path} failed: {self._error}') from self._error
+            raise VideoWriteError(f'writing {self.path} failed: {self._error}') from self._error
 
     def close(self) -> str:
         """Wait for the queued frames to be written, finish the file and return its path."""
