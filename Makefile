@@ -59,7 +59,7 @@ data/photos-64.zip: | setup
 campaign: setup cpu-ops data/photos-64.zip
 	@test -f states/$(NET)/state.json || { echo "error: no state in states/$(NET)"; exit 1; }
 	@mkdir -p states/$(NET)-run
-	@nohup nice -n 10 $(PY) -m tools.train_slice --state states/$(NET) --minutes $(MINUTES) \
+	@nohup nice -n 10 $(PY) -m tools.train_slice --state states/$(NET) --minutes $(MINUTES) --save-every 15 \
 	    > states/$(NET)-run/slice.out 2>&1 & echo "slice of states/$(NET) started, PID $$!, log states/$(NET)-run/log.txt"
 
 bench: setup
