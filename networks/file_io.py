@@ -34,6 +34,7 @@ import os
 import stat
 import struct
 import zipfile
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -108,35 +109,44 @@ def _check_cap(value: Any, label: str) -> None:
         raise ValueError(f'{label} must be a positive integer, got {value!r}')
 
 
-def _open_regular(path: str | os.PathLike, name: str, what: str, max_bytes: int) -> tuple[int, int]:
-    """(descriptor, size) of a regular file of at most ``max_bytes``; the caller closes the descriptor."""
+def open_regular(path: str | os.PathLike, max_bytes: int, fail: Callable[[str], Exception]) -> tuple[int, int]:
+    """(descriptor, size) of a regular file of at most ``max_bytes``; the caller closes the descriptor.
+
+    ``stat`` first, so a device or FIFO is never even opened; then ``O_NONBLOCK`` (opening a FIFO cannot wait for a
+    writer) and ``fstat`` on what was actually opened, in case the path was swapped in between. ``fail(reason)``
+    makes the exception to raise, so each reader keeps its own error class (images: ``ImageReadError``).
+    """
     try:
         before = os.stat(path)
     except FileNotFoundError:
-        raise FileReadError(name, 'file not found', what) from None
+        raise fail('file not found') from None
     except (OSError, ValueError, TypeError) as err:   # ValueError: a NUL byte in the path
-        raise FileReadError(name, _os_reason(err), what) from None
+        raise fail(_os_reason(err)) from None
     if not stat.S_ISREG(before.st_mode):
-        raise FileReadError(name, f'{_file_kind(before.st_mode)}, not a regular file', what)
+        raise fail(f'{_file_kind(before.st_mode)}, not a regular file')
     flags = os.O_RDONLY
     for extra in ('O_NONBLOCK', 'O_CLOEXEC', 'O_NOCTTY', 'O_BINARY'):
         flags |= getattr(os, extra, 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise FileReadError(name, 'file not found', what) from None
+        raise fail('file not found') from None
     except (OSError, ValueError, TypeError) as err:
-        raise FileReadError(name, _os_reason(err), what) from None
+        raise fail(_os_reason(err)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileReadError(name, f'{_file_kind(st.st_mode)}, not a regular file', what)
+            raise fail(f'{_file_kind(st.st_mode)}, not a regular file')
         if st.st_size > max_bytes:
-            raise FileReadError(name, f'{st.st_size} bytes, more than the {max_bytes} allowed', what)
+            raise fail(f'{st.st_size} bytes, more than the {max_bytes} allowed')
     except BaseException:
         os.close(fd)
         raise
     return fd, st.st_size
+
+
+def _open_regular(path: str | os.PathLike, name: str, what: str, max_bytes: int) -> tuple[int, int]:
+    return open_regular(path, max_bytes, lambda reason: FileReadError(name, reason, what))
 
 
 def _read_fd(fd: int, name: str, what: str, max_bytes: int) -> bytes:

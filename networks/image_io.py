@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import UserError
+from .file_io import open_regular
 
 __all__ = ['DEFAULT_MAX_BYTES', 'DEFAULT_MAX_PIXELS', 'FORMATS', 'ImageInfo', 'ImageReadError', 'read_image',
            'read_image_info']
@@ -164,53 +164,14 @@ def _check_arguments(formats: tuple[str, ...], max_pixels: int, max_bytes: int) 
         raise ValueError(f'max_pixels and max_bytes must be positive integers, got {max_pixels!r}, {max_bytes!r}')
 
 
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
-                       (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket')):
-        if test(mode):
-            return kind
-    return 'not a regular file'
-
-
 def _open_regular_file(path: str | os.PathLike, name: str, max_bytes: int) -> tuple[int, int]:
-    """(file descriptor, size) of a regular, non-empty file of at most ``max_bytes``; the caller closes it.
-
-    ``stat`` first, so a device or FIFO is never even opened; then ``O_NONBLOCK`` (opening a FIFO cannot wait for
-    a writer) and ``fstat`` on what was actually opened, in case the path was swapped in between.
-    """
-    try:
-        before = os.stat(path)
-    except FileNotFoundError:
-        raise ImageReadError(name, 'file not found') from None
-    except (OSError, ValueError) as err:   # ValueError: a NUL byte in the path
-        raise ImageReadError(name, _os_reason(err)) from None
-    if not stat.S_ISREG(before.st_mode):
-        raise ImageReadError(name, f'{_file_kind(before.st_mode)}, not a regular file')
-    flags = os.O_RDONLY
-    for extra in ('O_NONBLOCK', 'O_CLOEXEC', 'O_NOCTTY', 'O_BINARY'):
-        flags |= getattr(os, extra, 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise ImageReadError(name, 'file not found') from None
-    except (OSError, ValueError) as err:
-        raise ImageReadError(name, _os_reason(err)) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ImageReadError(name, f'{_file_kind(st.st_mode)}, not a regular file')
-        if st.st_size == 0:
-            raise ImageReadError(name, 'empty file')
-        if st.st_size > max_bytes:
-            raise ImageReadError(name, f'{st.st_size} bytes, more than the {max_bytes} allowed')
-    except BaseException:
+    """(file descriptor, size) of a regular, non-empty file of at most ``max_bytes``; the caller closes it
+    (``networks.file_io.open_regular``, with this module's error class)."""
+    fd, size = open_regular(path, max_bytes, lambda reason: ImageReadError(name, reason))
+    if size == 0:
         os.close(fd)
-        raise
-    return fd, st.st_size
-
-
-def _os_reason(err: BaseException) -> str:
-    return (getattr(err, 'strerror', None) or str(err) or type(err).__name__).lower()
+        raise ImageReadError(name, 'empty file')
+    return fd, size
 
 
 def _read_bounded(read, name: str, max_bytes: int) -> bytes:
