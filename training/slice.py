@@ -23,6 +23,7 @@ import collections
 import copy
 import dataclasses
 import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -571,6 +572,50 @@ def estimate_state(cfg: TrainingConfig) -> dict:
                 storage=storage_description(level))
 
 
+class _FolderLocks:
+    """Exclusive advisory locks (flock) on the state folder and the folder saved to, held for a whole slice: a
+    second slice of the same state, started by mistake beside a running one, would train from the same kimg and
+    overwrite the other's saves, losing one run's work. The lock is on the directory itself, so no lock file
+    enters the folder (which is committed to git), and the kernel drops it when the process dies, however it
+    dies. Folders a slice will write (``--init``, ``--save-to``) are created here and removed again if the slice
+    fails before writing anything into them."""
+
+    def __init__(self, folders: list[Path], create: list[Path]):
+        self._fds: list[int] = []
+        self._created: list[Path] = []
+        try:
+            for folder in dict.fromkeys(f.resolve() for f in folders):   # one lock per distinct folder
+                if folder in {c.resolve() for c in create} and not folder.exists():
+                    try:
+                        folder.mkdir(parents=True)
+                    except OSError as e:
+                        raise SliceStateError(f'cannot create {folder}: {e.strerror or e}') from None
+                    self._created.append(folder)
+                if not folder.is_dir():
+                    continue        # nothing to lock: reading the state says what is wrong
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                self._fds.append(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise SliceStateError(f'{folder} is in use by another slice (a running process holds its '
+                                          'lock); wait for it to end, or stop it') from None
+        except BaseException:
+            self.release(failed=True)
+            raise
+
+    def release(self, failed: bool) -> None:
+        if failed:
+            for folder in reversed(self._created):
+                try:
+                    folder.rmdir()            # only when still empty: never removes what was written
+                except OSError:
+                    pass
+        for fd in self._fds:
+            os.close(fd)                      # closing the descriptor releases its flock
+        self._fds = []
+
+
 def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: float = 3.0,
               make_init_cfg: Callable[[], TrainingConfig] | None = None, data: str | None = None,
               total_kimg: float | None = None,
@@ -587,11 +632,31 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     data-loader workers are other processes), so that settings compared on a shared machine get equal work;
     `max_state_mib` caps the state's size (the storage levels drop precision until it fits; kept in the
     manifest for later slices, which may lower it again); `metrics` and `metrics_samples` replace what is
-    measured after each save, from this slice on; returns a summary dict."""
-    start = time.time()
-    cpu_start = time.process_time()
+    measured after each save, from this slice on; returns a summary dict. Both folders are locked for the whole
+    slice (`_FolderLocks`): a second slice of the same state is refused with one line."""
     state_dir = Path(state_dir)
     save_dir = Path(save_to) if save_to is not None else state_dir
+    locks = _FolderLocks([state_dir, save_dir],
+                         create=[save_dir] + ([state_dir] if make_init_cfg is not None else []))
+    failed = True
+    try:
+        result = _run_slice(state_dir, save_dir, minutes, save_every_minutes, make_init_cfg, data, total_kimg,
+                            device, run_dir, echo, handle_sigterm, command, cpu_minutes, max_state_mib, metrics,
+                            metrics_samples)
+        failed = False
+        return result
+    finally:
+        locks.release(failed=failed and not (save_dir / MANIFEST).exists())
+
+
+def _run_slice(state_dir: Path, save_dir: Path, minutes: float, save_every_minutes: float,
+               make_init_cfg: Callable[[], TrainingConfig] | None, data: str | None, total_kimg: float | None,
+               device: str, run_dir: str | None, echo: Callable[[str], None] | None, handle_sigterm: bool,
+               command: str | None, cpu_minutes: float | None, max_state_mib: float | None,
+               metrics: list[str] | None, metrics_samples: int | None) -> dict:
+    """`run_slice` with its folders locked."""
+    start = time.time()
+    cpu_start = time.process_time()
     device_type = torch.device(device).type
     existing = read_state(state_dir)            # raises on a corrupt state before anything is written
     if save_dir.resolve() != state_dir.resolve() and (save_dir / MANIFEST).exists():

@@ -338,7 +338,8 @@ def test_cpu_minutes_stop_the_slice_and_cpu_time_is_counted(tmp_path, good_state
     assert manifest['cpu_seconds'] >= before + 2        # the training's own CPU clock goes on across slices
     stats = [json.loads(line) for line in open(f'{state}-run/stats.jsonl')]
     totals = [s['Timing/cpu_sec_total'] for s in stats]
-    assert totals == sorted(totals) and totals[-1] == pytest.approx(manifest['cpu_seconds'], abs=0.2)
+    # One clock: the state's count is read at the save, after the last stats line and the final image grid.
+    assert totals == sorted(totals) and -0.1 <= manifest['cpu_seconds'] - totals[-1] < 3   # rounded to 0.1 s
 
 
 def test_metrics_can_be_changed_for_later_slices(tmp_path, good_state, capsys):
@@ -354,3 +355,49 @@ def test_metrics_can_be_changed_for_later_slices(tmp_path, good_state, capsys):
     capsys.readouterr()
     assert _slice(state, '--minutes', '5', '--metrics', 'os.system') == 1
     assert 'unknown' in capsys.readouterr().err
+
+
+def test_a_second_slice_of_a_locked_state_is_refused_and_the_lock_dies_with_its_holder(tmp_path, good_state,
+                                                                                         photos16, tiny_net_args,
+                                                                                         capsys):
+    """Two slices of one state would both train from its kimg and overwrite each other's saves. While a process
+    holds the folder's lock (here a child that takes the same flock a slice takes), a slice is refused with one
+    line and the state stays untouched; once that holder is killed the kernel drops the lock and a slice runs."""
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    before = _tree_digest(state)
+    holder = subprocess.Popen([sys.executable, '-c', 'import fcntl, os, sys, time\n'
+                               'fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n'
+                               'fcntl.flock(fd, fcntl.LOCK_EX)\nprint("held", flush=True)\ntime.sleep(60)',
+                               str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        t0 = time.time()
+        assert _slice(state, '--minutes', '1', '--kimg', '0.012') == 1
+        assert time.time() - t0 < 5            # refused at once, not after waiting for the lock
+        err = capsys.readouterr().err
+        (line,) = err.strip().splitlines()
+        assert line.startswith('error: ') and 'in use by another slice' in line and 'Traceback' not in err
+        assert _tree_digest(state) == before
+        # Saving into a locked folder is refused as well, and leaves the state it would read untouched.
+        other = tmp_path / 'other'
+        shutil.copytree(good_state, other)
+        assert _slice(other, '--minutes', '1', '--kimg', '0.012', '--save-to', str(state)) == 1
+        assert 'in use by another slice' in capsys.readouterr().err
+        assert _tree_digest(other) == _tree_digest(good_state) and _tree_digest(state) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    capsys.readouterr()
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012') == 0
+    assert read_state(state)[0]['kimg'] == pytest.approx(0.012)
+
+
+def test_a_failed_init_leaves_no_folder_behind(tmp_path, photos16, tiny_net_args, capsys):
+    """--init creates (and locks) its folder before building the networks; a refusal removes it again."""
+    state = tmp_path / 'new'
+    args = _init_args(photos16, tiny_net_args)
+    args[args.index('--gpus') + 1] = '2'
+    assert _slice(state, '--minutes', '1', *args) == 1
+    assert 'a slice runs one process' in capsys.readouterr().err
+    assert not state.exists()
