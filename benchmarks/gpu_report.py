@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import gpu_timing as gt
+from benchmarks import timing
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -384,7 +385,8 @@ def section_renderer(ctx: dict) -> dict:
             if error:
                 row["error"] = error[:300]
             elif times:
-                row["ms_per_frame"] = sorted(times)[len(times) // 2] * 1e3
+                stats = timing.summarize(times)
+                row["ms_per_frame"], row["ms_q1"], row["ms_q3"] = stats.median * 1e3, stats.q1 * 1e3, stats.q3 * 1e3
             rows.append(row)
     backend.set_default_impl("auto")
     return dict(rows=rows)
@@ -652,6 +654,7 @@ def render_markdown(report: dict) -> str:
     d, S = report["device"], report["sections"]
     md = [f"# GPU report{' (CPU REHEARSAL: tiny sizes, no figure here means anything)' if report['rehearsal'] else ''}",
           "", f"{d.get('gpu', d['device'])}, torch {d['torch']}, CUDA {d['cuda']}, Python {d['python']}; "
+          f"{timing.describe(d) if 'machine' in d else ''}; "
           f"NVlabs checkout: {report['nvlabs'] or 'none'}; wall {report['wall_s']:.0f} s of a "
           f"{report['budget_s']:.0f} s budget. Kernels usable (built and self-checked): "
           f"{', '.join(report.get('fused_kernels_usable') or []) or 'none'}; 'fused' below means those, with the "
