@@ -122,18 +122,25 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_calls(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1,
+               budget_s: float | None = None, cpu: bool = False) -> dict[str, dict]:
+    """Per function: median, quartiles and best seconds over ``repeats`` interleaved rounds (A, B, A, B, ...)
+    after ``warmup`` rounds (fewer if over budget), with the load average, machine and commit
+    (``timing.compare``); ``cpu``: also the median CPU seconds of this process per call."""
+    c = timing.compare(fns, max(repeats, 1), warmup, sync=lambda: sync(device), budget_s=budget_s,
+                       cpu_clock=time.process_time if cpu else None)
+    out = {}
+    for name, s in c.wall.items():
+        out[name] = dict(median_s=s.median, q1_s=s.q1, q3_s=s.q3, best_s=s.min, runs=s.n, env=c.env)
+        if cpu:
+            out[name]["cpu_s"] = c.cpu[name].median
+    return out
+
+
 def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1,
               budget_s: float | None = None, cpu: bool = False) -> dict:
-    """Median, quartiles and best seconds of ``fn`` over ``repeats`` runs after ``warmup`` runs (fewer if over
-    budget), with the load average, machine and commit (``timing.compare``); ``cpu``: also the median CPU
-    seconds of this process per run."""
-    c = timing.compare({"fn": fn}, max(repeats, 1), warmup, sync=lambda: sync(device), budget_s=budget_s,
-                       cpu_clock=time.process_time if cpu else None)
-    s = c.wall["fn"]
-    out = dict(median_s=s.median, q1_s=s.q1, q3_s=s.q3, best_s=s.min, runs=s.n, env=c.env)
-    if cpu:
-        out["cpu_s"] = c.cpu["fn"].median
-    return out
+    """``time_calls`` of one function."""
+    return time_calls({"fn": fn}, device, repeats, warmup, budget_s, cpu)["fn"]
 
 
 def peak_memory_mib(fn: Callable[[], object], device: torch.device) -> float | None:
