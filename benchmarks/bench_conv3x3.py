@@ -5,8 +5,9 @@
 
 Default: every 3x3 modulated convolution of an SG3-T generator (--res, --cbase), each as the network forms it
 without Winograd (NVlabs' grouped convolution with per-image weights [N * O, I, 3, 3], what ``impl='torch'``
-runs) and with it ((x * s) conv w * dcoefs, ``conv3x3.modulated``), same styles, timed alternately (median of
---repeats after one warm-up each) at each batch size, with the largest relative difference of the two outputs.
+runs) and with it ((x * s) conv w * dcoefs, ``conv3x3.modulated``), same styles, timed interleaved at each batch
+size (``benchmarks/timing.py``: one warm-up each, then --repeats rounds; medians, ratio of the same run), with the
+largest relative difference of the two outputs.
 Layers below the size threshold (``conv3x3.MIN_CHANNELS`` / ``MIN_WORK``) are marked: the network does not
 use Winograd there.
 
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
@@ -27,18 +26,7 @@ import torch.nn.functional as F
 from networks import stylegan3
 from ops import conv3x3
 
-
-def _alternate(fns: dict, repeats: int) -> dict:
-    """Median wall seconds of each function, run in turn ``repeats`` times after one warm-up each."""
-    times: dict = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+from . import timing
 
 
 @contextlib.contextmanager
@@ -89,12 +77,14 @@ def run_layers(res: int, cbase: int, batches: list[int], repeats: int) -> list[d
 
             with torch.no_grad(), _no_threshold():  # time it below the threshold too
                 ref, got = grouped(), winograd()
-                med = _alternate({"direct": grouped, "winograd": winograd}, repeats)
+                cmp = timing.compare({"direct": grouped, "winograd": winograd}, repeats, baseline="winograd")
+            med = {k: cmp.median(k) for k in ("direct", "winograd")}
             rel = float((got - ref).abs().max() / ref.abs().max())
             rows.append(dict(layer=name, batch=n, channels=(c, o), size=size, used=eligible,
-                             direct_ms=med["direct"] * 1e3, winograd_ms=med["winograd"] * 1e3, max_rel_diff=rel))
+                             direct_ms=med["direct"] * 1e3, winograd_ms=med["winograd"] * 1e3, max_rel_diff=rel,
+                             timing=cmp.to_dict(1e3)))
             print(f"  {name:<12} batch {n}  {c:>4} -> {o:<4} {size:>3}x{size:<3} direct {med['direct'] * 1e3:8.1f} ms  "
-                  f"Winograd {med['winograd'] * 1e3:8.1f} ms  x{med['direct'] / med['winograd']:.2f}  "
+                  f"Winograd {med['winograd'] * 1e3:8.1f} ms  x{cmp.ratio('direct'):.2f}  "
                   f"max rel diff {rel:.1e}{'' if eligible else '  (below threshold: not used)'}", flush=True)
     return rows
 
@@ -112,25 +102,26 @@ def run_grid(repeats: int) -> None:
                 w = torch.randn(c, c, 3, 3, generator=g)
                 a, d = torch.rand(1, c, generator=g), torch.rand(1, c, generator=g)
                 with torch.no_grad():
-                    med = _alternate({
+                    cmp = timing.compare({
                         "direct": lambda x=x, w=w, a=a, d=d: F.conv2d(x * a[:, :, None, None], w, padding=2)
                         * d[:, :, None, None],
-                        "winograd": lambda x=x, w=w, a=a, d=d: conv3x3.modulated(x, w, a, d, 2)}, repeats)
-                cells.append(f"{med['direct'] / med['winograd']:7.2f}")
+                        "winograd": lambda x=x, w=w, a=a, d=d: conv3x3.modulated(x, w, a, d, 2)}, repeats,
+                        baseline="winograd", env=False)
+                cells.append(f"{cmp.ratio('direct'):7.2f}")
             print(f"{c:>8} " + " ".join(cells), flush=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--res", type=int, default=256)
     parser.add_argument("--cbase", type=int, default=32768)
     parser.add_argument("--batches", default="1,4")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--grid", action="store_true", help="the size grid the threshold was chosen from")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if conv3x3.plugin() is None:
         raise SystemExit("the Winograd CPU convolution is unavailable here (see the logged reason)")
-    print(f"{torch.get_num_threads()} threads, float32, no grad")
+    print(f"{torch.get_num_threads()} threads, float32, no grad; {timing.describe()}")
     if args.grid:
         run_grid(args.repeats)
         return
@@ -139,6 +130,7 @@ def main() -> None:
         used = [r for r in rows if r["batch"] == n and r["used"]]
         d, w = sum(r["direct_ms"] for r in used), sum(r["winograd_ms"] for r in used)
         print(f"batch {n}: the {len(used)} layers that use it: direct {d:.0f} ms, Winograd {w:.0f} ms -> x{d / w:.2f}")
+    print(timing.describe())  # the load average after the run
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ Settings compared:
 
 Generator table (batch 1, float32, untrained weights: speed does not depend on them), one row per network and
 setting. Columns: ``threads`` torch's thread count in the cell; ``quiet`` / ``loaded`` the median ms/frame of
-``--repeats`` frames after one warm-up frame. ``(n frames)``: the cap stopped it after n timed frames; ``(warm-up
-frame)``: only the warm-up frame (which includes one-time costs) finished within the cap; ``> cap``: not even that.
+``--repeats`` frames after one warm-up frame (``benchmarks/timing.summarize``; quartiles in --json). ``(n
+frames)``: the cap stopped it after n timed frames; ``(warm-up frame)``: only the warm-up frame (which includes
+one-time costs) finished within the cap; ``> cap``: not even that.
 Networks: ``default`` is the visualizer's default network (viz/core/default_network.py), ``sg3t256`` is
 StyleGAN3-T at 256x256 with the paper's capacity (channel_base 32768, channel_max 512). ``recipe-t``,
 ``recipe-r``, ``recipe-sg2`` are the README's "Default networks (recipe)" generators as ``tools.train`` builds
@@ -60,6 +61,11 @@ import sys
 import tempfile
 import threading
 import time
+
+if __package__:
+    from . import timing
+else:  # a cell's child runs this file as a script: its folder is sys.path[0] (timing.py imports no torch)
+    import timing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = ('old', 'new', '1thread')
@@ -214,8 +220,8 @@ def _gui_loop(G, ws, seconds: float) -> dict:
         time.sleep(max(0.0, 1 / 60 - spent))
     done.set()
     thread.join(timeout=30)
-    frames.sort()
-    return {'gui_fps': gui_frames / seconds, 'render_ms_median': 1e3 * frames[len(frames) // 2] if frames else None,
+    median = timing.summarize(frames).median if frames else None
+    return {'gui_fps': gui_frames / seconds, 'render_ms_median': 1e3 * median if frames else None,
             'render_frames': len(frames)}
 
 
@@ -302,16 +308,19 @@ def measure_generator(net: str, settings: str, repeats: int, cap: float, seconds
     cmd = [sys.executable, os.path.abspath(__file__), '--child', net, '--settings', settings,
            '--repeats', str(repeats), '--seconds', str(seconds)]
     events, over_cap = run_cell(cmd, _child_env(settings, threads), cap)
-    r = dict(net=net, settings=settings, cap_s=cap, over_cap=over_cap, **_info_of(events))
+    r = dict(net=net, settings=settings, cap_s=cap, over_cap=over_cap, load=timing.environment()['load'],
+             **_info_of(events))
     result = next((e['result'] for e in events if 'result' in e), None)
     if result is not None:
         return {**r, **result}
     frames = [e['frame'] for e in events if 'frame' in e]
-    timed = sorted(frames[1:])
+    timed = frames[1:]   # the first frame is the warm-up (one-time costs)
     r['warmup_ms'] = 1e3 * frames[0] if frames else None
     r['frames'] = len(timed)
     if timed:
-        r['ms_median'], r['ms_best'] = 1e3 * timed[len(timed) // 2], 1e3 * timed[0]
+        stats = timing.summarize(timed)
+        r['ms_median'], r['ms_best'] = 1e3 * stats.median, 1e3 * stats.min
+        r['ms_q1'], r['ms_q3'] = 1e3 * stats.q1, 1e3 * stats.q3
     return r
 
 
@@ -323,7 +332,7 @@ def measure_training(cfg_name: str, res: int, settings: str, steps: int, batch: 
     events, over_cap = run_cell(cmd, _child_env(settings, None), cap)
     cbase, cmax, zdim = train_arch(res)
     r = dict(net='train', cfg=cfg_name, res=res, batch=batch, cbase=cbase, cmax=cmax, zdim=zdim, settings=settings,
-             cap_s=cap, over_cap=over_cap, **_info_of(events))
+             cap_s=cap, over_cap=over_cap, load=timing.environment()['load'], **_info_of(events))
     stamps = [e['t'] for e in events if 'step' in e]
     r['step_s'] = [b - a for a, b in zip(stamps, stamps[1:])]   # from the end of step 1 on
     # Where a slow cell's time went: start-up (torch, dataset), then networks' build and step 1 (op loading).
@@ -419,8 +428,9 @@ def _pair(results: list[dict], **key) -> tuple[dict, dict]:
     return next(r for r in cells if not r['loaded']), next(r for r in cells if r['loaded'])
 
 
-def print_tables(results: list[dict], cores: list[int], total_s: float, out=print) -> None:
-    out(f'\nmachine: {len(cores)} cores; total run time {total_s:.0f} s\n')
+def print_tables(results: list[dict], cores: list[int], total_s: float, out=print, env: dict | None = None) -> None:
+    out(f'\nmachine: {len(cores)} cores; total run time {total_s:.0f} s')
+    out(f'{timing.describe(env)}; each cell\'s load average at its end is in --json\n')
     generators = [r for r in results if r['net'] not in ('gui', 'train')]
     if generators:
         out('Generator, batch 1, float32: median ms/frame\n')
@@ -473,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     cores = sorted(os.sched_getaffinity(0))
     t_start = time.time()
-    print(f'{len(cores)} cores; load average before: {os.getloadavg()[0]:.2f}', flush=True)
+    env = timing.environment()
+    print(f'{len(cores)} cores; {timing.describe(env)}', flush=True)
     # The fused CPU op is built (or loaded) once here, before any cell, so that no compile lands in a cell's
     # warm-up or is cut off by its cap. Its cache is this checkout's own (ops/cpu/build.py keys it by the source
     # path: checkouts sharing one directory used to rebuild it for each other).
@@ -483,10 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f'{built.stdout.strip() or built.stderr.strip()[-300:]} ({time.time() - t0:.0f} s)', flush=True)
     results = run_all(args, cores, log=lambda line: print(line, flush=True))
     total_s = time.time() - t_start
-    print_tables(results, cores, total_s)
+    env['load_after'] = timing.environment()['load']
+    print_tables(results, cores, total_s, env=env)
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(args=vars(args), cores=len(cores), total_s=total_s, results=results), f, indent=2)
+            json.dump(dict(args=vars(args), cores=len(cores), total_s=total_s, env=env, results=results), f,
+                      indent=2)
     return 0
 
 

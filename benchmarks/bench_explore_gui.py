@@ -15,12 +15,15 @@ import sys
 import tempfile
 import time
 
+from . import timing
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--seconds', type=float, default=10.0)
     p.add_argument('--json', default=None)
     opts = p.parse_args(argv)
+    env = timing.environment()
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     from gui_utils.xvfb import start_xvfb
 
@@ -72,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             xvfb.kill()
             xvfb.wait()
-    results['load_average'] = os.getloadavg()
+    results['env'] = dict(env, load_after=timing.environment()['load'])
     ok = results['projecting_fps'] >= 30 and results['job_error'] is None
     print(f'GUI fps idle {results["idle_fps"]:.0f}, while projecting {results["projecting_fps"]:.0f} '
-          f'({results["projection_steps_per_s"]:.1f} projection steps/s); load {results["load_average"][0]:.1f}; '
+          f'({results["projection_steps_per_s"]:.1f} projection steps/s); {timing.describe(results["env"])}; '
           f'{"PASS" if ok else "FAIL"} (>= 30 fps)')
     if opts.json:
         with open(opts.json, 'w') as f:

@@ -38,6 +38,7 @@ from networks import stylegan3
 from ops import backend, conv3x3
 from ops.filtered_lrelu import output_size
 
+from . import timing
 from .naive_ops import filtered_lrelu_naive
 
 
@@ -64,17 +65,6 @@ def _patched(fn):
         yield
     finally:
         stylegan3.filtered_lrelu = saved
-
-
-def _time(G, ws, repeats):
-    with torch.no_grad():
-        G.synthesis(ws)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            G.synthesis(ws)
-            best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _conv_share(G, ws):
@@ -109,39 +99,28 @@ def run(res=256, cbase=32768, cmax=512, repeats=3, cfgs=("T",)):
             with _patched(filtered_lrelu_naive):
                 naive_img = G.synthesis(ws1)
         max_diff = float((ours_img - naive_img).abs().max())
-        ours1 = _time(G, ws1, repeats)
-        ours4 = _time(G, ws4, repeats)
-        with _default_impl("torch"):
-            old1 = _time(G, ws1, repeats)
-            old4 = _time(G, ws4, repeats)
-        with _patched(filtered_lrelu_naive):
-            naive1 = _time(G, ws1, repeats)
-        with _patched(_stub_filtered_lrelu):
-            convs1 = _time(G, ws1, repeats)
+        def synth(ws, context=contextlib.nullcontext, G=G):
+            def run():
+                with torch.no_grad(), context():
+                    G.synthesis(ws)
+            return run
+
+        # Interleaved rounds (benchmarks/timing.py): every variant sees the same minutes of a shared machine.
+        b1 = timing.compare({"ours": synth(ws1), "old": synth(ws1, lambda: _default_impl("torch")),
+                             "naive": synth(ws1, lambda: _patched(filtered_lrelu_naive)),
+                             "convs": synth(ws1, lambda: _patched(_stub_filtered_lrelu))}, repeats)
+        b4 = timing.compare({"ours": synth(ws4), "old": synth(ws4, lambda: _default_impl("torch"))}, repeats)
+        ours1, old1, naive1, convs1 = (b1.median(k) for k in ("ours", "old", "naive", "convs"))
+        ours4, old4 = b4.median("ours"), b4.median("old")
         share, _ = _conv_share(G, ws1)
         results[cfg] = dict(
             res=res, channel_base=cbase, threads=torch.get_num_threads(),
             ours_b1_s=ours1, ours_b4_s=ours4, old_b1_s=old1, old_b4_s=old4, naive_b1_s=naive1, convs_b1_s=convs1,
             speedup_vs_naive=naive1 / ours1, ours_over_convs=ours1 / convs1, b4_over_b1=ours4 / ours1,
             max_abs_diff_vs_naive=max_diff, conv_kernel_share=share, ours_over_all_convs=1 / share,
+            ours_b1_spread=b1.wall["ours"].to_dict(), ours_b4_spread=b4.wall["ours"].to_dict(), env=b4.env,
         )
     return results
-
-
-def _time_call(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:
-    """Best wall seconds and best CPU seconds (all threads) of ``repeats`` runs after ``warmup`` runs.
-
-    CPU seconds matter on a shared machine: other jobs stretch the wall time of each side differently over a
-    long run, while the CPU time a computation needs moves much less.
-    """
-    for _ in range(warmup):
-        fn()
-    best, best_cpu = float("inf"), float("inf")
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
-    return best, best_cpu
 
 
 def compare_nvlabs(nvlabs: str, nets: list[str], repeats: int, pickles: str | None = None,
@@ -173,12 +152,19 @@ def compare_nvlabs(nvlabs: str, nets: list[str], repeats: int, pickles: str | No
                 with torch.no_grad():
                     return G(z, None, noise_mode="const", force_fp32=True)
 
-            row[f"ours_b{batch}_s"], row[f"ours_b{batch}_cpu_s"] = _time_call(run, repeats, warmup=0)
-            with _default_impl("torch"):
-                row[f"old_b{batch}_s"], row[f"old_b{batch}_cpu_s"] = _time_call(run, repeats, warmup=0)
+            def run_old(run=run):
+                with _default_impl("torch"):
+                    return run()
+
+            # Warmed up above; CPU seconds too: other jobs stretch wall time more than the CPU time a call needs.
+            cmp = timing.compare({"ours": run, "old": run_old}, repeats, warmup=0, cpu_clock=time.process_time)
+            for path in ("ours", "old"):
+                row[f"{path}_b{batch}_s"] = cmp.median(path)
+                row[f"{path}_b{batch}_cpu_s"] = cmp.cpu[path].median
+            row[f"env_b{batch}"] = cmp.env
             print(f"  {name} batch {batch}: ours fused {row[f'ours_b{batch}_s']:.2f} s "
                   f"({row[f'ours_b{batch}_cpu_s']:.2f} CPU s), old path {row[f'old_b{batch}_s']:.2f} s "
-                  f"({row[f'old_b{batch}_cpu_s']:.2f} CPU s) (load average {os.getloadavg()[0]:.1f})", flush=True)
+                  f"({row[f'old_b{batch}_cpu_s']:.2f} CPU s) ({timing.describe(cmp.env)})", flush=True)
         results[name] = row
         del G
     out = os.path.join(work, "generators.json")
@@ -196,7 +182,7 @@ def compare_nvlabs(nvlabs: str, nets: list[str], repeats: int, pickles: str | No
     return results
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--res", type=int, default=256)
     parser.add_argument("--cbase", type=int, default=32768)
@@ -210,15 +196,15 @@ def main():
     parser.add_argument("--nv-repeats", type=int, default=1, help="with --nvlabs: timed runs of NVlabs' side")
     parser.add_argument("--tiny", action="store_true", help="with --nvlabs: gpu_timing's rehearsal sizes (seconds)")
     parser.add_argument("--batches", default="1,4", help="with --nvlabs: batch sizes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.nvlabs:
-        t0, load0 = time.perf_counter(), os.getloadavg()[0]
+        t0, env0 = time.perf_counter(), timing.environment()
         results = compare_nvlabs(args.nvlabs, args.nets.split(","), args.repeats, nv_repeats=args.nv_repeats,
                                  tiny=args.tiny, batches=tuple(int(b) for b in args.batches.split(",")))
         print(f"NVlabs-format pickles, fp32, {torch.get_num_threads()} threads, z fixed, noise const "
-              f"({time.perf_counter() - t0:.0f} s, load average before/after: {load0:.1f}/{os.getloadavg()[0]:.1f}):")
+              f"({time.perf_counter() - t0:.0f} s; {timing.describe(dict(env0, load_after=os.getloadavg()))}):")
         for name, r in results.items():
             for b in (1, 4):
                 if f"nvlabs_b{b}_s" not in r:
@@ -241,7 +227,7 @@ def main():
     results = run(args.res, args.cbase, args.cmax, args.repeats, tuple(args.cfg.split(",")))
     for cfg, r in results.items():
         print(f"StyleGAN3-{cfg}-{r['res']} (channel_base {r['channel_base']}), fp32, {r['threads']} threads, "
-              f"best of {args.repeats}:")
+              f"median of {args.repeats} interleaved rounds; {timing.describe(r['env'])}:")
         print(f"  ours  batch 1: {r['ours_b1_s']:.3f} s   batch 4: {r['ours_b4_s']:.3f} s "
               f"(batch 4 / batch 1 = {r['b4_over_b1']:.2f})")
         print(f"  old path (PyTorch filtered_lrelu) batch 1: {r['old_b1_s']:.3f} s   batch 4: {r['old_b4_s']:.3f} s "

@@ -30,6 +30,13 @@ import sys
 import tempfile
 import time
 
+from . import timing
+
+
+def _median(values) -> float:
+    """The median through the benchmarks' one statistics helper (benchmarks/timing.py)."""
+    return timing.summarize(values).median
+
 
 def _fps(app, frames: int = 0, seconds: float = 0.0, while_busy: bool = False) -> tuple[float, int]:
     t0, n = time.perf_counter(), 0
@@ -198,7 +205,7 @@ def bench_cpu(app, seconds: float = 5.0, fps_limit: int = 60, repeats: int = 3) 
             groups[group] += delta
         runs.append(dict(fps=fps, cores=cpu_s / wall, ms_per_frame=1000 * cpu_s / frames,
                          **{f'{k}_ms_per_frame': 1000 * v / tick / frames for k, v in groups.items()}))
-    result = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    result = {k: _median(r[k] for r in runs) for k in runs[0]}
     result.update(fps_limit=fps_limit, seconds=seconds, repeats=repeats,
                   lp_num_threads=os.environ.get('LP_NUM_THREADS'), runs=runs)
     return result
@@ -222,7 +229,7 @@ def _median_trace(rows: list[dict]) -> dict:
     """Per stage of the app's latency trace, the median ms after the change (over the rows that reached it)."""
     from viz.gui.app import TRACE_STAGES
 
-    return {k: round(statistics.median(r[k] for r in rows if k in r), 1) for k in TRACE_STAGES
+    return {k: round(_median(r[k] for r in rows if k in r), 1) for k in TRACE_STAGES
             if any(k in r for r in rows)}
 
 
@@ -276,7 +283,7 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50, fps_limit: i
         analyses = app.async_renderer.renderer.analyses
         analyses._values.clear()  # forget it (and its saved samples): the next pair sees it running again
         analyses._partial.clear()
-    fps = statistics.median(fps_during)
+    fps = _median(fps_during)
     still_running = progress_before is not None
 
     display, render_ms = {}, {}
@@ -300,7 +307,7 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50, fps_limit: i
     return dict(fps_limit=fps_limit, idle_fps=idle_fps, fps_during_spectrum=fps, fps_during_all=fps_during,
                 progress=progress_before,
                 click_plain_s=plain, click_with_spectrum_s=during, spectrum_still_running=still_running,
-                click_ratio=statistics.median(during) / statistics.median(plain),
+                click_ratio=_median(during) / _median(plain),
                 click_pair_ratios=[d / p for d, p in zip(during, plain)], display_change_s=display,
                 trace_ms={kind: _median_trace(rows) for kind, rows in traces.items()},
                 sync_views=app.sync_views,
@@ -350,7 +357,7 @@ def bench_click_renderer(repeats: int = 5, spectrum_seeds: int = 50) -> dict:
             ar.renderer.analyses._partial.clear()
     finally:
         ar.close()
-    return dict(plain_s=plain, with_spectrum_s=during, ratio=statistics.median(during) / statistics.median(plain))
+    return dict(plain_s=plain, with_spectrum_s=during, ratio=_median(during) / _median(plain))
 
 
 def slow_network_pkl(directory: str, min_seconds: float = 1.2) -> tuple[str, float]:
@@ -402,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # one core for the generator, one for the GUI and llvmpipe
     from viz.gui.app import VisualizerApp
 
-    results: dict = {}
+    results: dict = {'env': timing.environment()}
+    print(timing.describe(results['env']), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ['XDG_CONFIG_HOME'] = tmp  # the app's recent list: not the user's settings file
         try:
@@ -474,8 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         cap = f'GUI capped at {an["fps_limit"]} fps' if an['fps_limit'] else 'GUI uncapped'
         print(f'analyses ({cap}): {an["fps_during_spectrum"]:.0f} fps during the spectrum (idle {an["idle_fps"]:.0f}); '
               f'seed click '
-              f'{1000 * statistics.median(an["click_plain_s"]):.0f} ms plain, '
-              f'{1000 * statistics.median(an["click_with_spectrum_s"]):.0f} ms with the spectrum running '
+              f'{1000 * _median(an["click_plain_s"]):.0f} ms plain, '
+              f'{1000 * _median(an["click_with_spectrum_s"]):.0f} ms with the spectrum running '
               f'(x{an["click_ratio"]:.2f}); display-only changes (ms): '
               + ', '.join(f'{k} {1000 * v:.0f}' for k, v in an['display_change_s'].items()))
         for kind, stages in an['trace_ms'].items():  # where the time goes, change -> frame on screen
@@ -484,8 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     if 'click' in results:
         click = results['click']
         checks['renderer: seed change with a spectrum running <= 1.5x a plain one'] = click['ratio'] <= 1.5
-        print(f'renderer: seed change {1000 * statistics.median(click["plain_s"]):.0f} ms plain, '
-              f'{1000 * statistics.median(click["with_spectrum_s"]):.0f} ms with a spectrum running '
+        print(f'renderer: seed change {1000 * _median(click["plain_s"]):.0f} ms plain, '
+              f'{1000 * _median(click["with_spectrum_s"]):.0f} ms with a spectrum running '
               f'(x{click["ratio"]:.2f})')
     if 'cpu' in results:
         cpu = results['cpu']
@@ -493,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
               f'{cpu["ms_per_frame"]:.1f} ms CPU per frame (main {cpu["main_ms_per_frame"]:.1f}, llvmpipe '
               f'{cpu["llvmpipe_ms_per_frame"]:.1f}, render {cpu["render_ms_per_frame"]:.1f}, other '
               f'{cpu["other_ms_per_frame"]:.1f})')
+    results['env']['load_after'] = timing.environment()['load']
+    print(timing.describe(results['env']))
     results['checks'] = checks
     for name, ok in checks.items():
         print(f'{"PASS" if ok else "FAIL"}  {name}')

@@ -1,13 +1,15 @@
-"""Loading a real-size pickle: the restricted loader of networks.safe_unpickle against the loader it replaced.
+"""Loading a real-size pickle: the restricted loader of networks.safe_unpickle against PyTorch's own restricted
+loader reading the same tensors, timed in the same run.
 
-    python -m benchmarks.bench_load [--res 1024] [--rounds 2] [--threads N] [--keep DIR]
+    python -m benchmarks.bench_load [--res 1024] [--rounds 2] [--cbase 32768] [--cmax 512] [--threads N] [--keep DIR]
 
 Writes a StyleGAN3-T snapshot in NVlabs' format ({G, G_ema, D, augment_pipe, training_set_kwargs}, ~300 MB at
-1024 px) with the fake NVlabs writer of the tests, and the same networks in our format. Then loads each file
-with the new ``networks.load_network_pkl`` and with the old one (``networks/pickle_io.py`` of commit 1d65846,
-read with ``git show`` and imported as a module; it used ``torch.load(weights_only=True)`` per storage blob),
-alternating, ``--rounds`` times; reports the best time of each and the ratio new / old, and checks that both
-give bit-identical networks.
+1024 px) with the fake NVlabs writer of the tests, the same networks in our format, and their state dicts with
+``torch.save``. Then, interleaved (``benchmarks/timing.py``: one warm-up round, then ``--rounds`` rounds),
+loads each pickle with ``networks.load_network_pkl`` and the state dicts with ``torch.load(weights_only=True)``:
+the baseline is the cost of reading those tensors at all, so ``ours / torch.load`` is what the restricted
+unpickler and the rebuilt modules add. Reports medians and quartiles, the ratios, and checks that every load
+gives bit-identical weights.
 """
 
 from __future__ import annotations
@@ -15,55 +17,47 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 
 import torch
 
 import networks
 from networks import stylegan2, stylegan3
 
-OLD_COMMIT = "1d65846"
+from . import timing
+
+NETS = ("G", "G_ema", "D")
 
 
-def old_loader():
-    """``load_network_pkl`` as it was at OLD_COMMIT, imported from git (it uses today's networks.persistence)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    source = subprocess.run(["git", "show", f"{OLD_COMMIT}:networks/pickle_io.py"], cwd=root, check=True,
-                            capture_output=True, text=True).stdout
-    name = "networks._pickle_io_" + OLD_COMMIT
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "networks"
-    sys.modules[name] = module
-    exec(compile(source, f"{OLD_COMMIT}:networks/pickle_io.py", "exec"), module.__dict__)
-    return module.load_network_pkl
-
-
-def _write_files(root: str, res: int) -> dict:
+def _write_files(root: str, res: int, cbase: int = 32768, cmax: int = 512) -> dict:
     from tests.networks.nvlabs_fake import dump_nvlabs_pickle
 
     torch.manual_seed(0)
-    G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3)
+    G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3, channel_base=cbase,
+                            channel_max=cmax)
     G_ema = copy.deepcopy(G)
     with torch.no_grad():
         for p in G_ema.parameters():
             p.mul_(0.5)  # distinct tensors: NVlabs' files hold G and G_ema separately
-    D = stylegan2.Discriminator(c_dim=0, img_resolution=res, img_channels=3)
-    paths = {"nvlabs": os.path.join(root, "network-snapshot-nvlabs.pkl"), "ours": os.path.join(root, "ours.pkl")}
+    D = stylegan2.Discriminator(c_dim=0, img_resolution=res, img_channels=3, channel_base=cbase, channel_max=cmax)
+    paths = {"nvlabs": os.path.join(root, "network-snapshot-nvlabs.pkl"), "ours": os.path.join(root, "ours.pkl"),
+             "tensors": os.path.join(root, "tensors.pt")}
     dump_nvlabs_pickle(paths["nvlabs"], G, D, G_ema=G_ema)
     networks.save_network_pkl(paths["ours"], {"G": G, "G_ema": G_ema, "D": D, "augment_pipe": None})
+    torch.save({k: m.state_dict() for k, m in (("G", G), ("G_ema", G_ema), ("D", D))}, paths["tensors"])
     return paths
 
 
+def _state(data: dict) -> dict:
+    """Name -> state dict, from a loaded pickle (modules) or from the saved state dicts."""
+    return {k: (v.state_dict() if isinstance(v, torch.nn.Module) else v) for k, v in data.items() if k in NETS}
+
+
 def _same(a: dict, b: dict) -> bool:
-    for key in ("G", "G_ema", "D"):
-        sa, sb = a[key].state_dict(), b[key].state_dict()
+    for key in NETS:
+        sa, sb = a[key], b[key]
         if list(sa) != list(sb) or not all(torch.equal(sa[k], sb[k]) for k in sa):
             return False
     return True
@@ -73,33 +67,43 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--res", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cbase", type=int, default=32768, help="channel_base of G and D")
+    parser.add_argument("--cmax", type=int, default=512, help="channel_max of G and D")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--keep", default=None, help="write the files here (and keep them) instead of a temp dir")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaders = {"new": networks.load_network_pkl, "old": old_loader()}
-    report = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or tmp
         os.makedirs(root, exist_ok=True)
-        paths = _write_files(root, args.res)
-        for fmt, path in paths.items():
-            times = {"new": [], "old": []}
-            results = {}
-            for _ in range(args.rounds):
-                for which in ("old", "new"):
-                    gc.collect()
-                    start = time.perf_counter()
-                    results[which] = loaders[which](path)
-                    times[which].append(time.perf_counter() - start)
-            best = {k: min(v) for k, v in times.items()}
-            report[fmt] = dict(file_mb=round(os.path.getsize(path) / 2**20, 1), old_s=round(best["old"], 3),
-                               new_s=round(best["new"], 3), ratio_new_over_old=round(best["new"] / best["old"], 3),
-                               identical=_same(results["new"], results["old"]))
-            print(f"{fmt:7s} {report[fmt]['file_mb']:7.1f} MB  old {best['old']:.3f} s  new {best['new']:.3f} s  "
-                  f"new/old {best['new'] / best['old']:.3f}  identical {report[fmt]['identical']}", flush=True)
-            del results
+        paths = _write_files(root, args.res, args.cbase, args.cmax)
+        loaded: dict = {}
+
+        def loader(name: str):
+            def run():
+                loaded.pop(name, None)
+                gc.collect()  # the previous result's memory is freed before, not during, the timed call
+                if name == "tensors":
+                    loaded[name] = torch.load(paths[name], weights_only=True)
+                else:
+                    loaded[name] = networks.load_network_pkl(paths[name])
+            return run
+
+        cmp = timing.compare({name: loader(name) for name in ("tensors", "nvlabs", "ours")}, args.rounds)
+        reference = _state(loaded["tensors"])
+        report = dict(env=cmp.env, baseline="torch.load(weights_only=True) of the same state dicts")
+        print(f"{timing.describe(cmp.env)}; medians of {cmp.rounds} interleaved rounds after one warm-up round")
+        for name, path in paths.items():
+            s = cmp.wall[name]
+            report[name] = dict(file_mb=round(os.path.getsize(path) / 2**20, 1), median_s=round(s.median, 3),
+                                q1_s=round(s.q1, 3), q3_s=round(s.q3, 3),
+                                ratio_over_torch_load=round(cmp.ratio(name), 3),
+                                identical=_same(_state(loaded[name]), reference))
+            r = report[name]
+            print(f"{name:7s} {r['file_mb']:7.1f} MB  {s.format(digits=3)} s  x{r['ratio_over_torch_load']:.3f} "
+                  f"torch.load  identical {r['identical']}", flush=True)
+        loaded.clear()
     print(json.dumps(report))
     return report
 

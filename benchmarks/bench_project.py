@@ -10,9 +10,11 @@ one run:
   pixels    one projection step with the multi-scale pixel loss (SG2: plus noise maps and their regulariser)
   +D k=K    the same with the discriminator-feature term (a D of the same size, built here), evaluated every K
             steps at K times its weight (``project(d_every=K)``; K=1: every step). Its step time is the mean over
-            K consecutive steps (one cycle, exactly one of them with D), the best cycle of the run: a lazy term's
-            cost is never hidden by timing only the steps without it.
-Ratios are the step time over the floor. The machine is shared: absolute figures vary with its load.
+            K consecutive steps (one cycle, exactly one of them with D), the median over the cycles of the run: a
+            lazy term's cost is never hidden by timing only the steps without it.
+Ratios are medians over the floor's median (``benchmarks/timing.py``; the floor is timed after its warm-up both
+before and after the steps, so that its samples span the same minutes). The machine is shared: absolute figures
+vary with its load, which is printed with the machine and commit.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from networks.stylegan2 import Discriminator
 from networks.stylegan2 import Generator as G2
 from networks.stylegan3 import Generator as G3
 from viz.analysis.projection import project
+
+from . import timing
 
 
 def _capacity(full: bool) -> dict:
@@ -45,32 +49,29 @@ def _networks(res: int, full: bool = False) -> dict[str, torch.nn.Module]:
             'SG3-T': G3(**common, output_scale=2.0).eval().requires_grad_(False)}
 
 
-def _floor(G: torch.nn.Module, repeats: int, warmup: int = 3) -> float:
+def _floor(G: torch.nn.Module, repeats: int, warmup: int = 3) -> list[float]:
+    """Seconds of one synthesis forward + backward to ws, ``repeats`` samples after ``warmup`` untimed passes."""
     with torch.no_grad():  # a real w (all-zero ws would time a degenerate case)
         ws = G.mapping(torch.randn(1, G.z_dim), None).requires_grad_(True)
-    for _ in range(warmup):  # warm-up: the first calls are several times slower here
-        G.synthesis(ws, noise_mode='const').square().mean().backward()
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.perf_counter()
-        G.synthesis(ws, noise_mode='const').square().mean().backward()
-        best = min(best, time.perf_counter() - start)
-    return best
+    # warm-up: the first calls are several times slower here
+    stats = timing.measure(lambda: G.synthesis(ws, noise_mode='const').square().mean().backward(), repeats,
+                           warmup, env=False)
+    return list(stats.samples)
 
 
 def _step_time(G: torch.nn.Module, target: torch.Tensor, steps: int, D: torch.nn.Module | None,
                d_every: int = 1) -> float:
-    """Seconds per step: the best mean over ``d_every`` consecutive steps (``steps`` is raised to one more than
+    """Seconds per step: the median mean over ``d_every`` consecutive steps (``steps`` is raised to one more than
     that, so that there is one whole cycle after the first step)."""
     stamps: list[float] = []
     project(G, target, num_steps=max(steps, d_every + 1), D=D, d_every=d_every, w_avg_samples=1000,
             callback=lambda s: stamps.append(time.perf_counter()))
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]  # per-step times, without the w_avg sampling and setup
     # Any d_every consecutive steps hold exactly one D evaluation (steps 0, k, 2k, ...).
-    return min(sum(gaps[i:i + d_every]) / d_every for i in range(len(gaps) - d_every + 1))
+    return timing.summarize(sum(gaps[i:i + d_every]) / d_every for i in range(len(gaps) - d_every + 1)).median
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--res', type=int, default=32)
     parser.add_argument('--steps', type=int, default=10)
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument('--d-every', type=int, nargs='+', default=[4], metavar='K',
                         help='D-feature term every K steps (one +D column per K; 1: every step)')
     parser.add_argument('--warmup', type=int, default=3, help='untimed G forward+backward passes before the floor')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
@@ -90,14 +91,18 @@ def main() -> None:
                           channel_max=cap['channel_max']).eval()
         with torch.no_grad():
             target = G(torch.randn(1, G.z_dim), None, noise_mode='const')
-        floor = _floor(G, args.steps, args.warmup)
+        env = timing.environment()
+        floor_samples = _floor(G, args.steps, args.warmup)
         pixels = _step_time(G, target, args.steps, None)
         with_d = {k: _step_time(G, target, args.steps, D, k) for k in args.d_every}
-        # again after the steps (no warm-up needed now): the best of both, as for the steps
-        floor = min(floor, _floor(G, args.steps, 0))
+        # again after the steps (no warm-up needed now): the median of both spans the minutes the steps ran in
+        floor = timing.summarize(floor_samples + _floor(G, args.steps, 0)).median
+        env['load_after'] = timing.environment()['load']
         print(f'{name}-{args.res}: floor {floor:.3f} s, step {pixels:.3f} s, '
-              + ', '.join(f'+D k={k} {t:.3f} s' for k, t in with_d.items()), flush=True)
-        rows.append(dict(net=name, res=args.res, floor_ms=floor * 1e3, step_ms=pixels * 1e3, steps_per_s=1 / pixels,
+              + ', '.join(f'+D k={k} {t:.3f} s' for k, t in with_d.items()) + f'; {timing.describe(env)}',
+              flush=True)
+        rows.append(dict(net=name, res=args.res, env=env, floor_ms=floor * 1e3, step_ms=pixels * 1e3,
+                         steps_per_s=1 / pixels,
                          ratio=pixels / floor, d={k: dict(step_ms=t * 1e3, steps_per_s=1 / t, ratio=t / floor)
                                                   for k, t in with_d.items()}))
     d_head = ''.join(f' step, +D k={k} | steps/s | ratio |' for k in args.d_every)

@@ -15,7 +15,8 @@ For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resoluti
 3. Time shares of one step's work, each timed separately with the run's loss: G forward (mapping + synthesis),
    G backward (through synthesis and mapping), D (forward + backward on reals and fakes, and the D pass
    inside the G phase), regularization (R1 every 16 D steps, path length every 4 G steps for StyleGAN2,
-   amortized), from medians of repeated measurements.
+   amortized): medians of ``--repeats`` interleaved rounds after a warm-up round (``benchmarks/timing.py``, as
+   for 2.). Load average, machine and commit are printed and written to ``--json``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 
@@ -34,16 +34,9 @@ from training.dataset_convert import convert_dataset
 from training.loss import StyleGAN2Loss, blur_sigma_at
 from training.training_loop import construct_class_by_name, training_loop
 
+from . import timing
+
 CONFIGS = ('stylegan2', 'stylegan3-t', 'stylegan3-r')
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _config(cfg_name: str, data: str, outdir: str, args) -> object:
@@ -85,12 +78,14 @@ def measure_shares(cfg, repeats: int) -> dict:
     def g_forward():
         return loss.run_G(z, c)[0]
 
+    @timing.self_timed
     def g_backward_only():
         img = g_forward()
         t0 = time.perf_counter()
         img.backward(torch.randn_like(img))
         return time.perf_counter() - t0
 
+    @timing.self_timed
     def d_only():
         fake = g_forward().detach().requires_grad_(True)
         t0 = time.perf_counter()
@@ -105,17 +100,18 @@ def measure_shares(cfg, repeats: int) -> dict:
     def pl():
         loss.accumulate_gradients('Greg', real, c, z, c, gain=4, cur_nimg=0)
 
-    g_forward()   # warm-up
-    t_gfwd = _median_time(g_forward, repeats)
-    t_gbwd = statistics.median(g_backward_only() for _ in range(repeats))
-    t_d = statistics.median(d_only() for _ in range(repeats))
-    t_reg = _median_time(r1, max(repeats // 2, 1)) / (cfg.D_reg_interval or 1)
+    variants = dict(G_forward=g_forward, G_backward=g_backward_only, D=d_only, R1=r1)
     if cfg.G_reg_interval:
-        t_reg += _median_time(pl, max(repeats // 2, 1)) / cfg.G_reg_interval
+        variants['PL'] = pl
+    cmp = timing.compare(variants, repeats)   # one warm-up round, then interleaved rounds
+    t_gfwd, t_gbwd, t_d = cmp.median('G_forward'), cmp.median('G_backward'), cmp.median('D')
+    t_reg = cmp.median('R1') / (cfg.D_reg_interval or 1)
+    if cfg.G_reg_interval:
+        t_reg += cmp.median('PL') / cfg.G_reg_interval
     # The G forward runs twice per step (G phase and D phase) and its backward once.
     parts = dict(G_forward=2 * t_gfwd, G_backward=t_gbwd, D=t_d, regularization=t_reg)
     total = sum(parts.values())
-    return dict(seconds=parts, shares={k: v / total for k, v in parts.items()})
+    return dict(seconds=parts, shares={k: v / total for k, v in parts.items()}, timing=cmp.to_dict())
 
 
 GRAD_RATIO_TARGET = 3.5
@@ -172,13 +168,11 @@ def measure_grad_ratio(cfg, repeats: int, paths=PATHS) -> dict:
     for path in paths:
         row = {}
         for net, fwd, both in (('G', g_nograd, g_grad), ('D', d_nograd, d_grad)):
-            def run(fwd=fwd, both=both):
-                fwd(), both()  # warm-up (and the op's build)
-                # Interleaved, so that both medians see the same minutes of a shared machine (its speed drifts).
-                times = [(_median_time(fwd, 1), _median_time(both, 1)) for _ in range(repeats)]
-                return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
-            a, b = _with_path(path, run)
-            row[net] = dict(no_grad=a, forward_backward=b, ratio=b / a)
+            def run(fwd=fwd, both=both):  # the warm-up round includes the op's build
+                return timing.compare(dict(no_grad=fwd, forward_backward=both), repeats)
+            cmp = _with_path(path, run)
+            row[net] = dict(no_grad=cmp.median('no_grad'), forward_backward=cmp.median('forward_backward'),
+                            ratio=cmp.ratio('forward_backward'), load=cmp.env['load'])
         result[path] = row
     return result
 
@@ -221,9 +215,10 @@ def main(argv=None) -> int:
         data = os.path.join(tmp, 'photos.zip')
         convert_dataset('builtin:photos', data, resolution=f'{args.res}x{args.res}', count=256, seed=0,
                         progress=False, log=lambda *_: None)
+        env = timing.environment()
         print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, res {args.res}, batch {args.batch}, '
               f'cbase {args.cbase}, cmax {args.cmax}, z/w {args.zdim}, StyleGAN3 modulated conv in grad mode: '
-              f'{args.grad_modconv}')
+              f'{args.grad_modconv}; {timing.describe(env)}')
         for cfg_name in args.cfg.split(','):
             cfg = _config(cfg_name, data, os.path.join(tmp, 'runs'), args)
             if args.grad_ratio:
@@ -233,14 +228,15 @@ def main(argv=None) -> int:
             sec_per_kimg = measure_loop(cfg, args.steps)
             shares = (dict(seconds={}, shares={}) if args.no_shares else
                       measure_shares(_config(cfg_name, data, os.path.join(tmp, 'runs'), args), args.repeats))
-            results[cfg_name] = dict(sec_per_kimg=sec_per_kimg, **shares)
+            results[cfg_name] = dict(sec_per_kimg=sec_per_kimg, load=timing.environment()['load'], **shares)
             base = results.get('stylegan2', results[cfg_name])['sec_per_kimg']
             share_text = ', '.join(f'{k} {v:.0%}' for k, v in shares['shares'].items())
             print(f'{cfg_name:12s} {sec_per_kimg:8.1f} s/kimg  (x{sec_per_kimg / base:.2f} vs stylegan2)  '
                   f'{share_text}', flush=True)
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(args=vars(args), results=results), f, indent=2)
+            json.dump(dict(args=vars(args), env=dict(env, load_after=timing.environment()['load']),
+                           results=results), f, indent=2)
     return 0
 
 

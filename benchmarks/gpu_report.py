@@ -21,6 +21,10 @@ report is still written; the whole run stops starting sections when ``--budget``
   layers_compile, generators_compile
                the eager path under torch.compile (last: the compiler's first run is slow)
 
+Within a section the paths of one configuration (fused, eager) are timed interleaved after their warm-up
+(``benchmarks/timing.py``: medians, with the load average beside each row; the report's header names the commit,
+CPU and cores).
+
 NVlabs' side (``--nvlabs DIR``, a git-ignored checkout of NVlabs/stylegan3) runs in ``nvlabs_side.py``: it
 writes NVlabs-format pickles with NVlabs' own classes into DIR/gpu-report-pickles, and both sides load those.
 Without ``--nvlabs`` our side writes the same networks with our classes.
@@ -44,6 +48,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import gpu_timing as gt
+from benchmarks import timing
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -225,23 +230,33 @@ def section_layers(ctx: dict, compiled: bool = False) -> dict:
                 else:
                     runs = {impl: (lambda impl=impl, x=x, kw=kw: filtered_lrelu(x, **kw, impl=_impl(ctx, impl)))
                             for impl in _impls(ctx, "filtered_lrelu")}
-                outs = {}
+                outs, live = {}, {}
                 for path, run in runs.items():
-                    def measure(path=path, run=run, row=row):
+                    def first(run=run, row=row):  # the output for the check below (and the compiler's first run)
                         with torch.no_grad():
+                            t0 = time.perf_counter()
+                            out = run()
+                            gt.sync(device)
                             if compiled:
-                                t0 = time.perf_counter()
-                                run()
-                                gt.sync(device)
                                 row["compile_first_call_s"] = time.perf_counter() - t0
-                            t = gt.time_call(run, device, ctx["repeats"], warmup=ctx["warmup"], budget_s=PER_CONFIG_S)
-                            row[f"{path}_ms"] = t["median_s"] * 1e3
-                            row[f"{path}_peak_mib"] = gt.peak_memory_mib(run, device)
-                            return run()
+                            return out
 
-                    out = _attempt(row, path, measure)
+                    out = _attempt(row, path, first)
                     if out is not None:
-                        outs[path] = out
+                        outs[path], live[path] = out, run
+
+                def measure(row=row, live=live):
+                    with torch.no_grad():  # the paths that ran, interleaved (benchmarks/timing.py)
+                        # the first call above was one warm-up run of each path
+                        times = gt.time_calls(live, device, ctx["repeats"], warmup=max(ctx["warmup"] - 1, 0),
+                                              budget_s=PER_CONFIG_S * len(live))
+                        for path, run in live.items():
+                            row[f"{path}_ms"] = times[path]["median_s"] * 1e3
+                            row[f"{path}_peak_mib"] = gt.peak_memory_mib(run, device)
+                        row["load"] = times[path]["env"].get("load")
+
+                if live:
+                    _attempt(row, "+".join(live), measure)
                 if "fused" in outs and "eager" in outs:
                     ref = outs["eager"].float()
                     row["fused_rel_err"] = float((outs["fused"].float() - ref).abs().max() / ref.abs().max())
@@ -295,30 +310,42 @@ def section_generators(ctx: dict, compiled: bool = False) -> dict:
             for precision in precisions:
                 row = dict(net=name, batch=batch, precision=precision)
                 paths = ["compiled"] if compiled else _impls(ctx)
+                live = {}
                 for path in paths:
                     if time.monotonic() > deadline:
                         rows.append(row)
                         return dict(rows=rows, checks=checks, incomplete="time budget spent")
-                    backend.set_default_impl("torch" if path == "compiled" else _impl(ctx, path))
 
-                    def measure(path=path, z=z, precision=precision, batch=batch, row=row, G=G):
-                        fn = G
+                    def run(path=path, z=z, precision=precision, fn=G):
+                        backend.set_default_impl("torch" if path == "compiled" else _impl(ctx, path))
+                        with torch.no_grad(), _autocast(device, precision):
+                            return fn(z, None, noise_mode="const")
+
+                    def first(path=path, run=run, row=row, G=G):  # a failing path is left out of the timing
                         if path == "compiled":
-                            fn = torch.compile(G, backend=ctx["compile_backend"], dynamic=False)
-                            t0 = time.perf_counter()
-                            with torch.no_grad():
-                                fn(z, None, noise_mode="const")
-                            gt.sync(device)
+                            compiled_G = torch.compile(G, backend=ctx["compile_backend"], dynamic=False)
+                            run = functools.partial(run, fn=compiled_G)
+                        t0 = time.perf_counter()
+                        run()
+                        gt.sync(device)
+                        if path == "compiled":
                             row["compile_first_call_s"] = time.perf_counter() - t0
+                        return run
 
-                        def run():
-                            with torch.no_grad(), _autocast(device, precision):
-                                return fn(z, None, noise_mode="const")
+                    ran = _attempt(row, path, first)
+                    if ran is not None:
+                        live[path] = ran
 
-                        t = gt.time_call(run, device, ctx["repeats"], warmup=ctx["warmup"], budget_s=PER_CONFIG_S)
-                        row[f"{path}_images_per_s"] = batch / t["median_s"]
+                def measure(batch=batch, row=row, live=live):  # interleaved (benchmarks/timing.py)
+                    # the first call above was one warm-up run of each path
+                    times = gt.time_calls(live, device, ctx["repeats"], warmup=max(ctx["warmup"] - 1, 0),
+                                          budget_s=PER_CONFIG_S * len(live))
+                    for path in live:
+                        row[f"{path}_images_per_s"] = batch / times[path]["median_s"]
+                    row["load"] = times[path]["env"].get("load")
 
-                    _attempt(row, path, measure)
+                if live:
+                    _attempt(row, "+".join(live), measure)
                 rows.append(row)
                 checkpoint(rows=rows, checks=checks)
         backend.set_default_impl("auto")
@@ -384,7 +411,8 @@ def section_renderer(ctx: dict) -> dict:
             if error:
                 row["error"] = error[:300]
             elif times:
-                row["ms_per_frame"] = sorted(times)[len(times) // 2] * 1e3
+                stats = timing.summarize(times)
+                row["ms_per_frame"], row["ms_q1"], row["ms_q3"] = stats.median * 1e3, stats.q1 * 1e3, stats.q3 * 1e3
             rows.append(row)
     backend.set_default_impl("auto")
     return dict(rows=rows)
@@ -652,6 +680,7 @@ def render_markdown(report: dict) -> str:
     d, S = report["device"], report["sections"]
     md = [f"# GPU report{' (CPU REHEARSAL: tiny sizes, no figure here means anything)' if report['rehearsal'] else ''}",
           "", f"{d.get('gpu', d['device'])}, torch {d['torch']}, CUDA {d['cuda']}, Python {d['python']}; "
+          f"{timing.describe(d) if 'machine' in d else ''}; "
           f"NVlabs checkout: {report['nvlabs'] or 'none'}; wall {report['wall_s']:.0f} s of a "
           f"{report['budget_s']:.0f} s budget. Kernels usable (built and self-checked): "
           f"{', '.join(report.get('fused_kernels_usable') or []) or 'none'}; 'fused' below means those, with the "

@@ -1,20 +1,25 @@
 """Timing helpers and network specs shared by ``gpu_report`` (our side) and ``nvlabs_side`` (NVlabs' side).
 
-Imports only torch and the standard library, so that the NVlabs subprocess, whose ``training`` package would
-clash with ours, can import it by path. Timing is device-agnostic: ``torch.cuda.synchronize`` runs only for
-CUDA devices; peak memory is measured only on CUDA (None elsewhere).
+Imports only torch, the standard library and ``benchmarks/timing.py`` (the benchmarks' one timing helper), so
+that the NVlabs subprocess, whose ``training`` package would clash with ours, can import both by path. Timing is
+device-agnostic: ``torch.cuda.synchronize`` runs only for CUDA devices; peak memory is measured only on CUDA
+(None elsewhere).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 import sys
 import time
 from collections.abc import Callable
 
 import torch
+
+if __package__:
+    from . import timing
+else:  # imported by path from nvlabs_side.py, whose folder is sys.path[0]
+    import timing
 
 # Full sizes, as NVlabs' train.py builds them (num_fp16_res=4 and conv_clamp=256 for G and D; mapping 2
 # layers for StyleGAN3, 8 for StyleGAN2; R doubles channel_base and channel_max). 'kind' picks the class.
@@ -117,22 +122,25 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_calls(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1,
+               budget_s: float | None = None, cpu: bool = False) -> dict[str, dict]:
+    """Per function: median, quartiles and best seconds over ``repeats`` interleaved rounds (A, B, A, B, ...)
+    after ``warmup`` rounds (fewer if over budget), with the load average, machine and commit
+    (``timing.compare``); ``cpu``: also the median CPU seconds of this process per call."""
+    c = timing.compare(fns, max(repeats, 1), warmup, sync=lambda: sync(device), budget_s=budget_s,
+                       cpu_clock=time.process_time if cpu else None)
+    out = {}
+    for name, s in c.wall.items():
+        out[name] = dict(median_s=s.median, q1_s=s.q1, q3_s=s.q3, best_s=s.min, runs=s.n, env=c.env)
+        if cpu:
+            out[name]["cpu_s"] = c.cpu[name].median
+    return out
+
+
 def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1,
-              budget_s: float | None = None) -> dict:
-    """Median and best seconds of ``fn`` over ``repeats`` runs after ``warmup`` runs (fewer if over budget)."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times: list[float] = []
-    start = time.perf_counter()
-    for _ in range(max(repeats, 1)):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-        if budget_s is not None and time.perf_counter() - start > budget_s:
-            break
-    return dict(median_s=statistics.median(times), best_s=min(times), runs=len(times))
+              budget_s: float | None = None, cpu: bool = False) -> dict:
+    """``time_calls`` of one function."""
+    return time_calls({"fn": fn}, device, repeats, warmup, budget_s, cpu)["fn"]
 
 
 def peak_memory_mib(fn: Callable[[], object], device: torch.device) -> float | None:
@@ -193,11 +201,12 @@ def training_step_s_per_kimg(loss, G: torch.nn.Module, D: torch.nn.Module, G_ema
                     budget_s=budget_s / 4)
     step_s = main["median_s"] + reg["median_s"] / 16
     return dict(s_per_kimg=step_s / batch * 1000, step_s=step_s, main_s=main["median_s"], dreg_s=reg["median_s"],
-                steps=main["runs"], batch=batch)
+                steps=main["runs"], batch=batch, env=main["env"])
 
 
 def device_info(device: torch.device) -> dict:
-    info = dict(device=str(device), torch=torch.__version__, cuda=torch.version.cuda, python=sys.version.split()[0])
+    info = dict(device=str(device), torch=torch.__version__, cuda=torch.version.cuda, python=sys.version.split()[0],
+                **timing.environment())
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))

@@ -160,11 +160,10 @@ def cmd_generators(args) -> dict:
                         return G(z, None, noise_mode="const", force_fp32=(precision == "fp32"))
 
                 warmup = 0 if args.tiny else (1 if args.warmup is None else args.warmup)
-                cpu0 = time.process_time()  # CPU seconds of all threads: less sensitive to other jobs than wall time
-                t = gt.time_call(run, device, args.repeats, warmup=warmup, budget_s=1.0)
-                cpu_s = (time.process_time() - cpu0) / (warmup + t["runs"])
+                # CPU seconds of all threads too: less sensitive to other jobs than wall time
+                t = gt.time_call(run, device, args.repeats, warmup=warmup, budget_s=1.0, cpu=True)
                 rows.append(dict(net=name, batch=batch, precision=precision, images_per_s=batch / t["median_s"],
-                                 ms=t["median_s"] * 1e3, cpu_s=cpu_s))
+                                 ms=t["median_s"] * 1e3, cpu_s=t["cpu_s"], load=t["env"]["load"]))
         del G
         if device.type == "cuda":
             torch.cuda.empty_cache()
