@@ -36,7 +36,7 @@ import torch
 
 from networks.atomic_io import atomic_write, remove_stale_temp_files
 from networks.errors import UserError
-from networks.file_io import FileReadError, open_regular, parse_json, read_fd
+from networks.file_io import open_regular, read_fd
 from training.training_loop import TrainingConfig, module_tensors, training_loop
 
 STATE_FORMAT = 'aliasfree-slice-state/1'
@@ -216,9 +216,9 @@ def read_manifest(state_dir: str | os.PathLike) -> dict | None:
         return None
     data = _read_regular(state_dir, MANIFEST, _MAX_MANIFEST_BYTES)
     try:
-        manifest = parse_json(data, name=MANIFEST, what='state file')
-    except FileReadError as e:
-        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {e.reason}') from None
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {type(e).__name__}: {str(e)[:120]}') from None
     if not isinstance(manifest, dict) or manifest.get('format') != STATE_FORMAT:
         raise _corrupt(state_dir, f'{MANIFEST} is not a slice state of format {STATE_FORMAT}')
     parts = manifest.get('parts')
