@@ -3,8 +3,10 @@
 A write goes to a temporary file beside the target (``.<name>.<8 random chars>.tmp``, from ``mkstemp``), is
 fsynced and renamed into place. While it is being written the writer holds an exclusive ``flock`` on it, so
 :func:`remove_stale_temp_files` can tell the leftovers of a killed writer (lock free) from a write in progress
-(lock held) and removes only the former. Finished files take the user's umask like any other output (``mkstemp``
-alone would leave them 0600). A failing write (disk full, read-only file system, ...) becomes one
+(lock held) and removes only the former; each successful write also removes such leftovers of earlier writes to
+the same name (:func:`atomic_write`), so a killed save's temporary file lasts until the next save of that file
+or the next cleaning of its folder, whichever comes first. Finished files take the user's umask like any other
+output (``mkstemp`` alone would leave them 0600). A failing write (disk full, read-only file system, ...) becomes one
 :class:`AtomicWriteError` line that says where and how much; the previous file under the name is left untouched.
 """
 
@@ -108,6 +110,9 @@ def _lock_new_temp(path: Path) -> tuple[int, str]:
 def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], object]) -> None:
     """Calls ``write_fn(file)`` on a temporary file beside ``path`` and renames it into place when done.
 
+    Once ``path`` is in place, temporary files of earlier writes to ``path`` that no writer holds (left by a killed
+    process) are removed; those of other names are left to :func:`remove_stale_temp_files`.
+
     Raises :class:`AtomicWriteError` (one line: where, how much was written, free space) when the file system
     refuses the write, in which case the temporary file is removed and an existing ``path`` is untouched.
     Other exceptions from ``write_fn`` (bugs) propagate unchanged, also after removing the temporary file.
@@ -128,6 +133,7 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], object]
                 written = os.fstat(f.fileno()).st_size
             os.replace(tmp, path)       # while still holding the lock: a cleaner never sees a finished file
             tmp = None
+        _remove_stale_siblings(path)
     except BaseException as err:
         if tmp is not None:
             try:
@@ -141,6 +147,44 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[BinaryIO], object]
         raise _write_error(path, os_error, written) from None
 
 
+def _remove_if_stale(entry: os.DirEntry) -> bool:
+    """Unlinks the temporary file ``entry`` if no writer holds it (without flock: untouched for an hour)."""
+    if not entry.is_file(follow_symlinks=False):
+        return False
+    try:
+        if fcntl is None:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_AGE_WITHOUT_LOCKS_S:
+                os.unlink(entry.path)
+                return True
+            return False
+        fd = os.open(entry.path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False                # a writer is alive and busy with it
+            os.unlink(entry.path)           # unlinked while locked: a writer that locks it next sees st_nlink 0
+            return True
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return False                        # renamed into place or removed meanwhile
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Removes the unlocked temporary files of earlier writes to ``path`` (``.<name>.<8 chars>.tmp``); a failure
+    to remove one never fails the write that has just succeeded."""
+    prefix = f'.{path.name}.'
+    try:
+        with os.scandir(path.parent) as entries:
+            ours = [entry for entry in entries if entry.name.startswith(prefix)
+                    and len(entry.name) == len(prefix) + 12 and TEMP_NAME_PATTERN.match(entry.name)]
+        for entry in ours:
+            _remove_if_stale(entry)
+    except OSError:
+        pass
+
+
 def remove_stale_temp_files(folder: str | os.PathLike) -> list[str]:
     """Removes temporary files left in ``folder`` by interrupted :func:`atomic_write` calls; returns their names.
 
@@ -148,30 +192,9 @@ def remove_stale_temp_files(folder: str | os.PathLike) -> list[str]:
     (without flock: those untouched for an hour). Not recursive. A missing folder is not an error.
     """
     folder = Path(folder)
-    removed = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
-        return removed
-    for entry in entries:
-        if not TEMP_NAME_PATTERN.match(entry.name) or not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            if fcntl is None:
-                if time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_AGE_WITHOUT_LOCKS_S:
-                    os.unlink(entry.path)
-                    removed.append(entry.name)
-                continue
-            fd = os.open(entry.path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue                # a writer is alive and busy with it
-                os.unlink(entry.path)       # unlinked while locked: a writer that locks it next sees st_nlink 0
-                removed.append(entry.name)
-            finally:
-                os.close(fd)
-        except FileNotFoundError:
-            continue                        # renamed into place or removed meanwhile
-    return sorted(removed)
+        return []
+    return sorted(entry.name for entry in entries
+                  if TEMP_NAME_PATTERN.match(entry.name) and _remove_if_stale(entry))

@@ -27,6 +27,7 @@ CRC is checked. A truncated or damaged zip is the same one-line error as anythin
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -42,7 +43,7 @@ import numpy as np
 from .errors import UserError
 
 __all__ = ['DEFAULT_MAX_DEPTH', 'MAX_INT_DIGITS', 'MAX_NDIM', 'MAX_NPZ_MEMBERS', 'FileReadError', 'json_depth',
-           'parse_json', 'read_arrays', 'read_bytes', 'read_json', 'read_npy', 'read_npz']
+           'open_regular', 'parse_json', 'read_fd', 'read_arrays', 'read_bytes', 'read_json', 'read_npy', 'read_npz']
 
 DEFAULT_MAX_DEPTH = 32        # sessions and cards nest 4 levels
 MAX_INT_DIGITS = 400          # 10**308 has 309 digits: every longer integer is beyond float range anyway
@@ -109,29 +110,36 @@ def _check_cap(value: Any, label: str) -> None:
         raise ValueError(f'{label} must be a positive integer, got {value!r}')
 
 
-def open_regular(path: str | os.PathLike, max_bytes: int, fail: Callable[[str], Exception]) -> tuple[int, int]:
+def open_regular(path: str | os.PathLike, max_bytes: int, fail: Callable[[str], Exception], *,
+                 follow_symlinks: bool = True) -> tuple[int, int]:
     """(descriptor, size) of a regular file of at most ``max_bytes``; the caller closes the descriptor.
 
     ``stat`` first, so a device or FIFO is never even opened; then ``O_NONBLOCK`` (opening a FIFO cannot wait for a
     writer) and ``fstat`` on what was actually opened, in case the path was swapped in between. ``fail(reason)``
     makes the exception to raise, so each reader keeps its own error class (images: ``ImageReadError``).
+    ``follow_symlinks=False`` refuses a symbolic link itself (``lstat``, then ``O_NOFOLLOW``), for folders whose
+    files must all be inside them (training states).
     """
     try:
-        before = os.stat(path)
+        before = os.stat(path) if follow_symlinks else os.lstat(path)
     except FileNotFoundError:
         raise fail('file not found') from None
     except (OSError, ValueError, TypeError) as err:   # ValueError: a NUL byte in the path
         raise fail(_os_reason(err)) from None
+    if stat.S_ISLNK(before.st_mode):
+        raise fail('a symbolic link, not a regular file')
     if not stat.S_ISREG(before.st_mode):
         raise fail(f'{_file_kind(before.st_mode)}, not a regular file')
     flags = os.O_RDONLY
-    for extra in ('O_NONBLOCK', 'O_CLOEXEC', 'O_NOCTTY', 'O_BINARY'):
+    for extra in ('O_NONBLOCK', 'O_CLOEXEC', 'O_NOCTTY', 'O_BINARY') + (() if follow_symlinks else ('O_NOFOLLOW',)):
         flags |= getattr(os, extra, 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise fail('file not found') from None
     except (OSError, ValueError, TypeError) as err:
+        if getattr(err, 'errno', None) == errno.ELOOP and not follow_symlinks:   # swapped for a link meanwhile
+            raise fail('a symbolic link, not a regular file') from None
         raise fail(_os_reason(err)) from None
     try:
         st = os.fstat(fd)
@@ -145,11 +153,9 @@ def open_regular(path: str | os.PathLike, max_bytes: int, fail: Callable[[str], 
     return fd, st.st_size
 
 
-def _open_regular(path: str | os.PathLike, name: str, what: str, max_bytes: int) -> tuple[int, int]:
-    return open_regular(path, max_bytes, lambda reason: FileReadError(name, reason, what))
-
-
-def _read_fd(fd: int, name: str, what: str, max_bytes: int) -> bytes:
+def read_fd(fd: int, max_bytes: int, fail: Callable[[str], Exception]) -> bytes:
+    """At most ``max_bytes`` bytes from the descriptor ``fd`` (from :func:`open_regular`), read to its end;
+    ``fail(reason)`` if it holds more (it grew while it was read) or the read fails."""
     chunks, total = [], 0
     try:
         while True:
@@ -159,10 +165,14 @@ def _read_fd(fd: int, name: str, what: str, max_bytes: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > max_bytes:
-                raise FileReadError(name, f'grew beyond the {max_bytes} bytes allowed while it was read', what)
+                raise fail(f'grew beyond the {max_bytes} bytes allowed while it was read')
     except OSError as err:
-        raise FileReadError(name, f'read failed ({_os_reason(err)})', what) from None
+        raise fail(f'read failed ({_os_reason(err)})') from None
     return b''.join(chunks)
+
+
+def _open_regular(path: str | os.PathLike, name: str, what: str, max_bytes: int) -> tuple[int, int]:
+    return open_regular(path, max_bytes, lambda reason: FileReadError(name, reason, what))
 
 
 def read_bytes(path: str | os.PathLike, *, max_bytes: int, what: str = 'file', name: str | None = None) -> bytes:
@@ -171,7 +181,7 @@ def read_bytes(path: str | os.PathLike, *, max_bytes: int, what: str = 'file', n
     name = _name(path, name)
     fd, _size = _open_regular(path, name, what, max_bytes)
     try:
-        return _read_fd(fd, name, what, max_bytes)
+        return read_fd(fd, max_bytes, lambda reason: FileReadError(name, reason, what))
     finally:
         os.close(fd)
 

@@ -228,8 +228,18 @@ def network_pkl(text: str) -> str:
     Only the first bytes are read: loading (and every check of the contents) happens once, in the tool.
     """
     existing_file(text)
-    with open(text, 'rb') as f:
-        head = f.read(4)
+    from networks.file_io import open_regular
+    from networks.pickle_io import max_pickle_file_bytes
+
+    # A regular file of at most what the loader accepts: a FIFO, /dev/zero or a 100 GB file is refused here, at once.
+    fd, _size = open_regular(text, max_pickle_file_bytes(),
+                             lambda reason: argparse.ArgumentTypeError(f'{text!r} cannot be read: {reason}'))
+    try:
+        head = os.read(fd, 4)
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f'{text!r} cannot be read: {err.strerror or err}') from None
+    finally:
+        os.close(fd)
     if not (head.startswith(b'PK\x03\x04') or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)):
         what = 'empty' if not head else 'not a network pickle (neither our format nor NVlabs\')'
         raise argparse.ArgumentTypeError(f'{text!r} is {what}')

@@ -348,8 +348,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return self._zipfile
 
     def _open_file(self, fname: str):
-        if self._type == 'dir':
-            return open(os.path.join(self._path, fname), 'rb')
+        # A zip member; a folder's images are read by path, through networks.image_io (regular files only).
+        assert self._type == 'zip', fname
         return self._get_zipfile().open(fname, 'r')
 
     def close(self) -> None:

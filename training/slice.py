@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
-import errno
 import fcntl
 import hashlib
 import io
@@ -30,7 +29,6 @@ import json
 import os
 import re
 import signal
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +37,7 @@ import torch
 
 from networks.atomic_io import atomic_write, remove_stale_temp_files
 from networks.errors import UserError
+from networks.file_io import open_regular, read_fd
 from training.training_loop import TrainingConfig, module_tensors, training_loop
 
 STATE_FORMAT = 'aliasfree-slice-state/1'
@@ -194,29 +193,15 @@ def _corrupt(state_dir: Path, reason: str) -> SliceStateError:
 
 def _read_regular(state_dir: Path, name: str, limit: int) -> bytes:
     """The bytes of `state_dir/name`: a regular file of at most `limit` bytes, not a symlink, FIFO or device
-    (opened without following links and without blocking, then checked before anything is read)."""
-    flags = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0)
+    (`networks.file_io.open_regular` without following links: nothing blocks, nothing is read before the checks)."""
+    path = state_dir / name
+
+    def fail(reason: str) -> SliceStateError:
+        return _corrupt(state_dir, f'{name} is missing' if reason == 'file not found' else f'{name}: {reason}')
+
+    fd, _size = open_regular(path, limit, fail, follow_symlinks=False)
     try:
-        fd = os.open(state_dir / name, flags)
-    except FileNotFoundError:
-        raise _corrupt(state_dir, f'{name} is missing') from None
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise _corrupt(state_dir, f'{name} is a symbolic link') from None
-        raise _corrupt(state_dir, f'{name} cannot be read: {e.strerror or e}') from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _corrupt(state_dir, f'{name} is not a regular file')
-        if info.st_size > limit:
-            raise _corrupt(state_dir, f'{name} is {info.st_size} bytes, more than {limit}')
-        with os.fdopen(os.dup(fd), 'rb') as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            raise _corrupt(state_dir, f'{name} grew beyond {limit} bytes while it was read')
-        return data
-    except OSError as e:
-        raise _corrupt(state_dir, f'{name} cannot be read: {e.strerror or e}') from None
+        return read_fd(fd, limit, fail)
     finally:
         os.close(fd)
 

@@ -136,3 +136,50 @@ def test_live_writer_is_left_alone(tmp_path):
     atomic_write(tmp_path / 'live.pkl', write_fn)
     assert seen['removed'] == [] and len(seen['temps']) == 1
     assert (tmp_path / 'live.pkl').read_bytes() == b'in progress done'
+
+
+def _killed_write(tmp_path, name: str) -> str:
+    """The temporary file a writer SIGKILLed in the middle of atomic_write(tmp_path / name) leaves behind."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script = textwrap.dedent(f'''
+        import os, signal
+        from networks.atomic_io import atomic_write
+        def die(f):
+            f.write(b'half a file')
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        atomic_write({str(tmp_path / name)!r}, die)
+    ''')
+    before = set(_temps(tmp_path))
+    proc = subprocess.run([sys.executable, '-c', script], cwd=repo, capture_output=True)
+    assert proc.returncode == -9
+    (leftover,) = set(_temps(tmp_path)) - before
+    assert leftover.startswith(f'.{name}.')
+    return leftover
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='flock')
+def test_the_next_write_of_a_name_removes_its_stale_temporaries(tmp_path):
+    ours = [_killed_write(tmp_path, 'state.json'), _killed_write(tmp_path, 'state.json')]
+    other = _killed_write(tmp_path, 'part-000001-00.bin')       # another name: left to remove_stale_temp_files
+    lookalikes = ['.state.json.ABCDEFGH.tmp', '.state.json.abcdefg.tmp', 'state.json.abcdefgh.tmp',
+                  '.state.json.abcdefgh.tmp.bak', '.x.state.json.abcdefgh.tmp']
+    for name in lookalikes:
+        (tmp_path / name).write_bytes(b'user data')
+    (tmp_path / '.state.json.dirdirdi.tmp').mkdir()
+    assert set(ours) < set(_temps(tmp_path))
+    seen = {}
+
+    def write_fn(f):
+        # A write of the same name in progress meanwhile: its temporary file is locked and survives.
+        atomic_write(tmp_path / 'state.json', lambda g: g.write(b'inner'))
+        seen['temps'] = _temps(tmp_path)
+        f.write(b'outer')
+    atomic_write(tmp_path / 'state.json', write_fn)
+    live = [t for t in seen['temps'] if t.startswith('.state.json.') and t not in ours + lookalikes
+            and t != '.state.json.dirdirdi.tmp']
+    assert len(live) == 1 and not set(ours) & set(seen['temps'])     # the inner write removed the stale two
+    assert (tmp_path / 'state.json').read_bytes() == b'outer'
+    assert sorted(os.listdir(tmp_path)) == sorted([other, 'state.json', '.state.json.dirdirdi.tmp', *lookalikes])
+    # '.x.state.json.abcdefgh.tmp' is a temporary file of the name 'x.state.json': not the state.json write's own
+    assert remove_stale_temp_files(tmp_path) == sorted([other, '.x.state.json.abcdefgh.tmp'])

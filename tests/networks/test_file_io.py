@@ -22,9 +22,11 @@ from networks.file_io import (
     MAX_NDIM,
     FileReadError,
     json_depth,
+    open_regular,
     parse_json,
     read_arrays,
     read_bytes,
+    read_fd,
     read_json,
     read_npy,
     read_npz,
@@ -67,6 +69,43 @@ def test_only_regular_files_are_read(tmp_path):
     _refused(lambda: read_npy(tmp_path, max_bytes=MB), str(tmp_path), 'a directory')
     _refused(lambda: read_json(tmp_path / 'missing.json', max_bytes=MB), str(tmp_path / 'missing.json'),
              'file not found')
+
+
+class _Refused(Exception):
+    pass
+
+
+def _open_and_read(path, max_bytes: int = MB, **kwargs) -> bytes:
+    fd, size = open_regular(path, max_bytes, _Refused, **kwargs)
+    try:
+        data = read_fd(fd, max_bytes, _Refused)
+    finally:
+        os.close(fd)
+    assert len(data) == size
+    return data
+
+
+def test_symlinks_are_refused_when_not_followed(tmp_path):
+    """Folders whose files must all be inside them (training states) open without following links."""
+    target = tmp_path / 'target.bin'
+    target.write_bytes(b'data')
+    link = tmp_path / 'link.bin'
+    link.symlink_to(target)
+    assert _open_and_read(link) == b'data'                                   # followed by default
+    assert _open_and_read(target, follow_symlinks=False) == b'data'
+    for path in (link, tmp_path / 'dangling'):
+        if path.name == 'dangling':
+            path.symlink_to(tmp_path / 'nowhere')
+        with pytest.raises(_Refused, match='^a symbolic link, not a regular file$'):
+            _open_and_read(path, follow_symlinks=False)
+    zero = tmp_path / 'zero'
+    zero.symlink_to('/dev/zero')
+    with pytest.raises(_Refused, match='^a character device, not a regular file$'):
+        _open_and_read(zero)
+    with pytest.raises(_Refused, match='^a symbolic link'):
+        _open_and_read(zero, follow_symlinks=False)
+    with pytest.raises(_Refused, match='^4 bytes, more than the 3 allowed$'):
+        _open_and_read(target, 3, follow_symlinks=False)
 
 
 def test_the_byte_cap_is_checked_before_reading(tmp_path):

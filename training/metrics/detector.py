@@ -27,8 +27,14 @@ import torch
 
 from networks import safe_unpickle
 from networks.errors import PickleError
+from networks.file_io import FileReadError, read_bytes
 
-__all__ = ['DetectorError', 'load_detector', 'detector_features', 'resolve_detector_path']
+__all__ = ['DetectorError', 'MAX_DETECTOR_BYTES', 'detector_features', 'detector_key', 'load_detector',
+           'read_detector_file', 'resolve_detector_path']
+
+# NVlabs' Inception detector is 91 MB (pickle) or 104 MB (TorchScript); larger feature networks (CLIP, DINOv2)
+# stay below 2 GiB, which a file is checked against before it is read.
+MAX_DETECTOR_BYTES = 2 << 30
 
 
 class DetectorError(PickleError):
@@ -71,10 +77,25 @@ def resolve_detector_path(path_or_url: str, cache_dir: str | None = None) -> str
                 f.write(data)
             os.replace(tmp, local)
         return local
-    if not os.path.isfile(path_or_url):
+    if not os.path.exists(path_or_url):   # anything else that exists is judged by read_detector_file
         raise DetectorError(f'detector file not found: {path_or_url!r} (pass --detector PATH to an Inception '
                             'detector in the NVlabs format; nothing is downloaded implicitly)')
     return path_or_url
+
+
+def read_detector_file(path: str) -> bytes:
+    """The bytes of the detector file `path`: a regular file (no FIFO, no device, also not behind a symlink) of at
+    most MAX_DETECTOR_BYTES, checked before anything is read; DetectorError otherwise. Trusting a detector's code
+    (`--trust-detector`) says nothing about the file being readable in bounded time and memory."""
+    try:
+        return read_bytes(path, max_bytes=MAX_DETECTOR_BYTES, what='detector file')
+    except FileReadError as err:
+        raise DetectorError(str(err)) from None
+
+
+def detector_key(path: str) -> str:
+    """A short name for the detector file's content (its cached statistics are filed under it)."""
+    return 'det' + hashlib.md5(read_detector_file(path)).hexdigest()[:10]
 
 
 def _load_torchscript(data: bytes, name: str) -> torch.jit.ScriptModule:
@@ -94,8 +115,7 @@ def load_detector(path_or_url: str, device: torch.device | str = 'cpu', cache_di
     `trust=True` is required to load TorchScript (an archive, or one embedded in a pickle): it is code.
     """
     path = resolve_detector_path(str(path_or_url), cache_dir)
-    with open(path, 'rb') as f:
-        data = f.read()
+    data = read_detector_file(path)
     if data[:2] == b'PK':
         blob, what = data, 'is a TorchScript archive'
     elif data[:1] != b'\x80':  # every pickle of protocol 2 or later starts so

@@ -7,7 +7,6 @@ reported as NVlabs does (the raw unbiased MMD^2 estimate; x1e3 is a presentation
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 
@@ -47,11 +46,6 @@ def kernel_inception_distance(real: np.ndarray, gen: np.ndarray, num_subsets: in
     return float(total / num_subsets / m)
 
 
-def _detector_key(path: str) -> str:
-    with open(path, 'rb') as f:
-        return 'det' + hashlib.md5(f.read()).hexdigest()[:10]
-
-
 def _setup(opts):
     if not opts.detector:
         raise MetricError('FID/KID need a feature detector: pass --detector PATH (an Inception detector in the '
@@ -63,7 +57,7 @@ def _setup(opts):
     def features_fn(images: torch.Tensor) -> torch.Tensor:
         return detector_lib.detector_features(det, images.to(opts.device))
 
-    return dataset, features_fn, _detector_key(path)
+    return dataset, features_fn, detector_lib.detector_key(path)
 
 
 def _stats_pair(opts, max_real: int | None, num_gen: int, capture_all: bool, capture_mean_cov: bool):
