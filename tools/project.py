@@ -20,12 +20,13 @@ import numpy as np
 import torch
 
 from tools.cli import (
+    MAX_LOSS_WEIGHT,
     ArgumentParser,
     device,
     existing_file,
-    finite_float,
     float_range,
     int_range,
+    loss_weight,
     main_entry,
     network_pkl,
     nonnegative_int,
@@ -56,8 +57,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--outdir', required=True, type=output_dir, metavar='DIR')
     parser.add_argument('--seed', type=seed, default=0, metavar='S', help='random seed')
     parser.add_argument('--lr', type=float_range(1e-9, 100), default=0.1, help='initial learning rate (Adam)')
-    parser.add_argument('--d-weight', type=finite_float, default=0.1,
-                        help='weight of the discriminator-feature term (0: pixels only); used when the pickle has D')
+    parser.add_argument('--d-weight', type=loss_weight, default=0.1,
+                        help=f'weight of the discriminator-feature term (0: pixels only; at most {MAX_LOSS_WEIGHT:g}); '
+                             'used when the pickle has D')
     parser.add_argument('--d-every', type=int_range(1, 1_000_000), default=4, metavar='K',
                         help='evaluate the D-feature term every K steps, at K times its weight (lazy, as StyleGAN2 '
                              'regularises; 1: every step)')

@@ -47,9 +47,13 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
 
 
 def test_headless_bad_pickle_is_one_clear_error(pkl_dir, tmp_path, capsys):
-    assert run_headless(pkls=[str(pkl_dir / 'truncated.pkl')], out_dir=str(tmp_path), views='image') == 1
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('error:')]
-    assert len(lines) == 1
+    out = tmp_path / 'out'
+    assert run_headless(pkls=[str(pkl_dir / 'truncated.pkl')], out_dir=str(out), views='image') == 1
+    captured = capsys.readouterr()
+    # one line on stderr, as every tool's error: no logged warning (or traceback) before it, nothing written
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error:') and 'truncated' in lines[0], captured.err
+    assert 'error' not in captured.out and not out.exists()
 
 
 def test_headless_escapes_names_from_the_pickle(tmp_path, capsys):
@@ -59,7 +63,7 @@ def test_headless_escapes_names_from_the_pickle(tmp_path, capsys):
     evil.write_bytes(h.asm(h.EMPTY_DICT, h.V('G_ema'), h.persistent('\x1b]0;owned\x07\x1b[2J\ud800', h.V({})),
                            h.SETITEM))
     assert run_headless(pkls=[str(evil)], out_dir=str(tmp_path / 'out'), views='image') == 1
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     out.encode('utf-8')
     assert '\x1b' not in out and '\\x1b]0;owned\\x07\\x1b[2J\\ud800' in out
     assert len([ln for ln in out.splitlines() if ln.startswith('error:')]) == 1
