@@ -232,3 +232,25 @@ def test_headless_spectrum_titles_name_the_definition_and_noise(pkl_dir, tmp_pat
         assert title.endswith(', 2 seeds, NVlabs definition, fresh noise per image'), title
     for title in titles[2:]:  # StyleGAN3: no noise inputs to name
         assert title.endswith(', 2 seeds, WHITENED per image'), title
+
+
+def test_a_failed_render_is_one_line_and_its_traceback_only_with_debug(tmp_path, capsys, caplog, monkeypatch):
+    """Headless prints each error itself: the renderer's log of the failure (a WARNING, with a traceback for an
+    exception that is not a user error) would come before it, so it is only logged with --debug."""
+    import logging
+
+    from viz.core.renderer import Renderer
+
+    def broken(self, args, res, control):
+        raise RuntimeError('boom inside torch')
+    monkeypatch.setattr(Renderer, '_render', broken)
+    out = tmp_path / 'out'
+    with caplog.at_level(logging.INFO):
+        assert run_headless(pkls=[str(tmp_path / 'g.pkl')], out_dir=str(out), views='image') == 1
+    captured = capsys.readouterr()
+    assert captured.err == 'error: RuntimeError: boom inside torch\n' and not caplog.records
+    assert not out.exists()
+    with caplog.at_level(logging.INFO):
+        assert run_headless(pkls=[str(tmp_path / 'g.pkl')], out_dir=str(out), views='image', debug=True) == 1
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+    assert capsys.readouterr().err == 'error: RuntimeError: boom inside torch\n'
