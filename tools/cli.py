@@ -21,8 +21,8 @@ from networks.errors import UserError, printable
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
            'positive_float', 'nonnegative_float', 'probability', 'int_range', 'float_range', 'seed', 'seed_list',
            'vec2', 'shown', 'existing_file', 'existing_path', 'existing_dir', 'network_pkl', 'output_dir',
-           'output_file', 'device', 'psi', 'degrees', 'translation', 'translation_vec2', 'loss_weight', 'MAX_SEEDS',
-           'MAX_SEED', 'MAX_PSI', 'MAX_TRANSLATE', 'MAX_DEGREES', 'MAX_LOSS_WEIGHT']
+           'output_file', 'device', 'refuse_unused', 'psi', 'degrees', 'translation', 'translation_vec2',
+           'loss_weight', 'MAX_SEEDS', 'MAX_SEED', 'MAX_PSI', 'MAX_TRANSLATE', 'MAX_DEGREES', 'MAX_LOSS_WEIGHT']
 
 MAX_SEED = 2**32 - 1      # numpy's RandomState, which turns a seed into a latent, takes 0 .. 2**32 - 1
 MAX_SEEDS = 100_000       # seeds in one --seeds list: a few hours of 256 px images on a CPU; more is a typo
@@ -92,6 +92,15 @@ def main_entry(parser: ArgumentParser, body: Callable[[argparse.Namespace], obje
     if status:
         return status
     return run(lambda: body(holder[0]), debug=debug)
+
+
+def refuse_unused(opts: argparse.Namespace, names: Sequence[str], when: str) -> None:
+    """Refuse the options of ``names`` that were given (not None or False) where they would change nothing, e.g.
+    an equivariance-video option in an interpolation video: ignoring them silently would let the user believe they
+    had been applied. ``when`` completes the message ('with --mode interp')."""
+    given = [name for name in names if getattr(opts, name.lstrip('-').replace('-', '_')) not in (None, False)]
+    if given:
+        raise UsageError(f'{" and ".join(given)} would have no effect {when}')
 
 
 def _one_line(err: BaseException) -> str:

@@ -194,6 +194,8 @@ CASES: dict[str, list] = {
         lambda p: _with(_gen_video(p), '--shuffle-seed', '-1'),
         lambda p: _with(_gen_video(p), '--scale', '1e3'),
         lambda p: _with(_gen_video(p), '--interp', 'linear'),
+        lambda p: _with(_gen_video(p), '--frames', '3'),                # an option of the other mode (eq)
+        lambda p: _with(_gen_video(p), '--mode', 'eq', '--grid', '2x1'),  # an option of the other mode (interp)
     ],
     'project': _network_paths(_project) + [
         lambda p: _with(_project(p), '--target', p['missing']),
@@ -217,6 +219,9 @@ CASES: dict[str, list] = {
         lambda p: _with(_project(p), '--outdir', p['proc']),
         lambda p: _with(_project(p), '--vgg16', p['missing']),
         lambda p: _with(_project(p), '--vgg16', p['text.txt']),         # TorchScript without --trust-detector
+        lambda p: _with(_project(p), '--d-weight', '2'),                 # the pickle has no D to weigh
+        lambda p: _with(_project(p), '--d-every', '2'),
+        lambda p: _project(p) + ['--trust-detector'],                   # nothing to trust without --vgg16
     ],
     'sticking': _network_paths(_sticking) + [
         lambda p: _with(_sticking(p), '--seed', '-1'),
