@@ -119,7 +119,7 @@ def _run(opts: argparse.Namespace) -> int:
     from viz.core.headless import run_headless
 
     return run_headless(pkls=opts.pkls, out_dir=opts.capture_dir, device=opts.device, session=opts.session,
-                        views=opts.views, seed=opts.seed)
+                        views=opts.views, seed=opts.seed, debug=opts.debug)
 
 
 if __name__ == '__main__':

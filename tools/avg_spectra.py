@@ -29,6 +29,10 @@ from tools.cli import ArgumentParser, main_entry
 from viz.analysis import spectra
 
 MAX_IMAGES = 1_000_000   # images or seeds per spectrum: NVlabs' figures use 50k-70k
+# --mean / --std are pixel statistics in 0..255 units (NVlabs' e.g. 112.7 / 69.8); these bounds keep every power
+# finite, even in float32 on a GPU, where a --std of 1e-300 would make the whole spectrum inf.
+MAX_PIXEL_STAT = 1e6
+MIN_STD = 1e-3
 
 
 def _spectrum_file(text: str) -> str:
@@ -53,7 +57,7 @@ def build_parser() -> ArgumentParser:
                        help=f'images (dataset: a random subset chosen by --seed, default all; network: seeds '
                             f'from --seed, default {spectra.NETWORK_DEFAULT_NUM})')
         p.add_argument('--seed', type=cli.seed, default=0, help='dataset subset / first network seed')
-        p.add_argument('--trunc', type=cli.finite_float, default=1.0)
+        p.add_argument('--trunc', type=cli.psi, default=1.0, help=f'truncation psi (|psi| <= {cli.MAX_PSI})')
         p.add_argument('--batch', type=cli.int_range(1, 4096), default=16)
         p.add_argument('--device', type=cli.device, default='cpu')
         p.add_argument('--definition', choices=sorted(spectra.DEFINITIONS), default=spectra.DEFAULT_DEFINITION,
@@ -64,8 +68,10 @@ def build_parser() -> ArgumentParser:
                             'default) or const (the network\'s fixed maps; the whitened default)')
     calc = sub.choices['calc']
     calc.add_argument('--dest', required=True, type=cli.output_file, help='output .npz')
-    calc.add_argument('--mean', type=cli.finite_float, default=None)
-    calc.add_argument('--std', type=cli.positive_float, default=None)
+    calc.add_argument('--mean', type=cli.float_range(-MAX_PIXEL_STAT, MAX_PIXEL_STAT), default=None,
+                      help='pixel mean the images are standardised by (`stats` of the dataset)')
+    calc.add_argument('--std', type=cli.float_range(MIN_STD, MAX_PIXEL_STAT), default=None,
+                      help=f'pixel standard deviation (`stats` of the dataset; >= {MIN_STD:g})')
     calc.add_argument('--beta', type=cli.float_range(0, 100), default=8.0, help='Kaiser window beta')
     calc.add_argument('--padding', '--interp', dest='padding', type=cli.int_range(1, 16), default=4,
                       help="FFT zero-padding factor (NVlabs' --interp)")

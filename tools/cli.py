@@ -12,6 +12,7 @@ import argparse
 import errno
 import math
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 
@@ -19,11 +20,20 @@ from networks.errors import UserError, printable
 
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
            'positive_float', 'nonnegative_float', 'probability', 'int_range', 'float_range', 'seed', 'seed_list',
-           'vec2', 'existing_file', 'existing_path', 'existing_dir', 'network_pkl', 'output_dir', 'output_file',
-           'device', 'MAX_SEEDS', 'MAX_SEED']
+           'vec2', 'shown', 'existing_file', 'existing_path', 'existing_dir', 'network_pkl', 'output_dir',
+           'output_file', 'device', 'refuse_unused', 'psi', 'degrees', 'translation', 'translation_vec2',
+           'loss_weight', 'MAX_SEEDS', 'MAX_SEED', 'MAX_PSI', 'MAX_TRANSLATE', 'MAX_DEGREES', 'MAX_LOSS_WEIGHT']
 
 MAX_SEED = 2**32 - 1      # numpy's RandomState, which turns a seed into a latent, takes 0 .. 2**32 - 1
 MAX_SEEDS = 100_000       # seeds in one --seeds list: a few hours of 256 px images on a CPU; more is a typo
+# Sane ranges of the render arguments every tool shares, the same as a session file's (viz.core.session.LIMITS):
+# generous sanity limits, far beyond anything useful, that keep every result finite. A psi of 1e30 or a rotation
+# of 1e300 degrees is a typo, not a request.
+MAX_PSI = 100             # |--trunc|: psi 2 already extrapolates far outside the training distribution
+MAX_TRANSLATE = 1e4       # |--translate| in image widths
+MAX_DEGREES = 1e6         # |--rotate| in degrees (a rotation is periodic: 360 is a full turn)
+MAX_LOSS_WEIGHT = 1e4     # loss-term weights (defaults are 0.1 .. 10): beyond this a float32 loss can overflow
+_SHOWN = 40               # characters of a bad argument quoted in an error line (a 5000-digit number is not shown)
 
 
 _PATH_ERRORS = (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
@@ -84,6 +94,15 @@ def main_entry(parser: ArgumentParser, body: Callable[[argparse.Namespace], obje
     return run(lambda: body(holder[0]), debug=debug)
 
 
+def refuse_unused(opts: argparse.Namespace, names: Sequence[str], when: str) -> None:
+    """Refuse the options of ``names`` that were given (not None or False) where they would change nothing, e.g.
+    an equivariance-video option in an interpolation video: ignoring them silently would let the user believe they
+    had been applied. ``when`` completes the message ('with --mode interp')."""
+    given = [name for name in names if getattr(opts, name.lstrip('-').replace('-', '_')) not in (None, False)]
+    if given:
+        raise UsageError(f'{" and ".join(given)} would have no effect {when}')
+
+
 def _one_line(err: BaseException) -> str:
     """The error as one printable line: names from files and paths may hold terminal escapes or lone surrogates."""
     return printable(err) or type(err).__name__
@@ -92,27 +111,32 @@ def _one_line(err: BaseException) -> str:
 # ------------------------------------------------------------------------------------------------------------
 # Argument types: each raises argparse.ArgumentTypeError, which the parser turns into one error line.
 
+def shown(text: str) -> str:
+    """``text`` quoted for an error line, shortened when long (a 5000-digit number stays one short line)."""
+    return repr(text) if len(text) <= _SHOWN else f'{text[:_SHOWN // 2]!r}...({len(text)} characters)'
+
+
 def finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+        raise argparse.ArgumentTypeError(f'{shown(text)} is not a number') from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'{text!r} is not a finite number')
+        raise argparse.ArgumentTypeError(f'{shown(text)} is not a finite number')
     return value
 
 
 def positive_float(text: str) -> float:
     value = finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be > 0')
+        raise argparse.ArgumentTypeError(f'{shown(text)} must be > 0')
     return value
 
 
 def probability(text: str) -> float:
     value = finite_float(text)
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f'{text!r} must be in [0, 1]')
+        raise argparse.ArgumentTypeError(f'{shown(text)} must be in [0, 1]')
     return value
 
 
@@ -120,27 +144,30 @@ def _int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+        digits = text.strip().lstrip('+-').replace('_', '')
+        if digits.isdigit():  # Python refuses to convert more than 4300 digits: a number, but far out of range
+            raise argparse.ArgumentTypeError(f'{shown(text)} is far out of range ({len(digits)} digits)') from None
+        raise argparse.ArgumentTypeError(f'{shown(text)} is not an integer') from None
 
 
 def positive_int(text: str) -> int:
     value = _int(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 1')
+        raise argparse.ArgumentTypeError(f'{shown(text)} must be >= 1')
     return value
 
 
 def nonnegative_int(text: str) -> int:
     value = _int(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
+        raise argparse.ArgumentTypeError(f'{shown(text)} must be >= 0')
     return value
 
 
 def nonnegative_float(text: str) -> float:
     value = finite_float(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
+        raise argparse.ArgumentTypeError(f'{shown(text)} must be >= 0')
     return value
 
 
@@ -149,7 +176,7 @@ def int_range(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = _int(text)
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f'{text!r} must be in {low}..{high}')
+            raise argparse.ArgumentTypeError(f'{shown(text)} must be in {low}..{high}')
         return value
     parse.__name__ = f'int_{low}_{high}'  # argparse names the type in some messages
     return parse
@@ -160,17 +187,47 @@ def float_range(low: float, high: float) -> Callable[[str], float]:
     def parse(text: str) -> float:
         value = finite_float(text)
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f'{text!r} must be in [{low:g}, {high:g}]')
+            raise argparse.ArgumentTypeError(f'{shown(text)} must be in [{low:g}, {high:g}]')
         return value
     parse.__name__ = f'float_{low:g}_{high:g}'
     return parse
+
+
+def psi(text: str) -> float:
+    """Truncation psi: finite, |psi| <= MAX_PSI."""
+    return float_range(-MAX_PSI, MAX_PSI)(text)
+
+
+def degrees(text: str) -> float:
+    """An angle in degrees: finite, |angle| <= MAX_DEGREES."""
+    return float_range(-MAX_DEGREES, MAX_DEGREES)(text)
+
+
+def translation(text: str) -> float:
+    """A translation in image widths: finite, |t| <= MAX_TRANSLATE."""
+    return float_range(-MAX_TRANSLATE, MAX_TRANSLATE)(text)
+
+
+def translation_vec2(text: str) -> tuple[float, float]:
+    """'0.1,-0.2' -> (0.1, -0.2): an x,y translation in image widths, each as :func:`translation`."""
+    x, y = vec2(text)
+    for value in (x, y):
+        if abs(value) > MAX_TRANSLATE:
+            raise argparse.ArgumentTypeError(f'{shown(text)}: each of x,y must be in [{-MAX_TRANSLATE:g}, '
+                                             f'{MAX_TRANSLATE:g}]')
+    return x, y
+
+
+def loss_weight(text: str) -> float:
+    """The weight of a loss term: finite, in [0, MAX_LOSS_WEIGHT] (0 switches the term off)."""
+    return float_range(0, MAX_LOSS_WEIGHT)(text)
 
 
 def seed(text: str) -> int:
     """One latent seed, 0 .. 2**32 - 1."""
     value = _int(text)
     if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f'seed {text!r} must be in 0..{MAX_SEED}')
+        raise argparse.ArgumentTypeError(f'seed {shown(text)} must be in 0..{MAX_SEED}')
     return value
 
 
@@ -185,16 +242,16 @@ def seed_list(text: str) -> list[int]:
         try:
             first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
         except ValueError:
-            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: expected e.g. 0-3,7 (seeds are >= 0)') from None
+            raise argparse.ArgumentTypeError(f'bad seeds {shown(text)}: expected e.g. 0-3,7 (seeds are >= 0)') from None
         if not (0 <= first <= MAX_SEED and 0 <= last <= MAX_SEED):
-            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: seeds must be in 0..{MAX_SEED}')
+            raise argparse.ArgumentTypeError(f'bad seeds {shown(text)}: seeds must be in 0..{MAX_SEED}')
         if last < first:
-            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: range {part!r} is empty')
+            raise argparse.ArgumentTypeError(f'bad seeds {shown(text)}: range {part!r} is empty')
         if len(out) + last - first + 1 > MAX_SEEDS:
-            raise argparse.ArgumentTypeError(f'bad seeds {text!r}: more than {MAX_SEEDS:,} seeds')
+            raise argparse.ArgumentTypeError(f'bad seeds {shown(text)}: more than {MAX_SEEDS:,} seeds')
         out.extend(range(first, last + 1))
     if not out:
-        raise argparse.ArgumentTypeError(f'bad seeds {text!r}: no seed')
+        raise argparse.ArgumentTypeError(f'bad seeds {shown(text)}: no seed')
     return out
 
 
@@ -202,14 +259,29 @@ def vec2(text: str) -> tuple[float, float]:
     """'0.1,-0.2' -> (0.1, -0.2), both finite."""
     parts = text.split(',')
     if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected two comma-separated numbers, e.g. 0.1,0')
+        raise argparse.ArgumentTypeError(f'{shown(text)}: expected two comma-separated numbers, e.g. 0.1,0')
     return finite_float(parts[0]), finite_float(parts[1])
+
+
+def _kind(text: str) -> str | None:
+    """What ``text`` is when it is neither a regular file nor a folder ('a FIFO', ...): reading one could block for
+    ever (a FIFO) or never end (/dev/zero), so no tool takes them as input or output."""
+    try:
+        mode = os.stat(text).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return ('a FIFO' if stat.S_ISFIFO(mode) else 'a character device' if stat.S_ISCHR(mode)
+            else 'a block device' if stat.S_ISBLK(mode) else 'a socket' if stat.S_ISSOCK(mode) else 'not a file')
 
 
 def existing_path(text: str) -> str:
     """A file or folder that exists (datasets are either)."""
     if not os.path.exists(text):
         raise argparse.ArgumentTypeError(f'{text!r} does not exist')
+    if _kind(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is {_kind(text)}, not a regular file or folder')
     if not os.access(text, os.R_OK):
         raise argparse.ArgumentTypeError(f'{text!r} is not readable')
     return text
@@ -251,6 +323,8 @@ def existing_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f'{text!r} does not exist')
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f'{text!r} is a folder, expected a file')
+    if _kind(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is {_kind(text)}, not a regular file')
     if not os.access(text, os.R_OK):
         raise argparse.ArgumentTypeError(f'{text!r} is not readable')
     return text
@@ -265,15 +339,31 @@ def output_dir(text: str) -> str:
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
         raise argparse.ArgumentTypeError(f'cannot create {text!r}: {probe!r} is not a folder')
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if not os.access(probe, os.W_OK | os.X_OK) or not _can_create_in(probe):
         raise argparse.ArgumentTypeError(f'{text!r} is not writable')
     return text
+
+
+def _can_create_in(folder: str) -> bool:
+    """Whether a file can be created in ``folder``, tried for real (and removed at once): ``os.access`` says yes
+    to root everywhere, also in read-only mounts and in /proc, where the tool would fail only when it writes."""
+    import tempfile
+
+    try:
+        fd, path = tempfile.mkstemp(prefix='.write-check-', dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.remove(path)
+    return True
 
 
 def output_file(text: str) -> str:
     """A file path whose folder is (or can be made) writable, and which is not itself a folder."""
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f'{text!r} is a folder, expected a file name')
+    if _kind(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is {_kind(text)}, not a regular file to write')
     output_dir(os.path.dirname(os.path.abspath(text)))
     return text
 

@@ -38,9 +38,9 @@ def _resolution(text: str) -> str:
     try:
         w, h = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected WxH, e.g. 256x256') from None
+        raise argparse.ArgumentTypeError(f'{cli.shown(text)}: expected WxH, e.g. 256x256') from None
     if not (1 <= w <= 8192 and 1 <= h <= 8192):
-        raise argparse.ArgumentTypeError(f'{text!r}: each side must be in 1..8192')
+        raise argparse.ArgumentTypeError(f'{cli.shown(text)}: each side must be in 1..8192')
     return text
 
 

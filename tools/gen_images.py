@@ -34,13 +34,13 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--network', required=True, type=cli.network_pkl, metavar='PKL',
                         help='network pickle (ours or NVlabs)')
     parser.add_argument('--seeds', required=True, type=cli.seed_list, help='e.g. 0-3,7')
-    parser.add_argument('--trunc', type=cli.finite_float, default=1.0, help='truncation psi')
+    parser.add_argument('--trunc', type=cli.psi, default=1.0, help=f'truncation psi (|psi| <= {cli.MAX_PSI})')
     parser.add_argument('--class', dest='class_idx', type=cli.nonnegative_int, default=None,
                         help='class (conditional networks)')
     parser.add_argument('--noise-mode', default='const', choices=['const', 'random', 'none'])
-    parser.add_argument('--translate', type=cli.vec2, default='0,0',
+    parser.add_argument('--translate', type=cli.translation_vec2, default='0,0',
                         help='input translation x,y in image widths (StyleGAN3)')
-    parser.add_argument('--rotate', type=cli.finite_float, default=0.0, help='input rotation in degrees (StyleGAN3)')
+    parser.add_argument('--rotate', type=cli.degrees, default=0.0, help='input rotation in degrees (StyleGAN3)')
     parser.add_argument('--direction', dest='directions', action='append', type=cli.direction, default=[],
                         metavar='SOURCE[:I]=S[@LAYERS]', help='move w along a direction (repeatable; see below)')
     parser.add_argument('--cache-dir', type=cli.output_dir, default=None,
@@ -60,9 +60,9 @@ def _run(args: argparse.Namespace) -> None:
     G = load_generator(args.network, args.device)
     resolver = DirectionResolver(args.cache_dir)
     resolver.check(G, args.directions)  # a bad direction file fails before anything is written
-    os.makedirs(args.outdir, exist_ok=True)
     images = generate_images(G, seeds, args.trunc, args.class_idx, args.noise_mode, args.translate,
                              args.rotate, args.device, directions=args.directions, resolver=resolver)
+    os.makedirs(args.outdir, exist_ok=True)  # after every check (generate_images checks when called)
     for seed, img in tqdm.tqdm(images, total=len(seeds), desc='images', unit='img'):
         save_png(os.path.join(args.outdir, f'seed{seed:04d}.png'), img)
     print(f'wrote {len(seeds)} images to {args.outdir}')

@@ -14,6 +14,8 @@ ideally transformed first frame, and their difference (x4). .mp4 (H.264 via imag
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 
 import numpy as np
@@ -27,15 +29,18 @@ from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation
 from viz.core.video_writer import VideoRecorder
 
 MAX_FRAMES = 36_000  # ten minutes at 60 frames/s
+# Each mode's own options and their defaults; the other mode's options are refused, not ignored.
+INTERP_OPTIONS = dict(grid=(1, 1), num_keyframes=None, w_frames=60, interp='cubic')
+EQ_OPTIONS = dict(sweep=SWEEPS, frames=120, translate_max=0.125, rotate_max=360.0)
 
 
 def _grid(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected WxH, e.g. 2x1') from None
+        raise argparse.ArgumentTypeError(f'{cli.shown(text)}: expected WxH, e.g. 2x1') from None
     if not (1 <= w <= 64 and 1 <= h <= 64):
-        raise argparse.ArgumentTypeError(f'{text!r}: each side must be in 1..64')
+        raise argparse.ArgumentTypeError(f'{cli.shown(text)}: each side must be in 1..64')
     return w, h
 
 
@@ -49,7 +54,7 @@ def _sweeps(text: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in text.split(',') if s.strip())
     bad = [n for n in names if n not in SWEEPS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected a comma-separated subset of {",".join(SWEEPS)}')
+        raise argparse.ArgumentTypeError(f'{cli.shown(text)}: expected a comma-separated subset of {",".join(SWEEPS)}')
     return names
 
 
@@ -64,20 +69,20 @@ def build_parser() -> ArgumentParser:
                         help='keyframe seeds (interp) or the seed (eq: the first)')
     parser.add_argument('--shuffle-seed', type=cli.seed, default=None,
                         help="shuffle with this seed: interp, the keyframe seeds taken (NVlabs' order); eq, the seeds")
-    parser.add_argument('--grid', type=_grid, default='1x1', help='WxH grid of walks (interp)')
+    parser.add_argument('--grid', type=_grid, default=None, help='WxH grid of walks (interp; default 1x1)')
     parser.add_argument('--num-keyframes', type=cli.int_range(1, cli.MAX_SEEDS), default=None,
                         help='keyframes per walk (default: seeds / cells); fewer seeds are cycled through, as NVlabs')
-    parser.add_argument('--w-frames', type=cli.int_range(1, MAX_FRAMES), default=60,
-                        help='frames between keyframes (interp)')
-    parser.add_argument('--interp', default='cubic', choices=['cubic', 'slerp'])
-    parser.add_argument('--sweep', type=_sweeps, default=','.join(SWEEPS), help='eq: comma-separated x,y,rot')
-    parser.add_argument('--frames', type=cli.int_range(1, MAX_FRAMES), default=120,
-                        help='eq: frames of each looping sweep')
-    parser.add_argument('--translate-max', type=cli.finite_float, default=0.125,
-                        help='eq: translation amplitude (image widths)')
-    parser.add_argument('--rotate-max', type=cli.finite_float, default=360.0,
-                        help='eq: rotation over the loop (degrees)')
-    parser.add_argument('--trunc', type=cli.finite_float, default=1.0, help='truncation psi')
+    parser.add_argument('--w-frames', type=cli.int_range(1, MAX_FRAMES), default=None,
+                        help='frames between keyframes (interp; default 60)')
+    parser.add_argument('--interp', default=None, choices=['cubic', 'slerp'], help='interp; default cubic')
+    parser.add_argument('--sweep', type=_sweeps, default=None, help='eq: comma-separated x,y,rot (default all)')
+    parser.add_argument('--frames', type=cli.int_range(1, MAX_FRAMES), default=None,
+                        help='eq: frames of each looping sweep (default 120)')
+    parser.add_argument('--translate-max', type=cli.translation, default=None,
+                        help='eq: translation amplitude (image widths; default 0.125)')
+    parser.add_argument('--rotate-max', type=cli.degrees, default=None,
+                        help='eq: rotation over the loop (degrees; default 360)')
+    parser.add_argument('--trunc', type=cli.psi, default=1.0, help=f'truncation psi (|psi| <= {cli.MAX_PSI})')
     parser.add_argument('--class', dest='class_idx', type=cli.nonnegative_int, default=None,
                         help='class (conditional networks)')
     parser.add_argument('--direction', dest='directions', action='append', type=cli.direction, default=[],
@@ -96,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
+    own, other = (EQ_OPTIONS, INTERP_OPTIONS) if args.mode == 'eq' else (INTERP_OPTIONS, EQ_OPTIONS)
+    cli.refuse_unused(args, ['--' + name.replace('_', '-') for name in other], f'with --mode {args.mode}')
+    for name, default in own.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     seeds = list(args.seeds)
     G = load_generator(args.network, args.device)
     resolver = DirectionResolver(args.cache_dir)
@@ -113,12 +123,24 @@ def _run(args: argparse.Namespace) -> None:
                                       args.device, args.scale, shuffle_seed=args.shuffle_seed, **edit)
         keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])
         total = keyframes * args.w_frames
+    # The first frame is drawn before the file is opened: the frame generators check their arguments (class,
+    # keyframes, input transform) when they start, and a refusal must leave no file or folder behind.
+    frames = iter(frames)
+    first = next(frames)
     recorder = VideoRecorder(args.output, fps=args.fps)
+    done = False
     try:
-        for frame in tqdm.tqdm(frames, total=total, desc='frames', unit='frame'):
+        recorder.add(first)
+        for frame in tqdm.tqdm(frames, initial=1, total=total, desc='frames', unit='frame'):
             recorder.add(frame)
-    finally:
         recorder.close()
+        done = True
+    finally:
+        if not done:  # an unfinished video is not a result; the error that stopped it is the one reported
+            with contextlib.suppress(Exception):
+                recorder.close()
+            if os.path.isfile(args.output):
+                os.remove(args.output)
     print(f'wrote {args.output} ({recorder.num_frames} frames)')
 
 

@@ -20,16 +20,18 @@ import numpy as np
 import torch
 
 from tools.cli import (
+    MAX_LOSS_WEIGHT,
     ArgumentParser,
     device,
     existing_file,
-    finite_float,
     float_range,
     int_range,
+    loss_weight,
     main_entry,
     network_pkl,
     nonnegative_int,
     output_dir,
+    refuse_unused,
     seed,
 )
 from viz.analysis.images import class_label
@@ -45,6 +47,9 @@ from viz.analysis.projection import (
 )
 from viz.core.images import save_png, to_uint8_rgb
 
+D_WEIGHT = 0.1
+D_EVERY = 4
+
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog='python -m tools.project', description=__doc__.split('\n')[0],
@@ -56,11 +61,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--outdir', required=True, type=output_dir, metavar='DIR')
     parser.add_argument('--seed', type=seed, default=0, metavar='S', help='random seed')
     parser.add_argument('--lr', type=float_range(1e-9, 100), default=0.1, help='initial learning rate (Adam)')
-    parser.add_argument('--d-weight', type=finite_float, default=0.1,
-                        help='weight of the discriminator-feature term (0: pixels only); used when the pickle has D')
-    parser.add_argument('--d-every', type=int_range(1, 1_000_000), default=4, metavar='K',
-                        help='evaluate the D-feature term every K steps, at K times its weight (lazy, as StyleGAN2 '
-                             'regularises; 1: every step)')
+    parser.add_argument('--d-weight', type=loss_weight, default=None,
+                        help=f'weight of the discriminator-feature term (default {D_WEIGHT}; 0: pixels only; at most '
+                             f'{MAX_LOSS_WEIGHT:g}); only for a pickle that holds D')
+    parser.add_argument('--d-every', type=int_range(1, 1_000_000), default=None, metavar='K',
+                        help=f'evaluate the D-feature term every K steps, at K times its weight (lazy, as StyleGAN2 '
+                             f'regularises; 1: every step; default {D_EVERY})')
     parser.add_argument('--vgg16', type=existing_file, default=None, metavar='FILE',
                         help="LPIPS-VGG16 TorchScript file (e.g. NVlabs' vgg16.pt) for a perceptual term; needs "
                              '--trust-detector, since TorchScript is code that runs when loaded')
@@ -98,6 +104,13 @@ def _run(args: argparse.Namespace) -> None:
     if note:
         print(f'note: {note}')
     c = class_label(G, args.class_idx) if int(getattr(G, 'c_dim', 0) or 0) or args.class_idx is not None else None
+    if D is None:  # an explicit --d-weight 0 (pixels only) is what happens anyway
+        refuse_unused(args, ['--d-every'] + (['--d-weight'] if args.d_weight else []),
+                      f'without a discriminator (D) in {args.network}')
+    if not args.vgg16:
+        refuse_unused(args, ['--trust-detector'], 'without --vgg16')
+    args.d_weight = D_WEIGHT if args.d_weight is None else args.d_weight
+    args.d_every = D_EVERY if args.d_every is None else args.d_every
     if args.d_weight == 0:
         D = None
     perceptual = None

@@ -25,7 +25,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--num', type=cli.int_range(1, 4096), default=64, help='latents averaged')
     parser.add_argument('--frames', type=cli.int_range(1, 4096), default=128,
                         help='frames of the latent walk (streak width)')
-    parser.add_argument('--trunc', type=cli.finite_float, default=1.0)
+    parser.add_argument('--trunc', type=cli.psi, default=1.0, help=f'truncation psi (|psi| <= {cli.MAX_PSI})')
     parser.add_argument('--outdir', type=cli.output_dir, default='renders/sticking')
     parser.add_argument('--device', type=cli.device, default='cpu')
     return parser
@@ -44,9 +44,10 @@ def _run(args: argparse.Namespace) -> None:
     from viz.core.images import save_png
 
     rows = []
+    # Every pickle is loaded (and checked) before anything is written: a bad one leaves no folder or images.
+    generators = [load_generator(path, args.device) for path in args.networks]
     os.makedirs(args.outdir, exist_ok=True)
-    for path in tqdm.tqdm(args.networks, desc='networks', unit='net'):
-        G = load_generator(path, args.device)
+    for path, G in tqdm.tqdm(list(zip(args.networks, generators)), desc='networks', unit='net'):
         parts = sticking_figure(G, seed=args.seed, radius=args.radius, num=args.num, num_frames=args.frames,
                                 psi=args.trunc)
         stem = os.path.splitext(os.path.basename(path))[0]

@@ -68,7 +68,7 @@ def build_parser() -> ArgumentParser:
     add('--data', required=True, help='training data (zip or folder, see tools.dataset_tool)')
     add('--gpus', type=cli.int_range(1, 1024), required=True, help='number of GPUs (processes) to use')
     add('--batch', type=cli.int_range(1, 1 << 16), required=True, help='total batch size')
-    add('--gamma', type=cli.nonnegative_float, required=True, help='R1 regularization weight')
+    add('--gamma', type=cli.loss_weight, required=True, help=f'R1 regularization weight (0..{cli.MAX_LOSS_WEIGHT:g})')
     # Optional features.
     add('--cond', type=_bool, default=False, help='train a conditional model from dataset.json labels')
     add('--mirror', type=_bool, default=False, help='enable dataset x-flips')
@@ -116,7 +116,7 @@ def _bool(text: str) -> bool:
         return True
     if text.lower() in ('0', 'false', 'no', 'off'):
         return False
-    raise argparse.ArgumentTypeError(f'expected a boolean, got {text!r}')
+    raise argparse.ArgumentTypeError(f'expected a boolean, got {cli.shown(text)}')
 
 
 def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:

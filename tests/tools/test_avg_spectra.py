@@ -294,3 +294,17 @@ def test_mixed_noise_modes_refused_and_old_files_load_as_const(tmp_path, capsys)
     nv = str(tmp_path / 'nv.npz')
     np.savez(nv, spectrum=spectra.load_spectrum(fresh)['spectrum'], image_size=16)
     assert spectra.load_spectrum(nv)['noise_mode'] == 'random'
+
+
+def test_a_spectrum_that_overflows_is_refused_not_written(tmp_path, capsys):
+    # The CLI bounds --std to [MIN_STD, MAX_PIXEL_STAT]; the function itself refuses an inf power whatever the cause,
+    # since `heatmap` and `slices` would refuse the file it wrote.
+    images = torch.full((2, 3, 8, 8), 255.0)
+    images[:, :, ::2] = 0.0
+    with pytest.raises(spectra.UserError, match='not finite'):
+        spectra.average_spectrum(iter([images]), mean=0.0, std=1e-300)
+    spec, size, count = spectra.average_spectrum(iter([images]), mean=0.0, std=avg_spectra.MIN_STD)
+    assert np.isfinite(spec).all() and spec.max() > 0 and (size, count) == (8, 2)
+    dest = tmp_path / 's.npz'
+    assert avg_spectra.main(['calc', '--source', str(tmp_path), '--dest', str(dest), '--std', '1e-300']) == 1
+    assert 'must be in [0.001, 1e+06]' in capsys.readouterr().err and not dest.exists()

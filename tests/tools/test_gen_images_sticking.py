@@ -40,23 +40,24 @@ def test_gen_images_stylegan2_noise_modes_and_bad_input(nets, tmp_path, capsys):
     assert "missing.pkl' does not exist" in err and 'bad seeds' in err and 'Traceback' not in err
 
 
-def test_stylegan2_translate_warning_points_at_the_caller(nets, tmp_path):
-    """The warning names the line that asked for the images (here, then in tools/gen_images.py), not torch's
-    no_grad wrapper or tqdm, which run the generator."""
-    import os
-
+def test_what_a_network_cannot_do_is_refused_not_ignored(nets, tmp_path, capsys):
+    """A StyleGAN2 network has no input transform and an unconditional one no classes: asking for either would
+    give the same images as not asking, so it is refused when called (before any image), not silently ignored."""
     from networks import load_generator
+    from networks.errors import UserError
     from viz.analysis.images import generate_images
 
     G = load_generator(nets['sg2'])
-    with pytest.warns(UserWarning, match='--translate/--rotate ignored') as caught:
-        images = generate_images(G, [0, 1], translate=(0.25, 0.0))
-    assert [w.filename for w in caught] == [__file__]
-    assert [seed for seed, _img in images] == [0, 1]
-    with pytest.warns(UserWarning, match='--translate/--rotate ignored') as caught:
-        assert gen_images.main(['--network', nets['sg2'], '--seeds', '0', '--rotate', '10',
-                                '--outdir', str(tmp_path)]) == 0
-    assert [w.filename for w in caught] == [os.path.abspath(gen_images.__file__)]
+    for kwargs in (dict(translate=(0.25, 0.0)), dict(rotate=10.0), dict(class_idx=0)):
+        with pytest.raises(UserError, match='no input transform' if 'class_idx' not in kwargs else 'unconditional'):
+            generate_images(G, [0, 1], **kwargs)
+    assert [seed for seed, _img in generate_images(G, [0, 1])] == [0, 1]
+    out = tmp_path / 'out'
+    for extra in (['--rotate', '10'], ['--translate', '0.1,0'], ['--class', '0']):
+        assert gen_images.main(['--network', nets['sg2'], '--seeds', '0', *extra, '--outdir', str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith('error: --') and err.count('\n') == 1, err
+        assert not out.exists()
 
 
 def test_gen_images_conditional_network_needs_a_class(tmp_path, capsys):

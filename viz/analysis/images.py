@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from networks.conventions import seed_latent
@@ -16,7 +14,8 @@ __all__ = ['class_label', 'generate_images']
 
 
 def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
-    """[1, c_dim] one-hot label; conditional networks need a class, unconditional ones ignore it."""
+    """[1, c_dim] one-hot label; conditional networks need a class, and unconditional ones refuse one (a class
+    that changes nothing would look as if it had been applied)."""
     c_dim = int(getattr(G, 'c_dim', 0) or 0)
     label = torch.zeros([1, c_dim])
     if c_dim:
@@ -26,7 +25,7 @@ def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
             raise UserError(f'--class {class_idx} out of range: the network has {c_dim} classes')
         label[:, class_idx] = 1
     elif class_idx is not None:
-        warnings.warn('--class ignored: the network is unconditional', stacklevel=2)
+        raise UserError(f'--class {class_idx}: this network is unconditional (it has no classes)')
     return label
 
 
@@ -35,13 +34,14 @@ def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float 
                     device: torch.device | str = 'cpu', directions=(), resolver: DirectionResolver | None = None):
     """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (viz.analysis.directions) of its ws.
 
-    The arguments are checked, and a StyleGAN2 network warns that it ignores --translate/--rotate, when this is
-    called (the warning names the caller's line), not when the first image is drawn."""
+    The arguments are checked when this is called, not when the first image is drawn: a translation or rotation
+    asked of a network without an input transform (StyleGAN2) is refused, since it would change nothing."""
     if noise_mode not in ('const', 'random', 'none'):
         raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
     label = class_label(G, class_idx).to(device)
     if (translate != (0.0, 0.0) or rotate != 0.0) and input_transform_of(G) is None:
-        warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)', stacklevel=2)
+        raise UserError('--translate/--rotate: this network has no input transform (StyleGAN2); '
+                        'only StyleGAN3 networks can be moved')
     return _generate(G, seeds, truncation_psi, label, noise_mode, translate, rotate, device, directions,
                      resolver or DirectionResolver())
 

@@ -309,6 +309,10 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
             loss = loss + (d_weight * d_every) * d_dist
         if target_feats is not None:
             reported += d_term
+        if not (math.isfinite(reported) and bool(torch.isfinite(loss.detach()))):
+            # NaN or an overflow: every later step would be NaN too, and the result a NaN latent
+            raise ProjectionError(f'the projection diverged at step {step + 1} (the loss is not a finite number); '
+                                  'use a smaller learning rate or D weight')
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -227,7 +227,11 @@ def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, d
             progress(x.shape[0])
     if total is None:
         raise UserError('no images in the source')
-    return (total / count).numpy(), size, count
+    spec = (total / count).numpy()
+    if not np.isfinite(spec).all():  # a spectrum file that every reader would refuse is not written
+        raise UserError(f'the spectrum is not finite (power overflowed): --mean {mean:g} / --std {std:g} do not '
+                        'fit these images; use the values `stats` prints')
+    return spec, size, count
 
 
 def network_spectrum(G: torch.nn.Module, num: int, seed: int = 0, definition: str = DEFAULT_DEFINITION,

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -65,12 +66,12 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
     """Render `views` of `args` into `out_dir`, each file name starting with `prefix`; returns (paths written,
     error lines)."""
     renderer = renderer or Renderer()
-    os.makedirs(out_dir, exist_ok=True)
     written, errors = [], []
     base = renderer.render(dataclasses.replace(args, fft_show=False, spectrum_seeds=0, eq_readout=False,
                                                sticking=False))
     if base.error:
         return written, [base.error]
+    os.makedirs(out_dir, exist_ok=True)  # only once the network renders: a refusal leaves no folder behind
     net = base.network
     label = network_label(net)
     say(f'network: {label}')
@@ -158,8 +159,12 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
 
 
 def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device: str = 'cpu',
-                 session: str | None = None, views: str | None = None, seed: int | None = None) -> int:
-    """CLI body: returns the process exit status (0 = every view written)."""
+                 session: str | None = None, views: str | None = None, seed: int | None = None,
+                 debug: bool = False) -> int:
+    """CLI body: returns the process exit status (0 = every view written).
+
+    What was written goes to stdout; each error is one ``error: ...`` line on stderr, as in every tool, and the
+    renderer's log of a failure (with its traceback) only appears with ``debug``."""
     args, session_views = RenderArgs(), None
     if session:
         from viz.core.session import load_session
@@ -167,7 +172,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
         try:
             args, session_views = load_session(session)
         except (UserError, OSError, ValueError, TypeError) as exc:  # SessionError, FileReadError: one line
-            print(f'error: cannot load session {printable(session)}: {printable(exc)}')
+            print(f'error: cannot load session {printable(session)}: {printable(exc)}', file=sys.stderr)
             return 2
     if pkls:
         args = dataclasses.replace(args, pkl=pkls[0])
@@ -178,13 +183,12 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
     view_list = [v.strip() for v in views.split(',') if v.strip()] if views else list(session_views or DEFAULT_VIEWS)
     # No pickle and no session: every shipped default network, files named by its key (sg3t_image.png, ...);
     # none shipped: the built-in untrained one, files named as before.
-    runs, renderer = [(args, '')], None
+    runs, renderer = [(args, '')], Renderer(log_failures=debug)
     if not pkls and not session:
         from networks import pretrained
 
         cards = pretrained.available()
         if cards:
-            renderer = Renderer()  # one for all: the analyses' caches are per network anyway
             runs = [(dataclasses.replace(args, pkl=pretrained.pickle_path(card)), f'{card["key"]}_')
                     for card in cards]
     all_errors = []
@@ -193,7 +197,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
         for path in written:
             print(f'wrote {printable(path)}')
         for err in errors:
-            print(f'error: {prefix.rstrip("_") + ": " if prefix else ""}{printable(err)}')
+            print(f'error: {prefix.rstrip("_") + ": " if prefix else ""}{printable(err)}', file=sys.stderr)
         all_errors += errors
     if args.pkl == DEFAULT_PKL and len(runs) == 1 and not runs[0][1]:
         print('note: the default network is UNTRAINED (random weights, built in memory); pass a pickle to see a '

@@ -71,7 +71,10 @@ log = logging.getLogger(__name__)
 class Renderer:
     """Renders `RenderArgs` into `RenderResult`; keeps networks and expensive analyses cached."""
 
-    def __init__(self, max_networks: int = 4) -> None:
+    def __init__(self, max_networks: int = 4, log_failures: bool = True) -> None:
+        # log_failures: log each failed render (with a traceback for what is not a user error). Headless mode
+        # prints every error itself as one line, so it logs them only with --debug.
+        self.log_failures = log_failures
         self.networks = NetworkCache(max_networks)
         self.analyses = AnalysisCache()
         self._ws_cache: tuple[tuple, torch.Tensor, np.ndarray] | None = None
@@ -114,8 +117,9 @@ class Renderer:
                 self._render(args, res, control)
         except Exception as exc:  # noqa: BLE001 - the renderer never raises: errors are shown as text
             res.error = error_text(exc)
-            log.warning('render failed: %s', res.error,
-                        exc_info=not isinstance(exc, (UserError, ValueError, OSError)))
+            if self.log_failures:
+                log.warning('render failed: %s', res.error,
+                            exc_info=not isinstance(exc, (UserError, ValueError, OSError)))
         res.timings['total'] = time.perf_counter() - t0
         return res
 

@@ -240,3 +240,16 @@ def test_w_plus_projection_with_the_lazy_d_term_still_recovers_a_known_latent():
                      w_avg_samples=1000, D=small_d(), d_every=4)
     assert psnr(result.image, target) >= 30.0  # measured 32.1 dB (every step, d_every=1: 32.3 dB)
     assert result.losses[-1] < 0.05 * result.losses[0]
+
+
+def test_a_diverging_projection_stops_with_one_line_instead_of_a_nan_result():
+    # A D term weighted 1e308 overflows at the first step; every step after would be NaN, and so the latent.
+    G = small_sg3()
+    with torch.no_grad():
+        target = G.synthesis(known_ws(G))
+    steps = []
+    with pytest.raises(ProjectionError, match='diverged at step 1'):
+        project(G, target, num_steps=3, w_avg_samples=200, D=small_d(), d_weight=1e308, callback=steps.append)
+    assert steps == []
+    result = project(G, target, num_steps=2, w_avg_samples=200, D=small_d(), d_weight=0.1)
+    assert all(math.isfinite(v) for v in result.losses)

@@ -47,9 +47,13 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
 
 
 def test_headless_bad_pickle_is_one_clear_error(pkl_dir, tmp_path, capsys):
-    assert run_headless(pkls=[str(pkl_dir / 'truncated.pkl')], out_dir=str(tmp_path), views='image') == 1
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('error:')]
-    assert len(lines) == 1
+    out = tmp_path / 'out'
+    assert run_headless(pkls=[str(pkl_dir / 'truncated.pkl')], out_dir=str(out), views='image') == 1
+    captured = capsys.readouterr()
+    # one line on stderr, as every tool's error: no logged warning (or traceback) before it, nothing written
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error:') and 'truncated' in lines[0], captured.err
+    assert 'error' not in captured.out and not out.exists()
 
 
 def test_headless_escapes_names_from_the_pickle(tmp_path, capsys):
@@ -59,7 +63,7 @@ def test_headless_escapes_names_from_the_pickle(tmp_path, capsys):
     evil.write_bytes(h.asm(h.EMPTY_DICT, h.V('G_ema'), h.persistent('\x1b]0;owned\x07\x1b[2J\ud800', h.V({})),
                            h.SETITEM))
     assert run_headless(pkls=[str(evil)], out_dir=str(tmp_path / 'out'), views='image') == 1
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     out.encode('utf-8')
     assert '\x1b' not in out and '\\x1b]0;owned\\x07\\x1b[2J\\ud800' in out
     assert len([ln for ln in out.splitlines() if ln.startswith('error:')]) == 1
@@ -228,3 +232,25 @@ def test_headless_spectrum_titles_name_the_definition_and_noise(pkl_dir, tmp_pat
         assert title.endswith(', 2 seeds, NVlabs definition, fresh noise per image'), title
     for title in titles[2:]:  # StyleGAN3: no noise inputs to name
         assert title.endswith(', 2 seeds, WHITENED per image'), title
+
+
+def test_a_failed_render_is_one_line_and_its_traceback_only_with_debug(tmp_path, capsys, caplog, monkeypatch):
+    """Headless prints each error itself: the renderer's log of the failure (a WARNING, with a traceback for an
+    exception that is not a user error) would come before it, so it is only logged with --debug."""
+    import logging
+
+    from viz.core.renderer import Renderer
+
+    def broken(self, args, res, control):
+        raise RuntimeError('boom inside torch')
+    monkeypatch.setattr(Renderer, '_render', broken)
+    out = tmp_path / 'out'
+    with caplog.at_level(logging.INFO):
+        assert run_headless(pkls=[str(tmp_path / 'g.pkl')], out_dir=str(out), views='image') == 1
+    captured = capsys.readouterr()
+    assert captured.err == 'error: RuntimeError: boom inside torch\n' and not caplog.records
+    assert not out.exists()
+    with caplog.at_level(logging.INFO):
+        assert run_headless(pkls=[str(tmp_path / 'g.pkl')], out_dir=str(out), views='image', debug=True) == 1
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+    assert capsys.readouterr().err == 'error: RuntimeError: boom inside torch\n'

@@ -195,7 +195,7 @@ def test_headless_start_up_reports_one_line(tmp_path, capsys, content):
     path = tmp_path / 's.json'
     path.write_bytes(content)
     assert run_headless(out_dir=str(tmp_path / 'out'), session=str(path)) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and out[0].startswith('error: cannot load session'), out
     assert not (tmp_path / 'out').exists()
 
