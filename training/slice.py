@@ -38,7 +38,14 @@ import torch
 from networks.atomic_io import atomic_write, remove_stale_temp_files
 from networks.errors import UserError
 from networks.file_io import open_regular, read_fd
-from training.training_loop import TrainingConfig, module_tensors, training_loop
+from training.training_loop import (
+    MAX_COUNT,
+    ResumeError,
+    TrainingConfig,
+    check_training_state,
+    module_tensors,
+    training_loop,
+)
 
 STATE_FORMAT = 'aliasfree-slice-state/1'
 MANIFEST = 'state.json'
@@ -49,7 +56,7 @@ _MAX_MANIFEST_BYTES = 4 * 2**20
 _PART_PATTERN = re.compile(r'^part-(\d{6})-(\d{2})\.bin$')
 MIN_STATE_BYTES = 2 * _MANIFEST_RESERVE     # the smallest size limit a state may ask for
 MAX_GENERATION = 10**6                   # part names have six digits for it
-MAX_NIMG = 10**12                        # a billion kimg: beyond any run
+MAX_NIMG = MAX_COUNT                      # a billion kimg: beyond any run
 _MAX_HISTORY = 100_000
 # Options every state must hold (a subset of what `_options_of` writes); the others take TrainingConfig's defaults.
 REQUIRED_OPTIONS = ('training_set_kwargs', 'data_loader_kwargs', 'G_kwargs', 'D_kwargs', 'G_opt_kwargs',
@@ -324,53 +331,18 @@ def _check_payload(state_dir: Path, payload: object) -> None:
                 isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()):
             raise _corrupt(state_dir, f'{name} is not a dict of tensors')
     state = payload.get('training_state')
-    required = ('cur_nimg', 'cur_tick', 'batch_idx', 'G_opt', 'D_opt', 'pl_mean', 'rng_states')
-    if not isinstance(state, dict) or any(key not in state for key in required):
-        raise _corrupt(state_dir, 'training_state lacks counters, optimizers or RNG states')
-    for key in ('cur_nimg', 'cur_tick', 'batch_idx'):
-        if isinstance(state[key], bool) or not isinstance(state[key], int) or not 0 <= state[key] <= MAX_NIMG:
-            raise _corrupt(state_dir, f'training_state.{key} is not a count')
-    for key in ('G_opt', 'D_opt'):
-        opt = state[key]
-        if not (isinstance(opt, dict) and isinstance(opt.get('state'), dict)
-                and isinstance(opt.get('param_groups'), list)):
-            raise _corrupt(state_dir, f'training_state.{key} is not an optimizer state')
-        for index, entry in opt['state'].items():
-            if not isinstance(index, int) or not isinstance(entry, dict) or not all(
-                    k in ('step', 'exp_avg', 'exp_avg_sq') and isinstance(v, torch.Tensor)
-                    and (k == 'step' or v.is_floating_point()) for k, v in entry.items()):
-                raise _corrupt(state_dir, f'training_state.{key} holds an entry that is not Adam moments')
-    pl_mean = state['pl_mean']
-    if not isinstance(pl_mean, torch.Tensor) or pl_mean.numel() != 1 or not pl_mean.is_floating_point() \
-            or not torch.isfinite(pl_mean).all():
-        raise _corrupt(state_dir, 'training_state.pl_mean is not a finite number')
-    rngs = state['rng_states']
-    if not isinstance(rngs, list) or len(rngs) != 1 or not isinstance(rngs[0], dict) or not all(
-            k in ('cpu', 'cuda') and isinstance(v, torch.Tensor) and v.dtype == torch.uint8
-            for k, v in rngs[0].items()) or 'cpu' not in rngs[0]:
+    try:
+        check_training_state(state)
+    except ResumeError as e:
+        raise _corrupt(state_dir, str(e)) from None
+    if len(state['rng_states']) != 1:                      # a slice runs one process
         raise _corrupt(state_dir, 'training_state.rng_states is not one set of generator states')
-    if not _valid_cpu_rng_state(rngs[0]['cpu']):
-        raise _corrupt(state_dir, 'training_state.rng_states holds an invalid CPU generator state')
-    cpu = state.get('cpu_seconds', 0.0)
-    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu <= 1e12:
-        raise _corrupt(state_dir, 'training_state.cpu_seconds is not a finite count')
     p = payload.get('augment_p')
     if p is not None and (isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1):
         raise _corrupt(state_dir, 'augment_p is not a probability')
 
 
 _Spec = collections.namedtuple('_Spec', 'size dtype')     # what the architecture check reads of a tensor
-
-
-def _valid_cpu_rng_state(value: torch.Tensor) -> bool:
-    """Whether torch accepts `value` as a CPU generator state (tried on a scratch generator)."""
-    if value.numel() != torch.get_rng_state().numel():
-        return False
-    try:
-        torch.Generator().set_state(value.clone())
-    except (RuntimeError, ValueError):
-        return False
-    return True
 
 
 def _check_against_options(state_dir: Path, manifest: dict, payload: dict) -> None:

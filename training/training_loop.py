@@ -33,6 +33,94 @@ class ResumeError(UserError):
     """Saved training state that does not fit the networks being trained."""
 
 
+MAX_COUNT = 10**12                  # images, ticks, batches: a billion kimg is beyond any run
+_MAX_RANKS = 4096
+
+
+def _valid_cpu_rng_state(value: object) -> bool:
+    """Whether torch accepts `value` as a CPU generator state (tried on a scratch generator)."""
+    if not isinstance(value, torch.Tensor) or value.dtype != torch.uint8 or \
+            value.numel() != torch.get_rng_state().numel():
+        return False
+    try:
+        torch.Generator().set_state(value.clone())
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def _finite_number(value: object, lo: float, hi: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and lo <= value <= hi
+
+
+def check_training_state(state: object) -> None:
+    """Raise ResumeError naming the first field of a saved `training_state` (a snapshot pickle's or a slice
+    state's) that is not what this loop writes: counts in range, Adam state dicts of tensors, a finite path-length
+    mean, generator states torch accepts, ADA accumulators of three finite numbers. It comes from a file, so it
+    is checked before any of it is used: a damaged or hostile snapshot is one line, not a traceback at the first
+    step or an RNG left in an invalid state."""
+    required = ('cur_nimg', 'cur_tick', 'batch_idx', 'G_opt', 'D_opt', 'pl_mean', 'rng_states')
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise ResumeError('training_state lacks counters, optimizers or RNG states')
+    for key in ('cur_nimg', 'cur_tick', 'batch_idx'):
+        if isinstance(state[key], bool) or not isinstance(state[key], int) or not 0 <= state[key] <= MAX_COUNT:
+            raise ResumeError(f'training_state.{key} is not a count')
+    for key in ('G_opt', 'D_opt'):
+        opt = state[key]
+        if not (isinstance(opt, dict) and isinstance(opt.get('state'), dict)
+                and isinstance(opt.get('param_groups'), list)):
+            raise ResumeError(f'training_state.{key} is not an optimizer state')
+        for index, entry in opt['state'].items():
+            if not isinstance(index, int) or not isinstance(entry, dict) or not all(
+                    k in ('step', 'exp_avg', 'exp_avg_sq') and isinstance(v, torch.Tensor)
+                    and (k == 'step' or v.is_floating_point()) for k, v in entry.items()):
+                raise ResumeError(f'training_state.{key} holds an entry that is not Adam moments')
+        for group in opt['param_groups']:
+            if not isinstance(group, dict) or not isinstance(group.get('params'), list) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in group['params']):
+                raise ResumeError(f'training_state.{key} has a parameter group that is not a list of indices')
+    pl_mean = state['pl_mean']
+    if not isinstance(pl_mean, torch.Tensor) or pl_mean.numel() != 1 or not pl_mean.is_floating_point() \
+            or not torch.isfinite(pl_mean).all():
+        raise ResumeError('training_state.pl_mean is not a finite number')
+    rngs = state['rng_states']
+    if not isinstance(rngs, list) or not 1 <= len(rngs) <= _MAX_RANKS or not all(
+            isinstance(r, dict) and 'cpu' in r and all(k in ('cpu', 'cuda') and isinstance(v, torch.Tensor)
+                                                       and v.dtype == torch.uint8 for k, v in r.items())
+            for r in rngs):
+        raise ResumeError('training_state.rng_states is not a list of generator states')
+    if not all(_valid_cpu_rng_state(r['cpu']) for r in rngs):
+        raise ResumeError('training_state.rng_states holds an invalid CPU generator state')
+    ada = state.get('ada_stats', [])
+    ada = [ada] if isinstance(ada, dict) else ada
+    if not isinstance(ada, list) or len(ada) > _MAX_RANKS or not all(
+            isinstance(acc, dict) and len(acc) <= 16 and all(
+                isinstance(name, str) and isinstance(v, list) and len(v) == 3
+                and all(_finite_number(x, -1e30, 1e30) for x in v) for name, v in acc.items()) for acc in ada):
+        raise ResumeError('training_state.ada_stats is not a list of accumulators')
+    if not _finite_number(state.get('cpu_seconds', 0.0), 0, 1e12):
+        raise ResumeError('training_state.cpu_seconds is not a finite count')
+    if state.get('augment_p') is not None and not _finite_number(state['augment_p'], 0, 1):
+        raise ResumeError('training_state.augment_p is not a probability')
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, saved: dict, name: str) -> None:
+    """Adam's moments from a checked state dict into `opt`, keeping the configured lr and betas; a state made for
+    other parameters (other count or shapes) is a ResumeError, not a shape error at the first step."""
+    configured = [(group['lr'], group['betas']) for group in opt.param_groups]
+    try:
+        opt.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ResumeError(f'training_state.{name} was made for other parameters: {e}') from None
+    for group, (lr, betas) in zip(opt.param_groups, configured):
+        group['lr'], group['betas'] = lr, betas
+        for param in group['params']:
+            for key, value in opt.state.get(param, {}).items():
+                if key != 'step' and value.shape != param.shape:
+                    raise ResumeError(f'training_state.{name}: {key} has shape {list(value.shape)} for a parameter '
+                                      f'of shape {list(param.shape)}; it was made for other networks')
+
+
 def construct_class_by_name(class_name: str, **kwargs):
     """An instance of the class `class_name` selects from the closed table `training.options.CLASSES` (a key,
     never imported by name: options come from files)."""
@@ -314,6 +402,8 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                 saved_p = saved_pipe.p if hasattr(saved_pipe, 'p') else saved_pipe.state_dict['p']
             augment_pipe.p.copy_(torch.as_tensor(saved_p))
         resume_state = resume_data.get('training_state')
+        if resume_state is not None:
+            check_training_state(resume_state)
         if resume_state is None:
             # Weights only (NVlabs' pickles, transfer learning): as NVlabs, no EMA ramp-up, no blur fade-in, and
             # a faster-reacting ADA. A snapshot with its training state continues exactly instead.
@@ -364,10 +454,7 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
         cur_tick = int(resume_state['cur_tick'])
         batch_idx = int(resume_state['batch_idx'])
         for opt, key in [(phases[0].opt, 'G_opt'), (phases[-1].opt, 'D_opt')]:  # first phase G, last D
-            configured = [(group['lr'], group['betas']) for group in opt.param_groups]
-            opt.load_state_dict(resume_state[key])               # the moments; lr and betas stay as configured
-            for group, (lr, betas) in zip(opt.param_groups, configured):
-                group['lr'], group['betas'] = lr, betas
+            _load_optimizer(opt, resume_state[key], key)
         loss.pl_mean.copy_(torch.as_tensor(resume_state['pl_mean']))
         saved_ada = resume_state.get('ada_stats', [])
         if isinstance(saved_ada, dict):
