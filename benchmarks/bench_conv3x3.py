@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--grid", action="store_true", help="the size grid the threshold was chosen from")
     args = parser.parse_args()
-    if conv3x3.plugin() is None:
+    if conv3x3.WINOGRAD.get() is None:
         raise SystemExit("the Winograd CPU convolution is unavailable here (see the logged reason)")
     print(f"{torch.get_num_threads()} threads, float32, no grad")
     if args.grid:
