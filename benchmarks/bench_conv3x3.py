@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from networks import stylegan3
-from ops import conv3x3
+from ops import conv3x3, modconv
 
 
 def _alternate(fns: dict, repeats: int) -> dict:
@@ -85,7 +85,7 @@ def run_layers(res: int, cbase: int, batches: list[int], repeats: int) -> list[d
                 return y.reshape(n, w.shape[0], *y.shape[2:])
 
             def winograd(x=x, s=s, w=w, pad=pad):
-                return conv3x3.modulated(x, w, s, stylegan3._demodulation(w, s), pad)
+                return conv3x3.modulated(x, w, s, modconv.demodulation(w, s), pad)
 
             with torch.no_grad(), _no_threshold():  # time it below the threshold too
                 ref, got = grouped(), winograd()

@@ -11,8 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from networks import stylegan3
-from ops import backend, conv3x3
+from ops import backend, conv3x3, modconv
 from ops import plugin as ops_plugin
 from ops.conv2d_resample import conv2d_resample
 from ops.cpu import build
@@ -148,19 +147,19 @@ def test_the_modulated_convolution_of_stylegan3_uses_it_and_agrees(module, monke
     s = torch.randn(2, 128, generator=g)
     gain = torch.tensor(0.7)
     with torch.no_grad():
-        y = stylegan3.modulated_conv2d(x, w, s, padding=2, input_gain=gain)
-        ref = stylegan3.modulated_conv2d(x.double(), w.double(), s.double(), padding=2, input_gain=gain.double())
+        y = modconv.modulated_conv2d(x, w, s, padding=2, input_gain=gain)
+        ref = modconv.modulated_conv2d(x.double(), w.double(), s.double(), padding=2, input_gain=gain.double())
     assert len(calls) == 1 and calls[0] == (128, 128, 3, 3)  # shared weights, not [N * O, ...]
     assert float((y.double() - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
     with torch.no_grad():  # the same call below the size threshold: the grouped convolution, as before
-        stylegan3.modulated_conv2d(x[:, :, :20, :20], w, s, padding=2, input_gain=gain)
+        modconv.modulated_conv2d(x[:, :, :20, :20], w, s, padding=2, input_gain=gain)
     assert len(calls) == 1
     # The threshold counts the tiles of all images: 46x46 inputs fall short at batch 1, not at batch 4.
     x4, s4 = torch.randn(4, 128, 46, 46, generator=g), torch.randn(4, 128, generator=g)
     with torch.no_grad():
-        stylegan3.modulated_conv2d(x4[:1], w, s4[:1], padding=2)
+        modconv.modulated_conv2d(x4[:1], w, s4[:1], padding=2)
         assert len(calls) == 1
-        stylegan3.modulated_conv2d(x4, w, s4, padding=2)
+        modconv.modulated_conv2d(x4, w, s4, padding=2)
         assert len(calls) == 2
 
 
