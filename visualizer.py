@@ -16,8 +16,9 @@ import logging
 import os
 import sys
 
-import ops.cuda as ops_cuda
 from networks.errors import UserError
+from ops import backend as ops_backend
+from ops import plugin as ops_plugin
 from tools import cli
 from viz.core.headless import VIEWS
 
@@ -71,7 +72,7 @@ def build_parser() -> cli.ArgumentParser:
                         'else image,layers,fft)')
     p.add_argument('--seed', type=cli.seed, default=None, help='latent seed (headless)')
     p.add_argument('--max-frames', type=cli.positive_int, default=None, help=argparse.SUPPRESS)  # tests, benchmarks
-    ops_cuda.add_impl_argument(p)
+    ops_backend.add_impl_argument(p)
     return p
 
 
@@ -87,13 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(opts: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    ops_cuda.apply_impl(opts.impl)
+    ops_backend.set_default_impl(opts.impl)
+    # Builds off the GUI thread; the ops use the PyTorch path until the plugins are ready (a first build of the
+    # fused CPU module takes 1-2 min).
     if opts.device.startswith('cuda') and opts.impl != 'torch':
-        ops_cuda.warm_up_async()  # compiles off the GUI thread; ops use PyTorch until the kernels are ready
-    elif opts.device == 'cpu' and opts.impl == 'auto':
-        from ops.cpu import build as cpu_build
-
-        cpu_build.warm_up_async()  # the fused CPU filtered_lrelu likewise (a first build takes 1-2 min)
+        ops_plugin.warm_up_async('cuda')
+    elif opts.device == 'cpu' and opts.impl in ('auto', 'cpu'):
+        ops_plugin.warm_up_async('cpu')
     if not opts.headless:
         from gui_utils.window import NoDisplayError, display_available
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from networks import stylegan3
-from ops import conv3x3
+from ops import conv3x3, modconv
 
 from . import timing
 
@@ -73,7 +73,7 @@ def run_layers(res: int, cbase: int, batches: list[int], repeats: int) -> list[d
                 return y.reshape(n, w.shape[0], *y.shape[2:])
 
             def winograd(x=x, s=s, w=w, pad=pad):
-                return conv3x3.modulated(x, w, s, stylegan3._demodulation(w, s), pad)
+                return conv3x3.modulated(x, w, s, modconv.demodulation(w, s), pad)
 
             with torch.no_grad(), _no_threshold():  # time it below the threshold too
                 ref, got = grouped(), winograd()
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--grid", action="store_true", help="the size grid the threshold was chosen from")
     args = parser.parse_args(argv)
-    if conv3x3.plugin() is None:
+    if conv3x3.WINOGRAD.get() is None:
         raise SystemExit("the Winograd CPU convolution is unavailable here (see the logged reason)")
     print(f"{torch.get_num_threads()} threads, float32, no grad; {timing.describe()}")
     if args.grid:

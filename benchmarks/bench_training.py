@@ -10,8 +10,6 @@ For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resoluti
 2. (``--grad-ratio``) For G and D of each config: no-grad forward (a) against forward + backward (b) at the
    run's batch, with the fused CPU filtered_lrelu (its own backward), with the fused forward but the old
    recomputing backward, and with the PyTorch path; prints (b)/(a) against the issue's 3.5x target.
-   ``--grad-modconv grouped`` gives StyleGAN3's G the no-grad grouped modulated convolution in grad mode too (as
-   before), ``activations`` modulates activations instead; default ``factored`` (networks.stylegan3).
 3. Time shares of one step's work, each timed separately with the run's loss: G forward (mapping + synthesis),
    G backward (through synthesis and mapping), D (forward + backward on reals and fakes, and the D pass
    inside the G phase), regularization (R1 every 16 D steps, path length every 4 G steps for StyleGAN2,
@@ -201,14 +199,10 @@ def main(argv=None) -> int:
     parser.add_argument('--grad-ratio', action='store_true',
                         help='only the G / D forward+backward vs no-grad forward ratios, per filtered_lrelu path')
     parser.add_argument('--paths', default=','.join(PATHS), help=f'paths for --grad-ratio, of {PATHS}')
-    parser.add_argument('--grad-modconv', choices=('factored', 'activations', 'grouped'), default='factored',
-                        help="StyleGAN3 G's modulated convolution in grad mode (networks.stylegan3.GRAD_FORMULATION)")
     parser.add_argument('--no-shares', action='store_true', help='s/kimg only (skip the time shares)')
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"--steps must be >= 2 (it times steps - 1 of them), got {args.steps}")
-    from networks import stylegan3
-    stylegan3.GRAD_FORMULATION = args.grad_modconv
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,8 +211,7 @@ def main(argv=None) -> int:
                         progress=False, log=lambda *_: None)
         env = timing.environment()
         print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, res {args.res}, batch {args.batch}, '
-              f'cbase {args.cbase}, cmax {args.cmax}, z/w {args.zdim}, StyleGAN3 modulated conv in grad mode: '
-              f'{args.grad_modconv}; {timing.describe(env)}')
+              f'cbase {args.cbase}, cmax {args.cmax}, z/w {args.zdim}; {timing.describe(env)}')
         for cfg_name in args.cfg.split(','):
             cfg = _config(cfg_name, data, os.path.join(tmp, 'runs'), args)
             if args.grad_ratio:

@@ -134,10 +134,9 @@ def section_build(ctx: dict) -> dict:
     result["build_wall_s"] = time.perf_counter() - t0
     for op in build.OPS:  # loads from the cache just filled, then the self-check on this GPU
         t1 = time.perf_counter()
-        plugin = build.get_plugin(op)
-        st = build._states[op]
-        result["ops"][op].update(usable=plugin is not None, status=build.op_status(op),
-                                 load_and_check_s=time.perf_counter() - t1, self_check_s=st.check_seconds)
+        kernel = build.KERNELS[op]
+        result["ops"][op].update(usable=kernel.get() is not None, status=kernel.status_text(),
+                                 load_and_check_s=time.perf_counter() - t1, self_check_s=kernel.check_seconds)
     return result
 
 
@@ -188,7 +187,7 @@ def _disable_unusable(ctx: dict) -> None:
 
     for op in build.OPS:
         if op not in (ctx.get("usable") or []):
-            build.disable(op, "not usable in the gpu-report build section")
+            build.KERNELS[op].disable("not usable in the gpu-report build section")
 
 
 def _attempt(row: dict, path: str, fn):

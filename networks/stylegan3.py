@@ -14,108 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ops import conv3x3
 from ops.filtered_lrelu import filtered_lrelu
+from ops.modconv import modulated_conv2d
 from ops.resample import user_transform
 
 from .filters import design_lowpass_filter
 from .layers import FullyConnectedLayer, MappingNetwork
 from .persistence import persistent_class
-
-# How a call that builds an autograd graph forms the modulated convolution (see modulated_conv2d): "factored"
-# (default), "activations", or "grouped" (the no-grad formulation, as before); the benchmarks and tests switch it.
-GRAD_FORMULATION = "factored"
-
-
-def modulated_conv2d(
-    x: torch.Tensor,
-    w: torch.Tensor,
-    s: torch.Tensor,
-    demodulate: bool = True,
-    padding: int = 0,
-    input_gain: torch.Tensor | None = None,
-    training: bool = False,
-) -> torch.Tensor:
-    """Convolves each image with its own weights: w [O, I, k, k] scaled by styles s [N, I], optionally demodulated.
-
-    Without autograd or with ``training`` false, one grouped convolution with per-image weights [N * O, I, k, k]
-    (NVlabs' form). Except: a call that needs no gradient, on the CPU in float32 with a 3x3 kernel and enough
-    channels and pixels (``ops.conv3x3``), runs (x * s) conv w * dcoefs by Winograd's F(2x2, 3x3), which equals
-    it up to float32 rounding (about 1e-6 relative); an eval-mode call with autograd keeps the grouped form.
-    In training with a gradient to come, ``GRAD_FORMULATION`` picks: "factored" (the same grouped convolution,
-    its per-image weights from one multiply by [N, O, I] coefficients, demodulation from an [N, I] x [I, O]
-    product), or "activations" (x * s -> convolution with the shared w -> * dcoefs, NVlabs' StyleGAN2 non-fused
-    path), or "grouped" (the no-grad ops). All give the same values up to float32 rounding
-    (tests/networks/test_modconv_grad.py).
-    """
-    batch_size = x.shape[0]
-    out_channels, in_channels, kh, kw = w.shape
-    if s.shape != (batch_size, in_channels) or x.shape[1] != in_channels:
-        raise ValueError(f"modulated_conv2d: x {tuple(x.shape)}, w {tuple(w.shape)}, styles {tuple(s.shape)} disagree")
-    if demodulate:  # pre-normalise for numerical headroom; demodulation removes the scale again
-        w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
-        s = s * s.square().mean().rsqrt()
-    grad_mode = training and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or s.requires_grad)
-    if grad_mode and GRAD_FORMULATION == "activations":
-        return _modulate_activations(x, w, s, demodulate, padding, input_gain)
-    if grad_mode and GRAD_FORMULATION == "factored":
-        # One [N, O, I] coefficient product and one multiply of the weight: the autograd graph holds a single
-        # [N, O, I, k, k] elementwise op instead of five (and their backward, each a parallel pass over it).
-        coefs = _coefficients(w, s, demodulate, input_gain)  # [N, O, I]
-        w = (w.unsqueeze(0) * coefs.unsqueeze(3).unsqueeze(4)).reshape(-1, in_channels, kh, kw)
-        x = torch.nn.functional.conv2d(x.reshape(1, -1, *x.shape[2:]), w.to(x.dtype), padding=padding,
-                                       groups=batch_size)
-        return x.reshape(batch_size, -1, *x.shape[2:])
-    if not grad_mode and conv3x3.winograd_eligible(x, w, padding):
-        # On the CPU: (x * s) conv w * dcoefs by Winograd, no per-image weights made (ops/conv3x3.py).
-        in_scale = s if input_gain is None else s * input_gain.expand(batch_size, in_channels)
-        y = conv3x3.modulated(x, w.to(x.dtype), in_scale, _demodulation(w, s) if demodulate else None, padding)
-        if y is not None:
-            return y
-    w = w.unsqueeze(0) * s.unsqueeze(1).unsqueeze(3).unsqueeze(4)  # [N, O, I, k, k]
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
-        w = w * dcoefs.unsqueeze(2).unsqueeze(3).unsqueeze(4)
-    if input_gain is not None:
-        input_gain = input_gain.expand(batch_size, in_channels)
-        w = w * input_gain.unsqueeze(1).unsqueeze(3).unsqueeze(4)
-    x = x.reshape(1, -1, *x.shape[2:])
-    w = w.reshape(-1, in_channels, kh, kw)
-    x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding, groups=batch_size)
-    return x.reshape(batch_size, -1, *x.shape[2:])
-
-
-def _demodulation(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """Demodulation coefficients [N, O] of w [O, I, k, k] modulated by s [N, I]: sum_{i,k} (w[o,i,k] s[n,i])^2 =
-    sum_i s[n,i]^2 sum_k w[o,i,k]^2, one [N, I] x [I, O] product instead of the [N, O, I, k, k] tensor."""
-    return (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
-
-
-def _coefficients(w: torch.Tensor, s: torch.Tensor, demodulate: bool,
-                  input_gain: torch.Tensor | None) -> torch.Tensor:
-    """s[n, i] * dcoefs[n, o] * input_gain[n, i] as [N, O, I], on pre-normalised w and s (`_demodulation`)."""
-    batch_size, in_channels = s.shape
-    coefs = s.unsqueeze(1)  # [N, 1, I]
-    if demodulate:
-        coefs = coefs * _demodulation(w, s).unsqueeze(2)
-    if input_gain is not None:
-        coefs = coefs * input_gain.expand(batch_size, in_channels).unsqueeze(1)
-    return coefs.expand(batch_size, w.shape[0], in_channels)
-
-
-def _modulate_activations(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, demodulate: bool, padding: int,
-                          input_gain: torch.Tensor | None) -> torch.Tensor:
-    """modulated_conv2d's grad-mode formulation on pre-normalised w and s: (x * s) conv w, times dcoefs [N, O]
-    (`_demodulation`)."""
-    batch_size, in_channels = s.shape
-    dcoefs = _demodulation(w, s) if demodulate else None  # [N, O]
-    if input_gain is not None:
-        s = s * input_gain.expand(batch_size, in_channels)
-    x = x * s.to(x.dtype).reshape(batch_size, in_channels, 1, 1)
-    x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding)
-    if dcoefs is not None:
-        x = x * dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1)
-    return x
 
 
 class SynthesisInput(nn.Module):

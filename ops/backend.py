@@ -6,7 +6,8 @@ registered for that op and built successfully, the fused CPU ops (``ops/cpu``: f
 Winograd convolution of :mod:`ops.conv3x3`) for CPU tensors likewise, and the PyTorch path otherwise. Plugins
 register themselves through :func:`register_cuda_plugin` / :func:`register_cpu_plugin`; until one is
 registered, every call uses the PyTorch path, which runs on CPU, CUDA and MPS alike.
-``ALIASFREE_OPS_IMPL=torch`` forces the PyTorch path.
+``ALIASFREE_OPS_IMPL=torch`` forces the PyTorch path. How a plugin is built, checked and reported is
+:mod:`ops.plugin`'s; command lines take the choice with :func:`add_impl_argument`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def set_default_impl(impl: str) -> None:
 
 def get_default_impl() -> str:
     return _default_impl
+
+
+IMPL_HELP = ("custom ops: 'auto' = the fused CUDA kernels on CUDA tensors and the fused CPU ops on CPU tensors, "
+             "where they build and pass their self-check, else the PyTorch path; 'torch' = always the PyTorch "
+             "path; 'cuda' = the CUDA kernels or an error; 'cpu' = as auto (the fused CPU ops where an op has "
+             "one) (default: $ALIASFREE_OPS_IMPL or auto)")
+
+
+def add_impl_argument(parser) -> None:
+    """Adds ``--impl {auto,torch,cuda,cpu}`` to an argparse parser; pass its value to :func:`set_default_impl`."""
+    parser.add_argument("--impl", choices=_VALID_IMPLS, default=get_default_impl(), help=IMPL_HELP)
 
 
 def register_cuda_plugin(op_name: str, loader: Callable[[], object | None]) -> None:

@@ -11,21 +11,18 @@ convolution's (both against float64; F(2x2, 3x3)'s transforms only add, subtract
 differ from the direct path's by float32 rounding only.
 
 Everything else (gradients, float64, float16, CUDA, 1x1 kernels, few channels or pixels, ``impl='torch'`` or
-``ALIASFREE_OPS_IMPL=torch``, ``ALIASFREE_CPU_OPS=0``, a failed build or self-check) is the plain call.
+``ALIASFREE_OPS_IMPL=torch``, ``ALIASFREE_CPU_OPS=0``, a failed build or self-check) is the plain call. The
+convolution is the :class:`ops.plugin.Plugin` :data:`WINOGRAD`: it requires the fused CPU module and its own
+self-check against ``F.conv2d``.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-
 import torch
 import torch.nn.functional as F
 
-from . import backend
-from . import cpu as _cpu  # noqa: F401  (registers the lazily built CPU module)
-
-log = logging.getLogger("aliasfree.ops")
+from . import backend, plugin
+from .cpu import build as _cpu_build  # the lazily built CPU module holds the convolution
 
 # Below these sizes the transforms and the smaller matrix products cost about what the saved multiplications
 # save, or more (measured per layer size against F.conv2d: benchmarks/bench_conv3x3.py).
@@ -34,9 +31,6 @@ MIN_WORK = 1 << 18  # min(channels) x 2x2 output tiles of all images: 512 channe
 #                     (from 23x23 at batch 4), 128 channels from 91x91 at batch 1
 PROFILER_NAME = "aliasfree::winograd_conv3x3"  # how the profiler names a call (benchmarks count it as convolution)
 TILE_BLOCK = 256  # tiles per task: the task's buffers (16 x channels x tiles) stay in the cache levels
-
-_lock = threading.Lock()
-_state: dict[str, object] = {"checked": False, "module": None}
 
 
 def _run(module, x, w, pad: int, per_image: bool, in_scale=None, out_scale=None) -> torch.Tensor:
@@ -71,50 +65,16 @@ def _self_check(module) -> str | None:
     return None
 
 
-def plugin():
-    """The built module when its Winograd convolution passed the self-check, else None (logged once)."""
-    if _state["checked"]:
-        return _state["module"]
-    module = backend.cpu_plugin("filtered_lrelu")  # the same module; None when unavailable (already logged)
-    if module is None:
-        return None  # not marked checked: a build still under way (warm_up_async) may finish later
-    with _lock:
-        if not _state["checked"]:
-            try:
-                problem = _self_check(module) if hasattr(module, "winograd_conv3x3") else "not in the module"
-            except Exception as e:  # noqa: BLE001 -- any failure means: direct convolution
-                problem = f"{type(e).__name__}: {e}"
-            if problem:
-                log.warning("aliasfree ops: Winograd CPU convolution unavailable, using conv2d: %s", problem)
-            _state.update(checked=True, module=None if problem else module)
-    return _state["module"]
+def _load(module):
+    if not hasattr(module, "winograd_conv3x3"):
+        raise plugin.Unavailable("the fused CPU module has no winograd_conv3x3")
+    return module
 
 
-backend.register_cpu_plugin("conv3x3", plugin)
-
-
-def status() -> str:
-    """'not used yet' (no call has been large enough), 'ready', or 'unavailable' (build or self-check failed,
-    logged)."""
-    if not _state["checked"]:
-        return "not used yet"
-    return "ready" if _state["module"] is not None else "unavailable"
-
-
-def describe() -> str:
-    """One line for the visualizer's performance panel: what the CPU ops use, e.g. 'CPU ops: fused
-    filtered_lrelu ready, Winograd 3x3 conv ready'."""
-    from .cpu import build
-
-    if backend.get_default_impl() == "torch":
-        return "CPU ops: PyTorch path (impl=torch)"
-    return f"CPU ops: fused filtered_lrelu {build.status()}, Winograd 3x3 conv {status()}"
-
-
-def reset() -> None:
-    """Forgets the self-check result (tests)."""
-    with _lock:
-        _state.update(checked=False, module=None)
+WINOGRAD = plugin.Plugin("cpu/winograd_conv3x3", _load, lambda module: _self_check(module),
+                         label="Winograd CPU convolution", device="cpu", fallback="conv2d",
+                         requires=_cpu_build.FUSED)
+backend.register_cpu_plugin("conv3x3", WINOGRAD.get)
 
 
 def _symmetric_padding(padding) -> int | None:
@@ -156,7 +116,7 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, padding=0, groups: int = 1, impl: s
     Groups are taken only with one image (NVlabs' grouped modulated convolution: one weight set per image).
     """
     if winograd_eligible(x, w, padding, groups, impl):
-        module = plugin()
+        module = WINOGRAD.get()
         if module is not None:
             n, c, h, wd = x.shape
             y = _run(module, x.reshape(n * groups, c // groups, h, wd), w, _symmetric_padding(padding), groups > 1)
@@ -177,5 +137,5 @@ def modulated(x: torch.Tensor, w: torch.Tensor, in_scale: torch.Tensor, out_scal
         return None
     if torch.is_grad_enabled() and (in_scale.requires_grad or (out_scale is not None and out_scale.requires_grad)):
         return None
-    module = plugin()
+    module = WINOGRAD.get()
     return None if module is None else _run(module, x, w, int(padding), False, in_scale, out_scale)

@@ -18,7 +18,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-import ops.cuda as ops_cuda
+from ops import backend as ops_backend
 from tools import cli
 from tools.cli import ArgumentParser, UsageError, main_entry
 from tools.threads import available_cores, dataloader_workers
@@ -107,7 +107,7 @@ def build_parser() -> ArgumentParser:
              f'{dataloader_workers(3)}]')
     add('--device', type=cli.device, default='auto', help='auto (CUDA if present, else CPU), cpu, cuda or mps')
     add('-n', '--dry-run', action='store_true', help='print the training options and exit')
-    ops_cuda.add_impl_argument(parser)
+    ops_backend.add_impl_argument(parser)
     return parser
 
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(opts: argparse.Namespace) -> None:
-    ops_cuda.apply_impl(opts.impl)
+    ops_backend.set_default_impl(opts.impl)
     os.environ['ALIASFREE_OPS_IMPL'] = opts.impl  # spawned processes pick the same implementation
     device_type = torch.device(resolve_device(opts.device)).type
     if device_type == 'cuda' and opts.gpus > torch.cuda.device_count():

@@ -1,20 +1,20 @@
-"""Builds, caches and loads the fused CPU filtered_lrelu; the PyTorch path is used whenever that fails.
+"""Builds, caches and loads the fused CPU filtered_lrelu: the :class:`ops.plugin.Plugin` :data:`FUSED`.
 
-The module also holds the Winograd 3x3 convolution (``winograd.cpp``), which :mod:`ops.conv3x3` self-checks
-on its own before first use (a failure there falls back to ``conv2d`` only).
+The life cycle (lazy build, build lock, self-check, fallback, status, logging) is :mod:`ops.plugin`'s; this
+module says how the op is built and checked. The same library holds the Winograd 3x3 convolution
+(``winograd.cpp``), a plugin of its own in :mod:`ops.conv3x3` that requires this one (a failure of its
+self-check falls back to ``conv2d`` only).
 
-* Nothing is compiled at import. The first CPU call that can use the op (or :func:`get_plugin`) builds it with
+* Nothing is compiled at import. The first CPU call that can use the op (or ``FUSED.get()``) builds it with
   ``torch.utils.cpp_extension.load`` and ninja (about a minute the first time, a second or two from the cache).
 * The build is tuned for this CPU (``-march=native``), so the build directory under ``$ALIASFREE_CPU_CACHE``
   (default ``~/.cache/aliasfree/cpu_ops``) is keyed by a hash of the source, the flags, the torch version and
   the CPU's model and feature flags: another machine sharing a home directory never loads a binary built for
   instructions it lacks. The source's path is in the key too: ninja's build file records it, so two checkouts
   sharing one directory rebuilt it for each other (minutes each, measured on the shared machine).
-* Builds hold the same stale-proof lock as the CUDA kernels (:class:`ops.cuda.build.BuildLock`).
 * A loaded op must reproduce the PyTorch path and its gradient on a small case (:func:`self_check`) before it
   is used.
-* On any failure the reason is logged once (one line, logger ``aliasfree.ops``) and the ops use the PyTorch path.
-  ``ALIASFREE_CPU_OPS=0`` skips the fused CPU op without trying to build it.
+* ``ALIASFREE_CPU_OPS=0`` makes it 'failed' without trying to build it.
 """
 
 from __future__ import annotations
@@ -23,21 +23,16 @@ import hashlib
 import logging
 import os
 import platform
-import sys
-import threading
 from pathlib import Path
 
 import torch
+
+from .. import plugin
 
 SOURCE = Path(__file__).resolve().parent / "filtered_lrelu.cpp"
 SOURCES = (SOURCE, SOURCE.parent / "winograd.cpp")  # one module: the fused filtered_lrelu and the Winograd conv
 CFLAGS = ["-O3", "-march=native", "-fopenmp"]  # OpenMP: at::parallel_for runs on torch's own (already loaded) runtime
 LDFLAGS = ["-fopenmp"]
-
-log = logging.getLogger("aliasfree.ops")
-_lock = threading.Lock()
-_state: dict[str, object] = {"state": "idle", "reason": "", "module": None}
-_wait_for_build = True  # False (warm_up_async): calls made during the build use the PyTorch path meanwhile
 
 
 def enabled() -> bool:
@@ -73,28 +68,14 @@ def cache_key() -> str:
 
 
 def build_extension(verbose: bool = False):
-    """Compiles (or loads from the cache) the extension; raises RuntimeError with a one-line reason."""
-    from torch.utils.cpp_extension import is_ninja_available, load
-
-    from ..cuda.build import BuildLock
-
-    if not is_ninja_available():
-        # pip's ninja (requirements.txt) sits beside this interpreter, which is not on PATH unless the venv is active
-        venv_bin = os.path.dirname(sys.executable)
-        if os.path.exists(os.path.join(venv_bin, "ninja")):
-            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
-    if not is_ninja_available():
-        raise RuntimeError("ninja is not on PATH (pip install ninja)")
+    """Compiles (or loads from the cache) the extension; raises plugin.Unavailable with a one-line reason."""
+    ninja = plugin.ninja_problem()
+    if ninja:
+        raise plugin.Unavailable(ninja)
     key = cache_key()
-    build_dir = cache_root() / f"filtered_lrelu-{key}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with BuildLock(build_dir):
-        try:
-            return load(name=f"aliasfree_cpu_filtered_lrelu_{key}", sources=[str(p) for p in SOURCES],
-                        extra_cflags=CFLAGS, extra_ldflags=LDFLAGS, build_directory=str(build_dir), verbose=verbose)
-        except Exception as e:  # noqa: BLE001 -- any compiler or loader error means: fall back
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise RuntimeError(f"building the fused CPU filtered_lrelu failed ({first}); log in {build_dir}") from e
+    return plugin.compile_extension(f"aliasfree_cpu_filtered_lrelu_{key}", SOURCES,
+                                    cache_root() / f"filtered_lrelu-{key}", "the fused CPU filtered_lrelu",
+                                    verbose=verbose, extra_cflags=CFLAGS, extra_ldflags=LDFLAGS)
 
 
 def self_check(module) -> str | None:
@@ -124,69 +105,13 @@ def self_check(module) -> str | None:
     return None if err <= 1e-10 else f"max |fused - PyTorch path| gradient = {err:.3g} on the self-check case"
 
 
-def _build_locked() -> None:
-    """Builds, checks and records the result; the caller holds ``_lock``."""
-    _state["state"] = "compiling"
-    try:
-        if not enabled():
-            raise RuntimeError("switched off by ALIASFREE_CPU_OPS=0")
-        module = build_extension()
-        problem = self_check(module)
-        if problem:
-            raise RuntimeError(f"the fused CPU filtered_lrelu failed its self-check ({problem})")
-        _state.update(state="ready", module=module)
-    except Exception as e:  # noqa: BLE001 -- never let a loader raise into an op call
-        _state.update(state="failed", reason=str(e) or type(e).__name__)
-        log.warning("aliasfree ops: fused CPU filtered_lrelu unavailable, using the PyTorch path: %s",
-                    _state["reason"])
+def _switched_off() -> str | None:
+    return None if enabled() else "switched off by ALIASFREE_CPU_OPS=0"
 
 
-def get_plugin():
-    """The compiled module, or None (after logging the reason once) when it cannot be built or is switched off."""
-    if _state["state"] == "ready":
-        return _state["module"]
-    if _state["state"] == "failed" or (_state["state"] == "compiling" and not _wait_for_build):
-        return None
-    with _lock:
-        if _state["state"] == "idle":
-            _build_locked()
-    return _state["module"] if _state["state"] == "ready" else None
-
-
-def warm_up_async(torch_path_meanwhile: bool = True) -> threading.Thread:
-    """Builds (or loads) the op on a background thread, e.g. at GUI start: the first build takes a minute or two.
-
-    With ``torch_path_meanwhile``, filtered_lrelu calls made during the build use the PyTorch path instead of
-    waiting for the compiler. Returns the (daemon) thread; :func:`status` says how it went.
-    """
-    global _wait_for_build
-    _wait_for_build = not torch_path_meanwhile
-    with _lock:
-        start = _state["state"] == "idle"
-        if start:
-            _state["state"] = "compiling"  # from now on, callers that do not wait take the PyTorch path
-
-    def work() -> None:
-        with _lock:
-            if _state["state"] == "compiling" and _state["module"] is None:
-                _build_locked()
-
-    thread = threading.Thread(target=work if start else (lambda: None), name="aliasfree-cpu-build", daemon=True)
-    thread.start()
-    return thread
-
-
-def status() -> str:
-    """'idle' | 'compiling' | 'ready' | 'failed: reason'."""
-    return f"failed: {_state['reason']}" if _state["state"] == "failed" else str(_state["state"])
-
-
-def reset() -> None:
-    """Forgets the build result (tests)."""
-    global _wait_for_build
-    _wait_for_build = True
-    with _lock:
-        _state.update(state="idle", reason="", module=None)
+# Looked up at call time, so that tests can replace the compiler and the check.
+FUSED = plugin.Plugin("cpu/filtered_lrelu", lambda: build_extension(), lambda module: self_check(module),
+                      label="fused CPU filtered_lrelu", device="cpu", switched_off=_switched_off)
 
 
 def main() -> int:
@@ -199,6 +124,6 @@ def main() -> int:
     if not enabled():
         print("fused CPU filtered_lrelu: switched off (ALIASFREE_CPU_OPS=0)")
         return 0
-    get_plugin()
-    print(f"fused CPU filtered_lrelu: {status()}")
+    FUSED.get()
+    print(f"fused CPU filtered_lrelu: {FUSED.status_text()}")
     return 0

@@ -1,8 +1,8 @@
 """Autograd wiring of the compiled kernels and the plugin objects that ``ops.backend`` hands to the ops.
 
 Each plugin method takes the op's validated arguments (the call sites in ``ops/*.py``) and returns the op's
-result. Parameters a kernel does not support fall back to the PyTorch path with one warning naming the reason
-(``build.fall_back``; an error instead under ``$ALIASFREE_OPS_STRICT=1``).
+result. Parameters a kernel does not support fall back to the PyTorch path with one logged line naming the
+reason (``ops.plugin.fall_back``; an error instead under ``$ALIASFREE_OPS_STRICT=1``).
 Gradients: bias_act to any order (second derivatives in the kernel), upfirdn2d to any order (its adjoint is
 again an upfirdn2d), filtered_lrelu forward, backward and the double backward with respect to the incoming
 gradient (the mask is piecewise constant in x); no gradients flow to the filters (as in NVlabs' ops).
@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from .build import fall_back
+from ..plugin import fall_back
 
 ACT_IDS = {"linear": 0, "relu": 1, "lrelu": 2, "tanh": 3, "sigmoid": 4, "elu": 5, "selu": 6, "softplus": 7, "swish": 8}
 UNSUPPORTED = "aliasfree-unsupported: "

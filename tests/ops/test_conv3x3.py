@@ -11,23 +11,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from networks import stylegan3
-from ops import backend, conv3x3
+from ops import backend, conv3x3, modconv
+from ops import plugin as ops_plugin
 from ops.conv2d_resample import conv2d_resample
 from ops.cpu import build
 
 
 @pytest.fixture(scope="module")
 def module():
-    module = build.get_plugin()
+    module = build.FUSED.get()
     if module is None:
-        pytest.fail(f"the fused CPU op did not build here: {build.status()}")
-    conv3x3.reset()
-    assert conv3x3.status() == "not used yet"
-    if conv3x3.plugin() is None:
-        pytest.fail("the Winograd convolution failed its self-check")
-    assert conv3x3.status() == "ready"
-    assert conv3x3.describe() == "CPU ops: fused filtered_lrelu ready, Winograd 3x3 conv ready"
+        pytest.fail(f"the fused CPU op did not build here: {build.FUSED.status_text()}")
+    conv3x3.WINOGRAD.reset()
+    assert conv3x3.WINOGRAD.status is ops_plugin.Status.IDLE
+    if conv3x3.WINOGRAD.get() is None:
+        pytest.fail(f"the Winograd convolution is unusable: {conv3x3.WINOGRAD.status_text()}")
+    assert conv3x3.WINOGRAD.status is ops_plugin.Status.READY
+    if backend.get_default_impl() != "torch":
+        assert ops_plugin.describe().splitlines()[1] == "fused CPU filtered_lrelu ready, Winograd CPU convolution ready"
     return module
 
 
@@ -146,19 +147,19 @@ def test_the_modulated_convolution_of_stylegan3_uses_it_and_agrees(module, monke
     s = torch.randn(2, 128, generator=g)
     gain = torch.tensor(0.7)
     with torch.no_grad():
-        y = stylegan3.modulated_conv2d(x, w, s, padding=2, input_gain=gain)
-        ref = stylegan3.modulated_conv2d(x.double(), w.double(), s.double(), padding=2, input_gain=gain.double())
+        y = modconv.modulated_conv2d(x, w, s, padding=2, input_gain=gain)
+        ref = modconv.modulated_conv2d(x.double(), w.double(), s.double(), padding=2, input_gain=gain.double())
     assert len(calls) == 1 and calls[0] == (128, 128, 3, 3)  # shared weights, not [N * O, ...]
     assert float((y.double() - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
     with torch.no_grad():  # the same call below the size threshold: the grouped convolution, as before
-        stylegan3.modulated_conv2d(x[:, :, :20, :20], w, s, padding=2, input_gain=gain)
+        modconv.modulated_conv2d(x[:, :, :20, :20], w, s, padding=2, input_gain=gain)
     assert len(calls) == 1
     # The threshold counts the tiles of all images: 46x46 inputs fall short at batch 1, not at batch 4.
     x4, s4 = torch.randn(4, 128, 46, 46, generator=g), torch.randn(4, 128, generator=g)
     with torch.no_grad():
-        stylegan3.modulated_conv2d(x4[:1], w, s4[:1], padding=2)
+        modconv.modulated_conv2d(x4[:1], w, s4[:1], padding=2)
         assert len(calls) == 1
-        stylegan3.modulated_conv2d(x4, w, s4, padding=2)
+        modconv.modulated_conv2d(x4, w, s4, padding=2)
         assert len(calls) == 2
 
 
@@ -179,9 +180,10 @@ class _WrongModule:
         y.fill_(1.0)
 
 
-def test_a_module_failing_the_self_check_falls_back_with_one_warning(monkeypatch, caplog):
-    conv3x3.reset()
-    monkeypatch.setattr(backend, "cpu_plugin", lambda name: _WrongModule())
+def test_a_module_failing_the_self_check_falls_back_with_one_logged_line(monkeypatch, caplog):
+    conv3x3.WINOGRAD.reset()
+    monkeypatch.setattr(ops_plugin, "_said", set())
+    monkeypatch.setattr(build.FUSED, "get", lambda: _WrongModule())
     x = torch.randn(1, 128, 96, 96)
     w = torch.randn(128, 128, 3, 3) / 34
     try:
@@ -189,10 +191,11 @@ def test_a_module_failing_the_self_check_falls_back_with_one_warning(monkeypatch
             y1 = conv3x3.conv2d(x, w, padding=1)
             y2 = conv3x3.conv2d(x, w, padding=1)
     finally:
-        status = conv3x3.status()
-        conv3x3.reset()
-    warnings = [r for r in caplog.records if "Winograd" in r.getMessage()]
-    assert len(warnings) == 1 and "max |Winograd - conv2d|" in warnings[0].getMessage()
-    assert status == "unavailable" and conv3x3.status() == "not used yet"  # after reset()
+        status = conv3x3.WINOGRAD.status_text()
+        conv3x3.WINOGRAD.reset()
+    lines = [r.getMessage() for r in caplog.records if "Winograd" in r.getMessage()]
+    assert len(lines) == 1 and "unavailable, using conv2d" in lines[0] and "max |Winograd - conv2d|" in lines[0]
+    assert status.startswith("failed: the Winograd CPU convolution failed its self-check (max |Winograd - conv2d|")
+    assert conv3x3.WINOGRAD.status is ops_plugin.Status.IDLE  # after reset()
     ref = F.conv2d(x, w, padding=1)
     assert torch.equal(y1, ref) and torch.equal(y2, ref)

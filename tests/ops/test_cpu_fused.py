@@ -14,6 +14,7 @@ import torch
 
 from networks.filters import design_lowpass_filter
 from ops import backend
+from ops import plugin as ops_plugin
 from ops.cpu import build
 from ops.filtered_lrelu import filtered_lrelu
 
@@ -24,9 +25,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(scope="module")
 def plugin():
-    module = build.get_plugin()
+    module = build.FUSED.get()
     if module is None:
-        pytest.fail(f"the fused CPU op did not build here: {build.status()}")
+        pytest.fail(f"the fused CPU op did not build here: {build.FUSED.status_text()}")
     return module
 
 
@@ -339,11 +340,20 @@ def test_auto_uses_fused_for_float_calls_without_filter_gradients(plugin, monkey
     assert calls == [1, 1, 1]
 
 
-def test_failed_build_falls_back_with_one_logged_line(monkeypatch, caplog):
-    monkeypatch.setattr(build, "_state", {"state": "idle", "reason": "", "module": None})
+@pytest.fixture
+def fresh_fused(monkeypatch):
+    """The fused op's plugin forgotten for one test (the real result is restored afterwards)."""
+    monkeypatch.setattr(ops_plugin, "_said", set())
+    saved = build.FUSED._status, build.FUSED._value, build.FUSED._reason
+    build.FUSED.reset()
+    yield build.FUSED
+    build.FUSED.reset()
+    build.FUSED._status, build.FUSED._value, build.FUSED._reason = saved
 
+
+def test_failed_build_falls_back_with_one_logged_line(monkeypatch, caplog, fresh_fused):
     def broken(verbose=False):
-        raise RuntimeError("building the fused CPU filtered_lrelu failed (g++: not found)")
+        raise ops_plugin.Unavailable("building the fused CPU filtered_lrelu failed (g++: not found)")
 
     monkeypatch.setattr(build, "build_extension", broken)
     x = torch.randn(1, 3, 6, 6)
@@ -355,18 +365,21 @@ def test_failed_build_falls_back_with_one_logged_line(monkeypatch, caplog):
     assert len(lines) == 1 and "g++: not found" in lines[0] and "PyTorch path" in lines[0]
     torch.testing.assert_close(out1, filtered_lrelu(x, **kw, impl="torch"), rtol=0, atol=0)
     assert torch.equal(out1, out2)
-    assert build.status().startswith("failed")
+    assert fresh_fused.status is ops_plugin.Status.FAILED
+    assert fresh_fused.status_text() == "failed: building the fused CPU filtered_lrelu failed (g++: not found)"
     with pytest.raises(RuntimeError, match="not available"):
         filtered_lrelu(x, **kw, impl="cpu")
 
 
-def test_failed_self_check_is_not_used(monkeypatch, caplog, plugin):
-    monkeypatch.setattr(build, "_state", {"state": "idle", "reason": "", "module": None})
-    monkeypatch.setattr(build, "build_extension", lambda verbose=False: plugin)
+def test_failed_self_check_is_not_used(monkeypatch, caplog, plugin, fresh_fused):
+    module = plugin
+    monkeypatch.setattr(build, "build_extension", lambda verbose=False: module)
     monkeypatch.setattr(build, "self_check", lambda module: "max |fused - PyTorch path| = 1 on the self-check case")
     with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
-        assert build.get_plugin() is None
-    assert "self-check" in build.status()
+        assert fresh_fused.get() is None
+    assert fresh_fused.status_text() == ("failed: the fused CPU filtered_lrelu failed its self-check (max |fused - "
+                                         "PyTorch path| = 1 on the self-check case)")
+    assert len([r for r in caplog.records if "self-check" in r.getMessage()]) == 1
 
 
 def test_real_self_check_catches_a_wrong_kernel(plugin):
@@ -423,7 +436,7 @@ def test_env_switches_force_the_pytorch_path(env, expect, tmp_path):
         "        filtered_lrelu(x, torch.ones(4) / 4, torch.ones(4) / 4, up=2, down=2, padding=3)\n"
         "from ops.cpu import build\n"
         "root = build.cache_root()\n"
-        "print(build.status().split(':')[0], len(list(root.glob('*'))) if root.exists() else 0)\n"
+        "print(build.FUSED.status_text().split(':')[0], len(list(root.glob('*'))) if root.exists() else 0)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, **env, "ALIASFREE_CPU_CACHE": str(tmp_path / "cache")})
@@ -433,28 +446,28 @@ def test_env_switches_force_the_pytorch_path(env, expect, tmp_path):
     assert len(logged) == int(expect.split()[1]), proc.stderr
 
 
-def test_warm_up_async_keeps_the_pytorch_path_until_the_build_is_done(monkeypatch, plugin):
+def test_warm_up_async_keeps_the_pytorch_path_until_the_build_is_done(monkeypatch, plugin, fresh_fused):
     import threading
 
-    monkeypatch.setattr(build, "_state", {"state": "idle", "reason": "", "module": None})
-    monkeypatch.setattr(build, "_wait_for_build", True)
+    module = plugin
     release, started = threading.Event(), threading.Event()
 
     def slow_build(verbose=False):
         started.set()
         assert release.wait(60)
-        return plugin
+        return module
 
     monkeypatch.setattr(build, "build_extension", slow_build)
-    thread = build.warm_up_async()
+    warm = ops_plugin.warm_up_async([fresh_fused])
     assert started.wait(60)
     x = torch.randn(1, 3, 6, 6)
     kw = dict(fu=torch.ones(4) / 4, fd=torch.ones(4) / 4, up=2, down=2, padding=3)
     with torch.no_grad():
-        assert build.status() == "compiling"
-        assert build.get_plugin() is None  # does not wait for the compiler: the PyTorch path meanwhile
+        assert fresh_fused.status_text() == "building" and warm.status == "building"
+        assert fresh_fused.get() is None  # does not wait for the compiler: the PyTorch path meanwhile
         assert torch.equal(filtered_lrelu(x, **kw), filtered_lrelu(x, **kw, impl="torch"))
     release.set()
-    thread.join(60)
-    assert build.status() == "ready"
-    assert build.get_plugin() is plugin
+    assert warm.wait(60) == "ready"
+    assert fresh_fused.status is ops_plugin.Status.READY
+    assert fresh_fused.get() is module
+

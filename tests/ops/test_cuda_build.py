@@ -1,15 +1,16 @@
-"""CPU tests of the CUDA kernels' plumbing: cache keys, build locks, the single fallback warning, the status
-object for the GUI, and impl='cuda' on CPU tensors. No GPU or CUDA torch needed."""
+"""CPU tests of the CUDA kernels' plumbing: cache keys, build locks (ops.plugin, shared with the CPU builder),
+the single logged fallback line, the status for the GUI, the --impl flag, and impl='cuda' on CPU tensors. No GPU
+or CUDA torch needed."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +18,7 @@ import pytest
 import torch
 
 import ops.cuda  # noqa: F401  (registers the loaders)
-from ops import backend
+from ops import backend, plugin
 from ops.bias_act import bias_act
 from ops.cuda import build
 from ops.filtered_lrelu import filtered_lrelu
@@ -29,10 +30,16 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def fresh_build_state(monkeypatch, tmp_path):
     monkeypatch.setenv("ALIASFREE_CUDA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(build, "_warned", set())
-    build.reset()
+    monkeypatch.setattr(plugin, "_said", set())
+    for kernel in build.KERNELS.values():
+        kernel.reset()
     yield
-    build.reset()
+    for kernel in build.KERNELS.values():
+        kernel.reset()
+
+
+def _logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "aliasfree.ops"]
 
 
 def _fake_cuda_tensor():
@@ -70,39 +77,42 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_lock_of_a_dead_process_is_cleared_at_once(tmp_path):
-    (tmp_path / build.LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": os.uname().nodename}))
-    (tmp_path / build.TORCH_LOCK_NAME).write_text("")  # torch's baton left by the killed compile
+def test_lock_of_a_dead_process_is_cleared_at_once(tmp_path, caplog):
+    (tmp_path / plugin.LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": os.uname().nodename}))
+    (tmp_path / plugin.TORCH_LOCK_NAME).write_text("")  # torch's baton left by the killed compile
     t0 = time.monotonic()
-    with pytest.warns(RuntimeWarning, match="stale extension build"), build.BuildLock(tmp_path, timeout=600) as lock:
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"), plugin.BuildLock(tmp_path, timeout=600) as lock:
         assert lock.cleared_stale
         assert json.loads(lock.path.read_text())["pid"] == os.getpid()
-        assert not (tmp_path / build.TORCH_LOCK_NAME).exists()
+        assert not (tmp_path / plugin.TORCH_LOCK_NAME).exists()
     assert time.monotonic() - t0 < 5
-    assert not (tmp_path / build.LOCK_NAME).exists()
+    assert not (tmp_path / plugin.LOCK_NAME).exists()
+    assert any("stale extension build lock" in line for line in _logged(caplog))
 
 
-def test_lock_of_a_live_process_is_cleared_after_the_timeout(tmp_path):
+def test_lock_of_a_live_process_is_cleared_after_the_timeout(tmp_path, caplog):
     # Held by a live process (this one) that never releases it: a hung compile.
-    (tmp_path / build.LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    (tmp_path / plugin.LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
     t0 = time.monotonic()
-    with pytest.warns(RuntimeWarning, match="stale"), build.BuildLock(tmp_path, timeout=0.6, poll=0.05):
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"), plugin.BuildLock(tmp_path, timeout=0.6,
+                                                                                     poll=0.05):
         waited = time.monotonic() - t0
     assert 0.5 <= waited < 5
+    assert any("stale" in line for line in _logged(caplog))
 
 
 def test_old_lock_is_stale_and_fresh_one_is_not(tmp_path):
-    path = tmp_path / build.LOCK_NAME
+    path = tmp_path / plugin.LOCK_NAME
     path.write_text("garbage from an interrupted write")
-    assert not build.lock_is_stale(path, timeout=60)
+    assert not plugin.lock_is_stale(path, timeout=60)
     old = time.time() - 3600
     os.utime(path, (old, old))
-    assert build.lock_is_stale(path, timeout=60)
+    assert plugin.lock_is_stale(path, timeout=60)
 
 
 def test_no_compile_at_import():
     code = ("import ops.bias_act, ops.upfirdn2d, ops.filtered_lrelu, ops.backend as b, ops.cuda.build as cb; "
-            "print(sorted(b._plugins), [cb.op_status(o) for o in cb.OPS])")
+            "print(sorted(b._plugins), [cb.KERNELS[o].status_text() for o in cb.OPS])")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr
@@ -110,26 +120,26 @@ def test_no_compile_at_import():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_unavailable_cuda_warns_once_and_ops_use_the_torch_path(fresh_build_state):
+def test_unavailable_cuda_logs_once_and_ops_use_the_torch_path(fresh_build_state, caplog):
     x = torch.randn(2, 3, 8, 8)
     b = torch.randn(3)
     expected = bias_act(x, b, act="lrelu", impl="torch")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
         for _ in range(3):
             for op in build.OPS:
                 assert backend.resolve_impl(op, _fake_cuda_tensor(), "auto") == "torch"
         torch.testing.assert_close(bias_act(x, b, act="lrelu"), expected)
-    ours = [w for w in caught if "aliasfree ops" in str(w.message)]
-    assert len(ours) == 1, [str(w.message) for w in ours]
-    assert "CUDA kernels unavailable, using the PyTorch path" in str(ours[0].message)
+    ours = _logged(caplog)
+    assert len(ours) == 1, ours  # one reason shared by the three kernels: one line
+    assert "aliasfree ops: CUDA kernels unavailable, using the PyTorch path" in ours[0]
     reason = "built without CUDA" if torch.version.cuda is None else "no CUDA device"  # the first check failing
-    assert reason in str(ours[0].message)
+    assert reason in ours[0]
+    assert all(build.KERNELS[op].status is plugin.Status.FAILED for op in build.OPS)
     with pytest.raises(RuntimeError, match="not available"):
         backend.resolve_impl("filtered_lrelu", _fake_cuda_tensor(), "cuda")
 
 
-def test_broken_compiler_fails_the_build_with_one_warning(fresh_build_state, monkeypatch, tmp_path):
+def test_broken_compiler_fails_the_build_with_one_logged_line(fresh_build_state, monkeypatch, tmp_path, caplog):
     # Pretend CUDA is fine up to the compiler, which is broken: torch's loader must fail and we must fall back.
     fake_home = tmp_path / "cuda"
     (fake_home / "bin").mkdir(parents=True)
@@ -140,29 +150,26 @@ def test_broken_compiler_fails_the_build_with_one_warning(fresh_build_state, mon
 
     monkeypatch.setattr(cpp_ext, "CUDA_HOME", str(fake_home))
     monkeypatch.setattr(build, "check_environment", lambda: ("8.0", "12.4"))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
         status = build.warm_up_async(["upfirdn2d"])
-        assert status.status in ("idle", "compiling", "failed: " + build._states["upfirdn2d"].reason)
+        assert status.status in ("building", "failed: " + build.KERNELS["upfirdn2d"].reason)
         final = status.wait(timeout=300)
         for _ in range(3):
             assert backend.resolve_impl("upfirdn2d", _fake_cuda_tensor(), "auto") == "torch"
     assert final.startswith("failed: building the upfirdn2d kernels failed"), final
-    ours = [w for w in caught if "aliasfree ops" in str(w.message)]
-    assert len(ours) == 1 and "building the upfirdn2d kernels failed" in str(ours[0].message)
-    assert not list((tmp_path / "cache").rglob(build.LOCK_NAME))  # the lock is released after a failure
+    ours = _logged(caplog)
+    assert len(ours) == 1 and "building the upfirdn2d kernels failed" in ours[0]
+    assert not list((tmp_path / "cache").rglob(plugin.LOCK_NAME))  # the lock is released after a failure
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_warm_up_reports_the_reason_without_cuda(fresh_build_state):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        status = build.warm_up_async()
-        assert status.wait(timeout=60).startswith("failed: ")
+    status = build.warm_up_async()
+    assert status.wait(timeout=60).startswith("failed: ")
     assert status.done() and "CUDA" in status.status
 
 
-def test_status_goes_idle_compiling_ready_and_ops_use_torch_meanwhile(fresh_build_state, monkeypatch):
+def test_status_goes_idle_building_ready_and_ops_use_torch_meanwhile(fresh_build_state, monkeypatch):
     import threading
 
     release = threading.Event()
@@ -174,18 +181,17 @@ def test_status_goes_idle_compiling_ready_and_ops_use_torch_meanwhile(fresh_buil
 
     monkeypatch.setattr(build, "build_extension", slow_build)
     monkeypatch.setattr(build, "run_self_check", lambda op, plugin: None)  # test_cuda_selfcheck.py checks that
-    assert build.op_status("bias_act") == "idle"
+    kernel = build.KERNELS["bias_act"]
+    assert kernel.status is plugin.Status.IDLE and kernel.status_text() == "idle"
     status = build.warm_up_async(["bias_act"])
-    deadline = time.monotonic() + 10
-    while build.op_status("bias_act") != "compiling" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert status.status == "compiling" and not status.done()
-    assert build.get_plugin("bias_act") is None  # does not block the caller while compiling
+    assert kernel.status is plugin.Status.BUILDING  # at once, before the thread has run
+    assert status.status == "building" and not status.done()
+    assert kernel.get() is None  # does not block the caller while building
     assert backend.resolve_impl("bias_act", _fake_cuda_tensor(), "auto") == "torch"
     release.set()
     assert status.wait(timeout=10) == "ready"
-    plugin = build.get_plugin("bias_act")
-    assert plugin is not None and plugin.ext is fake_module
+    loaded = kernel.get()
+    assert loaded is not None and loaded.ext is fake_module
     assert backend.resolve_impl("bias_act", _fake_cuda_tensor(), "auto") == "cuda"
 
 
@@ -213,13 +219,16 @@ def test_impl_flag_and_description(monkeypatch, fresh_build_state):
 
     monkeypatch.setattr(backend, "_default_impl", "auto")
     parser = argparse.ArgumentParser()
-    ops.cuda.add_impl_argument(parser)
+    backend.add_impl_argument(parser)
     assert parser.parse_args([]).impl == "auto"
-    args = parser.parse_args(["--impl", "torch"])
-    ops.cuda.apply_impl(args.impl)
-    assert backend.get_default_impl() == "torch" and "PyTorch path" in ops.cuda.describe()
-    ops.cuda.apply_impl("auto")
-    assert ops.cuda.describe() == "ops: impl=auto, CUDA kernels not built yet"
+    for choice in ("auto", "torch", "cuda", "cpu"):  # every choice the ops take
+        assert parser.parse_args(["--impl", choice]).impl == choice
+    backend.set_default_impl(parser.parse_args(["--impl", "torch"]).impl)
+    assert backend.get_default_impl() == "torch" and "PyTorch path" in plugin.describe()
+    backend.set_default_impl("auto")
+    assert plugin.describe().splitlines()[0] == "impl=auto, CUDA kernels idle"
+    build.KERNELS["upfirdn2d"].disable("no GPU here")
+    assert plugin.describe().splitlines()[0] == "impl=auto, CUDA kernels failed: no GPU here"
     with pytest.raises(SystemExit):
         parser.parse_args(["--impl", "triton"])
 

@@ -9,15 +9,16 @@ double backward. The kernels themselves are checked against the PyTorch path in 
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
+from ops import plugin as ops_plugin
 from ops.bias_act import activation_funcs, bias_act
-from ops.cuda import build, functions
+from ops.cuda import functions
 from ops.filtered_lrelu import filtered_lrelu
 from ops.upfirdn2d import upfirdn2d, upfirdn2d_torch
 
@@ -199,8 +200,8 @@ def test_mask_is_compact():
     assert seen["mask"].numel() == 0
 
 
-def test_unsupported_parameters_fall_back_with_one_warning(monkeypatch):
-    monkeypatch.setattr(build, "_warned", set())
+def test_unsupported_parameters_fall_back_with_one_logged_line(monkeypatch, caplog):
+    monkeypatch.setattr(ops_plugin, "_said", set())
 
     class TooBig(FakeExt):
         def fused(self, *args):
@@ -209,14 +210,13 @@ def test_unsupported_parameters_fall_back_with_one_warning(monkeypatch):
     plugin = functions.FilteredLreluPlugin(TooBig())
     x = torch.randn(1, 2, 8, 8)
     fu = torch.ones(12) / 12
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
         for _ in range(3):
             y = plugin.filtered_lrelu(x, fu, fu, None, 2, 2, (11, 11, 11, 11), 1.0, 0.2, None, False)
     torch.testing.assert_close(y, filtered_lrelu(x, fu, fu, None, 2, 2, 11, 1.0, 0.2, impl="torch"))
-    msgs = [str(w.message) for w in caught if "aliasfree ops" in str(w.message)]
-    assert msgs == ["aliasfree ops: CUDA kernels unavailable, using the PyTorch path: filtered_lrelu: filters too "
-                    "large for shared memory"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "aliasfree.ops"]
+    assert msgs == ["aliasfree ops: filtered_lrelu: the fused kernel hands a call to the PyTorch path (filters too "
+                    "large for shared memory)"]
 
 
 @pytest.mark.parametrize("kind", ["sg3-t", "sg3-r", "sg2"])

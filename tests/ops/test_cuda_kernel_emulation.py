@@ -9,6 +9,7 @@ padding and cropping, the adjoint passes and the mask against the PyTorch path. 
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -240,10 +241,10 @@ def test_fused_filtered_lrelu_kernel_index_math(seed):
         torch.testing.assert_close(a, r)
 
 
-def test_tile_shrinks_to_fit_shared_memory_or_falls_back(monkeypatch):
-    from ops.cuda import build
+def test_tile_shrinks_to_fit_shared_memory_or_falls_back(monkeypatch, caplog):
+    from ops import plugin as ops_plugin
 
-    monkeypatch.setattr(build, "_warned", set())
+    monkeypatch.setattr(ops_plugin, "_said", set())
     f = torch.ones(8, dtype=torch.float64) / 8
     x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
     ref = filtered_lrelu(x, f, f, None, 2, 2, 7, impl="torch")
@@ -253,6 +254,7 @@ def test_tile_shrinks_to_fit_shared_memory_or_falls_back(monkeypatch):
     torch.testing.assert_close(plugin.filtered_lrelu(x, f, f, None, 2, 2, (7, 7, 7, 7), math.sqrt(2), 0.2, None,
                                                      False), ref)
     ext.smem_limit = 100
-    with pytest.warns(RuntimeWarning, match="filters too large for shared memory"):
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
         y = plugin.filtered_lrelu(x, f, f, None, 2, 2, (7, 7, 7, 7), math.sqrt(2), 0.2, None, False)
+    assert any("filters too large for shared memory" in r.getMessage() for r in caplog.records)
     torch.testing.assert_close(y, ref)

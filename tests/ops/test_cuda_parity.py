@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from ops import backend
+from ops import backend, plugin
 from ops.bias_act import activation_funcs, bias_act
 from ops.cuda import build
 from ops.filtered_lrelu import filtered_lrelu
@@ -31,16 +31,16 @@ TOL = {torch.float32: 1e-5, torch.float16: 1e-2}
 @pytest.fixture(scope="module", autouse=True)
 def kernels_built():
     for op in build.OPS:
-        if build.get_plugin(op) is None:  # includes the self-check on this GPU
-            pytest.fail(f"the {op} kernels are not usable: {build.op_status(op)}")
+        if build.KERNELS[op].get() is None:  # includes the self-check on this GPU
+            pytest.fail(f"the {op} kernels are not usable: {build.KERNELS[op].status_text()}")
 
 
 @pytest.fixture(autouse=True)
 def no_fallback(monkeypatch):
     monkeypatch.setenv("ALIASFREE_OPS_STRICT", "1")
-    before = len(build.fallbacks)
+    before = len(plugin.fallbacks)
     yield
-    assert build.fallbacks[before:] == [], "a fused kernel fell back to the PyTorch path"
+    assert plugin.fallbacks[before:] == [], "a fused kernel fell back to the PyTorch path"
 
 
 def assert_rel_close(actual, expected, tol, what=""):

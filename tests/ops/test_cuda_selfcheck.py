@@ -7,16 +7,16 @@ CPU in place of the GPU.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-import warnings
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 import ops.cuda  # noqa: F401  (registers the loaders)
-from ops import backend
+from ops import backend, plugin
 from ops.cuda import build, functions, selfcheck
 from ops.filtered_lrelu import filtered_lrelu
 from tests.ops.test_cuda_functions import FakeExt
@@ -102,7 +102,7 @@ def test_self_check_leaves_random_state_and_grad_mode_alone():
 def fake_build(monkeypatch, tmp_path):
     """get_plugin with the compiler replaced by FakeExt-based plugins and the self-check run on the CPU."""
     monkeypatch.setenv("ALIASFREE_CUDA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(build, "_warned", set())
+    monkeypatch.setattr(plugin, "_said", set())
     monkeypatch.setattr(build, "build_extension", lambda op, verbose=False: SimpleNamespace(op=op))
     monkeypatch.setattr(build, "self_check_device", lambda: torch.device("cpu"))
     checks = []
@@ -115,35 +115,37 @@ def fake_build(monkeypatch, tmp_path):
     monkeypatch.setattr(selfcheck, "self_check", counting_check)
     exts = {}
     monkeypatch.setattr(functions, "make_plugin", lambda op, module: PLUGINS[op](exts.get(op, FakeExt())))
-    build.reset()
+    for kernel in build.KERNELS.values():
+        kernel.reset()
     yield SimpleNamespace(exts=exts, checks=checks)
-    build.reset()
+    for kernel in build.KERNELS.values():
+        kernel.reset()
 
 
-def test_auto_falls_back_with_one_warning_naming_the_op_and_the_error(fake_build):
+def test_auto_falls_back_with_one_logged_line_naming_the_op_and_the_error(fake_build, caplog):
     fake_build.exts["filtered_lrelu"] = ForwardOff()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
         for _ in range(3):
-            assert build.get_plugin("filtered_lrelu") is None
+            assert build.KERNELS["filtered_lrelu"].get() is None
             assert backend.resolve_impl("filtered_lrelu", SimpleNamespace(device=torch.device("cuda", 0))) == "torch"
-        assert build.get_plugin("bias_act") is not None  # the other ops are checked on their own
-    msgs = [str(w.message) for w in caught if "aliasfree ops" in str(w.message)]
+        assert build.KERNELS["bias_act"].get() is not None  # the other ops are checked on their own
+    msgs = [r.getMessage() for r in caplog.records if r.name == "aliasfree.ops"]
     assert len(msgs) == 1, msgs
-    assert msgs[0].startswith("aliasfree ops: CUDA kernels unavailable, using the PyTorch path: filtered_lrelu: the "
-                              "fused kernel failed its self-check on this GPU (filtered_lrelu up 2 down 2")
+    assert msgs[0].startswith("aliasfree ops: CUDA kernels unavailable, using the PyTorch path: the filtered_lrelu "
+                              "CUDA kernel failed its self-check (filtered_lrelu up 2 down 2")
     assert "forward relative error" in msgs[0]
     assert fake_build.checks == ["filtered_lrelu", "bias_act"]  # once per op and process
-    assert build.op_status("filtered_lrelu").startswith("failed: filtered_lrelu: the fused kernel failed")
-    assert build.op_status("bias_act") == "ready"
+    assert build.KERNELS["filtered_lrelu"].status_text().startswith(
+        "failed: the filtered_lrelu CUDA kernel failed its self-check")
+    assert build.KERNELS["bias_act"].status is plugin.Status.READY
     with pytest.raises(RuntimeError, match="CUDA kernels are not available"):
         backend.resolve_impl("filtered_lrelu", SimpleNamespace(device=torch.device("cuda", 0)), "cuda")
 
 
 def test_a_passing_plugin_is_used_and_checked_once(fake_build):
     for _ in range(3):
-        plugin = build.get_plugin("upfirdn2d")
-        assert isinstance(plugin, functions.Upfirdn2dPlugin)
+        loaded = build.KERNELS["upfirdn2d"].get()
+        assert isinstance(loaded, functions.Upfirdn2dPlugin)
     assert fake_build.checks == ["upfirdn2d"]
     assert backend.resolve_impl("upfirdn2d", SimpleNamespace(device=torch.device("cuda", 0))) == "cuda"
 
@@ -153,31 +155,31 @@ class TooBig(FakeExt):
         raise RuntimeError(functions.UNSUPPORTED + "filters too large for shared memory")
 
 
-def test_fallbacks_are_recorded_and_raise_when_strict(monkeypatch):
-    monkeypatch.setattr(build, "_warned", set())
-    monkeypatch.setattr(build, "fallbacks", [])
-    plugin = functions.FilteredLreluPlugin(TooBig())
+def test_fallbacks_are_recorded_and_raise_when_strict(monkeypatch, caplog):
+    monkeypatch.setattr(plugin, "_said", set())
+    monkeypatch.setattr(plugin, "fallbacks", [])
+    kernel = functions.FilteredLreluPlugin(TooBig())
     x, f = torch.randn(1, 2, 8, 8), torch.ones(12) / 12
     args = (x, f, f, None, 2, 2, (11, 11, 11, 11), math.sqrt(2), 0.2, None, False)
     monkeypatch.delenv("ALIASFREE_OPS_STRICT", raising=False)
-    with pytest.warns(RuntimeWarning, match="filtered_lrelu: filters too large"):
-        y = plugin.filtered_lrelu(*args)
+    with caplog.at_level(logging.WARNING, logger="aliasfree.ops"):
+        y = kernel.filtered_lrelu(*args)
+    assert any("filtered_lrelu" in r.getMessage() and "filters too large" in r.getMessage() for r in caplog.records)
     torch.testing.assert_close(y, filtered_lrelu(*args[:7], impl="torch"))
-    assert build.fallbacks == ["filtered_lrelu: filters too large for shared memory"]
+    assert plugin.fallbacks == ["filtered_lrelu: filters too large for shared memory"]
     monkeypatch.setenv("ALIASFREE_OPS_STRICT", "1")
-    with pytest.raises(build.FallbackError, match="filtered_lrelu: the fused kernel fell back"):
-        plugin.filtered_lrelu(*args)
+    with pytest.raises(plugin.FallbackError, match="filtered_lrelu: the fused kernel fell back"):
+        kernel.filtered_lrelu(*args)
     big = torch.ones(200, 200) / 4e4
-    with pytest.raises(build.FallbackError, match=r"upfirdn2d: the fused kernel fell back .*\(200, 200\) filter"):
+    with pytest.raises(plugin.FallbackError, match=r"upfirdn2d: the fused kernel fell back .*\(200, 200\) filter"):
         functions.Upfirdn2dPlugin(FakeExt()).upfirdn2d(x, big, (1, 1), (1, 1), (100, 99, 100, 99), False, 1.0)
 
 
-def test_a_disabled_op_is_neither_built_nor_warned_about(fake_build, monkeypatch):
+def test_a_disabled_op_is_neither_built_nor_logged(fake_build, monkeypatch, caplog):
     built = []
     monkeypatch.setattr(build, "build_extension", lambda op, verbose=False: built.append(op))
-    build.disable("filtered_lrelu", "known to fail")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert build.get_plugin("filtered_lrelu") is None
-    assert built == [] and fake_build.checks == [] and not caught
-    assert build.op_status("filtered_lrelu") == "failed: known to fail"
+    build.KERNELS["filtered_lrelu"].disable("known to fail")
+    with caplog.at_level(logging.DEBUG, logger="aliasfree.ops"):
+        assert build.KERNELS["filtered_lrelu"].get() is None
+    assert built == [] and fake_build.checks == [] and not caplog.records
+    assert build.KERNELS["filtered_lrelu"].status_text() == "failed: known to fail"

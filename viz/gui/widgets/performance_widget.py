@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui, implot
 
-import ops.cuda as ops_cuda
 from gui_utils import imgui_utils
-from ops import conv3x3
+from ops import plugin as ops_plugin
 
 DEVICES = ('cpu', 'cuda', 'mps')
 PRECISIONS = ('float32', 'bfloat16', 'float16')
@@ -83,12 +82,11 @@ class PerformanceWidget:
             with imgui_utils.item_width(viz.font_size * 6):
                 _, self.precision = imgui.combo('##precision', self.precision, list(PRECISIONS))
             imgui_utils.tooltip('Arithmetic precision of the network (float16/bfloat16: faster on GPUs, less exact)')
-            imgui.text('Ops')
-            imgui.same_line(viz.label_w)
-            imgui.text(ops_cuda.describe())  # e.g. 'ops: impl=auto, CUDA kernels compiling'
-            imgui.text('')
-            imgui.same_line(viz.label_w)
-            imgui.text(conv3x3.describe())  # e.g. 'CPU ops: fused filtered_lrelu ready, Winograd 3x3 conv ready'
+            # e.g. 'impl=auto, CUDA kernels building' / 'fused CPU filtered_lrelu ready, Winograd CPU convolution ready'
+            for i, line in enumerate(ops_plugin.describe().splitlines()):
+                imgui.text('Ops' if i == 0 else '')
+                imgui.same_line(viz.label_w)
+                imgui.text(line)
         viz.window.fps_limit = float(self.fps_limit)
         viz.window.set_vsync(bool(self.vsync))
         viz.set_args(device=DEVICES[self.device], precision=PRECISIONS[self.precision])
