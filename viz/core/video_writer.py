@@ -28,14 +28,17 @@ def gif_delays_cs(first: int, count: int, fps: float) -> list[int]:
     return [round(100 * (k + 1) / fps) - round(100 * k / fps) for k in range(first, first + count)]
 
 
-def _gif_parts(image) -> tuple[bytes, bytes]:
-    """(colour table, image data from the LZW minimum code size on) of a one-frame GIF that Pillow writes.
+def _gif_parts(image) -> tuple[bytes, bytes, int]:
+    """(colour table, image data from the LZW minimum code size on, interlace flag 0 or 0x40) of a one-frame GIF
+    that Pillow writes.
 
     Pillow has no public incremental GIF writer, so each frame is saved on its own (Pillow picks its palette)
-    and its pieces are spliced into our stream, the frame's palette becoming a local colour table.
+    and its pieces are spliced into our stream, the frame's palette becoming a local colour table. Pillow
+    interlaces frames of 16 rows or more unless told not to; the image data's row order depends on that flag,
+    so it is asked for none and whatever flag it wrote is carried into our descriptor.
     """
     buf = io.BytesIO()
-    image.save(buf, format='GIF')
+    image.save(buf, format='GIF', interlace=False)
     data = buf.getvalue()
     packed = data[10]
     pos = 13
@@ -56,7 +59,7 @@ def _gif_parts(image) -> tuple[bytes, bytes]:
         table_len = 3 << ((local_packed & 7) + 1)
         table, pos = data[pos:pos + table_len], pos + table_len
     end = data.rindex(b';')  # the trailer
-    return table, data[pos:end]
+    return table, data[pos:end], local_packed & 0x40
 
 
 class VideoWriteError(UserError, RuntimeError):
@@ -76,7 +79,7 @@ class GifStreamWriter:
         self._file.write(b'GIF89a' + self._u16(self._width) + self._u16(self._height) + bytes([0, 0, 0]))
         # NETSCAPE2.0 application extension: loop forever
         self._file.write(b'!\xff\x0bNETSCAPE2.0\x03\x01' + self._u16(0) + b'\x00')
-        self._last: tuple[bytes, bytes] | None = None
+        self._last: tuple[bytes, bytes, int] | None = None
 
     @staticmethod
     def _u16(value: int) -> bytes:
@@ -92,10 +95,10 @@ class GifStreamWriter:
             self._last = _gif_parts(image)
         if self._last is None:
             return
-        table, pixels = self._last
+        table, pixels, interlace = self._last
         size_bits = max(len(table) // 3 - 1, 1).bit_length() - 1  # table holds 2^(size_bits + 1) colours
         descriptor = (b',' + self._u16(0) + self._u16(0) + self._u16(self._width) + self._u16(self._height)
-                      + bytes([0x80 | size_bits]))
+                      + bytes([0x80 | interlace | size_bits]))
         for delay in gif_delays_cs(self.num_frames, copies, self.fps):
             # graphic control extension: no disposal, no transparency, the frame's delay
             self._file.write(b'!\xf9\x04\x00' + self._u16(delay) + b'\x00\x00')
