@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from imgui_bundle import imgui
 
 
@@ -37,6 +39,14 @@ class item_width:  # noqa: N801
     def __exit__(self, *exc) -> None:
         if self.width is not None:
             imgui.pop_item_width()
+
+
+def finite(values, previous):
+    """`values` (a number or a sequence of numbers, as a drag or slider returns them) where every one is finite,
+    else `previous`: Ctrl+click lets the user type nan or inf into any of them, and a widget state that feeds
+    arithmetic every frame (positions, animation speeds) must never take one."""
+    seq = values if isinstance(values, list | tuple) else (values,)
+    return values if all(math.isfinite(v) for v in seq) else previous
 
 
 def button(label: str, width: float = 0, enabled: bool = True) -> bool:

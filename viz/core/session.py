@@ -20,8 +20,8 @@ from networks.errors import UserError
 from networks.file_io import read_json
 from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
 
-__all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'MAX_SESSION_BYTES', 'MAX_SESSION_DEPTH', 'MAX_SPECTRUM_SEEDS',
-           'save_session', 'load_session', 'load_keyframes', 'validate_session']
+__all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'check_changes', 'MAX_SESSION_BYTES', 'MAX_SESSION_DEPTH',
+           'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session', 'load_keyframes', 'validate_session']
 
 SESSION_VERSION = 1
 MAX_SEED = 2**32 - 1          # numpy's RandomState range, which turns seeds into latents
@@ -153,6 +153,33 @@ def _check_field(name: str, value, default) -> str | None:
             return None
         return None if isinstance(value, str) and len(value) <= 4096 else 'must be a string'
     return 'has no check (a bug: every RenderArgs field needs one)'
+
+
+def _as_json(value):
+    """A render setting as a session file holds it (tuples become lists, as json.dump writes them)."""
+    return [_as_json(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def check_changes(args: RenderArgs, changes: dict) -> tuple[dict, list[str]]:
+    """Edits of the render settings (the GUI's typed and dragged values) held to a session file's checks, so that
+    a session the GUI saves always loads: a finite number beyond a :data:`LIMITS` bound is clamped to it, and a
+    value a session file would refuse for any other reason (NaN, an infinity, a malformed list) is dropped, the
+    current value staying. Returns (the changes to make, one note per value corrected or dropped)."""
+    fields = {f.name: f.default for f in dataclasses.fields(RenderArgs)}
+    accepted, notes = {}, []
+    for name, value in changes.items():
+        problem = _check_field(name, _as_json(value), fields[name])
+        if problem is None:
+            accepted[name] = value
+            continue
+        if name in LIMITS and not isinstance(value, bool) and isinstance(value, int | float) and _finite(value):
+            low, high = LIMITS[name]
+            clamped = min(max(value, low), high)
+            accepted[name] = type(value)(clamped)
+            notes.append(f'{name} {_shown(value)} is out of range {low:g}..{high:g}: set to {clamped:g}')
+        else:
+            notes.append(f'{name} {problem}: kept {_shown(getattr(args, name))}')
+    return accepted, notes
 
 
 def _check_directions(value) -> str | None:

@@ -26,6 +26,7 @@ from viz.core.async_renderer import AsyncRenderer
 from viz.core.images import save_png
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.core.renderer import same_synthesis_and_analyses
+from viz.core.session import check_changes
 from viz.gui.image_view import WHEEL_STEP, ImageView
 from viz.gui.widgets.capture_widget import CaptureWidget
 from viz.gui.widgets.class_widget import ClassWidget
@@ -111,6 +112,7 @@ class VisualizerApp:
         self.result: RenderResult | None = None  # newest result (shown)
         self.network: dict = {}
         self.error_text = ''
+        self._last_note = ''   # the last correction set_args logged
         self.messages: deque[tuple[str, bool]] = deque(maxlen=200)
         self.rects: dict[str, tuple[float, float, float, float]] = {}
         self.textures = TextureCache()
@@ -180,10 +182,28 @@ class VisualizerApp:
 
     # --- API for the widgets ----------------------------------------------------------------------------------
     def set_args(self, **changes) -> None:
+        """Apply the widgets' edits. Typed values can be anything (Ctrl+click on a slider takes 1e9 or nan), so
+        each goes through the session file's checks (`check_changes`): out of range is clamped, NaN or infinity
+        keeps the current value, with a note in the log; the widgets then take the corrected values back, so
+        the next frame asks for nothing new and a saved session always loads."""
+        changes = {k: v for k, v in changes.items() if getattr(self.args, k) != v}
+        if not changes:
+            return
+        changes, notes = check_changes(self.args, changes)
+        for note in notes:
+            if note != self._last_note:        # a widget that asks again before it is corrected: one note
+                self.log(note)
+            self._last_note = note
         changes = {k: v for k, v in changes.items() if getattr(self.args, k) != v}
         if changes:
             self.args = dataclasses.replace(self.args, **changes)
             self._stamps = dict(changed=time.perf_counter())
+        if notes:
+            for _title, _open, widgets in self.panels:
+                for widget in widgets:
+                    load = getattr(widget, 'load_args', None)
+                    if load is not None:
+                        load(self.args)
 
     def log(self, text: str, error: bool = False) -> None:
         text = gui_message(text)

@@ -22,6 +22,7 @@ from viz.core.render_types import RenderArgs
 from viz.core.session import (
     LIMITS,
     MAX_SESSION_BYTES,
+    MAX_SPECTRUM_SEEDS,
     SessionError,
     load_keyframes,
     load_session,
@@ -241,3 +242,50 @@ def test_a_valid_session_still_round_trips(tmp_path):
     assert args.trunc_psi == 0.7 and views == ['image']
     assert [keyframe_from_dict(d).num_ws for d in load_keyframes(str(path))] == [2, 2]
     assert json.loads(path.read_text())['version'] == 1
+
+
+@pytest.mark.parametrize('name, typed, expected, note', [
+    ('trunc_psi', 1e9, 100.0, 'set to 100'),
+    ('trunc_psi', -1e9, -100.0, 'set to -100'),
+    ('trunc_psi', math.nan, 0.7, 'kept 0.7'),
+    ('trunc_psi', math.inf, 0.7, 'kept 0.7'),
+    ('spectrum_seeds', 100_000_000, 10_000, 'set to 10000'),
+    ('rotate', -1e300, -1e6, 'set to -1e+06'),
+    ('img_scale_db', math.nan, 0.0, 'kept 0'),
+    ('w0_seeds', ((1, math.nan),), ((0, 1.0),), 'kept'),
+    ('directions', (('pca', 0, math.inf, 'all'),), (), 'kept'),
+])
+def test_typed_values_are_held_to_the_session_checks(name, typed, expected, note):
+    """The GUI's edits go through check_changes: a finite number out of range is clamped to the session range,
+    NaN / inf / a malformed list keeps the current value; either way one note, and what the GUI then holds
+    saves as a session that loads."""
+    from viz.core.session import check_changes
+    args = dataclasses.replace(RenderArgs(), trunc_psi=0.7)
+    accepted, notes = check_changes(args, {name: typed, 'noise_seed': 5})
+    assert accepted.get('noise_seed') == 5                    # good edits beside a bad one still go through
+    assert dataclasses.replace(args, **accepted).__getattribute__(name) == expected
+    (line,) = notes
+    assert line.startswith(name) and note in line
+
+
+def test_good_edits_of_every_kind_go_through_unchanged():
+    """Every field of a full, valid RenderArgs (tuples, nested tuples, None, strings) is accepted as it is."""
+    from viz.core.session import check_changes
+    good = RenderArgs(w0_seeds=((3, 0.25), (4, 0.75)), stylemix_idx=(0, 1), latent=(0.5,) * 8,
+                      directions=(('pca', 1, 2.0, 'coarse'),), trunc_cutoff=None, class_idx=3, trunc_psi=0.5,
+                      layer_name='L3', rotate=12.5)
+    changes = {f.name: getattr(good, f.name) for f in dataclasses.fields(RenderArgs)}
+    accepted, notes = check_changes(RenderArgs(), changes)
+    assert notes == [] and accepted == changes
+
+
+def test_a_session_saved_after_corrected_edits_loads(tmp_path):
+    from viz.core.session import check_changes
+    args = RenderArgs()
+    for name, typed in [('trunc_psi', 1e9), ('rotate', math.nan), ('spectrum_seeds', 10**8), ('fft_beta', -5.0),
+                        ('input_scale', 0.0), ('sticking_num', 10**9), ('eq_transforms', 0)]:
+        accepted, _ = check_changes(args, {name: typed})
+        args = dataclasses.replace(args, **accepted)
+    save_session(str(tmp_path / 's.json'), args)
+    loaded, _ = load_session(str(tmp_path / 's.json'))
+    assert loaded == args and args.trunc_psi == 100 and args.spectrum_seeds == MAX_SPECTRUM_SEEDS

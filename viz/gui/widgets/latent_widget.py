@@ -135,12 +135,15 @@ class LatentWidget:
             imgui.text('x, y')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 10):
-                _, (self.x, self.y) = imgui.drag_float2('##xy', [self.x, self.y], 0.01, format='%.3f')
+                _, xy = imgui.drag_float2('##xy', [self.x, self.y], 0.01, format='%.3f')
+                self.x, self.y = imgui_utils.finite(tuple(xy), (self.x, self.y))
             imgui_utils.tooltip(f'Position on the seed grid: seed = x + {SEED_STEP_Y} y; fractions blend the four '
                                 'neighbouring seeds. Drag here or in the image; Up/Down: fine steps in x')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 6):
-                _, self.speed = imgui.slider_float('##speed', self.speed, -5, 5, format='%.2f seeds/s')
+                _, speed = imgui.slider_float('##speed', self.speed, -5, 5, format='%.2f seeds/s',
+                                              flags=imgui.SliderFlags_.always_clamp)
+                self.speed = imgui_utils.finite(speed, self.speed)
             imgui_utils.tooltip('Animation speed in seeds per second')
             imgui.same_line()
             if imgui_utils.button('Snap##latent', enabled=(self.x, self.y) != (round(self.x), round(self.y))):

@@ -81,12 +81,15 @@ class TransformWidget:
                 imgui.text('Animate')
                 imgui.same_line(viz.label_w)
                 with imgui_utils.item_width(viz.font_size * 10):
-                    _, (self.anim_x, self.anim_y) = imgui.drag_float2('##animxy', [self.anim_x, self.anim_y], 0.001,
-                                                                      format='%.3f/s')
+                    _, speed = imgui.drag_float2('##animxy', [self.anim_x, self.anim_y], 0.001, -100, 100,
+                                                 format='%.3f/s', flags=imgui.SliderFlags_.always_clamp)
+                    self.anim_x, self.anim_y = imgui_utils.finite(tuple(speed), (self.anim_x, self.anim_y))
                 imgui_utils.tooltip('Translation speed (x, y) in image widths per second')
                 imgui.same_line()
                 with imgui_utils.item_width(viz.font_size * 6):
-                    _, self.anim_rotate = imgui.drag_float('##animrot', self.anim_rotate, 0.1, format='%.1f deg/s')
+                    _, rate = imgui.drag_float('##animrot', self.anim_rotate, 0.1, -36000, 36000, format='%.1f deg/s',
+                                               flags=imgui.SliderFlags_.always_clamp)
+                    self.anim_rotate = imgui_utils.finite(rate, self.anim_rotate)
                 imgui_utils.tooltip('Rotation speed in degrees per second')
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
