@@ -375,7 +375,7 @@ class VisualizerApp:
         result = self.async_renderer.get_result()
         if result is None:
             return
-        self.perf_widget.record_render(result.timings.get('total', 0.0))
+        self.perf_widget.record_render(result.timings)
         if result.error:
             self.log(result.error, error=True)
             self.capture_widget.render_failed(result)  # before the args fall back to the last good network

@@ -240,3 +240,28 @@ def test_performance_widget_plots_the_real_frame_time(tmp_path):
         viz.wall_delta, viz.frame_delta = wall, step
         perf(show=False)
     np.testing.assert_allclose(perf.gui_times[-3:], [40.0, 50.0, 30.0], rtol=1e-6)
+
+
+def test_render_rate_counts_only_results_the_network_ran_for(tmp_path, monkeypatch):
+    """A view of the cached synthesis (synthesis 0 s) once showed as a render of a few ms, "1435 fps"; the device
+    list offers only devices this torch build has (and the current one)."""
+    import torch
+
+    from viz.gui.widgets import performance_widget
+    from viz.gui.widgets.performance_widget import PerformanceWidget, available_devices
+
+    viz = _capture_viz(tmp_path)
+    perf = PerformanceWidget(viz)
+    perf.record_render(dict(total=0.080, synthesis=0.070))
+    perf.record_render(dict(total=0.0007, view=0.0007, synthesis=0.0))    # cached re-view
+    perf.record_render(dict(total=0.0))                                     # no synthesis recorded at all
+    assert perf._render_count == 1 and np.count_nonzero(perf.render_times) == 1
+    assert perf.render_times[-1] == pytest.approx(80.0)
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: False)
+    assert available_devices('cpu') == ('cpu',)
+    assert available_devices('cuda') == ('cpu', 'cuda')                    # a session's device stays visible
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert available_devices('cpu') == ('cpu', 'cuda')
+    assert performance_widget.DEVICES == ('cpu', 'cuda', 'mps')

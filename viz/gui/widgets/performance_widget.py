@@ -9,6 +9,21 @@ from gui_utils import imgui_utils
 from ops import plugin as ops_plugin
 
 DEVICES = ('cpu', 'cuda', 'mps')
+
+
+def available_devices(current: str = 'cpu') -> tuple[str, ...]:
+    """The devices this torch build can run on (CPU always; CUDA and MPS when present), plus `current` (a session
+    may name a device this machine lacks: it stays visible, and rendering on it gives its error)."""
+    import torch
+    found = ['cpu']
+    if torch.cuda.is_available():
+        found.append('cuda')
+    mps = getattr(torch.backends, 'mps', None)
+    if mps is not None and mps.is_available():
+        found.append('mps')
+    if current in DEVICES and current not in found:
+        found.append(current)
+    return tuple(found)
 PRECISIONS = ('float32', 'bfloat16', 'float16')
 
 
@@ -17,22 +32,29 @@ class PerformanceWidget:
         self.viz = viz
         self.fps_limit = 60
         self.vsync = False
-        self.device = DEVICES.index(viz.args.device) if viz.args.device in DEVICES else 0
+        self.devices = available_devices(viz.args.device)
+        self.device = self.devices.index(viz.args.device) if viz.args.device in self.devices else 0
         self.precision = 0
         self.gui_times = np.zeros(240, np.float32)
         self.render_times = np.zeros(240, np.float32)
         self._render_count = 0
 
     def set_device(self, device: str) -> None:
-        self.device = DEVICES.index(device) if device in DEVICES else 0
+        self.devices = available_devices(device)
+        self.device = self.devices.index(device) if device in self.devices else 0
 
     def load_args(self, args) -> None:
         self.set_device(args.device)
         self.precision = PRECISIONS.index(args.precision) if args.precision in PRECISIONS else 0
 
-    def record_render(self, seconds: float) -> None:
+    def record_render(self, timings: dict) -> None:
+        """Add a result's time to the render plot and rate, if the network ran for it: a view of the cached
+        synthesis (another layer or FFT setting) takes a few milliseconds and would report a render rate of
+        hundreds of frames a second that no seed change reaches."""
+        if timings.get('synthesis', 0.0) <= 0.0:
+            return
         self.render_times = np.roll(self.render_times, -1)
-        self.render_times[-1] = seconds * 1000
+        self.render_times[-1] = timings.get('total', 0.0) * 1000
         self._render_count += 1
 
     def __call__(self, show: bool = True) -> None:
@@ -76,7 +98,7 @@ class PerformanceWidget:
             imgui.text('Device')
             imgui.same_line(viz.label_w)
             with imgui_utils.item_width(viz.font_size * 6):
-                _, self.device = imgui.combo('##device', self.device, list(DEVICES))
+                _, self.device = imgui.combo('##device', self.device, list(self.devices))
             imgui_utils.tooltip('Where the network runs (an unusable device gives an error and stays on the last)')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 6):
@@ -89,4 +111,4 @@ class PerformanceWidget:
                 imgui.text(line)
         viz.window.fps_limit = float(self.fps_limit)
         viz.window.set_vsync(bool(self.vsync))
-        viz.set_args(device=DEVICES[self.device], precision=PRECISIONS[self.precision])
+        viz.set_args(device=self.devices[self.device], precision=PRECISIONS[self.precision])
