@@ -11,7 +11,7 @@ import torch
 
 from ops.spectrum import quantize_uint8
 
-__all__ = ['seed_to_zc', 'seed_latent', 'to_uint8']
+__all__ = ['seed_to_zc', 'seed_latent', 'to_uint8', 'to_uint8_rgb']
 
 
 def seed_to_zc(seed: int, z_dim: int, c_dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -33,3 +33,16 @@ def seed_latent(G: torch.nn.Module, seed: int) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Generator output in about [-1, 1] -> uint8 of the same shape: x * 127.5 + 128, clamped, truncated."""
     return quantize_uint8(images.detach().to(torch.float32))
+
+
+def to_uint8_rgb(x: torch.Tensor) -> np.ndarray:
+    """[C, H, W] (or [N, C, H, W]) float in about [-1, 1] -> uint8 HxWx3 (or NxHxWx3), contiguous.
+
+    One channel is shown as grey, two as red and green, more than three as their first three.
+    """
+    img = to_uint8(x.cpu()).movedim(-3, -1).numpy()
+    if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
+    elif img.shape[-1] == 2:
+        img = np.concatenate([img, np.zeros_like(img[..., :1])], axis=-1)
+    return np.ascontiguousarray(img[..., :3])

@@ -23,10 +23,10 @@ import sys
 
 import tqdm
 
+from analysis import spectra
 from networks.errors import UserError
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis import spectra
 
 MAX_IMAGES = 1_000_000   # images or seeds per spectrum: NVlabs' figures use 50k-70k
 

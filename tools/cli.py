@@ -291,8 +291,8 @@ def device(text: str) -> str:
 
 
 def direction(text: str) -> tuple[str, int, float, str]:
-    """``SOURCE[:INDEX]=STRENGTH[@LAYERS]`` (``viz.analysis.directions.parse_direction``), e.g. ``pca:0=2@coarse``."""
-    from viz.analysis.directions import parse_direction
+    """``SOURCE[:INDEX]=STRENGTH[@LAYERS]`` (``analysis.directions.parse_direction``), e.g. ``pca:0=2@coarse``."""
+    from analysis.directions import parse_direction
 
     try:
         return parse_direction(text)

@@ -240,7 +240,7 @@ def _png_bytes(image: np.ndarray) -> bytes:
 
 
 def _render(G: torch.nn.Module, seeds: list[int], device) -> list[np.ndarray]:
-    from viz.analysis.images import generate_images
+    from analysis.generate import generate_images
     return [img for _seed, img in generate_images(G, seeds, REFERENCE_PSI, None, 'const', device=device)]
 
 

@@ -19,6 +19,19 @@ import time
 import numpy as np
 import torch
 
+from analysis.generate import class_label
+from analysis.projection import (
+    ProjectionError,
+    ProjectionStep,
+    discriminator_of,
+    load_target,
+    lpips_vgg16,
+    project,
+    psnr,
+    save_projection,
+)
+from networks.conventions import to_uint8_rgb
+from networks.image_write import save_png
 from tools.cli import (
     ArgumentParser,
     device,
@@ -32,18 +45,6 @@ from tools.cli import (
     output_dir,
     seed,
 )
-from viz.analysis.images import class_label
-from viz.analysis.projection import (
-    ProjectionError,
-    ProjectionStep,
-    discriminator_of,
-    load_target,
-    lpips_vgg16,
-    project,
-    psnr,
-    save_projection,
-)
-from viz.core.images import save_png, to_uint8_rgb
 
 
 def build_parser() -> ArgumentParser:

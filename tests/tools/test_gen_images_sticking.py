@@ -45,8 +45,8 @@ def test_stylegan2_translate_warning_points_at_the_caller(nets, tmp_path):
     no_grad wrapper or tqdm, which run the generator."""
     import os
 
+    from analysis.generate import generate_images
     from networks import load_generator
-    from viz.analysis.images import generate_images
 
     G = load_generator(nets['sg2'])
     with pytest.warns(UserWarning, match='--translate/--rotate ignored') as caught:

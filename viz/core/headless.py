@@ -13,13 +13,14 @@ import os
 
 import numpy as np
 
+from analysis.spectra import noise_label
 from networks.errors import UserError, printable
-from viz.analysis.spectra import noise_label
-from viz.core.analyses import SPECTRUM_RANGE_DB
-from viz.core.images import named_tile_grid, save_png, side_by_side
+from networks.image_write import save_png
+from viz.core.analysis_cache import SPECTRUM_RANGE_DB
 from viz.core.plots import plot_heatmap_db, plot_slices_db
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
 from viz.core.renderer import Renderer
+from viz.core.tiles import named_tile_grid, side_by_side
 
 VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'video')
 DEFAULT_VIEWS = ('image', 'layers', 'fft')

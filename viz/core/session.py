@@ -54,7 +54,7 @@ class SessionError(UserError, ValueError):
 
 def save_session(path: str, args: RenderArgs, views: list[str] | None = None,
                  keyframes: list[dict] | None = None) -> None:
-    """Write args (and the headless views, and keyframes as ``viz.analysis.keyframes.keyframe_to_dict`` gives
+    """Write args (and the headless views, and keyframes as ``viz.core.keyframes.keyframe_to_dict`` gives
     them) to `path` atomically (a temporary file, then a rename)."""
     data = dict(version=SESSION_VERSION, args=args_to_dict(args))
     if views:

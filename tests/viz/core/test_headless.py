@@ -160,7 +160,7 @@ def test_untrained_is_said_once():
 
 
 def test_layer_tiles_carry_their_names():
-    from viz.core.images import named_tile_grid
+    from viz.core.tiles import named_tile_grid
 
     rng = np.random.default_rng(0)
     tiles = [rng.integers(0, 255, (40, 50, 3), dtype=np.uint8) for _ in range(5)]
@@ -201,7 +201,7 @@ def test_slices_45_degrees_run_on_their_own_frequencies(tmp_path, monkeypatch):
 
 
 def test_headless_heatmap_uses_absolute_db_limits():
-    from viz.core.analyses import SPECTRUM_RANGE_DB
+    from viz.core.analysis_cache import SPECTRUM_RANGE_DB
     from viz.core.plots import heatmap_figure
 
     fig = heatmap_figure(np.full((9, 9), 3.0), cycles_per_bin=1.0, limits_db=SPECTRUM_RANGE_DB)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from viz.core.images import to_uint8_rgb
+from networks.conventions import to_uint8_rgb
 from viz.core.latents import compute_ws
 from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
 from viz.core.synthesis import run_synthesis

@@ -6,11 +6,10 @@ import warnings
 
 import torch
 
-from networks.conventions import seed_latent
+from analysis.directions import DirectionResolver
+from networks.conventions import seed_latent, to_uint8_rgb
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, input_transform_of
-from viz.analysis.directions import DirectionResolver
-from viz.core.images import to_uint8_rgb
 
 __all__ = ['class_label', 'generate_images']
 
@@ -33,7 +32,7 @@ def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
 def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float = 1.0, class_idx: int | None = None,
                     noise_mode: str = 'const', translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0,
                     device: torch.device | str = 'cpu', directions=(), resolver: DirectionResolver | None = None):
-    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (viz.analysis.directions) of its ws.
+    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (analysis.directions) of its ws.
 
     The arguments are checked, and a StyleGAN2 network warns that it ignores --translate/--rotate, when this is
     called (the warning names the caller's line), not when the first image is drawn."""

@@ -17,13 +17,12 @@ import numpy as np
 import scipy.interpolate
 import torch
 
-from networks.conventions import seed_latent
+from analysis.directions import DirectionResolver
+from analysis.generate import class_label
+from networks.conventions import seed_latent, to_uint8_rgb
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, set_input_transform
 from ops import resample
-from viz.analysis.directions import DirectionResolver
-from viz.analysis.images import class_label
-from viz.core.images import to_uint8_rgb
 
 __all__ = ['slerp', 'keyframe_seeds', 'interpolation_frames', 'equivariance_frames', 'SWEEPS']
 
@@ -68,7 +67,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
                          directions=(), resolver: DirectionResolver | None = None,
                          shuffle_seed: int | None = None) -> Iterator[np.ndarray]:
     """HWC uint8 frames of a looping grid video (num_keyframes * w_frames frames); ``class_idx`` for conditional
-    networks, ``directions`` edits (viz.analysis.directions) applied to every frame's ws. The keyframes are
+    networks, ``directions`` edits (analysis.directions) applied to every frame's ws. The keyframes are
     `keyframe_seeds` (NVlabs': too few seeds for `num_keyframes` are cycled through, `shuffle_seed` shuffles
     the ones taken)."""
     grid_w, grid_h = grid

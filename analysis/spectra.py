@@ -40,6 +40,7 @@ import torch
 from networks.conventions import seed_to_zc
 from networks.errors import UserError
 from networks.file_io import read_npz
+from networks.stylegan2 import noise_buffers
 from ops import spectrum
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
@@ -87,7 +88,6 @@ def resolve_noise_mode(definition: str, noise_mode: str | None = None) -> str:
 
 
 def _noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
-    from viz.core.synthesis import noise_buffers
     return noise_buffers(G) if hasattr(G, 'synthesis') else {}
 
 

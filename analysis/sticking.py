@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from networks.conventions import seed_latent
-from viz.core.images import to_uint8_rgb
+from networks.conventions import seed_latent, to_uint8_rgb
 
 __all__ = ['neighbourhood_average', 'slice_streak', 'sticking_figure', 'compose_rows']
 

@@ -11,7 +11,7 @@ and resumes from there.
 Each runs with the network's input transform at identity (`networks.stylegan3.input_transform`), whatever
 the render that asked for it shows: their cache keys hold no transform.
 
-The average spectrum is `viz.analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request; a
+The average spectrum is `analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request; a
 StyleGAN2 network's noise as `RenderArgs.spectrum_noise_mode` says, by default the definition's), shown as
 NVlabs' absolute-dB heatmap with slices to the Nyquist edge (0 degrees) and the corner (45 degrees).
 """
@@ -28,11 +28,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from networks.conventions import seed_to_zc
+from analysis import spectra
+from networks.conventions import seed_to_zc, to_uint8_rgb
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
-from viz.analysis import spectra
-from viz.core.images import to_uint8_rgb
 from viz.core.latents import generate_batch, latent_file_key
 from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.synthesis import OUTPUT_LAYER
@@ -425,8 +424,8 @@ def eq_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: int,
 
 def sticking_views(G: torch.nn.Module, seed: int, device: torch.device, radius: float, num: int, frames: int,
                    psi: float, control: AnalysisControl | None = None) -> dict:
-    """Texture-sticking images (paper Fig. 1): neighbourhood average and slice streak (viz.analysis.sticking)."""
-    from viz.analysis.sticking import neighbourhood_average, slice_streak
+    """Texture-sticking images (paper Fig. 1): neighbourhood average and slice streak (analysis.sticking)."""
+    from analysis.sticking import neighbourhood_average, slice_streak
 
     control = control or AnalysisControl()
     z0 = torch.as_tensor(seed_to_zc(seed, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)

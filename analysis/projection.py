@@ -29,9 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from analysis.latent_files import MAX_LATENT_ARRAYS, MAX_LATENT_FILE
 from networks.errors import UserError
 from networks.file_io import read_npz
-from viz.core.latents import MAX_LATENT_ARRAYS, MAX_LATENT_FILE
 
 __all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator',
            'discriminator_of', 'project', 'render_projection',

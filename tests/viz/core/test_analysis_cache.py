@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from analysis import spectra
 from tests.metrics.fakes import write_image_folder
-from viz.analysis import spectra
 from viz.core import analyses
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.latents import generate_batch
@@ -305,7 +305,7 @@ def test_eq_readout_key_follows_the_latent(tmp_path):
     """The readout is of the shown w: an explicit latent, class or direction edit must not reuse another's."""
     import os
 
-    from viz.core.analyses import analysis_keys
+    from viz.core.analysis_cache import analysis_keys
 
     base = RenderArgs(eq_readout=True)
     key = analysis_keys(base, None)['eq']
