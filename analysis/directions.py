@@ -32,6 +32,7 @@ import torch
 
 from analysis.latent_files import read_array
 from networks.atomic_io import atomic_write
+from networks.conventions import class_count, random_class_labels
 from networks.errors import UserError
 from networks.file_io import read_npz
 
@@ -103,14 +104,11 @@ def sample_w(G: torch.nn.Module, num: int, seed: int = 0, device: torch.device |
              batch: int = 1000) -> np.ndarray:
     """[num, w_dim] float32 w = mapping(z, c) for z ~ N(0, I) (and uniform random classes), untruncated."""
     gen = torch.Generator().manual_seed(int(seed))
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
     out = []
     for start in range(0, num, batch):
         n = min(batch, num - start)
         z = torch.randn([n, G.z_dim], generator=gen)
-        c = torch.zeros([n, c_dim])
-        if c_dim:
-            c[torch.arange(n), torch.randint(c_dim, [n], generator=gen)] = 1
+        c = random_class_labels(class_count(G), n, gen)
         ws = G.mapping(z.to(device), c.to(device), truncation_psi=1)
         out.append(ws[:, 0].to(torch.float32).cpu().numpy())
     return np.concatenate(out)

@@ -7,26 +7,19 @@ import warnings
 import torch
 
 from analysis.directions import DirectionResolver
-from networks.conventions import seed_latent, to_uint8_rgb
+from networks.conventions import class_count, class_label, seed_latent, to_uint8_rgb
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, input_transform_of
 
-__all__ = ['class_label', 'generate_images']
+__all__ = ['generate_images', 'label_for']
 
 
-def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
-    """[1, c_dim] one-hot label; conditional networks need a class, unconditional ones ignore it."""
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
-    label = torch.zeros([1, c_dim])
-    if c_dim:
-        if class_idx is None:
-            raise UserError(f'this network is conditional ({c_dim} classes): pass --class C')
-        if not 0 <= class_idx < c_dim:
-            raise UserError(f'--class {class_idx} out of range: the network has {c_dim} classes')
-        label[:, class_idx] = 1
-    elif class_idx is not None:
-        warnings.warn('--class ignored: the network is unconditional', stacklevel=2)
-    return label
+def label_for(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
+    """[1, c_dim] label of `networks.conventions.class_label` for images of given seeds: a conditional network
+    needs a class here (as NVlabs' gen_images and gen_video), an unconditional one warns that it ignores one."""
+    if class_idx is not None and not class_count(G):
+        warnings.warn('the class is ignored: the network is unconditional', stacklevel=3)
+    return class_label(G, class_idx)
 
 
 def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float = 1.0, class_idx: int | None = None,
@@ -38,7 +31,7 @@ def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float 
     called (the warning names the caller's line), not when the first image is drawn."""
     if noise_mode not in ('const', 'random', 'none'):
         raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
-    label = class_label(G, class_idx).to(device)
+    label = label_for(G, class_idx).to(device)
     if (translate != (0.0, 0.0) or rotate != 0.0) and input_transform_of(G) is None:
         warnings.warn('--translate/--rotate ignored: the network has no input transform (StyleGAN2)', stacklevel=2)
     return _generate(G, seeds, truncation_psi, label, noise_mode, translate, rotate, device, directions,

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from networks.conventions import seed_to_zc
+from networks.conventions import class_count, seed_to_zc
 from networks.errors import UserError
 from networks.file_io import read_npz
 from networks.stylegan2 import noise_buffers
@@ -155,7 +155,7 @@ def open_source(path: str, device: str | torch.device = 'cpu', num: int | None =
 
 def _seed_latent_and_label(G: torch.nn.Module, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """NVlabs' avg_spectra draw for one seed (z, then a random class), as [1, z_dim] and [1, c_dim] tensors."""
-    z, c = seed_to_zc(seed, G.z_dim, int(getattr(G, 'c_dim', 0) or 0))
+    z, c = seed_to_zc(seed, G.z_dim, class_count(G))
     return torch.from_numpy(z[None]).float(), torch.from_numpy(c[None])
 
 

@@ -18,7 +18,7 @@ import scipy.interpolate
 import torch
 
 from analysis.directions import DirectionResolver
-from analysis.generate import class_label
+from analysis.generate import label_for
 from networks.conventions import seed_latent, to_uint8_rgb
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, set_input_transform
@@ -80,7 +80,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
     if num_keyframes < 2:
         raise UserError(f'need at least 2 keyframes per cell of the {grid_w}x{grid_h} grid, got {num_keyframes} '
                         f'({len(seeds)} seeds)')
-    c = class_label(G, class_idx).to(device)
+    c = label_for(G, class_idx).to(device)
     resolver = resolver or DirectionResolver()
     chosen = keyframe_seeds(seeds, cells, num_keyframes, shuffle_seed)
     zs = torch.cat([seed_latent(G, s) for s in chosen]).reshape(cells, num_keyframes, -1).to(device)
@@ -132,7 +132,7 @@ def equivariance_frames(G: torch.nn.Module, seed: int = 0, sweeps: tuple[str, ..
                         class_idx: int | None = None, directions=(),
                         resolver: DirectionResolver | None = None) -> Iterator[np.ndarray]:
     """HWC uint8 frames: one row per sweep, columns output | ideal | |difference| * gain."""
-    c = class_label(G, class_idx).to(device)
+    c = label_for(G, class_idx).to(device)
     ws = G.mapping(seed_latent(G, seed).to(device), c, truncation_psi=psi)
     ws = (resolver or DirectionResolver()).edit(G, ws, directions)
     with input_transform(G) as transform:  # the original transform is back when the frames are done

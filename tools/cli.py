@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from networks.conventions import MAX_SEED
 from networks.errors import UserError, printable
 
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
@@ -22,7 +23,6 @@ __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 
            'vec2', 'existing_file', 'existing_path', 'existing_dir', 'network_pkl', 'output_dir', 'output_file',
            'device', 'MAX_SEEDS', 'MAX_SEED']
 
-MAX_SEED = 2**32 - 1      # numpy's RandomState, which turns a seed into a latent, takes 0 .. 2**32 - 1
 MAX_SEEDS = 100_000       # seeds in one --seeds list: a few hours of 256 px images on a CPU; more is a typo
 
 
@@ -51,7 +51,9 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
     except UserError as err:
         if debug:
             raise
-        print(f'error: {_one_line(err)}', file=sys.stderr)
+        option = err.option if isinstance(err.option, str) and err.option else None
+        hint = f' (--{option.replace("_", "-")})' if option else ''
+        print(f'error: {_one_line(err)}{hint}', file=sys.stderr)
         return 1
     except FileNotFoundError as err:
         if debug:

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from analysis.generate import class_label
+from analysis.generate import label_for
 from analysis.projection import (
     ProjectionError,
     ProjectionStep,
@@ -30,7 +30,7 @@ from analysis.projection import (
     psnr,
     save_projection,
 )
-from networks.conventions import to_uint8_rgb
+from networks.conventions import class_count, to_uint8_rgb
 from networks.image_write import save_png
 from tools.cli import (
     ArgumentParser,
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> None:
     target, note = load_target(args.target, G.img_resolution, G.img_channels)
     if note:
         print(f'note: {note}')
-    c = class_label(G, args.class_idx) if int(getattr(G, 'c_dim', 0) or 0) or args.class_idx is not None else None
+    c = label_for(G, args.class_idx) if class_count(G) or args.class_idx is not None else None
     if args.d_weight == 0:
         D = None
     perceptual = None

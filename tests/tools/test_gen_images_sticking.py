@@ -64,7 +64,7 @@ def test_gen_images_conditional_network_needs_a_class(tmp_path, capsys):
     assert gen_images.main(['--network', cond, '--seeds', '0', '--outdir', str(tmp_path / 'a')]) == 1
     assert gen_images.main(['--network', cond, '--seeds', '0', '--class', '5', '--outdir', str(tmp_path / 'a')]) == 1
     err = capsys.readouterr().err
-    assert 'pass --class' in err and 'out of range' in err
+    assert 'conditional' in err and '(--class)' in err and 'out of range' in err
     assert gen_images.main(['--network', cond, '--seeds', '0', '--class', '2', '--outdir', str(tmp_path / 'b')]) == 0
     assert (tmp_path / 'b' / 'seed0000.png').exists()
 

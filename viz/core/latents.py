@@ -13,22 +13,11 @@ import os
 import numpy as np
 import torch
 
-from networks.conventions import seed_to_zc
+from networks.conventions import class_count, one_hot, seed_to_zc
 from networks.errors import UserError
 from viz.core.synthesis import run_synthesis
 
-__all__ = ['compute_ws', 'generate_batch', 'latent_file_key', 'as_ws', 'class_vector']
-
-
-def class_vector(c_dim: int, class_idx: int | None) -> np.ndarray | None:
-    """One-hot float32 [c_dim] for ``class_idx``, or None (each seed draws its own class, as NVlabs' visualizer)."""
-    if class_idx is None or c_dim == 0:
-        return None
-    if not 0 <= int(class_idx) < c_dim:
-        raise UserError(f'class {class_idx} out of range: the network has {c_dim} classes (0..{c_dim - 1})')
-    c = np.zeros(c_dim, dtype=np.float32)
-    c[int(class_idx)] = 1
-    return c
+__all__ = ['compute_ws', 'generate_batch', 'latent_file_key', 'as_ws']
 
 
 def latent_file_key(path: str) -> tuple[str, int] | str:
@@ -73,7 +62,8 @@ def compute_ws(G: torch.nn.Module, w0_seeds, stylemix_seed: int, stylemix_idx, p
     """ws [1, num_ws, w_dim]: weighted blend of the seeds' w (relative to w_avg), or the explicit ``latent``
     (see :func:`as_ws`), plus style mixing. ``class_idx`` fixes the class of conditional networks; None draws
     it from each seed."""
-    fixed_c = class_vector(int(G.c_dim), class_idx)
+    c_dim = class_count(G)
+    fixed_c = one_hot(c_dim, class_idx) if class_idx is not None and c_dim else None
     idx = [i for i in stylemix_idx if 0 <= i < G.num_ws]
     seeds = [] if latent is not None else [int(s) for s, _w in w0_seeds] or [0]
     all_seeds = list(dict.fromkeys(seeds + ([int(stylemix_seed)] if idx else [])))

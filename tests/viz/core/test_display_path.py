@@ -8,8 +8,8 @@ import time
 import types
 
 import numpy as np
-from tests.viz.core.test_analyses import SynthesisCounter
 
+from tests.viz.core.test_analysis_cache import SynthesisCounter
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.renderer import DISPLAY_FIELDS, VIEW_ONLY_FIELDS, Renderer, same_synthesis_and_analyses
 
