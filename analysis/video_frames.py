@@ -21,6 +21,7 @@ from analysis.directions import DirectionResolver
 from analysis.generate import label_for
 from networks.conventions import seed_latent, to_uint8_rgb
 from networks.errors import UserError
+from networks.image_write import image_grid
 from networks.stylegan3 import input_transform, set_input_transform
 from ops import resample
 
@@ -38,11 +39,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     wa = torch.where(safe, torch.sin((1 - t) * omega) / so.clamp_min(1e-6), torch.full_like(so, 1 - t))
     wb = torch.where(safe, torch.sin(t * omega) / so.clamp_min(1e-6), torch.full_like(so, t))
     return wa * a + wb * b
-
-
-def _grid(images: np.ndarray, grid_w: int, grid_h: int) -> np.ndarray:
-    n, h, w, c = images.shape
-    return images.reshape(grid_h, grid_w, h, w, c).transpose(0, 2, 1, 3, 4).reshape(grid_h * h, grid_w * w, c)
 
 
 def _upscale(frame: np.ndarray, scale: int) -> np.ndarray:
@@ -100,7 +96,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
             z = slerp(zs[:, k], zs[:, (k + 1) % num_keyframes], t)
             w = G.mapping(z, c.expand(cells, -1), truncation_psi=psi)
         img = G.synthesis(resolver.edit(G, w, directions), noise_mode='const')
-        yield _upscale(_grid(to_uint8_rgb(img), grid_w, grid_h), scale)
+        yield _upscale(image_grid(to_uint8_rgb(img), grid_w), scale)
 
 
 def _sweep_transform(sweep: str, phase: float, translate_max: float, rotate_max_deg: float):

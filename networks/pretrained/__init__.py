@@ -27,7 +27,7 @@ from networks.file_io import read_json
 from networks.image_io import ImageReadError, read_image
 
 __all__ = ['CARD_KEYS', 'CFGS', 'MAX_CARD_BYTES', 'MAX_CARD_DEPTH', 'MAX_PICKLE_BYTES', 'MAX_REFERENCE_BYTES',
-           'MIN_FRESH_DIFFERENCE', 'available', 'card_label', 'check_network', 'folder', 'load_generator',
+           'MIN_FRESH_DIFFERENCE', 'available', 'card_label', 'check_network', 'folder', 'load_card_generator',
            'load_reference', 'pickle_path', 'read_card', 'reference_path', 'render_reference', 'validate_card']
 
 CARD_KEYS = ('sg3t', 'sg3r', 'sg2')
@@ -244,7 +244,7 @@ def card_label(card: dict) -> str:
     return f'{card["title"]} {res}x{res}, {card["dataset"]["name"]}, {card["training"]["kimg"]:.0f} kimg'
 
 
-def load_generator(card: dict, folder: str | None = None, device: str | torch.device = 'cpu') -> torch.nn.Module:
+def load_card_generator(card: dict, folder: str | None = None, device: str | torch.device = 'cpu') -> torch.nn.Module:
     """The card's generator through the project's safe loader, after the size check; UserError otherwise."""
     from networks.loading import load_generator as safe_load
 
@@ -295,7 +295,7 @@ def check_network(card: dict, folder: str | None = None, fresh_seed: int = 12345
     'problems' is empty. A missing or unreadable file is a UserError.
     """
     ref_card = card['reference']
-    G = load_generator(card, folder, device)
+    G = load_card_generator(card, folder, device)
     img = _as_rgb(render_reference(G, ref_card['seed'], ref_card['psi'], device)).astype(np.float64) / 255
     ref = load_reference(reference_path(card, folder)).astype(np.float64) / 255
     problems = []
