@@ -256,15 +256,14 @@ def load_card_generator(card: dict, folder: str | None = None, device: str | tor
 def render_reference(G: torch.nn.Module, seed: int, psi: float, device: str | torch.device = 'cpu') -> np.ndarray:
     """The uint8 HWC image of `seed` at truncation `psi`: z as every tool draws it (networks.conventions), class
     of the seed for conditional networks, constant noise, NVlabs' [-1, 1] -> [0, 255] conversion."""
-    from networks.conventions import seed_to_zc
+    from networks.conventions import seed_to_zc, to_uint8
 
     z, c = seed_to_zc(seed, G.z_dim, G.c_dim)
     dev = torch.device(device)
     z = torch.from_numpy(z[None]).float().to(dev)
     c = torch.from_numpy(c[None]).float().to(dev)
     img = G.to(dev)(z, c, truncation_psi=psi, noise_mode='const')
-    img = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return img.cpu().numpy()
+    return to_uint8(img[0]).permute(1, 2, 0).cpu().numpy()
 
 
 def load_reference(path: str) -> np.ndarray:
