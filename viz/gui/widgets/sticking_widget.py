@@ -32,7 +32,7 @@ class StickingWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.radius = imgui.slider_float('##strad', self.radius, 0.05, 2.0, format='r %.2f')
-            imgui_utils.tooltip('Radius of the z neighbourhood the average is taken over (also sets the walk\'s length)')
+            imgui_utils.tooltip('Radius of the z neighbourhood the average is taken over (also sets the walk length)')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.num = imgui.slider_int('##stnum', self.num, 2, 64, format='%d imgs')
