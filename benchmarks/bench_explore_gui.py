@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from viz.core.images import save_png
+    from networks.image_write import save_png
     from viz.core.render_types import RenderArgs
     from viz.core.renderer import Renderer
     from viz.gui.app import VisualizerApp

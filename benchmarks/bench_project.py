@@ -25,10 +25,10 @@ import time
 
 import torch
 
+from analysis.projection import project
 from networks.stylegan2 import Discriminator
 from networks.stylegan2 import Generator as G2
 from networks.stylegan3 import Generator as G3
-from viz.analysis.projection import project
 
 from . import timing
 

@@ -28,7 +28,12 @@ class UserError(Exception):
     """Bad input from a user or a file: a CLI prints ``error: <message>`` and exits 1, the GUI shows the message.
 
     Never raised for bugs: anything that is not a ``UserError`` is a defect and keeps its traceback.
+
+    The message names no command-line flag. ``option``, when set, names the setting the error is about (e.g.
+    ``'class'``): a command line adds its flag (``--class``), the GUI can point at its control.
     """
+
+    option: str | None = None
 
 
 class PickleError(UserError, ValueError):

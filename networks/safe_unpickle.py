@@ -903,10 +903,6 @@ def _call_np_scalar(v: _Validator, node: Call, depth):
     return np.frombuffer(bytes(node.args[1]), dtype=dtype)[0].item(), ()
 
 
-def _call_refused(v: _Validator, node: Call, depth):
-    raise PickleError(f'refused {node.func.origin} called directly')
-
-
 _CALLS = {
     'OrderedDict': _call_dict, 'EasyDict': _call_dict, 'set': _call_set, 'frozenset': _call_set,
     'persistent_obj': _call_persistent, 'tensor_v2': _call_tensor, 'tensor': _call_tensor,

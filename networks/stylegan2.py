@@ -437,3 +437,8 @@ class Discriminator(nn.Module):
             x, img = getattr(self, f"b{res}")(x, img, **block_kwargs)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, img, cmap)
+
+
+def noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The StyleGAN2 ``noise_const`` buffers of ``G.synthesis`` by name (none in StyleGAN3)."""
+    return {name: buf for name, buf in G.synthesis.named_buffers() if name.endswith('noise_const')}

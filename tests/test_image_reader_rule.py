@@ -65,7 +65,7 @@ def test_only_the_image_reader_opens_images():
 
 def test_the_walk_covers_every_caller_and_skips_what_is_not_ours():
     files = python_files(ROOT)
-    for caller in ('viz/analysis/projection.py', 'training/dataset.py', 'training/dataset_convert.py',
+    for caller in ('analysis/projection.py', 'training/dataset.py', 'training/dataset_convert.py',
                    'networks/pretrained/__init__.py', 'viz/gui/widgets/projection_widget.py', READER):
         assert caller in files, caller
     assert not any(f.startswith(('.venv/', 'nvlabs/')) for f in files)

@@ -1,10 +1,15 @@
 """The layering rules of the repository, checked by parsing every import statement with `ast`.
 
-- ops/ and networks/ are the bottom: they import nothing from training/, viz/, gui_utils/ or tools/.
-- Only the GUI layer (viz/gui/, gui_utils/, visualizer.py, and the GUI benchmark that drives it) imports
-  imgui, imgui_bundle, glfw or OpenGL.
-- viz/core/ and viz/analysis/ (headless rendering included) never import the GUI layer.
-- training/ never imports viz/ or tools/.
+The layers, bottom to top: ops/ and networks/ (the user-error base, file and image I/O, the seed and uint8
+conventions live in networks/), then training/, then analysis/ (spectra, sticking, projection, directions,
+image and video frames), then viz/core/ (render arguments, renderer, sessions, headless), then the GUI layer
+(viz/gui/, gui_utils/, visualizer.py). Nothing imports a layer above its own:
+
+- ops/ and networks/ import nothing from training/, analysis/, viz/, gui_utils/, tools/ or visualizer.py.
+- training/ imports nothing from analysis/, viz/, gui_utils/, tools/ or visualizer.py.
+- analysis/ imports nothing from viz/, gui_utils/, tools/ or visualizer.py (and no GUI library).
+- viz/core/ (headless rendering included) never imports the GUI layer.
+- Only the GUI layer (and the GUI benchmark that drives it) imports imgui, imgui_bundle, glfw or OpenGL.
 - tools/ (the command lines) is imported only by tools/ itself, visualizer.py, tests/ and benchmarks/
   (the training benchmark builds its configuration exactly as `python -m tools.train` does).
 
@@ -36,11 +41,14 @@ class Rule:
 
 RULES = (
     Rule('ops/networks stay below the application', ('ops/', 'networks/'), (),
-         ('training', 'viz', 'gui_utils', 'tools')),
+         ('training', 'analysis', 'viz', 'gui_utils', 'tools', 'visualizer')),
     Rule('only the GUI layer imports GUI libraries', (), GUI_LAYER, GUI_LIBS),
-    Rule('viz core and analysis never import the GUI layer', ('viz/core/', 'viz/analysis/'), (),
-         ('viz.gui', 'gui_utils', *GUI_LIBS)),
-    Rule('training never imports viz or tools', ('training/',), (), ('viz', 'tools')),
+    Rule('training never imports analysis, viz or tools', ('training/',), (),
+         ('analysis', 'viz', 'gui_utils', 'tools', 'visualizer')),
+    Rule('analysis never imports viz or tools', ('analysis/',), (),
+         ('viz', 'gui_utils', 'tools', 'visualizer', *GUI_LIBS)),
+    Rule('viz core never imports the GUI layer', ('viz/core/',), (),
+         ('viz.gui', 'gui_utils', 'visualizer', *GUI_LIBS)),
     Rule('only tools, visualizer.py, tests and benchmarks import tools', (),
          ('tools/', 'visualizer.py', 'tests/', 'benchmarks/'), ('tools',)),
 )
@@ -106,7 +114,7 @@ def test_repository_follows_the_import_rules():
 def test_the_rules_see_every_package():
     """A checker that reads no files passes everything: make sure it reads the layers it guards."""
     files = python_files(ROOT)
-    for prefix in ('ops/', 'networks/', 'training/', 'viz/core/', 'viz/gui/', 'viz/analysis/', 'tools/'):
+    for prefix in ('ops/', 'networks/', 'training/', 'analysis/', 'viz/core/', 'viz/gui/', 'tools/'):
         assert any(f.startswith(prefix) for f in files), prefix
     assert not any(f.startswith('.venv/') for f in files)
 
@@ -122,10 +130,11 @@ CLEAN_TREE = {
     'ops/a.py': 'import torch\nfrom ops import b\n',
     'networks/n.py': 'from ops.a import x\n',
     'training/t.py': 'import networks\nfrom training import u\n',
-    'viz/core/r.py': 'from viz.core.render_types import RenderArgs\nimport numpy\n',
+    'analysis/s.py': 'from networks.conventions import seed_to_zc\nfrom ops import spectrum\nfrom training import t\n',
+    'viz/core/r.py': 'from viz.core.render_types import RenderArgs\nfrom analysis import s\nimport numpy\n',
     'viz/gui/app.py': 'from imgui_bundle import imgui\nimport glfw\nfrom viz.core import r\n',
     'gui_utils/w.py': 'import OpenGL.GL as gl\n',
-    'tools/cli.py': 'from tools import x\nfrom viz.analysis import spectra\n',
+    'tools/cli.py': 'from tools import x\nfrom analysis import spectra\n',
     'visualizer.py': 'from tools import cli\nfrom viz.gui.app import App\n',
     'tests/test_x.py': 'from tools import cli\n',
     '.venv/lib/imgui_user.py': 'import imgui\nimport tools\n',   # skipped: not ours
@@ -142,14 +151,23 @@ def test_checker_accepts_a_clean_tree(tmp_path):
     ('networks/bad.py', 'def f():\n    import viz.core.renderer\n', 'ops/networks stay below'),  # lazy import
     ('networks/bad2.py', 'import gui_utils.window as w\n', 'ops/networks stay below'),
     ('ops/bad3.py', 'from tools.cli import UsageError\n', 'ops/networks stay below'),
-    ('viz/core/headless.py', 'from viz.gui.widgets import capture_widget\n', 'never import the GUI layer'),
-    ('viz/core/headless2.py', 'from ..gui.widgets.capture_widget import side_by_side\n', 'never import the GUI'),
-    ('viz/analysis/x.py', 'from imgui_bundle import implot\n', 'only the GUI layer imports GUI'),
+    ('networks/up.py', 'from analysis.spectra import x\n', 'ops/networks stay below'),
+    ('ops/up.py', 'import visualizer\n', 'ops/networks stay below'),
+    ('viz/core/headless.py', 'from viz.gui.widgets import capture_widget\n', 'never imports the GUI layer'),
+    ('viz/core/headless2.py', 'from ..gui.widgets.capture_widget import side_by_side\n', 'never imports the GUI'),
+    ('viz/core/v.py', 'import visualizer\n', 'never imports the GUI layer'),
+    ('analysis/x.py', 'from imgui_bundle import implot\n', 'only the GUI layer imports GUI'),
+    ('analysis/x2.py', 'from viz.core.latents import compute_ws\n', 'analysis never imports viz'),
+    ('analysis/x3.py', 'def f():\n    from viz.core import renderer\n', 'analysis never imports viz'),  # lazy
+    ('analysis/x4.py', 'from viz import core\n', 'analysis never imports viz'),
+    ('analysis/x5.py', 'from gui_utils import window\n', 'analysis never imports viz'),
+    ('analysis/deep/x6.py', 'from ...viz.core import session\n', 'analysis never imports viz'),  # relative
     ('training/x.py', 'import OpenGL.GL\n', 'only the GUI layer imports GUI'),
     ('tests/test_y.py', 'import glfw\n', 'only the GUI layer imports GUI'),
     ('training/bad.py', 'from viz import core\n', 'training never imports'),
+    ('training/bad2.py', 'from analysis import spectra\n', 'training never imports'),
     ('training/metrics/bad.py', 'from tools.cli import UsageError\n', 'training never imports'),
-    ('viz/analysis/y.py', 'from tools import cli\n', 'only tools, visualizer.py'),
+    ('analysis/y.py', 'from tools import cli\n', 'only tools, visualizer.py'),
     ('networks/z.py', 'import imgui\n', 'only the GUI layer imports GUI'),
 ])
 def test_checker_reports_each_broken_rule(tmp_path, path, source, rule):

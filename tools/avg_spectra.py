@@ -23,10 +23,10 @@ import sys
 
 import tqdm
 
+from analysis import spectra
 from networks.errors import UserError
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis import spectra
 
 MAX_IMAGES = 1_000_000   # images or seeds per spectrum: NVlabs' figures use 50k-70k
 # --mean / --std are pixel statistics in 0..255 units (NVlabs' e.g. 112.7 / 69.8); these bounds keep every power

@@ -18,6 +18,7 @@ import sys
 import torch
 
 from networks import load_generator
+from networks.conventions import class_count
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
 from training import metrics
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     dataset_kwargs = None
     if args.data:
         dataset_kwargs = dict(class_name='training.dataset.ImageFolderDataset', path=args.data,
-                              use_labels=bool(getattr(G, 'c_dim', 0)), xflip=args.mirror)
+                              use_labels=class_count(G) > 0, xflip=args.mirror)
     run_dir = args.run_dir or os.path.dirname(os.path.abspath(args.network))
     bars: dict[str, tqdm.tqdm] = {}
 

@@ -16,6 +16,7 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 
+from networks.conventions import MAX_SEED
 from networks.errors import UserError, printable
 
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
@@ -24,7 +25,6 @@ __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 
            'output_file', 'device', 'refuse_unused', 'psi', 'degrees', 'translation', 'translation_vec2',
            'loss_weight', 'MAX_SEEDS', 'MAX_SEED', 'MAX_PSI', 'MAX_TRANSLATE', 'MAX_DEGREES', 'MAX_LOSS_WEIGHT']
 
-MAX_SEED = 2**32 - 1      # numpy's RandomState, which turns a seed into a latent, takes 0 .. 2**32 - 1
 MAX_SEEDS = 100_000       # seeds in one --seeds list: a few hours of 256 px images on a CPU; more is a typo
 # Sane ranges of the render arguments every tool shares, the same as a session file's (viz.core.session.LIMITS):
 # generous sanity limits, far beyond anything useful, that keep every result finite. A psi of 1e30 or a rotation
@@ -61,7 +61,9 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
     except UserError as err:
         if debug:
             raise
-        print(f'error: {_one_line(err)}', file=sys.stderr)
+        option = err.option if isinstance(err.option, str) and err.option else None
+        hint = f' (--{option.replace("_", "-")})' if option else ''
+        print(f'error: {_one_line(err)}{hint}', file=sys.stderr)
         return 1
     except FileNotFoundError as err:
         if debug:
@@ -391,8 +393,8 @@ def device(text: str) -> str:
 
 
 def direction(text: str) -> tuple[str, int, float, str]:
-    """``SOURCE[:INDEX]=STRENGTH[@LAYERS]`` (``viz.analysis.directions.parse_direction``), e.g. ``pca:0=2@coarse``."""
-    from viz.analysis.directions import parse_direction
+    """``SOURCE[:INDEX]=STRENGTH[@LAYERS]`` (``analysis.directions.parse_direction``), e.g. ``pca:0=2@coarse``."""
+    from analysis.directions import parse_direction
 
     try:
         return parse_direction(text)

@@ -42,6 +42,7 @@ import torch
 
 from networks.errors import UserError
 from networks.file_io import FileReadError, parse_json, read_bytes
+from networks.image_write import image_grid, png_bytes
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
 
@@ -232,25 +233,9 @@ def _cpu_hours(record: dict) -> float | None:
 # Images
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
-    import PIL.Image
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(np.ascontiguousarray(image)).save(buffer, format='PNG')
-    return buffer.getvalue()
-
-
 def _render(G: torch.nn.Module, seeds: list[int], device) -> list[np.ndarray]:
-    from viz.analysis.images import generate_images
+    from analysis.generate import generate_images
     return [img for _seed, img in generate_images(G, seeds, REFERENCE_PSI, None, 'const', device=device)]
-
-
-def _grid(images: list[np.ndarray], columns: int) -> np.ndarray:
-    rows = -(-len(images) // columns)
-    h, w, c = images[0].shape
-    grid = np.zeros([rows * h, columns * w, c], dtype=np.uint8)
-    for i, img in enumerate(images):
-        grid[(i // columns) * h:(i // columns + 1) * h, (i % columns) * w:(i % columns + 1) * w] = img
-    return grid
 
 
 def _swd_plot(title: str, points: list[tuple[float, float, float | None]], final: tuple[float, float, float | None],
@@ -389,8 +374,8 @@ def export(opts: argparse.Namespace, log=print) -> dict:
         log(f'  {name} {results[name]:.2f} dB ({opts.eq_samples} samples)')
 
     reference = _render(shipped, [REFERENCE_SEED], device)[0]
-    fakes = _grid(_render(shipped, list(range(GRID_SEEDS)), device), GRID_COLUMNS)
-    reals = _grid([np.asarray(dataset[i][0]).transpose(1, 2, 0) for i in range(min(GRID_SEEDS, len(dataset)))],
+    fakes = image_grid(_render(shipped, list(range(GRID_SEEDS)), device), GRID_COLUMNS)
+    reals = image_grid([np.asarray(dataset[i][0]).transpose(1, 2, 0) for i in range(min(GRID_SEEDS, len(dataset)))],
                   GRID_COLUMNS)
     grid = _side_by_side(fakes, reals)
     points = swd_curve_points(run_dirs)
@@ -423,8 +408,8 @@ def export(opts: argparse.Namespace, log=print) -> dict:
     }
     card_bytes = (json.dumps(card, indent=1, allow_nan=False) + '\n').encode()
     # The card goes last: a reader that sees it finds the pickle and reference it describes.
-    _commit([(grid_path, _png_bytes(grid)), (curve_path, curve), (dest / f'{key}.pkl', pkl_bytes),
-             (dest / f'{key}-ref.png', _png_bytes(reference)), (dest / f'{key}.json', card_bytes)])
+    _commit([(grid_path, png_bytes(grid)), (curve_path, curve), (dest / f'{key}.pkl', pkl_bytes),
+             (dest / f'{key}-ref.png', png_bytes(reference)), (dest / f'{key}.json', card_bytes)])
     log(f'wrote {dest / key}.pkl, .json, -ref.png; {grid_path}; {curve_path}')
     return card
 

@@ -19,12 +19,12 @@ import sys
 
 import tqdm
 
+from analysis.directions import DirectionResolver
+from analysis.generate import generate_images
 from networks import load_generator
+from networks.image_write import save_png
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.directions import DirectionResolver
-from viz.analysis.images import generate_images
-from viz.core.images import save_png
 
 
 def build_parser() -> ArgumentParser:

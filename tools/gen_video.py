@@ -21,11 +21,11 @@ import sys
 import numpy as np
 import tqdm
 
+from analysis.directions import DirectionResolver
+from analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from networks import load_generator
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
-from viz.analysis.directions import DirectionResolver
-from viz.analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from viz.core.video_writer import VideoRecorder
 
 MAX_FRAMES = 36_000  # ten minutes at 60 frames/s

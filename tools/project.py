@@ -19,6 +19,19 @@ import time
 import numpy as np
 import torch
 
+from analysis.generate import label_for
+from analysis.projection import (
+    ProjectionError,
+    ProjectionStep,
+    discriminator_of,
+    load_target,
+    lpips_vgg16,
+    project,
+    psnr,
+    save_projection,
+)
+from networks.conventions import class_count, to_uint8_rgb
+from networks.image_write import save_png
 from tools.cli import (
     MAX_LOSS_WEIGHT,
     ArgumentParser,
@@ -34,18 +47,6 @@ from tools.cli import (
     refuse_unused,
     seed,
 )
-from viz.analysis.images import class_label
-from viz.analysis.projection import (
-    ProjectionError,
-    ProjectionStep,
-    discriminator_of,
-    load_target,
-    lpips_vgg16,
-    project,
-    psnr,
-    save_projection,
-)
-from viz.core.images import save_png, to_uint8_rgb
 
 D_WEIGHT = 0.1
 D_EVERY = 4
@@ -103,7 +104,7 @@ def _run(args: argparse.Namespace) -> None:
     target, note = load_target(args.target, G.img_resolution, G.img_channels)
     if note:
         print(f'note: {note}')
-    c = class_label(G, args.class_idx) if int(getattr(G, 'c_dim', 0) or 0) or args.class_idx is not None else None
+    c = label_for(G, args.class_idx) if class_count(G) or args.class_idx is not None else None
     if D is None:  # an explicit --d-weight 0 (pixels only) is what happens anyway
         refuse_unused(args, ['--d-every'] + (['--d-weight'] if args.d_weight else []),
                       f'without a discriminator (D) in {args.network}')

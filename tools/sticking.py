@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     import tqdm
 
+    from analysis.sticking import compose_rows, sticking_figure
     from networks import load_generator
-    from viz.analysis.sticking import compose_rows, sticking_figure
-    from viz.core.images import save_png
+    from networks.image_write import save_png
 
     rows = []
     # Every pickle is loaded (and checked) before anything is written: a bad one leaves no folder or images.

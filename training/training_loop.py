@@ -23,6 +23,7 @@ import torch.distributed as dist
 import networks
 from networks.atomic_io import remove_stale_temp_files
 from networks.errors import UserError
+from networks.image_write import image_grid, save_png
 from training.dataset import DatasetError, InfiniteSampler
 from training.loss import StyleGAN2Loss
 from training.options import construct
@@ -246,19 +247,14 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state['cuda'].cpu(), device)
 
 
-def _image_grid(images: np.ndarray, grid_size: tuple[int, int]) -> np.ndarray:
-    gw, gh = grid_size
-    _n, c, h, w = images.shape
-    grid = images.reshape(gh, gw, c, h, w).transpose(0, 3, 1, 4, 2).reshape(gh * h, gw * w, c)
-    return grid[:, :, 0] if c == 1 else grid
-
-
 def save_image_grid(images: np.ndarray, path: str, drange: tuple[float, float], grid_size: tuple[int, int]) -> None:
-    import PIL.Image
+    """NCHW images in `drange` as a (gw x gh) grid PNG, rounded to uint8 as NVlabs' training snapshots are (its
+    own rounding, not the generators' truncating `to_uint8`, so snapshot grids compare with NVlabs' runs)."""
     lo, hi = drange
     images = (np.asarray(images, dtype=np.float32) - lo) * (255 / (hi - lo))
     images = np.rint(images).clip(0, 255).astype(np.uint8)
-    PIL.Image.fromarray(_image_grid(images, grid_size)).save(path)
+    grid = image_grid(images.transpose(0, 2, 3, 1), grid_size[0])
+    save_png(path, grid[:, :, 0] if grid.shape[2] == 1 else grid)
 
 
 class _CheckedItems(torch.utils.data.Dataset):

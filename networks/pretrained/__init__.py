@@ -27,7 +27,7 @@ from networks.file_io import read_json
 from networks.image_io import ImageReadError, read_image
 
 __all__ = ['CARD_KEYS', 'CFGS', 'MAX_CARD_BYTES', 'MAX_CARD_DEPTH', 'MAX_PICKLE_BYTES', 'MAX_REFERENCE_BYTES',
-           'MIN_FRESH_DIFFERENCE', 'available', 'card_label', 'check_network', 'folder', 'load_generator',
+           'MIN_FRESH_DIFFERENCE', 'available', 'card_label', 'check_network', 'folder', 'load_card_generator',
            'load_reference', 'pickle_path', 'read_card', 'reference_path', 'render_reference', 'validate_card']
 
 CARD_KEYS = ('sg3t', 'sg3r', 'sg2')
@@ -244,7 +244,7 @@ def card_label(card: dict) -> str:
     return f'{card["title"]} {res}x{res}, {card["dataset"]["name"]}, {card["training"]["kimg"]:.0f} kimg'
 
 
-def load_generator(card: dict, folder: str | None = None, device: str | torch.device = 'cpu') -> torch.nn.Module:
+def load_card_generator(card: dict, folder: str | None = None, device: str | torch.device = 'cpu') -> torch.nn.Module:
     """The card's generator through the project's safe loader, after the size check; UserError otherwise."""
     from networks.loading import load_generator as safe_load
 
@@ -256,15 +256,14 @@ def load_generator(card: dict, folder: str | None = None, device: str | torch.de
 def render_reference(G: torch.nn.Module, seed: int, psi: float, device: str | torch.device = 'cpu') -> np.ndarray:
     """The uint8 HWC image of `seed` at truncation `psi`: z as every tool draws it (networks.conventions), class
     of the seed for conditional networks, constant noise, NVlabs' [-1, 1] -> [0, 255] conversion."""
-    from networks.conventions import seed_to_zc
+    from networks.conventions import seed_to_zc, to_uint8
 
     z, c = seed_to_zc(seed, G.z_dim, G.c_dim)
     dev = torch.device(device)
     z = torch.from_numpy(z[None]).float().to(dev)
     c = torch.from_numpy(c[None]).float().to(dev)
     img = G.to(dev)(z, c, truncation_psi=psi, noise_mode='const')
-    img = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return img.cpu().numpy()
+    return to_uint8(img[0]).permute(1, 2, 0).cpu().numpy()
 
 
 def load_reference(path: str) -> np.ndarray:
@@ -295,7 +294,7 @@ def check_network(card: dict, folder: str | None = None, fresh_seed: int = 12345
     'problems' is empty. A missing or unreadable file is a UserError.
     """
     ref_card = card['reference']
-    G = load_generator(card, folder, device)
+    G = load_card_generator(card, folder, device)
     img = _as_rgb(render_reference(G, ref_card['seed'], ref_card['psi'], device)).astype(np.float64) / 255
     ref = load_reference(reference_path(card, folder)).astype(np.float64) / 255
     problems = []

@@ -62,7 +62,7 @@ def write_default_folder(root, keys=('sg3t', 'sg3r', 'sg2'), seeds: dict | None 
         card = card_for(key)
         networks.save_network_pkl(os.path.join(str(root), card['file']),
                                   dict(G_ema=tiny_for(key, (seeds or {}).get(key))), half=True)
-        G = pretrained.load_generator(card, str(root))
+        G = pretrained.load_card_generator(card, str(root))
         img = pretrained.render_reference(G, card['reference']['seed'], card['reference']['psi'])
         PIL.Image.fromarray(np.ascontiguousarray(img)).save(os.path.join(str(root), card['reference']['png']))
         write_card(root, card)

@@ -56,3 +56,30 @@ def test_load_generator(tmp_path):
         load_generator(tmp_path / 'wrong.pkl')
     with pytest.raises(UserError, match='not found'):
         load_generator(tmp_path / 'missing.pkl')
+
+
+def test_class_rule():
+    """One class rule: a given class wins, else the seed's own (drawn after z), else a conditional network refuses."""
+    from networks.conventions import ClassError, ClassRequired, class_count, class_label, random_class_labels
+
+    class Net(torch.nn.Module):
+        def __init__(self, c_dim):
+            super().__init__()
+            self.z_dim, self.c_dim = 16, c_dim
+
+    cond, plain = Net(5), Net(0)
+    assert class_count(cond) == 5 and class_count(plain) == 0 and class_count(torch.nn.Module()) == 0
+    for seed in (0, 1, 7, 2**32 - 1):
+        np.testing.assert_array_equal(class_label(cond, None, seed)[0].numpy(), seed_to_zc(seed, 16, 5)[1])
+    assert {int(class_label(cond, None, s).argmax()) for s in range(40)} == set(range(5))  # the seed decides
+    np.testing.assert_array_equal(class_label(cond, 3, seed=0).numpy(), [[0, 0, 0, 1, 0]])
+    assert class_label(plain, 2, 0).shape == (1, 0) and class_label(plain).shape == (1, 0)
+    with pytest.raises(ClassRequired, match='conditional') as info:
+        class_label(cond)
+    assert info.value.option == 'class' and '--' not in str(info.value)
+    for bad in (5, -1):
+        with pytest.raises(ClassError, match='out of range'):
+            class_label(cond, bad, 0)
+    labels = random_class_labels(5, 64, torch.Generator().manual_seed(0))
+    assert labels.shape == (64, 5) and (labels.sum(1) == 1).all() and (labels.sum(0) > 0).all()
+    assert random_class_labels(0, 3, torch.Generator()).shape == (3, 0)

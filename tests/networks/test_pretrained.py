@@ -257,7 +257,7 @@ def test_an_oversized_pickle_is_refused_before_it_is_read(shipped_like, tmp_path
     monkeypatch.setattr(networks.loading, 'load_generator', must_not_read)
     card = pretrained.read_card('sg3t', root)
     with pytest.raises(UserError, match='more than the 32 MiB'):
-        pretrained.load_generator(card, root)
+        pretrained.load_card_generator(card, root)
     with caplog.at_level(logging.WARNING, logger='networks.pretrained'):
         assert [c['key'] for c in pretrained.available(root)] == ['sg3r', 'sg2']
     assert any('32 MiB' in r.getMessage() for r in caplog.records)
@@ -274,7 +274,7 @@ def test_pickles_load_only_through_the_safe_loader(shipped_like, tmp_path):
         pickle.dump({'G_ema': _Evil()}, f)
     card = pretrained.read_card('sg3t', root)
     with pytest.raises(UserError):  # PickleError: refused, nothing executed
-        pretrained.load_generator(card, root)
+        pretrained.load_card_generator(card, root)
 
 
 def test_pickle_path_refuses_a_hand_built_card_with_a_path(tmp_path):

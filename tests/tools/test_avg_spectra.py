@@ -8,10 +8,10 @@ import PIL.Image
 import pytest
 import torch
 
+from analysis import spectra
 from tests.metrics.fakes import write_image_folder
 from tests.tiny_networks import write_tiny_networks
 from tools import avg_spectra
-from viz.analysis import spectra
 
 FREQ = 5  # cycles per image
 
@@ -180,7 +180,7 @@ def test_mixed_definitions_and_bad_input_are_refused_in_one_line(sinusoids, tmp_
     assert "missing.npz' does not exist" in err and "nodata' does not exist" in err and 'Traceback' not in err
 
 
-NOISE_STREAM = 0x6E6F697365  # viz.analysis.spectra's: each image's noise generator is seeded from SeedSequence
+NOISE_STREAM = 0x6E6F697365  # analysis.spectra's: each image's noise generator is seeded from SeedSequence
 TOL = 1e-12  # relative to the strongest bin: what float64 summation order leaves of equal uint8 images
 
 

@@ -133,3 +133,16 @@ def test_writability_is_tried_for_real_and_leaves_nothing(tmp_path):
             check(path)
     assert cli.output_file(str(tmp_path / 'sub' / 'v.gif')) and cli.output_dir(str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+def test_the_cli_names_the_flag_of_an_errors_option(capsys):
+    """Library errors name no flag; the runner adds the one their `option` names, and nothing without one."""
+    from networks.conventions import ClassRequired
+
+    def body():
+        raise ClassRequired('this network is conditional (3 classes): give a class (0..2)')
+
+    assert cli.run(body) == 1
+    assert capsys.readouterr().err == 'error: this network is conditional (3 classes): give a class (0..2) (--class)\n'
+    assert cli.run(lambda: (_ for _ in ()).throw(UserError('plain'))) == 1
+    assert capsys.readouterr().err == 'error: plain\n'

@@ -12,13 +12,13 @@ import PIL.Image
 import pytest
 import torch
 
+from analysis.generate import generate_images
 from networks import load_generator, save_network_pkl
 from tools import export_default
 from tools.export_default import main, swd_curve_points
 from tools.train_slice import main as slice_main
 from training.dataset_convert import convert_dataset
 from training.slice import read_state
-from viz.analysis.images import generate_images
 
 _TINY = ['--gpus', '1', '--batch', '4', '--gamma', '1', '--tick', '0.004', '--cbase', '256', '--cmax', '16',
          '--z-dim', '16', '--w-dim', '16', '--map-depth', '2', '--mbstd-group', '2', '--workers', '0']

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from analysis.video_frames import equivariance_frames, interpolation_frames, keyframe_seeds, slerp
 from tests.metrics.fakes import FourierGenerator
 from tests.tiny_networks import write_tiny_networks
 from tools import gen_video
-from viz.analysis.video_frames import equivariance_frames, interpolation_frames, keyframe_seeds, slerp
 
 
 @pytest.fixture(scope='module')

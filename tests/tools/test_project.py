@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import networks
+from analysis.projection import load_projection, render_projection
+from networks.conventions import to_uint8_rgb
 from networks.stylegan2 import Discriminator
 from networks.stylegan3 import Generator as G3
 from tests.networks.hostile_images import (
@@ -21,8 +23,6 @@ from tests.networks.hostile_images import (
     png_claiming,
 )
 from tools import project as project_tool
-from viz.analysis.projection import load_projection, render_projection
-from viz.core.images import to_uint8_rgb
 
 SMALL_SG3 = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=512, channel_max=32,
                  output_scale=2.0, num_layers=4)

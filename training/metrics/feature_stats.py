@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from networks.conventions import to_uint8
+from networks.conventions import class_count, random_class_labels, to_uint8
 from networks.file_io import read_npz
 from training.metrics.errors import MetricError
 
@@ -134,15 +134,13 @@ def iterate_dataset_images(dataset, batch_size: int, max_items: int | None = Non
 
 def random_labels(G, n: int, gen: torch.Generator, dataset=None) -> torch.Tensor:
     """[n, c_dim] labels: drawn from the dataset's labels when it has them, else random one-hot."""
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
+    c_dim = class_count(G)
     if c_dim == 0:
         return torch.zeros([n, 0])
     if dataset is not None and getattr(dataset, 'has_labels', False):
         idx = torch.randint(len(dataset), [n], generator=gen).tolist()
         return torch.from_numpy(np.stack([dataset.get_label(i) for i in idx])).float()
-    c = torch.zeros([n, c_dim])
-    c[torch.arange(n), torch.randint(c_dim, [n], generator=gen)] = 1
-    return c
+    return random_class_labels(c_dim, n, gen)
 
 
 @torch.no_grad()

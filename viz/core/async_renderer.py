@@ -7,7 +7,7 @@ Results carry perf_counter stamps of their way through here (`timings['at_enqueu
 
 A request with slow analyses not yet cached is answered twice: first the view alone (`partial`), then the
 full result. While its analyses run, `analysing` is True, `progress` says how far they are, and a newer
-request (or `cancel_analysis`) stops them within one sample (`viz.core.analyses.AnalysisControl`), unless it
+request (or `cancel_analysis`) stops them within one sample (`viz.core.analysis_cache.AnalysisControl`), unless it
 changes display fields alone (`renderer.DISPLAY_FIELDS`): it needs the same analyses, so they run on, and the GUI
 shows its view from the cached synthesis meanwhile (`Renderer.view_from_cache`).
 
@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 
-from viz.core.analyses import AnalysisControl
+from viz.core.analysis_cache import AnalysisControl
 from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.renderer import Renderer, same_synthesis_and_analyses
 

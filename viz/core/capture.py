@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from viz.core.images import side_by_side
+from viz.core.tiles import side_by_side
 
 __all__ = ['next_path', 'view_image']
 

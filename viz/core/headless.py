@@ -14,14 +14,17 @@ import sys
 
 import numpy as np
 
+from analysis import spectra, spectrum_plots
+from analysis.spectra import noise_label
 from networks.errors import UserError, printable
-from viz.analysis.spectra import noise_label
-from viz.core.analyses import SPECTRUM_RANGE_DB
-from viz.core.images import named_tile_grid, save_png, side_by_side
-from viz.core.plots import plot_heatmap_db, plot_slices_db
+from networks.image_write import save_png
+from viz.core.analysis_cache import SPECTRUM_RANGE_DB
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
 from viz.core.renderer import Renderer
+from viz.core.tiles import named_tile_grid, side_by_side
 
+HEATMAP_SMOOTH = 1.25  # the command line's defaults (tools/avg_spectra.py heatmap / slices --sigma)
+SLICES_SMOOTH = 0.0
 VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'video')
 DEFAULT_VIEWS = ('image', 'layers', 'fft')
 
@@ -59,6 +62,21 @@ def network_label(net: dict) -> str:
             name = name[len('untrained'):].lstrip()
         name = f'UNTRAINED {name}'
     return f'{name} ({net.get("kind", "")} {net.get("resolution", "")}px)'
+
+
+def _spectrum_pngs(spec: dict, label: str, out) -> list[str]:
+    """The render's spectrum drawn as `python -m tools.avg_spectra heatmap / slices` draws a spectrum file, from
+    the same arrays (`analysis.spectrum_plots`, with the command line's default smoothing and dB range)."""
+    how = ', '.join(p for p in (spec['label'], noise_label(spec.get('noise_mode', 'none'))) if p)
+    title = f'{label}: mean power spectrum, {spec["num_seeds"]} seeds, {how}'
+    datas = [spec['data']] + ([spec['dataset_data']] if 'dataset_data' in spec else [])
+    lo, hi = SPECTRUM_RANGE_DB
+    heatmap = spectrum_plots.plot_heatmap(spectra.spectrum_view(datas[0], HEATMAP_SMOOTH), out('spectrum.png'),
+                                          spectrum_plots.wrap_title(title, 6, 9), lo, hi)
+    curves = [(name, spectra.spectrum_view(data, SLICES_SMOOTH)) for name, data in zip(('network', 'dataset'), datas)]
+    slices = spectrum_plots.plot_slices(curves, spectra.slices_label(datas), out('spectrum_slices.png'),
+                                        f'{label}, {spec["num_seeds"]} seeds, {how}')
+    return [heatmap, slices]
 
 
 def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | None = None,
@@ -104,19 +122,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             elif view == 'spectrum':
                 res = renderer.render(dataclasses.replace(args, spectrum_seeds=args.spectrum_seeds or 16))
                 if check(res, 'spectrum') and res.spectrum is not None:
-                    spec = res.spectrum
-                    cycles_per_bin = float(spec['freqs'][1] - spec['freqs'][0])
-                    # absolute dB on the GUI's fixed scale (NVlabs' heatmap range), so two runs compare by colour
-                    how = ', '.join(p for p in (spec['label'], noise_label(spec.get('noise_mode', 'none'))) if p)
-                    written.append(plot_heatmap_db(spec['db'], cycles_per_bin, out('spectrum.png'),
-                                                   f'{label}: mean power spectrum, {spec["num_seeds"]} seeds, {how}',
-                                                   limits_db=SPECTRUM_RANGE_DB))
-                    curves = [('network', spec['freqs'], spec['deg0'], spec['freqs45'], spec['deg45'])]
-                    if 'dataset_deg0' in spec:
-                        curves.append(('dataset', spec['dataset_freqs'], spec['dataset_deg0'],
-                                       spec['dataset_freqs45'], spec['dataset_deg45']))
-                    written.append(plot_slices_db(curves, out('spectrum_slices.png'),
-                                                  f'{label}, {spec["num_seeds"]} seeds, {how}'))
+                    written.extend(_spectrum_pngs(res.spectrum, label, out))
             elif view == 'eq':
                 res = renderer.render(dataclasses.replace(args, eq_readout=True))
                 if check(res, 'eq') and res.eq is not None:

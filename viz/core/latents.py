@@ -13,48 +13,11 @@ import os
 import numpy as np
 import torch
 
-from networks.conventions import seed_to_zc
+from networks.conventions import class_count, one_hot, seed_to_zc
 from networks.errors import UserError
-from networks.file_io import read_arrays
 from viz.core.synthesis import run_synthesis
 
-__all__ = ['compute_ws', 'generate_batch', 'read_array', 'load_latent', 'latent_file_key', 'as_ws', 'class_vector',
-           'load_noise_maps']
-
-MAX_LATENT_FILE = 64 << 20  # bytes; a w+ of the largest networks is ~40 KB, so anything near this is not a latent
-MAX_LATENT_ARRAYS = 64 << 20  # bytes of its arrays uncompressed (StyleGAN2 noise maps at 1024 px are ~11 MB)
-
-
-def class_vector(c_dim: int, class_idx: int | None) -> np.ndarray | None:
-    """One-hot float32 [c_dim] for ``class_idx``, or None (each seed draws its own class, as NVlabs' visualizer)."""
-    if class_idx is None or c_dim == 0:
-        return None
-    if not 0 <= int(class_idx) < c_dim:
-        raise UserError(f'class {class_idx} out of range: the network has {c_dim} classes (0..{c_dim - 1})')
-    c = np.zeros(c_dim, dtype=np.float32)
-    c[int(class_idx)] = 1
-    return c
-
-
-def read_array(path: str, what: str, keys: tuple[str, ...], max_bytes: int = MAX_LATENT_FILE) -> np.ndarray:
-    """The array of a .npy file, or of a .npz file (the first of ``keys`` it has, else its only array), as
-    numbers; never unpickles. A file that cannot be read as .npy / .npz within the caps is a
-    :class:`~networks.file_io.FileReadError`, anything else a :class:`UserError` naming ``what`` the file was
-    meant to be."""
-    if not os.path.exists(path):
-        raise UserError(f'{what} {path!r} does not exist')
-    data = read_arrays(path, max_bytes=max_bytes, max_array_bytes=max(max_bytes, MAX_LATENT_ARRAYS), what=what)
-    if isinstance(data, np.ndarray):
-        array = data
-    else:
-        found = [k for k in keys if k in data]
-        if not found and len(data) != 1:
-            names = ', '.join(data)
-            raise UserError(f'{what} {path!r} has no "{keys[0]}" array (keys: {names[:200] or "none"})')
-        array = data[found[0] if found else next(iter(data))]
-    if array.dtype.kind not in 'fiu':
-        raise UserError(f'{what} {path!r}: must be numbers, got dtype {array.dtype}')
-    return array
+__all__ = ['compute_ws', 'generate_batch', 'latent_file_key', 'as_ws']
 
 
 def latent_file_key(path: str) -> tuple[str, int] | str:
@@ -63,29 +26,6 @@ def latent_file_key(path: str) -> tuple[str, int] | str:
     if path and os.path.exists(path):
         return path, os.stat(path).st_mtime_ns
     return path
-
-
-def load_latent(path: str) -> np.ndarray:
-    """float32 w / w+ from a projected_w.npz (key ``w``, NVlabs' name) or a .npy file; never unpickles.
-
-    StyleGAN2 noise maps stored beside ``w`` are not part of the latent: :func:`load_noise_maps` reads them.
-    """
-    return read_array(path, 'latent file', ('w',)).astype(np.float32)
-
-
-def load_noise_maps(path: str) -> dict[str, torch.Tensor]:
-    """The StyleGAN2 noise maps a projection saved beside ``w`` (arrays ``noise/<buffer name>`` of a
-    projected_w.npz) as float32 tensors; none for a .npy or an .npz without them. Never unpickles;
-    :class:`UserError` for maps that are not finite 2-D numbers."""
-    data = read_arrays(path, max_bytes=MAX_LATENT_FILE, max_array_bytes=MAX_LATENT_ARRAYS, what='latent file')
-    if isinstance(data, np.ndarray):
-        return {}
-    maps = {k[len('noise/'):]: array for k, array in data.items() if k.startswith('noise/')}
-    for name, array in maps.items():
-        if array.dtype.kind not in 'fiu' or array.ndim != 2 or not np.isfinite(array).all():
-            raise UserError(f'latent file {path!r}: noise map {name} must be finite 2-D numbers, got '
-                            f'{array.dtype} {list(array.shape)}')
-    return {name: torch.from_numpy(array.astype(np.float32)) for name, array in maps.items()}
 
 
 def as_ws(G: torch.nn.Module, latent: np.ndarray | tuple[float, ...],
@@ -122,7 +62,8 @@ def compute_ws(G: torch.nn.Module, w0_seeds, stylemix_seed: int, stylemix_idx, p
     """ws [1, num_ws, w_dim]: weighted blend of the seeds' w (relative to w_avg), or the explicit ``latent``
     (see :func:`as_ws`), plus style mixing. ``class_idx`` fixes the class of conditional networks; None draws
     it from each seed."""
-    fixed_c = class_vector(int(G.c_dim), class_idx)
+    c_dim = class_count(G)
+    fixed_c = one_hot(c_dim, class_idx) if class_idx is not None and c_dim else None
     idx = [i for i in stylemix_idx if 0 <= i < G.num_ws]
     seeds = [] if latent is not None else [int(s) for s, _w in w0_seeds] or [0]
     all_seeds = list(dict.fromkeys(seeds + ([int(stylemix_seed)] if idx else [])))

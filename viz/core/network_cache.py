@@ -95,7 +95,7 @@ def load(pkl: str, dev: torch.device) -> LoadedNetwork:
 
         card = card_of_pickle(pkl)
         if card is not None:  # a shipped default network: named by its card, loaded with its size check
-            G = pretrained.load_generator(card, device=dev)
+            G = pretrained.load_card_generator(card, device=dev)
             name, untrained, default_key = pretrained.card_label(card), False, card['key']
         else:
             G = load_generator(pkl, device=dev)

@@ -7,12 +7,12 @@ expensive analyses by (parts of) it, and a session file is its JSON form (`args_
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from analysis.directions import LAYER_PRESETS, LAYER_SPEC, layer_range  # noqa: F401 - re-exported for sessions
 from networks.errors import UserError, printable
 
 DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
@@ -40,7 +40,7 @@ class RenderArgs:
     latent: tuple[float, ...] = ()
     latent_file: str = ''
     class_idx: int | None = None  # conditional networks: None = each seed draws its class (NVlabs' visualizer)
-    # Latent directions (viz.analysis.directions): (source 'pca' or a .npy/.npz path, index, strength, layers
+    # Latent directions (analysis.directions): (source 'pca' or a .npy/.npz path, index, strength, layers
     # 'all' | 'coarse' | 'middle' | 'fine' | 'A-B').
     directions: tuple[tuple[str, int, float, str], ...] = ()
 
@@ -73,7 +73,7 @@ class RenderArgs:
     spectrum_seeds: int = 0  # average 2-D power spectrum over this many seeds
     spectrum_dataset: str = ''  # optional dataset folder / zip to compare with
     spectrum_layer: bool = False  # of the selected layer instead of the output
-    spectrum_definition: str = 'nvlabs'  # NVlabs' avg_spectra (uint8 output) | 'whitened' (viz.analysis.spectra)
+    spectrum_definition: str = 'nvlabs'  # NVlabs' avg_spectra (uint8 output) | 'whitened' (analysis.spectra)
     spectrum_noise_mode: str | None = None  # StyleGAN2: 'random' | 'const'; None: the definition's (nvlabs: random)
     eq_readout: bool = False
     eq_transforms: int = 4
@@ -81,29 +81,6 @@ class RenderArgs:
     sticking_radius: float = 0.5
     sticking_num: int = 8
     sticking_frames: int = 32
-
-
-LAYER_PRESETS = ('all', 'coarse', 'middle', 'fine')
-LAYER_SPEC = re.compile(r'(all|coarse|middle|fine|(\d{1,4})-(\d{1,4}))')
-
-
-def layer_range(spec: str, num_ws: int) -> tuple[int, int]:
-    """[start, stop) of the ws a direction moves: a preset or 'A-B' (inclusive, clipped to the network).
-
-    The presets split the ws as GANSpace does for 18 of them (coarse 0-3, middle 4-7, fine 8-17), scaled to
-    ``num_ws``: coarse layers set pose and shape, fine ones colour and texture.
-    """
-    match = LAYER_SPEC.fullmatch(spec)
-    if match is None:
-        raise UserError(f'layers {spec!r}: expected all, coarse, middle, fine or A-B (e.g. 0-3)')
-    coarse_end, middle_end = round(num_ws * 4 / 18), round(num_ws * 8 / 18)
-    if match.group(2) is not None:
-        first, last = int(match.group(2)), int(match.group(3))
-        if first > last:
-            raise UserError(f'layers {spec!r}: the first layer is after the last')
-        return min(first, num_ws), min(last + 1, num_ws)
-    return {'all': (0, num_ws), 'coarse': (0, coarse_end), 'middle': (coarse_end, middle_end),
-            'fine': (middle_end, num_ws)}[spec]
 
 
 @dataclass(frozen=True)
@@ -123,7 +100,7 @@ class RenderResult:
     layers: tuple[LayerInfo, ...] = ()
     stats: dict[str, float] | None = None  # mean / std / max of the shown tensor
     spectrum: dict[str, Any] | None = None  # db (absolute dB heatmap), image, colorbar, freqs/deg0, freqs45/deg45,
-    # definition, label, [dataset_*]: see viz.core.analyses.spectrum_analysis
+    # definition, label, [dataset_*]: see viz.core.analysis_cache.spectrum_analysis
     eq: dict[str, float] | None = None  # eqt_int, eqt_frac, eqr in dB
     latent: np.ndarray | None = None  # the shown w+ [num_ws, w_dim] before truncation and directions (keyframes)
     ws: np.ndarray | None = None  # the w+ [num_ws, w_dim] synthesised: truncated, directions applied (saved edits)

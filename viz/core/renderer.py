@@ -22,16 +22,18 @@ import time
 import numpy as np
 import torch
 
+from analysis.directions import DirectionResolver
+from analysis.latent_files import load_latent, load_noise_maps
+from networks.conventions import to_uint8_rgb
 from networks.errors import UserError
+from networks.stylegan2 import noise_buffers
 from networks.stylegan3 import input_transform
 from ops.resample import linear_transform
-from viz.analysis.directions import DirectionResolver
-from viz.core.analyses import AnalysisCache, AnalysisControl
-from viz.core.images import to_uint8_rgb
-from viz.core.latents import compute_ws, latent_file_key, load_latent, load_noise_maps
+from viz.core.analysis_cache import AnalysisCache, AnalysisControl
+from viz.core.latents import compute_ws, latent_file_key
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text
-from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, noise_buffers, run_synthesis
+from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, run_synthesis
 from viz.core.views import fft_view, untransform_image, with_colorbar
 
 __all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'DISPLAY_FIELDS', 'synthesis_key',

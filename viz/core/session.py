@@ -16,6 +16,7 @@ import math
 import os
 import re
 
+from networks.conventions import MAX_SEED
 from networks.errors import UserError
 from networks.file_io import read_json
 from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
@@ -24,7 +25,6 @@ __all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'check_changes', 'MAX_SE
            'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session', 'load_keyframes', 'validate_session']
 
 SESSION_VERSION = 1
-MAX_SEED = 2**32 - 1          # numpy's RandomState range, which turns seeds into latents
 MAX_SPECTRUM_SEEDS = 10_000   # about 20 minutes for the default network on 2 CPU cores; NVlabs' figures use 50k
 MAX_LIST = 1024               # w0_seeds / stylemix_idx entries
 MAX_SESSION_BYTES = 32 << 20  # a session with 50 keyframes of a 16 x 512 w+ is about 10 MB
@@ -54,7 +54,7 @@ class SessionError(UserError, ValueError):
 
 def save_session(path: str, args: RenderArgs, views: list[str] | None = None,
                  keyframes: list[dict] | None = None) -> None:
-    """Write args (and the headless views, and keyframes as ``viz.analysis.keyframes.keyframe_to_dict`` gives
+    """Write args (and the headless views, and keyframes as ``viz.core.keyframes.keyframe_to_dict`` gives
     them) to `path` atomically (a temporary file, then a rename)."""
     data = dict(version=SESSION_VERSION, args=args_to_dict(args))
     if views:

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 import torch
 
 from networks.errors import UserError
+from networks.stylegan2 import noise_buffers
 from viz.core.render_types import LayerInfo
 
-__all__ = ['OUTPUT_LAYER', 'run_synthesis', 'list_layers', 'noise_buffers', 'given_noise']
+__all__ = ['OUTPUT_LAYER', 'run_synthesis', 'list_layers', 'given_noise']
 
 OUTPUT_LAYER = 'output'  # NVlabs' name of the synthesis output in the layer list
 
@@ -48,11 +49,6 @@ def run_synthesis(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = 'const
         if handle is not None:
             handle.remove()
     return out
-
-
-def noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The StyleGAN2 ``noise_const`` buffers of ``G.synthesis`` by name (none in StyleGAN3)."""
-    return {name: buf for name, buf in G.synthesis.named_buffers() if name.endswith('noise_const')}
 
 
 @contextmanager

@@ -6,15 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ops.resample import untransform, user_transform
+from ops.resample import untransform
 
-__all__ = ['make_transform', 'colormap', 'colorbar_image', 'with_colorbar', 'fft_view', 'untransform_image', 'warm_up']
-
-
-def make_transform(translate_x: float, translate_y: float, angle_deg: float,
-                   linear: np.ndarray | None = None) -> np.ndarray:
-    """3x3 user transform (`linear`, rotation by `angle_deg`, then translation in image widths), NVlabs convention."""
-    return user_transform((translate_x, translate_y), angle_deg, linear)
+__all__ = ['colormap', 'colorbar_image', 'with_colorbar', 'fft_view', 'untransform_image', 'warm_up']
 
 
 _CMAP_CACHE: dict[str, np.ndarray] = {}

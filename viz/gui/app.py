@@ -22,8 +22,8 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.gl_texture import TextureCache
 from gui_utils.window import GlfwImguiWindow
+from networks.image_write import save_png
 from viz.core.async_renderer import AsyncRenderer
-from viz.core.images import save_png
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.core.renderer import same_synthesis_and_analyses
 from viz.core.session import check_changes

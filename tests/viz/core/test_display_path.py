@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 
-from tests.viz.core.test_analyses import SynthesisCounter
+from tests.viz.core.test_analysis_cache import SynthesisCounter
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.renderer import DISPLAY_FIELDS, VIEW_ONLY_FIELDS, Renderer, same_synthesis_and_analyses
 
@@ -25,7 +25,7 @@ def _wait(predicate, timeout: float = 60.0) -> None:
 
 
 def test_display_fields_are_view_only_and_no_analysis_reads_them(sg3):
-    from viz.core.analyses import analysis_keys
+    from viz.core.analysis_cache import analysis_keys
 
     assert DISPLAY_FIELDS <= VIEW_ONLY_FIELDS
     full = dataclasses.replace(sg3, spectrum_seeds=4, eq_readout=True, sticking=True)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import networks
+from networks.conventions import to_uint8_rgb
 from tests.tiny_networks import tiny_generator
-from viz.core.images import to_uint8_rgb
 from viz.core.render_types import RenderArgs, layer_range
 from viz.core.session import SessionError, load_session, save_session
 

@@ -41,7 +41,7 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
     spectrum_png = np.asarray(PIL.Image.open(out / 'spectrum.png').convert('RGB'))
     bare = 32 * 4  # the 32 px network's spectrum, zero-padded 4x: the bare heatmap is 128 bins wide
     assert spectrum_png.shape[1] > bare * 2  # axes and a colour bar around it
-    assert colour_bar_span(spectrum_png, _turbo_lut()) > 200  # a colour bar shows (nearly) the whole map
+    assert colour_bar_span(spectrum_png, _lut('Blues')) > 150  # a colour bar shows (nearly) the whole map
     info = json.loads((out / 'render_info.json').read_text())
     assert info['errors'] == [] and info['network']['resolution'] == 32
 
@@ -93,10 +93,10 @@ def test_no_display_falls_back_to_headless(tmp_path):
         assert img.shape == (128, 128, 3)
 
 
-def _turbo_lut() -> np.ndarray:
+def _lut(name: str) -> np.ndarray:
     import matplotlib
 
-    return (matplotlib.colormaps['turbo'](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
+    return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
 
 
 def colour_bar_span(png: np.ndarray, lut: np.ndarray) -> int:
@@ -119,18 +119,24 @@ def colour_bar_span(png: np.ndarray, lut: np.ndarray) -> int:
     return best
 
 
-def test_heatmap_figure_axes_and_colour_bar():
-    from viz.core.plots import heatmap_figure
+def _view(size: int = 17, cycles: float = 8.0) -> dict:
+    """A view as analysis.spectra.spectrum_view gives one: hmap (absolute dB) over freqs, and the two slices."""
+    freqs = np.linspace(-cycles, cycles, size)
+    hmap = -5.0 * np.hypot(*np.meshgrid(freqs, freqs))
+    f45 = np.linspace(0, cycles * np.sqrt(2), size // 2 + 1)
+    return dict(hmap=hmap, freqs=freqs, freqs0=freqs[size // 2:], deg0=hmap[size // 2, size // 2:],
+                freqs45=f45, deg45=-5.0 * f45)
 
-    db = np.full((128, 128), -50.0)
-    db[64, 64] = 10.0
-    fig = heatmap_figure(db, cycles_per_bin=0.25, title='t')
+
+def test_heatmap_figure_axes_and_colour_bar():
+    from analysis.spectrum_plots import heatmap_figure
+
+    fig = heatmap_figure(_view(), title='t')
     try:
         ax, bar = fig.axes
         assert 'cycles / image' in ax.get_xlabel() and 'cycles / image' in ax.get_ylabel()
-        # 128 bins of 1/4 cycle: DC in the middle, -16 .. +15.75 cycles per image (bin centres)
-        assert ax.get_xlim() == pytest.approx((-16.125, 15.875))
-        assert ax.images[0].get_clim() == (10.0 - 80.0, 10.0)
+        assert ax.get_xlim() == pytest.approx((-8, 8)) and ax.get_title() == 't'
+        np.testing.assert_array_equal(ax.collections[0].levels, np.arange(-40, 21, 5))  # NVlabs: every 5 dB
         assert 'dB' in bar.get_ylabel()
     finally:
         import matplotlib.pyplot as plt
@@ -139,11 +145,10 @@ def test_heatmap_figure_axes_and_colour_bar():
 
 
 def test_slices_title_is_not_cut_off(tmp_path):
-    from viz.core.plots import plot_slices_db
+    from analysis.spectrum_plots import plot_slices
 
-    freqs = np.linspace(0, 16, 64)
     title = '/a/very/long/path/to/some/network-snapshot-' + 'x' * 200 + '.pkl (StyleGAN3 1024px), 16 seeds'
-    path = plot_slices_db([('network', freqs, -freqs, -2 * freqs)], str(tmp_path / 's.png'), title)
+    path = plot_slices([('network', _view())], 'NVlabs definition', str(tmp_path / 's.png'), title)
     png = np.asarray(PIL.Image.open(path).convert('L')).astype(int)
     border = np.concatenate([png[:3].ravel(), png[-3:].ravel(), png[:, :3].ravel(), png[:, -3:].ravel()])
     assert (border > 245).all(), 'something is drawn across the edge of the figure'
@@ -164,7 +169,7 @@ def test_untrained_is_said_once():
 
 
 def test_layer_tiles_carry_their_names():
-    from viz.core.images import named_tile_grid
+    from viz.core.tiles import named_tile_grid
 
     rng = np.random.default_rng(0)
     tiles = [rng.integers(0, 255, (40, 50, 3), dtype=np.uint8) for _ in range(5)]
@@ -186,48 +191,75 @@ def test_layer_tiles_carry_their_names():
     assert not grid[56 + 40:, 100:].any()  # the empty sixth cell stays black
 
 
-def test_slices_45_degrees_run_on_their_own_frequencies(tmp_path, monkeypatch):
+def test_slices_45_degrees_run_on_their_own_frequencies():
     """The 45-degree slice goes to the corner (sqrt(2) N / 2): drawn on the 0-degree axis it would be squeezed."""
-    import matplotlib.figure
+    import matplotlib.pyplot as plt
 
-    from viz.core import plots
+    from analysis.spectrum_plots import slices_figure
 
-    saved = []
-    monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig) or path)
-    f0, f45 = np.linspace(0, 16, 17), np.linspace(0, 16 * np.sqrt(2), 17)
-    plots.plot_slices_db([('network', f0, -f0, f45, -2 * f45)], str(tmp_path / 's.png'))
-    fig = saved[0]
-    assert isinstance(fig, matplotlib.figure.Figure)
-    ax0, ax45 = fig.axes[:2]
-    assert ax0.lines[0].get_xdata().max() == pytest.approx(16)
-    assert ax45.lines[0].get_xdata().max() == pytest.approx(16 * np.sqrt(2))
-    np.testing.assert_allclose(ax45.lines[0].get_ydata(), -2 * f45)
-
-
-def test_headless_heatmap_uses_absolute_db_limits():
-    from viz.core.analyses import SPECTRUM_RANGE_DB
-    from viz.core.plots import heatmap_figure
-
-    fig = heatmap_figure(np.full((9, 9), 3.0), cycles_per_bin=1.0, limits_db=SPECTRUM_RANGE_DB)
+    view = _view()
+    fig = slices_figure([('network', view)], 'label')
     try:
-        assert fig.axes[0].images[0].get_clim() == SPECTRUM_RANGE_DB
+        ax0, ax45 = fig.axes[:2]
+        assert ax0.lines[0].get_xdata().max() == pytest.approx(8)
+        assert ax45.lines[0].get_xdata().max() == pytest.approx(8 * np.sqrt(2))
+        np.testing.assert_allclose(ax45.lines[0].get_ydata(), view['deg45'])
+    finally:
+        plt.close(fig)
+
+
+def test_headless_spectrum_draws_what_the_command_line_draws(pkl_dir, tmp_path, monkeypatch):
+    """One plot stack: the headless spectrum view and `tools.avg_spectra heatmap / slices` on the same network and
+    seeds draw the same contours and the same curves (only the titles differ)."""
+    from analysis import spectrum_plots
+    from tools import avg_spectra
+    from viz.core import headless
+
+    figures = []
+    monkeypatch.setattr(spectrum_plots, '_save', lambda fig, path: figures.append(fig) or path)
+    pkl = str(pkl_dir / 'tiny_sg3.pkl')
+    written, errors = headless.render_views(RenderArgs(pkl=pkl, spectrum_seeds=3), ['spectrum'], str(tmp_path),
+                                            say=lambda _text: None)
+    assert errors == [] and len(written) == 3
+    npz = str(tmp_path / 'spec.npz')
+    assert avg_spectra.main(['calc', '--source', pkl, '--num', '3', '--batch', '1', '--dest', npz]) == 0
+    assert avg_spectra.main(['heatmap', npz, '--png', str(tmp_path / 'h.png')]) == 0
+    assert avg_spectra.main(['slices', npz, '--png', str(tmp_path / 's.png')]) == 0
+    (gui_heat, gui_slices, cli_heat, cli_slices) = figures
+    try:
+        for gui, cli in ((gui_heat, cli_heat), (gui_slices, cli_slices)):
+            assert len(gui.axes) == len(cli.axes) == 2
+            for ga, ca in zip(gui.axes, cli.axes):
+                assert [a.get_xlabel() for a in (ga, ca)] == [ca.get_xlabel()] * 2
+                assert len(ga.lines) == len(ca.lines) and len(ga.collections) == len(ca.collections)
+                for gl, cl in zip(ga.lines, ca.lines):
+                    np.testing.assert_array_equal(gl.get_xydata(), cl.get_xydata())
+                for gc, cc in zip(ga.collections, ca.collections):
+                    np.testing.assert_array_equal(getattr(gc, 'levels', None), getattr(cc, 'levels', None))
+                    for gp, cp in zip(gc.get_paths(), cc.get_paths()):
+                        np.testing.assert_array_equal(gp.vertices, cp.vertices)
+        assert len(gui_slices.axes[0].lines) == 1 and len(gui_heat.axes[0].collections) == 2
     finally:
         import matplotlib.pyplot as plt
 
-        plt.close(fig)
+        for fig in figures:
+            plt.close(fig)
 
 
 def test_headless_spectrum_titles_name_the_definition_and_noise(pkl_dir, tmp_path, monkeypatch):
     from viz.core import headless
 
     titles = []
-    monkeypatch.setattr(headless, 'plot_heatmap_db', lambda db, cpb, path, title, **kw: titles.append(title) or path)
-    monkeypatch.setattr(headless, 'plot_slices_db', lambda curves, path, title: titles.append(title) or path)
+    from analysis import spectrum_plots
+
+    monkeypatch.setattr(spectrum_plots, 'plot_heatmap', lambda view, path, title, *a: titles.append(title) or path)
+    monkeypatch.setattr(spectrum_plots, 'plot_slices', lambda curves, label, path, title: titles.append(title) or path)
     for name, definition in (('tiny_sg2.pkl', 'nvlabs'), ('tiny_sg3.pkl', 'whitened')):
         args = RenderArgs(pkl=str(pkl_dir / name), spectrum_seeds=2, spectrum_definition=definition)
         written, errors = headless.render_views(args, ['spectrum'], str(tmp_path / name), say=lambda _text: None)
         assert errors == [] and len(written) == 3
     assert len(titles) == 4
+    titles = [t.replace('\n', ' ') for t in titles]  # the heatmap's title is wrapped to its width
     for title in titles[:2]:  # StyleGAN2: NVlabs' definition and its fresh noise
         assert title.endswith(', 2 seeds, NVlabs definition, fresh noise per image'), title
     for title in titles[2:]:  # StyleGAN3: no noise inputs to name

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from networks.errors import UserError
-from viz.core.images import save_png
+from networks.image_write import save_png
 from viz.core.render_types import RenderArgs
 from viz.core.renderer import Renderer
 
@@ -70,7 +70,8 @@ def test_noise_maps_of_another_network_are_refused(projected, tmp_path):
 
 def test_given_noise_restores_the_buffers_after_an_error(pkl_dir):
     from networks import load_network_pkl
-    from viz.core.synthesis import given_noise, noise_buffers
+    from networks.stylegan2 import noise_buffers
+    from viz.core.synthesis import given_noise
 
     G = load_network_pkl(str(pkl_dir / 'tiny_sg2.pkl'))['G_ema']
     before = {k: v.clone() for k, v in noise_buffers(G).items()}

@@ -17,7 +17,7 @@ from networks.errors import UserError
 from networks.file_io import FileReadError
 from tests.hostile_json import mutate_json, run_limited
 from tests.networks.hostile_images import measure
-from viz.analysis.keyframes import Keyframe, keyframe_from_dict, keyframe_to_dict
+from viz.core.keyframes import Keyframe, keyframe_from_dict, keyframe_to_dict
 from viz.core.render_types import RenderArgs
 from viz.core.session import (
     LIMITS,

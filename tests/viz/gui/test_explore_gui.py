@@ -48,7 +48,7 @@ def test_direction_slider_moves_the_image_and_reset_restores_it(app):
 
 
 def test_projection_panel_runs_to_completion(app, tmp_path):
-    from viz.core.images import save_png
+    from networks.image_write import save_png
     from viz.core.render_types import RenderArgs
     from viz.core.renderer import Renderer
 

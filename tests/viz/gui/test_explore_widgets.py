@@ -114,8 +114,8 @@ def test_keyframes_widget_add_reorder_delete_play(pkl_dir, tmp_path):
 def test_keyframe_export_job_writes_the_loop(pkl_dir, tmp_path):
     import PIL.Image
 
-    from viz.analysis.jobs import keyframe_export_job
-    from viz.analysis.keyframes import keyframe_of
+    from viz.core.jobs import keyframe_export_job
+    from viz.core.keyframes import keyframe_of
     from viz.core.renderer import Renderer
 
     renderer = Renderer()
@@ -128,9 +128,9 @@ def test_keyframe_export_job_writes_the_loop(pkl_dir, tmp_path):
 
 
 def test_projection_job_runs_stops_and_reports(pkl_dir, tmp_path):
-    from viz.analysis.jobs import projection_job
-    from viz.core.images import save_png
-    from viz.core.latents import load_latent
+    from analysis.latent_files import load_latent
+    from networks.image_write import save_png
+    from viz.core.jobs import projection_job
     from viz.core.renderer import Renderer
 
     pkl = str(pkl_dir / 'tiny_sg3.pkl')
@@ -270,10 +270,10 @@ def test_keyframe_playback_is_not_taken_for_a_seed_change():
 
 def test_projection_job_uses_the_pickles_d_only_when_asked_and_present(pkl_dir, tmp_path):
     import networks
+    from analysis.projection import ProjectionError, load_discriminator
+    from networks.image_write import save_png
     from networks.stylegan2 import Discriminator
-    from viz.analysis.jobs import projection_job
-    from viz.analysis.projection import ProjectionError, load_discriminator
-    from viz.core.images import save_png
+    from viz.core.jobs import projection_job
     from viz.core.renderer import Renderer
 
     plain = str(pkl_dir / 'tiny_sg3.pkl')

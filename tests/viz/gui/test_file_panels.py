@@ -13,7 +13,7 @@ import pytest
 
 from networks.file_io import FileReadError
 from tests.networks.hostile_images import measure
-from viz.analysis.keyframes import Keyframe, keyframe_to_dict
+from viz.core.keyframes import Keyframe, keyframe_to_dict
 from viz.core.render_types import RenderArgs
 from viz.core.session import save_session
 

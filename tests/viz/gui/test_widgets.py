@@ -10,8 +10,8 @@ import types
 import numpy as np
 
 from viz.core.capture import next_path, view_image
-from viz.core.images import side_by_side
 from viz.core.render_types import RenderArgs, RenderResult
+from viz.core.tiles import side_by_side
 
 
 def _fake_viz():

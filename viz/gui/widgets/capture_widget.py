@@ -15,8 +15,8 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from networks.errors import UserError
+from networks.image_write import save_png
 from viz.core.capture import next_path, view_image
-from viz.core.images import save_png
 from viz.core.recorder import Recording
 from viz.core.video_writer import MAX_GIF_FPS
 

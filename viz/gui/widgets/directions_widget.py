@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
+from analysis.directions import save_edit
 from gui_utils import imgui_utils
-from viz.analysis.directions import save_edit
 from viz.core.capture import next_path
 from viz.core.render_types import LAYER_PRESETS
 

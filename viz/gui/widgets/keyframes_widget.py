@@ -1,5 +1,5 @@
 """Keyframes: add the current state, reorder, delete, play the loop (cubic or slerp), export it as a video, and
-keep it in a session file. Playback sets the render arguments of each frame (`viz.analysis.keyframes.state_at`);
+keep it in a session file. Playback sets the render arguments of each frame (`viz.core.keyframes.state_at`);
 export renders in a background job with a renderer of its own."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from networks.errors import UserError
-from viz.analysis.jobs import Job, keyframe_export_job
-from viz.analysis.keyframes import NUMBERS, Keyframe, keyframe_from_dict, keyframe_of, keyframe_to_dict, state_at
 from viz.core.capture import next_path
+from viz.core.jobs import Job, keyframe_export_job
+from viz.core.keyframes import NUMBERS, Keyframe, keyframe_from_dict, keyframe_of, keyframe_to_dict, state_at
 from viz.core.session import load_keyframes, save_session
 
 KINDS = ('cubic', 'slerp')

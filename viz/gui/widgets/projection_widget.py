@@ -1,7 +1,7 @@
 """Project an image into W / W+: target path, steps, space, the D-feature loss; live reconstruction, progress bar,
 stop button.
 
-The work runs in a :class:`viz.analysis.jobs.Job` (its own thread and its own copy of the network); this widget
+The work runs in a :class:`viz.core.jobs.Job` (its own thread and its own copy of the network); this widget
 only starts it, draws what it publishes and, when it ends, makes the written projected_w.npz the current latent.
 """
 
@@ -13,8 +13,8 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from networks.errors import UserError
-from viz.analysis.jobs import Job, projection_job
 from viz.core.capture import next_path
+from viz.core.jobs import Job, projection_job
 
 SPACES = ('w', 'w+')
 

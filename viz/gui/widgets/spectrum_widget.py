@@ -1,7 +1,7 @@
 """Average 2-D power spectrum panel: NVlabs' absolute-dB heatmap with a colour bar, and slices to the Nyquist edge
 (0 degrees) and the corner (45 degrees), for the output or a layer; optional dataset comparison.
 
-NVlabs' definition (`viz.analysis.spectra`) is the default; the whitened variant is a labelled option. Also
+NVlabs' definition (`analysis.spectra`) is the default; the whitened variant is a labelled option. Also
 the shared progress / cancel / error line of the analyses (`analysis_status`).
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui, implot
 
+from analysis.spectra import DEFINITIONS
 from gui_utils import imgui_utils
-from viz.analysis.spectra import DEFINITIONS
-from viz.core.analyses import analysis_keys
+from viz.core.analysis_cache import analysis_keys
 
 RED = (1.0, 0.35, 0.3)
 DEFINITION_NAMES = tuple(DEFINITIONS)  # 'nvlabs', 'whitened'

@@ -32,7 +32,7 @@ class StickingWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.radius = imgui.slider_float('##strad', self.radius, 0.05, 2.0, format='r %.2f')
-            imgui_utils.tooltip('Radius of the z neighbourhood the average is taken over')
+            imgui_utils.tooltip('Radius of the z neighbourhood the average is taken over (also sets the walk length)')
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.num = imgui.slider_int('##stnum', self.num, 2, 64, format='%d imgs')
@@ -40,7 +40,8 @@ class StickingWidget:
             imgui.same_line()
             with imgui_utils.item_width(viz.font_size * 5):
                 _, self.frames = imgui.slider_int('##stfr', self.frames, 4, 256, format='%d frames')
-            imgui_utils.tooltip('Frames of the walk in W to the next seed; their middle columns form the streak')
+            imgui_utils.tooltip('Frames of a short walk from the seed, z to z + 4 radius z(seed + 1) (as python -m '
+                                'tools.sticking); their middle columns form the streak')
         viz.set_args(sticking=bool(self.enabled), sticking_radius=float(self.radius), sticking_num=int(self.num),
                      sticking_frames=int(self.frames))
 

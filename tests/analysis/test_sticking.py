@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from analysis.sticking import neighbourhood_average, slice_streak, sticking_figure
 from networks.conventions import seed_latent
 from tests.tiny_networks import tiny_generator
-from viz.analysis.sticking import neighbourhood_average, slice_streak, sticking_figure
 
 
 @pytest.fixture(scope='module')

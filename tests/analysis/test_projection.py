@@ -1,4 +1,4 @@
-"""viz.analysis.projection: recovering a known latent, the saved result, StyleGAN2 noise maps, target loading."""
+"""analysis.projection: recovering a known latent, the saved result, StyleGAN2 noise maps, target loading."""
 
 import math
 import os
@@ -8,6 +8,17 @@ import PIL.Image
 import pytest
 import torch
 
+from analysis.projection import (
+    ProjectionError,
+    load_projection,
+    load_target,
+    noise_maps,
+    noise_regulariser,
+    project,
+    psnr,
+    render_projection,
+    save_projection,
+)
 from networks.stylegan2 import Generator as G2
 from networks.stylegan3 import Generator as G3
 from tests.networks.hostile_images import (
@@ -18,17 +29,6 @@ from tests.networks.hostile_images import (
     marker_program,
     measure,
     png_claiming,
-)
-from viz.analysis.projection import (
-    ProjectionError,
-    load_projection,
-    load_target,
-    noise_maps,
-    noise_regulariser,
-    project,
-    psnr,
-    render_projection,
-    save_projection,
 )
 
 # Small enough for 2 loaded cores (about 0.1 s per step), yet every layer kind of the full networks.

@@ -14,7 +14,7 @@ axes are meaningful edits without any labels. Here:
 
 An edit is a tuple ``(source, index, strength, layers)``: source ``'pca'`` (strength in standard deviations of
 W along that axis) or a file path (strength times the file's vector), layers as in
-:func:`viz.core.render_types.layer_range`.
+:func:`layer_range`.
 """
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from analysis.latent_files import read_array
 from networks.atomic_io import atomic_write
+from networks.conventions import class_count, random_class_labels
 from networks.errors import UserError
 from networks.file_io import read_npz
-from viz.core.latents import read_array
-from viz.core.render_types import layer_range
 
 __all__ = ['DEFAULT_PCA_SAMPLES', 'PCA_COMPONENTS', 'PCA', 'Edit', 'principal_directions', 'sample_w', 'weights_hash',
            'default_cache_dir', 'network_pca', 'load_direction_file', 'parse_direction', 'DirectionResolver',
-           'apply_directions', 'save_edit']
+           'apply_directions', 'save_edit', 'LAYER_PRESETS', 'LAYER_SPEC', 'layer_range']
 
 DEFAULT_PCA_SAMPLES = 10_000   # GANSpace uses 1e6 for its figures; 1e4 fixes the top axes well (about 1 s on a CPU)
 PCA_COMPONENTS = 64            # axes kept in the cache (sliders show the top few)
@@ -46,6 +47,29 @@ MAX_PCA_CACHE = 64 << 20       # bytes; 64 axes of a 512-wide w are 130 KB
 APP_NAME = 'aliasfree-workbench'
 
 Edit = tuple[str, int, float, str]  # (source 'pca' or a file, index, strength, layers)
+
+
+LAYER_PRESETS = ('all', 'coarse', 'middle', 'fine')
+LAYER_SPEC = re.compile(r'(all|coarse|middle|fine|(\d{1,4})-(\d{1,4}))')
+
+
+def layer_range(spec: str, num_ws: int) -> tuple[int, int]:
+    """[start, stop) of the ws a direction moves: a preset or 'A-B' (inclusive, clipped to the network).
+
+    The presets split the ws as GANSpace does for 18 of them (coarse 0-3, middle 4-7, fine 8-17), scaled to
+    ``num_ws``: coarse layers set pose and shape, fine ones colour and texture.
+    """
+    match = LAYER_SPEC.fullmatch(spec)
+    if match is None:
+        raise UserError(f'layers {spec!r}: expected all, coarse, middle, fine or A-B (e.g. 0-3)')
+    coarse_end, middle_end = round(num_ws * 4 / 18), round(num_ws * 8 / 18)
+    if match.group(2) is not None:
+        first, last = int(match.group(2)), int(match.group(3))
+        if first > last:
+            raise UserError(f'layers {spec!r}: the first layer is after the last')
+        return min(first, num_ws), min(last + 1, num_ws)
+    return {'all': (0, num_ws), 'coarse': (0, coarse_end), 'middle': (coarse_end, middle_end),
+            'fine': (middle_end, num_ws)}[spec]
 
 
 @dataclass(frozen=True)
@@ -80,14 +104,11 @@ def sample_w(G: torch.nn.Module, num: int, seed: int = 0, device: torch.device |
              batch: int = 1000) -> np.ndarray:
     """[num, w_dim] float32 w = mapping(z, c) for z ~ N(0, I) (and uniform random classes), untruncated."""
     gen = torch.Generator().manual_seed(int(seed))
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
     out = []
     for start in range(0, num, batch):
         n = min(batch, num - start)
         z = torch.randn([n, G.z_dim], generator=gen)
-        c = torch.zeros([n, c_dim])
-        if c_dim:
-            c[torch.arange(n), torch.randint(c_dim, [n], generator=gen)] = 1
+        c = random_class_labels(class_count(G), n, gen)
         ws = G.mapping(z.to(device), c.to(device), truncation_psi=1)
         out.append(ws[:, 0].to(torch.float32).cpu().numpy())
     return np.concatenate(out)

@@ -17,13 +17,13 @@ import numpy as np
 import scipy.interpolate
 import torch
 
-from networks.conventions import seed_latent
+from analysis.directions import DirectionResolver
+from analysis.generate import label_for
+from networks.conventions import seed_latent, to_uint8_rgb
 from networks.errors import UserError
+from networks.image_write import image_grid
 from networks.stylegan3 import input_transform, set_input_transform
 from ops import resample
-from viz.analysis.directions import DirectionResolver
-from viz.analysis.images import class_label
-from viz.core.images import to_uint8_rgb
 
 __all__ = ['slerp', 'keyframe_seeds', 'interpolation_frames', 'equivariance_frames', 'SWEEPS']
 
@@ -39,11 +39,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     wa = torch.where(safe, torch.sin((1 - t) * omega) / so.clamp_min(1e-6), torch.full_like(so, 1 - t))
     wb = torch.where(safe, torch.sin(t * omega) / so.clamp_min(1e-6), torch.full_like(so, t))
     return wa * a + wb * b
-
-
-def _grid(images: np.ndarray, grid_w: int, grid_h: int) -> np.ndarray:
-    n, h, w, c = images.shape
-    return images.reshape(grid_h, grid_w, h, w, c).transpose(0, 2, 1, 3, 4).reshape(grid_h * h, grid_w * w, c)
 
 
 def _upscale(frame: np.ndarray, scale: int) -> np.ndarray:
@@ -68,7 +63,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
                          directions=(), resolver: DirectionResolver | None = None,
                          shuffle_seed: int | None = None) -> Iterator[np.ndarray]:
     """HWC uint8 frames of a looping grid video (num_keyframes * w_frames frames); ``class_idx`` for conditional
-    networks, ``directions`` edits (viz.analysis.directions) applied to every frame's ws. The keyframes are
+    networks, ``directions`` edits (analysis.directions) applied to every frame's ws. The keyframes are
     `keyframe_seeds` (NVlabs': too few seeds for `num_keyframes` are cycled through, `shuffle_seed` shuffles
     the ones taken)."""
     grid_w, grid_h = grid
@@ -81,7 +76,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
     if num_keyframes < 2:
         raise UserError(f'need at least 2 keyframes per cell of the {grid_w}x{grid_h} grid, got {num_keyframes} '
                         f'({len(seeds)} seeds)')
-    c = class_label(G, class_idx).to(device)
+    c = label_for(G, class_idx).to(device)
     resolver = resolver or DirectionResolver()
     chosen = keyframe_seeds(seeds, cells, num_keyframes, shuffle_seed)
     zs = torch.cat([seed_latent(G, s) for s in chosen]).reshape(cells, num_keyframes, -1).to(device)
@@ -101,7 +96,7 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
             z = slerp(zs[:, k], zs[:, (k + 1) % num_keyframes], t)
             w = G.mapping(z, c.expand(cells, -1), truncation_psi=psi)
         img = G.synthesis(resolver.edit(G, w, directions), noise_mode='const')
-        yield _upscale(_grid(to_uint8_rgb(img), grid_w, grid_h), scale)
+        yield _upscale(image_grid(to_uint8_rgb(img), grid_w), scale)
 
 
 def _sweep_transform(sweep: str, phase: float, translate_max: float, rotate_max_deg: float):
@@ -133,7 +128,7 @@ def equivariance_frames(G: torch.nn.Module, seed: int = 0, sweeps: tuple[str, ..
                         class_idx: int | None = None, directions=(),
                         resolver: DirectionResolver | None = None) -> Iterator[np.ndarray]:
     """HWC uint8 frames: one row per sweep, columns output | ideal | |difference| * gain."""
-    c = class_label(G, class_idx).to(device)
+    c = label_for(G, class_idx).to(device)
     ws = G.mapping(seed_latent(G, seed).to(device), c, truncation_psi=psi)
     ws = (resolver or DirectionResolver()).edit(G, ws, directions)
     with input_transform(G) as transform:  # the original transform is back when the frames are done

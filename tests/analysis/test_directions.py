@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from analysis import directions as D
+from analysis.latent_files import load_latent
 from networks.errors import UserError
 from tests.tiny_networks import tiny_generator
-from viz.analysis import directions as D
-from viz.core.latents import load_latent
 
 
 def _synthetic_w(n: int = 4000, dim: int = 16, seed: int = 0):

@@ -37,15 +37,18 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from networks.conventions import seed_to_zc
+from analysis import spectrum_plots
+from networks.conventions import class_count, seed_to_zc
 from networks.errors import UserError
 from networks.file_io import read_npz
+from networks.stylegan2 import noise_buffers
 from ops import spectrum
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
            'network_spectrum', 'dataset_spectrum', 'save_spectrum', 'load_spectrum', 'check_comparable',
-           'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices', 'NOISE_MODES', 'DEFAULT_NOISE_MODES',
-           'resolve_noise_mode', 'has_noise', 'recorded_noise_mode', 'noise_label', 'noise_seed', 'noise_maps',
+           'definition_label', 'spectrum_view', 'plot_heatmap', 'plot_slices', 'slices_label', 'NOISE_MODES',
+           'DEFAULT_NOISE_MODES', 'resolve_noise_mode', 'has_noise', 'recorded_noise_mode', 'noise_label', 'noise_seed',
+           'noise_maps',
            'per_image_noise', 'spectrum_label', 'MAX_SPECTRUM_BYTES']
 
 # Bytes of a spectrum file and of its arrays uncompressed: a float64 spectrum of 8192^2 (1024 px at --interp 8,
@@ -87,7 +90,6 @@ def resolve_noise_mode(definition: str, noise_mode: str | None = None) -> str:
 
 
 def _noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
-    from viz.core.synthesis import noise_buffers
     return noise_buffers(G) if hasattr(G, 'synthesis') else {}
 
 
@@ -155,7 +157,7 @@ def open_source(path: str, device: str | torch.device = 'cpu', num: int | None =
 
 def _seed_latent_and_label(G: torch.nn.Module, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """NVlabs' avg_spectra draw for one seed (z, then a random class), as [1, z_dim] and [1, c_dim] tensors."""
-    z, c = seed_to_zc(seed, G.z_dim, int(getattr(G, 'c_dim', 0) or 0))
+    z, c = seed_to_zc(seed, G.z_dim, class_count(G))
     return torch.from_numpy(z[None]).float(), torch.from_numpy(c[None])
 
 
@@ -407,58 +409,27 @@ def _label(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def _savefig(fig, png_path: str) -> str:
-    import matplotlib.pyplot as plt
-    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path)
-    plt.close(fig)
-    return png_path
-
-
 def plot_heatmap(npz_path: str, png_path: str, smooth: float = 1.25, vmin: float = -40.0, vmax: float = 20.0) -> str:
-    """NVlabs' heatmap: absolute dB, filled contours every 5 dB from vmin to vmax, smoothed by `smooth` pixels."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    """NVlabs' heatmap of a spectrum file (`spectrum_plots.plot_heatmap`): absolute dB, filled contours every 5 dB
+    from vmin to vmax, smoothed by `smooth` pixels."""
     if not vmax > vmin:
         raise UserError(f'the heatmap range needs vmin < vmax, got {vmin} .. {vmax}')
-    data = load_spectrum(npz_path)
-    view = spectrum_view(data, smooth)
-    levels = np.linspace(vmin, vmax, num=int(round((vmax - vmin) / 5)) + 1, endpoint=True)
-    freqs = view['freqs']
-    fig, ax = plt.subplots(figsize=(6, 4.8), dpi=100)
-    filled = ax.contourf(freqs, freqs, view['hmap'], levels=levels, extend='both', cmap='Blues')
-    ax.contour(freqs, freqs, view['hmap'], levels=levels, linewidths=0.6, colors='midnightblue', alpha=0.3)
-    ax.set_aspect('equal')
-    ax.set_xlabel('horizontal frequency (cycles / image)')
-    ax.set_ylabel('vertical frequency (cycles / image)')
-    ax.set_title(f'{_label(npz_path)}: average power spectrum (dB, {view["label"]})', fontsize=9)
-    fig.colorbar(filled, ax=ax, label='dB')
-    fig.tight_layout()
-    return _savefig(fig, png_path)
+    view = spectrum_view(load_spectrum(npz_path), smooth)
+    title = f'{_label(npz_path)}: average power spectrum (dB, {view["label"]})'
+    return spectrum_plots.plot_heatmap(view, png_path, title, vmin, vmax)
 
 
 def plot_slices(npz_paths: list[str], png_path: str, smooth: float = 0.0) -> str:
-    """0-degree (to N/2) and 45-degree (to the corner) slices of several sources in absolute dB, side by side.
-
-    Files of different definitions, noise modes or resolutions are refused (UserError)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    """0-degree (to N/2) and 45-degree (to the corner) slices of several spectrum files in absolute dB, side by
+    side (`spectrum_plots.plot_slices`). Files of different definitions, noise modes or resolutions are refused
+    (UserError)."""
     datas = [load_spectrum(p) for p in npz_paths]
     check_comparable(datas, npz_paths)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=100, sharey=True)
-    for path, data in zip(npz_paths, datas):
-        view = spectrum_view(data, smooth)
-        axes[0].plot(view['freqs0'], view['deg0'], label=_label(path), linewidth=1)
-        axes[1].plot(view['freqs45'], view['deg45'], label=_label(path), linewidth=1)
+    return spectrum_plots.plot_slices([(_label(p), spectrum_view(d, smooth)) for p, d in zip(npz_paths, datas)],
+                                      slices_label(datas), png_path)
+
+
+def slices_label(datas: list[dict]) -> str:
+    """The definition and, where one of the sources has noise inputs, its noise mode, for comparable spectra."""
     noise = next((d['noise_mode'] for d in datas if d.get('noise_mode', 'none') != 'none'), 'none')
-    label = spectrum_label(datas[0]['definition'], noise)
-    for ax, title in zip(axes, ('0\u00b0 slice', '45\u00b0 slice (to the corner)')):
-        ax.set_title(f'{title}, {label}')
-        ax.set_xlabel('frequency (cycles / image)')
-        ax.grid(alpha=0.3)
-        ax.legend(loc='upper right')
-    axes[0].set_ylabel('power (dB)')
-    fig.tight_layout()
-    return _savefig(fig, png_path)
+    return spectrum_label(datas[0]['definition'], noise)

@@ -11,7 +11,7 @@ and resumes from there.
 Each runs with the network's input transform at identity (`networks.stylegan3.input_transform`), whatever
 the render that asked for it shows: their cache keys hold no transform.
 
-The average spectrum is `viz.analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request; a
+The average spectrum is `analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request; a
 StyleGAN2 network's noise as `RenderArgs.spectrum_noise_mode` says, by default the definition's), shown as
 NVlabs' absolute-dB heatmap with slices to the Nyquist edge (0 degrees) and the corner (45 degrees).
 """
@@ -28,11 +28,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from networks.conventions import seed_to_zc
+from analysis import spectra
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
-from viz.analysis import spectra
-from viz.core.images import to_uint8_rgb
 from viz.core.latents import generate_batch, latent_file_key
 from viz.core.render_types import RenderArgs, RenderResult, error_text
 from viz.core.synthesis import OUTPUT_LAYER
@@ -139,7 +137,7 @@ def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
     if args.sticking:
         seed = args.w0_seeds[0][0] if args.w0_seeds else 0
         keys['sticking'] = ('sticking', netkey, seed, args.trunc_psi, args.sticking_radius, args.sticking_num,
-                            args.sticking_frames)
+                            args.sticking_frames, args.class_idx)
     return keys
 
 
@@ -230,9 +228,10 @@ class AnalysisCache:
                 t = time.perf_counter()
                 seed = args.w0_seeds[0][0] if args.w0_seeds else 0
                 res.sticking = self._attempt('texture-sticking view', 'sticking', keys['sticking'],
-                                             lambda: sticking_views(G, seed, dev, args.sticking_radius,
+                                             lambda: sticking_views(G, seed, args.sticking_radius,
                                                                     args.sticking_num, args.sticking_frames,
-                                                                    args.trunc_psi, control), res, messages)
+                                                                    args.trunc_psi, args.class_idx, control),
+                                             res, messages)
                 res.timings['sticking'] = time.perf_counter() - t
         finally:
             control.clear()
@@ -423,16 +422,12 @@ def eq_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: int,
     return {k: float(v) for k, v in out.items()}
 
 
-def sticking_views(G: torch.nn.Module, seed: int, device: torch.device, radius: float, num: int, frames: int,
-                   psi: float, control: AnalysisControl | None = None) -> dict:
-    """Texture-sticking images (paper Fig. 1): neighbourhood average and slice streak (viz.analysis.sticking)."""
-    from viz.analysis.sticking import neighbourhood_average, slice_streak
+def sticking_views(G: torch.nn.Module, seed: int, radius: float, num: int, frames: int, psi: float,
+                   class_idx: int | None = None, control: AnalysisControl | None = None) -> dict:
+    """Texture-sticking images (paper Fig. 1): `analysis.sticking.sticking_views`, the command line's definition,
+    with cancel checks and progress."""
+    from analysis.sticking import sticking_views as views
 
     control = control or AnalysisControl()
-    z0 = torch.as_tensor(seed_to_zc(seed, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)
-    z1 = torch.as_tensor(seed_to_zc(seed + 1, G.z_dim, G.c_dim)[0], dtype=torch.float32, device=device)
-    with torch.no_grad(), input_transform(G), _watched(G, control, 'sticking', num + frames):
-        # Batch 1: on the CPU the pure-PyTorch generator costs more per image in larger batches.
-        avg = neighbourhood_average(G, z0, radius=radius, num=num, psi=psi, batch_size=1)
-        streak = slice_streak(G, z0, z1, num_frames=frames, psi=psi, batch_size=1)
-    return dict(average=to_uint8_rgb(avg), streak=to_uint8_rgb(streak))
+    with _watched(G, control, 'sticking', num + frames):
+        return views(G, seed, radius, num, frames, psi, class_idx)

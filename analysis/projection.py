@@ -29,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from analysis.latent_files import MAX_LATENT_ARRAYS, MAX_LATENT_FILE
+from networks.conventions import class_count
 from networks.errors import UserError
 from networks.file_io import read_npz
-from viz.core.latents import MAX_LATENT_ARRAYS, MAX_LATENT_FILE
 
 __all__ = ['ProjectionError', 'ProjectionStep', 'ProjectionResult', 'load_target', 'load_discriminator',
            'discriminator_of', 'project', 'render_projection',
@@ -246,7 +247,7 @@ def project(G: torch.nn.Module, target: torch.Tensor, *, space: str = 'w+', num_
         target = target[None]
     if tuple(target.shape) != (1, channels, res, res):
         raise ProjectionError(f'target must be [1, {channels}, {res}, {res}], got {tuple(target.shape)}')
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
+    c_dim = class_count(G)
     if c_dim and c is None:
         raise ProjectionError(f'this network is conditional ({c_dim} classes): give a class')
     if c is not None and not c_dim:

@@ -77,13 +77,12 @@ def projection_job(pkl: str, target: str, out_path: str, space: str = 'w+', step
     """Project ``target`` into the network of ``pkl``; the result is the path of the written projected_w.npz.
 
     With ``use_d`` and a pickle that holds a D, the loss adds its feature term (``d_weight``, lazily every
-    ``d_every`` steps; see :func:`viz.analysis.projection.project`); the status line names the loss terms used.
+    ``d_every`` steps; see :func:`analysis.projection.project`); the status line names the loss terms used.
     Stopping early still writes the latent reached so far (it is as usable as a finished one).
     """
     def run(job: Job) -> str:
-        from viz.analysis.images import class_label
-        from viz.analysis.projection import ProjectionStep, load_discriminator, load_target, project, save_projection
-        from viz.core.images import to_uint8_rgb
+        from analysis.projection import ProjectionStep, load_discriminator, load_target, project, save_projection
+        from networks.conventions import class_count, class_label, to_uint8_rgb
         from viz.core.network_cache import check_device, load
         from viz.core.render_types import DEFAULT_PKL
 
@@ -93,8 +92,7 @@ def projection_job(pkl: str, target: str, out_path: str, space: str = 'w+', step
         terms = 'pixels + D features' if D is not None else ('pixels; the pickle has no D' if use_d else 'pixels')
         job.detail = f'loss: {terms}'
         image, note = load_target(target, G.img_resolution, G.img_channels)
-        c_dim = int(getattr(G, 'c_dim', 0) or 0)
-        c = class_label(G, class_idx if class_idx is not None else 0) if c_dim else None
+        c = class_label(G, class_idx if class_idx is not None else 0) if class_count(G) else None
 
         def on_step(step: ProjectionStep) -> bool:
             preview = to_uint8_rgb(step.image[0]) if step.step % preview_every == 0 or step.step == 1 else None
@@ -118,7 +116,7 @@ def keyframe_export_job(base: RenderArgs, keyframes: list, path: str, frames_per
                         kind: str = 'cubic', fps: int = 30) -> Job:
     """Render the keyframe loop with a renderer of its own (this thread's) into ``path``; result: frames written."""
     def run(job: Job) -> int:
-        from viz.analysis.keyframes import export_loop
+        from viz.core.keyframes import export_loop
         from viz.core.renderer import Renderer
 
         renderer = Renderer(max_networks=1)

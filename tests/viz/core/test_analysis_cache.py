@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from analysis import spectra
 from tests.metrics.fakes import write_image_folder
-from viz.analysis import spectra
-from viz.core import analyses
+from viz.core import analysis_cache
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.latents import generate_batch
 from viz.core.render_types import RenderArgs
@@ -290,13 +290,13 @@ def test_eq_progress_counts_its_samples(sg3):
     G = renderer.networks.get(sg3.pkl).G
     reports = []
 
-    class Recorder(analyses.AnalysisControl):
+    class Recorder(analysis_cache.AnalysisControl):
         def report(self, what, done, total):
             reports.append((what, done, total))
 
     ws = G.mapping(torch.from_numpy(np.random.RandomState(0).randn(1, G.z_dim)).float(), None)
     with torch.no_grad():
-        analyses.eq_readout(G, ws, 2, Recorder())
+        analysis_cache.eq_readout(G, ws, 2, Recorder())
     assert res.error is None and reports[0] == ('EQ readout', 0, 7) and reports[-1] == ('EQ readout', 7, 7)
     assert [r[1] for r in reports] == list(range(8))
 
@@ -305,7 +305,7 @@ def test_eq_readout_key_follows_the_latent(tmp_path):
     """The readout is of the shown w: an explicit latent, class or direction edit must not reuse another's."""
     import os
 
-    from viz.core.analyses import analysis_keys
+    from viz.core.analysis_cache import analysis_keys
 
     base = RenderArgs(eq_readout=True)
     key = analysis_keys(base, None)['eq']

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from networks.errors import UserError
-from viz.analysis import keyframes as K
+from viz.core import keyframes as K
 from viz.core.render_types import RenderArgs
 from viz.core.renderer import Renderer
 from viz.core.session import SessionError, load_keyframes, load_session, save_session

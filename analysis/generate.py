@@ -4,41 +4,33 @@ from __future__ import annotations
 
 import torch
 
-from networks.conventions import seed_latent
+from analysis.directions import DirectionResolver
+from networks.conventions import ClassError, class_count, class_label, seed_latent, to_uint8_rgb
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, input_transform_of
-from viz.analysis.directions import DirectionResolver
-from viz.core.images import to_uint8_rgb
 
-__all__ = ['class_label', 'generate_images']
+__all__ = ['generate_images', 'label_for']
 
 
-def class_label(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
-    """[1, c_dim] one-hot label; conditional networks need a class, and unconditional ones refuse one (a class
-    that changes nothing would look as if it had been applied)."""
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
-    label = torch.zeros([1, c_dim])
-    if c_dim:
-        if class_idx is None:
-            raise UserError(f'this network is conditional ({c_dim} classes): pass --class C')
-        if not 0 <= class_idx < c_dim:
-            raise UserError(f'--class {class_idx} out of range: the network has {c_dim} classes')
-        label[:, class_idx] = 1
-    elif class_idx is not None:
-        raise UserError(f'--class {class_idx}: this network is unconditional (it has no classes)')
-    return label
+def label_for(G: torch.nn.Module, class_idx: int | None) -> torch.Tensor:
+    """[1, c_dim] label of `networks.conventions.class_label` for images of given seeds: a conditional network
+    needs a class here (as NVlabs' gen_images and gen_video), and an unconditional one refuses one (a class that
+    changes nothing would look as if it had been applied)."""
+    if class_idx is not None and not class_count(G):
+        raise ClassError(f'class {class_idx} given, but the network is unconditional (it has no classes)')
+    return class_label(G, class_idx)
 
 
 def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float = 1.0, class_idx: int | None = None,
                     noise_mode: str = 'const', translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0,
                     device: torch.device | str = 'cpu', directions=(), resolver: DirectionResolver | None = None):
-    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (viz.analysis.directions) of its ws.
+    """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (analysis.directions) of its ws.
 
     The arguments are checked when this is called, not when the first image is drawn: a translation or rotation
     asked of a network without an input transform (StyleGAN2) is refused, since it would change nothing."""
     if noise_mode not in ('const', 'random', 'none'):
         raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
-    label = class_label(G, class_idx).to(device)
+    label = label_for(G, class_idx).to(device)
     if (translate != (0.0, 0.0) or rotate != 0.0) and input_transform_of(G) is None:
         raise UserError('--translate/--rotate: this network has no input transform (StyleGAN2); '
                         'only StyleGAN3 networks can be moved')

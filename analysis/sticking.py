@@ -6,7 +6,18 @@
 - `slice_streak`: one pixel column of every frame of a latent walk, stacked side by side. Content that
   moves gives slanted, flowing lines; sticking texture gives horizontal streaks.
 
-The command line is `python -m tools.sticking` (one row per network, StyleGAN2 vs StyleGAN3 side by side).
+:func:`sticking_views` is the one definition the command line (`python -m tools.sticking`, one row per network,
+StyleGAN2 vs StyleGAN3 side by side), the GUI's panel and the headless view all draw:
+
+- the neighbourhood: `num` latents z0 + radius * N(0, I), drawn from a generator seeded with the seed;
+- the walk: from z0 = z(seed) to z0 + 4 * radius * z(seed + 1), a short step in a random direction whose
+  length follows the same radius. A walk from seed to seed + 1 (another image altogether) would show every
+  column change for any network; the short walk keeps the content nearly the same, so what a column shows is
+  whether texture moves with it (StyleGAN3) or stays glued to the pixels (StyleGAN2: horizontal streaks), and
+  `radius` says how far both views look around the seed;
+- the class of a conditional network (`networks.conventions.class_label`): the given one, else the seed's own;
+- one image per synthesis call (batch 1), so the three entry points give the same pixels on any device, and
+  the network's input transform at identity.
 """
 
 from __future__ import annotations
@@ -14,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from networks.conventions import seed_latent
-from viz.core.images import to_uint8_rgb
+from networks.conventions import class_label, seed_latent, to_uint8_rgb
+from networks.stylegan3 import input_transform
 
-__all__ = ['neighbourhood_average', 'slice_streak', 'sticking_figure', 'compose_rows']
+__all__ = ['neighbourhood_average', 'slice_streak', 'sticking_views', 'sticking_figure', 'compose_rows']
 
 
 def _as_latent(G: torch.nn.Module, z: torch.Tensor | int) -> torch.Tensor:
@@ -29,9 +40,9 @@ def _as_latent(G: torch.nn.Module, z: torch.Tensor | int) -> torch.Tensor:
 
 
 def _label(G: torch.nn.Module, c: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
-    c_dim = int(getattr(G, 'c_dim', 0) or 0)
+    """`c` ([1, c_dim] or [c_dim]) for `n` images; None: all-zero (unconditional networks take [n, 0])."""
     if c is None:
-        return torch.zeros([n, c_dim], device=device)
+        return torch.zeros([n, int(G.c_dim)], device=device)
     return torch.as_tensor(c, dtype=torch.float32, device=device).reshape(1, -1).expand(n, -1)
 
 
@@ -81,16 +92,32 @@ def slice_streak(G: torch.nn.Module, z0: torch.Tensor | int, z1: torch.Tensor | 
     return torch.cat(columns).permute(1, 2, 0).contiguous()
 
 
-def sticking_figure(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num: int = 64, num_frames: int = 128,
-                    psi: float = 1.0) -> dict[str, np.ndarray]:
-    """Central image, neighbourhood average and slice streak of one network as HWC uint8 arrays."""
-    device = _device_of(G)
+WALK_LENGTH = 4  # the walk's end is z0 + WALK_LENGTH * radius * z(seed + 1)
+
+
+@torch.no_grad()
+def sticking_views(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num: int = 64, num_frames: int = 128,
+                   psi: float = 1.0, class_idx: int | None = None) -> dict[str, np.ndarray]:
+    """Neighbourhood average and slice streak of one seed as HWC uint8 arrays (the definition in the module's
+    docstring): dict(average, streak)."""
     z0 = _as_latent(G, seed)
-    central = G(z0.to(device), _label(G, None, 1, device), truncation_psi=psi, noise_mode='const')[0].cpu()
-    average = neighbourhood_average(G, z0, radius=radius, num=num, psi=psi, seed=seed)
-    z1 = z0 + radius * 4 * seed_latent(G, seed + 1)
-    streak = slice_streak(G, z0, z1, num_frames, psi=psi)
-    return dict(central=to_uint8_rgb(central), average=to_uint8_rgb(average), streak=to_uint8_rgb(streak))
+    z1 = z0 + radius * WALK_LENGTH * seed_latent(G, seed + 1)
+    c = class_label(G, class_idx, seed)
+    with input_transform(G):
+        average = neighbourhood_average(G, z0, c, radius=radius, num=num, psi=psi, batch_size=1, seed=seed)
+        streak = slice_streak(G, z0, z1, num_frames, c=c, psi=psi, batch_size=1)
+    return dict(average=to_uint8_rgb(average), streak=to_uint8_rgb(streak))
+
+
+@torch.no_grad()
+def sticking_figure(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num: int = 64, num_frames: int = 128,
+                    psi: float = 1.0, class_idx: int | None = None) -> dict[str, np.ndarray]:
+    """The seed's image (constant noise) beside :func:`sticking_views`: dict(central, average, streak), HWC uint8."""
+    device = _device_of(G)
+    c = class_label(G, class_idx, seed).to(device)
+    with input_transform(G):
+        central = G(_as_latent(G, seed).to(device), c, truncation_psi=psi, noise_mode='const')[0].cpu()
+    return dict(central=to_uint8_rgb(central), **sticking_views(G, seed, radius, num, num_frames, psi, class_idx))
 
 
 def compose_rows(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:

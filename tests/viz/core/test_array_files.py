@@ -10,13 +10,13 @@ import io
 import numpy as np
 import pytest
 
+from analysis import spectra
+from analysis.directions import _read_pca, load_direction_file
+from analysis.latent_files import load_latent, load_noise_maps
+from analysis.projection import load_projection
 from networks.errors import UserError
 from tests.networks import hostile_arrays as H
 from tests.networks.hostile_images import measure
-from viz.analysis import spectra
-from viz.analysis.directions import _read_pca, load_direction_file
-from viz.analysis.projection import load_projection
-from viz.core.latents import load_latent, load_noise_maps
 
 MB = 1 << 20
 HEADER_64TIB = H.npy_header((1 << 22, 1 << 21), '<f8')     # 2^43 float64 = 64 TiB
