@@ -534,8 +534,8 @@ class _FolderLocks:
     second slice of the same state, started by mistake beside a running one, would train from the same kimg and
     overwrite the other's saves, losing one run's work. The lock is on the directory itself, so no lock file
     enters the folder (which is committed to git), and the kernel drops it when the process dies, however it
-    dies. Folders a slice will write (``--init``, ``--save-to``) are created here and removed again if the slice
-    fails before writing anything into them."""
+    dies. Folders a slice will write (``--init``, ``--save-to``) are created here, with any missing parents, and
+    removed again if the slice fails before writing anything into them."""
 
     def __init__(self, folders: list[Path], create: list[Path]):
         self._fds: list[int] = []
@@ -543,11 +543,17 @@ class _FolderLocks:
         try:
             for folder in dict.fromkeys(f.resolve() for f in folders):   # one lock per distinct folder
                 if folder in {c.resolve() for c in create} and not folder.exists():
-                    try:
-                        folder.mkdir(parents=True)
-                    except OSError as e:
-                        raise SliceStateError(f'cannot create {folder}: {e.strerror or e}') from None
-                    self._created.append(folder)
+                    missing = [folder]                  # the folder and its missing parents, each removed again
+                    while not missing[-1].parent.exists():
+                        missing.append(missing[-1].parent)
+                    for path in reversed(missing):
+                        try:
+                            path.mkdir()
+                        except FileExistsError:
+                            continue
+                        except OSError as e:
+                            raise SliceStateError(f'cannot create {path}: {e.strerror or e}') from None
+                        self._created.append(path)
                 if not folder.is_dir():
                     continue        # nothing to lock: reading the state says what is wrong
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -395,9 +395,9 @@ def test_a_second_slice_of_a_locked_state_is_refused_and_the_lock_dies_with_its_
 
 def test_a_failed_init_leaves_no_folder_behind(tmp_path, photos16, tiny_net_args, capsys):
     """--init creates (and locks) its folder before building the networks; a refusal removes it again."""
-    state = tmp_path / 'new'
+    state = tmp_path / 'new' / 'deeper' / 'state'
     args = _init_args(photos16, tiny_net_args)
     args[args.index('--gpus') + 1] = '2'
     assert _slice(state, '--minutes', '1', *args) == 1
     assert 'a slice runs one process' in capsys.readouterr().err
-    assert not state.exists()
+    assert os.listdir(tmp_path) == []           # neither the folder nor the parents it created
