@@ -3,6 +3,11 @@
 A :class:`Job` runs one function on a daemon thread and publishes what a panel shows while it runs: progress,
 a preview image (the projection's current reconstruction), a stop request, and at the end a result or one error
 line. The panels only read these; the network work happens here, never in a widget or on the GUI thread.
+
+Every job that runs is known to :func:`stop_all`, which the window calls when it closes: a daemon thread still
+inside torch when the interpreter exits aborts the process ("terminate called without an active exception",
+exit code 134), and a keyframe video cut off there would stay behind truncated without a word. So each job is
+asked to stop and joined, and a job's partial output that is not usable is removed, with a note.
 """
 
 from __future__ import annotations
@@ -16,14 +21,18 @@ import numpy as np
 from networks.errors import UserError
 from viz.core.render_types import RenderArgs, error_text
 
-__all__ = ['Job', 'projection_job', 'keyframe_export_job']
+__all__ = ['Job', 'projection_job', 'keyframe_export_job', 'stop_all']
+
+_running: set[Job] = set()
+_running_lock = threading.Lock()
 
 
 class Job:
     """``fn(job)`` on a daemon thread; ``fn`` reports through :meth:`report` and checks :attr:`stop_requested`."""
 
-    def __init__(self, name: str, fn: Callable[[Job], object]) -> None:
+    def __init__(self, name: str, fn: Callable[[Job], object], partial_output: str | None = None) -> None:
         self.name = name
+        self.partial_output = partial_output   # a file that is not usable unless the job finishes
         self.progress = 0.0          # 0..1
         self.status = 'starting'
         self.detail = ''             # what the job does (a projection: its loss terms); kept after it ends
@@ -33,6 +42,8 @@ class Job:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn,), name=f'job-{name}', daemon=True)
+        with _running_lock:
+            _running.add(self)
         self._thread.start()
 
     def _run(self, fn: Callable[[Job], object]) -> None:
@@ -46,6 +57,8 @@ class Job:
             self.error = error_text(exc)
             self.status = 'failed'
         finally:
+            with _running_lock:
+                _running.discard(self)
             self._done.set()
 
     def report(self, progress: float, status: str, preview: np.ndarray | None = None) -> bool:
@@ -69,6 +82,34 @@ class Job:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
+
+
+def stop_all(timeout: float = 10.0) -> list[str]:
+    """Ask every running job to stop, wait for each (at most `timeout` seconds in all), and remove the partial
+    output of each that stopped before finishing. Returns one note per job that was running (what became of it,
+    and of its file), and one for a job that did not stop in time."""
+    import time
+
+    with _running_lock:
+        jobs = list(_running)
+    for job in jobs:
+        job.stop()
+    deadline = time.monotonic() + timeout
+    notes = []
+    for job in jobs:
+        if not job.wait(max(deadline - time.monotonic(), 0.0)):
+            notes.append(f'{job.name}: still running after {timeout:g} s; left to end with the process')
+            continue
+        path = job.partial_output
+        if job.status == 'done' or path is None or not os.path.exists(path):
+            notes.append(f'{job.name}: {job.status} at close')
+            continue
+        try:
+            os.remove(path)
+            notes.append(f'{job.name}: stopped at close ({job.progress:.0%} done); removed the partial {path}')
+        except OSError as exc:
+            notes.append(f'{job.name}: stopped at close; could not remove the partial {path}: {exc.strerror}')
+    return notes
 
 
 def projection_job(pkl: str, target: str, out_path: str, space: str = 'w+', steps: int = 200,
@@ -123,4 +164,4 @@ def keyframe_export_job(base: RenderArgs, keyframes: list, path: str, frames_per
         return export_loop(renderer.render, base, keyframes, path, frames_per_key, kind, fps,
                            progress=lambda done, total: job.report(done / total, f'frame {done}/{total}'))
 
-    return Job('keyframes', run)
+    return Job('keyframes', run, partial_output=path)

@@ -24,6 +24,7 @@ from gui_utils.gl_texture import TextureCache
 from gui_utils.window import GlfwImguiWindow
 from networks.image_write import save_png
 from viz.core.async_renderer import AsyncRenderer
+from viz.core.jobs import stop_all
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.core.renderer import same_synthesis_and_analyses
 from viz.core.session import check_changes
@@ -260,6 +261,8 @@ class VisualizerApp:
         """Close the window; False if the render thread is still busy (see AsyncRenderer.close)."""
         if self.capture_widget.recorder is not None:
             self.capture_widget.stop_video()
+        for note in stop_all(timeout=10.0):       # projections and keyframe exports: stopped and joined
+            log.info(note)
         self.textures.clear()
         self.window.close()
         stopped = self.async_renderer.close(timeout=3.0)

@@ -106,3 +106,26 @@ def test_keyframe_export_writes_a_video(app):
     frames = [np.asarray(f) for f in reader]
     reader.close()
     assert len(frames) == 60 and frames[0].std() > 2
+
+
+def test_closing_during_a_keyframe_export_stops_it_and_exits_cleanly(app):
+    """Last in this module: it ends the app. A close while the export thread was inside torch aborted the process
+    (exit code 134) and left a truncated loop video without a word. Now the job is stopped and joined, the
+    partial video is removed, the log says so, and the process exits 0."""
+    app.settle()
+    before = set(os.listdir(app.capture_dir)) if os.path.isdir(app.capture_dir) else set()
+    _click_at(app, 'kf_frames', 0.2)
+    app._xdotool('key', 'ctrl+a', 'BackSpace')
+    app.type_text('3000')                      # 2 keys x 3000 frames: minutes of work, far from done at the close
+    app.click('kf_export')
+    app.wait(lambda s: s['keyframes']['export_progress'] > 0 and not s['keyframes']['export_done'], 120,
+             'the export under way')
+    app._xdotool('mousemove', '--window', app.window, '3', '3')
+    app._xdotool('key', 'Escape')
+    assert app.proc.wait(60) == 0
+    app.log.flush()
+    log = open(app.log.name).read()
+    new = set(os.listdir(app.capture_dir)) - before
+    assert not [f for f in new if f.startswith('loop-')], new
+    assert 'keyframes: stopped at close' in log and 'removed the partial' in log, log[-2000:]
+    assert 'terminate called' not in log

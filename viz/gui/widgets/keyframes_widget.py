@@ -140,6 +140,7 @@ class KeyframesWidget:
                 imgui_utils.tooltip('Interpolation: periodic Catmull-Rom in W, or slerp')
                 imgui.same_line()
                 _, self.frames_per_key = imgui.input_int('frames/key##kf', self.frames_per_key, 0)
+                viz.rect('kf_frames')
                 imgui_utils.tooltip('Frames from one keyframe to the next')
                 self.frames_per_key = min(max(int(self.frames_per_key), 1), 3600)
                 imgui.same_line()
