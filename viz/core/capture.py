@@ -25,7 +25,9 @@ def next_path(directory: str, stem: str, ext: str) -> str:
 
 
 def view_image(result, view: str) -> np.ndarray | None:
-    """The uint8 HWC frame of a result for a named view ('image', 'fft', 'image+fft')."""
+    """The uint8 HWC frame of a result for a named view ('image', 'fft', 'image+fft'); None when the result lacks
+    the view. 'image+fft' needs both: a recording's size is fixed by its first frame, so an image alone (a result
+    rendered before the FFT was switched on) would make a whole image+fft video without its FFT."""
     if result is None or result.image is None:
         return None
     if view == 'image':
@@ -33,5 +35,5 @@ def view_image(result, view: str) -> np.ndarray | None:
     if view == 'fft':
         return result.fft
     if view == 'image+fft':
-        return side_by_side(result.image, result.fft)
+        return None if result.fft is None else side_by_side(result.image, result.fft)
     return None

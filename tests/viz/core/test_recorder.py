@@ -265,3 +265,31 @@ def test_render_rate_counts_only_results_the_network_ran_for(tmp_path, monkeypat
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     assert available_devices('cpu') == ('cpu', 'cuda')
     assert performance_widget.DEVICES == ('cpu', 'cuda', 'mps')
+
+
+def test_image_fft_recording_starts_with_the_first_frame_that_has_both(tmp_path):
+    """With the FFT off, an image+fft recording switches it on, but the result on screen was rendered without
+    it. Its image alone once became the first frame, and the recording's size with it: a video without its FFT.
+    Now frames start with the first result that has both, and every frame is image beside FFT."""
+    from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
+
+    viz = _capture_viz(tmp_path)
+    viz.layer_widget = types.SimpleNamespace(fft_show=False)
+    viz.result = RenderResult(args=viz.args, image=_frame(5))           # rendered before the FFT was on
+    capture = CaptureWidget(viz)
+    capture.view, capture.format, capture.fps = VIEWS.index('image+fft'), FORMATS.index('gif'), 10
+    capture.start_video()
+    assert viz.args.fft_show
+    capture(show=False)
+    assert capture.recorder.captured == 0 and not capture.note       # waiting for the FFT, nothing to say yet
+    viz.result = RenderResult(args=viz.args, image=_frame(5), fft=_frame(200))
+    capture(show=False)
+    capture.recorder._start -= 0.5
+    capture(show=False)
+    assert capture.recorder.captured >= 2
+    path = capture.recorder.path
+    capture.stop_video()
+    capture._finishing.join(30)
+    frames, _ = read_gif(path)
+    assert frames and all(f.shape == (16, 32, 3) for f in frames)
+    assert all(abs(int(f[:, 16:].mean()) - 200) < 8 and abs(int(f[:, :16].mean()) - 5) < 8 for f in frames)
