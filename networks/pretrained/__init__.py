@@ -286,9 +286,9 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
 
 def check_network(card: dict, folder: str | None = None, fresh_seed: int = 12345,
                   device: str | torch.device = 'cpu') -> dict:
-    """Issue 15's "Must show" check of one shipped network: on the card's seed and psi its render matches the
-    reference PNG within the card's tolerance, and differs clearly from a freshly initialised network of the same
-    architecture (its init kwargs, weights drawn from `fresh_seed`).
+    """Check that one shipped network is what its card says it is (trained, not a fresh init): on the card's seed and
+    psi its render matches the reference PNG within the card's tolerance, and differs clearly from a freshly
+    initialised network of the same architecture (its init kwargs, weights drawn from `fresh_seed`).
 
     Returns {'max_abs', 'fresh_mean_abs', 'problems'} (differences of images in [0, 1]); the check passed when
     'problems' is empty. A missing or unreadable file is a UserError.

@@ -1,5 +1,6 @@
-"""Detectors: TorchScript is code and is loaded only with trust=True; detector pickles go through the one
-restricted unpickler (networks.safe_unpickle) with its bounds (issue 10, item 3 and the detector bomb)."""
+"""Detectors: TorchScript is code and is loaded only with trust=True; detector pickles go through the one restricted
+unpickler (networks.safe_unpickle) with its bounds (a detector file is untrusted input, including a decompression
+bomb)."""
 
 from __future__ import annotations
 

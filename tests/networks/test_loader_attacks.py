@@ -1,4 +1,5 @@
-"""One test per attack class on the loaders (issue 10, items 1-5), with payloads made here (tests/networks/hostile.py).
+"""One test per attack class on the loaders (the loader's threat model), with payloads made here
+(tests/networks/hostile.py).
 
 1. memory corruption through numpy object arrays (run in a subprocess: it must not die by a signal);
 2. process-wide poisoning through BUILD (afterwards a good file loads bit-identical, torch._utils is unchanged);

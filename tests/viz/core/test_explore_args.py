@@ -1,4 +1,4 @@
-"""The exploration fields of RenderArgs (issue 13): explicit latent, class, directions, input scale/shear/mirror;
+"""The exploration fields of RenderArgs: explicit latent, class, directions, input scale/shear/mirror;
 rendered by value and kept (and checked) by session files."""
 
 from __future__ import annotations

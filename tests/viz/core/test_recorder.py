@@ -1,9 +1,9 @@
 """GUI recordings without a display: live mode follows the wall clock, exact mode drives the animation clock.
 
-The exact-mode test runs the real LatentWidget and CaptureWidget in the app's frame order against a fake
-renderer that takes a random number of GUI frames per render, and reads the frames back from the GIF. The
-loose ends of issue 12: an exact recording stops on a failed render, an FFT recording switches the FFT on or
-says why it takes nothing, and the performance widget plots the wall time, not the recording's animation step.
+The exact-mode test runs the real LatentWidget and CaptureWidget in the app's frame order against a fake renderer that
+takes a random number of GUI frames per render, and reads the frames back from the GIF. Also: an exact recording stops
+on a failed render, an FFT recording switches the FFT on or says why it takes nothing, and the performance widget
+plots the wall time, not the recording's animation step.
 """
 
 from __future__ import annotations

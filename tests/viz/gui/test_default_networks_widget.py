@@ -1,6 +1,6 @@
-"""The pickle widget's "Default networks" list (issue 15), clicked in a real ImGui context without a window or
-OpenGL (mouse events injected at the item's rectangle): choosing an entry loads that network, and the recent
-list rules stay as they were. The shipped folder is replaced by a fixture folder of tiny networks."""
+"""The pickle widget's "Default networks" list (the shipped trained networks), clicked in a real ImGui context without
+a window or OpenGL (mouse events injected at the item's rectangle): choosing an entry loads that network, and the
+recent list rules stay as they were. The shipped folder is replaced by a fixture folder of tiny networks."""
 
 from __future__ import annotations
 

@@ -239,7 +239,8 @@ def test_bad_pickle_shows_error_and_app_keeps_running(app, pkl_dir, name, reason
     s = app.wait(lambda s: s['seed'] == seed + 1, 10, 'seed + 1 after the error')
     s = app.settle()
     assert s['result']['error'] is None and s['result']['seeds'][0][0] == seed + 1
-    # issue 12 #9: the banner goes with the next successful render of a new state; #8: failed paths are not recent
+    # the error banner goes with the next successful render of a new state, and a path that failed to load is
+    # not kept in the recent list
     s = app.wait(lambda s: s['error_text'] == '' and 'error' not in s['rects'], 10, 'the banner to clear')
     assert not any(name in path for path in s['recent'])
     assert any(path.endswith('tiny_sg3.pkl') for path in s['recent'])
@@ -306,7 +307,7 @@ def test_session_saved_in_gui_drives_headless(app, tmp_path):
 
 
 def test_drag_ignores_the_move_made_before_the_button_went_down(app):
-    """Issue 12 #5: the pointer jumps onto the image and the button goes down in the same frame: that move is
+    """The pointer jumps onto the image and the button goes down in the same frame: that move is
     no drag (it used to move the latent by the whole jump, "Drag fast" by 0.8 image widths)."""
     s = app.settle()
     x0, y0, x1, y1 = s['rects']['image']
@@ -339,7 +340,7 @@ def _load_session_in_gui(app, path: str) -> None:
 
 
 def test_stale_layer_from_a_session_is_reset_with_a_note(app, tmp_path):
-    """Issue 12 #7: a session's layer that this network lacks is dropped and the GUI says so (it used to label
+    """A session's layer that this network lacks is dropped and the GUI says so (it used to label
     the output "L99" for ever)."""
     pkl = app.settle()['args']['pkl']
     path = _write_session(tmp_path / 'stale.json', pkl=pkl, w0_seeds=[[4, 1.0]], layer_name='L99')
@@ -352,7 +353,7 @@ def test_stale_layer_from_a_session_is_reset_with_a_note(app, tmp_path):
 
 
 def test_bad_session_is_refused_whole_in_the_gui(app, tmp_path):
-    """Issue 12 #10: one bad field (trunc_psi "abc") refuses the whole file; nothing of it is applied."""
+    """One bad field (trunc_psi "abc") refuses the whole file; nothing of it is applied."""
     before = app.settle()
     path = _write_session(tmp_path / 'bad.json', w0_seeds=[[77, 1.0]], translate_x=0.25, trunc_psi='abc')
     _load_session_in_gui(app, path)

@@ -1,5 +1,6 @@
-"""Window tests of the analyses (issue 12 #2, #3): the view comes first, a seed click is not held up by a running
-spectrum, "k of N" with a working Cancel button, and a failed analysis shown as an error, not "computing"."""
+"""Window tests of the analyses, which must never hold up the view: the view comes first, a seed click is not held up
+by a running spectrum, "k of N" with a working Cancel button, and a failed analysis shown as an error, not
+"computing"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 12, "Reset buttons where NVlabs has them": in a real (headless) ImGui context each Reset button is
+"""Reset buttons where NVlabs' visualizer has them: in a real (headless) ImGui context each Reset button is
 clicked with injected mouse events, and the widget's state must equal a fresh widget's afterwards. No window
 and no OpenGL: ImGui runs without a renderer; the frames are never drawn."""
 

@@ -1,5 +1,5 @@
-"""Issue 12's GUI defects and "self-explanatory" items that need no window: seed rounding, style-mix labels and
-stale indices, the recent list, URLs in the pickle field, the image view's zoom/pan/readout, T/R/SG2 in the
+"""GUI behaviour that needs no window, each pinned because it once went wrong or was unclear: seed rounding, style-mix
+labels and stale indices, the recent list, URLs in the pickle field, the image view's zoom/pan/readout, T/R/SG2 in the
 header, channel -/+, the session refused whole, and changing ImGui labels that keep their ID (###)."""
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def test_bad_session_is_refused_whole_naming_the_field(tmp_path):
 # --- labels whose text changes keep their ImGui ID ------------------------------------------------------------
 def test_changing_labels_use_triple_hash_ids():
     """A label built from changing values must put its ID after '###'; after '##' the whole text is the ID, so
-    the item gets a new ID whenever the text changes and can never be clicked (issue 12, "Stop (N)")."""
+    the item gets a new ID whenever the text changes and can never be clicked (a "Stop (N)" button that counts down)."""
     offenders = []
     for folder in ('viz/gui', 'gui_utils'):
         for dirpath, _dirs, files in os.walk(os.path.join(ROOT, folder)):
