@@ -8,7 +8,7 @@
 6. shared data: one nested storage blob named many times is parsed once, one budget of opcodes covers a file,
    one storage's bytes are materialised once however many records or zip entries name them;
 7. names from a file reach messages escaped (no terminal escapes, no lone surrogates).
-Class 3 (TorchScript detectors) is in tests/metrics/test_detector_trust.py.
+Class 3 (TorchScript detectors) is in tests/training/metrics/test_detector_trust.py.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from networks import PickleError
-from tests.metrics.fakes import write_nvlabs_persistent_pkl
 from tests.networks import hostile as h
+from tests.training.metrics.fakes import write_nvlabs_persistent_pkl
 from training.metrics import detector as detector_lib
 from training.metrics.detector import DetectorError, detector_features, load_detector
 
