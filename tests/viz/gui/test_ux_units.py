@@ -16,30 +16,17 @@ import numpy as np
 import pytest
 import torch
 
+from tests.viz.gui.fakes import fake_app
 from viz.core.render_types import DEFAULT_PKL, LayerInfo, RenderArgs, RenderResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def _fake_viz(**extra):
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir='renders', image_size_px=256.0,
-                                frame_delta=0.0, result=None, messages=[], **extra)
-
-    def set_args(**changes):
-        viz.args = dataclasses.replace(viz.args, **changes)
-
-    def log(text, error=False):
-        viz.messages.append((text, error))
-
-    viz.set_args, viz.log = set_args, log
-    return viz
 
 
 # --- #6: the seed field shows the seed the image is made of --------------------------------------------------
 def test_seed_field_is_the_heaviest_seed_of_the_blend():
     from viz.gui.widgets.latent_widget import SEED_STEP_Y, LatentWidget, blend_seeds
 
-    latent = LatentWidget(_fake_viz())
+    latent = LatentWidget(fake_app())
     latent.x = 2.0 - 1e-4  # after a drag: the image is seed 2 (weight 0.9999)
     assert latent.seed == 2
     rng = random.Random(0)
@@ -97,7 +84,7 @@ def test_style_mix_labels_name_the_layers_each_w_drives(kind):
 def test_style_mix_keeps_a_sessions_choice_and_drops_what_no_longer_applies():
     from viz.gui.widgets.stylemix_widget import StyleMixWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     mix = StyleMixWidget(viz)
     mix.load_args(RenderArgs(stylemix_seed=5, stylemix_idx=(2, 3)))
     mix(show=False)  # no network yet: the session's choice stays
@@ -119,14 +106,12 @@ def test_style_mix_keeps_a_sessions_choice_and_drops_what_no_longer_applies():
 def _pickle_widget(viz, settings_file):
     from viz.gui.widgets.pickle_widget import PickleWidget
 
-    viz.window = types.SimpleNamespace(pop_dropped=lambda: [])
-    viz.browse_dir = None
     return PickleWidget(viz, settings_file=settings_file)
 
 
 def test_recent_list_keeps_only_loaded_paths_between_runs(tmp_path):
     path = str(tmp_path / 'settings.json')
-    viz = _fake_viz()
+    viz = fake_app()
     widget = _pickle_widget(viz, path)
     assert widget.recent == []
     widget.load('/nets/good.pkl')
@@ -135,14 +120,14 @@ def test_recent_list_keeps_only_loaded_paths_between_runs(tmp_path):
     widget.load('/nets/missing.pkl')  # fails in the renderer: loaded() is never called for it
     widget.loaded(DEFAULT_PKL)  # the built-in network is always offered, never stored
     assert widget.recent == ['/nets/good.pkl']
-    again = _pickle_widget(_fake_viz(), path)  # the next run
+    again = _pickle_widget(fake_app(), path)  # the next run
     assert again.recent == ['/nets/good.pkl']
 
 
 def test_corrupt_settings_file_is_a_note_not_a_crash(tmp_path):
     path = tmp_path / 'settings.json'
     path.write_text('{"version": 1, "recent": [')
-    viz = _fake_viz()
+    viz = fake_app()
     widget = _pickle_widget(viz, str(path))
     assert widget.recent == []
     assert viz.messages and 'ignored the settings file' in viz.messages[0][0] and not viz.messages[0][1]
@@ -151,7 +136,7 @@ def test_corrupt_settings_file_is_a_note_not_a_crash(tmp_path):
 @pytest.mark.parametrize('url', ['https://api.ngc.nvidia.com/v2/models/stylegan3-t-ffhq-1024x1024.pkl',
                                  'HTTP://example.com/net.pkl', 's3://bucket/net.pkl'])
 def test_a_url_in_the_pickle_field_says_downloads_are_off(tmp_path, url):
-    viz = _fake_viz()
+    viz = fake_app()
     widget = _pickle_widget(viz, str(tmp_path / 's.json'))
     widget.load(url)
     assert viz.args.pkl == DEFAULT_PKL  # nothing requested
@@ -203,7 +188,7 @@ def test_header_names_the_config(kind, label):
 def test_channel_minus_plus_steps_and_clamps():
     from viz.gui.widgets.layer_widget import LayerWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     layer = LayerWidget(viz)
     layer.step_channel(-1, 8)
     assert layer.base_channel == 0
@@ -223,7 +208,7 @@ def test_bad_session_is_refused_whole_naming_the_field(tmp_path):
     path = tmp_path / 'bad.json'
     path.write_text(json.dumps(dict(version=1, args=dict(w0_seeds=[[5, 1.0]], translate_x=0.25,
                                                          trunc_psi='abc'))))
-    viz = _fake_viz()
+    viz = fake_app()
     applied = []
     viz.apply_session = applied.append
     widget = SessionWidget(viz)
@@ -264,7 +249,7 @@ def test_layer_reset_note_uses_result_layers():
     from viz.gui.app import VisualizerApp
     from viz.gui.widgets.layer_widget import LayerWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.layer_widget = LayerWidget(viz)
     viz.layer_widget.layer = 'L99'
     res = RenderResult(args=RenderArgs(layer_name='L99'), layers=(LayerInfo('input', (1, 4, 8, 8), 'float32'),),

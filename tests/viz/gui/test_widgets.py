@@ -4,25 +4,12 @@ pure helpers."""
 
 from __future__ import annotations
 
-import dataclasses
-import types
-
 import numpy as np
 
+from tests.viz.gui.fakes import fake_app
 from viz.core.capture import next_path, view_image
 from viz.core.render_types import RenderArgs, RenderResult
 from viz.core.tiles import side_by_side
-
-
-def _fake_viz():
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir='renders', image_size_px=256.0,
-                                frame_delta=0.0, result=None)
-
-    def set_args(**changes):
-        viz.args = dataclasses.replace(viz.args, **changes)
-
-    viz.set_args = set_args
-    return viz
 
 
 def test_load_args_restores_widget_state():
@@ -35,7 +22,7 @@ def test_load_args_restores_widget_state():
     args = RenderArgs(w0_seeds=blend_seeds(7.25, 0.0), stylemix_seed=9, stylemix_idx=(2, 3), trunc_psi=0.5,
                       trunc_cutoff=4, noise_mode='random', translate_x=0.1, rotate=30, untransform=True,
                       layer_name='L2_36_32', sel_channels=1, base_channel=5, fft_show=True)
-    viz = _fake_viz()
+    viz = fake_app()
     latent, mix, trunc, eq, layer = (LatentWidget(viz), StyleMixWidget(viz), TruncationNoiseWidget(viz),
                                      TransformWidget(viz), LayerWidget(viz))
     for w in (latent, mix, trunc, eq, layer):
@@ -51,7 +38,7 @@ def test_load_args_restores_widget_state():
 def test_latent_widget_sets_blended_seeds_and_animates():
     from viz.gui.widgets.latent_widget import LatentWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     latent = LatentWidget(viz)
     latent.x, latent.y = 7.25, 0.0
     latent(show=False)
@@ -65,7 +52,7 @@ def test_stylemix_and_truncation_widgets_set_their_args():
     from viz.gui.widgets.stylemix_widget import StyleMixWidget
     from viz.gui.widgets.trunc_noise_widget import TruncationNoiseWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.network = dict(num_ws=6, has_noise=True)
     mix = StyleMixWidget(viz)
     mix(show=False)
@@ -92,7 +79,7 @@ def test_stylemix_and_truncation_widgets_set_their_args():
 def test_transform_widget_animates_snaps_and_sets_args():
     from viz.gui.widgets.transform_widget import TransformWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.network = dict(has_transform=True, resolution=32)
     eq = TransformWidget(viz)
     eq.x, eq.y, eq.untransform = 0.1, -0.2, True
@@ -111,7 +98,7 @@ def test_layer_and_analysis_widgets_set_their_args():
     from viz.gui.widgets.spectrum_widget import SpectrumWidget
     from viz.gui.widgets.sticking_widget import StickingWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     layer = LayerWidget(viz)
     layer.layer, layer.rgb, layer.base_channel, layer.db, layer.normalize = 'L2_36_32', False, 5, 6.0, True
     layer.fft_show, layer.fft_beta = True, 4.0
@@ -139,7 +126,7 @@ def test_drags_move_latent_and_transform():
     from viz.gui.widgets.latent_widget import LatentWidget
     from viz.gui.widgets.transform_widget import TransformWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     latent, eq = LatentWidget(viz), TransformWidget(viz)
     latent.drag(64, 0)  # a quarter of the image: one seed
     assert abs(latent.x - 1.0) < 1e-9
