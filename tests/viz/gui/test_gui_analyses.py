@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.viz.gui.test_gui import AppDriver
+from tests.viz.gui.app_driver import AppDriver
 
 pytestmark = pytest.mark.gui
 
