@@ -87,7 +87,8 @@ except networks.PickleError as e:
 @pytest.mark.parametrize("payload", [
     h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_newobj(), h.SETITEM),
     h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_reconstruct(), h.SETITEM),
-    # The crash: a Generator whose kwargs hold the array; deep-copying the kwargs dereferenced it.
+    # The crash this guards against: a Generator whose kwargs hold the array; deep-copying the kwargs
+    # dereferenced it.
     h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_newobj()),
     h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_reconstruct()),
     h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.object_ndarray_reconstruct(), h.SETITEM),

@@ -48,7 +48,7 @@ def test_the_package_folder_holds_only_valid_cards():
     for key in pretrained.CARD_KEYS:
         if os.path.exists(os.path.join(pretrained.folder(), f'{key}.json')):
             card = pretrained.read_card(key)
-            assert os.path.getsize(pretrained.pickle_path(card)) <= 25 * 10**6  # the cap per pickle
+            assert os.path.getsize(pretrained.pickle_path(card)) <= 25 * 10**6  # the cap per shipped pickle
             assert os.path.isfile(pretrained.reference_path(card))
 
 
