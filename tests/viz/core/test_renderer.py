@@ -323,6 +323,20 @@ def test_latent_file_projected_w_npz(renderer, sg3, G, tmp_path):
                                   _image(G, _seed_ws(G, 12)))
 
 
+def test_style_mixing_takes_exactly_the_chosen_ws_from_the_mix_seed(renderer, sg3, G):
+    """Rows 2, 5 and 7 from seed 1, the rest from seed 0: the image is G's image of exactly that ws; indices past
+    num_ws are ignored."""
+    idx = [2, 5, 7]
+    ws = _seed_ws(G, 0)
+    ws[:, idx] = _seed_ws(G, 1)[:, idx]
+    res = renderer.render(dataclasses.replace(sg3, w0_seeds=((0, 1.0),), stylemix_seed=1,
+                                              stylemix_idx=(*idx, G.num_ws + 3)))
+    assert res.error is None
+    np.testing.assert_array_equal(res.image, _image(G, ws))
+    for seed in (0, 1):  # a mix of the two, not either seed's image
+        assert np.abs(res.image.astype(int) - _image(G, _seed_ws(G, seed)).astype(int)).mean() > 1
+
+
 def test_truncation_applies_to_the_explicit_latent(renderer, sg3, G):
     ws = _seed_ws(G, 2)
     at_zero = renderer.render(dataclasses.replace(sg3, latent=tuple(ws.flatten().tolist()), trunc_psi=0.0)).image
