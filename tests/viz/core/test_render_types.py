@@ -1,6 +1,6 @@
 """viz.core.render_types: RenderArgs to and from plain data (what session files hold) and the layer presets of
 directions ("coarse", "middle", "fine", "all", "a-b"). How the renderer draws the fields: test_renderer.py; how session
-files keep and check them: test_session_files.py."""
+files keep and check them: test_session.py."""
 
 from __future__ import annotations
 

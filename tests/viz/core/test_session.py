@@ -1,7 +1,8 @@
 """Session and keyframe files are data read by networks.file_io: any content (integers beyond float range, deep
 nesting, huge files, FIFOs, devices, a "pkl" that is /dev/zero) ends in one UserError line, quickly and small, at
 start-up (headless, the command line) as in the GUI's Session and Keyframes panels. The exploration fields
-(explicit latent, class, directions, input transforms) round-trip, and a bad one refuses the whole file."""
+(explicit latent, class, directions, input transforms) and keyframes round-trip, and a bad one refuses the whole
+file. (viz.core.session; the keyframe loop itself: test_keyframes.py.)"""
 
 from __future__ import annotations
 
@@ -290,6 +291,20 @@ def test_a_session_saved_after_corrected_edits_loads(tmp_path):
     save_session(str(tmp_path / 's.json'), args)
     loaded, _ = load_session(str(tmp_path / 's.json'))
     assert loaded == args and args.trunc_psi == 100 and args.spectrum_seeds == MAX_SPECTRUM_SEEDS
+
+
+# --- keyframes kept in a session --------------------------------------------------------------------------------------
+@pytest.mark.parametrize('keyframes, text', [
+    ('x', 'keyframes must be a list'), ([{'num_ws': 1}], 'with a "latent"'),
+    ([{'latent': [1.0], 'colour': 1}], 'unknown field'), ([{'latent': [1.0, 'a']}], 'keyframes[0].latent'),
+    ([{'latent': [1.0, 2.0, 3.0], 'num_ws': 2}], 'num_ws rows'), ([{'latent': [1.0], 'rotate': 1e9}], '.rotate'),
+    ([{'latent': [1.0], 'directions': [['pca', 0, 1.0, 'up']]}], '.directions'),
+])
+def test_sessions_refuse_bad_keyframes(tmp_path, keyframes, text) -> None:
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(dict(version=1, args={}, keyframes=keyframes)))
+    with pytest.raises(SessionError, match=text.replace('[', r'\[').replace(']', r'\]')):
+        load_session(str(path))
 
 
 # --- the exploration fields: explicit latent, class, directions, input transforms --------------------------------
