@@ -2,7 +2,7 @@
 
 PyTorch's CPU wheels use GNU OpenMP, whose idle threads spin ("active" wait) between parallel regions. When
 another process holds the cores, a spinning thread burns the time slice its sibling needs and a forward pass
-that takes 40 ms quiet takes 1.7 s (issue 16, measured on 2 shared cores). ``OMP_WAIT_POLICY=PASSIVE`` makes
+that takes 40 ms quiet takes 1.7 s (measured on 2 shared cores). ``OMP_WAIT_POLICY=PASSIVE`` makes
 idle threads sleep instead; quiet speed is unchanged (README, "Threads"; ``benchmarks/bench_cpu_load.py``).
 
 The OpenMP runtime reads these variables once, when torch loads it, so :func:`configure` must run before the

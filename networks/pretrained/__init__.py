@@ -35,7 +35,7 @@ CFGS = ('stylegan3-t', 'stylegan3-r', 'stylegan2')
 CARD_FORMAT = 1
 MAX_CARD_BYTES = 1 << 20  # a card is a few hundred bytes; anything near this is not a card
 MAX_CARD_DEPTH = 8  # a card nests 2 levels
-MAX_PICKLE_BYTES = 32 << 20  # the issue caps a shipped pickle at 25 MB; refuse larger ones before reading them
+MAX_PICKLE_BYTES = 32 << 20  # a shipped pickle is at most 25 MB (it lives in git); refuse larger ones unread
 MAX_REFERENCE_BYTES = 8 << 20
 MAX_REFERENCE_PIXELS = 4096 * 4096
 MAX_TOLERANCE = 0.1  # a "regression guard" with a larger tolerance would pass nearly any image
@@ -286,9 +286,9 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
 
 def check_network(card: dict, folder: str | None = None, fresh_seed: int = 12345,
                   device: str | torch.device = 'cpu') -> dict:
-    """Issue 15's "Must show" check of one shipped network: on the card's seed and psi its render matches the
-    reference PNG within the card's tolerance, and differs clearly from a freshly initialised network of the same
-    architecture (its init kwargs, weights drawn from `fresh_seed`).
+    """Check that one shipped network is what its card says it is (trained, not a fresh init): on the card's seed and
+    psi its render matches the reference PNG within the card's tolerance, and differs clearly from a freshly
+    initialised network of the same architecture (its init kwargs, weights drawn from `fresh_seed`).
 
     Returns {'max_abs', 'fresh_mean_abs', 'problems'} (differences of images in [0, 1]); the check passed when
     'problems' is empty. A missing or unreadable file is a UserError.

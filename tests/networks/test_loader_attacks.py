@@ -1,4 +1,5 @@
-"""One test per attack class on the loaders (issue 10, items 1-5), with payloads made here (tests/networks/hostile.py).
+"""One test per attack class on the loaders (the loader's threat model), with payloads made here
+(tests/networks/hostile.py).
 
 1. memory corruption through numpy object arrays (run in a subprocess: it must not die by a signal);
 2. process-wide poisoning through BUILD (afterwards a good file loads bit-identical, torch._utils is unchanged);
@@ -7,7 +8,7 @@
 6. shared data: one nested storage blob named many times is parsed once, one budget of opcodes covers a file,
    one storage's bytes are materialised once however many records or zip entries name them;
 7. names from a file reach messages escaped (no terminal escapes, no lone surrogates).
-Class 3 (TorchScript detectors) is in tests/metrics/test_detector_trust.py.
+Class 3 (TorchScript detectors) is in tests/training/metrics/test_detector_trust.py.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ except networks.PickleError as e:
 @pytest.mark.parametrize("payload", [
     h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_newobj(), h.SETITEM),
     h.asm(h.EMPTY_DICT, h.V("G_ema"), h.object_ndarray_reconstruct(), h.SETITEM),
-    # The issue's crash: a Generator whose kwargs hold the array; deep-copying the kwargs dereferenced it.
+    # The crash this guards against: a Generator whose kwargs hold the array; deep-copying the kwargs
+    # dereferenced it.
     h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_newobj()),
     h.nvlabs_generator(_SMALL, h.V("extra") + h.object_ndarray_reconstruct()),
     h.asm(h.EMPTY_DICT, h.V("training_set_kwargs"), h.object_ndarray_reconstruct(), h.SETITEM),

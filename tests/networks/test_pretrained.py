@@ -1,7 +1,8 @@
-"""networks.pretrained: the shipped default networks' cards (hostile ones refused by field), the 32 MB pickle
-limit, the safe loader, and issue 15's "Must show" check: each shipped pickle renders its reference PNG within
-the card's tolerance and differs from a freshly initialised network. The check runs on every shipped network
-(none yet) and, always, on a fixture folder of tiny networks, with negative cases that must fail it."""
+"""networks.pretrained: the shipped default networks' cards (hostile ones refused by field), the 32 MB pickle limit,
+the safe loader, and the check that each shipped network is trained and as its card says: each shipped pickle renders
+its reference PNG within the card's tolerance and differs from a freshly initialised network. The check runs on every
+shipped network (none yet) and, always, on a fixture folder of tiny networks, with negative cases that must fail
+it."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _copy_folder(src: str, dst) -> str:
     return str(dst)
 
 
-# --- the shipped networks (issue 15, "Must show") -------------------------------------------------------------
+# --- the shipped networks: each renders its reference and is trained --------------------------------------------
 @pytest.mark.parametrize('card', pretrained.available(), ids=lambda c: c['key'])
 def test_each_shipped_network_matches_its_reference_and_is_trained(card):
     report = pretrained.check_network(card)
@@ -47,7 +48,7 @@ def test_the_package_folder_holds_only_valid_cards():
     for key in pretrained.CARD_KEYS:
         if os.path.exists(os.path.join(pretrained.folder(), f'{key}.json')):
             card = pretrained.read_card(key)
-            assert os.path.getsize(pretrained.pickle_path(card)) <= 25 * 10**6  # the issue's cap per pickle
+            assert os.path.getsize(pretrained.pickle_path(card)) <= 25 * 10**6  # the cap per shipped pickle
             assert os.path.isfile(pretrained.reference_path(card))
 
 

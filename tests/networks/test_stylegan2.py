@@ -20,7 +20,7 @@ def _tiny(c_dim=0, seed=0):
     return G, D
 
 
-def test_noise_modes_and_style_mixing_shapes():
+def test_noise_modes():
     G, _ = _tiny()
     z = torch.randn(2, 16)
     with torch.no_grad():
@@ -33,12 +33,50 @@ def test_noise_modes_and_style_mixing_shapes():
                     layer.noise_strength.fill_(0.5)
         r1, r2 = G(z, None, noise_mode="random"), G(z, None, noise_mode="random")
         assert not torch.equal(r1, r2)
-        ws = G.mapping(z, None)
-        ws2 = G.mapping(torch.randn(2, 16), None)
-        mixed = torch.cat([ws[:, :3], ws2[:, 3:]], dim=1)  # style mixing = per-layer choice of w
-        assert G.synthesis(mixed, noise_mode="none").shape == (2, 3, 16, 16)
     with pytest.raises(ValueError, match="noise_mode"):
         G(z, None, noise_mode="bogus")
+
+
+def _block_outputs(G, ws):
+    """Each synthesis block's (x, img) output for `ws` (noise off), in order, and the final image."""
+    outputs = []
+    handles = [getattr(G.synthesis, f"b{res}").register_forward_hook(lambda _m, _a, out: outputs.append(out))
+               for res in G.synthesis.block_resolutions]
+    try:
+        with torch.no_grad():
+            image = G.synthesis(ws, noise_mode="none")
+    finally:
+        for h in handles:
+            h.remove()
+    return outputs, image
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5])
+def test_style_mixing_keeps_every_block_before_the_cut(cut):
+    """Style mixing is a per-layer choice of w: with rows < cut from one latent and the rest from another, every
+    block that reads only rows < cut gives exactly its output for the first latent, and the first block that reads
+    a row >= cut (ToRGB shares the next conv's w) differs; all rows from one latent is exactly that latent's image."""
+    G, _ = _tiny()
+    with torch.no_grad():
+        ws, ws2 = G.mapping(torch.randn(2, 16), None), G.mapping(torch.randn(2, 16), None)
+    mixed = torch.cat([ws[:, :cut], ws2[:, cut:]], dim=1)
+    plain, plain_image = _block_outputs(G, ws)
+    mix, mix_image = _block_outputs(G, mixed)
+    first_row = 0
+    for res, (x0, img0), (x1, img1) in zip(G.synthesis.block_resolutions, plain, mix, strict=True):
+        block = getattr(G.synthesis, f"b{res}")
+        last_row = first_row + block.num_conv + block.num_torgb - 1  # the rows this block reads
+        if last_row < cut:
+            assert torch.equal(x0, x1) and torch.equal(img0, img1), res
+        else:
+            assert not torch.equal(img0, img1), res
+            break
+        first_row += block.num_conv
+    else:
+        raise AssertionError("no block read a row at or after the cut")
+    assert (mix_image - plain_image).abs().mean() > 1e-3
+    assert torch.equal(_block_outputs(G, torch.cat([ws[:, :G.num_ws], ws2[:, G.num_ws:]], dim=1))[1], plain_image)
+    assert torch.equal(_block_outputs(G, torch.cat([ws[:, :0], ws2], dim=1))[1], _block_outputs(G, ws2)[1])
 
 
 def test_unfused_modconv_matches_fused():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ops import resample
-from tests.metrics.fakes import band_limited_pattern
+from tests.training.metrics.fakes import band_limited_pattern
 
 
 def _psnr(a, b, mask):

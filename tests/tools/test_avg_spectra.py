@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from analysis import spectra
-from tests.metrics.fakes import write_image_folder
 from tests.tiny_networks import write_tiny_networks
+from tests.training.metrics.fakes import write_image_folder
 from tools import avg_spectra
 
 FREQ = 5  # cycles per image

@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
-from tests.metrics.fakes import (
+from tests.tiny_networks import write_tiny_networks
+from tests.training.metrics.fakes import (
     TinyDetector,
     torchscript_bytes,
     write_image_folder,
     write_nvlabs_persistent_pkl,
 )
-from tests.tiny_networks import write_tiny_networks
 from tools import calc_metrics
 
 pytestmark = pytest.mark.filterwarnings('ignore:`torch.jit:DeprecationWarning')

@@ -292,7 +292,7 @@ def test_bad_input_is_one_error_line(f, capsys, tool, build, needle):
     assert not os.path.exists(f['out']), 'a refused command must not create its output folder'
 
 
-def test_issue_examples_through_the_real_entry_points(f):
+def test_bad_input_through_the_real_entry_points(f):
     """`python -m tools.X` / `python visualizer.py`: the real processes exit 1 with one line (run in parallel)."""
     cases = [
         (['-m', 'tools.gen_images', *_gen_images(f, **{'--seeds': '-5'})], 'bad seeds'),

@@ -71,12 +71,28 @@ def test_gen_images_conditional_network_needs_a_class(tmp_path, capsys):
 
 
 def test_sticking_cli_sg2_vs_sg3(nets, tmp_path):
+    """One row per network in --network order (image, neighbourhood average, streak, 4 white pixels apart), each
+    part the PNG written beside it and the analysis' own sticking_figure of that network, pixel for pixel."""
+    from analysis.sticking import sticking_figure
+    from networks import load_generator
+
     assert sticking.main(['--network', nets['sg2'], '--network', nets['sg3'], '--num', '4', '--frames', '6',
                           '--outdir', str(tmp_path)]) == 0
     fig = np.asarray(PIL.Image.open(tmp_path / 'sticking.png'))
-    assert fig.shape[0] == 2 * 16 + 4  # one row per network
-    streak = np.asarray(PIL.Image.open(tmp_path / 'sg3-streak.png'))
-    assert streak.shape == (16, 6, 3)
+    assert fig.shape == (2 * 16 + 4, 16 + 4 + 16 + 4 + 6, 3)  # one row per network
+    white = np.ones(fig.shape[:2], dtype=bool)
+    for row, kind in enumerate(('sg2', 'sg3')):
+        expected = sticking_figure(load_generator(nets[kind]), seed=0, radius=0.2, num=4, num_frames=6)
+        y, x = row * (16 + 4), 0
+        for part in ('central', 'average', 'streak'):
+            written = np.asarray(PIL.Image.open(tmp_path / f'{kind}-{part}.png'))
+            np.testing.assert_array_equal(written, expected[part])
+            h, w = written.shape[:2]
+            np.testing.assert_array_equal(fig[y:y + h, x:x + w], written)
+            white[y:y + h, x:x + w] = False
+            x += w + 4
+    assert (fig[white] == 255).all()  # the gaps
+    assert expected['streak'].shape == (16, 6, 3)
 
 
 def test_python_m_entry_point_reports_one_line(tmp_path):

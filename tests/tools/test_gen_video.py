@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from analysis.video_frames import equivariance_frames, interpolation_frames, keyframe_seeds, slerp
-from tests.metrics.fakes import FourierGenerator
 from tests.tiny_networks import write_tiny_networks
+from tests.training.metrics.fakes import FourierGenerator
 from tools import gen_video
 
 

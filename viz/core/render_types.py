@@ -35,7 +35,7 @@ class RenderArgs:
     noise_mode: str = 'const'  # StyleGAN2 only: 'const' | 'random' | 'none'
     noise_seed: int = 0
 
-    # Exploration (issue 13). An explicit latent replaces the seeds' blend: `latent` (w [w_dim] or w+ flattened,
+    # Exploration. An explicit latent replaces the seeds' blend: `latent` (w [w_dim] or w+ flattened,
     # [num_ws * w_dim]) or else `latent_file` (projected_w.npz / .npy); psi and style mixing still apply.
     latent: tuple[float, ...] = ()
     latent_file: str = ''

@@ -153,7 +153,7 @@ class VisualizerApp:
         self.capture_widget = CaptureWidget(self)
         self.session_widget = SessionWidget(self)
         self.perf_widget = PerformanceWidget(self)
-        # Exploration (issue 13): drawn after the latent and transform widgets, so keyframe playback overrides them.
+        # Exploration widgets: drawn after the latent and transform widgets, so keyframe playback overrides them.
         self.class_widget = ClassWidget(self)
         self.warp_widget = WarpWidget(self)
         self.projection_widget = ProjectionWidget(self)
@@ -347,9 +347,10 @@ class VisualizerApp:
 
     def _view_display_change(self) -> None:
         """Show a change of display fields alone (FFT, dB, normalise, channels) at once, re-viewed here from the
-        renderer's cached synthesis: no round trip through the render thread, which may be busy with an analysis
-        (issue 12). The renderer is not asked again when the request it has differs from these args in display
-        fields alone: its analyses are the same, and its results are re-viewed here as they arrive."""
+        renderer's cached synthesis: no round trip through the render thread, which may be busy with an analysis (a
+        display change must not wait for it). The renderer is not asked again when the request it has differs from
+        these args in display fields alone: its analyses are the same, and its results are re-viewed here as they
+        arrive."""
         shown, args = self.result, self.args
         view_from_cache = getattr(self.async_renderer.renderer, 'view_from_cache', None)
         if (shown is None or shown.args is None or shown.args == args or view_from_cache is None
@@ -368,7 +369,8 @@ class VisualizerApp:
 
     def _submit(self) -> None:
         """Hand the newest args to the renderer when it is idle (so every shown result is the newest request's), or
-        when only analyses run: the new request cancels them between samples (issue 12 #2)."""
+        when only analyses run: the new request cancels them between samples, so a
+        running analysis never holds up the view."""
         if self.args != self._submitted and self.async_renderer.accepting:
             self.async_renderer.set_args(self.args)
             self._submitted = self.args

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from analysis import spectra
-from tests.metrics.fakes import write_image_folder
+from tests.training.metrics.fakes import write_image_folder
 from viz.core import analysis_cache
 from viz.core.async_renderer import AsyncRenderer
 from viz.core.latents import generate_batch

@@ -1,4 +1,4 @@
-"""The visualizer's default network (issue 15): the trained SG3-T when its card and pickle are there, else the
+"""The visualizer's default network: the trained SG3-T when its card and pickle are there, else the
 built-in untrained one; labels that say what a trained default is; headless renders of every shipped default.
 The pickle widget's "Default networks" list: tests/viz/gui/test_default_networks_widget.py.
 

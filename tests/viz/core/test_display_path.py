@@ -1,5 +1,6 @@
-"""Display-only changes without the render thread (issue 12, "Must show": < 50 ms): the view re-made from the cached
-synthesis equals a full render's, runs no generator, and a running analysis is not cancelled by such a change."""
+"""Display-only changes without the render thread (they must show within 50 ms even while an analysis runs): the view
+re-made from the cached synthesis equals a full render's, runs no generator, and a running analysis is not cancelled
+by such a change."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """GUI recordings without a display: live mode follows the wall clock, exact mode drives the animation clock.
 
-The exact-mode test runs the real LatentWidget and CaptureWidget in the app's frame order against a fake
-renderer that takes a random number of GUI frames per render, and reads the frames back from the GIF. The
-loose ends of issue 12: an exact recording stops on a failed render, an FFT recording switches the FFT on or
-says why it takes nothing, and the performance widget plots the wall time, not the recording's animation step.
+The exact-mode test runs the real LatentWidget and CaptureWidget in the app's frame order against a fake renderer that
+takes a random number of GUI frames per render, and reads the frames back from the GIF. Also: an exact recording stops
+on a failed render, an FFT recording switches the FFT on or says why it takes nothing, and the performance widget
+plots the wall time, not the recording's animation step.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from networks.errors import UserError
 from tests.viz.gif import read_gif
+from tests.viz.gui.fakes import fake_app
 from viz.core.recorder import Recording
 from viz.core.render_types import RenderArgs, RenderResult
 
@@ -103,10 +104,7 @@ def test_exact_recording_of_the_latent_animation_in_the_app_frame_order(tmp_path
     from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
     from viz.gui.widgets.latent_widget import LatentWidget
 
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir=str(tmp_path), image_size_px=256.0,
-                                frame_delta=0.0, result=None, messages=[])
-    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
-    viz.log = lambda text, error=False: viz.messages.append((text, error))
+    viz = fake_app(tmp_path)
     latent, capture = LatentWidget(viz), CaptureWidget(viz)
     latent.x, latent.anim, latent.speed = 3.0, True, 0.25
     capture.view, capture.format, capture.fps = VIEWS.index('image'), FORMATS.index('gif'), 10
@@ -138,22 +136,14 @@ def test_exact_recording_of_the_latent_animation_in_the_app_frame_order(tmp_path
     assert [int(round(f.mean())) for f in frames] == [20 + 10 * k for k in range(20)]
 
 
-def _capture_viz(tmp_path):
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, capture_dir=str(tmp_path), image_size_px=256.0,
-                                frame_delta=0.0, wall_delta=0.0, result=None, messages=[])
-    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
-    viz.log = lambda text, error=False: viz.messages.append((text, error))
-    return viz
-
-
 @pytest.mark.parametrize('view', ['image', 'gui'])
 def test_exact_recording_stops_when_its_render_fails(tmp_path, view):
     """A failed render of the state an exact recording waits for stops it, with the reason in the widget, and the
-    frames taken so far are a valid file; the app's poll hands the failure to the widget (loose end 1)."""
+    frames taken so far are a valid file; the app's poll hands the failure to the widget."""
     from viz.gui.app import VisualizerApp
     from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
 
-    viz = _capture_viz(tmp_path)
+    viz = fake_app(tmp_path)
     capture = CaptureWidget(viz)
     capture.view, capture.format, capture.fps = VIEWS.index(view), FORMATS.index('gif'), 10
     capture.exact, capture.exact_frames = True, 10
@@ -186,7 +176,7 @@ def test_exact_recording_ignores_failures_of_other_states(tmp_path):
     """A failure of a state that is no longer current (the user moved on) does not stop the recording."""
     from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
 
-    viz = _capture_viz(tmp_path)
+    viz = fake_app(tmp_path)
     capture = CaptureWidget(viz)
     capture.view, capture.format, capture.exact, capture.exact_frames = VIEWS.index('image'), FORMATS.index('gif'), \
         True, 5
@@ -201,10 +191,10 @@ def test_exact_recording_ignores_failures_of_other_states(tmp_path):
 
 def test_fft_recording_switches_the_fft_on_and_a_missing_view_is_said(tmp_path):
     """Recording the fft view with the FFT off switches it on (in the layer widget, which owns the flag); if the
-    user switches it off during a live recording, the widget says why no frames are taken (loose end 2)."""
+    user switches it off during a live recording, the widget says why no frames are taken."""
     from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
 
-    viz = _capture_viz(tmp_path)
+    viz = fake_app(tmp_path)
     viz.layer_widget = types.SimpleNamespace(fft_show=False)
     capture = CaptureWidget(viz)
     capture.view, capture.format, capture.fps = VIEWS.index('fft'), FORMATS.index('gif'), 10
@@ -230,11 +220,10 @@ def test_fft_recording_switches_the_fft_on_and_a_missing_view_is_said(tmp_path):
 
 def test_performance_widget_plots_the_real_frame_time(tmp_path):
     """During an exact recording frame_delta is the animation step (0 while a frame renders); the performance
-    widget's GUI frame time is the wall time (loose end 3)."""
+    widget's GUI frame time is the wall time."""
     from viz.gui.widgets.performance_widget import PerformanceWidget
 
-    viz = _capture_viz(tmp_path)
-    viz.window = types.SimpleNamespace(fps_limit=60.0, set_vsync=lambda on: None)
+    viz = fake_app(tmp_path)
     perf = PerformanceWidget(viz)
     for wall, step in ((0.040, 0.0), (0.050, 0.1), (0.030, 0.0)):
         viz.wall_delta, viz.frame_delta = wall, step
@@ -250,7 +239,7 @@ def test_render_rate_counts_only_results_the_network_ran_for(tmp_path, monkeypat
     from viz.gui.widgets import performance_widget
     from viz.gui.widgets.performance_widget import PerformanceWidget, available_devices
 
-    viz = _capture_viz(tmp_path)
+    viz = fake_app(tmp_path)
     perf = PerformanceWidget(viz)
     perf.record_render(dict(total=0.080, synthesis=0.070))
     perf.record_render(dict(total=0.0007, view=0.0007, synthesis=0.0))    # cached re-view

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
+import networks
 from networks.conventions import to_uint8_rgb
+from tests.tiny_networks import tiny_generator
 from viz.core.latents import compute_ws
-from viz.core.render_types import RenderArgs, args_from_dict, args_to_dict
+from viz.core.render_types import RenderArgs
 from viz.core.synthesis import run_synthesis
 from viz.core.views import colormap, fft_view, untransform_image
 
@@ -226,16 +227,6 @@ def test_eq_readout_and_sticking(renderer, sg3):
     assert res.sticking['streak'].shape == (32, 6, 3)
 
 
-def test_session_round_trip():
-    args = RenderArgs(pkl='x.pkl', w0_seeds=((3, 0.25), (4, 0.75)), stylemix_idx=(1, 2), translate_x=0.1,
-                      layer_name='L3_52_32', trunc_cutoff=4)
-    data = json.loads(json.dumps(args_to_dict(args)))
-    assert args_from_dict(data) == args
-    hash(args_from_dict(data))
-    with pytest.raises(ValueError, match='unknown render settings: bogus'):
-        args_from_dict({'bogus': 1})
-
-
 def test_blend_seeds():
     from viz.gui.widgets.latent_widget import blend_seeds
 
@@ -268,3 +259,146 @@ def test_video_recorder(tmp_path, ext):
     frames = iio.imread(path, index=None)
     assert frames.shape[0] == 6 and frames.shape[1:3] == (32, 48)
     assert frames[3][:, 24:32].mean() > 150 and frames[3][:, :8].mean() < 60
+
+
+# --- the exploration fields: explicit latent, class, directions, input transforms --------------------------------
+
+@pytest.fixture(scope='module')
+def G(pkl_dir):
+    return networks.load_generator(str(pkl_dir / 'tiny_sg3.pkl'), 'cpu')
+
+
+@pytest.fixture(scope='module')
+def conditional(tmp_path_factory):
+    """A 4-class tiny StyleGAN3 and its pickle."""
+    G = tiny_generator('sg3', c_dim=4, seed=3, output_scale=2.0)
+    path = str(tmp_path_factory.mktemp('cond') / 'cond.pkl')
+    networks.save_network_pkl(path, dict(G_ema=G))
+    return G, path
+
+
+def _image(G, ws) -> np.ndarray:
+    with torch.no_grad():
+        return to_uint8_rgb(G.synthesis(ws, noise_mode='const')[0])
+
+
+def _seed_ws(G, seed: int, c=None) -> torch.Tensor:
+    from networks.conventions import seed_to_zc
+
+    z, c_seed = seed_to_zc(seed, G.z_dim, G.c_dim)
+    c = c_seed if c is None else c
+    with torch.no_grad():
+        return G.mapping(torch.from_numpy(z[None]).float(), torch.from_numpy(np.asarray(c)[None]).float())
+
+
+# --- explicit latent -----------------------------------------------------------------------------------------
+
+def test_explicit_w_plus_renders_exactly_that_latent(renderer, sg3, G):
+    ws = _seed_ws(G, 5)
+    ws[:, 3:] = _seed_ws(G, 9)[:, 3:]  # a w+ no seed gives
+    res = renderer.render(dataclasses.replace(sg3, latent=tuple(ws.flatten().tolist())))
+    assert res.error is None
+    np.testing.assert_array_equal(res.image, _image(G, ws))
+    # the same w as a seed, given explicitly, is bit-identical to the seed's render
+    by_seed = renderer.render(dataclasses.replace(sg3, w0_seeds=((5, 1.0),))).image
+    by_w = renderer.render(dataclasses.replace(sg3, latent=tuple(_seed_ws(G, 5)[0, 0].tolist()))).image
+    np.testing.assert_array_equal(by_seed, by_w)
+
+
+def test_latent_file_projected_w_npz(renderer, sg3, G, tmp_path):
+    ws = _seed_ws(G, 11)
+    ws[:, ::2] += 0.3
+    path = str(tmp_path / 'projected_w.npz')
+    np.savez(path, w=ws[0].numpy(), space=np.array('w+'))
+    res = renderer.render(dataclasses.replace(sg3, latent_file=path))
+    assert res.error is None
+    np.testing.assert_array_equal(res.image, _image(G, ws))
+    # rewriting the file (a new projection) updates the view, though the args are the same
+    import os
+    import time
+
+    np.savez(path, w=_seed_ws(G, 12)[0].numpy())
+    os.utime(path, ns=(time.time_ns() + 10**9,) * 2)
+    np.testing.assert_array_equal(renderer.render(dataclasses.replace(sg3, latent_file=path)).image,
+                                  _image(G, _seed_ws(G, 12)))
+
+
+def test_style_mixing_takes_exactly_the_chosen_ws_from_the_mix_seed(renderer, sg3, G):
+    """Rows 2, 5 and 7 from seed 1, the rest from seed 0: the image is G's image of exactly that ws; indices past
+    num_ws are ignored."""
+    idx = [2, 5, 7]
+    ws = _seed_ws(G, 0)
+    ws[:, idx] = _seed_ws(G, 1)[:, idx]
+    res = renderer.render(dataclasses.replace(sg3, w0_seeds=((0, 1.0),), stylemix_seed=1,
+                                              stylemix_idx=(*idx, G.num_ws + 3)))
+    assert res.error is None
+    np.testing.assert_array_equal(res.image, _image(G, ws))
+    for seed in (0, 1):  # a mix of the two, not either seed's image
+        assert np.abs(res.image.astype(int) - _image(G, _seed_ws(G, seed)).astype(int)).mean() > 1
+
+
+def test_truncation_applies_to_the_explicit_latent(renderer, sg3, G):
+    ws = _seed_ws(G, 2)
+    at_zero = renderer.render(dataclasses.replace(sg3, latent=tuple(ws.flatten().tolist()), trunc_psi=0.0)).image
+    seed_zero = renderer.render(dataclasses.replace(sg3, w0_seeds=((7, 1.0),), trunc_psi=0.0)).image
+    np.testing.assert_array_equal(at_zero, seed_zero)  # both are w_avg
+
+
+@pytest.mark.parametrize('change, text', [
+    (dict(latent=(1.0, 2.0, 3.0)), 'w+'),
+    (dict(latent=(float('nan'),) * 16), 'non-finite'),
+    (dict(latent=(0.0,) * 16, latent_file='x.npz'), 'not both'),
+    (dict(latent_file='/nonexistent/projected_w.npz'), 'does not exist'),
+])
+def test_bad_latents_are_one_line_errors(renderer, sg3, change, text):
+    res = renderer.render(dataclasses.replace(sg3, **change))
+    assert res.error is not None and text in res.error and '\n' not in res.error
+
+
+def test_a_pickle_disguised_as_a_latent_is_not_unpickled(renderer, sg3, tmp_path):
+    path = str(tmp_path / 'evil.npy')
+    np.save(path, np.array([{'a': 1}], dtype=object), allow_pickle=True)
+    res = renderer.render(dataclasses.replace(sg3, latent_file=path))
+    assert res.error is not None and 'never unpickled' in res.error
+
+
+# --- class -------------------------------------------------------------------------------------------------
+
+def test_classes_render_different_images_and_none_is_the_seeds_own(renderer, conditional):
+    G, path = conditional
+    args = RenderArgs(pkl=path, w0_seeds=((3, 1.0),))
+    images = [renderer.render(dataclasses.replace(args, class_idx=k)).image for k in range(4)]
+    for k in range(4):
+        np.testing.assert_array_equal(images[k], _image(G, _seed_ws(G, 3, np.eye(4, dtype=np.float32)[k])))
+    assert all(np.abs(images[0].astype(int) - im.astype(int)).mean() > 1 for im in images[1:])
+    from networks.conventions import seed_to_zc
+
+    drawn = int(np.argmax(seed_to_zc(3, G.z_dim, G.c_dim)[1]))  # NVlabs' visualizer: the class comes from the seed
+    np.testing.assert_array_equal(renderer.render(args).image, images[drawn])
+    res = renderer.render(dataclasses.replace(args, class_idx=4))
+    assert res.error is not None and 'out of range' in res.error
+
+
+# --- directions and transforms in the renderer -----------------------------------------------------------------
+
+def test_direction_at_strength_zero_is_bit_identical(renderer, sg3, tmp_path):
+    renderer.directions.cache_dir = str(tmp_path)
+    plain = renderer.render(sg3).image
+    zero = renderer.render(dataclasses.replace(sg3, directions=(('pca', 0, 0.0, 'all'), ('pca', 1, 0.0, 'fine'))))
+    assert zero.error is None
+    np.testing.assert_array_equal(plain, zero.image)
+    moved = renderer.render(dataclasses.replace(sg3, directions=(('pca', 0, 3.0, 'all'),)))
+    assert moved.error is None and np.abs(moved.image.astype(int) - plain.astype(int)).mean() > 1
+
+
+def test_mirror_scale_shear_render_with_eq_readout_and_fft(renderer, sg3):
+    plain = renderer.render(sg3)
+    args = dataclasses.replace(sg3, mirror_x=True, input_scale=1.5, shear_x=0.2, eq_readout=True, eq_transforms=1,
+                               fft_show=True)
+    res = renderer.render(args)
+    assert res.error is None and res.eq is not None and res.fft is not None
+    assert any('trained to be equivariant' in m for m in res.messages)
+    assert np.abs(res.image.astype(int) - plain.image.astype(int)).mean() > 1
+    assert res.eq == renderer.render(dataclasses.replace(sg3, eq_readout=True, eq_transforms=1)).eq  # same latent
+    bad = renderer.render(dataclasses.replace(sg3, shear_x=2.0, shear_y=0.5))
+    assert bad.error is not None and 'collapses' in bad.error

@@ -3,29 +3,17 @@ labelled as such), and session round trips of it."""
 
 from __future__ import annotations
 
-import dataclasses
-import types
-
 import pytest
 
+from tests.viz.gui.fakes import fake_app
 from viz.core.render_types import RenderArgs
 from viz.core.session import load_session, save_session
-
-
-def _fake_viz():
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, result=None)
-
-    def set_args(**changes):
-        viz.args = dataclasses.replace(viz.args, **changes)
-
-    viz.set_args = set_args
-    return viz
 
 
 def test_spectrum_definition_default_and_whitened_labelled():
     from viz.gui.widgets.spectrum_widget import DEFINITION_LABELS, DEFINITION_NAMES, SpectrumWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     widget = SpectrumWidget(viz)
     widget(show=False)
     assert viz.args.spectrum_definition == 'nvlabs' == RenderArgs().spectrum_definition
@@ -34,7 +22,7 @@ def test_spectrum_definition_default_and_whitened_labelled():
     widget.definition = 'whitened'
     widget(show=False)
     assert viz.args.spectrum_definition == 'whitened'
-    other = SpectrumWidget(_fake_viz())
+    other = SpectrumWidget(fake_app())
     other.load_args(viz.args)
     assert other.definition == 'whitened'
 
@@ -42,7 +30,7 @@ def test_spectrum_definition_default_and_whitened_labelled():
 def test_spectrum_noise_setting_reaches_the_render_args_and_back():
     from viz.gui.widgets.spectrum_widget import NOISE_LABELS, NOISE_MODES, SpectrumWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     widget = SpectrumWidget(viz)
     widget(show=False)
     assert viz.args.spectrum_noise_mode is None            # the definition's own: fresh noise for NVlabs'
@@ -50,7 +38,7 @@ def test_spectrum_noise_setting_reaches_the_render_args_and_back():
     widget.noise_mode = 'const'
     widget(show=False)
     assert viz.args.spectrum_noise_mode == 'const'
-    other = SpectrumWidget(_fake_viz())
+    other = SpectrumWidget(fake_app())
     other.load_args(viz.args)
     assert other.noise_mode == 'const'
 
@@ -88,7 +76,7 @@ def test_spectrum_panel_draws_its_noise_choice(tmp_path):
     from gui_utils.testing import HeadlessImgui
     from viz.gui.widgets.spectrum_widget import SpectrumWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.rects, viz.label_w, viz.font_size = {}, 90.0, 14.0
     viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
     widget = SpectrumWidget(viz)

@@ -1,31 +1,18 @@
-"""The pickle widget's "Default networks" list (issue 15), clicked in a real ImGui context without a window or
-OpenGL (mouse events injected at the item's rectangle): choosing an entry loads that network, and the recent
-list rules stay as they were. The shipped folder is replaced by a fixture folder of tiny networks."""
+"""The pickle widget's "Default networks" list (the shipped trained networks), clicked in a real ImGui context without
+a window or OpenGL (mouse events injected at the item's rectangle): choosing an entry loads that network, and the
+recent list rules stay as they were. The shipped folder is replaced by a fixture folder of tiny networks."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
 
 import pytest
 
 from networks import pretrained
+from tests.viz.gui.fakes import fake_app
 from viz.core.render_types import DEFAULT_PKL, RenderArgs
 
 imgui_bundle = pytest.importorskip('imgui_bundle')
-
-
-def _fake_viz(settings_file: str):
-    from gui_utils import imgui_utils
-
-    viz = types.SimpleNamespace(args=RenderArgs(), network={}, messages=[], rects={}, label_w=90.0, button_w=70.0,
-                                spacing=6.0, font_size=14.0, browse_dir=None)
-    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
-    viz.log = lambda text, error=False: viz.messages.append((text, error))
-    viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
-    viz.window = types.SimpleNamespace(pop_dropped=lambda: [])
-    return viz
 
 
 class _Imgui:
@@ -51,7 +38,7 @@ class _Imgui:
 def test_choosing_a_default_network_loads_it(shipped, tmp_path, renderer, index, key):
     from viz.gui.widgets.pickle_widget import PickleWidget
 
-    viz = _fake_viz(str(tmp_path / 'settings.json'))
+    viz = fake_app()
     widget = PickleWidget(viz, settings_file=str(tmp_path / 'settings.json'))
     viz.args = RenderArgs(pkl='/nets/before.pkl')  # so that the built-in entry, too, has to change something
     ui = _Imgui()
@@ -78,7 +65,7 @@ def test_choosing_a_default_network_loads_it(shipped, tmp_path, renderer, index,
 def test_an_empty_pickle_field_loads_the_default_network(shipped, monkeypatch, tmp_path):
     from viz.gui.widgets.pickle_widget import PickleWidget
 
-    viz = _fake_viz(str(tmp_path / 's.json'))
+    viz = fake_app()
     widget = PickleWidget(viz, settings_file=str(tmp_path / 's.json'))
     widget.load('  ')
     assert viz.args.pkl == os.path.join(shipped, 'sg3t.pkl')

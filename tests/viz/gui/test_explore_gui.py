@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.viz.gui.test_gui import AppDriver
+from tests.viz.gui.app_driver import AppDriver
 
 pytestmark = pytest.mark.gui
 

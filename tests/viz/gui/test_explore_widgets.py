@@ -10,25 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from tests.viz.gui.fakes import fake_app
 from viz.core.render_types import RenderArgs
-
-
-def _fake_viz(tmp_path=None, **network):
-    viz = types.SimpleNamespace(args=RenderArgs(), network=dict(network), capture_dir=str(tmp_path or 'renders'),
-                                image_size_px=256.0, frame_delta=0.0, result=None, logged=[])
-
-    def set_args(**changes):
-        viz.args = dataclasses.replace(viz.args, **changes)
-
-    viz.set_args = set_args
-    viz.log = lambda text, error=False: viz.logged.append((text, error))
-    return viz
 
 
 def test_directions_widget_sets_only_nonzero_edits_and_loads_them_back():
     from viz.gui.widgets.directions_widget import DirectionsWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     widget = DirectionsWidget(viz)
     widget(show=False)
     assert viz.args.directions == ()  # all sliders at 0: no edit, the image is the plain one
@@ -36,7 +25,7 @@ def test_directions_widget_sets_only_nonzero_edits_and_loads_them_back():
     widget.file, widget.file_index, widget.file_strength, widget.file_layers = 'smile.npy', 1, -2.0, 3
     widget(show=False)
     assert viz.args.directions == (('pca', 2, 1.5, 'coarse'), ('smile.npy', 1, -2.0, 'fine'))
-    other = DirectionsWidget(_fake_viz())
+    other = DirectionsWidget(fake_app())
     other.load_args(viz.args)
     assert other.edits() == viz.args.directions
 
@@ -44,7 +33,7 @@ def test_directions_widget_sets_only_nonzero_edits_and_loads_them_back():
 def test_class_widget_index_or_from_seed():
     from viz.gui.widgets.class_widget import ClassWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.args = RenderArgs(class_idx=2)
     widget = ClassWidget(viz)
     widget.load_args(viz.args)
@@ -66,7 +55,7 @@ def test_class_widget_index_or_from_seed():
 def test_warp_widget_sets_scale_shear_mirror():
     from viz.gui.widgets.warp_widget import WarpWidget
 
-    viz = _fake_viz(has_transform=True)
+    viz = fake_app(network=dict(has_transform=True))
     widget = WarpWidget(viz)
     widget(show=False)
     assert (viz.args.input_scale, viz.args.shear_x, viz.args.mirror_x) == (1.0, 0.0, False)
@@ -81,10 +70,10 @@ def test_keyframes_widget_add_reorder_delete_play(pkl_dir, tmp_path):
     from viz.gui.widgets.keyframes_widget import KeyframesWidget
 
     renderer = Renderer()
-    viz = _fake_viz(tmp_path)
+    viz = fake_app(tmp_path)
     widget = KeyframesWidget(viz)
     widget.add()
-    assert widget.keyframes == [] and viz.logged[-1][1]  # nothing rendered yet: an error line, no keyframe
+    assert widget.keyframes == [] and viz.messages[-1][1]  # nothing rendered yet: an error line, no keyframe
     for seed in (1, 2, 3):
         viz.args = RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'), w0_seeds=((seed, 1.0),), rotate=10.0 * seed)
         viz.result = renderer.render(viz.args)
@@ -106,7 +95,7 @@ def test_keyframes_widget_add_reorder_delete_play(pkl_dir, tmp_path):
     widget.stop_playing()
     assert viz.args == before  # playback leaves the arguments as they were
     path = widget.save()
-    other = KeyframesWidget(_fake_viz(tmp_path))
+    other = KeyframesWidget(fake_app(tmp_path))
     other.load(path)
     assert other.keyframes == widget.keyframes
 
@@ -160,7 +149,7 @@ def test_dropped_files_are_routed_by_extension():
     assert [drop_kind(p) for p in ('a.PKL', 'b.pt', 'face.JPG', 'x.jpeg', 'y.webp', 'z.bmp', 'w.png', 'n.npz',
                                    'noext', 'dir.png/file')] == \
         ['pickle', 'pickle', 'image', 'image', 'image', 'image', 'image', None, None, None]
-    viz = _fake_viz()
+    viz = fake_app()
     dropped = ['/data/face.png', '/runs/net.pkl', '/tmp/notes.txt']
     viz.window = types.SimpleNamespace(pop_dropped=lambda: [dropped.pop(0)] if dropped else [])
     viz.projection_widget = ProjectionWidget(viz)
@@ -169,10 +158,10 @@ def test_dropped_files_are_routed_by_extension():
     assert viz.projection_widget.target == '/data/face.png' and viz.args.pkl == RenderArgs().pkl
     widget(show=False)  # the pickle: loads, the target stays
     assert viz.args.pkl == '/runs/net.pkl' and viz.projection_widget.target == '/data/face.png'
-    viz.logged.clear()
+    viz.messages.clear()
     widget(show=False)  # anything else: one error line naming what is accepted, nothing changes
-    assert len(viz.logged) == 1 and viz.logged[0][1] and 'notes.txt' in viz.logged[0][0]
-    assert '.png' in viz.logged[0][0] and '.pkl' in viz.logged[0][0]
+    assert len(viz.messages) == 1 and viz.messages[0][1] and 'notes.txt' in viz.messages[0][0]
+    assert '.png' in viz.messages[0][0] and '.pkl' in viz.messages[0][0]
     assert viz.args.pkl == '/runs/net.pkl' and viz.projection_widget.target == '/data/face.png'
 
 
@@ -185,7 +174,7 @@ def test_a_dropped_postscript_png_fails_in_one_line_without_ghostscript(pkl_dir,
     log = install_fake_ghostscript(monkeypatch, tmp_path, str(marker))
     dropped = tmp_path / 'face.png'
     dropped.write_bytes(eps(f'({marker}) (w) file closefile {LOOP_PROGRAM}'))
-    viz = _fake_viz(tmp_path)
+    viz = fake_app(tmp_path)
     viz.set_args(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
     viz.window = types.SimpleNamespace(pop_dropped=lambda: [str(dropped)])
     viz.projection_widget = ProjectionWidget(viz)
@@ -196,30 +185,30 @@ def test_a_dropped_postscript_png_fails_in_one_line_without_ghostscript(pkl_dir,
     assert job.wait(60) and job.status == 'failed'
     assert 'not a readable image' in job.error and 'PostScript' in job.error and '\n' not in job.error
     viz.projection_widget(show=False)          # the panel reports it as one error line
-    assert viz.logged[-1][1] and 'projection failed' in viz.logged[-1][0]
+    assert viz.messages[-1][1] and 'projection failed' in viz.messages[-1][0]
     assert not marker.exists() and not os.path.exists(log)
 
 
 def test_seed_change_while_an_explicit_latent_is_shown_goes_back_to_seeds():
     from viz.gui.widgets.latent_widget import LatentWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     widget = LatentWidget(viz)
     widget(show=False)
     viz.set_args(latent_file='/out/projected_w.npz')  # a projection finished
     for _ in range(3):  # frames without a seed change: the latent stays
         widget(show=False)
-    assert viz.args.latent_file == '/out/projected_w.npz' and not viz.logged
+    assert viz.args.latent_file == '/out/projected_w.npz' and not viz.messages
     widget.set_seed(widget.seed + 1)  # "+", Right arrow
     widget(show=False)
     assert (viz.args.latent_file, viz.args.latent, viz.args.w0_seeds) == ('', (), ((1, 1.0),))
-    assert len(viz.logged) == 1 and 'projected_w.npz' in viz.logged[0][0] and not viz.logged[0][1]
+    assert len(viz.messages) == 1 and 'projected_w.npz' in viz.messages[0][0] and not viz.messages[0][1]
     # the seed it already is (typed into the field) also means "show that seed"
     viz.set_args(latent=(0.5,) * 16)
     widget(show=False)
     widget.set_seed(widget.seed)
     widget(show=False)
-    assert viz.args.latent == () and 'explicit latent vector' in viz.logged[-1][0]
+    assert viz.args.latent == () and 'explicit latent vector' in viz.messages[-1][0]
     # a drag in the image (a fine move) too
     viz.set_args(latent_file='/out/p.npz')
     widget(show=False)
@@ -231,7 +220,7 @@ def test_seed_change_while_an_explicit_latent_is_shown_goes_back_to_seeds():
 def test_explicit_latent_pauses_the_seed_animation_and_anim_goes_back_to_seeds():
     from viz.gui.widgets.latent_widget import LatentWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.frame_delta = 0.1
     widget = LatentWidget(viz)
     widget.anim = True
@@ -240,7 +229,7 @@ def test_explicit_latent_pauses_the_seed_animation_and_anim_goes_back_to_seeds()
     viz.set_args(latent_file='/out/p.npz')  # arrives while the seeds animate
     widget(show=False)
     widget(show=False)
-    assert not widget.anim and viz.args.latent_file == '/out/p.npz' and 'paused' in viz.logged[-1][0]
+    assert not widget.anim and viz.args.latent_file == '/out/p.npz' and 'paused' in viz.messages[-1][0]
     widget.anim = True  # the user turns the animation on again: back to moving seeds
     widget(show=False)
     widget(show=False)
@@ -258,7 +247,7 @@ def test_explicit_latent_pauses_the_seed_animation_and_anim_goes_back_to_seeds()
 def test_keyframe_playback_is_not_taken_for_a_seed_change():
     from viz.gui.widgets.latent_widget import LatentWidget
 
-    viz = _fake_viz()
+    viz = fake_app()
     viz.keyframes_widget = types.SimpleNamespace(playing=True)
     widget = LatentWidget(viz)
     viz.set_args(latent=(0.1,) * 16)

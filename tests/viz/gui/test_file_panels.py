@@ -5,14 +5,13 @@ and close the app."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
 
 import pytest
 
 from networks.file_io import FileReadError
 from tests.networks.hostile_images import measure
+from tests.viz.gui.fakes import fake_app
 from viz.core.keyframes import Keyframe, keyframe_to_dict
 from viz.core.render_types import RenderArgs
 from viz.core.session import save_session
@@ -28,19 +27,6 @@ HOSTILE = {
     'huge': b'{"version": 1, "args": {"latent": [' + b'0.0, ' * (8 << 20) + b'0.0]}}',
     'fifo': None,
 }
-
-
-def _fake_viz(tmp_path):
-    from gui_utils import imgui_utils
-
-    viz = types.SimpleNamespace(args=RenderArgs(trunc_psi=0.5), network={}, messages=[], rects={}, label_w=90.0,
-                                button_w=70.0, spacing=6.0, font_size=14.0, capture_dir=str(tmp_path),
-                                frame_delta=0.0, result=None, applied=[])
-    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
-    viz.log = lambda text, error=False: viz.messages.append((text, error))
-    viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
-    viz.apply_session = viz.applied.append
-    return viz
 
 
 def _hostile_file(tmp_path, kind: str) -> str:
@@ -78,7 +64,7 @@ def _refused_in_the_panel(viz, click) -> str:
 def test_the_session_panel_refuses_a_hostile_file_with_one_line(tmp_path, kind):
     from viz.gui.widgets.session_widget import SessionWidget
 
-    viz = _fake_viz(tmp_path)
+    viz = fake_app(tmp_path, args=RenderArgs(trunc_psi=0.5))
     widget = SessionWidget(viz)
     widget.path = _hostile_file(tmp_path, kind)
     text = _refused_in_the_panel(viz, lambda: _click(widget, viz, 'session_load'))
@@ -90,7 +76,7 @@ def test_the_session_panel_refuses_a_hostile_file_with_one_line(tmp_path, kind):
 def test_the_keyframes_panel_refuses_a_hostile_file_with_one_line(tmp_path, kind):
     from viz.gui.widgets.keyframes_widget import KeyframesWidget
 
-    viz = _fake_viz(tmp_path)
+    viz = fake_app(tmp_path, args=RenderArgs(trunc_psi=0.5))
     widget = KeyframesWidget(viz)
     kept = [Keyframe((0.0,) * 4), Keyframe((1.0,) * 4)]
     widget.keyframes, widget.labels = list(kept), ['a', 'b']
@@ -107,7 +93,7 @@ def test_the_panels_still_load_a_valid_file(tmp_path):
     path = str(tmp_path / 'ok.json')
     kfs = [Keyframe((0.5,) * 4), Keyframe((-0.5,) * 4)]
     save_session(path, RenderArgs(trunc_psi=0.7), keyframes=[keyframe_to_dict(kf) for kf in kfs])
-    viz = _fake_viz(tmp_path)
+    viz = fake_app(tmp_path, args=RenderArgs(trunc_psi=0.5))
     session = SessionWidget(viz)
     assert session.load(path) and viz.applied[0].trunc_psi == 0.7
     keyframes = KeyframesWidget(viz)

@@ -1,11 +1,12 @@
-"""Window tests of the analyses (issue 12 #2, #3): the view comes first, a seed click is not held up by a running
-spectrum, "k of N" with a working Cancel button, and a failed analysis shown as an error, not "computing"."""
+"""Window tests of the analyses, which must never hold up the view: the view comes first, a seed click is not held up
+by a running spectrum, "k of N" with a working Cancel button, and a failed analysis shown as an error, not
+"computing"."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.viz.gui.test_gui import AppDriver
+from tests.viz.gui.app_driver import AppDriver
 
 pytestmark = pytest.mark.gui
 

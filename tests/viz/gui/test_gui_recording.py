@@ -13,7 +13,7 @@ import PIL.Image
 import pytest
 
 from tests.viz.gif import read_gif
-from tests.viz.gui.test_gui import AppDriver
+from tests.viz.gui.app_driver import AppDriver
 
 pytestmark = pytest.mark.gui
 

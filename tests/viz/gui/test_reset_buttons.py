@@ -1,11 +1,8 @@
-"""Issue 12, "Reset buttons where NVlabs has them": in a real (headless) ImGui context each Reset button is
+"""Reset buttons where NVlabs' visualizer has them: in a real (headless) ImGui context each Reset button is
 clicked with injected mouse events, and the widget's state must equal a fresh widget's afterwards. No window
 and no OpenGL: ImGui runs without a renderer; the frames are never drawn."""
 
 from __future__ import annotations
-
-import dataclasses
-import types
 
 import pytest
 
@@ -13,18 +10,7 @@ imgui_bundle = pytest.importorskip('imgui_bundle')
 imgui = imgui_bundle.imgui
 
 from gui_utils import imgui_utils  # noqa: E402
-from viz.core.render_types import RenderArgs  # noqa: E402
-
-
-def _fake_viz():
-    viz = types.SimpleNamespace(args=RenderArgs(), network=dict(has_transform=True), capture_dir='renders',
-                                image_size_px=256.0, frame_delta=0.0, wall_delta=0.0, result=None, messages=[],
-                                font_size=14.0, label_w=90.0, button_w=70.0, spacing=6.0, rendering=False, rects={})
-    viz.set_args = lambda **changes: setattr(viz, 'args', dataclasses.replace(viz.args, **changes))
-    viz.log = lambda text, error=False: viz.messages.append((text, error))
-    viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
-    viz.window = types.SimpleNamespace(fps_limit=60.0, set_vsync=lambda on: None)
-    return viz
+from tests.viz.gui.fakes import fake_app  # noqa: E402
 
 
 class Harness:
@@ -102,8 +88,8 @@ CASES = [
 @pytest.mark.parametrize('make, label, changes', CASES, ids=[c[1] for c in CASES])
 def test_reset_button_restores_the_defaults(monkeypatch, make, label, changes):
     cls = make()
-    fresh = cls(_fake_viz())
-    widget = cls(_fake_viz())
+    fresh = cls(fake_app(network=dict(has_transform=True)))
+    widget = cls(fake_app(network=dict(has_transform=True)))
     harness = Harness(monkeypatch)
     try:
         for name, value in changes.items():

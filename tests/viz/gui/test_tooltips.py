@@ -1,6 +1,6 @@
-"""Issue 12, "Tooltips on every control": every control a widget draws is followed by its tooltip before the next
-control (ImGui attaches a tooltip to the last item drawn, so a tooltip after the next control explains the wrong
-one). Read from the source with `ast`: the tests import no imgui frame."""
+"""Tooltips on every control, so the GUI explains itself: every control a widget draws is followed by its tooltip
+before the next control (ImGui attaches a tooltip to the last item drawn, so a tooltip after the next control explains
+the wrong one). Read from the source with `ast`: the tests import no imgui frame."""
 
 from __future__ import annotations
 

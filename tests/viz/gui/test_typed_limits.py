@@ -17,18 +17,14 @@ import pytest
 imgui_bundle = pytest.importorskip('imgui_bundle')
 
 from gui_utils import imgui_utils  # noqa: E402
-from viz.core.render_types import RenderArgs  # noqa: E402
+from tests.viz.gui.fakes import fake_app  # noqa: E402
 from viz.core.session import load_session, save_session  # noqa: E402
 from viz.gui.app import VisualizerApp  # noqa: E402
 
 
 def _app_like(widget_classes):
-    viz = types.SimpleNamespace(args=RenderArgs(), network=dict(has_transform=True, has_noise=False, num_ws=16),
-                                capture_dir='renders', image_size_px=256.0, frame_delta=1 / 60, wall_delta=1 / 60,
-                                result=None, messages=[], font_size=14.0, label_w=90.0, button_w=70.0, spacing=6.0,
-                                rendering=False, rects={}, _last_note='', _stamps={}, keyframes_widget=None)
-    viz.log = lambda text, error=False: viz.messages.append((text, error))
-    viz.rect = lambda name: viz.rects.__setitem__(name, imgui_utils.item_rect())
+    viz = fake_app(network=dict(has_transform=True, has_noise=False, num_ws=16), frame_delta=1 / 60,
+                   wall_delta=1 / 60, _last_note='', _stamps={}, keyframes_widget=None)
     viz.set_args = types.MethodType(VisualizerApp.set_args, viz)
     widgets = [cls(viz) for cls in widget_classes]
     viz.panels = [('test', True, widgets)]

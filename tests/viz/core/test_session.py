@@ -1,6 +1,8 @@
 """Session and keyframe files are data read by networks.file_io: any content (integers beyond float range, deep
 nesting, huge files, FIFOs, devices, a "pkl" that is /dev/zero) ends in one UserError line, quickly and small, at
-start-up (headless, the command line) as in the GUI's Session and Keyframes panels."""
+start-up (headless, the command line) as in the GUI's Session and Keyframes panels. The exploration fields
+(explicit latent, class, directions, input transforms) and keyframes round-trip, and a bad one refuses the whole
+file. (viz.core.session; the keyframe loop itself: test_keyframes.py.)"""
 
 from __future__ import annotations
 
@@ -289,3 +291,49 @@ def test_a_session_saved_after_corrected_edits_loads(tmp_path):
     save_session(str(tmp_path / 's.json'), args)
     loaded, _ = load_session(str(tmp_path / 's.json'))
     assert loaded == args and args.trunc_psi == 100 and args.spectrum_seeds == MAX_SPECTRUM_SEEDS
+
+
+# --- keyframes kept in a session --------------------------------------------------------------------------------------
+@pytest.mark.parametrize('keyframes, text', [
+    ('x', 'keyframes must be a list'), ([{'num_ws': 1}], 'with a "latent"'),
+    ([{'latent': [1.0], 'colour': 1}], 'unknown field'), ([{'latent': [1.0, 'a']}], 'keyframes[0].latent'),
+    ([{'latent': [1.0, 2.0, 3.0], 'num_ws': 2}], 'num_ws rows'), ([{'latent': [1.0], 'rotate': 1e9}], '.rotate'),
+    ([{'latent': [1.0], 'directions': [['pca', 0, 1.0, 'up']]}], '.directions'),
+])
+def test_sessions_refuse_bad_keyframes(tmp_path, keyframes, text) -> None:
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(dict(version=1, args={}, keyframes=keyframes)))
+    with pytest.raises(SessionError, match=text.replace('[', r'\[').replace(']', r'\]')):
+        load_session(str(path))
+
+
+# --- the exploration fields: explicit latent, class, directions, input transforms --------------------------------
+
+def test_session_round_trip_of_the_new_fields(tmp_path):
+    args = RenderArgs(latent=(0.5, -1.25), latent_file='p.npz', class_idx=3,
+                      directions=(('pca', 2, -1.5, 'coarse'), ('smile.npy', 0, 3.0, '4-7')),
+                      input_scale=2.0, shear_x=0.1, shear_y=-0.2, mirror_x=True, mirror_y=False)
+    path = str(tmp_path / 's.json')
+    save_session(path, args)
+    loaded, _views = load_session(path)
+    assert loaded == args and hash(loaded) == hash(args)
+
+
+@pytest.mark.parametrize('field, value', [
+    ('latent', [1.0, 'x']), ('latent', 3.0), ('latent', [0.0] * 70000), ('class_idx', -1), ('class_idx', 1.5),
+    ('directions', [['pca', 0, 1.0]]), ('directions', [['pca', 0, 1.0, 'sideways']]),
+    ('directions', [['pca', -1, 1.0, 'all']]), ('directions', [['', 0, 1.0, 'all']]),
+    ('directions', [['pca', 0, 1e9, 'all']]), ('input_scale', 0), ('shear_x', 1e6), ('mirror_x', 1),
+])
+def test_sessions_refuse_bad_new_fields_whole(tmp_path, field, value):
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(dict(version=1, args={'trunc_psi': 0.5, field: value})))
+    with pytest.raises(SessionError, match=f'args.{field}'):
+        load_session(str(path))
+
+
+def test_session_nan_in_latent_is_refused(tmp_path):
+    path = tmp_path / 'nan.json'
+    path.write_text(json.dumps(dict(version=1, args={'latent': [0.0, float('nan')]})))
+    with pytest.raises(SessionError, match='args.latent'):
+        load_session(str(path))

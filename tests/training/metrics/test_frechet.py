@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from tests.metrics.fakes import (
+from tests.training.metrics.fakes import (
     FourierGenerator,
     TinyDetector,
     torchscript_bytes,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.metrics.fakes import FourierGenerator
+from tests.training.metrics.fakes import FourierGenerator
 from training.metrics import calc_metric
 from training.metrics.equivariance import compute_equivariance, equivariance_readout, psnr_from_sums
 

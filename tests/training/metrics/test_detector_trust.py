@@ -1,5 +1,6 @@
-"""Detectors: TorchScript is code and is loaded only with trust=True; detector pickles go through the one
-restricted unpickler (networks.safe_unpickle) with its bounds (issue 10, item 3 and the detector bomb)."""
+"""Detectors: TorchScript is code and is loaded only with trust=True; detector pickles go through the one restricted
+unpickler (networks.safe_unpickle) with its bounds (a detector file is untrusted input, including a decompression
+bomb)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 import torch
 
 from networks import PickleError
-from tests.metrics.fakes import write_nvlabs_persistent_pkl
 from tests.networks import hostile as h
+from tests.training.metrics.fakes import write_nvlabs_persistent_pkl
 from training.metrics import detector as detector_lib
 from training.metrics.detector import DetectorError, detector_features, load_detector
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.metrics.fakes import FourierGenerator
 from tests.tiny_networks import write_tiny_networks
+from tests.training.metrics.fakes import FourierGenerator
 from tools import calc_metrics
 from training.metrics.equivariance import compute_equivariance
 

@@ -1,0 +1,111 @@
+"""viz.gui.app without a window: the header's config label (T/R/SG2), a session's layer that the network lacks
+dropped with a note, error text without command-line hints, ImGui labels whose text changes keep their ID (###),
+and slider handles that leave the value readable. Widgets: test_widgets.py; the image view: test_image_view.py."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import re
+import types
+
+import numpy as np
+import pytest
+
+from tests.viz.gui.fakes import fake_app
+from viz.core.render_types import LayerInfo, RenderArgs, RenderResult
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+# --- the header -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('kind, label', [('sg3', 'SG3-T'), ('sg3r', 'SG3-R'), ('sg2', 'SG2')])
+def test_header_names_the_config(kind, label):
+    from tests.tiny_networks import tiny_generator
+    from viz.core.network_cache import sg3_config
+    from viz.gui.app import kind_label
+
+    G = tiny_generator(kind, seed=1)
+    info = dict(kind='StyleGAN3' if hasattr(G.synthesis, 'input') else 'StyleGAN2', config=sg3_config(G))
+    assert kind_label(info) == label
+
+
+# --- labels whose text changes keep their ImGui ID ------------------------------------------------------------
+def test_changing_labels_use_triple_hash_ids():
+    """A label built from changing values must put its ID after '###'; after '##' the whole text is the ID, so
+    the item gets a new ID whenever the text changes and can never be clicked (a "Stop (N)" button that counts down)."""
+    offenders = []
+    for folder in ('viz/gui', 'gui_utils'):
+        for dirpath, _dirs, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                if not name.endswith('.py'):
+                    continue
+                text = open(os.path.join(dirpath, name), encoding='utf-8').read()
+                for m in re.finditer(r"""f(['"])([^'"]*)\1""", text):
+                    body = m.group(2)
+                    if '##' in body and '{' in body.split('##')[0] and '###' not in body:
+                        offenders.append(f'{name}: {body}')
+                # 'Stop##x' if running else 'Start##x': two texts, so two IDs, as well
+                for node in ast.walk(ast.parse(text)):
+                    if isinstance(node, ast.IfExp) and all(
+                            isinstance(v, ast.Constant) and isinstance(v.value, str) and '##' in v.value
+                            for v in (node.body, node.orelse)):
+                        a, b = node.body.value, node.orelse.value
+                        if a != b and not ('###' in a and '###' in b):
+                            offenders.append(f'{name}: {a!r} / {b!r}')
+    assert not offenders, offenders
+
+
+def test_layer_reset_note_uses_result_layers():
+    """The app drops a selected layer the network lacks (the check itself, without a window)."""
+    from viz.gui.app import VisualizerApp
+    from viz.gui.widgets.layer_widget import LayerWidget
+
+    viz = fake_app()
+    viz.layer_widget = LayerWidget(viz)
+    viz.layer_widget.layer = 'L99'
+    res = RenderResult(args=RenderArgs(layer_name='L99'), layers=(LayerInfo('input', (1, 4, 8, 8), 'float32'),),
+                       network=dict(name='tiny.pkl'))
+    VisualizerApp._drop_stale_layer(viz, res)
+    assert viz.layer_widget.layer is None and viz.args.layer_name is None
+    assert 'layer selection reset' in viz.messages[-1][0] and 'L99' in viz.messages[-1][0]
+    viz.layer_widget.layer = 'input'
+    VisualizerApp._drop_stale_layer(viz, dataclasses.replace(res, args=RenderArgs(layer_name='input')))
+    assert viz.layer_widget.layer == 'input'
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('MPS is not available here; use --device cpu',
+     'MPS is not available here; choose the device "cpu" under Performance'),
+    ("spectrum file not found: 'x.npz' (make it with: python -m tools.avg_spectra calc ...)",
+     "spectrum file not found: 'x.npz'"),
+    ('bad --noise-mode x', 'bad the "noise mode" setting x'),
+    ('file not found: /runs/a--b.pkl', 'file not found: /runs/a--b.pkl'),  # a path keeps its dashes
+])
+def test_errors_in_the_window_carry_no_command_line_hints(text, expected):
+    from viz.gui.app import gui_message
+
+    assert gui_message(text) == expected
+
+
+def test_slider_handles_leave_the_value_readable():
+    """ImGui draws a slider's value over its handle: the handle must be thin and see-through."""
+    from gui_utils.window import readable_slider_style
+
+    colours: dict = {}
+
+    class Style:  # the two calls of ImGui's style the function uses (tests do not import imgui)
+        grab_min_size = 12.0
+
+        def color_(self, col):
+            return colours.get(col, types.SimpleNamespace(x=0.3, y=0.5, z=0.9, w=1.0))
+
+        def set_color_(self, col, value):
+            colours[col] = value
+
+    style = Style()
+    readable_slider_style(style)
+    assert len(colours) == 2  # the handle and the dragged handle: same colour, see-through
+    assert all(c.w <= 0.5 and np.allclose((c.x, c.y, c.z), (0.3, 0.5, 0.9)) for c in colours.values())
+    assert style.grab_min_size <= 4
