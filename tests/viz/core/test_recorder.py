@@ -262,7 +262,7 @@ def test_image_fft_recording_starts_with_the_first_frame_that_has_both(tmp_path)
     Now frames start with the first result that has both, and every frame is image beside FFT."""
     from viz.gui.widgets.capture_widget import FORMATS, VIEWS, CaptureWidget
 
-    viz = _capture_viz(tmp_path)
+    viz = fake_app(tmp_path)
     viz.layer_widget = types.SimpleNamespace(fft_show=False)
     viz.result = RenderResult(args=viz.args, image=_frame(5))           # rendered before the FFT was on
     capture = CaptureWidget(viz)
