@@ -34,12 +34,14 @@ INTERPOLATIONS = ('cubic', 'slerp')
 @dataclass(frozen=True)
 class Keyframe:
     """One state of the loop: ``latent`` the untruncated w+ flattened ([num_ws * w_dim]), ``directions`` the
-    edits (their strengths are interpolated), ``numbers`` the values of :data:`NUMBERS` in that order."""
+    edits (their strengths are interpolated), ``numbers`` the values of :data:`NUMBERS` in that order, ``mirror``
+    the input mirror flags (a flip has no in-between: the loop holds each keyframe's until the next one)."""
 
     latent: tuple[float, ...]
     directions: tuple[tuple[str, int, float, str], ...] = ()
     numbers: tuple[float, ...] = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0)
     num_ws: int = 1  # rows of the w+ (slerp works row by row)
+    mirror: tuple[bool, bool] = (False, False)  # mirror_x, mirror_y: not interpolated, held from each keyframe on
 
 
 def keyframe_of(args: RenderArgs, result: RenderResult) -> Keyframe:
@@ -48,7 +50,8 @@ def keyframe_of(args: RenderArgs, result: RenderResult) -> Keyframe:
         raise UserError('nothing rendered yet: no latent to keep as a keyframe')
     latent = np.asarray(result.latent, np.float32)
     return Keyframe(tuple(float(v) for v in latent.ravel()), tuple(args.directions),
-                    tuple(float(getattr(args, name)) for name in NUMBERS), int(latent.shape[0]))
+                    tuple(float(getattr(args, name)) for name in NUMBERS), int(latent.shape[0]),
+                    (bool(args.mirror_x), bool(args.mirror_y)))
 
 
 def catmull_rom(points: np.ndarray, t: float) -> np.ndarray:
@@ -110,6 +113,7 @@ class _Loop:
         self.latents = np.stack([np.asarray(kf.latent, np.float32) for kf in keyframes])
         self.numbers = np.stack([np.concatenate([np.asarray(kf.numbers, np.float64), _strengths(kf, self.keys)])
                                  for kf in keyframes])
+        self.mirrors = [tuple(kf.mirror) for kf in keyframes]
 
     def state(self, base: RenderArgs, t: float) -> RenderArgs:
         """The render arguments at time ``t`` (in keyframes; whole numbers are the keyframes themselves)."""
@@ -125,8 +129,9 @@ class _Loop:
             values = self.numbers[i] if u == 0 else (1 - u) * self.numbers[i] + u * self.numbers[j]
         fields = dict(zip(NUMBERS, (float(v) for v in values[:len(NUMBERS)])))
         edits = tuple((src, idx, float(s), layers) for (src, idx, layers), s in zip(self.keys, values[len(NUMBERS):]))
+        mirror_x, mirror_y = self.mirrors[int(np.floor(t)) % count]
         return dataclasses.replace(base, latent=tuple(float(v) for v in latent), latent_file='', directions=edits,
-                                   **fields)
+                                   mirror_x=mirror_x, mirror_y=mirror_y, **fields)
 
 
 def state_at(base: RenderArgs, keyframes: list[Keyframe], t: float, kind: str = 'cubic') -> RenderArgs:
@@ -175,7 +180,7 @@ def _add(recorder, result: RenderResult) -> None:
 def keyframe_to_dict(kf: Keyframe) -> dict:
     """JSON-ready form for session files (the RenderArgs field names)."""
     return dict(latent=list(kf.latent), num_ws=kf.num_ws, directions=[list(d) for d in kf.directions],
-                **dict(zip(NUMBERS, kf.numbers)))
+                **dict(zip(NUMBERS, kf.numbers)), mirror_x=kf.mirror[0], mirror_y=kf.mirror[1])
 
 
 def keyframe_from_dict(data: dict) -> Keyframe:
@@ -183,4 +188,5 @@ def keyframe_from_dict(data: dict) -> Keyframe:
     defaults = Keyframe(())
     numbers = tuple(float(data.get(name, default)) for name, default in zip(NUMBERS, defaults.numbers))
     directions = tuple((str(s), int(i), float(v), str(layers)) for s, i, v, layers in data.get('directions', ()))
-    return Keyframe(tuple(float(v) for v in data['latent']), directions, numbers, int(data.get('num_ws', 1)))
+    mirror = (bool(data.get('mirror_x', False)), bool(data.get('mirror_y', False)))   # older files: no mirror
+    return Keyframe(tuple(float(v) for v in data['latent']), directions, numbers, int(data.get('num_ws', 1)), mirror)

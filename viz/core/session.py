@@ -197,7 +197,7 @@ def _check_directions(value) -> str | None:
 
 
 KEYFRAME_FIELDS = ('latent', 'num_ws', 'directions', 'translate_x', 'translate_y', 'rotate', 'input_scale',
-                   'shear_x', 'shear_y', 'trunc_psi')
+                   'shear_x', 'shear_y', 'trunc_psi', 'mirror_x', 'mirror_y')
 MAX_KEYFRAMES = 1024
 
 

@@ -103,7 +103,7 @@ def test_keyframes_from_renders_export_and_sessions(pkl_dir, tmp_path) -> None:
     renderer = Renderer()
     base = RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
     shots = [dataclasses.replace(base, w0_seeds=((1, 1.0),), trunc_psi=0.7),
-             dataclasses.replace(base, w0_seeds=((2, 1.0),), translate_x=0.1, rotate=20.0),
+             dataclasses.replace(base, w0_seeds=((2, 1.0),), translate_x=0.1, rotate=20.0, mirror_x=True),
              dataclasses.replace(base, w0_seeds=((3, 0.5), (4, 0.5)), mirror_x=False, input_scale=1.2)]
     kfs = []
     images = []
@@ -117,6 +117,8 @@ def test_keyframes_from_renders_export_and_sessions(pkl_dir, tmp_path) -> None:
     states = list(K.loop_states(base, kfs, per))
     for k in range(len(kfs)):
         np.testing.assert_array_equal(renderer.render(states[k * per]).image, images[k])
+    # a mirror flag has no in-between: each keyframe's holds until the next keyframe (it was not played at all)
+    assert [s.mirror_x for s in states] == [False] * per + [True] * per + [False] * per
     # exported through the capture's video writer
     seen = []
     path = str(tmp_path / 'loop.gif')

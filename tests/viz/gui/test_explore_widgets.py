@@ -100,6 +100,48 @@ def test_keyframes_widget_add_reorder_delete_play(pkl_dir, tmp_path):
     assert other.keyframes == widget.keyframes
 
 
+def test_keyframes_of_another_network_are_refused_once_and_played_values_are_shown(pkl_dir, tmp_path):
+    """Keyframes taken on one network and played on one with another w size failed every render (about 53 red
+    lines a second). Play refuses them in one line, and a network change during playback stops it in one line.
+    While playing, the panels that own the played fields show the played values (the Scale field once kept
+    showing 1.5 while 1.22 played)."""
+    from viz.core.renderer import Renderer
+    from viz.gui.widgets.keyframes_widget import KeyframesWidget
+    from viz.gui.widgets.warp_widget import WarpWidget
+
+    renderer = Renderer()
+    viz = fake_app(tmp_path)
+    viz.warp_widget = WarpWidget(viz)
+    widget = KeyframesWidget(viz)
+    for seed, scale in ((1, 1.0), (2, 2.0)):
+        viz.args = RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'), w0_seeds=((seed, 1.0),), input_scale=scale)
+        viz.result = renderer.render(viz.args)
+        viz.network = dict(viz.result.network)
+        widget.add()
+    viz.warp_widget.load_args(viz.args)
+    widget.play()
+    viz.frame_delta = 0.5
+    widget(show=False)
+    assert widget.playing and 1.0 < viz.args.input_scale < 2.0
+    assert viz.warp_widget.scale == viz.args.input_scale          # the Scale control shows what plays
+    widget.stop_playing()
+    assert viz.warp_widget.scale == viz.args.input_scale == 2.0   # and what is back after playback
+
+    viz.network = dict(viz.network, w_dim=viz.network['w_dim'] * 2)   # another network is loaded
+    viz.messages.clear()
+    widget.play()
+    assert not widget.playing and len(viz.messages) == 1 and viz.messages[0][1]
+    assert 'another network' in viz.messages[0][0]
+    viz.network = dict(viz.result.network)
+    widget.play()
+    widget(show=False)
+    viz.network = dict(viz.network, num_ws=viz.network['num_ws'] + 1)  # switched while playing
+    viz.messages.clear()
+    for _ in range(5):
+        widget(show=False)
+    assert not widget.playing and len(viz.messages) == 1 and 'playback stopped' in viz.messages[0][0]
+
+
 def test_keyframe_export_job_writes_the_loop(pkl_dir, tmp_path):
     import PIL.Image
 

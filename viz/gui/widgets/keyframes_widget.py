@@ -17,7 +17,9 @@ from viz.core.session import load_keyframes, save_session
 
 KINDS = ('cubic', 'slerp')
 FORMATS = ('mp4', 'gif')
-PLAYED = ('latent', 'latent_file', 'directions', *NUMBERS)  # the fields playback drives
+PLAYED = ('latent', 'latent_file', 'directions', *NUMBERS, 'mirror_x', 'mirror_y')  # the fields playback drives
+# Widgets that show played fields: they take each played state, so their controls show what plays.
+SHOWN_BY = ('transform_widget', 'warp_widget', 'trunc_noise_widget', 'directions_widget')
 
 
 class KeyframesWidget:
@@ -57,9 +59,26 @@ class KeyframesWidget:
         if len(self.keyframes) < 2:
             self.stop_playing()
 
+    def misfit(self) -> str | None:
+        """Why the keyframes cannot play on the network shown (their w+ has another size: taken on another
+        network), or None. Unknown until the network has rendered once."""
+        network = self.viz.network or {}
+        num_ws, w_dim = network.get('num_ws'), network.get('w_dim')
+        if not self.keyframes or not num_ws or not w_dim:
+            return None
+        size = len(self.keyframes[0].latent)
+        if size != num_ws * w_dim:
+            return (f'keyframes: they hold latents of {size} numbers, this network takes {num_ws} x {w_dim}: they '
+                    'were taken on another network (load it again, or clear them and add new ones)')
+        return None
+
     def play(self) -> None:
         if len(self.keyframes) < 2:
             self.viz.log('keyframes: add at least 2 to play a loop', error=True)
+            return
+        problem = self.misfit()
+        if problem:
+            self.viz.log(problem, error=True)
             return
         self._before_play = {name: getattr(self.viz.args, name) for name in PLAYED}
         self.playing, self.t = True, 0.0
@@ -67,7 +86,14 @@ class KeyframesWidget:
     def stop_playing(self) -> None:
         if self.playing and self._before_play is not None:
             self.viz.set_args(**self._before_play)
+            self._show_played()
         self.playing = False
+
+    def _show_played(self) -> None:
+        for name in SHOWN_BY:
+            widget = getattr(self.viz, name, None)
+            if widget is not None:
+                widget.load_args(self.viz.args)
 
     def export(self) -> None:
         viz = self.viz
@@ -179,7 +205,13 @@ class KeyframesWidget:
                     break
                 imgui_utils.tooltip('Delete this keyframe')
         if self.playing and len(self.keyframes) >= 2:
+            problem = self.misfit()          # another network was loaded while playing: stop, and say so once
+            if problem:
+                self.stop_playing()
+                viz.log(problem.replace('keyframes:', 'keyframes: playback stopped:', 1), error=True)
+                return
             fps = 30.0  # playback at the export's frame rate: frames_per_key frames per keyframe
             self.t = (self.t + viz.frame_delta * fps / self.frames_per_key) % len(self.keyframes)
             state = state_at(viz.args, self.keyframes, self.t, KINDS[self.kind])
             viz.set_args(**{name: getattr(state, name) for name in PLAYED})
+            self._show_played()
