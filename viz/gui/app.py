@@ -128,6 +128,7 @@ class VisualizerApp:
         self._last_good_pkl = DEFAULT_PKL
         self._last_good_device = 'cpu'
         self._error_args: RenderArgs | None = None  # the state the banner's error belongs to
+        self._error_source: str | None = None       # the action it came from, if not a render
         self.show_shortcuts = False  # the F1 overlay
         self.image_view = ImageView()
         self.pixel_readout = ''
@@ -206,13 +207,22 @@ class VisualizerApp:
                     if load is not None:
                         load(self.args)
 
-    def log(self, text: str, error: bool = False) -> None:
+    def log(self, text: str, error: bool = False, source: str | None = None) -> None:
+        """Add a line to the log; an error also goes into the banner. `source` names the action an error came
+        from ('projection', 'keyframes'): its banner goes when that action starts again (`clear_error`), not only
+        after a render, which may not come while the user retries the action."""
         text = gui_message(text)
         self.messages.append((text, error))
         (log.error if error else log.info)(text)
         if error:
             self.error_text = text
             self._error_args = self.args  # the banner stays until a render of another state succeeds
+            self._error_source = source
+
+    def clear_error(self, source: str) -> None:
+        """Take down the banner if it holds an error of `source` (its action was started again)."""
+        if self.error_text and self._error_source == source:
+            self.error_text, self._error_args, self._error_source = '', None, None
 
     def rect(self, name: str) -> None:
         """Record the screen rectangle of the last drawn item (test hook and drag targets)."""

@@ -26,8 +26,14 @@ def fake_app(capture_dir: str | object = 'renders', network: dict | None = None,
     def set_args(**changes):
         viz.args = dataclasses.replace(viz.args, **changes)
 
-    def log(text, error=False):
+    def log(text, error=False, source=None):
         viz.messages.append((text, error))
+        if error:
+            viz.error_text, viz.error_source = text, source
+
+    def clear_error(source):
+        if getattr(viz, 'error_source', None) == source:
+            viz.error_text, viz.error_source = '', None
 
     def rect(name):
         from gui_utils import imgui_utils  # only widgets drawn in a headless ImGui context record rectangles
@@ -35,6 +41,7 @@ def fake_app(capture_dir: str | object = 'renders', network: dict | None = None,
         viz.rects[name] = imgui_utils.item_rect()
 
     viz.set_args, viz.log, viz.rect, viz.apply_session = set_args, log, rect, viz.applied.append
+    viz.clear_error = clear_error
     for name, value in attrs.items():
         setattr(viz, name, value)
     return viz

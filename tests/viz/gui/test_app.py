@@ -109,3 +109,49 @@ def test_slider_handles_leave_the_value_readable():
     assert len(colours) == 2  # the handle and the dragged handle: same colour, see-through
     assert all(c.w <= 0.5 and np.allclose((c.x, c.y, c.z), (0.3, 0.5, 0.9)) for c in colours.values())
     assert style.grab_min_size <= 4
+
+
+# --- banners of actions ---------------------------------------------------------------------------------------------
+def _banner_app(tmp_path):
+    """A stand-in app whose log and clear_error are the real app's."""
+    from viz.gui.app import VisualizerApp
+
+    viz = fake_app(tmp_path, error_text='', _error_args=None, _error_source=None)
+    viz.log = types.MethodType(VisualizerApp.log, viz)
+    viz.clear_error = types.MethodType(VisualizerApp.clear_error, viz)
+    return viz
+
+
+def test_an_actions_error_banner_goes_when_the_action_starts_again(tmp_path, pkl_dir, monkeypatch):
+    """A failed projection's "target does not exist" stayed up while the next projection ran, and a keyframe
+    export's error until some render. Each now goes when its action starts again; another source's stays."""
+    from networks.image_write import save_png
+    from viz.core import jobs
+    from viz.gui.widgets import keyframes_widget as kw
+    from viz.gui.widgets.projection_widget import ProjectionWidget
+
+    viz = _banner_app(tmp_path)
+    viz.args = RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'))
+    projection = ProjectionWidget(viz)
+    projection.target = str(tmp_path / 'missing.png')
+    projection.start()
+    assert 'does not exist' in viz.error_text
+    target = tmp_path / 'target.png'
+    save_png(str(target), np.zeros((32, 32, 3), np.uint8))
+    projection.target = str(target)
+    projection.steps = 1
+    projection.start()
+    assert projection.job is not None and viz.error_text == ''
+    jobs.stop_all()
+
+    keyframes = kw.KeyframesWidget(viz)
+    keyframes.keyframes = [object(), object()]
+    monkeypatch.setattr(kw, 'keyframe_export_job', lambda *a, **k: types.SimpleNamespace(done=False))
+    viz.log('keyframe export: the disk is full', error=True, source='keyframes')
+    viz.log('a render failed', error=True)                       # a render's banner is not the export's
+    keyframes.export()
+    assert viz.error_text == 'a render failed'
+    viz.log('keyframe export: the disk is full', error=True, source='keyframes')
+    keyframes.job = None
+    keyframes.export()
+    assert viz.error_text == ''

@@ -99,6 +99,7 @@ class KeyframesWidget:
         viz = self.viz
         if len(self.keyframes) < 2 or (self.job is not None and not self.job.done):
             return
+        viz.clear_error('keyframes')        # the last export's error is history once a new one starts
         path = next_path(viz.capture_dir, 'loop', FORMATS[self.format])
         base = dataclasses.replace(viz.args, spectrum_seeds=0, eq_readout=False, sticking=False)
         self.job = keyframe_export_job(base, list(self.keyframes), path, int(self.frames_per_key), KINDS[self.kind])
@@ -131,7 +132,7 @@ class KeyframesWidget:
         if job is not None and job.done and self._reported is not job:
             self._reported = job
             viz.log(f'keyframe export: {job.error}' if job.error else f'keyframe loop written ({job.result} frames)',
-                    error=bool(job.error))
+                    error=bool(job.error), source='keyframes')
         if show:
             imgui.text('Keyframes')
             imgui.same_line(viz.label_w)

@@ -38,12 +38,13 @@ class ProjectionWidget:
         viz = self.viz
         if self.job is not None and not self.job.done:
             return
+        viz.clear_error('projection')       # the last projection's error is history once a new one starts
         try:
             out = next_path(viz.capture_dir, 'projected_w', 'npz')
             self.job = projection_job(viz.args.pkl, self.target, out, SPACES[self.space], int(self.steps),
                                       viz.args.device, viz.args.class_idx, use_d=self.use_d)
         except (UserError, OSError) as exc:
-            viz.log(f'projection: {exc}', error=True)
+            viz.log(f'projection: {exc}', error=True, source='projection')
 
     def _finish(self) -> None:
         job = self.job
@@ -51,7 +52,7 @@ class ProjectionWidget:
             return
         self._applied = job
         if job.error:
-            self.viz.log(f'projection failed: {job.error}', error=True)
+            self.viz.log(f'projection failed: {job.error}', error=True, source='projection')
         elif job.result:
             self.viz.set_args(latent_file=str(job.result), latent=())
             self.viz.log(f'projection {job.status}: {os.path.basename(str(job.result))} is the current latent')
