@@ -140,9 +140,11 @@ def test_an_actions_error_banner_goes_when_the_action_starts_again(tmp_path, pkl
     save_png(str(target), np.zeros((32, 32, 3), np.uint8))
     projection.target = str(target)
     projection.steps = 1
-    projection.start()
-    assert projection.job is not None and viz.error_text == ''
-    jobs.stop_all()
+    try:
+        projection.start()
+        assert projection.job is not None and viz.error_text == ''
+    finally:
+        jobs.stop_all()       # a job left running at exit would abort the test process
 
     keyframes = kw.KeyframesWidget(viz)
     keyframes.keyframes = [object(), object()]
