@@ -328,3 +328,31 @@ def test_projection_job_uses_the_pickles_d_only_when_asked_and_present(pkl_dir, 
         finals[name] = np.load(job.result)['w']
     # The D term changes the optimisation (same G, target and seed otherwise).
     assert not np.array_equal(finals['d'], finals['off']) and np.array_equal(finals['off'], finals['none'])
+
+
+def test_projection_preview_only_beside_its_network_and_use_seeds_says_so():
+    """After a network switch the running (or last) projection's preview belonged to the other network and stayed
+    on screen; "Use seeds" went back to the seeds without the note the seed change gives."""
+    from gui_utils.testing import HeadlessImgui
+    from viz.gui.widgets.projection_widget import ProjectionWidget
+
+    viz = fake_app(textures=types.SimpleNamespace(get=lambda name, image: types.SimpleNamespace(gl_id=1)))
+    viz.args = RenderArgs(pkl='a.pkl', latent_file='projected_w.npz')
+    widget = ProjectionWidget(viz)
+    widget.job = types.SimpleNamespace(progress=0.5, error=None, status='step 5/10', done=False,
+                                       preview=np.zeros((8, 8, 3), np.uint8))
+    widget._job_pkl = 'a.pkl'
+    ui = HeadlessImgui(size=(1600, 900))
+    try:
+        ui.frame(widget)
+        assert 'project_preview' in viz.rects
+        viz.rects.clear()
+        viz.args = dataclasses.replace(viz.args, pkl='b.pkl')
+        ui.frame(widget)
+        assert 'project_preview' not in viz.rects and 'project_progress' in viz.rects
+        x0, y0, x1, y1 = viz.rects['project_clear']
+        ui.click_at(widget, (x0 + x1) / 2, (y0 + y1) / 2)
+    finally:
+        ui.close()
+    assert viz.args.latent_file == '' and viz.args.latent == ()
+    assert any('showing seeds again' in text and 'projected_w.npz' in text for text, _e in viz.messages)

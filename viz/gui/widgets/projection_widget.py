@@ -28,6 +28,7 @@ class ProjectionWidget:
         self.use_d = True  # the snapshot's D features in the loss, when the pickle has a D (the status says)
         self.job: Job | None = None
         self._applied: Job | None = None
+        self._job_pkl = ''   # the network the job projects into: its preview is shown only beside it
 
     def set_target(self, path: str) -> None:
         """Make ``path`` the target (an image dropped on the window); the projection starts with Start."""
@@ -43,6 +44,7 @@ class ProjectionWidget:
             out = next_path(viz.capture_dir, 'projected_w', 'npz')
             self.job = projection_job(viz.args.pkl, self.target, out, SPACES[self.space], int(self.steps),
                                       viz.args.device, viz.args.class_idx, use_d=self.use_d)
+            self._job_pkl = viz.args.pkl
         except (UserError, OSError) as exc:
             viz.log(f'projection: {exc}', error=True, source='projection')
 
@@ -108,7 +110,7 @@ class ProjectionWidget:
             imgui.same_line(viz.label_w)
             imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), job.error or job.status)
             viz.rect('project_progress')
-            if job.preview is not None:
+            if job.preview is not None and self._job_pkl == viz.args.pkl:   # not another network's picture
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
                 tex = viz.textures.get('projection', job.preview)
@@ -123,5 +125,6 @@ class ProjectionWidget:
             imgui.same_line()
             if imgui_utils.button('Use seeds##proj'):
                 viz.set_args(latent_file='', latent=())
+                viz.log(f'showing seeds again ({name} no longer overrides them)')
             imgui_utils.tooltip('Leave the explicit latent and show the seeds again')
             viz.rect('project_clear')
