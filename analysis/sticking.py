@@ -18,6 +18,11 @@ StyleGAN2 vs StyleGAN3 side by side), the GUI's panel and the headless view all 
 - the class of a conditional network (`networks.conventions.class_label`): the given one, else the seed's own;
 - one image per synthesis call (batch 1), so the three entry points give the same pixels on any device, and
   the network's input transform at identity.
+
+:func:`sticking_ratio` puts the figure's left half into one number per seed: the high-frequency energy of the
+neighbourhood average over that of the central image. Details glued to pixel coordinates survive the average
+(StyleGAN2: a ratio near 1); details that move with the content cancel out (StyleGAN3: far below 1). NVlabs'
+EQ-T measures the StyleGAN3 side of that gap only; this number is defined for any generator.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import torch
 from networks.conventions import class_label, seed_latent, to_uint8_rgb
 from networks.stylegan3 import input_transform
 
-__all__ = ['neighbourhood_average', 'slice_streak', 'sticking_views', 'sticking_figure', 'compose_rows']
+__all__ = ['neighbourhood_average', 'slice_streak', 'sticking_views', 'sticking_figure', 'compose_rows',
+           'high_frequency_energy', 'sticking_ratio', 'HIGH_BAND']
 
 
 def _as_latent(G: torch.nn.Module, z: torch.Tensor | int) -> torch.Tensor:
@@ -118,6 +124,43 @@ def sticking_figure(G: torch.nn.Module, seed: int = 0, radius: float = 0.2, num:
     with input_transform(G):
         central = G(_as_latent(G, seed).to(device), c, truncation_psi=psi, noise_mode='const')[0].cpu()
     return dict(central=to_uint8_rgb(central), **sticking_views(G, seed, radius, num, num_frames, psi, class_idx))
+
+
+HIGH_BAND = 0.25   # cycles per pixel: the upper half of the band below Nyquist (0.5)
+
+
+def high_frequency_energy(image: torch.Tensor, band: float = HIGH_BAND) -> float:
+    """Energy of a [C, H, W] image at radial frequencies of at least `band` cycles per pixel: each channel minus
+    its mean, times a separable Hann window (so the image's borders, which the FFT joins, add no edge), |FFT|^2
+    summed over those frequencies and the channels, divided by H * W."""
+    x = image.detach().to('cpu', torch.float64)
+    x = x - x.mean(dim=(1, 2), keepdim=True)
+    h, w = x.shape[-2:]
+    window = torch.outer(torch.hann_window(h, periodic=False, dtype=torch.float64),
+                         torch.hann_window(w, periodic=False, dtype=torch.float64))
+    power = torch.fft.fft2(x * window).abs().square().sum(dim=0)
+    fy = torch.fft.fftfreq(h, dtype=torch.float64).reshape(-1, 1)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64).reshape(1, -1)
+    mask = (fx.square() + fy.square()).sqrt() >= band
+    return float(power[mask].sum() / (h * w))
+
+
+@torch.no_grad()
+def sticking_ratio(G: torch.nn.Module, seed: int, radius: float = 0.2, num: int = 64, psi: float = 1.0,
+                   class_idx: int | None = None, band: float = HIGH_BAND) -> float:
+    """High-frequency energy (:func:`high_frequency_energy`) of the seed's neighbourhood average (the same
+    neighbourhood as :func:`sticking_views`: `num` latents z(seed) + radius * N(0, I), drawn with the seed)
+    over that of the seed's own image, both with constant noise and the input transform at identity."""
+    device = _device_of(G)
+    z0 = _as_latent(G, seed)
+    c = class_label(G, class_idx, seed)
+    with input_transform(G):
+        central = G(z0.to(device), c.to(device), truncation_psi=psi, noise_mode='const')[0]
+        average = neighbourhood_average(G, z0, c, radius=radius, num=num, psi=psi, seed=seed)
+    reference = high_frequency_energy(central, band)
+    if not reference > 0:
+        return float('nan')     # a flat image has no detail to keep or lose
+    return high_frequency_energy(average, band) / reference
 
 
 def compose_rows(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:

@@ -26,6 +26,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--frames', type=cli.int_range(1, 4096), default=128,
                         help='frames of the latent walk (streak width)')
     parser.add_argument('--trunc', type=cli.psi, default=1.0, help=f'truncation psi (|psi| <= {cli.MAX_PSI})')
+    parser.add_argument('--ratio-seeds', type=cli.seed_list, metavar='RANGE',
+                        help='also measure the sticking ratio (high-frequency energy of the neighbourhood average '
+                             'over that of the image; about 1: texture sticks, far below 1: it moves) over these '
+                             'seeds, e.g. 0-15; printed and written to sticking_ratio.json')
     parser.add_argument('--outdir', type=cli.output_dir, default='renders/sticking')
     parser.add_argument('--device', type=cli.device, default='cpu')
     return parser
@@ -57,6 +61,35 @@ def _run(args: argparse.Namespace) -> None:
     out = os.path.join(args.outdir, 'sticking.png')
     save_png(out, compose_rows(rows))
     print(f'wrote {out} (rows: {", ".join(args.networks)}; columns: image, neighbourhood average, slice streak)')
+    if args.ratio_seeds:
+        _ratios(args, generators)
+
+
+def _ratios(args: argparse.Namespace, generators: list) -> None:
+    import json
+    import math
+    import statistics
+
+    from analysis.sticking import HIGH_BAND, sticking_ratio
+    from networks.atomic_io import atomic_write
+
+    table = {}
+    for path, G in zip(args.networks, generators):
+        ratios = [sticking_ratio(G, seed, radius=args.radius, num=args.num, psi=args.trunc)
+                  for seed in args.ratio_seeds]
+        finite = [r for r in ratios if math.isfinite(r)]
+        median = statistics.median(finite) if finite else float('nan')
+        table[path] = dict(seeds=list(args.ratio_seeds), ratios=ratios, median=median)
+        low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
+        print(f'{path}: sticking ratio median {median:.3f} (min {low:.3f}, max {high:.3f}) over '
+              f'{len(finite)} seeds')
+    out = os.path.join(args.outdir, 'sticking_ratio.json')
+    record = dict(definition='high-frequency energy (>= band cycles/pixel, Hann window) of the neighbourhood '
+                             'average over that of the seed image', band=HIGH_BAND, radius=args.radius,
+                  num=args.num, trunc=args.trunc, networks=table)
+    text = json.dumps(record, indent=2).encode()
+    atomic_write(out, lambda f: f.write(text))
+    print(f'wrote {out}')
 
 
 if __name__ == '__main__':

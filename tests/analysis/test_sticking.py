@@ -47,3 +47,59 @@ def test_figure_is_uint8_of_the_same_values(G):
     np.testing.assert_array_equal(parts['central'], expected)
     assert np.abs(parts['average'].astype(int) - expected).max() <= 1
     assert parts['streak'].shape == (16, 3, 3)
+
+
+# --- the sticking ratio ------------------------------------------------------------------------------------------
+class _Texture(torch.nn.Module):
+    """A stand-in generator: one fixed random texture, either glued to the pixels whatever the latent (perfect
+    texture sticking) or shifted by a whole number of pixels that the latent's first value sets (content that
+    moves with the latent, as an equivariant network's does)."""
+
+    def __init__(self, moves: bool) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.img_resolution, self.img_channels = 8, 0, 8, 32, 3
+        self.moves = moves
+        self.register_buffer('texture', torch.randn([3, 32, 32], generator=torch.Generator().manual_seed(3)))
+
+    def forward(self, z, c, truncation_psi=1.0, noise_mode='const'):
+        shifts = (z[:, 0] * 40).round().long() if self.moves else torch.zeros(len(z), dtype=torch.long)
+        return torch.stack([torch.roll(self.texture, (int(s), int(s) // 2), dims=(1, 2)) for s in shifts])
+
+
+def test_high_frequency_energy_of_known_images():
+    from analysis.sticking import high_frequency_energy
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing='ij')
+    slow = torch.cos(2 * np.pi * 0.05 * x).expand(3, 64, 64)      # 0.05 cycles/pixel: below the band
+    fast = torch.cos(2 * np.pi * 0.40 * x).expand(3, 64, 64)      # 0.40 cycles/pixel: inside it
+    assert high_frequency_energy(slow) < 1e-6 * high_frequency_energy(fast)
+    assert high_frequency_energy(torch.full((3, 64, 64), 5.0)) == 0.0       # a constant has no detail
+    assert high_frequency_energy(2 * fast) == pytest.approx(4 * high_frequency_energy(fast))
+
+
+def test_sticking_ratio_is_one_for_glued_texture_and_small_for_moving_texture():
+    from analysis.sticking import sticking_ratio
+    glued = [sticking_ratio(_Texture(moves=False), seed, radius=0.5, num=32) for seed in range(4)]
+    moving = [sticking_ratio(_Texture(moves=True), seed, radius=0.5, num=32) for seed in range(4)]
+    assert glued == pytest.approx([1.0] * 4)
+    assert max(moving) < 0.2          # 32 textures at scattered shifts: the average keeps little fine detail
+
+
+def test_sticking_ratio_of_real_networks_and_the_command_line(tmp_path, G, capsys):
+    import json
+
+    from analysis.sticking import sticking_ratio
+    from networks import save_network_pkl
+    from tools import sticking
+
+    assert sticking_ratio(G, 0, radius=0.0, num=4) == pytest.approx(1.0, rel=1e-4)   # every image the same
+    assert 0 < sticking_ratio(G, 0, radius=0.5, num=4) < 1.5
+    pkl = str(tmp_path / 'g.pkl')
+    save_network_pkl(pkl, dict(G_ema=G))
+    out = tmp_path / 'out'
+    assert sticking.main(['--network', pkl, '--seed', '0', '--num', '4', '--frames', '4', '--ratio-seeds', '0-2',
+                          '--outdir', str(out)]) == 0
+    record = json.loads((out / 'sticking_ratio.json').read_text())
+    ratios = record['networks'][pkl]['ratios']
+    assert record['networks'][pkl]['seeds'] == [0, 1, 2] and len(ratios) == 3
+    assert ratios[0] == pytest.approx(sticking_ratio(G, 0, radius=0.2, num=4))
+    assert 'sticking ratio median' in capsys.readouterr().out
