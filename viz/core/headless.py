@@ -118,7 +118,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             elif view == 'fft':
                 res = renderer.render(dataclasses.replace(args, fft_show=True))
                 if check(res, 'fft'):
-                    written.append(save_png(out('fft.png'), side_by_side(res.image, res.fft), label))
+                    written.append(save_png(out('fft.png'), side_by_side(res.image, res.fft, enlarge=True), label))
             elif view == 'spectrum':
                 res = renderer.render(dataclasses.replace(args, spectrum_seeds=args.spectrum_seeds or 16))
                 if check(res, 'spectrum') and res.spectrum is not None:

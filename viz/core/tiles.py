@@ -13,10 +13,16 @@ from networks.image_write import image_grid
 __all__ = ['side_by_side', 'caption_font', 'named_tile_grid']
 
 
-def side_by_side(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """Concatenate two HWC images horizontally, the second resized (nearest) to the first's height."""
+def side_by_side(a: np.ndarray, b: np.ndarray | None, enlarge: bool = False) -> np.ndarray:
+    """Concatenate two HWC images horizontally, the second resized (nearest) to the first's height. With
+    `enlarge`, a first image shorter than the second is first repeated by the whole factor that brings it
+    closest to the second's height: a saved picture keeps the second's labels (an FFT's colour bar) at the size
+    they were drawn, where shrinking them to a 32-128 px image made them unreadable."""
     if b is None:
         return a
+    if enlarge and a.shape[0] < b.shape[0]:
+        factor = max(1, round(b.shape[0] / a.shape[0]))
+        a = np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
     if b.shape[0] != a.shape[0]:
         rows = (np.arange(a.shape[0]) * b.shape[0] // a.shape[0])
         cols = (np.arange(int(round(b.shape[1] * a.shape[0] / b.shape[0]))) * b.shape[0] // a.shape[0])

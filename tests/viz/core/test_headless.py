@@ -37,7 +37,12 @@ def test_headless_views_from_session(pkl_dir, tmp_path, capsys):
     assert layers.shape[0] % (128 + 16) == 0  # rows of 128 px tiles, each with a 16 px name strip under it
     assert (layers[128:144, :128].max(axis=2) > 150).sum() > 20  # the first tile's name is written
     fft = np.asarray(PIL.Image.open(out / 'fft.png'))
-    assert fft.shape[0] == 32 and fft.shape[1] > 64  # the image, its FFT and the FFT's colour bar
+    # the image (enlarged by a whole factor) beside its FFT and the colour bar, drawn at its own size (>= 256 rows)
+    # so that its labels stay readable
+    image = np.asarray(PIL.Image.open(out / 'image.png'))
+    factor = fft.shape[0] // image.shape[0]
+    assert fft.shape[0] >= 256 and fft.shape[0] == factor * image.shape[0]
+    np.testing.assert_array_equal(fft[:, :factor * image.shape[1]][::factor, ::factor], image)
     spectrum_png = np.asarray(PIL.Image.open(out / 'spectrum.png').convert('RGB'))
     bare = 32 * 4  # the 32 px network's spectrum, zero-padded 4x: the bare heatmap is 128 bins wide
     assert spectrum_png.shape[1] > bare * 2  # axes and a colour bar around it
