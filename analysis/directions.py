@@ -193,7 +193,8 @@ def parse_direction(text: str) -> Edit:
     """
     head, sep, tail = text.rpartition('=')
     if not sep or not head:
-        raise UserError(f'direction {text!r}: expected SOURCE[:INDEX]=STRENGTH[@LAYERS], e.g. pca:0=2@coarse', option='direction')
+        raise UserError(f'direction {text!r}: expected SOURCE[:INDEX]=STRENGTH[@LAYERS], e.g. pca:0=2@coarse',
+                        option='direction')
     strength_text, _, layers = tail.partition('@')
     layers = layers or 'all'
     try:

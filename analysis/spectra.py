@@ -375,8 +375,8 @@ def check_comparable(datas: list[dict], paths: list[str]) -> None:
     for data, path in zip(datas[1:], paths[1:]):
         if data['definition'] != first['definition']:
             raise UserError(f'cannot compare spectra of different definitions: {paths[0]} is '
-                           f'{first["definition"]!r}, {path} is {data["definition"]!r}; recompute one', option='definition',
-                           value=first['definition'])
+                           f'{first["definition"]!r}, {path} is {data["definition"]!r}; recompute one',
+                            option='definition', value=first['definition'])
         if data['image_size'] != first['image_size'] or data['spectrum'].shape != first['spectrum'].shape:
             raise UserError(f'cannot compare spectra of different resolutions: {paths[0]} is {first["image_size"]}px '
                            f'(spectrum {first["spectrum"].shape[0]}), {path} is {data["image_size"]}px '

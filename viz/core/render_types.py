@@ -7,13 +7,14 @@ expensive analyses by (parts of) it, and a session file is its JSON form (`args_
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.directions import LAYER_PRESETS, LAYER_SPEC, layer_range  # noqa: F401 - re-exported for sessions
-from networks.errors import UserError, hint, printable
+from networks.errors import UserError, flag, hint, printable
 
 DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
 
@@ -164,10 +165,11 @@ def window_name(option: str) -> str:
     return WINDOW_NAMES.get(option) or f'the "{option.replace("_", " ")}" setting'
 
 
-def error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException, name_option: Callable[[str], str] = window_name) -> str:
     """The one line a failed render (or analysis) shows in the GUI and the log (printable: no terminal escapes
-    or lone surrogates from a file's names reach either). A user error's hint names the window's controls
-    (WINDOW_NAMES); a command to run is left out, since the window cannot run it."""
+    or lone surrogates from a file's names reach either). A user error's hint names its settings with
+    `name_option`: the window's controls by default (WINDOW_NAMES), a command-line flag for the headless tool
+    (`networks.errors.flag`); a command to run is left out, since the window cannot run it."""
     import torch
 
     if isinstance(exc, FileNotFoundError):
@@ -177,7 +179,8 @@ def error_text(exc: BaseException) -> str:
     name = type(exc).__name__
     text = printable(str(exc).strip().splitlines()[0]) if str(exc).strip() else ''
     if isinstance(exc, UserError):
-        return printable((text or name) + hint(exc, window_name, with_command=False, before_value=': '))
+        return printable((text or name) + hint(exc, name_option, with_command=False,
+                                           before_value=' ' if name_option is flag else ': '))
     if name == 'ValueError':
         return text or name
     return f'{name}: {text}' if text else name
