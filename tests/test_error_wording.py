@@ -2,9 +2,10 @@
 which adds the flag (`--noise-mode`) or the `python -m` command from the error's structured hint, and the window,
 which names its own control. A message literal such as "pass --bad-images skip" would read wrong in one of them.
 
-Checked by parsing every library module with `ast`: the positional arguments of each `raise X(...)` (string
-literals, f-string parts, concatenations) may not hold '--' followed by a letter, nor 'python -m'. Keyword
-arguments (`hint_command=`, `value=`) are the structured hint and may.
+Checked by parsing every library module with `ast`: the positional arguments of each `raise X(...)` and of each
+call of a class named `...Error` (an error built to be raised later) may not hold '--' followed by a letter, nor
+'python -m' (string literals, f-string parts, concatenations). Keyword arguments (`hint_command=`, `value=`) are
+the structured hint and may.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ CLI_WORDING = re.compile(r'--[A-Za-z]|python -m')
 
 
 def cli_wording(source: str) -> list[tuple[int, str]]:
-    """(line, text) of each string in a raised error's positional arguments that speaks to the command line."""
+    """(line, text) of each string in an error's positional arguments that speaks to the command line."""
+    tree = ast.parse(source)
+    raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise)}
     found = []
-    for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
             continue
-        for arg in node.exc.args:
+        callee = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, 'attr', '')
+        if id(node) not in raised and not callee.endswith('Error'):
+            continue
+        for arg in node.args:
             for part in ast.walk(arg):
                 if isinstance(part, ast.Constant) and isinstance(part.value, str) and CLI_WORDING.search(part.value):
                     found.append((node.lineno, part.value))
@@ -58,6 +64,8 @@ def test_no_library_error_speaks_to_the_command_line():
     "raise DatasetError(f'not a zip ({e}); make one with: ' 'python -m tools.dataset_tool') from None",
     "raise UserError('a ' + 'use --device cpu')",
     "def f():\n    if x:\n        raise MetricError('pass --data PATH')",
+    "def corrupt(d):\n    return StateError(f'{d} is corrupt: start again with --init')",   # raised elsewhere
+    "raise errors.UsageError('see python -m tools.train')",
 ])
 def test_the_check_finds_command_line_wording(source):
     assert cli_wording(source)
@@ -70,6 +78,7 @@ def test_the_check_finds_command_line_wording(source):
     "raise UserError('a range such as 1-4')",             # a single dash is not a flag
     "raise UserError('file --- too short')",              # nor are dashes before a non-letter
     "x = '--not-raised'",
+    "log(f'left out (--bad-images skip)')",               # a log line is not an error
     "raise",
 ])
 def test_the_check_leaves_structured_hints_alone(source):

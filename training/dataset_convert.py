@@ -339,7 +339,7 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
                     reason = 'colour image in a grayscale dataset'
                 elif image.shape[:2] != shape[:2]:
                     reason = (f'size {image.shape[1]}x{image.shape[0]} differs from {shape[1]}x{shape[0]} '
-                              '(use --resolution with a --transform)')
+                              '(a resolution with a transform makes them one size)')
                 if reason is None and channels == 1 and shape[2] == 3:
                     image = np.repeat(image[:, :, np.newaxis], 3, axis=2)
             if reason is not None:

@@ -195,7 +195,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def _corrupt(state_dir: Path, reason: str) -> SliceStateError:
     return SliceStateError(f'training state {state_dir} is corrupt ({reason}); it was left as it is: restore it '
-                           f'(e.g. git checkout -- {state_dir}) or start afresh in another folder with --init')
+                           f'(e.g. git checkout -- {state_dir}) or start afresh in another folder', option='init')
 
 
 def _read_regular(state_dir: Path, name: str, limit: int) -> bytes:
