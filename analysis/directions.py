@@ -193,30 +193,31 @@ def parse_direction(text: str) -> Edit:
     """
     head, sep, tail = text.rpartition('=')
     if not sep or not head:
-        raise UserError(f'--direction {text!r}: expected SOURCE[:INDEX]=STRENGTH[@LAYERS], e.g. pca:0=2@coarse')
+        raise UserError(f'direction {text!r}: expected SOURCE[:INDEX]=STRENGTH[@LAYERS], e.g. pca:0=2@coarse',
+                        option='direction')
     strength_text, _, layers = tail.partition('@')
     layers = layers or 'all'
     try:
         strength = float(strength_text)
     except ValueError:
-        raise UserError(f'--direction {text!r}: strength {strength_text!r} is not a number') from None
+        raise UserError(f'direction {text!r}: strength {strength_text!r} is not a number', option='direction') from None
     if not np.isfinite(strength) or abs(strength) > 1e4:
-        raise UserError(f'--direction {text!r}: strength must be finite and at most 1e4 in size')
+        raise UserError(f'direction {text!r}: strength must be finite and at most 1e4 in size', option='direction')
     try:
         layer_range(layers, 4096)  # the spelling and order; clipped to the network when applied
     except UserError as err:
-        raise UserError(f'--direction {text!r}: {err}') from None
+        raise UserError(f'direction {text!r}: {err}', option='direction') from None
     source, index = head, 0
     base, colon, index_text = head.rpartition(':')
     if colon and base and index_text.isdigit():  # 'C:\\x.npy' keeps its drive letter: only digits make an index
         source, index = base, int(index_text)
     if index >= 4096:
-        raise UserError(f'--direction {text!r}: index {index} is out of range 0..4095')
+        raise UserError(f'direction {text!r}: index {index} is out of range 0..4095', option='direction')
     if source != 'pca':
         if not os.path.isfile(source):
-            raise UserError(f'--direction {text!r}: {source!r} is not "pca" and not an existing file')
+            raise UserError(f'direction {text!r}: {source!r} is not "pca" and not an existing file', option='direction')
         if not source.lower().endswith(('.npy', '.npz')):
-            raise UserError(f'--direction {text!r}: {source!r} is not a .npy / .npz file')
+            raise UserError(f'direction {text!r}: {source!r} is not a .npy / .npz file', option='direction')
     return source, index, strength, layers
 
 

@@ -29,11 +29,11 @@ def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float 
     The arguments are checked when this is called, not when the first image is drawn: a translation or rotation
     asked of a network without an input transform (StyleGAN2) is refused, since it would change nothing."""
     if noise_mode not in ('const', 'random', 'none'):
-        raise UserError(f'bad --noise-mode {noise_mode!r}: const, random or none')
+        raise UserError(f'bad noise mode {noise_mode!r}: const, random or none', option='noise_mode')
     label = label_for(G, class_idx).to(device)
     if (translate != (0.0, 0.0) or rotate != 0.0) and input_transform_of(G) is None:
-        raise UserError('--translate/--rotate: this network has no input transform (StyleGAN2); '
-                        'only StyleGAN3 networks can be moved')
+        raise UserError('translate/rotate: this network has no input transform (StyleGAN2); '
+                        'only StyleGAN3 networks can be moved', option=('translate', 'rotate'))
     return _generate(G, seeds, truncation_psi, label, noise_mode, translate, rotate, device, directions,
                      resolver or DirectionResolver())
 

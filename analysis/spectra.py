@@ -217,7 +217,7 @@ def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, d
     """
     _check_definition(definition)
     if not std > 0:
-        raise UserError(f'--std must be positive, got {std}')
+        raise UserError(f'std must be positive, got {std}', option='std')
     total, count, size = None, 0, 0
     for x in batches:
         part = spectrum.power_spectrum_sum(x - mean, beta=beta, padding=interp, scale=1.0 / std,
@@ -231,8 +231,8 @@ def average_spectrum(batches: Iterator[torch.Tensor], mean: float, std: float, d
         raise UserError('no images in the source')
     spec = (total / count).numpy()
     if not np.isfinite(spec).all():  # a spectrum file that every reader would refuse is not written
-        raise UserError(f'the spectrum is not finite (power overflowed): --mean {mean:g} / --std {std:g} do not '
-                        'fit these images; use the values `stats` prints')
+        raise UserError(f'the spectrum is not finite (power overflowed): mean {mean:g} / std {std:g} do not '
+                        'fit these images; use the values `stats` prints', option=('mean', 'std'))
     return spec, size, count
 
 
@@ -311,7 +311,7 @@ def load_spectrum(path: str) -> dict:
     Our files from before the noise mode was recorded (no `noise_mode`) load as 'const', as their network
     images were made, unless their source is not a network pickle (a dataset: 'none')."""
     if not os.path.exists(path):
-        raise UserError(f'spectrum file not found: {path!r} (make it with: python -m tools.avg_spectra calc ...)')
+        raise UserError(f'spectrum file not found: {path!r}', hint_command='tools.avg_spectra calc ...')
     raw = read_npz(path, max_bytes=MAX_SPECTRUM_BYTES, what='spectrum file')
     if 'spectrum' not in raw or 'image_size' not in raw:
         raise UserError(f'{path!r} is not a spectrum npz (no spectrum / image_size)')
@@ -375,8 +375,8 @@ def check_comparable(datas: list[dict], paths: list[str]) -> None:
     for data, path in zip(datas[1:], paths[1:]):
         if data['definition'] != first['definition']:
             raise UserError(f'cannot compare spectra of different definitions: {paths[0]} is '
-                           f'{first["definition"]!r}, {path} is {data["definition"]!r} (recompute one with '
-                           f'--definition {first["definition"]})')
+                           f'{first["definition"]!r}, {path} is {data["definition"]!r}; recompute one',
+                            option='definition', value=first['definition'])
         if data['image_size'] != first['image_size'] or data['spectrum'].shape != first['spectrum'].shape:
             raise UserError(f'cannot compare spectra of different resolutions: {paths[0]} is {first["image_size"]}px '
                            f'(spectrum {first["spectrum"].shape[0]}), {path} is {data["image_size"]}px '
@@ -386,7 +386,8 @@ def check_comparable(datas: list[dict], paths: list[str]) -> None:
     for mode, path in noisy[1:]:
         if mode != noisy[0][0]:
             raise UserError(f'cannot compare spectra of different noise modes: {noisy[0][1]} is {noisy[0][0]!r}, '
-                           f'{path} is {mode!r} (recompute one with --noise-mode {noisy[0][0]})')
+                           f'{path} is {mode!r}; recompute one', option='noise_mode',
+                           value=noisy[0][0])
 
 
 def spectrum_label(definition: str, noise_mode: str) -> str:

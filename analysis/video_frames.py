@@ -70,7 +70,8 @@ def interpolation_frames(G: torch.nn.Module, seeds: list[int], grid: tuple[int, 
     cells = grid_w * grid_h
     if num_keyframes is None:
         if len(seeds) % cells != 0:
-            raise UserError(f'{len(seeds)} seeds do not fill whole {grid_w}x{grid_h} grids; pass --num-keyframes')
+            raise UserError(f'{len(seeds)} seeds do not fill whole {grid_w}x{grid_h} grids; give the number of '
+                            'keyframes', option='num_keyframes')
         num_keyframes = len(seeds) // cells
     needed = cells * num_keyframes
     if num_keyframes < 2:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from networks.conventions import MAX_SEED
-from networks.errors import UserError, printable
+from networks.errors import UserError, flag, hint, printable
 
 __all__ = ['ArgumentParser', 'UsageError', 'run', 'main_entry', 'finite_float', 'positive_int', 'nonnegative_int',
            'positive_float', 'nonnegative_float', 'probability', 'int_range', 'float_range', 'seed', 'seed_list',
@@ -61,9 +61,7 @@ def run(body: Callable[[], object], debug: bool = False) -> int:
     except UserError as err:
         if debug:
             raise
-        option = err.option if isinstance(err.option, str) and err.option else None
-        hint = f' (--{option.replace("_", "-")})' if option else ''
-        print(f'error: {_one_line(err)}{hint}', file=sys.stderr)
+        print(f'error: {printable(_one_line(err) + hint(err, flag))}', file=sys.stderr)
         return 1
     except FileNotFoundError as err:
         if debug:
@@ -399,4 +397,4 @@ def direction(text: str) -> tuple[str, int, float, str]:
     try:
         return parse_direction(text)
     except UserError as err:
-        raise argparse.ArgumentTypeError(str(err).removeprefix('--direction ')) from None
+        raise argparse.ArgumentTypeError(str(err).removeprefix('direction ')) from None

@@ -38,6 +38,10 @@ ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, Run
               OSError, ValueError, KeyError)
 
 
+# The command that makes a dataset, for the hint of an error about a missing or unreadable one.
+_MAKE_DATASET = 'tools.dataset_tool --source ... --dest NEW.zip'
+
+
 class DatasetError(UserError, ValueError):
     """A dataset that cannot be used for training, with a one-line explanation and a hint."""
 
@@ -81,8 +85,8 @@ def open_zip(path: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except ZIP_ERRORS as e:
-        raise DatasetError(f'Dataset {path!r} is not a readable zip file ({_reason(e)}); make one with: '
-                           'python -m tools.dataset_tool --source ... --dest NEW.zip') from None
+        raise DatasetError(f'Dataset {path!r} is not a readable zip file ({_reason(e)}); make one',
+                           hint_command=_MAKE_DATASET) from None
 
 
 def read_zip_member(zf: zipfile.ZipFile, name: str, where: str, max_bytes: int = MAX_DATASET_JSON_BYTES) -> bytes:
@@ -241,14 +245,14 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             try:
                 self._all_fnames = set(self._get_zipfile().namelist())
             except ZIP_ERRORS as e:
-                raise DatasetError(f'Dataset {self._path!r} is not a readable zip file ({e}); make one with: '
-                                   'python -m tools.dataset_tool --source ... --dest NEW.zip') from None
+                raise DatasetError(f'Dataset {self._path!r} is not a readable zip file ({e}); make one',
+                                   hint_command=_MAKE_DATASET) from None
         elif os.path.isfile(self._path):
-            raise DatasetError(f'Dataset {self._path!r} is neither a folder nor a zip file; make one with: '
-                               'python -m tools.dataset_tool --source ... --dest NEW.zip')
+            raise DatasetError(f'Dataset {self._path!r} is neither a folder nor a zip file; make one',
+                               hint_command=_MAKE_DATASET)
         else:
-            raise DatasetError(f'Dataset not found: {self._path!r} must be a directory or a .zip file '
-                               '(make one with: python -m tools.dataset_tool --source ... --dest ...)')
+            raise DatasetError(f'Dataset not found: {self._path!r} must be a directory or a .zip file; make one',
+                               hint_command=_MAKE_DATASET)
         self._image_fnames = sorted(f for f in self._all_fnames if f.lower().endswith(IMAGE_EXTENSIONS))
         if not self._image_fnames:
             raise DatasetError(f'No image files found in {self._path!r}')
@@ -259,11 +263,11 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         channels, height, width = self._check_headers()
         self._raw_shape = [len(self._image_fnames), channels, height, width]
         if height != width or not _is_power_of_two(width):
+            side = _nearest_pow2(max(width, height))
             raise DatasetError(
                 f'Dataset {self._path!r} has {width}x{height} images; training needs square images whose side is a '
-                f'power of two. Hint: python -m tools.dataset_tool --source {self._path} --dest NEW.zip '
-                f'--resolution {_nearest_pow2(max(width, height))}x{_nearest_pow2(max(width, height))} '
-                '--transform center-crop')
+                f'power of two: convert them', hint_command=f'tools.dataset_tool --source {self._path} --dest NEW.zip '
+                f'--resolution {side}x{side} --transform center-crop')
         if resolution is not None and resolution != width:
             raise DatasetError(f'Dataset {self._path!r} has resolution {width}, but {resolution} was requested')
 
@@ -316,8 +320,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             fname, reason = unreadable[0]
             more = f' (and {len(unreadable) - 1} more)' if len(unreadable) > 1 else ''
             raise DatasetError(f'Cannot read image {fname!r} in {self._path!r}: {reason}{more}; rebuild the '
-                               'dataset with python -m tools.dataset_tool, or pass --bad-images skip to leave '
-                               'such images out')
+                               'dataset, or leave such images out', option='bad_images', value='skip',
+                               hint_command='tools.dataset_tool')
         if unreadable:
             self.skipped_at_open = unreadable
             bad = {f for f, _ in unreadable}
@@ -330,12 +334,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             sizes = {(sh, sw) for (_sc, sh, sw) in shapes}
             if len(sizes) > 1:
                 what = '; '.join(f'{len(f)} of {sw}x{sh} (e.g. {f[0]!r})' for (_sc, sh, sw), f in ordered[:3])
-                raise DatasetError(f'Dataset {self._path!r} mixes image sizes: {what}. Rebuild it with python -m '
+                raise DatasetError(f'Dataset {self._path!r} mixes image sizes: {what}. Rebuild it', hint_command=
                                    f'tools.dataset_tool --source {self._path} --dest NEW.zip --resolution {w}x{h}')
             what = '; '.join(f'{len(f)} with {sc} channel{"s" if sc > 1 else ""} (e.g. {f[0]!r})'
                              for (sc, _sh, _sw), f in ordered[:3])
-            raise DatasetError(f'Dataset {self._path!r} mixes grayscale and colour images: {what}. Rebuild it with '
-                               f'python -m tools.dataset_tool --source {self._path} --dest NEW.zip')
+            raise DatasetError(f'Dataset {self._path!r} mixes grayscale and colour images: {what}. Rebuild it',
+                               hint_command=f'tools.dataset_tool --source {self._path} --dest NEW.zip')
         return next(iter(shapes))
 
     # File access ----------------------------------------------------------------------------------------
@@ -401,7 +405,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             return self._decode(raw_idx)
         except _BadImage as e:
             raise DatasetError(f'Cannot decode image {self._image_fnames[raw_idx]!r} in {self._path!r}: {e}; '
-                               'pass --bad-images skip to skip such images') from None
+                               'skip such images', option='bad_images', value='skip') from None
 
     def _load_or_replace(self, raw_idx: int) -> tuple[int, np.ndarray, tuple[str, str] | None]:
         """(raw index used, image, first failure (file name, reason) or None): a bad image is replaced by the next

@@ -189,7 +189,7 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
     try:
         width, height = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise UserError(f'--resolution must look like 256x256, got {text!r}') from None
+        raise UserError(f'resolution must look like 256x256, got {text!r}', option='resolution') from None
     return width, height
 
 
@@ -204,7 +204,7 @@ def make_transform(transform: str | None, resolution: tuple[int, int] | None,
     if transform is None:
         return (lambda img: img) if resolution is None else (lambda img: resize(img, *resolution))
     if resolution is None:
-        raise UserError(f'--transform {transform} needs --resolution WxH')
+        raise UserError(f'transform {transform} needs a resolution', option='resolution', value='WxH')
     width, height = resolution
 
     if transform == 'center-crop':
@@ -232,7 +232,7 @@ def make_transform(transform: str | None, resolution: tuple[int, int] | None,
             top = int(rng.integers(0, img.size[1] - side + 1))
             return resize(img.crop((left, top, left + side, top + side)), width, height)
         return random_crop
-    raise UserError(f'Unknown --transform {transform!r}; choose from {", ".join(TRANSFORMS)}')
+    raise UserError(f'Unknown transform {transform!r}; choose from {", ".join(TRANSFORMS)}', option='transform')
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ class _Writer:
             self.zip = zipfile.ZipFile(dest + '.tmp', 'w', compression=zipfile.ZIP_STORED)
         else:
             if os.path.isdir(dest) and os.listdir(dest):
-                raise UserError(f'--dest folder {dest!r} is not empty')
+                raise UserError(f'dest folder {dest!r} is not empty', option='dest')
             self.created = not os.path.isdir(dest)
             os.makedirs(dest, exist_ok=True)
             self.zip = None
@@ -296,15 +296,15 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
                     on_error: str = 'skip', progress: bool = True, log=print) -> dict:
     """Convert `source` into a dataset at `dest`; returns dict(written, skipped=[(name, reason)], resolution)."""
     if on_error not in ('skip', 'stop'):
-        raise UserError(f'--on-error must be skip or stop, got {on_error!r}')
+        raise UserError(f'on-error must be skip or stop, got {on_error!r}', option='on_error')
     size = parse_resolution(resolution)
     if size is not None and (size[0] != size[1] or not _is_power_of_two(size[0])):
         if transform != 'center-crop-wide' or not _is_power_of_two(size[0]) or size[1] > size[0]:
-            raise UserError(f'--resolution {resolution}: training needs square images with a power-of-two '
-                                   'side (e.g. 256x256); for wide images use --resolution 256x128 '
-                                   '--transform center-crop-wide')
+            raise UserError(f'resolution {resolution}: training needs square images with a power-of-two '
+                            'side (e.g. 256x256); wide images need a resolution such as 256x128 and the '
+                            'transform center-crop-wide', option=('resolution', 'transform'))
     if source.startswith('builtin:') and size is None:
-        raise UserError(f'{source} needs --resolution, e.g. --resolution 64x64')
+        raise UserError(f'{source} needs a resolution, e.g. 64x64', option='resolution')
     items = open_source(source, count, seed)
     if not items:
         raise UserError(f'No images found in {source!r}')
@@ -332,18 +332,19 @@ def convert_dataset(source: str, dest: str, resolution: str | None = None, trans
                     if width != height or not _is_power_of_two(width):
                         raise UserError(
                             f'Images are {width}x{height} after the transform; training needs square power-of-two '
-                            'images. Use e.g. --resolution 256x256 --transform center-crop')
+                            'images: give a resolution such as 256x256 and the transform center-crop',
+                            option=('resolution', 'transform'))
                     shape = (image.shape[0], image.shape[1], channels)
                 elif channels == 3 and shape[2] == 1:
                     reason = 'colour image in a grayscale dataset'
                 elif image.shape[:2] != shape[:2]:
                     reason = (f'size {image.shape[1]}x{image.shape[0]} differs from {shape[1]}x{shape[0]} '
-                              '(use --resolution with a --transform)')
+                              '(a resolution with a transform makes them one size)')
                 if reason is None and channels == 1 and shape[2] == 3:
                     image = np.repeat(image[:, :, np.newaxis], 3, axis=2)
             if reason is not None:
                 if on_error == 'stop':
-                    raise UserError(f'{item.name}: {reason} (use --on-error skip to skip such images)')
+                    raise UserError(f'{item.name}: {reason}; skip such images', option='on_error', value='skip')
                 skipped.append((item.name, reason))
                 continue
             index = len(labels)

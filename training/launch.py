@@ -94,7 +94,7 @@ def launch(cfg: TrainingConfig, device_type: str, dry_run: bool = False) -> None
     if world is not None:   # started by torchrun: this process is one rank; the group is initialised in main
         world_size, rank, local_rank = world
         if world_size != cfg.num_gpus:
-            raise UserError(f'--gpus {cfg.num_gpus} but torchrun started {world_size} processes')
+            raise UserError(f'{cfg.num_gpus} GPUs asked for but torchrun started {world_size} processes', option='gpus')
         if device_type == 'cuda':
             torch.cuda.set_device(local_rank)
             cfg.device = f'cuda:{local_rank}'

@@ -167,7 +167,7 @@ def serialize_payload(snapshot: dict, max_bytes: int = MAX_TOTAL_BYTES - _MANIFE
             return buffer.getvalue(), level
     raise SliceStateError(f'the training state needs {estimates[-1] / 2**20:.1f} MiB even with float16 weights and '
                           f'no optimizer moments, more than the {max_bytes / 2**20:.1f} MiB a slice may hand back; '
-                          'train smaller networks (--cbase, --cmax)')
+                          'train smaller networks', option=('cbase', 'cmax'))
 
 
 def storage_description(level: int) -> dict:
@@ -195,7 +195,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def _corrupt(state_dir: Path, reason: str) -> SliceStateError:
     return SliceStateError(f'training state {state_dir} is corrupt ({reason}); it was left as it is: restore it '
-                           f'(e.g. git checkout -- {state_dir}) or start afresh in another folder with --init')
+                           f'(e.g. git checkout -- {state_dir}) or start afresh in another folder', option='init')
 
 
 def _read_regular(state_dir: Path, name: str, limit: int) -> bytes:
@@ -500,8 +500,8 @@ def check_networks_fit(cfg: TrainingConfig, common: dict) -> None:
     if need > MAX_TOTAL_BYTES - _MANIFEST_RESERVE:
         raise SliceStateError(f'these networks (G {g / 1e6:.1f}M, D {d / 1e6:.1f}M values) need '
                               f'{need / 2**20:.0f} MiB even with float16 weights and no optimizer moments, more '
-                              f'than the {MAX_TOTAL_BYTES // 2**20} MiB a state may hold; train smaller networks '
-                              '(--cbase, --cmax)')
+                              f'than the {MAX_TOTAL_BYTES // 2**20} MiB a state may hold; train smaller networks',
+                              option=('cbase', 'cmax'))
 
 
 def estimate_state(cfg: TrainingConfig) -> dict:
@@ -623,14 +623,17 @@ def _run_slice(state_dir: Path, save_dir: Path, minutes: float, save_every_minut
     device_type = torch.device(device).type
     existing = read_state(state_dir)            # raises on a corrupt state before anything is written
     if save_dir.resolve() != state_dir.resolve() and (save_dir / MANIFEST).exists():
-        raise SliceStateError(f'--save-to {save_dir} already holds a training state; choose an empty folder')
+        raise SliceStateError(f'save-to folder {save_dir} already holds a training state; choose an empty folder',
+                              option='save_to')
     if make_init_cfg is not None:
         if existing is not None:
             raise SliceStateError(f'{state_dir} already holds a training state ({existing[0]["kimg"]:.3f} kimg); '
-                                  '--init would replace it: drop --init to resume, or use another folder')
+                                  'starting a new one would replace it: resume it instead, or use another folder',
+                                  option='init')
         cfg = make_init_cfg()
         if cfg.num_gpus != 1:
-            raise SliceStateError('a slice runs one process: use --gpus 1 (and a larger --batch for a big GPU)')
+            raise SliceStateError('a slice runs one process: use one GPU (and a larger batch for a big GPU)',
+                                  option='gpus', value='1')
         from training.training_loop import construct_class_by_name
         dataset = construct_class_by_name(**cfg.training_set_kwargs)
         check_networks_fit(cfg, dict(c_dim=dataset.label_dim if cfg.training_set_kwargs.get('use_labels') else 0,
@@ -641,8 +644,9 @@ def _run_slice(state_dir: Path, save_dir: Path, minutes: float, save_every_minut
         start_kimg = 0.0
     else:
         if existing is None:
-            raise SliceStateError(f'no training state in {state_dir} (no {MANIFEST}); start one with '
-                                  f'--init followed by tools.train options (--cfg --data --batch --gamma ...)')
+            raise SliceStateError(f'no training state in {state_dir} (no {MANIFEST}); start one with tools.train '
+                                  'options after the init option', option='init',
+                                  value='--cfg ... --data ... --batch ... --gamma ...')
         manifest, payload = existing
         cfg = _config_from_options(state_dir, manifest['options'])
         history = list(manifest.get('history', []))

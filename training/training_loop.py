@@ -308,12 +308,13 @@ class BadImageCounter:
             dist.all_reduce(flags, group=self._group)
             stopped = [rank for rank, flag in enumerate(flags.tolist()) if flag > 0]
         if fatal is not None:
-            raise DatasetError(f'Cannot decode image {fatal[0]!r} in {self.path!r}: {fatal[1]}; pass --bad-images '
-                               'skip to skip such images (the run can be resumed from its last snapshot)')
+            raise DatasetError(f'Cannot decode image {fatal[0]!r} in {self.path!r}: {fatal[1]}; skip such '
+                               'images (the run can be resumed from its last snapshot)', option='bad_images',
+                               value='skip')
         if stopped:
             raise DatasetError(f'Process {stopped[0]} met an image it cannot decode in {self.path!r} (its error line '
-                               'names it); pass --bad-images skip to skip such images (the run can be resumed from '
-                               'its last snapshot)')
+                               'names it); skip such images (the run can be resumed from its last snapshot)',
+                               option='bad_images', value='skip')
 
     @property
     def total(self) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from networks.errors import UserError
+from networks.errors import UserError, hint
 from tests.networks.hostile_images import (
     LOOP_PROGRAM,
     eps,
@@ -75,8 +75,11 @@ def test_dataset_folder_xflip_maxsize_labels(tmp_path):
 def test_dataset_refuses_nonsquare_and_non_power_of_two(tmp_path):
     for size, name in [((16, 8), 'wide'), ((12, 12), 'twelve')]:
         _write_png(str(tmp_path / name / 'a.png'), size)
-        with pytest.raises(DatasetError, match='power of two.*Hint: python -m tools.dataset_tool'):
+        with pytest.raises(DatasetError, match='power of two') as info:
             ImageFolderDataset(str(tmp_path / name))
+        command = hint(info.value)   # the command line prints the conversion that fixes it
+        assert command.startswith(f' (python -m tools.dataset_tool --source {tmp_path / name} --dest NEW.zip ')
+        assert command.endswith(' --transform center-crop)') and '--resolution ' in command
     with pytest.raises(DatasetError, match='not found'):
         ImageFolderDataset(str(tmp_path / 'missing'))
 
@@ -183,7 +186,7 @@ def test_tool_refuses_bad_resolutions(tmp_path):
         convert_dataset(str(src), str(tmp_path / 'x'), progress=False, log=_quiet)      # 24x24 as is
     with pytest.raises(UserError, match='square images with a power-of-two'):
         convert_dataset(str(src), str(tmp_path / 'y'), resolution='24x24', transform='center-crop', progress=False)
-    with pytest.raises(UserError, match='needs --resolution'):
+    with pytest.raises(UserError, match='needs a resolution'):
         convert_dataset('builtin:photos', str(tmp_path / 'z'), count=2, progress=False)
     with pytest.raises(UserError, match='not found'):
         convert_dataset(str(tmp_path / 'nothing'), str(tmp_path / 'w'), progress=False)

@@ -11,6 +11,7 @@ import PIL.Image
 import pytest
 
 from networks import UserError
+from networks.errors import hint
 from tests.networks.hostile_images import (
     LOOP_PROGRAM,
     eps,
@@ -59,7 +60,7 @@ def test_every_header_is_checked_not_only_the_first(tmp_path):
     path = _zip(tmp_path / 'd.zip', members)
     with pytest.raises(DatasetError) as info:
         ImageFolderDataset(path)
-    assert names[47] in _one_line(info.value) and '--bad-images skip' in str(info.value)
+    assert names[47] in _one_line(info.value) and '--bad-images skip' in hint(info.value)
     assert isinstance(info.value, UserError)
     ds = ImageFolderDataset(path, bad_images='skip')
     assert len(ds) == 59 and [n for n, _ in ds.skipped_at_open] == [names[47]]
@@ -221,7 +222,7 @@ def test_corrupt_pixels_deep_inside_zip_stop_and_skip(tmp_path, how):
     np.testing.assert_array_equal(ds[8][0], ImageFolderDataset(path)[8][0])
     with pytest.raises(DatasetError) as info:
         ds[9]
-    assert names[9] in _one_line(info.value) and '--bad-images skip' in str(info.value)
+    assert names[9] in _one_line(info.value) and '--bad-images skip' in hint(info.value)
     # Skip: the next image in file order stands in (deterministic, so resumed runs agree), and it is recorded.
     skip = ImageFolderDataset(path, bad_images='skip', xflip=True)
     image, _label = skip[9]

@@ -78,8 +78,8 @@ def resolve_detector_path(path_or_url: str, cache_dir: str | None = None) -> str
             os.replace(tmp, local)
         return local
     if not os.path.exists(path_or_url):   # anything else that exists is judged by read_detector_file
-        raise DetectorError(f'detector file not found: {path_or_url!r} (pass --detector PATH to an Inception '
-                            'detector in the NVlabs format; nothing is downloaded implicitly)')
+        raise DetectorError(f'detector file not found: {path_or_url!r}; give the path of an Inception detector in '
+                            'the NVlabs format (nothing is downloaded implicitly)', option='detector')
     return path_or_url
 
 
@@ -133,7 +133,8 @@ def load_detector(path_or_url: str, device: torch.device | str = 'cpu', cache_di
             raise DetectorError(f'{path}: no TorchScript detector inside the pickle.{hint}')
     if not trust:
         raise DetectorError(f'{path} {what}: TorchScript is code and runs when it is loaded, so it is loaded only '
-                            'on request; pass --trust-detector (trust=True) if you trust where the file came from')
+                            'on request; allow it (trust=True) if you trust where the file came from',
+                            option='trust_detector')
     return _load_torchscript(blob, path).to(device)
 
 

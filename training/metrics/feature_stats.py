@@ -102,7 +102,7 @@ class FeatureStats:
 def open_dataset(dataset_kwargs: dict | None, resolution: int | None = None, num_channels: int | None = None):
     """Instantiate the dataset named by dataset_kwargs['class_name']; checks it matches the network."""
     if not dataset_kwargs or not dataset_kwargs.get('path'):
-        raise MetricError('this metric needs a dataset: pass --data PATH (a zip or folder of images)')
+        raise MetricError('this metric needs a dataset (a zip or folder of images)', option='data')
     from training.options import OptionsError, class_for, validate_dataset_kwargs
     kwargs = dict(dataset_kwargs)
     kwargs.setdefault('class_name', 'training.dataset.ImageFolderDataset')

@@ -48,8 +48,8 @@ def kernel_inception_distance(real: np.ndarray, gen: np.ndarray, num_subsets: in
 
 def _setup(opts):
     if not opts.detector:
-        raise MetricError('FID/KID need a feature detector: pass --detector PATH (an Inception detector in the '
-                          'NVlabs format, e.g. inception-2015-12-05.pkl or .pt); nothing is downloaded implicitly')
+        raise MetricError('FID/KID need a feature detector: an Inception detector in the NVlabs format, e.g. '
+                          'inception-2015-12-05.pkl or .pt; nothing is downloaded implicitly', option='detector')
     path = detector_lib.resolve_detector_path(opts.detector, opts.cache_dir)
     det = detector_lib.load_detector(path, opts.device, trust=opts.trust_detector)
     dataset = feature_stats.open_dataset(opts.dataset_kwargs, opts.G.img_resolution, opts.G.img_channels)

@@ -32,7 +32,7 @@ from analysis import spectra
 from networks.errors import UserError
 from networks.stylegan3 import input_transform
 from viz.core.latents import generate_batch, latent_file_key
-from viz.core.render_types import RenderArgs, RenderResult, error_text
+from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
 from viz.core.synthesis import OUTPUT_LAYER
 from viz.core.views import colorbar_image, colormap
 
@@ -145,7 +145,8 @@ class AnalysisCache:
     """The last `size` analysis results and failures by key, the spectrum's partial work, and the code that
     fills `RenderResult`'s analysis fields."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 16, name_option: Callable[[str], str] = window_name) -> None:
+        self.name_option = name_option  # how an error's hint names a setting (see error_text)
         self._values: OrderedDict[tuple, object] = OrderedDict()
         self._failures: OrderedDict[tuple, str] = OrderedDict()
         self._partial: dict[tuple, dict] = {}  # spectrum work kept across a cancel (one key at a time)
@@ -190,7 +191,7 @@ class AnalysisCache:
         except ImportError as exc:
             text = f'{what} unavailable: {exc}'
         except Exception as exc:  # noqa: BLE001 - an analysis failing must not fail the render
-            text = f'{what} failed: {error_text(exc)}'
+            text = f'{what} failed: {error_text(exc, self.name_option)}'
         self._store(self._failures, key, text)
         res.analysis_errors[name] = text
         messages.append(text)

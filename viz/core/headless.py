@@ -16,7 +16,7 @@ import numpy as np
 
 from analysis import spectra, spectrum_plots
 from analysis.spectra import noise_label
-from networks.errors import UserError, printable
+from networks.errors import UserError, flag, printable
 from networks.image_write import save_png
 from viz.core.analysis_cache import SPECTRUM_RANGE_DB
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
@@ -156,7 +156,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
         except Exception as exc:  # noqa: BLE001 - one failing view must not stop the others
             from viz.core.render_types import error_text
 
-            errors.append(f'{view}: {error_text(exc)}')
+            errors.append(f'{view}: {error_text(exc, flag)}')
     with open(out('render_info.json'), 'w') as f:
         json.dump(dict(network=net, label=label, args=args_to_dict(args), views=list(views), files=written,
                        errors=errors), f, indent=2, default=str)
@@ -189,7 +189,7 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
     view_list = [v.strip() for v in views.split(',') if v.strip()] if views else list(session_views or DEFAULT_VIEWS)
     # No pickle and no session: every shipped default network, files named by its key (sg3t_image.png, ...);
     # none shipped: the built-in untrained one, files named as before.
-    runs, renderer = [(args, '')], Renderer(log_failures=debug)
+    runs, renderer = [(args, '')], Renderer(log_failures=debug, name_option=flag)
     if not pkls and not session:
         from networks import pretrained
 

@@ -33,9 +33,10 @@ def check_device(device: str) -> torch.device:
         raise UserError(f'unknown device "{device}"') from exc
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise UserError(f'CUDA is not available here (torch {torch.__version__}'
-                        f'{", built without CUDA" if torch.version.cuda is None else ""}); use --device cpu')
+                        f'{", built without CUDA" if torch.version.cuda is None else ""}); use the CPU',
+                        option='device', value='cpu')
     if dev.type == 'mps' and not (hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()):
-        raise UserError('MPS is not available here; use --device cpu')
+        raise UserError('MPS is not available here; use the CPU', option='device', value='cpu')
     if dev.type not in ('cpu', 'cuda', 'mps'):
         raise UserError(f'unsupported device "{device}" (cpu, cuda or mps)')
     return dev

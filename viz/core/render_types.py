@@ -7,13 +7,14 @@ expensive analyses by (parts of) it, and a session file is its JSON form (`args_
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.directions import LAYER_PRESETS, LAYER_SPEC, layer_range  # noqa: F401 - re-exported for sessions
-from networks.errors import UserError, printable
+from networks.errors import UserError, flag, hint, printable
 
 DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
 
@@ -146,9 +147,29 @@ def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
     return dataclasses.replace(base, **updates)
 
 
-def error_text(exc: BaseException) -> str:
+# The window's names of the settings a user error can be about (`UserError.option`): a failed render shows them
+# instead of command-line flags. The rest are named as 'the "noise mode" setting'.
+WINDOW_NAMES = {
+    'device': 'Performance > Device',
+    'class': 'Class',
+    'noise_mode': 'Noise',
+    'definition': 'spectrum Definition',
+    'translate': 'Translate',
+    'rotate': 'Rotate',
+    'direction': 'Directions',
+}
+
+
+def window_name(option: str) -> str:
+    """How the window names the setting `option` (see WINDOW_NAMES)."""
+    return WINDOW_NAMES.get(option) or f'the "{option.replace("_", " ")}" setting'
+
+
+def error_text(exc: BaseException, name_option: Callable[[str], str] = window_name) -> str:
     """The one line a failed render (or analysis) shows in the GUI and the log (printable: no terminal escapes
-    or lone surrogates from a file's names reach either)."""
+    or lone surrogates from a file's names reach either). A user error's hint names its settings with
+    `name_option`: the window's controls by default (WINDOW_NAMES), a command-line flag for the headless tool
+    (`networks.errors.flag`); a command to run is left out, since the window cannot run it."""
     import torch
 
     if isinstance(exc, FileNotFoundError):
@@ -157,6 +178,9 @@ def error_text(exc: BaseException) -> str:
         return 'out of memory: the network (or the requested view) does not fit on this device'
     name = type(exc).__name__
     text = printable(str(exc).strip().splitlines()[0]) if str(exc).strip() else ''
-    if isinstance(exc, UserError) or name == 'ValueError':
+    if isinstance(exc, UserError):
+        return printable((text or name) + hint(exc, name_option, with_command=False,
+                                           before_value=' ' if name_option is flag else ': '))
+    if name == 'ValueError':
         return text or name
     return f'{name}: {text}' if text else name

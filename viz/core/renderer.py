@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ from ops.resample import linear_transform
 from viz.core.analysis_cache import AnalysisCache, AnalysisControl
 from viz.core.latents import compute_ws, latent_file_key
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
-from viz.core.render_types import RenderArgs, RenderResult, error_text
+from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
 from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, run_synthesis
 from viz.core.views import fft_view, untransform_image, with_colorbar
 
@@ -73,12 +74,15 @@ log = logging.getLogger(__name__)
 class Renderer:
     """Renders `RenderArgs` into `RenderResult`; keeps networks and expensive analyses cached."""
 
-    def __init__(self, max_networks: int = 4, log_failures: bool = True) -> None:
+    def __init__(self, max_networks: int = 4, log_failures: bool = True,
+                 name_option: Callable[[str], str] = window_name) -> None:
         # log_failures: log each failed render (with a traceback for what is not a user error). Headless mode
         # prints every error itself as one line, so it logs them only with --debug.
+        # name_option: how an error's hint names a setting (see error_text): the window's control by default.
         self.log_failures = log_failures
+        self.name_option = name_option
         self.networks = NetworkCache(max_networks)
-        self.analyses = AnalysisCache()
+        self.analyses = AnalysisCache(name_option=name_option)
         self._ws_cache: tuple[tuple, torch.Tensor, np.ndarray] | None = None
         self.directions = DirectionResolver()
         self._synthesis_cache: tuple[tuple, dict] | None = None  # (synthesis_key, outputs): the newest only
@@ -118,7 +122,7 @@ class Renderer:
             with torch.no_grad():  # not inference_mode: networks built here must stay usable by the analyses
                 self._render(args, res, control)
         except Exception as exc:  # noqa: BLE001 - the renderer never raises: errors are shown as text
-            res.error = error_text(exc)
+            res.error = error_text(exc, self.name_option)
             if self.log_failures:
                 log.warning('render failed: %s', res.error,
                             exc_info=not isinstance(exc, (UserError, ValueError, OSError)))

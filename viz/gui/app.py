@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import time
 from collections import deque
 
@@ -72,24 +71,6 @@ SHORTCUTS = (
     ('F1', 'show / hide this list'),
     ('Esc', 'close this list, else close the window'),
 )
-
-
-# Errors from the shared library speak to the command line ("use --device cpu"); in the window they must
-# point at the controls instead (issue 12 #9). Each rule: (pattern, replacement).
-_CLI_HINTS = (
-    (re.compile(r';? ?use --device (\w+)'), r'; choose the device "\1" under Performance'),
-    (re.compile(r' ?\((make it|create it|run|try)[^()]*(python -m|--)[^()]*\)'), ''),
-    (re.compile(r';? ?(run|try) python -m [^;]*'), ''),
-    # a flag stands alone (start of text or after a space): '--' inside a path such as a/b--c.pkl stays
-    (re.compile(r'(?:(?<=\s)|^)--([a-z][a-z-]*)'), lambda m: f'the "{m.group(1).replace("-", " ")}" setting'),
-)
-
-
-def gui_message(text: str) -> str:
-    """`text` without command-line hints: flags become setting names, "run python -m ..." advice goes."""
-    for pattern, repl in _CLI_HINTS:
-        text = pattern.sub(repl, text)
-    return text.strip()
 
 
 def kind_label(info: dict) -> str:
@@ -211,7 +192,6 @@ class VisualizerApp:
         """Add a line to the log; an error also goes into the banner. `source` names the action an error came
         from ('projection', 'keyframes'): its banner goes when that action starts again (`clear_error`), not only
         after a render, which may not come while the user retries the action."""
-        text = gui_message(text)
         self.messages.append((text, error))
         (log.error if error else log.info)(text)
         if error:

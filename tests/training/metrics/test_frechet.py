@@ -132,12 +132,14 @@ def test_bad_inputs_give_one_clear_message(detector_files, dataset16, tmp_path):
     with pytest.raises(MetricError, match='resolution 16.*32x32'):
         calc_metric('fid50k_full', G, dataset_kwargs=kwargs, detector=detector_files['pkl'], num_samples=4,
                     trust_detector=True)
-    with pytest.raises(MetricError, match='--detector'):
+    with pytest.raises(MetricError, match='need a feature detector') as info:
         calc_metric('fid50k_full', G, dataset_kwargs=kwargs, num_samples=4)
+    assert info.value.option == 'detector'
     with pytest.raises(DetectorError, match='not found'):
         calc_metric('kid50k_full', G, dataset_kwargs=kwargs, detector=str(tmp_path / 'nope.pkl'), num_samples=4)
-    with pytest.raises(MetricError, match='--data'):
+    with pytest.raises(MetricError, match='needs a dataset') as info:
         calc_metric('swd', G, num_samples=4)
+    assert info.value.option == 'data'
     with pytest.raises(MetricError, match='unknown metric'):
         calc_metric('fid1k', G)
 

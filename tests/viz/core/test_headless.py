@@ -61,6 +61,13 @@ def test_headless_bad_pickle_is_one_clear_error(pkl_dir, tmp_path, capsys):
     assert 'error' not in captured.out and not out.exists()
 
 
+def test_headless_errors_name_the_command_line_flag(tmp_path, capsys):
+    """The headless tool is a command line: an error's hint names the flag, not the window's control."""
+    assert run_headless(out_dir=str(tmp_path / 'out'), device='mps', views='image') == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.endswith('MPS is not available here; use the CPU (--device cpu)') for line in lines)
+
+
 def test_headless_escapes_names_from_the_pickle(tmp_path, capsys):
     from tests.networks import hostile as h
 

@@ -402,3 +402,26 @@ def test_mirror_scale_shear_render_with_eq_readout_and_fft(renderer, sg3):
     assert res.eq == renderer.render(dataclasses.replace(sg3, eq_readout=True, eq_transforms=1)).eq  # same latent
     bad = renderer.render(dataclasses.replace(sg3, shear_x=2.0, shear_y=0.5))
     assert bad.error is not None and 'collapses' in bad.error
+
+
+def test_a_failed_render_names_the_windows_control_not_a_flag():
+    """The renderer serves the window: a user error's option comes back as the control's name (and a suggested
+    value), never as a command-line flag, and a command to run is left out."""
+    from viz.core.renderer import Renderer
+
+    res = Renderer(log_failures=False).render(RenderArgs(device='mps'))
+    assert res.error == 'MPS is not available here; use the CPU (Performance > Device: cpu)'
+
+
+def test_error_text_words_hints_for_the_window():
+    from networks.errors import UserError
+    from viz.core.render_types import error_text
+
+    assert error_text(UserError('bad noise mode', option='noise_mode')) == 'bad noise mode (Noise)'
+    assert error_text(UserError('no input transform', option=('translate', 'rotate'))) == \
+        'no input transform (Translate, Rotate)'
+    assert error_text(UserError('odd', option='num_keyframes', value='3')) == \
+        'odd (the "num keyframes" setting: 3)'
+    assert error_text(UserError("spectrum file not found: 'x.npz'", hint_command='tools.avg_spectra calc ...')) \
+        == "spectrum file not found: 'x.npz'"
+    assert error_text(UserError('plain')) == 'plain'

@@ -75,20 +75,6 @@ def test_layer_reset_note_uses_result_layers():
     assert viz.layer_widget.layer == 'input'
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('MPS is not available here; use --device cpu',
-     'MPS is not available here; choose the device "cpu" under Performance'),
-    ("spectrum file not found: 'x.npz' (make it with: python -m tools.avg_spectra calc ...)",
-     "spectrum file not found: 'x.npz'"),
-    ('bad --noise-mode x', 'bad the "noise mode" setting x'),
-    ('file not found: /runs/a--b.pkl', 'file not found: /runs/a--b.pkl'),  # a path keeps its dashes
-])
-def test_errors_in_the_window_carry_no_command_line_hints(text, expected):
-    from viz.gui.app import gui_message
-
-    assert gui_message(text) == expected
-
-
 def test_slider_handles_leave_the_value_readable():
     """ImGui draws a slider's value over its handle: the handle must be thin and see-through."""
     from gui_utils.window import readable_slider_style
