@@ -1,5 +1,5 @@
 """viz.gui.app without a window: the header's config label (T/R/SG2), a session's layer that the network lacks
-dropped with a note, error text without command-line hints, ImGui labels whose text changes keep their ID (###),
+dropped with a note, error banners of actions, ImGui labels whose text changes keep their ID (###),
 and slider handles that leave the value readable. Widgets: test_widgets.py; the image view: test_image_view.py."""
 
 from __future__ import annotations
