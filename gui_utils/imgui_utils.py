@@ -64,8 +64,15 @@ def button(label: str, width: float = 0, enabled: bool = True) -> bool:
 _TOOLTIP_HOVER = imgui.HoveredFlags_.allow_when_disabled | imgui.HoveredFlags_.delay_short
 
 
+# While a list: the screen rectangle of every control drawn, appended by `tooltip` (every control has one, which
+# tests/viz/gui/test_tooltips.py checks), so a layout can be measured by how many controls it shows.
+controls_drawn: list[tuple[float, float, float, float]] | None = None
+
+
 def tooltip(text: str) -> None:
     """Explain the last item when the mouse rests on it (also when it is disabled)."""
+    if controls_drawn is not None:
+        controls_drawn.append(item_rect())
     if text and imgui.is_item_hovered(_TOOLTIP_HOVER):
         imgui.set_tooltip(text)
 

@@ -95,6 +95,7 @@ class VisualizerApp:
         self.network: dict = {}
         self.error_text = ''
         self._last_note = ''   # the last correction set_args logged
+        self.controls_count: dict = {}   # controls visible / drawn, measured when measure_controls is on
         self.messages: deque[tuple[str, bool]] = deque(maxlen=200)
         self.rects: dict[str, tuple[float, float, float, float]] = {}
         self.textures = TextureCache()
@@ -155,6 +156,8 @@ class VisualizerApp:
             ('Performance', False, [self.perf_widget]),
         ]
         self._test_state = os.environ.get('VIZ_TEST_STATE') or None
+        self.measure_controls = bool(self._test_state)   # the tests and the layout benchmark read the count
+        self._open_all = False
         self._test_commands = os.environ.get('VIZ_TEST_COMMANDS') or None
         self._test_commands_done = 0
 
@@ -281,10 +284,14 @@ class VisualizerApp:
         imgui.set_next_window_size(imgui.ImVec2(pane_w, height))
         imgui.begin('##controls', None, flags)
         imgui_utils.pane_border()
+        imgui_utils.controls_drawn = [] if self.measure_controls else None
         for title, default_open, widgets in self.panels:
+            if self._open_all:
+                imgui.set_next_item_open(True)
             show = imgui.collapsing_header(title, imgui.TreeNodeFlags_.default_open if default_open else 0)
             for widget in widgets:
                 widget(show)
+        self._count_controls(pane_w, height)
         imgui.end()
 
         before = self.result
@@ -323,6 +330,23 @@ class VisualizerApp:
         self.frame_index += 1
         if self._test_state and self.frame_index % 3 == 0:
             self._write_test_state()
+
+    def count_all_controls(self) -> int:
+        """The controls of the whole pane, every panel open (one frame; the layout benchmark's denominator)."""
+        self.measure_controls, self._open_all = True, True
+        try:
+            self.frame()
+        finally:
+            self._open_all = False
+        return self.controls_count['drawn']
+
+    def _count_controls(self, pane_w: float, height: float) -> None:
+        """How many of the controls drawn this frame lie wholly inside the window (reachable without scrolling),
+        of how many drawn at all (for the tests' state and the layout benchmark)."""
+        drawn, imgui_utils.controls_drawn = imgui_utils.controls_drawn, None
+        if drawn is not None:
+            self.controls_count = dict(visible=sum(1 for x0, y0, x1, y1 in drawn if y0 >= 0 and y1 <= height
+                                                   and x0 >= 0 and x1 <= pane_w), drawn=len(drawn))
 
     def _finish_trace(self) -> None:
         """The frame showing the newest state was swapped: record where its time went since the change."""
@@ -627,7 +651,8 @@ class VisualizerApp:
                      zoom=self.image_view.zoom, recent=list(self.pickle_widget.recent),
                      recording=self.capture_widget.recorder is not None,
                      queue=self.async_renderer.queue_length, renderer_stats=dict(self.async_renderer.stats),
-                     projection=self.projection_widget.test_state(), keyframes=self.keyframes_widget.test_state())
+                     projection=self.projection_widget.test_state(), keyframes=self.keyframes_widget.test_state(),
+                     controls=self.controls_count)
         tmp = self._test_state + '.tmp'
         with open(tmp, 'w') as f:
             json.dump(state, f, default=str)
