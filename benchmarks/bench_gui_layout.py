@@ -4,8 +4,9 @@
 
 Each size runs the real app in its own process under a private Xvfb, on the default network, until the first
 render is shown, then counts the controls of the pane (every control is followed by its tooltip, which
-`gui_utils.imgui_utils.controls_drawn` records) that lie wholly inside the window, against all the controls the
-app has (every panel open; with tabs, every tab shown in turn).
+`gui_utils.imgui_utils.controls_drawn` records): all of them (each tab brought to the front in turn), those
+reachable without scrolling (inside the window while their tab is in front: a click away at most), and those in
+view at start.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def measure(width: int, height: int) -> dict:
         for _ in range(3):
             app.frame()
         first = dict(app.controls_count)
-        total = app.count_all_controls()
+        counts = app.count_all_controls()
         app.close()
-        return dict(size=f'{width}x{height}', visible=first['visible'], total=total)
+        return dict(size=f'{width}x{height}', visible_first=first['visible'], **counts)
     finally:
         xvfb.kill()
         xvfb.wait()
@@ -63,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
                              capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     print(timing.describe())
-    print('| window | controls visible without scrolling | controls in the pane |')
-    print('|---|---|---|')
+    print('| window | controls in the pane | reachable without scrolling | in view at start | per tab |')
+    print('|---|---|---|---|---|')
     for row in rows:
-        print(f'| {row["size"]} | {row["visible"]} | {row["total"]} |')
+        tabs = ', '.join(f'{tab} {n}' for tab, n in row['per_tab'].items())
+        print(f'| {row["size"]} | {row["total"]} | {row["reachable"]} | {row["visible_first"]} | {tabs} |')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(environment=timing.environment(), rows=rows), f, indent=2)

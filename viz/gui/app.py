@@ -142,22 +142,26 @@ class VisualizerApp:
         self.projection_widget = ProjectionWidget(self)
         self.directions_widget = DirectionsWidget(self)
         self.keyframes_widget = KeyframesWidget(self)
-        self.panels = [
-            ('Network & latent', True, [self.pickle_widget, self.latent_widget, self.stylemix_widget,
-                                        self.trunc_noise_widget]),
-            ('Equivariance / input transform', True, [self.transform_widget]),
-            ('Layers', True, [self.layer_widget]),
-            ('Analysis: spectrum, EQ, sticking', True, [self.spectrum_widget, self.eq_readout_widget,
-                                                       self.sticking_widget]),
-            ('Capture & session', True, [self.capture_widget, self.session_widget]),
-            ('Explore: class, warp, projection, directions, keyframes', True,
-             [self.class_widget, self.warp_widget, self.projection_widget, self.directions_widget,
-              self.keyframes_widget]),
-            ('Performance', False, [self.perf_widget]),
+        # The pane's tabs, each a few panels that fit a laptop screen (1280x800) without scrolling; every widget
+        # runs every frame (hidden ones with show=False), so what they set holds whichever tab is in front.
+        self.tabs = [
+            ('Latent', [('Network & latent', [self.pickle_widget, self.latent_widget, self.stylemix_widget,
+                                              self.trunc_noise_widget]),
+                        ('Equivariance / input transform', [self.transform_widget])]),
+            ('Layers', [('Layers', [self.layer_widget])]),
+            ('Analysis', [('Spectrum, EQ, sticking', [self.spectrum_widget, self.eq_readout_widget,
+                                                       self.sticking_widget])]),
+            ('Explore', [('Class & warp', [self.class_widget, self.warp_widget]),
+                         ('Projection & directions', [self.projection_widget, self.directions_widget]),
+                         ('Keyframes', [self.keyframes_widget])]),
+            ('Capture', [('Capture & session', [self.capture_widget, self.session_widget]),
+                         ('Performance', [self.perf_widget])]),
         ]
+        self.panels = [(title, True, widgets) for _tab, panels in self.tabs for title, widgets in panels]
+        self._select_tab: str | None = None   # a tab to bring to the front on the next frame (count_all_controls)
         self._test_state = os.environ.get('VIZ_TEST_STATE') or None
         self.measure_controls = bool(self._test_state)   # the tests and the layout benchmark read the count
-        self._open_all = False
+        self.front_tab: str | None = None
         self._test_commands = os.environ.get('VIZ_TEST_COMMANDS') or None
         self._test_commands_done = 0
 
@@ -285,12 +289,7 @@ class VisualizerApp:
         imgui.begin('##controls', None, flags)
         imgui_utils.pane_border()
         imgui_utils.controls_drawn = [] if self.measure_controls else None
-        for title, default_open, widgets in self.panels:
-            if self._open_all:
-                imgui.set_next_item_open(True)
-            show = imgui.collapsing_header(title, imgui.TreeNodeFlags_.default_open if default_open else 0)
-            for widget in widgets:
-                widget(show)
+        self._draw_tabs()
         self._count_controls(pane_w, height)
         imgui.end()
 
@@ -331,14 +330,44 @@ class VisualizerApp:
         if self._test_state and self.frame_index % 3 == 0:
             self._write_test_state()
 
-    def count_all_controls(self) -> int:
-        """The controls of the whole pane, every panel open (one frame; the layout benchmark's denominator)."""
-        self.measure_controls, self._open_all = True, True
-        try:
-            self.frame()
-        finally:
-            self._open_all = False
-        return self.controls_count['drawn']
+    def _draw_tabs(self) -> None:
+        """The tab bar and the front tab's panels (collapsing headers); the other tabs' widgets run unseen."""
+        shown = None
+        if imgui.begin_tab_bar('##tabs'):
+            for tab, _panels in self.tabs:
+                flags = imgui.TabItemFlags_.set_selected if tab == self._select_tab else 0
+                selected, _ = imgui.begin_tab_item(f'{tab}###tab-{tab}', None, flags)
+                self.rect(f'tab:{tab}')
+                imgui_utils.tooltip(', '.join(title for title, _w in dict(self.tabs)[tab]))
+                if selected:
+                    shown = tab
+                    imgui.end_tab_item()
+            imgui.end_tab_bar()
+        self._select_tab = None
+        self.front_tab = shown
+        for tab, panels in self.tabs:
+            for title, widgets in panels:
+                show = tab == shown and imgui.collapsing_header(title, imgui.TreeNodeFlags_.default_open)
+                for widget in widgets:
+                    widget(show)
+
+    def count_all_controls(self) -> dict:
+        """The controls of the whole pane and how many are reachable without scrolling: each tab is brought to the
+        front in turn, and its controls inside the window count (the tab bar's once). For the layout benchmark;
+        the front tab is the same afterwards."""
+        front, per_tab = self.front_tab, {}
+        self.measure_controls = True
+        for tab, _panels in self.tabs:
+            self._select_tab = tab
+            self.frame()             # the tab bar takes the selection here
+            self.frame()             # and draws the tab's panels here
+            per_tab[tab] = dict(self.controls_count)
+        self._select_tab = front
+        self.frame()
+        bar = len(self.tabs)         # the tab bar's controls, in every count
+        return dict(total=sum(c['drawn'] - bar for c in per_tab.values()) + bar,
+                    reachable=sum(c['visible'] - bar for c in per_tab.values()) + bar,
+                    per_tab={tab: c['visible'] - bar for tab, c in per_tab.items()})
 
     def _count_controls(self, pane_w: float, height: float) -> None:
         """How many of the controls drawn this frame lie wholly inside the window (reachable without scrolling),
@@ -652,7 +681,7 @@ class VisualizerApp:
                      recording=self.capture_widget.recorder is not None,
                      queue=self.async_renderer.queue_length, renderer_stats=dict(self.async_renderer.stats),
                      projection=self.projection_widget.test_state(), keyframes=self.keyframes_widget.test_state(),
-                     controls=self.controls_count)
+                     controls=self.controls_count, tab=self.front_tab)
         tmp = self._test_state + '.tmp'
         with open(tmp, 'w') as f:
             json.dump(state, f, default=str)

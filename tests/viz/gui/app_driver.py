@@ -104,8 +104,26 @@ class AppDriver:
         self.wait_frames(3)
         return self.wait(lambda s: not s['rendering'], 60, 'render')
 
+    def show_tab_of(self, name: str) -> None:
+        """Bring the pane's tab that holds the item `name` to the front (clicking each tab in turn until the app
+        draws the item); nothing to do when it is drawn already."""
+        s = self.state()
+        if name in s['rects']:
+            return
+        for tab in [key for key in s['rects'] if key.startswith('tab:')]:
+            x0, y0, x1, y1 = self.state()['rects'][tab]
+            self._xdotool('mousemove', '--window', self.window, str(int((x0 + x1) / 2)), str(int((y0 + y1) / 2)))
+            self.wait_frames(2)
+            self._xdotool('click', '1')
+            self.wait_frames(3)
+            if name in self.state()['rects']:
+                return
+        raise AssertionError(f'no tab of the pane draws {name}')
+
     def scroll_into_view(self, name: str) -> tuple[float, float, float, float]:
-        """Scroll the pane under the item with the mouse wheel until the item is inside the window."""
+        """Bring the item's tab to the front, then scroll the pane under the item with the mouse wheel until the
+        item is inside the window."""
+        self.show_tab_of(name)
         for _ in range(40):
             s = self.state()
             x0, y0, x1, y1 = s['rects'][name]

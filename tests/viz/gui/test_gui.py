@@ -296,6 +296,27 @@ def test_shortcuts_act_but_not_while_typing(app):
     app.wait(lambda s: os.path.exists(s['last_saved']), 10, 'the saved screenshot')
 
 
+def test_every_tab_fits_a_laptop_window_without_scrolling(app):
+    """At the default 1280x800 every tab of the pane shows all of its controls inside the window (one long
+    scrolling pane hid 61 of 146 controls below the fold); each tab's controls are counted through their
+    tooltips (`gui_utils.imgui_utils.controls_drawn`)."""
+    app.settle()
+    s = app.state()
+    assert s['window_size'] == [1280, 800]
+    tabs = [key for key in s['rects'] if key.startswith('tab:')]
+    assert [t[4:] for t in tabs] == ['Latent', 'Layers', 'Analysis', 'Explore', 'Capture']
+    for tab in tabs:
+        x0, y0, x1, y1 = app.state()['rects'][tab]
+        app._xdotool('mousemove', '--window', app.window, str(int((x0 + x1) / 2)), str(int((y0 + y1) / 2)))
+        app.wait_frames(2)
+        app._xdotool('click', '1')
+        s = app.wait(lambda s, tab=tab: s['tab'] == tab[4:], 10, f'{tab} in front')
+        s = app.wait_frames(3)
+        assert s['controls']['drawn'] > len(tabs) + 5, (tab, s['controls'])
+        assert s['controls']['visible'] == s['controls']['drawn'], (tab, s['controls'])
+    app.show_tab_of('seed_plus')
+
+
 def test_escape_closes_the_window(app):
     """Last in this module: it ends the app."""
     app.settle()
