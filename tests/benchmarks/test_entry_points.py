@@ -19,9 +19,9 @@ import pytest
 from ops import backend
 
 REPO = Path(__file__).resolve().parents[2]
-ENTRY_POINTS = ['bench_conv3x3', 'bench_cpu_load', 'bench_explore_gui', 'bench_generator', 'bench_gui', 'bench_load',
-                'bench_metrics', 'bench_ops', 'bench_project', 'bench_training', 'campaign_pilot', 'compact_state',
-                'gpu_report', 'spectra_nvlabs']
+ENTRY_POINTS = ['bench_conv3x3', 'bench_cpu_load', 'bench_explore_gui', 'bench_generator', 'bench_gui',
+                'bench_gui_layout', 'bench_load', 'bench_metrics', 'bench_ops', 'bench_project', 'bench_training',
+                'campaign_pilot', 'compact_state', 'gpu_report', 'spectra_nvlabs']
 
 
 def test_every_entry_point_is_listed():
