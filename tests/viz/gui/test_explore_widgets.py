@@ -142,6 +142,37 @@ def test_keyframes_of_another_network_are_refused_once_and_played_values_are_sho
     assert not widget.playing and len(viz.messages) == 1 and 'playback stopped' in viz.messages[0][0]
 
 
+def test_keyframe_rows_say_what_they_hold_and_show_jumps_there(pkl_dir, tmp_path):
+    """Rows showed only "seed N"; now each names its transform, psi, mirror and edits, and "show" puts exactly
+    that keyframe's state on screen."""
+    from viz.core.renderer import Renderer
+    from viz.gui.widgets.keyframes_widget import KeyframesWidget
+
+    renderer = Renderer()
+    viz = fake_app(tmp_path)
+    widget = KeyframesWidget(viz)
+    shots = [RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'), w0_seeds=((1, 1.0),)),
+             RenderArgs(pkl=str(pkl_dir / 'tiny_sg3.pkl'), w0_seeds=((2, 1.0),), translate_x=0.125, rotate=-30.0,
+                        trunc_psi=0.5, mirror_y=True)]
+    for args in shots:
+        viz.args = args
+        viz.result = renderer.render(args)
+        viz.network = dict(viz.result.network)
+        widget.add()
+        if len(widget.keyframes) == 1:
+            first_image = viz.result.image
+    assert widget.row_text(0) == 'seed 1, psi 1.00'
+    assert widget.row_text(1) == 'seed 2, move +0.125,+0.000, rot -30.0 deg, mirror y, psi 0.50'
+    widget.jump(0)
+    assert viz.args.latent == widget.keyframes[0].latent and viz.args.rotate == 0.0 and not viz.args.mirror_y
+    np.testing.assert_array_equal(renderer.render(viz.args).image, first_image)
+    widget.jump(1)
+    assert (viz.args.rotate, viz.args.trunc_psi, viz.args.mirror_y) == (-30.0, 0.5, True)
+    widget.delete(0)
+    widget.jump(0)                                    # one keyframe left: still shown
+    assert viz.args.latent == widget.keyframes[0].latent
+
+
 def test_keyframe_export_job_writes_the_loop(pkl_dir, tmp_path):
     import PIL.Image
 

@@ -48,6 +48,39 @@ class KeyframesWidget:
         seeds = ','.join(str(s) for s, _w in viz.args.w0_seeds)
         self.labels.append('latent' if (viz.args.latent or viz.args.latent_file) else f'seed {seeds}')
 
+    def row_text(self, i: int) -> str:
+        """What keyframe `i` holds, in one line: its source, the input transform and psi where not neutral,
+        the direction edits and mirror flags."""
+        kf = self.keyframes[i]
+        values = dict(zip(NUMBERS, kf.numbers))
+        parts = [self.labels[i]]
+        if values['translate_x'] or values['translate_y']:
+            parts.append(f'move {values["translate_x"]:+.3f},{values["translate_y"]:+.3f}')
+        if values['rotate']:
+            parts.append(f'rot {values["rotate"]:+.1f} deg')
+        if values['input_scale'] != 1.0 or values['shear_x'] or values['shear_y']:
+            parts.append(f'scale {values["input_scale"]:.2f} shear {values["shear_x"]:+.2f},{values["shear_y"]:+.2f}')
+        mirrored = ''.join(axis for axis, on in zip('xy', kf.mirror) if on)
+        if mirrored:
+            parts.append(f'mirror {mirrored}')
+        parts.append(f'psi {values["trunc_psi"]:.2f}')
+        if kf.directions:
+            parts.append(f'{len(kf.directions)} edits')
+        return ', '.join(parts)
+
+    def jump(self, i: int) -> None:
+        """Show keyframe `i` (stops playback): the state the loop passes through at that keyframe."""
+        self.stop_playing()
+        problem = self.misfit()
+        if problem:
+            self.viz.log(problem, error=True)
+            return
+        # a loop needs two keyframes; one alone is shown as the loop of itself twice, at its own frame
+        keyframes = self.keyframes if len(self.keyframes) >= 2 else self.keyframes * 2
+        state = state_at(self.viz.args, keyframes, i, KINDS[self.kind])
+        self.viz.set_args(**{name: getattr(state, name) for name in PLAYED})
+        self._show_played()
+
     def move(self, i: int, step: int) -> None:
         j = i + step
         if 0 <= i < len(self.keyframes) and 0 <= j < len(self.keyframes):
@@ -188,10 +221,13 @@ class KeyframesWidget:
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
                 imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), job.error or job.status)
-            for i, label in enumerate(list(self.labels)):
+            for i in range(len(self.labels)):
                 imgui.text(f'  {i}')
                 imgui.same_line(viz.label_w)
-                imgui.text(label)
+                if imgui.small_button(f'show##kf{i}'):
+                    self.jump(i)
+                viz.rect(f'kf_show:{i}')
+                imgui_utils.tooltip('Show this keyframe (stops playback)')
                 imgui.same_line()
                 if imgui.small_button(f'up##kf{i}'):
                     self.move(i, -1)
@@ -205,6 +241,8 @@ class KeyframesWidget:
                     self.delete(i)
                     break
                 imgui_utils.tooltip('Delete this keyframe')
+                imgui.same_line()
+                imgui.text_disabled(self.row_text(i))
         if self.playing and len(self.keyframes) >= 2:
             problem = self.misfit()          # another network was loaded while playing: stop, and say so once
             if problem:
