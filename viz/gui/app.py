@@ -39,7 +39,7 @@ from viz.gui.widgets.performance_widget import PerformanceWidget
 from viz.gui.widgets.pickle_widget import PickleWidget
 from viz.gui.widgets.projection_widget import ProjectionWidget
 from viz.gui.widgets.session_widget import SessionWidget
-from viz.gui.widgets.spectrum_widget import SpectrumWidget
+from viz.gui.widgets.spectrum_widget import SpectrumWidget, analysis_progress
 from viz.gui.widgets.sticking_widget import StickingWidget
 from viz.gui.widgets.stylemix_widget import StyleMixWidget
 from viz.gui.widgets.transform_widget import TransformWidget
@@ -600,6 +600,7 @@ class VisualizerApp:
             imgui.text(self.pixel_readout or 'hover the image for pixel values; the wheel zooms')
         else:
             imgui.text_disabled('waiting for the first render...')
+        analysis_progress(self)          # every analysis's progress and Cancel, here and nowhere else
         if self.spectrum_widget.enabled:
             self.spectrum_widget.draw_view(result, pane_width)
         if self.sticking_widget.enabled:

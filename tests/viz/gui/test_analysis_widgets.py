@@ -90,3 +90,43 @@ def test_spectrum_panel_draws_its_noise_choice(tmp_path):
     assert {'spectrum_definition', 'spectrum_noise_mode'} <= set(viz.rects)
     assert viz.rects['spectrum_noise_mode'][1] > viz.rects['spectrum_definition'][1]     # the row below
     assert viz.args.spectrum_noise_mode == 'random' and viz.args.spectrum_seeds == 16
+
+
+@pytest.mark.parametrize('what, name, widget_name', [('EQ readout', 'eq', 'eq_readout_widget'),
+                                                      ('spectrum', 'spectrum', 'spectrum_widget'),
+                                                      ('sticking', 'sticking', 'sticking_widget')])
+def test_every_analysis_shows_its_progress_and_cancel_in_one_place(what, name, widget_name):
+    """EQ's progress and Cancel were in the control pane, the spectrum's and sticking's under the image. Now
+    each one's is one line under the image (`analysis_progress`); the panel only points there."""
+    import types
+
+    from gui_utils.testing import HeadlessImgui
+    from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
+    from viz.gui.widgets.spectrum_widget import SpectrumWidget, analysis_progress
+    from viz.gui.widgets.sticking_widget import StickingWidget
+
+    cancelled = []
+    viz = fake_app(async_renderer=types.SimpleNamespace(progress=(what, 3, 10),
+                                                        cancel_analysis=lambda: cancelled.append(True)))
+    viz.eq_readout_widget = EquivarianceReadoutWidget(viz)
+    viz.spectrum_widget = SpectrumWidget(viz)
+    viz.sticking_widget = StickingWidget(viz)
+    widget = getattr(viz, widget_name)
+    widget.enabled = True
+
+    def pane(show):
+        widget(show)
+        if widget_name != 'eq_readout_widget':
+            widget.draw_view(None, 800.0)
+
+    ui = HeadlessImgui(size=(1600, 900))
+    try:
+        ui.frame(pane)
+        assert f'{name}_cancel' not in viz.rects          # the panel and the widget's view draw no Cancel
+        ui.frame(lambda show: analysis_progress(viz))
+        assert f'{name}_cancel' in viz.rects
+        x0, y0, x1, y1 = viz.rects[f'{name}_cancel']
+        ui.click_at(lambda show: analysis_progress(viz), (x0 + x1) / 2, (y0 + y1) / 2)
+    finally:
+        ui.close()
+    assert cancelled and not widget.enabled

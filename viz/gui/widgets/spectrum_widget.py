@@ -2,7 +2,8 @@
 (0 degrees) and the corner (45 degrees), for the output or a layer; optional dataset comparison.
 
 NVlabs' definition (`analysis.spectra`) is the default; the whitened variant is a labelled option. Also
-the shared progress / cancel / error line of the analyses (`analysis_status`).
+the analyses' one progress / Cancel line under the image (`analysis_progress`) and each one's error where its
+value goes (`analysis_status`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,33 @@ NOISE_MODES = (None, 'random', 'const')
 NOISE_LABELS = ("the definition's (NVlabs: fresh per image)", 'fresh per image (random)', 'the fixed maps (const)')
 
 
+# The analyses the renderer reports progress for (AsyncRenderer.progress names them by `what`): their key in
+# RenderResult.analysis_errors, and the app attribute of the widget that switches each on.
+ANALYSES = {'spectrum': ('spectrum', 'spectrum_widget'), 'EQ readout': ('eq', 'eq_readout_widget'),
+            'sticking': ('sticking', 'sticking_widget')}
+
+
+def analysis_progress(viz) -> bool:
+    """The one place of every analysis's progress: "computing <what>: k of N" and a Cancel button that stops it
+    and switches it off (the view pane, under the image). Returns whether an analysis is running."""
+    progress = viz.async_renderer.progress
+    if progress is None or progress[0] not in ANALYSES:
+        return False
+    what, done, total = progress
+    name, widget_name = ANALYSES[what]
+    imgui.text(f'computing {what}: {done} of {total}')
+    imgui.same_line()
+    if imgui.small_button(f'Cancel###cancel_{name}'):
+        viz.async_renderer.cancel_analysis()
+        getattr(viz, widget_name).enabled = False
+    imgui_utils.tooltip(f'Stop the {what} and switch it off (the view stays)')
+    viz.rect(f'{name}_cancel')
+    return True
+
+
 def analysis_status(viz, widget, name: str, what: str) -> bool:
-    """Draw the state of analysis `name` when it has no value yet: its error (red, wrapped), or "k of N" and a
-    Cancel button that stops it and switches it off (`widget.enabled = False`). Returns whether it drew
+    """Draw the state of analysis `name` when it has no value yet, where its value goes: its error (red,
+    wrapped), or a pointer to the progress line under the image (`analysis_progress`). Returns whether it drew
     something."""
     result = viz.result
     error = None
@@ -41,14 +66,7 @@ def analysis_status(viz, widget, name: str, what: str) -> bool:
         return True
     progress = viz.async_renderer.progress
     if progress is not None and progress[0] == what:
-        _what, done, total = progress
-        imgui.text(f'computing {what}: {done} of {total}')
-        imgui.same_line()
-        if imgui.small_button(f'Cancel###cancel_{name}'):
-            viz.async_renderer.cancel_analysis()
-            widget.enabled = False
-        imgui_utils.tooltip(f'Stop the {what} and switch it off (the view stays)')
-        viz.rect(f'{name}_cancel')
+        imgui.text_disabled(f'computing {what} (progress and Cancel under the image)')
         return True
     return False
 
