@@ -112,7 +112,7 @@ class PickleWidget:
         imgui.same_line(viz.label_w)
         with imgui_utils.item_width(-viz.button_w * 2 - viz.spacing * 2):
             entered, self.path_text = imgui.input_text_with_hint(
-                '##pkl', 'path to a .pkl (empty = default network)', self.path_text,
+                '##pkl', 'path to a .pkl', self.path_text,
                 imgui.InputTextFlags_.enter_returns_true | imgui.InputTextFlags_.auto_select_all)
         imgui_utils.tooltip('A network pickle (ours or NVlabs\'), a local path; Enter loads it. '
                             'Empty: the default network.')
@@ -162,4 +162,5 @@ class PickleWidget:
                     self.load(path)
             imgui.end_popup()
         imgui.same_line()
-        imgui.text_disabled('or drop a .pkl (or an image to project) on the window')
+        imgui.text_disabled('or drop one here')
+        imgui_utils.tooltip('Drop a .pkl on the window to load it, or an image to make it the projection target')

@@ -69,6 +69,6 @@ class TruncationNoiseWidget:
                     imgui_utils.tooltip('A new noise seed every frame')
             if not has_noise:
                 imgui.same_line()
-                imgui.text_disabled('(no noise inputs in StyleGAN3)')
+                imgui.text_disabled('(SG2 only)')
         viz.set_args(trunc_psi=float(self.psi), trunc_cutoff=int(self.cutoff) if self.cutoff_on else None,
                      noise_mode=NOISE_MODES[self.noise_mode], noise_seed=int(self.noise_seed))
