@@ -1,6 +1,6 @@
 """CPU speed on a quiet and on a loaded machine: generator, GUI and training, old vs new thread settings.
 
-    python -m benchmarks.bench_cpu_load --json cpu_load.json        (the issue's full run: every default)
+    python -m benchmarks.bench_cpu_load --json cpu_load.json        (the full run: every default)
 
 Options, with their defaults; the cells run in this order, quiet first, then all of them again loaded:
 

@@ -9,7 +9,8 @@ For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resoluti
    in the timed span), and the ratio to stylegan2 measured in the same run.
 2. (``--grad-ratio``) For G and D of each config: no-grad forward (a) against forward + backward (b) at the
    run's batch, with the fused CPU filtered_lrelu (its own backward), with the fused forward but the old
-   recomputing backward, and with the PyTorch path; prints (b)/(a) against the issue's 3.5x target.
+   recomputing backward, and with the PyTorch path; prints (b)/(a) against the 3.5x target (a training step of
+   G should cost at most 3.5 no-grad forwards).
 3. Time shares of one step's work, each timed separately with the run's loss: G forward (mapping + synthesis),
    G backward (through synthesis and mapping), D (forward + backward on reals and fakes, and the D pass
    inside the G phase), regularization (R1 every 16 D steps, path length every 4 G steps for StyleGAN2,

@@ -609,7 +609,7 @@ def _rows(report: dict, section: str) -> list[dict]:
 
 
 def evaluate_targets(report: dict) -> list[dict]:
-    """The issue's targets, each PASS / FAIL / n/a with the figures it was judged on."""
+    """The GPU targets, each PASS / FAIL / n/a with the figures it was judged on."""
     targets = []
 
     def add(name, ok, detail):
