@@ -189,15 +189,17 @@ class Renderer:
             sel = x[base:base + 3]
         else:
             sel = x[base:base + 1]
-        res.stats = dict(mean=float(x.mean()), std=float(x.std()) if x.numel() > 1 else 0.0,
-                         max=float(x.abs().max()), sel_mean=float(sel.mean()),
-                         sel_std=float(sel.std()) if sel.numel() > 1 else 0.0, sel_max=float(sel.abs().max()),
-                         base_channel=base, num_channels=num_channels, untransformed=untransform)
         view = sel
         if args.img_normalize:
             view = view / view.abs().amax(dim=(1, 2), keepdim=True).clamp(min=1e-8)
         if args.img_scale_db:
             view = view * (10 ** (args.img_scale_db / 20))
+        # the layer's own values, and those of the picture: the shown channels after normalising and the dB gain
+        # (before the uint8 clamp), so the second line moves with the display settings as the picture does
+        res.stats = dict(mean=float(x.mean()), std=float(x.std()) if x.numel() > 1 else 0.0,
+                         max=float(x.abs().max()), sel_mean=float(view.mean()),
+                         sel_std=float(view.std()) if view.numel() > 1 else 0.0, sel_max=float(view.abs().max()),
+                         base_channel=base, num_channels=num_channels, untransformed=untransform)
         res.image = to_uint8_rgb(view)
         res.fft = None
         if args.fft_show:

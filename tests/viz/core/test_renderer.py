@@ -65,6 +65,13 @@ def test_layer_view_single_channel_and_stats(renderer, sg3):
     peak = act.flatten()[act.abs().argmax()]
     extreme = (normed.image[:, :, 0] == 255) if peak > 0 else (normed.image[:, :, 0] == 0)
     assert extreme[np.unravel_index(int(act.abs().argmax()), act.shape)]
+    # the "shown" stats follow the display settings as the picture does: the layer's own line does not move
+    assert res.stats['sel_max'] == pytest.approx(float(act.abs().max()), rel=1e-5)
+    assert normed.stats['sel_max'] == pytest.approx(1.0) and normed.stats['max'] == res.stats['max']
+    louder = renderer.render(dataclasses.replace(sg3, layer_name=layer.name, sel_channels=1, base_channel=5,
+                                                 img_scale_db=40.0))
+    assert louder.stats['sel_std'] == pytest.approx(100 * res.stats['sel_std'], rel=1e-5)
+    assert louder.stats['std'] == res.stats['std']
     unknown = renderer.render(dataclasses.replace(sg3, layer_name='nope'))
     assert unknown.error is None and unknown.image.shape == (32, 32, 3) and 'no layer' in unknown.messages[0]
 

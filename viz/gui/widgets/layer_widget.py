@@ -121,6 +121,8 @@ class LayerWidget:
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
                 imgui.text(f'mean {s["sel_mean"]:+.3f}  std {s["sel_std"]:.3f}  max {s["sel_max"]:.3f}  (shown)')
+                imgui_utils.tooltip('First line: the whole layer. Second: the channels shown, after normalising and '
+                                    'the dB gain, before the picture clips them to its range')
             imgui.text('FFT')
             imgui.same_line(viz.label_w)
             _, self.fft_show = imgui.checkbox('Show##fft', self.fft_show)
