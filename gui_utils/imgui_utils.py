@@ -49,6 +49,17 @@ def finite(values, previous):
     return values if all(math.isfinite(v) for v in seq) else previous
 
 
+def wrapped_status(text: str, error: bool = False) -> None:
+    """A status line that wraps at the window's edge (red for an error, grey otherwise): a long one centred in a
+    progress bar was cut at both edges."""
+    imgui.push_text_wrap_pos(0.0)
+    if error:
+        text_colored(text, RED)
+    else:
+        imgui.text_disabled(text)
+    imgui.pop_text_wrap_pos()
+
+
 def button(label: str, width: float = 0, enabled: bool = True) -> bool:
     # begin/end_disabled directly, not `grayed_out`: a generator context manager costs more than the button
     # itself, and the GUI draws about 40 of these every frame
@@ -63,6 +74,9 @@ def button(label: str, width: float = 0, enabled: bool = True) -> bool:
 # times a frame.
 _TOOLTIP_HOVER = imgui.HoveredFlags_.allow_when_disabled | imgui.HoveredFlags_.delay_short
 
+
+RED = (1.0, 0.35, 0.3)       # errors
+ORANGE = (1.0, 0.65, 0.1)    # warnings: untrained network, outside what the network was trained for
 
 # While a list: the screen rectangle of every control drawn, appended by `tooltip` (every control has one, which
 # tests/viz/gui/test_tooltips.py checks), so a layout can be measured by how many controls it shows.

@@ -48,8 +48,7 @@ from viz.gui.widgets.warp_widget import WarpWidget
 
 log = logging.getLogger('visualizer')
 
-RED = (1.0, 0.35, 0.3)
-ORANGE = (1.0, 0.65, 0.1)
+RED, ORANGE = imgui_utils.RED, imgui_utils.ORANGE
 FINE_STEP = 0.05  # Up/Down: a twentieth of the way to the next seed
 # A display-only change is re-viewed on the GUI thread, from the renderer's cached synthesis, when the view of the
 # shown result took less than this (it costs the GUI one frame of this length; a larger one goes to the renderer).

@@ -361,7 +361,7 @@ def test_projection_job_uses_the_pickles_d_only_when_asked_and_present(pkl_dir, 
     assert not np.array_equal(finals['d'], finals['off']) and np.array_equal(finals['off'], finals['none'])
 
 
-def test_projection_preview_only_beside_its_network_and_use_seeds_says_so():
+def test_projection_preview_only_beside_its_network_and_use_seeds_says_so(monkeypatch):
     """After a network switch the running (or last) projection's preview belonged to the other network and stayed
     on screen; "Use seeds" went back to the seeds without the note the seed change gives."""
     from gui_utils.testing import HeadlessImgui
@@ -373,9 +373,14 @@ def test_projection_preview_only_beside_its_network_and_use_seeds_says_so():
     widget.job = types.SimpleNamespace(progress=0.5, error=None, status='step 5/10', done=False,
                                        preview=np.zeros((8, 8, 3), np.uint8))
     widget._job_pkl = 'a.pkl'
+    from gui_utils import imgui_utils
+    drawn = []
+    monkeypatch.setattr(imgui_utils, 'wrapped_status', lambda text, error=False: drawn.append((text, error)))
     ui = HeadlessImgui(size=(1600, 900))
     try:
         ui.frame(widget)
+        # the status goes on its own wrapped line (centred in the bar, a long one was cut at both edges)
+        assert drawn[-1] == ('step 5/10', False)
         assert 'project_preview' in viz.rects
         viz.rects.clear()
         viz.args = dataclasses.replace(viz.args, pkl='b.pkl')

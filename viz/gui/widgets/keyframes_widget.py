@@ -220,7 +220,10 @@ class KeyframesWidget:
             if job is not None:
                 imgui.text(' ')
                 imgui.same_line(viz.label_w)
-                imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), job.error or job.status)
+                imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), f'{job.progress:.0%}')
+                imgui.text(' ')
+                imgui.same_line(viz.label_w)
+                imgui_utils.wrapped_status(job.error or job.status, error=bool(job.error))
             for i in range(len(self.labels)):
                 imgui.text(f'  {i}')
                 imgui.same_line(viz.label_w)

@@ -108,7 +108,10 @@ class ProjectionWidget:
         if job is not None:
             imgui.text(' ')
             imgui.same_line(viz.label_w)
-            imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), job.error or job.status)
+            imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), f'{job.progress:.0%}')
+            imgui.text(' ')
+            imgui.same_line(viz.label_w)
+            imgui_utils.wrapped_status(job.error or job.status, error=bool(job.error))
             viz.rect('project_progress')
             if job.preview is not None and self._job_pkl == viz.args.pkl:   # not another network's picture
                 imgui.text(' ')

@@ -15,7 +15,7 @@ from analysis.spectra import DEFINITIONS
 from gui_utils import imgui_utils
 from viz.core.analysis_cache import analysis_keys
 
-RED = (1.0, 0.35, 0.3)
+RED = imgui_utils.RED
 DEFINITION_NAMES = tuple(DEFINITIONS)  # 'nvlabs', 'whitened'
 DEFINITION_LABELS = ("NVlabs' definition (uint8 output)", 'WHITENED per image (not NVlabs\')')
 # StyleGAN2 noise for the spectrum (RenderArgs.spectrum_noise_mode): None follows the definition.

@@ -7,7 +7,7 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 
-ORANGE = (1.0, 0.65, 0.1)
+ORANGE = imgui_utils.ORANGE
 
 
 class WarpWidget:
