@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,8 +102,9 @@ def principal_directions(samples: np.ndarray, k: int) -> PCA:
 
 @torch.no_grad()
 def sample_w(G: torch.nn.Module, num: int, seed: int = 0, device: torch.device | str = 'cpu',
-             batch: int = 1000) -> np.ndarray:
-    """[num, w_dim] float32 w = mapping(z, c) for z ~ N(0, I) (and uniform random classes), untruncated."""
+             batch: int = 1000, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """[num, w_dim] float32 w = mapping(z, c) for z ~ N(0, I) (and uniform random classes), untruncated;
+    `progress(done, num)` after each batch."""
     gen = torch.Generator().manual_seed(int(seed))
     out = []
     for start in range(0, num, batch):
@@ -111,6 +113,8 @@ def sample_w(G: torch.nn.Module, num: int, seed: int = 0, device: torch.device |
         c = random_class_labels(class_count(G), n, gen)
         ws = G.mapping(z.to(device), c.to(device), truncation_psi=1)
         out.append(ws[:, 0].to(torch.float32).cpu().numpy())
+        if progress is not None:
+            progress(start + n, num)
     return np.concatenate(out)
 
 
@@ -150,15 +154,16 @@ def _read_pca(path: str) -> PCA | None:
 
 
 def network_pca(G: torch.nn.Module, num_samples: int = DEFAULT_PCA_SAMPLES, cache_dir: str | None = None,
-                device: torch.device | str = 'cpu') -> PCA:
-    """The PCA of this network's W, from the disk cache when it holds it (key: weights hash, sample count)."""
+                device: torch.device | str = 'cpu', progress: Callable[[int, int], None] | None = None) -> PCA:
+    """The PCA of this network's W, from the disk cache when it holds it (key: weights hash, sample count);
+    `progress(done, total)` reports the samples while it is computed."""
     folder = cache_dir or default_cache_dir()
     path = os.path.join(folder, f'pca_{weights_hash(G)[:32]}_{int(num_samples)}.npz')
     if os.path.isfile(path):
         cached = _read_pca(path)
         if cached is not None and cached.components.shape[1] == G.w_dim:
             return cached
-    pca = principal_directions(sample_w(G, int(num_samples), device=device), PCA_COMPONENTS)
+    pca = principal_directions(sample_w(G, int(num_samples), device=device, progress=progress), PCA_COMPONENTS)
 
     def write(f) -> None:
         np.savez(f, components=pca.components, stddev=pca.stddev, mean=pca.mean, num_samples=pca.num_samples)
@@ -229,12 +234,16 @@ class DirectionResolver:
         self.num_samples = num_samples
         self._pca: dict[int, tuple[torch.nn.Module, PCA]] = {}
         self._files: dict[tuple[str, float, int], np.ndarray] = {}
+        # Told how far a PCA computed the first time for a network is (seconds to a minute on a CPU): the window
+        # shows it instead of a bare "rendering".
+        self.progress: Callable[[int, int], None] | None = None
 
     def pca(self, G: torch.nn.Module) -> PCA:
         """The network's PCA (memory, then disk cache, then computed)."""
         held = self._pca.get(id(G))
         if held is None or held[0] is not G:  # id() may be reused by a later network
-            held = (G, network_pca(G, self.num_samples, self.cache_dir, next(G.parameters()).device))
+            held = (G, network_pca(G, self.num_samples, self.cache_dir, next(G.parameters()).device,
+                                   self.progress))
             self._pca = {id(G): held}  # one network at a time: the renderer shows one
         return held[1]
 

@@ -53,6 +53,11 @@ class AnalysisCancelled(Exception):
     """A newer request or the cancel button stopped an analysis (between samples or inside one)."""
 
 
+# What the renderer reports while it computes a network's PCA directions the first time (not an analysis: no
+# Cancel, but seconds to a minute on a CPU that the window should explain).
+PCA_PROGRESS = 'PCA of this network'
+
+
 class AnalysisControl:
     """Cancel check and progress of the running analysis, shared by the renderer thread and the GUI thread."""
 

@@ -30,7 +30,7 @@ from networks.errors import UserError
 from networks.stylegan2 import noise_buffers
 from networks.stylegan3 import input_transform
 from ops.resample import linear_transform
-from viz.core.analysis_cache import AnalysisCache, AnalysisControl
+from viz.core.analysis_cache import PCA_PROGRESS, AnalysisCache, AnalysisControl
 from viz.core.latents import compute_ws, latent_file_key
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
@@ -147,7 +147,14 @@ class Renderer:
             layer = None
 
         t = time.perf_counter()
-        ws, res.latent = self._ws(net, args, dev)
+        self.directions.progress = (None if control is None else
+                                    lambda done, total: control.report(PCA_PROGRESS, done, total))
+        try:
+            ws, res.latent = self._ws(net, args, dev)
+        finally:
+            if control is not None and control.progress is not None and control.progress[0] == PCA_PROGRESS:
+                control.clear()
+            self.directions.progress = None
         res.ws = ws[0].to(torch.float32).cpu().numpy()
         res.timings['mapping'] = time.perf_counter() - t
 

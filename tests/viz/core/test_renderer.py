@@ -432,3 +432,25 @@ def test_error_text_words_hints_for_the_window():
     assert error_text(UserError("spectrum file not found: 'x.npz'", hint_command='tools.avg_spectra calc ...')) \
         == "spectrum file not found: 'x.npz'"
     assert error_text(UserError('plain')) == 'plain'
+
+
+def test_a_first_pca_reports_its_progress_and_clears_it(sg3, tmp_path):
+    """The first PCA of a network (10,000 samples of w; 40 s on a loaded CPU for a 64 px network) showed only
+    "rendering...": the renderer now reports it through the analysis control, which the window shows."""
+    from analysis.directions import DirectionResolver
+    from viz.core.analysis_cache import PCA_PROGRESS, AnalysisControl
+    from viz.core.renderer import Renderer
+
+    renderer = Renderer()
+    renderer.directions = DirectionResolver(cache_dir=str(tmp_path), num_samples=2500)
+    reports = []
+    control = AnalysisControl()
+    real = control.report
+    control.report = lambda what, done, total: (reports.append((what, done, total)), real(what, done, total))
+    res = renderer.render(dataclasses.replace(sg3, directions=(('pca', 0, 2.0, 'all'),)), control)
+    assert res.error is None
+    assert reports == [(PCA_PROGRESS, 1000, 2500), (PCA_PROGRESS, 2000, 2500), (PCA_PROGRESS, 2500, 2500)]
+    assert control.progress is None                  # cleared once the PCA is there
+    reports.clear()
+    renderer.render(dataclasses.replace(sg3, directions=(('pca', 0, 3.0, 'all'),)), control)
+    assert reports == []                             # known now: nothing to report

@@ -130,3 +130,19 @@ def test_every_analysis_shows_its_progress_and_cancel_in_one_place(what, name, w
     finally:
         ui.close()
     assert cancelled and not widget.enabled
+
+
+def test_a_first_pca_is_explained_under_the_image():
+    import types
+
+    from gui_utils.testing import HeadlessImgui
+    from viz.core.analysis_cache import PCA_PROGRESS
+    from viz.gui.widgets.spectrum_widget import analysis_progress
+
+    viz = fake_app(async_renderer=types.SimpleNamespace(progress=(PCA_PROGRESS, 4000, 10000)))
+    ui = HeadlessImgui(size=(1600, 900))
+    try:
+        ui.frame(lambda show: analysis_progress(viz))
+    finally:
+        ui.close()
+    assert 'pca_progress' in viz.rects and not any(name.endswith('_cancel') for name in viz.rects)

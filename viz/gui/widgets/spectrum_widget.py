@@ -13,7 +13,7 @@ from imgui_bundle import imgui, implot
 
 from analysis.spectra import DEFINITIONS
 from gui_utils import imgui_utils
-from viz.core.analysis_cache import analysis_keys
+from viz.core.analysis_cache import PCA_PROGRESS, analysis_keys
 
 RED = imgui_utils.RED
 DEFINITION_NAMES = tuple(DEFINITIONS)  # 'nvlabs', 'whitened'
@@ -31,8 +31,15 @@ ANALYSES = {'spectrum': ('spectrum', 'spectrum_widget'), 'EQ readout': ('eq', 'e
 
 def analysis_progress(viz) -> bool:
     """The one place of every analysis's progress: "computing <what>: k of N" and a Cancel button that stops it
-    and switches it off (the view pane, under the image). Returns whether an analysis is running."""
+    and switches it off (the view pane, under the image); also a network's first PCA (its directions), which has
+    no Cancel. Returns whether something is being computed."""
     progress = viz.async_renderer.progress
+    if progress is not None and progress[0] == PCA_PROGRESS:
+        _what, done, total = progress
+        imgui.text_disabled(f'computing the PCA directions of this network, the first time: {done} of {total} '
+                            'samples of w (kept on disk after)')
+        viz.rect('pca_progress')
+        return True
     if progress is None or progress[0] not in ANALYSES:
         return False
     what, done, total = progress
