@@ -43,6 +43,8 @@ class LayerWidget:
         layers = list(result.layers) if result is not None else []
         if show:
             row_h = imgui.get_text_line_height_with_spacing()
+            # the list scrolls by itself: for the layout count it is one control, not one per row
+            counting, imgui_utils.controls_drawn = imgui_utils.controls_drawn, None
             if imgui.begin_child('##layers', imgui.ImVec2(0, row_h * self.list_height_rows + viz.spacing * 2),
                                  imgui.ChildFlags_.borders):
                 if imgui.begin_table('##layer_table', 4, imgui.TableFlags_.row_bg):
@@ -69,6 +71,9 @@ class LayerWidget:
                             imgui.text(text)
                     imgui.end_table()
             imgui.end_child()
+            imgui_utils.controls_drawn = counting
+            if counting is not None:
+                counting.append(imgui_utils.item_rect())
             num_channels = 3
             if result is not None and result.stats:
                 num_channels = int(result.stats.get('num_channels', 3))
