@@ -41,7 +41,7 @@ from analysis import spectrum_plots
 from networks.conventions import class_count, seed_to_zc
 from networks.errors import UserError
 from networks.file_io import read_npz
-from networks.stylegan2 import noise_buffers
+from networks.stylegan2 import noise_buffers, replaced_noise_buffers
 from ops import spectrum
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
@@ -130,17 +130,10 @@ def per_image_noise(G: torch.nn.Module, seeds: list[int]) -> Iterator[None]:
         yield
         return
     per_image = [noise_maps(G, s) for s in seeds]
-    saved = []
-    try:
-        for name, buf in buffers.items():
-            owner_name, _, attr = name.rpartition('.')
-            owner = G.synthesis.get_submodule(owner_name) if owner_name else G.synthesis
-            saved.append((owner, attr, owner._buffers[attr]))
-            owner._buffers[attr] = torch.stack([m[name] for m in per_image])[:, None].to(buf.device, buf.dtype)
+    stacked = {name: torch.stack([m[name] for m in per_image])[:, None].to(buf.device, buf.dtype)
+               for name, buf in buffers.items()}
+    with replaced_noise_buffers(G, stacked):
         yield
-    finally:
-        for owner, attr, buf in reversed(saved):
-            owner._buffers[attr] = buf
 
 
 def open_source(path: str, device: str | torch.device = 'cpu', num: int | None = None, seed: int = 0):

@@ -10,6 +10,9 @@ NVlabs-compatibility keywords, accepted so their pickles and configs load, and i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -442,3 +445,21 @@ class Discriminator(nn.Module):
 def noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The StyleGAN2 ``noise_const`` buffers of ``G.synthesis`` by name (none in StyleGAN3)."""
     return {name: buf for name, buf in G.synthesis.named_buffers() if name.endswith('noise_const')}
+
+
+@contextlib.contextmanager
+def replaced_noise_buffers(G: torch.nn.Module, values: dict[str, torch.Tensor]) -> Iterator[None]:
+    """Within the block, the named buffers of ``G.synthesis`` (its ``noise_const`` maps) are ``values``, as given:
+    the caller matches their device, dtype and shape. ``G``'s own tensors are back afterwards, whatever happens in
+    the block."""
+    saved = []
+    try:
+        for name, value in values.items():
+            owner_name, _, attr = name.rpartition('.')
+            owner = G.synthesis.get_submodule(owner_name) if owner_name else G.synthesis
+            saved.append((owner, attr, owner._buffers[attr]))
+            owner._buffers[attr] = value
+        yield
+    finally:
+        for owner, attr, buf in reversed(saved):
+            owner._buffers[attr] = buf

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 
 from networks.errors import UserError
-from networks.stylegan2 import noise_buffers
+from networks.stylegan2 import noise_buffers, replaced_noise_buffers
 from viz.core.render_types import LayerInfo
 
 __all__ = ['OUTPUT_LAYER', 'run_synthesis', 'list_layers', 'given_noise']
@@ -64,17 +64,9 @@ def given_noise(G: torch.nn.Module, maps: dict[str, torch.Tensor]) -> Iterator[N
     if wrong:
         raise UserError(f'noise map {wrong[0]} is {list(maps[wrong[0]].shape)}, the network\'s is '
                         f'{list(have[wrong[0]].shape)}')
-    saved = []
-    try:
-        for name, value in maps.items():
-            owner_name, _, attr = name.rpartition('.')
-            owner = G.synthesis.get_submodule(owner_name) if owner_name else G.synthesis
-            saved.append((owner, attr, owner._buffers[attr]))
-            owner._buffers[attr] = value.to(have[name].device, have[name].dtype)
+    with replaced_noise_buffers(G, {name: value.to(have[name].device, have[name].dtype)
+                                    for name, value in maps.items()}):
         yield
-    finally:
-        for owner, attr, buf in reversed(saved):
-            owner._buffers[attr] = buf
 
 
 def list_layers(G: torch.nn.Module, device: torch.device) -> tuple[LayerInfo, ...]:
