@@ -188,11 +188,7 @@ class VisualizerApp:
             self.args = dataclasses.replace(self.args, **changes)
             self._stamps = dict(changed=time.perf_counter())
         if notes:
-            for _title, _open, widgets in self.panels:
-                for widget in widgets:
-                    load = getattr(widget, 'load_args', None)
-                    if load is not None:
-                        load(self.args)
+            self._widgets_take_args()
 
     def log(self, text: str, error: bool = False, source: str | None = None) -> None:
         """Add a line to the log; an error also goes into the banner. `source` names the action an error came
@@ -222,16 +218,20 @@ class VisualizerApp:
         # A result finished after this frame polled is not shown yet: still rendering, as far as the user sees.
         return self.async_renderer.busy or self.async_renderer.result_waiting or self._submitted != self.args
 
+    def _widgets_take_args(self) -> None:
+        """Every widget that keeps state of its own takes it from the current args (`load_args`)."""
+        for _title, _open, widgets in self.panels:
+            for widget in widgets:
+                load = getattr(widget, 'load_args', None)
+                if load is not None:
+                    load(self.args)
+
     def apply_session(self, args: RenderArgs) -> None:
         """Make `args` current: widgets take their state from it. The caller has validated the whole file
         (viz.core.session), so this cannot stop half-way; what does not fit the network (a layer it lacks,
         style-mix indices past its ws) is reset with a note when its first result arrives."""
         self.args = args
-        for _title, _open, widgets in self.panels:
-            for widget in widgets:
-                load = getattr(widget, 'load_args', None)
-                if load is not None:
-                    load(args)
+        self._widgets_take_args()
         if args.pkl != DEFAULT_PKL:
             self.pickle_widget.load(args.pkl)
 
