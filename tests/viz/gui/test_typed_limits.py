@@ -26,6 +26,7 @@ def _app_like(widget_classes):
     viz = fake_app(network=dict(has_transform=True, has_noise=False, num_ws=16), frame_delta=1 / 60,
                    wall_delta=1 / 60, _last_note='', _stamps={}, keyframes_widget=None)
     viz.set_args = types.MethodType(VisualizerApp.set_args, viz)
+    viz._widgets_take_args = types.MethodType(VisualizerApp._widgets_take_args, viz)
     widgets = [cls(viz) for cls in widget_classes]
     viz.panels = [('test', True, widgets)]
     return viz, widgets
