@@ -27,7 +27,7 @@ from viz.core.jobs import stop_all
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.core.renderer import same_synthesis_and_analyses
 from viz.core.session import check_changes
-from viz.gui.image_view import WHEEL_STEP, ImageView
+from viz.gui.image_view import WHEEL_STEP, ImageView, display_zoom
 from viz.gui.widgets.capture_widget import CaptureWidget
 from viz.gui.widgets.class_widget import ClassWidget
 from viz.gui.widgets.directions_widget import DirectionsWidget
@@ -556,16 +556,16 @@ class VisualizerApp:
             if result.fft is not None:
                 images.append(('fft', result.fft))
             analysis_h = self.font_size * 24 if (self.spectrum_widget.enabled or self.sticking_widget.enabled) else 0
-            box = max(min((avail.x - self.spacing * len(images)) / len(images),
-                          avail.y - analysis_h - self.font_size * 6), 64)
             res = max(result.image.shape[:2])
-            zoom = max(1, int(box // res)) if box >= res else box / res
-            for i, (name, img) in enumerate(images):
+            # the FFT is drawn as tall as the image (its colour bar makes it wider than tall)
+            scales = [res / img.shape[0] if name == 'fft' else 1.0 for name, img in images]
+            zoom = display_zoom([img.shape[1] * k for (_, img), k in zip(images, scales)], res, avail.x,
+                                avail.y - analysis_h - self.font_size * 6, self.spacing)
+            for i, ((name, img), k) in enumerate(zip(images, scales)):
                 if i:
                     imgui.same_line()
                 tex = self.textures.get(name, img)
-                size = imgui.ImVec2(img.shape[1] * zoom * (res / img.shape[0] if name == 'fft' else 1),
-                                    img.shape[0] * zoom * (res / img.shape[0] if name == 'fft' else 1))
+                size = imgui.ImVec2(img.shape[1] * zoom * k, img.shape[0] * zoom * k)
                 pos = imgui.get_cursor_screen_pos()
                 if name == 'image':  # zoom and pan show a part of the texture in the same box
                     u0, v0, u1, v1 = self.image_view.uv()

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 MAX_ZOOM = 64.0
+MIN_SHOWN_PX = 64.0  # the image is never drawn smaller than this, however small the window
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 
 
@@ -59,3 +60,14 @@ class ImageView:
         x = math.floor((u0 + fx * (u1 - u0)) * width)
         y = math.floor((v0 + fy * (v1 - v0)) * height)
         return min(max(x, 0), width - 1), min(max(y, 0), height - 1)
+
+
+def display_zoom(widths: list[float], height: float, avail_w: float, avail_h: float, spacing: float) -> float:
+    """The scale at which images drawn side by side fit a ``avail_w`` x ``avail_h`` box: ``widths`` are their
+    widths when drawn ``height`` px tall (the FFT with its colour bar is wider than tall, so fitting square boxes
+    pushed its labels past the window's edge). A whole factor when there is room to enlarge (pixels stay sharp),
+    else the fraction that fits; never below ``MIN_SHOWN_PX`` for the height."""
+    room_w = avail_w - spacing * len(widths)
+    fit = min(room_w / max(sum(widths), 1.0), avail_h / max(height, 1.0))
+    fit = max(fit, MIN_SHOWN_PX / max(height, 1.0))
+    return float(math.floor(fit)) if fit >= 1 else fit
