@@ -407,7 +407,7 @@ def layer_eq_figure(curves: Sequence[tuple[str, str, list[dict]]], title: str = 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(10.5, 4.6), dpi=100)
     finite = [r['psnr_db'] for _, _, rows in curves for r in rows if math.isfinite(r['psnr_db'])]
     top = (max(finite) + 10) if finite else 100.0
     styles = {'eqt_int': ('-', 'o'), 'eqt_frac': ('--', 's'), 'eqr': (':', 'D')}
@@ -432,13 +432,13 @@ def layer_eq_figure(curves: Sequence[tuple[str, str, list[dict]]], title: str = 
     ax.set_xlabel('layer (execution order)')
     ax.set_ylabel('PSNR (dB), normalised to the output scale')
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc='best')
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the curves
     if any_inf:
         ax.set_ylim(top=top + 5)
         ax.annotate('\u25b2 = no error (+inf dB)', xy=(0.99, 0.02), xycoords='axes fraction', ha='right',
                     fontsize=7)
     if title:
-        ax.set_title(wrap_title(title, 9, 9), fontsize=9)
+        ax.set_title(wrap_title(title, 8, 9), fontsize=9)
     fig.tight_layout()
     return fig
 
