@@ -245,3 +245,24 @@ def test_stylegan2_and_bad_arguments_are_one_line_user_errors(nets):
         with pytest.raises(UserError, match=None) as err:
             call()
         assert needle in str(err.value) and '\n' not in str(err.value)
+
+
+def test_chart_draws_every_curve_and_puts_no_error_on_the_top_edge():
+    from analysis.layer_eq import layer_eq_figure, layer_eq_png
+
+    G = ShiftGenerator(l0_scale=1.5)
+    exact = layer_equivariance(ShiftGenerator(), _ws(G), 'eqt_int', (0.25, 0.0))   # all +inf
+    wrong = layer_equivariance(G, _ws(G), 'eqt_int', (0.25, 0.0))                  # L0 finite
+    fig = layer_eq_figure([('exact', 'eqt_int', exact), ('wrong', 'eqt_int', wrong)], 'title')
+    try:
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == ['exact: EQ-T', 'wrong: EQ-T']
+        top = ax.get_ylim()[1]
+        markers = [line for line in ax.get_lines() if line.get_marker() == '^']
+        assert len(markers) == 2 and all(max(line.get_ydata()) < top for line in markers)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ['input', 'L0', 'L1', OUTPUT]
+    finally:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    assert layer_eq_png([('exact', 'eqt_int', exact)]).startswith(b'\x89PNG\r\n\x1a\n')
