@@ -112,6 +112,10 @@ def _sticking(p, network=None):
     return ['--network', network or p['sg3.pkl'], '--num', '1', '--frames', '1', '--outdir', p['out']]
 
 
+def _layer_eq(p, network=None):
+    return ['--network', network or p['sg3.pkl'], '--kind', 'eqt_int', '--num-samples', '1', '--outdir', p['out']]
+
+
 def _metrics(p, network=None):
     return ['--network', network or p['sg3.pkl'], '--metrics', 'eqt50k_int', '--num-samples', '1', '--run-dir',
             p['out']]
@@ -240,6 +244,25 @@ CASES: dict[str, list] = {
         lambda p: _sticking(p) + ['--network', p['missing']],
         lambda p: _sticking(p) + ['--network', p['truncated.pkl']],      # the second one is bad: nothing written
         lambda p: _sticking(p) + ['--bogus'],
+    ],
+    'layer_eq': _network_paths(_layer_eq) + [
+        lambda p: _with(_layer_eq(p), '--kind', 'eqz'),
+        lambda p: _with(_layer_eq(p), '--kind', 'all,eqr'),
+        lambda p: _with(_layer_eq(p), '--num-samples', '0'),
+        lambda p: _with(_layer_eq(p), '--num-samples', '1e308'),
+        lambda p: _with(_layer_eq(p), '--num-samples', HUGE),
+        lambda p: _with(_layer_eq(p), '--seed', '-1'),
+        lambda p: _with(_layer_eq(p), '--seed', str(2**32)),
+        lambda p: _with(_layer_eq(p), '--batch', '0'),
+        lambda p: _with(_layer_eq(p), '--batch', 'nan'),
+        lambda p: _with(_layer_eq(p), '--region', 'edge'),
+        lambda p: _with(_layer_eq(p), '--outdir', p['blocker']),
+        lambda p: _with(_layer_eq(p), '--outdir', p['proc']),
+        lambda p: _with(_layer_eq(p), '--device', 'bogus'),
+        lambda p: _layer_eq(p, p['sg2.pkl']),                          # StyleGAN2: no input transform
+        lambda p: _layer_eq(p) + ['--network', p['sg2.pkl']],          # the second one cannot: nothing written
+        lambda p: _layer_eq(p) + ['--network', p['missing']],
+        lambda p: _layer_eq(p) + ['--bogus'],
     ],
     'calc_metrics': _network_paths(_metrics) + [
         lambda p: _with(_metrics(p), '--metrics', 'fid1k'),

@@ -146,6 +146,14 @@ CASES = [
     ('sticking', lambda f: ['--network', f['pkl'], '--num', '0', '--outdir', f['out']], 'must be in 1..'),
     ('sticking', lambda f: ['--network', f['pkl'], '--radius', 'nan', '--outdir', f['out']], 'not a finite number'),
     ('sticking', lambda f: ['--network', f['pkl'], '--seed', '-1', '--outdir', f['out']], 'must be in 0..'),
+    # layer_eq
+    ('layer_eq', lambda f: ['--network', f['missing'], '--outdir', f['out']], 'does not exist'),
+    ('layer_eq', lambda f: ['--network', f['text'], '--outdir', f['out']], 'not a network pickle'),
+    ('layer_eq', lambda f: ['--network', f['truncated'], '--outdir', f['out']], 'truncated or corrupt'),
+    ('layer_eq', lambda f: ['--network', f['pkl'], '--outdir', f['blocker'] + '/sub'], 'not a folder'),
+    ('layer_eq', lambda f: ['--network', f['pkl'], '--num-samples', '0', '--outdir', f['out']], 'must be in 1..'),
+    ('layer_eq', lambda f: ['--network', f['pkl'], '--kind', 'eqz', '--outdir', f['out']], 'invalid choice'),
+    ('layer_eq', lambda f: ['--network', f['pkl'], '--region', 'edge', '--outdir', f['out']], 'invalid choice'),
     # train (parse-time checks: no dataset is opened)
     ('train', lambda f: _train(f, **{'--gamma': 'nan'}), 'not a finite number'),
     ('train', lambda f: _train(f, **{'--batch-gpu': '0'}), 'must be in 1..'),
