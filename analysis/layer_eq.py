@@ -69,7 +69,8 @@ from training.metrics.equivariance import (
 )
 
 __all__ = ['KINDS', 'KIND_LABELS', 'METRIC_OF_KIND', 'OUTPUT', 'Control', 'check_generator', 'draw_transform',
-           'layer_equivariance', 'layer_equivariance_average', 'normalised_psnr', 'layer_eq_figure', 'layer_eq_png']
+           'layer_equivariance', 'layer_equivariance_average', 'layer_equivariance_readout', 'readout_transforms',
+           'normalised_psnr', 'layer_eq_figure', 'layer_eq_png']
 
 KINDS = ('eqt_int', 'eqt_frac', 'eqr')
 KIND_LABELS = {'eqt_int': 'EQ-T', 'eqt_frac': 'EQ-T frac', 'eqr': 'EQ-R'}
@@ -387,6 +388,53 @@ def layer_equivariance_average(G: torch.nn.Module, kind: str, num_samples: int, 
     rows = _entries(names, info, totals, {name: '+'.join(sorted(ops)) for name, ops in operators.items()})
     for row in rows:
         row['num_samples'] = num_samples
+    return rows
+
+
+def readout_transforms(kind: str, num_transforms: int, resolution: int, seed: int = 0) -> list:
+    """The transforms of `kind` that the window's EQ readout (``training.metrics.equivariance.equivariance_readout``)
+    uses for one latent: it draws `num_transforms` of each kind in the order EQ-T, EQ-T frac, EQ-R from one
+    generator seeded with `seed`, so the draws of a later kind come after those of the earlier ones."""
+    _check_kind(kind)
+    gen = torch.Generator().manual_seed(int(seed))
+    for each in KINDS:
+        params = [draw_transform(each, gen, resolution) for _ in range(int(num_transforms))]
+        if each == kind:
+            return params
+    raise AssertionError('unreachable')
+
+
+def layer_equivariance_readout(G: torch.nn.Module, ws: torch.Tensor, kind: str, num_transforms: int = 4,
+                               seed: int = 0, crop_margin: bool = True,
+                               control: Control | None = None) -> list[dict]:
+    """The live curve: :func:`layer_equivariance` of one latent `ws` under the `num_transforms` transforms of
+    `kind` that the EQ readout draws (:func:`readout_transforms`), sums first, then the PSNR. Its 'output' entry
+    is the readout's value for `kind` on the same latent: both sum the same squared errors over the same
+    transforms. One untransformed pass and one pass per transform; `control` is checked inside every layer and
+    told the progress after each transform (``report('layer EQ', done, num_transforms)``)."""
+    check_generator(G)
+    if num_transforms < 1:
+        raise UserError(f'num_transforms must be at least 1, got {num_transforms}')
+    if ws.ndim != 3 or ws.shape[0] != 1:
+        raise UserError(f'ws must be one latent [1, num_ws, w_dim], got {list(ws.shape)}')
+    params = readout_transforms(kind, num_transforms, int(G.img_resolution), seed)
+    totals: dict[str, np.ndarray] = {}
+    operators: dict[str, set[str]] = {}
+    if control is not None:
+        control.report('layer EQ', 0, len(params))
+    with torch.no_grad(), input_transform(G) as transform:  # identity for the first run, restored on exit
+        names, info, originals, orig = _identity_run(G, ws, control)
+        for done, param in enumerate(params, 1):
+            sums, ops = _transformed_run(G, transform, ws, names, info, originals, orig, 0, kind, param,
+                                         crop_margin, control)
+            for name in names:
+                totals[name] = totals.get(name, 0) + sums[name]
+                operators.setdefault(name, set()).add(ops[name])
+            if control is not None:
+                control.report('layer EQ', done, len(params))
+    rows = _entries(names, info, totals, {name: '+'.join(sorted(ops)) for name, ops in operators.items()})
+    for row in rows:
+        row['num_transforms'] = len(params)
     return rows
 
 

@@ -175,6 +175,30 @@ def test_output_entry_equals_the_metric(nets, net, kind):
     assert rows[-2]['sq_ref'] == pytest.approx(16 * rows[-1]['sq_ref'], rel=1e-5)
 
 
+@pytest.mark.parametrize('net', ['sg3', 'sg3r'])
+def test_live_curve_output_equals_the_eq_readout(nets, net):
+    """The window's live curve uses the EQ readout's transforms for the shown latent: its output entry is the
+    readout's number for each kind, and every layer is scored on the same draws."""
+    from analysis.layer_eq import layer_equivariance_readout, readout_transforms
+    from training.metrics.equivariance import equivariance_readout
+
+    G = nets[net]
+    ws = G.mapping(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(3)), None)
+    readout = equivariance_readout(G, ws, num_transforms=3, seed=0)
+    for kind in ('eqt_int', 'eqt_frac', 'eqr'):
+        rows = layer_equivariance_readout(G, ws, kind, num_transforms=3, seed=0)
+        assert rows[-1]['name'] == OUTPUT and rows[-1]['num_transforms'] == 3
+        assert abs(rows[-1]['psnr_db'] - readout[kind]) < 1e-3, (kind, rows[-1]['psnr_db'], readout[kind])
+        # the sums are those of one layer_equivariance per drawn transform
+        params = readout_transforms(kind, 3, int(G.img_resolution), seed=0)
+        single = [layer_equivariance(G, ws, kind, p) for p in params]
+        for i, row in enumerate(rows):
+            assert row['sq_err'] == pytest.approx(sum(s[i]['sq_err'] for s in single), rel=1e-9)
+            assert row['count'] == sum(s[i]['count'] for s in single)
+    # the three kinds draw different transforms (a later kind's come after the earlier kinds' draws)
+    assert readout_transforms('eqt_int', 3, 32) != readout_transforms('eqt_frac', 3, 32)
+
+
 def test_names_shapes_and_rates_are_the_networks(nets):
     from viz.core.synthesis import list_layers
 
