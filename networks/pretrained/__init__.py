@@ -239,9 +239,21 @@ def available(folder: str | None = None) -> list[dict]:
 
 
 def card_label(card: dict) -> str:
-    """What the network is and how it was trained, e.g. 'StyleGAN3-T 64x64, builtin:photos, 123 kimg'."""
+    """What the network is and how it was trained, e.g. 'StyleGAN3-T 64x64, builtin:photos, trained 123 kimg'.
+
+    Until the card's ``campaign.goal_met`` is true (the training campaign's goal: SWD within 3x of the
+    real-vs-real floor) the label says 'trained N kimg' and how far the SWD is from that floor, so a network that
+    is trained but not yet good is never shown as if it were finished."""
     res = card['resolution']
-    return f'{card["title"]} {res}x{res}, {card["dataset"]["name"]}, {card["training"]["kimg"]:.0f} kimg'
+    label = f'{card["title"]} {res}x{res}, {card["dataset"]["name"]}, '
+    kimg = f'{card["training"]["kimg"]:.0f} kimg'
+    campaign = card.get('campaign')
+    if isinstance(campaign, dict) and campaign.get('goal_met') is True:
+        return label + kimg
+    ratio = campaign.get('swd_over_floor') if isinstance(campaign, dict) else None
+    if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and math.isfinite(ratio) and ratio > 0:
+        return label + f'trained {kimg} (SWD {ratio:.1f}x the real-vs-real floor; goal 3x)'
+    return label + f'trained {kimg}'
 
 
 def load_card_generator(card: dict, folder: str | None = None, device: str | torch.device = 'cpu') -> torch.nn.Module:

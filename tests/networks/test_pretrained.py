@@ -142,7 +142,16 @@ def test_render_reference_draws_z_of_the_seed_and_applies_psi():
 
 
 def test_card_label_says_what_and_how_trained():
-    assert pretrained.card_label(card_for('sg3t')) == 'StyleGAN3-T 16x16, builtin:photos, 123 kimg'
+    assert pretrained.card_label(card_for('sg3t')) == 'StyleGAN3-T 16x16, builtin:photos, trained 123 kimg'
+    card = card_for('sg3t')
+    card['campaign'] = {'swd_over_floor': 8.24, 'goal_met': False}
+    assert pretrained.card_label(card) == ('StyleGAN3-T 16x16, builtin:photos, trained 123 kimg '
+                                           '(SWD 8.2x the real-vs-real floor; goal 3x)')
+    for bad in ('8', float('nan'), True, -1, None, [1]):  # a card is hostile input: odd values say nothing
+        card['campaign'] = {'swd_over_floor': bad, 'goal_met': 'yes'}
+        assert pretrained.card_label(card) == 'StyleGAN3-T 16x16, builtin:photos, trained 123 kimg'
+    card['campaign'] = {'swd_over_floor': 2.5, 'goal_met': True}  # the goal met: no longer 'trained N'
+    assert pretrained.card_label(card) == 'StyleGAN3-T 16x16, builtin:photos, 123 kimg'
 
 
 # --- hostile cards ------------------------------------------------------------------------------------------

@@ -67,9 +67,9 @@ def test_default_entries_list_every_shipped_network_then_the_untrained_one(shipp
     entries = default_entries()
     assert [p for _label, p in entries] == [os.path.join(shipped, f'{k}.pkl') for k in pretrained.CARD_KEYS] + \
         [DEFAULT_PKL]
-    assert [label for label, _p in entries] == ['StyleGAN3-T 16x16, builtin:photos, 123 kimg',
-                                                'StyleGAN3-R 16x16, builtin:photos, 123 kimg',
-                                                'StyleGAN2 16x16, builtin:photos, 123 kimg', DEFAULT_NETWORK_NAME]
+    assert [label for label, _p in entries] == ['StyleGAN3-T 16x16, builtin:photos, trained 123 kimg',
+                                                'StyleGAN3-R 16x16, builtin:photos, trained 123 kimg',
+                                                'StyleGAN2 16x16, builtin:photos, trained 123 kimg', DEFAULT_NETWORK_NAME]
 
 
 # --- labels -----------------------------------------------------------------------------------------------
@@ -78,9 +78,9 @@ def test_a_shipped_network_is_labelled_by_its_card_and_never_untrained(shipped, 
     from viz.core.network_cache import load
 
     net = load(os.path.join(shipped, 'sg3t.pkl'), torch.device('cpu'))
-    assert net.info['name'] == 'StyleGAN3-T 16x16, builtin:photos, 123 kimg'
+    assert net.info['name'] == 'StyleGAN3-T 16x16, builtin:photos, trained 123 kimg'
     assert net.info['untrained'] is False and net.info['default_key'] == 'sg3t'
-    assert network_label(net.info) == 'StyleGAN3-T 16x16, builtin:photos, 123 kimg'
+    assert network_label(net.info) == 'StyleGAN3-T 16x16, builtin:photos, trained 123 kimg'
     # the same bytes elsewhere are just a pickle: the label comes from the card, not from the weights
     copy = tmp_path / 'copy.pkl'
     shutil.copy(os.path.join(shipped, 'sg3t.pkl'), copy)
@@ -125,4 +125,4 @@ def test_a_named_pickle_renders_only_that_one(shipped, tmp_path, capsys):
 
     assert run_headless(pkls=[os.path.join(shipped, 'sg2.pkl')], out_dir=str(tmp_path), views='image') == 0
     assert sorted(os.listdir(tmp_path)) == ['image.png', 'render_info.json']
-    assert 'network: StyleGAN2 16x16, builtin:photos, 123 kimg' in capsys.readouterr().out
+    assert 'network: StyleGAN2 16x16, builtin:photos, trained 123 kimg' in capsys.readouterr().out
