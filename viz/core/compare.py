@@ -19,8 +19,8 @@ import numpy as np
 from networks.errors import UserError, printable
 from viz.core.render_types import DEFAULT_PKL, MAX_COMPARE
 
-__all__ = ['MAX_COMPARE', 'NOTE_PREFIX', 'GAP', 'FAILED_GREY', 'pane_name', 'check_compare', 'to_height',
-           'label_strip', 'compose_panes', 'pane_crop']
+__all__ = ['MAX_COMPARE', 'NOTE_PREFIX', 'GAP', 'FAILED_GREY', 'pane_name', 'failure_note', 'check_compare',
+           'to_height', 'label_strip', 'compose_panes', 'pane_crop']
 
 NOTE_PREFIX = 'compare: '  # every note the comparison adds to a render's messages starts with it
 GAP = 2  # pixels of background between two panes
@@ -33,6 +33,11 @@ def pane_name(pkl: str) -> str:
     if pkl == DEFAULT_PKL:
         return 'default network'
     return printable(os.path.basename(pkl.rstrip('/\\')) or pkl)
+
+
+def failure_note(name: str, error: str) -> str:
+    """The note of a pane whose network failed (the render's messages; headless reports it as an error)."""
+    return f'{NOTE_PREFIX}{name} not shown (grey pane): {error}'
 
 
 def check_compare(pkls) -> tuple[str, ...]:
@@ -125,9 +130,12 @@ def compose_panes(images: list[np.ndarray | None], names: list[str],
 
 
 def pane_crop(image: np.ndarray, box: dict) -> np.ndarray:
-    """Pane `box` of a composed image, undone to its own size where it was enlarged by whole pixels (for checks)."""
+    """Pane `box` of a composed image at its own size (`box['source']`): an enlarged pane is undone by taking the
+    first copy of each of its pixels (exact for both ways `to_height` enlarges), so it can be compared with the
+    network's picture rendered alone."""
     crop = image[box['y']:box['y'] + box['height'], box['x']:box['x'] + box['width']]
-    if box['scale'].startswith('x'):
-        k = int(box['scale'][1:])
-        crop = crop[::k, ::k]
+    if box['scale'] and box['source'] is not None:
+        (h, w), (height, width) = box['source'], crop.shape[:2]
+        if height > h:  # the first target row (column) of source row i is ceil(i * height / h)
+            crop = crop[-(-np.arange(h) * height // h)][:, np.minimum(-(-np.arange(w) * height // h), width - 1)]
     return crop
