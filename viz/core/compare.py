@@ -65,26 +65,36 @@ def to_height(img: np.ndarray, height: int) -> tuple[np.ndarray, str]:
     return img[rows][:, cols], 'nearest'
 
 
+MIN_FONT_PX = 8
+
+
 def _font_px(height: int) -> int:
-    """The label font for panes `height` pixels high: readable beside 32 px panes, not huge beside 1024 px ones."""
-    return int(min(max(10, height // 12), 24))
+    """The label font for panes `height` pixels high: a tenth of them, in 8..24 px (the strip stays a small part
+    of 32 px panes and readable above 1024 px ones)."""
+    return int(min(max(MIN_FONT_PX, height // 10), 24))
 
 
 def label_strip(widths: list[int], names: list[str], gap: int = GAP, font_px: int = 12) -> np.ndarray:
-    """uint8 RGB strip naming each pane (light grey on the background), each name cut at its pane's edge."""
+    """uint8 RGB strip naming each pane (light grey on the background): a name wider than its pane is written
+    smaller (down to 8 px), then cut at the pane's edge."""
     import PIL.Image
     import PIL.ImageDraw
 
     from viz.core.tiles import caption_font
 
-    height = font_px + 6
+    height = font_px + 4
     total = sum(widths) + gap * (len(widths) - 1)
     strip = np.full((height, total, 3), BACKGROUND, np.uint8)
-    font = caption_font(font_px)
     x = 0
     for width, name in zip(widths, names):
         cell = PIL.Image.new('RGB', (width, height), (BACKGROUND,) * 3)
-        PIL.ImageDraw.Draw(cell).text((2, height / 2), name, fill=(225, 225, 225), font=font, anchor='lm')
+        draw = PIL.ImageDraw.Draw(cell)
+        size = font_px
+        font = caption_font(size)
+        while size > MIN_FONT_PX and draw.textlength(name, font=font) > width - 3:
+            size -= 1
+            font = caption_font(size)
+        draw.text((2, height / 2), name, fill=(225, 225, 225), font=font, anchor='lm')
         strip[:, x:x + width] = np.asarray(cell)
         x += width + gap
     return strip
