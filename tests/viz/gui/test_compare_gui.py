@@ -4,6 +4,7 @@ image is the composed picture as shown."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_three_panes_in_the_window(pkl_dir, tmp_path):
             app.wait_frames(6)
             path = str(tmp_path / 'window.png')
             with open(app.commands_path, 'a') as f:
-                f.write('{"cmd": "save_gui", "path": "%s"}\n' % path)
+                f.write(json.dumps(dict(cmd='save_gui', path=path)) + '\n')
             app.wait(lambda s: os.path.exists(path), 10, 'screenshot')
             os.replace(path, shot)
         app.click('compare_remove:0')
