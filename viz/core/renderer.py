@@ -36,7 +36,7 @@ from networks.stylegan2 import noise_buffers
 from networks.stylegan3 import input_transform
 from ops.resample import linear_transform
 from viz.core.analysis_cache import PCA_PROGRESS, AnalysisCache, AnalysisControl
-from viz.core.compare import NOTE_PREFIX, check_compare, compose_panes, pane_name
+from viz.core.compare import NOTE_PREFIX, check_compare, compose_panes, failure_note, pane_name
 from viz.core.latents import compute_ws, latent_file_key
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
@@ -221,7 +221,7 @@ class Renderer:
                 self._pane_caches.pop(pkl, None)
                 images.append(None)
                 infos.append(dict(pkl=pkl, error=error, network=pane_res.network))
-                messages.append(f'{NOTE_PREFIX}{name} not shown (grey pane): {error}')
+                messages.append(failure_note(name, error))
             else:
                 images.append(pane_res.image)
                 infos.append(dict(pkl=pkl, error=None, network=pane_res.network))
