@@ -3,7 +3,8 @@
 Opens the GUI (OpenGL 3.3 core + Dear ImGui). With no pickle it opens the default network: the trained
 StyleGAN3-T of networks/pretrained/ when it ships, else an untrained StyleGAN3-T built in memory. Where no
 window can be opened, or with --headless, it renders the requested views into the capture directory (of
-every shipped default network when no pickle is named) and prints what it wrote.
+every shipped default network when no pickle is named) and prints what it wrote. With --compare, one or two more
+networks are shown beside the first, driven by the same controls, in the window as in the headless files.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def build_parser() -> cli.ArgumentParser:
                    help=f'headless views, comma-separated from {",".join(VIEWS)} (default: the session\'s, '
                         'else image,layers,fft)')
     p.add_argument('--seed', type=cli.seed, default=None, help='latent seed (headless)')
+    p.add_argument('--compare', nargs='+', type=cli.network_pkl, default=None, metavar='PKL',
+                   help='one or two more networks shown beside the first with the same settings (side by side, '
+                        'labelled; the analyses are of the first)')
     p.add_argument('--max-frames', type=cli.positive_int, default=None, help=argparse.SUPPRESS)  # tests, benchmarks
     ops_backend.add_impl_argument(p)
     return p
@@ -87,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(opts: argparse.Namespace) -> int:
+    if opts.compare:
+        from viz.core.compare import check_compare
+
+        check_compare(opts.compare)  # more than two: one error line before any window or render
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     ops_backend.set_default_impl(opts.impl)
     # Builds off the GUI thread; the ops use the PyTorch path until the plugins are ready (a first build of the
@@ -105,7 +113,7 @@ def _run(opts: argparse.Namespace) -> int:
 
                 app = VisualizerApp(pkls=startup_pkls(opts.pkls, opts.session), capture_dir=opts.capture_dir,
                                     browse_dir=opts.browse_dir,
-                                    device=opts.device, session=opts.session)
+                                    device=opts.device, session=opts.session, compare=opts.compare)
             except NoDisplayError as exc:
                 ok, why = False, str(exc)
             else:
@@ -120,7 +128,7 @@ def _run(opts: argparse.Namespace) -> int:
     from viz.core.headless import run_headless
 
     return run_headless(pkls=opts.pkls, out_dir=opts.capture_dir, device=opts.device, session=opts.session,
-                        views=opts.views, seed=opts.seed, debug=opts.debug)
+                        views=opts.views, seed=opts.seed, debug=opts.debug, compare=opts.compare)
 
 
 if __name__ == '__main__':

@@ -4,11 +4,16 @@
     python -m tools.gen_video --network net.pkl --seeds 0-2 --interp slerp --output walk.gif
     python -m tools.gen_video --network sg3.pkl --mode eq --seeds 0 --sweep x,y,rot --frames 120 --output eq.mp4
     python -m tools.gen_video --network cond.pkl --class 2 --seeds 0-3 --direction pca:1=2@middle --output c.mp4
+    python -m tools.gen_video --network sg2.pkl --compare sg3t.pkl sg3r.pkl --seeds 0-7 --output sticking.mp4
 
 Interpolation loops seamlessly through the keyframes (cubic in W, or spherical in Z). Equivariance
 mode shows one row per sweep (x translation, y translation, rotation of the input): the output, the
 ideally transformed first frame, and their difference (x4). .mp4 (H.264 via imageio-ffmpeg) or .gif.
 --direction edits every frame's w as in tools.gen_images; --class picks the class of conditional networks.
+--compare adds one or two networks beside --network: each makes its own frames from the same seeds and settings,
+and every video frame shows them side by side under their file names (viz.core.compare: panes of a lower
+resolution enlarged to the tallest by whole-pixel repetition, else nearest neighbour), as the window's Compare
+panel shows them: StyleGAN2's textures sticking to the screen beside StyleGAN3's moving with the content.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import tqdm
 from analysis.directions import DirectionResolver
 from analysis.video_frames import SWEEPS, equivariance_frames, interpolation_frames
 from networks import load_generator
+from networks.errors import UserError
 from tools import cli
 from tools.cli import ArgumentParser, main_entry
+from viz.core.compare import NOTE_PREFIX, check_compare, compose_panes, pane_name
 from viz.core.video_writer import VideoRecorder
 
 MAX_FRAMES = 36_000  # ten minutes at 60 frames/s
@@ -63,6 +70,9 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog='python -m tools.gen_video', description=__doc__.split('\n')[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('--network', required=True, type=cli.network_pkl, metavar='PKL')
+    parser.add_argument('--compare', nargs='+', type=cli.network_pkl, default=None, metavar='PKL',
+                        help='one or two more networks: their frames beside --network\'s (same seeds and settings), '
+                             'each labelled with its file name')
     parser.add_argument('--output', required=True, type=_video_file, help='.mp4 or .gif')
     parser.add_argument('--mode', default='interp', choices=['interp', 'eq'])
     parser.add_argument('--seeds', type=cli.seed_list, default='0-2',
@@ -106,27 +116,33 @@ def _run(args: argparse.Namespace) -> None:
     for name, default in own.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    pkls = [args.network, *check_compare(args.compare or ())]
     seeds = list(args.seeds)
-    G = load_generator(args.network, args.device)
+    if args.mode == 'eq' and args.shuffle_seed is not None:  # the seed is the first of the shuffled list
+        np.random.RandomState(args.shuffle_seed).shuffle(seeds)
     resolver = DirectionResolver(args.cache_dir)
-    resolver.check(G, args.directions)  # a bad direction file fails before the video file is opened
     edit = dict(class_idx=args.class_idx, directions=args.directions, resolver=resolver)
+
+    def network_frames(pkl: str):
+        G = load_generator(pkl, args.device)
+        resolver.check(G, args.directions)  # a bad direction file fails before the video file is opened
+        if args.mode == 'eq':
+            return equivariance_frames(G, seeds[0], args.sweep, args.frames, args.translate_max, args.rotate_max,
+                                       args.trunc, device=args.device, scale=args.scale, **edit)
+        return interpolation_frames(G, seeds, args.grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
+                                    args.device, args.scale, shuffle_seed=args.shuffle_seed, **edit)
+
     if args.mode == 'eq':
-        if args.shuffle_seed is not None:  # the seed is the first of the shuffled list
-            np.random.RandomState(args.shuffle_seed).shuffle(seeds)
-        frames = equivariance_frames(G, seeds[0], args.sweep, args.frames, args.translate_max, args.rotate_max,
-                                     args.trunc, device=args.device, scale=args.scale, **edit)
         total = args.frames
     else:
-        grid = args.grid
-        frames = interpolation_frames(G, seeds, grid, args.num_keyframes, args.w_frames, args.interp, args.trunc,
-                                      args.device, args.scale, shuffle_seed=args.shuffle_seed, **edit)
-        keyframes = args.num_keyframes or len(seeds) // (grid[0] * grid[1])
-        total = keyframes * args.w_frames
+        total = (args.num_keyframes or len(seeds) // (args.grid[0] * args.grid[1])) * args.w_frames
     # The first frame is drawn before the file is opened: the frame generators check their arguments (class,
     # keyframes, input transform) when they start, and a refusal must leave no file or folder behind.
-    frames = iter(frames)
-    first = next(frames)
+    if len(pkls) == 1:
+        frames = iter(network_frames(args.network))
+        first = next(frames)
+    else:
+        frames, first = compared_frames(pkls, network_frames)
     recorder = VideoRecorder(args.output, fps=args.fps)
     done = False
     try:
@@ -142,6 +158,26 @@ def _run(args: argparse.Namespace) -> None:
             if os.path.isfile(args.output):
                 os.remove(args.output)
     print(f'wrote {args.output} ({recorder.num_frames} frames)')
+
+
+def compared_frames(pkls: list[str], network_frames) -> tuple[object, np.ndarray]:
+    """(the rest of the frames, the first frame) of the networks `pkls` side by side: frame k of each network's
+    `network_frames(pkl)`, composed and labelled by `viz.core.compare.compose_panes`. A network that cannot make
+    its frames (an equivariance video of a StyleGAN2) is refused in one line that names it."""
+    names = [pane_name(pkl) for pkl in pkls]
+    streams, firsts = [], []
+    for pkl, name in zip(pkls, names):
+        try:
+            stream = iter(network_frames(pkl))
+            firsts.append(next(stream))
+        except UserError as exc:
+            raise UserError(f'{name}: {exc}', option=exc.option, value=exc.value,
+                            hint_command=exc.hint_command) from None
+        streams.append(stream)
+    first, _boxes, notes = compose_panes(firsts, names)
+    for note in notes:
+        print(f'note: {note[len(NOTE_PREFIX):]}')
+    return (compose_panes(list(panes), names)[0] for panes in zip(*streams)), first
 
 
 if __name__ == '__main__':

@@ -1,7 +1,9 @@
 """Headless rendering: every view the GUI shows, written to files (no display, no OpenGL).
 
-`python visualizer.py --headless [--session FILE] [--views image,layers,...]` ends up here, as does the
-GUI entry point where no window can be opened.
+`python visualizer.py --headless [--session FILE] [--views image,layers,...] [--compare PKL [PKL]]` ends up here,
+as does the GUI entry point where no window can be opened. With networks to compare (`RenderArgs.compare_pkls`)
+every image, FFT, EQ strip and video frame is the composed one (`viz.core.compare`: the networks side by side,
+labelled); the layer grid and the analyses are of the first network.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 
 from analysis import spectra, spectrum_plots
 from analysis.spectra import noise_label
-from networks.errors import UserError, flag, printable
+from networks.errors import UserError, flag, hint, printable
 from networks.image_write import save_png
 from viz.core.analysis_cache import SPECTRUM_RANGE_DB
+from viz.core.compare import NOTE_PREFIX, check_compare, failure_note
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult, args_to_dict
 from viz.core.renderer import Renderer
 from viz.core.tiles import named_tile_grid, side_by_side
@@ -93,6 +96,25 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
     net = base.network
     label = network_label(net)
     say(f'network: {label}')
+    said: set[str] = set()
+    for pane in base.panes[1:]:
+        say(f'compared with: {printable(pane["name"])}' + (f' ({network_label(pane["network"])})'
+                                                          if pane['network'] else ''))
+        if pane['error']:
+            errors.append(f'compare: {pane["name"]}: {pane["error"]}')
+    if base.panes:
+        label += ' vs ' + ', '.join(pane['name'] for pane in base.panes[1:])
+
+    def note(message: str) -> None:
+        """A comparison's note (panes scaled, analyses of the first pane): said once, not an error."""
+        if message not in said:
+            said.add(message)
+            say(f'note: {message[len(NOTE_PREFIX):]}')
+
+    failures = {failure_note(p['name'], p['error']) for p in base.panes if p['error']}  # errors, said above
+    for message in base.messages:
+        if message.startswith(NOTE_PREFIX) and message not in failures:
+            note(message)
 
     def out(name: str) -> str:
         return os.path.join(out_dir, prefix + name)
@@ -102,7 +124,11 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             errors.append(f'{what}: {res.error}')
             return False
         for m in res.messages:
-            errors.append(f'{what}: {m}')
+            if m.startswith(NOTE_PREFIX):
+                if m not in failures:  # a failed pane is reported once, from the first render
+                    note(m)
+            else:
+                errors.append(f'{what}: {m}')
         return True
 
     for view in views:
@@ -113,7 +139,9 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
             if view == 'image':
                 written.append(save_png(out('image.png'), base.image, label))
             elif view == 'layers':
-                grid, names = layer_grid(renderer, args)
+                if args.compare_pkls:
+                    note(f'{NOTE_PREFIX}layers.png is of the first network only')
+                grid, names = layer_grid(renderer, dataclasses.replace(args, compare_pkls=()))
                 written.append(save_png(out('layers.png'), grid, f'{label}; layers: {" ".join(names)}'))
             elif view == 'fft':
                 res = renderer.render(dataclasses.replace(args, fft_show=True))
@@ -158,16 +186,18 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
 
             errors.append(f'{view}: {error_text(exc, flag)}')
     with open(out('render_info.json'), 'w') as f:
+        panes = [{k: v for k, v in pane.items() if k != 'network'} for pane in base.panes]
         json.dump(dict(network=net, label=label, args=args_to_dict(args), views=list(views), files=written,
-                       errors=errors), f, indent=2, default=str)
+                       errors=errors, panes=panes), f, indent=2, default=str)
     written.append(out('render_info.json'))
     return written, errors
 
 
 def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device: str = 'cpu',
                  session: str | None = None, views: str | None = None, seed: int | None = None,
-                 debug: bool = False) -> int:
-    """CLI body: returns the process exit status (0 = every view written).
+                 debug: bool = False, compare: list[str] | None = None) -> int:
+    """CLI body: returns the process exit status (0 = every view written). `compare`: networks rendered beside
+    the first (at most two; replaces a session's).
 
     What was written goes to stdout; each error is one ``error: ...`` line on stderr, as in every tool, and the
     renderer's log of a failure (with its traceback) only appears with ``debug``."""
@@ -182,6 +212,12 @@ def run_headless(pkls: list[str] | None = None, out_dir: str = 'renders', device
             return 2
     if pkls:
         args = dataclasses.replace(args, pkl=pkls[0])
+    if compare:
+        try:
+            args = dataclasses.replace(args, compare_pkls=check_compare(compare))
+        except UserError as exc:
+            print(f'error: {printable(exc)}{hint(exc, flag, with_command=False)}', file=sys.stderr)
+            return 2
     if device and (not session or device != 'cpu'):
         args = dataclasses.replace(args, device=device)
     if seed is not None:

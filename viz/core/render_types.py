@@ -17,6 +17,7 @@ from analysis.directions import LAYER_PRESETS, LAYER_SPEC, layer_range  # noqa: 
 from networks.errors import UserError, flag, hint, printable
 
 DEFAULT_PKL = '<default>'  # the project's default network (an untrained StyleGAN3-T built in memory for now)
+MAX_COMPARE = 2  # networks shown beside the first one (`RenderArgs.compare_pkls`): three panes at most
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class RenderArgs:
     sticking_num: int = 8
     sticking_frames: int = 32
 
+    # Side-by-side comparison: these networks rendered with the same arguments beside `pkl` (at most MAX_COMPARE);
+    # the analyses and the FFT are of `pkl`'s pane alone (viz.core.compare).
+    compare_pkls: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -112,6 +117,8 @@ class RenderResult:
     messages: tuple[str, ...] = ()  # notes that are not errors (e.g. an analysis is unavailable)
     partial: bool = False  # the view without the analyses; the full result follows
     analysis_errors: dict[str, str] = field(default_factory=dict)  # 'spectrum' | 'eq' | 'sticking' -> why it failed
+    panes: tuple[dict[str, Any], ...] = ()  # with compare_pkls: each pane's name, pkl, box in `image`, error, ...
+    # (viz.core.compare.compose_panes); empty for a single network
 
 
 def args_to_dict(args: RenderArgs) -> dict:
@@ -141,6 +148,8 @@ def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
             value = tuple(int(i) for i in value)
         elif key == 'latent':
             value = tuple(float(v) for v in value)
+        elif key == 'compare_pkls':
+            value = tuple(str(p) for p in value)
         elif key == 'directions':
             value = tuple((str(src), int(idx), float(strength), str(layers)) for src, idx, strength, layers in value)
         updates[key] = value
@@ -157,6 +166,7 @@ WINDOW_NAMES = {
     'translate': 'Translate',
     'rotate': 'Rotate',
     'direction': 'Directions',
+    'compare': 'Compare',
 }
 
 

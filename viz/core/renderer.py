@@ -11,6 +11,11 @@ The synthesis output (or captured layer) is cached by every RenderArgs field exc
 analysis ones (`VIEW_ONLY_FIELDS`), so FFT range / beta, dB, normalise, channels and untransform never run
 the generator again; `view_from_cache` re-views a shown result from that cache on the caller's thread (the GUI's,
 no round trip through the render thread) when only `DISPLAY_FIELDS` changed.
+
+With `compare_pkls`, each of those networks is rendered after the first with the same arguments (each pane exactly
+as that network alone: the same code path, its own latent and synthesis caches) and the panes are composed into
+one image (`viz.core.compare`); the FFT and the analyses are of the first pane. A compared network that fails
+leaves a grey pane and a note, never an error of the render.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from networks.stylegan2 import noise_buffers
 from networks.stylegan3 import input_transform
 from ops.resample import linear_transform
 from viz.core.analysis_cache import PCA_PROGRESS, AnalysisCache, AnalysisControl
+from viz.core.compare import NOTE_PREFIX, check_compare, compose_panes, failure_note, pane_name
 from viz.core.latents import compute_ws, latent_file_key
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
@@ -40,13 +46,15 @@ from viz.core.views import fft_view, untransform_image, with_colorbar
 __all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'DISPLAY_FIELDS', 'synthesis_key',
            'same_synthesis_and_analyses']
 
-# RenderArgs fields that change only how a synthesis result is shown (or which analyses run), never the
-# synthesis itself. Every other field, including any added later, is part of the synthesis cache key.
+# RenderArgs fields that change only how a synthesis result is shown (or which analyses run, or which other
+# networks are shown beside it), never the synthesis itself. Every other field, including any added later, is
+# part of the synthesis cache key.
 VIEW_ONLY_FIELDS = frozenset({
     'sel_channels', 'base_channel', 'img_scale_db', 'img_normalize', 'untransform',
     'fft_show', 'fft_all', 'fft_range_db', 'fft_beta',
     'spectrum_seeds', 'spectrum_dataset', 'spectrum_layer', 'spectrum_definition', 'spectrum_noise_mode',
     'eq_readout', 'eq_transforms', 'sticking', 'sticking_radius', 'sticking_num', 'sticking_frames',
+    'compare_pkls',
 })
 
 # The view-only fields that no analysis depends on either (`analyses.analysis_keys` reads none of them): a change
@@ -86,6 +94,9 @@ class Renderer:
         self._ws_cache: tuple[tuple, torch.Tensor, np.ndarray] | None = None
         self.directions = DirectionResolver()
         self._synthesis_cache: tuple[tuple, dict] | None = None  # (synthesis_key, outputs): the newest only
+        # The compared networks' panes, by pickle: {'ws': the _ws_cache entry, 'synthesis': the _synthesis_cache
+        # entry} of each (the first pane's stay in the two fields above, which view_from_cache reads).
+        self._pane_caches: dict[str, dict[str, tuple]] = {}
         self._noise_cache: tuple[tuple, dict[str, torch.Tensor]] | None = None  # a latent file's noise maps
         self.synthesis_runs = 0  # generator runs for views (tests, benchmarks)
 
@@ -93,15 +104,18 @@ class Renderer:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
         return self.analyses.pending(args)
 
-    def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device,
+            pane: dict | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """(ws, untruncated w+) of `args`; `pane`: a compared network's cache entry (None: the first pane's)."""
         if args.latent and args.latent_file:
             raise UserError('set either an explicit latent vector or a latent file, not both')
         # A latent file is keyed by its modification time too: re-running a projection updates the view.
         file_key = latent_file_key(args.latent_file)
         key = (args.pkl, args.device, args.precision, args.w0_seeds, args.stylemix_seed, args.stylemix_idx,
                args.trunc_psi, args.trunc_cutoff, args.latent, file_key, args.class_idx, args.directions)
-        if self._ws_cache is not None and self._ws_cache[0] == key:
-            return self._ws_cache[1:]
+        cached = self._ws_cache if pane is None else pane.get('ws')
+        if cached is not None and cached[0] == key:
+            return cached[1:]
         latent = args.latent or (load_latent(args.latent_file) if args.latent_file else None)
         def latent_ws(psi: float) -> torch.Tensor:
             return compute_ws(net.G, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, psi, args.trunc_cutoff,
@@ -110,8 +124,12 @@ class Renderer:
         ws = latent_ws(args.trunc_psi)
         base = ws if args.trunc_psi == 1 else latent_ws(1.0)  # untruncated, for keyframes
         ws = self.directions.edit(net.G, ws, args.directions)
-        self._ws_cache = (key, ws, base[0].cpu().numpy())
-        return self._ws_cache[1:]
+        entry = (key, ws, base[0].cpu().numpy())
+        if pane is None:
+            self._ws_cache = entry
+        else:
+            pane['ws'] = entry
+        return entry[1:]
 
     # --- the entry point --------------------------------------------------------------------------------------
     def render(self, args: RenderArgs, control: AnalysisControl | None = None) -> RenderResult:
@@ -130,6 +148,7 @@ class Renderer:
         return res
 
     def _render(self, args: RenderArgs, res: RenderResult, control: AnalysisControl | None) -> None:
+        check_compare(args.compare_pkls)  # before any network loads: too many is refused whole
         t = time.perf_counter()
         net = self.networks.get(args.pkl, args.device, args.precision)
         res.network = dict(net.info, precision=args.precision)
@@ -170,10 +189,69 @@ class Renderer:
         t = time.perf_counter()
         self._view(args, out, layer, net.info['has_transform'], linear, res)
         res.timings['view'] = time.perf_counter() - t
+        if args.compare_pkls:
+            t = time.perf_counter()
+            self._compare(args, res, messages)
+            res.timings['compare'] = time.perf_counter() - t
+        else:
+            self._pane_caches.clear()
         res.timings['at_view_done'] = time.perf_counter()
 
         self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages, control)
         res.messages = tuple(messages)
+
+    def _compare(self, args: RenderArgs, res: RenderResult, messages: list[str]) -> None:
+        """Render each of `args.compare_pkls` as it renders alone with `args`, and compose them with the first pane
+        (res.image) into res.image, their places in res.panes. A network that fails is a grey pane and a note."""
+        for pkl in set(self._pane_caches) - set(args.compare_pkls):
+            del self._pane_caches[pkl]  # networks no longer compared: their tensors go
+        images, names = [res.image], [pane_name(args.pkl)]
+        infos = [dict(pkl=args.pkl, error=None, network=res.network)]
+        for pkl in args.compare_pkls:
+            name = pane_name(pkl)
+            pane_args = dataclasses.replace(args, pkl=pkl, compare_pkls=(), fft_show=False)
+            pane_res, notes = RenderResult(args=pane_args), []
+            try:
+                self._render_pane(pane_args, pane_res, notes, self._pane_caches.setdefault(pkl, {}))
+            except Exception as exc:  # noqa: BLE001 - a compared network failing leaves the other panes
+                error = error_text(exc, self.name_option)
+                if self.log_failures:
+                    log.warning('compared network %s failed: %s', name, error,
+                                exc_info=not isinstance(exc, (UserError, ValueError, OSError)))
+                self._pane_caches.pop(pkl, None)
+                images.append(None)
+                infos.append(dict(pkl=pkl, error=error, network=pane_res.network))
+                messages.append(failure_note(name, error))
+            else:
+                images.append(pane_res.image)
+                infos.append(dict(pkl=pkl, error=None, network=pane_res.network))
+                messages.extend(f'{NOTE_PREFIX}{name}: {note}' for note in notes)
+            names.append(name)
+        res.image, boxes, notes = compose_panes(images, names)
+        res.panes = tuple(dict(name=name, **info, **box) for name, info, box in zip(names, infos, boxes))
+        messages.extend(notes)
+        asked = [what for what, on in (('FFT', args.fft_show), ('spectrum', args.spectrum_seeds > 0),
+                                       ('EQ readout', args.eq_readout), ('sticking', args.sticking)) if on]
+        if asked:
+            messages.append(f'{NOTE_PREFIX}{", ".join(asked)} of the first pane ({names[0]}) only')
+
+    def _render_pane(self, args: RenderArgs, res: RenderResult, messages: list[str], pane: dict) -> None:
+        """res.image of a compared network: `_render`'s steps without the analyses, on the pane's own caches."""
+        net = self.networks.get(args.pkl, args.device, args.precision)
+        res.network = dict(net.info, precision=args.precision)
+        G, dev = net.G, torch.device(args.device)
+        if net.layers is None:
+            net.layers = list_layers(G, dev)
+        layer = None if args.layer_name == OUTPUT_LAYER else args.layer_name
+        if layer is not None and layer not in {ly.name for ly in net.layers}:
+            messages.append(f'no layer "{layer}" in this network; showing the output')
+            layer = None
+        ws, _latent = self._ws(net, args, dev, pane)
+        linear = input_linear(args)
+        if linear is not None and net.info['has_transform']:
+            messages.append('scale / shear / mirror: outside what the network was trained to be equivariant to')
+        out = self._synthesis(net, args, ws, layer, dev, linear, self._latent_noise(net, args, messages), pane)
+        self._view(args, out, layer, net.info['has_transform'], linear, res)
 
     @staticmethod
     def _view(args: RenderArgs, out: dict, layer: str | None, has_transform: bool, linear: np.ndarray | None,
@@ -219,9 +297,9 @@ class Renderer:
         synthesis is still the cached one. Safe to call from another thread than `render`'s: it only reads the
         cache entry (replaced whole, never changed in place, except for the untransformed image it may add)."""
         base = shown.args
-        if (base is None or shown.error or shown.image is None or not shown.network
+        if (base is None or shown.error or shown.image is None or not shown.network or args.compare_pkls
                 or not same_synthesis_and_analyses(args, base)):
-            return None
+            return None  # compared panes: the render thread re-views them all (from their caches)
         has_transform = bool(shown.network.get('has_transform'))
         layer = None if base.layer_name == OUTPUT_LAYER else base.layer_name
         if layer is not None and layer not in {ly.name for ly in shown.layers}:
@@ -258,13 +336,19 @@ class Renderer:
 
     def _synthesis(self, net: LoadedNetwork, args: RenderArgs, ws: torch.Tensor, layer: str | None,
                    dev: torch.device, linear: np.ndarray | None = None,
-                   noise: dict[str, torch.Tensor] | None = None) -> dict:
-        """{'x': [C, H, W] float32 output or layer} of `args`, from the cache when only view fields changed."""
+                   noise: dict[str, torch.Tensor] | None = None, pane: dict | None = None) -> dict:
+        """{'x': [C, H, W] float32 output or layer} of `args`, from the cache when only view fields changed;
+        `pane`: a compared network's cache entry (None: the first pane's)."""
         # the latent file's modification time too (as the ws cache): a re-run projection must show
         key = synthesis_key(args, layer) + (latent_file_key(args.latent_file),)
-        if self._synthesis_cache is not None and self._synthesis_cache[0] == key:
-            return self._synthesis_cache[1]
-        self._synthesis_cache = None  # drop the old tensors before making new ones (large layers)
+        cached = self._synthesis_cache if pane is None else pane.get('synthesis')
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        # drop the old tensors before making new ones (large layers)
+        if pane is None:
+            self._synthesis_cache = None
+        else:
+            pane.pop('synthesis', None)
         with input_transform(net.G, (args.translate_x, args.translate_y), args.rotate, linear), \
                 autocast(dev, PRECISIONS[args.precision]), given_noise(net.G, noise or {}):
             out = run_synthesis(net.G, ws, noise_mode=args.noise_mode, noise_seed=args.noise_seed,
@@ -273,7 +357,10 @@ class Renderer:
         if isinstance(out, tuple):
             out = out[0]
         entry = {'x': out[0].detach().to(torch.float32)}
-        self._synthesis_cache = (key, entry)
+        if pane is None:
+            self._synthesis_cache = (key, entry)
+        else:
+            pane['synthesis'] = (key, entry)
         return entry
 
 

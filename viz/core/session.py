@@ -19,7 +19,7 @@ import re
 from networks.conventions import MAX_SEED
 from networks.errors import UserError
 from networks.file_io import read_json
-from viz.core.render_types import LAYER_SPEC, RenderArgs, args_from_dict, args_to_dict
+from viz.core.render_types import LAYER_SPEC, MAX_COMPARE, RenderArgs, args_from_dict, args_to_dict
 
 __all__ = ['SESSION_VERSION', 'SessionError', 'LIMITS', 'check_changes', 'MAX_SESSION_BYTES', 'MAX_SESSION_DEPTH',
            'MAX_SPECTRUM_SEEDS', 'save_session', 'load_session', 'load_keyframes', 'validate_session']
@@ -136,6 +136,11 @@ def _check_field(name: str, value, default) -> str | None:
         return None
     if name == 'directions':
         return _check_directions(value)
+    if name == 'compare_pkls':
+        if not isinstance(value, list) or len(value) > MAX_COMPARE or \
+                not all(isinstance(p, str) and p.strip() and len(p) <= 4096 for p in value):
+            return f'must be a list of at most {MAX_COMPARE} network paths (non-empty strings)'
+        return None
     if name == 'device':
         return None if isinstance(value, str) and _DEVICE.fullmatch(value) else 'must be cpu, cuda, cuda:N or mps'
     if name in LIMITS:

@@ -23,6 +23,7 @@ from gui_utils.gl_texture import TextureCache
 from gui_utils.window import GlfwImguiWindow
 from networks.image_write import save_png
 from viz.core.async_renderer import AsyncRenderer
+from viz.core.compare import NOTE_PREFIX
 from viz.core.jobs import stop_all
 from viz.core.render_types import DEFAULT_PKL, RenderArgs, RenderResult
 from viz.core.renderer import same_synthesis_and_analyses
@@ -30,6 +31,7 @@ from viz.core.session import check_changes
 from viz.gui.image_view import WHEEL_STEP, ImageView, display_zoom
 from viz.gui.widgets.capture_widget import CaptureWidget
 from viz.gui.widgets.class_widget import ClassWidget
+from viz.gui.widgets.compare_widget import CompareWidget
 from viz.gui.widgets.directions_widget import DirectionsWidget
 from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
 from viz.gui.widgets.keyframes_widget import KeyframesWidget
@@ -85,7 +87,7 @@ def kind_label(info: dict) -> str:
 class VisualizerApp:
     def __init__(self, pkls: list[str] | None = None, capture_dir: str = 'renders', browse_dir: str | None = None,
                  device: str = 'cpu', session: str | None = None, width: int = 1280, height: int = 800,
-                 async_renderer: AsyncRenderer | None = None) -> None:
+                 async_renderer: AsyncRenderer | None = None, compare: list[str] | None = None) -> None:
         self.window = GlfwImguiWindow('Alias-free GAN visualizer', width, height)
         self.capture_dir = capture_dir
         self.browse_dir = browse_dir
@@ -124,6 +126,7 @@ class VisualizerApp:
         self._update_sizes()
 
         self.pickle_widget = PickleWidget(self)
+        self.compare_widget = CompareWidget(self)
         self.latent_widget = LatentWidget(self)
         self.stylemix_widget = StyleMixWidget(self)
         self.trunc_noise_widget = TruncationNoiseWidget(self)
@@ -144,8 +147,8 @@ class VisualizerApp:
         # The pane's tabs, each a few panels that fit a laptop screen (1280x800) without scrolling; every widget
         # runs every frame (hidden ones with show=False), so what they set holds whichever tab is in front.
         self.tabs = [
-            ('Latent', [('Network & latent', [self.pickle_widget, self.latent_widget, self.stylemix_widget,
-                                              self.trunc_noise_widget]),
+            ('Latent', [('Network & latent', [self.pickle_widget, self.compare_widget, self.latent_widget,
+                                              self.stylemix_widget, self.trunc_noise_widget]),
                         ('Equivariance / input transform', [self.transform_widget])]),
             ('Layers', [('Layers', [self.layer_widget])]),
             ('Analysis', [('Spectrum, EQ, sticking', [self.spectrum_widget, self.eq_readout_widget,
@@ -168,6 +171,8 @@ class VisualizerApp:
             self.pickle_widget.load(pkl)
         if session:
             self.session_widget.load(session)
+        for pkl in compare or []:
+            self.compare_widget.add(pkl)
 
     # --- API for the widgets ----------------------------------------------------------------------------------
     def set_args(self, **changes) -> None:
@@ -447,7 +452,10 @@ class VisualizerApp:
                 self.error_text = ''
                 self._error_args = None
             self._drop_stale_layer(result)
+        previous = self.result.messages if self.result is not None else ()
         for text in result.messages:
+            if text.startswith(NOTE_PREFIX) and text in previous:
+                continue  # a comparison's standing note (panes scaled, a grey pane): logged once, not every frame
             if not self.messages or self.messages[-1][0] != text:
                 self.log(text)
         self.result = result
@@ -535,6 +543,12 @@ class VisualizerApp:
             if net.get('untrained'):
                 imgui.same_line()
                 imgui_utils.text_colored('UNTRAINED (random weights)', ORANGE)
+            panes = self.result.panes[1:] if self.result is not None else ()
+            if panes:  # the compared networks, left to right after the first
+                imgui.same_line()
+                imgui.text_disabled('  vs ' + ', '.join(
+                    f'{p["name"]} ({kind_label(p["network"])} {p["network"].get("resolution", "")}px)'
+                    if p['network'] else f'{p["name"]} (not loaded)' for p in panes))
         else:
             imgui.text('loading network...')
         imgui.same_line()
@@ -668,7 +682,8 @@ class VisualizerApp:
                        image_shape=list(result.image.shape) if result.image is not None else None,
                        image_mean=float(result.image.mean()) if result.image is not None else None,
                        fft=result.fft is not None, layers=[ly.name for ly in result.layers],
-                       eq=result.eq, spectrum=result.spectrum is not None, sticking=result.sticking is not None)
+                       eq=result.eq, spectrum=result.spectrum is not None, sticking=result.sticking is not None,
+                       panes=[{k: v for k, v in pane.items() if k != 'network'} for pane in result.panes])
         state = dict(frame=self.frame_index, time=time.time(), pid=os.getpid(), rects=self.rects,
                      window_size=list(self.window.size), args=dataclasses.asdict(self.args), result=res,
                      rendering=self.rendering, error_text=self.error_text, network=self.network,
