@@ -99,10 +99,31 @@ def _run(opts: argparse.Namespace) -> int:
     ops_backend.set_default_impl(opts.impl)
     # Builds off the GUI thread; the ops use the PyTorch path until the plugins are ready (a first build of the
     # fused CPU module takes 1-2 min).
+    warm = None
     if opts.device.startswith('cuda') and opts.impl != 'torch':
-        ops_plugin.warm_up_async('cuda')
+        warm = ops_plugin.warm_up_async('cuda')
     elif opts.device == 'cpu' and opts.impl in ('auto', 'cpu'):
-        ops_plugin.warm_up_async('cpu')
+        warm = ops_plugin.warm_up_async('cpu')
+    return _leave(_show(opts), warm)
+
+
+def _leave(status: int, warm) -> int:
+    """`status`, once the ops' background build or load has finished. A short headless run can end while that
+    thread is still inside torch's extension loader (C++), and tearing the interpreter down under it aborts the
+    process now and then ("terminate called without an active exception"); a first build takes minutes, so after
+    a few seconds the process leaves without the teardown instead (its files are closed by then)."""
+    if warm is not None and not warm.done():
+        warm.wait(5.0)
+        if not warm.done():
+            logging.getLogger('visualizer').info('exiting while the ops build runs on (it resumes next time)')
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    return status
+
+
+def _show(opts: argparse.Namespace) -> int:
+    """The window, or the headless views when there is no display (or --headless)."""
     if not opts.headless:
         from gui_utils.window import NoDisplayError, display_available
 

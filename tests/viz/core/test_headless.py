@@ -298,3 +298,28 @@ def test_a_failed_render_is_one_line_and_its_traceback_only_with_debug(tmp_path,
         assert run_headless(pkls=[str(tmp_path / 'g.pkl')], out_dir=str(out), views='image', debug=True) == 1
     assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
     assert capsys.readouterr().err == 'error: RuntimeError: boom inside torch\n'
+
+
+def test_leaving_waits_for_the_ops_build_or_skips_the_teardown(monkeypatch):
+    """The visualizer's exit: a finished (or absent) ops warm-up returns the status normally; one still inside
+    torch's extension loader after the wait leaves with os._exit, never tearing the interpreter down under it."""
+    import visualizer
+
+    class Warm:
+        def __init__(self, finishes):
+            self.finishes, self.waited = finishes, None
+
+        def done(self):
+            return self.waited is not None and self.finishes
+
+        def wait(self, timeout=None):
+            self.waited = timeout
+
+    exits = []
+    monkeypatch.setattr(visualizer.os, '_exit', lambda status: exits.append(status))
+    assert visualizer._leave(3, None) == 3 and not exits
+    quick = Warm(finishes=True)
+    assert visualizer._leave(0, quick) == 0 and quick.waited == 5.0 and not exits
+    stuck = Warm(finishes=False)
+    visualizer._leave(1, stuck)
+    assert exits == [1] and stuck.waited == 5.0
