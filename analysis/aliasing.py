@@ -59,7 +59,7 @@ from networks import stylegan2, stylegan3
 from networks.conventions import ClassError, class_count, class_label, seed_latent
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, input_transform_of
-from ops.spectrum import power_spectrum_sum
+from ops.spectrum import kaiser_window_2d
 
 __all__ = ['BANDS', 'BAND_LABELS', 'LIMIT_KEYS', 'DEFAULT_BETA', 'DEFAULT_PADDING', 'PROGRESS_LABEL', 'DEFINITION',
            'layer_limits', 'band_fractions', 'aliasing_table', 'aliasing_average', 'table_csv', 'table_json',
@@ -161,13 +161,39 @@ def layer_limits(G: torch.nn.Module) -> list[dict]:
 # ------------------------------------------------------------------------------------------------------------
 # The measure
 
+CHUNK_CHANNELS = 64   # channels transformed at once: bounds the memory of a wide layer's padded spectra
+
+
 @functools.lru_cache(maxsize=32)
-def _radial_frequency(height: int, width: int, sampling_rate: float) -> torch.Tensor:
-    """|f| in cycles per image width of every bin of an unshifted [height, width] FFT of a map sampled at
-    `sampling_rate` samples per image width (bin k of n: k / n cycles per sample)."""
+def _radial_frequency(height: int, width: int, sampling_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(|f|, weight) of every bin of a [height, width // 2 + 1] real FFT of a map sampled at `sampling_rate`
+    samples per image width: |f| in cycles per image width (bin k of n: k / n cycles per sample); the weight counts
+    the bins each stored one stands for (2 for the columns whose mirror image, -fx, the real FFT leaves out)."""
     fy = torch.fft.fftfreq(height, dtype=torch.float64).reshape(-1, 1) * sampling_rate
-    fx = torch.fft.fftfreq(width, dtype=torch.float64).reshape(1, -1) * sampling_rate
-    return (fx.square() + fy.square()).sqrt()
+    fx = torch.fft.rfftfreq(width, dtype=torch.float64).reshape(1, -1) * sampling_rate
+    weight = torch.full([1, fx.shape[1]], 2.0, dtype=torch.float64)
+    weight[0, 0] = 1.0
+    if width % 2 == 0:
+        weight[0, -1] = 1.0   # the Nyquist column is its own mirror image
+    return (fx.square() + fy.square()).sqrt(), weight
+
+
+def _power(region: torch.Tensor, beta: float, padding: int) -> torch.Tensor:
+    """Power spectrum of `region` [N, C, H, W] summed over images and channels, as `ops.spectrum.power_spectrum_sum`
+    defines it (each channel's mean removed, its Kaiser window, zero-padded FFT), as the left half of a real FFT:
+    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device (the rows first, before
+    the zero rows of the padding exist), `CHUNK_CHANNELS` maps at a time."""
+    height, width = region.shape[-2:]
+    maps = region.reshape(-1, height, width)
+    window = kaiser_window_2d(height, width, beta, torch.float32, region.device)
+    total = None
+    for start in range(0, maps.shape[0], CHUNK_CHANNELS):
+        x = maps[start:start + CHUNK_CHANNELS].to(torch.float32)
+        x = (x - x.mean(dim=(1, 2), keepdim=True)) * window
+        spec = torch.fft.fft(torch.fft.rfft(x, n=width * padding, dim=2), n=height * padding, dim=1)
+        part = torch.view_as_real(spec).square().sum(dim=(0, 3))
+        total = part if total is None else total + part
+    return total.to('cpu', torch.float64)
 
 
 def band_fractions(x: torch.Tensor, sampling_rate: float, cutoff: float | None, stopband: float | None,
@@ -177,22 +203,25 @@ def band_fractions(x: torch.Tensor, sampling_rate: float, cutoff: float | None, 
 
     The region is `x` without `margin` px on each side (for a layer's output: its image area, the central
     `sampling_rate` px); each channel's mean over it is removed, the Kaiser window (`beta`) applied, the FFT
-    zero-padded `padding` times and its power summed over channels and images (`ops.spectrum`). A bin's
-    frequency is its radial |f| in cycles per image width (`sampling_rate` px per width). Returns
-    dict(above_cutoff: |f| > cutoff, above_stopband: |f| > stopband, aliases: |f| > next_half_rate), each of the
-    total; None where its frequency is None; NaN for all when the region holds no energy (a constant map).
+    zero-padded `padding` times and its power summed over channels and images (the definition of
+    `ops.spectrum.power_spectrum_sum`). A bin's frequency is its radial |f| in cycles per image width
+    (`sampling_rate` px per width). Returns dict(above_cutoff: |f| > cutoff, above_stopband: |f| > stopband,
+    aliases: |f| > next_half_rate), each of the total; None where its frequency is None; NaN for all when the
+    region holds no energy (a constant map).
     """
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4:
         raise ValueError(f'expected a feature map [C, H, W] or [N, C, H, W], got shape {tuple(x.shape)}')
-    margin = int(margin)
+    margin, padding = int(margin), int(padding)
     height, width = int(x.shape[-2]) - 2 * margin, int(x.shape[-1]) - 2 * margin
     if margin < 0 or height < 1 or width < 1:
         raise ValueError(f'margin {margin} leaves nothing of a {x.shape[-2]}x{x.shape[-1]} map')
-    region = x[..., margin:margin + height, margin:margin + width]
-    spec = power_spectrum_sum(region, beta=beta, padding=int(padding), subtract_mean=True)
-    radius = _radial_frequency(spec.shape[0], spec.shape[1], float(sampling_rate))
+    if padding < 1:
+        raise ValueError(f'padding must be at least 1, got {padding}')
+    spec = _power(x.detach()[..., margin:margin + height, margin:margin + width], float(beta), padding)
+    radius, weight = _radial_frequency(height * padding, width * padding, float(sampling_rate))
+    spec = spec * weight
     total = float(spec.sum())
     out: dict[str, float | None] = {}
     for key, limit in zip(BANDS, (cutoff, stopband, next_half_rate)):
