@@ -23,8 +23,11 @@ pass with hooks), :func:`aliasing_average` the mean over seeds. The measure, for
 
 1. the region: the image area, the central `s` x `s` px (the margin is cropped: `margin` px on each side);
 2. each channel's mean over that region is removed, and the region is multiplied by the separable symmetric
-   Kaiser window of NVlabs' spectra (beta 8, `ops.spectrum.kaiser_window_2d`) and zero-padded to `padding`
-   times its size (2 by default) before the FFT, as `ops.spectrum.power_spectrum_sum` does;
+   Kaiser window of NVlabs' spectra (beta 8, `ops.spectrum.kaiser_window_2d`) and zero-padded to a whole
+   multiple of its size before the FFT, as `ops.spectrum.power_spectrum_sum` does: by default the smallest with
+   at least `MIN_BINS` (128) bins per axis, at most 8 times, so that a band edge of a small map falls between fine
+   bins (a 16 px map is padded 8 times, one of 128 px or more not at all; fractions then agree with those of 32
+   times finer bins to a few percent);
 3. the power |FFT|^2 is summed over channels (and images), and each bin gets its radial frequency
    |f| = sqrt(fx^2 + fy^2) in cycles per image width;
 4. three fractions of the total: `above_cutoff`, the energy at |f| > fc; `above_stopband`, at |f| > ft (the
@@ -61,12 +64,13 @@ from networks.errors import UserError
 from networks.stylegan3 import input_transform, input_transform_of
 from ops.spectrum import kaiser_window_2d
 
-__all__ = ['BANDS', 'BAND_LABELS', 'LIMIT_KEYS', 'DEFAULT_BETA', 'DEFAULT_PADDING', 'PROGRESS_LABEL', 'DEFINITION',
-           'layer_limits', 'band_fractions', 'aliasing_table', 'aliasing_average', 'table_csv', 'table_json',
-           'aliasing_figure', 'figure_png']
+__all__ = ['BANDS', 'BAND_LABELS', 'LIMIT_KEYS', 'DEFAULT_BETA', 'MIN_BINS', 'PROGRESS_LABEL', 'definition',
+           'auto_padding', 'layer_limits', 'band_fractions', 'aliasing_table', 'aliasing_average', 'table_csv',
+           'table_json', 'aliasing_figure', 'figure_png']
 
 DEFAULT_BETA = 8.0      # NVlabs' spectrum window
-DEFAULT_PADDING = 2     # zero padding of the FFT: finer radial bins for the band edges at a quarter of the cost of 4
+MIN_BINS = 128          # default zero padding: at least this many FFT bins per axis (a whole multiple of the map)
+MAX_AUTO_PADDING = 8    # ... but no more than this factor (a 4 px map of 512 channels is not worth 128^2 bins)
 PROGRESS_LABEL = 'aliasing'
 BANDS = ('above_cutoff', 'above_stopband', 'aliases')
 BAND_LABELS = {'above_cutoff': '|f| > fc (above the cutoff)',
@@ -75,12 +79,23 @@ BAND_LABELS = {'above_cutoff': '|f| > fc (above the cutoff)',
 LIMIT_KEYS = ('name', 'kind', 'in_sampling_rate', 'in_cutoff', 'in_stopband', 'in_half_rate', 'out_sampling_rate',
               'out_cutoff', 'out_stopband', 'out_half_rate', 'next_half_rate', 'size', 'margin', 'channels',
               'critically_sampled')
-DEFINITION = ('energy fractions of each layer output over its image area (margin cropped), per-channel mean '
-              'removed, Kaiser window (beta {beta:g}), FFT zero-padded x{padding}, power summed over channels, '
-              'radial frequency in cycles per image width: above_cutoff |f| > fc, above_stopband |f| > ft = fc + '
-              "half_width, aliases |f| > the next layer's s/2")
 
 Transform = Mapping[str, Any]   # keyword arguments of networks.stylegan3.input_transform
+
+
+def definition(beta: float = DEFAULT_BETA, padding: int | None = None) -> str:
+    """One line that says what the fractions are, for files and titles."""
+    padded = f'x{padding}' if padding else f'to at least {MIN_BINS} bins per axis (at most x{MAX_AUTO_PADDING})'
+    return ('energy fractions of each layer output over its image area (margin cropped), per-channel mean removed, '
+            f'Kaiser window (beta {beta:g}), FFT zero-padded {padded}, power summed over channels, radial frequency '
+            'in cycles per image width: above_cutoff |f| > fc, above_stopband |f| > ft = fc + half_width, '
+            "aliases |f| > the next layer's s/2")
+
+
+def auto_padding(height: int, width: int) -> int:
+    """The default zero padding of a `height` x `width` map: the smallest whole factor that gives it at least
+    `MIN_BINS` bins per axis, at most `MAX_AUTO_PADDING` (1 for maps of `MIN_BINS` px or more)."""
+    return min(max(1, math.ceil(MIN_BINS / max(min(int(height), int(width)), 1))), MAX_AUTO_PADDING)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -181,8 +196,8 @@ def _radial_frequency(height: int, width: int, sampling_rate: float) -> tuple[to
 def _power(region: torch.Tensor, beta: float, padding: int) -> torch.Tensor:
     """Power spectrum of `region` [N, C, H, W] summed over images and channels, as `ops.spectrum.power_spectrum_sum`
     defines it (each channel's mean removed, its Kaiser window, zero-padded FFT), as the left half of a real FFT:
-    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device (the rows first, before
-    the zero rows of the padding exist), `CHUNK_CHANNELS` maps at a time."""
+    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device, `CHUNK_CHANNELS` maps
+    at a time."""
     height, width = region.shape[-2:]
     maps = region.reshape(-1, height, width)
     window = kaiser_window_2d(height, width, beta, torch.float32, region.device)
@@ -190,20 +205,20 @@ def _power(region: torch.Tensor, beta: float, padding: int) -> torch.Tensor:
     for start in range(0, maps.shape[0], CHUNK_CHANNELS):
         x = maps[start:start + CHUNK_CHANNELS].to(torch.float32)
         x = (x - x.mean(dim=(1, 2), keepdim=True)) * window
-        spec = torch.fft.fft(torch.fft.rfft(x, n=width * padding, dim=2), n=height * padding, dim=1)
-        part = torch.view_as_real(spec).square().sum(dim=(0, 3))
+        spec = torch.view_as_real(torch.fft.rfft2(x, s=(height * padding, width * padding)))
+        part = torch.linalg.vector_norm(spec, dim=(0, 3)).square()
         total = part if total is None else total + part
     return total.to('cpu', torch.float64)
 
 
 def band_fractions(x: torch.Tensor, sampling_rate: float, cutoff: float | None, stopband: float | None,
                    next_half_rate: float | None, margin: int = 0, *, beta: float = DEFAULT_BETA,
-                   padding: int = DEFAULT_PADDING) -> dict[str, float | None]:
+                   padding: int | None = None) -> dict[str, float | None]:
     """Fractions of the energy of a feature map `x` ([C, H, W] or [N, C, H, W]) beyond three frequencies.
 
     The region is `x` without `margin` px on each side (for a layer's output: its image area, the central
     `sampling_rate` px); each channel's mean over it is removed, the Kaiser window (`beta`) applied, the FFT
-    zero-padded `padding` times and its power summed over channels and images (the definition of
+    zero-padded `padding` times (None: `auto_padding`) and its power summed over channels and images (the definition of
     `ops.spectrum.power_spectrum_sum`). A bin's frequency is its radial |f| in cycles per image width
     (`sampling_rate` px per width). Returns dict(above_cutoff: |f| > cutoff, above_stopband: |f| > stopband,
     aliases: |f| > next_half_rate), each of the total; None where its frequency is None; NaN for all when the
@@ -213,10 +228,11 @@ def band_fractions(x: torch.Tensor, sampling_rate: float, cutoff: float | None, 
         x = x[None]
     if x.ndim != 4:
         raise ValueError(f'expected a feature map [C, H, W] or [N, C, H, W], got shape {tuple(x.shape)}')
-    margin, padding = int(margin), int(padding)
+    margin = int(margin)
     height, width = int(x.shape[-2]) - 2 * margin, int(x.shape[-1]) - 2 * margin
     if margin < 0 or height < 1 or width < 1:
         raise ValueError(f'margin {margin} leaves nothing of a {x.shape[-2]}x{x.shape[-1]} map')
+    padding = auto_padding(height, width) if padding is None else int(padding)
     if padding < 1:
         raise ValueError(f'padding must be at least 1, got {padding}')
     spec = _power(x.detach()[..., margin:margin + height, margin:margin + width], float(beta), padding)
@@ -258,7 +274,7 @@ def _check_transform(G: torch.nn.Module, transform: Transform | None) -> Transfo
 
 @torch.no_grad()
 def aliasing_table(G: torch.nn.Module, ws: torch.Tensor, transform: Transform | None = None, *,
-                   beta: float = DEFAULT_BETA, padding: int = DEFAULT_PADDING,
+                   beta: float = DEFAULT_BETA, padding: int | None = None,
                    check: Callable[[], object] | None = None) -> list[dict]:
     """:func:`layer_limits` with the :func:`band_fractions` of every layer's output for `ws` ([N, num_ws, w_dim];
     N > 1 pools the images' energy), from one `G.synthesis(ws, noise_mode='const')` with a forward hook on each
@@ -305,7 +321,7 @@ def _control(control) -> tuple[Callable[[], object], Callable[[int, int], object
 @torch.no_grad()
 def aliasing_average(G: torch.nn.Module, seeds: Sequence[int], psi: float = 1.0, transform: Transform | None = None,
                      class_idx: int | None = None, control=None, *, beta: float = DEFAULT_BETA,
-                     padding: int = DEFAULT_PADDING) -> list[dict]:
+                     padding: int | None = None) -> list[dict]:
     """:func:`aliasing_table` averaged over `seeds`: one pass per seed (its z, `networks.conventions.seed_latent`;
     its class, `class_label`: `class_idx`, else the seed's own for a conditional network; truncation `psi`), and
     each fraction the mean over the seeds where it is finite. `control`: None, a callable progress(done, total),
@@ -362,8 +378,7 @@ def table_json(rows: Sequence[Mapping], **meta) -> str:
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
     layers = [{k: clean(v) for k, v in row.items()} for row in rows]
-    beta, padding = meta.get('beta', DEFAULT_BETA), meta.get('padding', DEFAULT_PADDING)
-    record = dict(definition=DEFINITION.format(beta=beta, padding=padding), **meta, layers=layers)
+    record = dict(definition=definition(meta.get('beta', DEFAULT_BETA), meta.get('padding')), **meta, layers=layers)
     return json.dumps(record, indent=2, allow_nan=False)
 
 

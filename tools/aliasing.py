@@ -70,8 +70,7 @@ def _run(args: argparse.Namespace) -> None:
         for bar in bars:
             bar.close()
     meta = dict(network=args.network, seeds=list(args.seeds), trunc=args.trunc, class_idx=args.class_idx,
-                translate=list(args.translate), rotate=args.rotate, beta=aliasing.DEFAULT_BETA,
-                padding=aliasing.DEFAULT_PADDING)
+                translate=list(args.translate), rotate=args.rotate, beta=aliasing.DEFAULT_BETA, padding=None)
     stem = os.path.splitext(os.path.basename(args.network))[0]
     moved = f', translate {args.translate[0]:g},{args.translate[1]:g}, rotate {args.rotate:g} deg' \
         if args.translate != (0.0, 0.0) or args.rotate else ''

@@ -213,6 +213,18 @@ def test_a_tone_lands_in_its_band(fx, fy, expected):
         assert abs(got[key] - want) < 1e-3, (key, got)
 
 
+def test_default_padding_gives_small_maps_fine_bins():
+    from analysis.aliasing import auto_padding
+
+    assert [auto_padding(n, n) for n in (1, 4, 16, 30, 64, 128, 1024)] == [8, 8, 8, 5, 2, 1, 1]
+    assert auto_padding(64, 16) == 8   # the short side decides
+    x = torch.randn([3, 20, 20], generator=torch.Generator().manual_seed(0))
+    assert band_fractions(x, 16, 3.0, 5.0, 7.0, margin=2) == band_fractions(x, 16, 3.0, 5.0, 7.0, margin=2,
+                                                                            padding=8)
+    assert band_fractions(x, 16, 3.0, 5.0, 7.0, margin=2) != band_fractions(x, 16, 3.0, 5.0, 7.0, margin=2,
+                                                                            padding=2)
+
+
 def test_frequencies_are_in_cycles_per_image_width():
     """The same 64 px of a tone of 20 cycles per 64 px, read as two image widths (s = 32): 10 cycles per width."""
     x = cosines([(1.0, 20, 0)])
