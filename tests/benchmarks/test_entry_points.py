@@ -20,8 +20,8 @@ from ops import backend
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ['bench_conv3x3', 'bench_cpu_load', 'bench_explore_gui', 'bench_generator', 'bench_gui',
-                'bench_gui_layout', 'bench_load', 'bench_metrics', 'bench_ops', 'bench_project', 'bench_training',
-                'campaign_pilot', 'compact_state', 'gpu_report', 'spectra_nvlabs']
+                'bench_gui_layout', 'bench_layer_analyses', 'bench_load', 'bench_metrics', 'bench_ops',
+                'bench_project', 'bench_training', 'campaign_pilot', 'compact_state', 'gpu_report', 'spectra_nvlabs']
 
 
 def test_every_entry_point_is_listed():
@@ -98,3 +98,17 @@ def test_bench_training_grad_ratio_smallest(tmp_path, capsys):
         r = row[net]
         assert r['ratio'] == pytest.approx(r['forward_backward'] / r['no_grad']) and r['load']
     assert data['env']['commit'] and data['env']['load_after']
+
+
+def test_bench_layer_analyses_smallest(torch_path, capsys):
+    from benchmarks import bench_layer_analyses
+
+    report = bench_layer_analyses.main(['--res', '16', '--cbase', '256', '--cmax', '8', '--rounds', '1',
+                                        '--cfg', 'T,sg2'])
+    for cfg, layers in (('T', 16), ('sg2', 8)):   # the input and 15 layers; b4 to b16 with their ToRGB layers
+        r = report['results'][cfg]
+        assert r['layers'] == layers and r['synthesis_ms']['median'] > 0 and r['aliasing_ms']['median'] > 0
+        assert r['ratio'] == pytest.approx(r['aliasing_ms']['median'] / r['synthesis_ms']['median'])
+        assert r['env']['commit'] and r['cpu_ratio'] > 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {k: round(v['ratio'], 3)
+                                                                    for k, v in report['results'].items()}

@@ -11,7 +11,7 @@ from tools import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = ('gen_images', 'gen_video', 'avg_spectra', 'sticking', 'train', 'dataset_tool', 'calc_metrics', 'train_slice',
-         'project', 'export_default', 'layer_eq')
+         'project', 'export_default', 'layer_eq', 'aliasing')
 
 
 def test_the_list_covers_every_tool():
