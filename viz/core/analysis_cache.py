@@ -1,4 +1,5 @@
-"""The renderer's slow analyses (average spectrum, EQ readout, texture sticking): cached, cancellable, with progress.
+"""The renderer's slow analyses (average spectrum, EQ readout, per-layer aliasing and equivariance, texture
+sticking): cached, cancellable, with progress.
 
 Each analysis runs after the plain view has been shown, in the renderer thread. An `AnalysisControl` is
 checked between samples and inside every synthesis layer, so a newer request (or the GUI's cancel button)
@@ -9,7 +10,13 @@ before any sample is generated. The average spectrum keeps the samples it has co
 and resumes from there.
 
 Each runs with the network's input transform at identity (`networks.stylegan3.input_transform`), whatever
-the render that asked for it shows: their cache keys hold no transform.
+the render that asked for it shows: their cache keys hold no transform. One exception: the aliasing of the shown
+latent (`aliasing_seeds` 0) is of the shown input transform too, which its key holds (how the energy beyond each
+layer's limits changes as the input moves is what it is for).
+
+The per-layer analyses (`analysis.aliasing`, `analysis.layer_eq`) give one row per layer; for one latent, the
+aliasing costs one forward pass with hooks and the layer EQ one pass per transform plus one; their N-seed averages
+report progress and stop on Cancel like the spectrum.
 
 The average spectrum is `analysis.spectra`'s (NVlabs' definition by default, 'whitened' on request; a
 StyleGAN2 network's noise as `RenderArgs.spectrum_noise_mode` says, by default the definition's), shown as
@@ -30,14 +37,15 @@ import torch
 
 from analysis import spectra
 from networks.errors import UserError
-from networks.stylegan3 import input_transform
+from networks.stylegan3 import input_transform, input_transform_of
 from viz.core.latents import generate_batch, latent_file_key
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
 from viz.core.synthesis import OUTPUT_LAYER
 from viz.core.views import colorbar_image, colormap
 
 __all__ = ['AnalysisCancelled', 'AnalysisControl', 'AnalysisCache', 'analysis_keys', 'spectrum_analysis',
-           'eq_readout', 'sticking_views', 'SPECTRUM_RANGE_DB', 'SPECTRUM_BETA', 'SPECTRUM_INTERP']
+           'eq_readout', 'aliasing_rows', 'layer_eq_rows', 'sticking_views', 'SPECTRUM_RANGE_DB', 'SPECTRUM_BETA',
+           'SPECTRUM_INTERP']
 
 # NVlabs' avg_spectra settings: Kaiser beta 8, 4x zero padding, heatmap smoothing 1.25 px, -40..20 dB.
 SPECTRUM_BETA = 8.0
@@ -139,6 +147,18 @@ def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
         keys['eq'] = ('eq', netkey, args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi,
                       args.trunc_cutoff, args.eq_transforms, args.latent, latent_file_key(args.latent_file),
                       args.class_idx, args.directions)
+    # the shown latent: everything it depends on
+    latent = (args.w0_seeds, args.stylemix_seed, args.stylemix_idx, args.trunc_psi, args.trunc_cutoff, args.latent,
+              latent_file_key(args.latent_file), args.class_idx, args.directions)
+    if args.aliasing:
+        # one latent: the shown one under the shown input transform; N seeds: seeds 0..N-1 at the identity
+        keys['aliasing'] = (('aliasing', netkey, latent, args.translate_x, args.translate_y, args.rotate)
+                            if args.aliasing_seeds <= 0 else
+                            ('aliasing', netkey, args.aliasing_seeds, args.trunc_psi, args.class_idx))
+    if args.layer_eq:
+        keys['layer_eq'] = (('layer_eq', netkey, args.layer_eq, latent, args.eq_transforms)
+                            if args.layer_eq_samples <= 0 else
+                            ('layer_eq', netkey, args.layer_eq, args.layer_eq_samples))
     if args.sticking:
         seed = args.w0_seeds[0][0] if args.w0_seeds else 0
         keys['sticking'] = ('sticking', netkey, seed, args.trunc_psi, args.sticking_radius, args.sticking_num,
@@ -230,6 +250,21 @@ class AnalysisCache:
                     res.eq = self._attempt('EQ readout', 'eq', keys['eq'],
                                            lambda: eq_readout(G, ws, args.eq_transforms, control), res, messages)
                 res.timings['eq'] = time.perf_counter() - t
+            if 'aliasing' in keys:
+                t = time.perf_counter()
+                res.aliasing = self._attempt('aliasing', 'aliasing', keys['aliasing'],
+                                             lambda: aliasing_rows(G, args, ws, control), res, messages)
+                res.timings['aliasing'] = time.perf_counter() - t
+            if 'layer_eq' in keys:
+                t = time.perf_counter()
+                if not has_transform:
+                    text = 'per-layer EQ needs a StyleGAN3 network: this one has no input transform to move'
+                    res.analysis_errors['layer_eq'] = text
+                    messages.append(text)
+                else:
+                    res.layer_eq = self._attempt('layer EQ', 'layer_eq', keys['layer_eq'],
+                                                 lambda: layer_eq_rows(G, args, ws, control), res, messages)
+                res.timings['layer_eq'] = time.perf_counter() - t
             if 'sticking' in keys:
                 t = time.perf_counter()
                 seed = args.w0_seeds[0][0] if args.w0_seeds else 0
@@ -426,6 +461,36 @@ def eq_readout(G: torch.nn.Module, ws: torch.Tensor, num_transforms: int,
     with torch.no_grad(), input_transform(G), _watched(G, control, 'EQ readout', 1 + 3 * num_transforms):
         out = equivariance_readout(G, ws.clone(), num_transforms=num_transforms, seed=0)
     return {k: float(v) for k, v in out.items()}
+
+
+def aliasing_rows(G: torch.nn.Module, args: RenderArgs, ws: torch.Tensor,
+                  control: AnalysisControl | None = None) -> list[dict]:
+    """Per-layer aliasing (`analysis.aliasing`): of the shown latent `ws` under the shown input transform, from one
+    forward pass with hooks; or, with `args.aliasing_seeds` N > 0, averaged over seeds 0..N-1 (progress, cancel)."""
+    from analysis import aliasing
+
+    control = control or AnalysisControl()
+    if args.aliasing_seeds > 0:
+        return aliasing.aliasing_average(G, range(args.aliasing_seeds), psi=args.trunc_psi, class_idx=args.class_idx,
+                                         control=control)
+    has_transform = input_transform_of(G) is not None
+    transform = dict(translate=(args.translate_x, args.translate_y), angle_degrees=args.rotate) \
+        if has_transform else None
+    return aliasing.aliasing_table(G, ws.clone(), transform, check=control.check)
+
+
+def layer_eq_rows(G: torch.nn.Module, args: RenderArgs, ws: torch.Tensor,
+                  control: AnalysisControl | None = None) -> list[dict]:
+    """Per-layer equivariance (`analysis.layer_eq`) of kind `args.layer_eq`: of the shown latent under the EQ
+    readout's own transforms (so its output entry is the readout's number); or, with `args.layer_eq_samples` N > 0,
+    over N samples drawn as the EQ metric draws them (its output entry is the metric's)."""
+    from analysis import layer_eq
+
+    control = control or AnalysisControl()
+    if args.layer_eq_samples > 0:
+        return layer_eq.layer_equivariance_average(G, args.layer_eq, args.layer_eq_samples, seed=0, control=control)
+    return layer_eq.layer_equivariance_readout(G, ws.clone(), args.layer_eq, args.eq_transforms, seed=0,
+                                               control=control)
 
 
 def sticking_views(G: torch.nn.Module, seed: int, radius: float, num: int, frames: int, psi: float,

@@ -28,7 +28,7 @@ from viz.core.tiles import named_tile_grid, side_by_side
 
 HEATMAP_SMOOTH = 1.25  # the command line's defaults (tools/avg_spectra.py heatmap / slices --sigma)
 SLICES_SMOOTH = 0.0
-VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'video')
+VIEWS = ('image', 'layers', 'fft', 'spectrum', 'eq', 'sticking', 'aliasing', 'layer_eq', 'video')
 DEFAULT_VIEWS = ('image', 'layers', 'fft')
 
 
@@ -82,6 +82,47 @@ def _spectrum_pngs(spec: dict, label: str, out) -> list[str]:
     return [heatmap, slices]
 
 
+def _write_bytes(path: str, data: bytes) -> str:
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path
+
+
+def _aliasing_files(renderer: Renderer, args: RenderArgs, label: str, out, check) -> list[str]:
+    """aliasing.png (the window's bar chart as `python -m tools.aliasing` draws it), aliasing.json, and
+    fft_limits.png: the shown image or layer beside its FFT with the layer's frequency limits drawn on it."""
+    from analysis.aliasing import figure_png, table_json
+
+    res = renderer.render(dataclasses.replace(args, aliasing=True, fft_show=True, fft_limits=True))
+    if not check(res, 'aliasing') or res.aliasing is None:
+        return []
+    how = 'shown latent' if args.aliasing_seeds <= 0 else f'mean of {args.aliasing_seeds} seeds'
+    return [_write_bytes(out('aliasing.png'), figure_png(res.aliasing, f'{label}: {how}')),
+            _write_bytes(out('aliasing.json'), table_json(res.aliasing, network=label, seeds=args.aliasing_seeds)
+                         .encode()),
+            save_png(out('fft_limits.png'), side_by_side(res.image, res.fft, enlarge=True), label)]
+
+
+def _layer_eq_files(renderer: Renderer, args: RenderArgs, label: str, out, check, say) -> list[str]:
+    """layer_eq.png (the PSNR over the layers for EQ-T, EQ-T frac and EQ-R, as `python -m tools.layer_eq` draws
+    it) and layer_eq.json, of the shown latent or over `layer_eq_samples` samples."""
+    from analysis.layer_eq import KIND_LABELS, KINDS, layer_eq_png
+
+    curves = []
+    for kind in KINDS:
+        res = renderer.render(dataclasses.replace(args, layer_eq=kind))
+        if not check(res, f'layer_eq {kind}') or res.layer_eq is None:
+            return []
+        curves.append((label, kind, res.layer_eq))
+        say(f'{KIND_LABELS[kind]} per layer: output {res.layer_eq[-1]["psnr_db"]:.2f} dB')
+    how = 'shown latent' if args.layer_eq_samples <= 0 else f'{args.layer_eq_samples} samples'
+    record = dict(network=label, samples=args.layer_eq_samples, eq_transforms=args.eq_transforms,
+                  curves={kind: [{k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+                                  for k, v in row.items()} for row in rows] for _l, kind, rows in curves})
+    return [_write_bytes(out('layer_eq.png'), layer_eq_png(curves, f'{label}: {how}')),
+            _write_bytes(out('layer_eq.json'), json.dumps(record, indent=1, default=list).encode())]
+
+
 def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | None = None,
                  video_frames: int = 48, say=print, prefix: str = '') -> tuple[list[str], list[str]]:
     """Render `views` of `args` into `out_dir`, each file name starting with `prefix`; returns (paths written,
@@ -89,7 +130,7 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
     renderer = renderer or Renderer()
     written, errors = [], []
     base = renderer.render(dataclasses.replace(args, fft_show=False, spectrum_seeds=0, eq_readout=False,
-                                               sticking=False))
+                                               sticking=False, aliasing=False, layer_eq=''))
     if base.error:
         return written, [base.error]
     os.makedirs(out_dir, exist_ok=True)  # only once the network renders: a refusal leaves no folder behind
@@ -169,6 +210,10 @@ def render_views(args: RenderArgs, views, out_dir: str, renderer: Renderer | Non
                 if check(res, 'sticking') and res.sticking is not None:
                     written.append(save_png(out('sticking_average.png'), res.sticking['average'], label))
                     written.append(save_png(out('sticking_streak.png'), res.sticking['streak'], label))
+            elif view == 'aliasing':
+                written.extend(_aliasing_files(renderer, args, label, out, check))
+            elif view == 'layer_eq':
+                written.extend(_layer_eq_files(renderer, args, label, out, check, say))
             elif view == 'video':
                 from viz.core.video_writer import VideoRecorder
 

@@ -49,6 +49,7 @@ class LoadedNetwork:
     G: torch.nn.Module
     info: dict
     layers: tuple[LayerInfo, ...] | None = None
+    limits: list[dict] | None = None  # every layer's frequency limits (analysis.aliasing.layer_limits), once read
 
 
 class NetworkCache:

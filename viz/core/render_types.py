@@ -70,6 +70,7 @@ class RenderArgs:
     fft_all: bool = True  # all channels of the layer (True) or only the shown ones
     fft_range_db: float = 50.0
     fft_beta: float = 8.0
+    fft_limits: bool = False  # the shown layer's frequency limits (fc, ft, s/2 of its input and output) drawn on it
 
     # Analyses (each off when 0 / False).
     spectrum_seeds: int = 0  # average 2-D power spectrum over this many seeds
@@ -83,6 +84,14 @@ class RenderArgs:
     sticking_radius: float = 0.5
     sticking_num: int = 8
     sticking_frames: int = 32
+    # Per layer (analysis.aliasing, analysis.layer_eq). aliasing: each layer's energy beyond its limits, for the
+    # shown latent and input transform (aliasing_seeds 0) or averaged over seeds 0..N-1 at the identity transform.
+    # layer_eq: '' (off) | 'eqt_int' | 'eqt_frac' | 'eqr': the PSNR of every layer for the shown latent under the EQ
+    # readout's eq_transforms transforms (layer_eq_samples 0), or over N samples as the EQ metric draws them.
+    aliasing: bool = False
+    aliasing_seeds: int = 0
+    layer_eq: str = ''
+    layer_eq_samples: int = 0
 
     # Side-by-side comparison: these networks rendered with the same arguments beside `pkl` (at most MAX_COMPARE);
     # the analyses and the FFT are of `pkl`'s pane alone (viz.core.compare).
@@ -117,6 +126,9 @@ class RenderResult:
     messages: tuple[str, ...] = ()  # notes that are not errors (e.g. an analysis is unavailable)
     partial: bool = False  # the view without the analyses; the full result follows
     analysis_errors: dict[str, str] = field(default_factory=dict)  # 'spectrum' | 'eq' | 'sticking' -> why it failed
+    limits: dict[str, Any] | None = None  # the shown map's frequency limits (viz.core.overlays.shown_limits)
+    aliasing: list[dict[str, Any]] | None = None  # one row per layer (analysis.aliasing.aliasing_table's)
+    layer_eq: list[dict[str, Any]] | None = None  # one row per layer, last 'output' (analysis.layer_eq)
     panes: tuple[dict[str, Any], ...] = ()  # with compare_pkls: each pane's name, pkl, box in `image`, error, ...
     # (viz.core.compare.compose_panes); empty for a single network
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from analysis.aliasing import layer_limits
 from analysis.directions import DirectionResolver
 from analysis.latent_files import load_latent, load_noise_maps
 from networks.conventions import to_uint8_rgb
@@ -39,6 +40,7 @@ from viz.core.analysis_cache import PCA_PROGRESS, AnalysisCache, AnalysisControl
 from viz.core.compare import NOTE_PREFIX, check_compare, compose_panes, failure_note, pane_name
 from viz.core.latents import compute_ws, latent_file_key
 from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, autocast
+from viz.core.overlays import draw_legend, draw_limit_circles, limit_circles, shown_limits
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
 from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, run_synthesis
 from viz.core.views import fft_view, untransform_image, with_colorbar
@@ -51,9 +53,10 @@ __all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', '
 # part of the synthesis cache key.
 VIEW_ONLY_FIELDS = frozenset({
     'sel_channels', 'base_channel', 'img_scale_db', 'img_normalize', 'untransform',
-    'fft_show', 'fft_all', 'fft_range_db', 'fft_beta',
+    'fft_show', 'fft_all', 'fft_range_db', 'fft_beta', 'fft_limits',
     'spectrum_seeds', 'spectrum_dataset', 'spectrum_layer', 'spectrum_definition', 'spectrum_noise_mode',
     'eq_readout', 'eq_transforms', 'sticking', 'sticking_radius', 'sticking_num', 'sticking_frames',
+    'aliasing', 'aliasing_seeds', 'layer_eq', 'layer_eq_samples',
     'compare_pkls',
 })
 
@@ -62,7 +65,7 @@ VIEW_ONLY_FIELDS = frozenset({
 # analysis that is running.
 DISPLAY_FIELDS = frozenset({
     'sel_channels', 'base_channel', 'img_scale_db', 'img_normalize', 'untransform',
-    'fft_show', 'fft_all', 'fft_range_db', 'fft_beta',
+    'fft_show', 'fft_all', 'fft_range_db', 'fft_beta', 'fft_limits',
 })
 
 
@@ -185,6 +188,7 @@ class Renderer:
         res.timings['synthesis'] = time.perf_counter() - t
 
         res.timings['at_synthesis_done'] = time.perf_counter()
+        res.limits = shown_limits(self._limits(net), layer, int(out['x'].shape[-1]))
 
         t = time.perf_counter()
         self._view(args, out, layer, net.info['has_transform'], linear, res)
@@ -289,6 +293,12 @@ class Renderer:
         res.fft = None
         if args.fft_show:
             _db, rgb = fft_view(x if args.fft_all else sel, beta=args.fft_beta, range_db=args.fft_range_db)
+            if args.fft_limits and res.limits:
+                # drawn on the square as enlarged for the colour bar (at least 256 rows), so the circles stay thin
+                circles = limit_circles(res.limits)
+                factor = max(1, -(-256 // rgb.shape[0]))
+                big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+                rgb = draw_legend(draw_limit_circles(big, circles, rgb.shape[0]), circles)
             res.fft = with_colorbar(rgb, -args.fft_range_db, args.fft_range_db, 'dB')
 
     def view_from_cache(self, args: RenderArgs, shown: RenderResult) -> RenderResult | None:
@@ -318,6 +328,16 @@ class Renderer:
         res.timings['view'] = res.timings['total'] = time.perf_counter() - t
         res.timings['synthesis'] = 0.0
         return res
+
+    @staticmethod
+    def _limits(net: LoadedNetwork) -> list[dict]:
+        """The network's layer limits, read once (none for a network that is neither StyleGAN2 nor StyleGAN3)."""
+        if net.limits is None:
+            try:
+                net.limits = layer_limits(net.G)
+            except UserError:
+                net.limits = []
+        return net.limits
 
     def _latent_noise(self, net: LoadedNetwork, args: RenderArgs, messages: list[str]) -> dict[str, torch.Tensor]:
         """The StyleGAN2 noise maps a projection saved beside its w (``noise/<buffer>`` in projected_w.npz), for a
@@ -374,4 +394,4 @@ def input_linear(args: RenderArgs):
 
 def without_analyses(args: RenderArgs) -> RenderArgs:
     """The same view with the slow analyses switched off (shown first while they compute)."""
-    return dataclasses.replace(args, spectrum_seeds=0, eq_readout=False, sticking=False)
+    return dataclasses.replace(args, spectrum_seeds=0, eq_readout=False, sticking=False, aliasing=False, layer_eq='')

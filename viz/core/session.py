@@ -38,13 +38,15 @@ LIMITS: dict[str, tuple[float, float]] = {
     'fft_beta': (0, 100), 'spectrum_seeds': (0, MAX_SPECTRUM_SEEDS), 'eq_transforms': (1, 1024),
     'sticking_radius': (0, 100), 'sticking_num': (1, 4096), 'sticking_frames': (1, 4096),
     'input_scale': (1e-3, 1e3), 'shear_x': (-100, 100), 'shear_y': (-100, 100), 'class_idx': (0, 1 << 20),
+    'aliasing_seeds': (0, MAX_SPECTRUM_SEEDS), 'layer_eq_samples': (0, MAX_SPECTRUM_SEEDS),
 }
 MAX_LATENT = 1 << 16          # floats in an explicit w+ (the largest NVlabs networks have 18 * 512)
 MAX_DIRECTIONS = 64
 CHOICES: dict[str, tuple] = {'precision': ('float32', 'bfloat16', 'float16'),
                              'noise_mode': ('const', 'random', 'none'), 'sel_channels': (1, 3),
                              'spectrum_definition': ('nvlabs', 'whitened'),
-                             'spectrum_noise_mode': (None, 'random', 'const')}
+                             'spectrum_noise_mode': (None, 'random', 'const'),
+                             'layer_eq': ('', 'eqt_int', 'eqt_frac', 'eqr')}
 _DEVICE = re.compile(r'(cpu|mps|cuda(:\d{1,3})?)')
 
 

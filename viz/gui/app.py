@@ -36,6 +36,7 @@ from viz.gui.widgets.directions_widget import DirectionsWidget
 from viz.gui.widgets.eq_readout_widget import EquivarianceReadoutWidget
 from viz.gui.widgets.keyframes_widget import KeyframesWidget
 from viz.gui.widgets.latent_widget import LatentWidget
+from viz.gui.widgets.layer_analyses_widget import AliasingWidget, LayerEqWidget
 from viz.gui.widgets.layer_widget import LayerWidget
 from viz.gui.widgets.performance_widget import PerformanceWidget
 from viz.gui.widgets.pickle_widget import PickleWidget
@@ -135,6 +136,8 @@ class VisualizerApp:
         self.spectrum_widget = SpectrumWidget(self)
         self.eq_readout_widget = EquivarianceReadoutWidget(self)
         self.sticking_widget = StickingWidget(self)
+        self.aliasing_widget = AliasingWidget(self)
+        self.layer_eq_widget = LayerEqWidget(self)
         self.capture_widget = CaptureWidget(self)
         self.session_widget = SessionWidget(self)
         self.perf_widget = PerformanceWidget(self)
@@ -152,7 +155,8 @@ class VisualizerApp:
                         ('Equivariance / input transform', [self.transform_widget])]),
             ('Layers', [('Layers', [self.layer_widget])]),
             ('Analysis', [('Spectrum, EQ, sticking', [self.spectrum_widget, self.eq_readout_widget,
-                                                       self.sticking_widget])]),
+                                                       self.sticking_widget]),
+                          ('Per layer: aliasing, equivariance', [self.aliasing_widget, self.layer_eq_widget])]),
             ('Explore', [('Class & warp', [self.class_widget, self.warp_widget]),
                          ('Projection & directions', [self.projection_widget, self.directions_widget]),
                          ('Keyframes', [self.keyframes_widget])]),
@@ -570,6 +574,7 @@ class VisualizerApp:
             if result.fft is not None:
                 images.append(('fft', result.fft))
             analysis_h = self.font_size * 24 if (self.spectrum_widget.enabled or self.sticking_widget.enabled) else 0
+            analysis_h += self.font_size * 15 * (self.aliasing_widget.enabled + self.layer_eq_widget.enabled)
             res = max(result.image.shape[:2])
             # the FFT is drawn as tall as the image (its colour bar makes it wider than tall)
             scales = [res / img.shape[0] if name == 'fft' else 1.0 for name, img in images]
@@ -618,6 +623,10 @@ class VisualizerApp:
             self.spectrum_widget.draw_view(result, pane_width)
         if self.sticking_widget.enabled:
             self.sticking_widget.draw_view(result, pane_width)
+        if self.aliasing_widget.enabled:
+            self.aliasing_widget.draw_view(result, pane_width)
+        if self.layer_eq_widget.enabled:
+            self.layer_eq_widget.draw_view(result, pane_width)
         imgui.separator()
         for text, error in list(self.messages)[-4:]:
             if error and text == self.error_text:  # an error that a later success cleared is history: grey

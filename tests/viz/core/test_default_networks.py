@@ -69,7 +69,8 @@ def test_default_entries_list_every_shipped_network_then_the_untrained_one(shipp
         [DEFAULT_PKL]
     assert [label for label, _p in entries] == ['StyleGAN3-T 16x16, builtin:photos, trained 123 kimg',
                                                 'StyleGAN3-R 16x16, builtin:photos, trained 123 kimg',
-                                                'StyleGAN2 16x16, builtin:photos, trained 123 kimg', DEFAULT_NETWORK_NAME]
+                                                'StyleGAN2 16x16, builtin:photos, trained 123 kimg',
+                                                DEFAULT_NETWORK_NAME]
 
 
 # --- labels -----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ class LayerWidget:
         self.fft_all = True
         self.fft_range_db = 50.0
         self.fft_beta = 8.0
+        self.fft_limits = False
         self.list_height_rows = 10
 
     def select(self, name: str | None) -> None:
@@ -36,6 +37,7 @@ class LayerWidget:
         self.db, self.normalize = float(args.img_scale_db), bool(args.img_normalize)
         self.fft_show, self.fft_all = bool(args.fft_show), bool(args.fft_all)
         self.fft_range_db, self.fft_beta = float(args.fft_range_db), float(args.fft_beta)
+        self.fft_limits = bool(args.fft_limits)
 
     def __call__(self, show: bool = True) -> None:
         viz = self.viz
@@ -137,9 +139,17 @@ class LayerWidget:
             _, self.fft_all = imgui.checkbox('All channels', self.fft_all)
             imgui_utils.tooltip('Average the spectrum over every channel of the layer (off: only the shown ones)')
             imgui.same_line()
-            if imgui_utils.button('Reset##fft_flags', enabled=self.fft_show or not self.fft_all):
-                self.fft_show, self.fft_all = False, True
-            imgui_utils.tooltip('No FFT; all channels when shown')
+            changed, self.fft_limits = imgui.checkbox('Limits##fftlimits', self.fft_limits)
+            if changed and self.fft_limits:
+                self.fft_show = True  # the circles are drawn on the FFT
+            imgui_utils.tooltip('Draw the layer\'s own frequency limits on its FFT: cutoff fc (green), stopband ft '
+                                '(yellow) and s/2 (white) of its output, solid, and of its input, dashed. StyleGAN2: '
+                                's/2 only')
+            viz.rect('fft_limits')
+            imgui.same_line()
+            if imgui_utils.button('Reset##fft_flags', enabled=self.fft_show or not self.fft_all or self.fft_limits):
+                self.fft_show, self.fft_all, self.fft_limits = False, True, False
+            imgui_utils.tooltip('No FFT; all channels and no limits when shown')
             imgui.text(' ')
             imgui.same_line(viz.label_w)
             with imgui_utils.grayed_out(not self.fft_show), imgui_utils.item_width(viz.font_size * 8):
@@ -155,4 +165,5 @@ class LayerWidget:
                 imgui_utils.tooltip('Range 50 dB, beta 8')
         viz.set_args(layer_name=self.layer, sel_channels=3 if self.rgb else 1, base_channel=int(self.base_channel),
                      img_scale_db=float(self.db), img_normalize=bool(self.normalize), fft_show=bool(self.fft_show),
-                     fft_all=bool(self.fft_all), fft_range_db=float(self.fft_range_db), fft_beta=float(self.fft_beta))
+                     fft_all=bool(self.fft_all), fft_range_db=float(self.fft_range_db), fft_beta=float(self.fft_beta),
+                     fft_limits=bool(self.fft_limits))

@@ -26,7 +26,8 @@ NOISE_LABELS = ("the definition's (NVlabs: fresh per image)", 'fresh per image (
 # The analyses the renderer reports progress for (AsyncRenderer.progress names them by `what`): their key in
 # RenderResult.analysis_errors, and the app attribute of the widget that switches each on.
 ANALYSES = {'spectrum': ('spectrum', 'spectrum_widget'), 'EQ readout': ('eq', 'eq_readout_widget'),
-            'sticking': ('sticking', 'sticking_widget')}
+            'sticking': ('sticking', 'sticking_widget'), 'aliasing': ('aliasing', 'aliasing_widget'),
+            'layer EQ': ('layer_eq', 'layer_eq_widget')}
 
 
 def analysis_progress(viz) -> bool:
