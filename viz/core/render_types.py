@@ -150,7 +150,7 @@ def args_from_dict(data: dict, base: RenderArgs | None = None) -> RenderArgs:
     names = {f.name: f for f in dataclasses.fields(RenderArgs)}
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise ValueError(f'unknown render settings: {", ".join(unknown)}')
+        raise ValueError(f'unknown render settings: {printable(", ".join(str(k)[:40] for k in unknown[:8]))}')
     updates = {}
     for key, value in data.items():
         value = _tupleize(value)

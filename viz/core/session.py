@@ -17,7 +17,7 @@ import os
 import re
 
 from networks.conventions import MAX_SEED
-from networks.errors import UserError
+from networks.errors import UserError, printable
 from networks.file_io import read_json
 from viz.core.render_types import LAYER_SPEC, MAX_COMPARE, RenderArgs, args_from_dict, args_to_dict
 
@@ -218,7 +218,7 @@ def _check_keyframes(keyframes, fields: dict, path: str) -> None:
             raise SessionError(f'{where} must be an object with a "latent"')
         unknown = sorted(set(kf) - set(KEYFRAME_FIELDS))
         if unknown:
-            raise SessionError(f'{where}: unknown field(s) {", ".join(unknown)}')
+            raise SessionError(f'{where}: unknown field(s) {printable(", ".join(str(k)[:40] for k in unknown[:8]))}')
         for name, value in kf.items():
             if name == 'num_ws':
                 if not (_number(value, True) and 1 <= value <= MAX_LIST):
@@ -237,7 +237,7 @@ def validate_session(data, path: str = 'session') -> None:
         raise SessionError(f'{path} is not a session file (no "args" object)')
     unknown = sorted(set(data) - {'version', 'args', 'views', 'keyframes'})
     if unknown:
-        raise SessionError(f'{path}: unknown field(s) {", ".join(unknown)}')
+        raise SessionError(f'{path}: unknown field(s) {printable(", ".join(str(k)[:40] for k in unknown[:8]))}')
     if data.get('version', SESSION_VERSION) != SESSION_VERSION:
         raise SessionError(f'{path}: version {_shown(data["version"])} is not supported (only {SESSION_VERSION})')
     fields = {f.name: f.default for f in dataclasses.fields(RenderArgs)}
