@@ -4,10 +4,11 @@ The FFT view is the power spectrum of the whole map the layer outputs, DC at the
 samples the signal at `s` samples per image width holds frequencies up to s/2 cycles per image width at the
 square's edge, so a frequency f is a circle of radius f / (s/2) of the square's half width. A StyleGAN3 layer
 (`analysis.aliasing.layer_limits`, read from the network's own attributes) gets three circles for its output,
-solid: the cutoff fc, the stopband edge ft = fc + half width, and s/2; and the same three of its input, dashed
-(the input's s/2 is inside the output's when the layer upsamples). A StyleGAN2 layer, or a map of which the
-network says nothing more, gets s/2 alone. What lies outside the solid ft circle is energy the layer's filter
-should have removed; what lies beyond the next layer's s/2 will alias when that layer samples it.
+solid: the cutoff fc (magenta), the stopband edge ft = fc + half width (yellow) and s/2 (white); and the same
+three of its input, dashed (the input's s/2 is inside the output's when the layer upsamples). A StyleGAN2 layer,
+or a map of which the network says nothing more, gets s/2 alone. What lies outside the solid ft circle is energy
+the layer's filter should have removed; what lies beyond the next layer's s/2 will alias when that layer samples
+it.
 
 Drawing is a display setting: the circles go onto the FFT image the view already made, without a render.
 """
@@ -19,10 +20,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ['LIMIT_COLOURS', 'limit_circles', 'draw_limit_circles', 'draw_legend', 'shown_limits']
+__all__ = ['LIMIT_COLOURS', 'HALO', 'limit_circles', 'draw_limit_circles', 'draw_legend', 'shown_limits']
 
 # One colour per limit, the same for input (dashed) and output (solid).
-LIMIT_COLOURS = {'cutoff': (90, 255, 90), 'stopband': (255, 230, 60), 'half_rate': (255, 255, 255)}
+# Magenta, yellow and white stand out from the turbo colour map's blues to reds; every circle also gets a thin black
+# halo, so it shows on any part of the spectrum.
+LIMIT_COLOURS = {'cutoff': (255, 70, 255), 'stopband': (255, 230, 60), 'half_rate': (255, 255, 255)}
+HALO = (0, 0, 0)
 LIMIT_NAMES = {'cutoff': 'fc', 'stopband': 'ft', 'half_rate': 's/2'}
 _DASHES = 32  # dashes around a dashed circle
 
@@ -57,7 +61,8 @@ def limit_circles(row: Mapping) -> list[tuple[float, tuple[int, int, int], bool,
 def draw_limit_circles(rgb: np.ndarray, circles: list[tuple[float, tuple[int, int, int], bool, str]],
                        bins: int) -> np.ndarray:
     """`rgb` (the FFT square of `bins` frequency bins per side, possibly enlarged by a whole factor) with the
-    circles drawn on it, 1.5 px wide, centred on the DC bin (bin bins // 2 after the FFT shift). A copy."""
+    circles drawn on it, 1.5 px wide with a 1 px black halo on each side, centred on the DC bin (bin bins // 2
+    after the FFT shift). A copy."""
     out = np.array(rgb, copy=True)
     size = out.shape[0]
     factor = size / bins
@@ -65,12 +70,18 @@ def draw_limit_circles(rgb: np.ndarray, circles: list[tuple[float, tuple[int, in
     yy, xx = np.mgrid[0:size, 0:out.shape[1]].astype(np.float64)
     dist = np.hypot(xx - centre, yy - centre)
     angle = np.arctan2(yy - centre, xx - centre)
+    rings = []
     for frac, colour, dashed, _label in circles:
         radius = frac * bins / 2 * factor
-        ring = np.abs(dist - radius) <= 0.75
+        near = np.abs(dist - radius)
+        on = np.ones_like(near, dtype=bool)
         if dashed:
-            ring &= (np.floor((angle + math.pi) / (2 * math.pi) * 2 * _DASHES) % 2) == 0
-        out[ring] = colour
+            on = (np.floor((angle + math.pi) / (2 * math.pi) * 2 * _DASHES) % 2) == 0
+        rings.append((near, on, colour))
+    for near, on, _colour in rings:  # every halo first, so no halo covers another circle
+        out[(near <= 1.75) & on] = HALO
+    for near, on, colour in rings:
+        out[(near <= 0.75) & on] = colour
     return out
 
 
@@ -84,7 +95,7 @@ def draw_legend(rgb: np.ndarray, circles: list[tuple[float, tuple[int, int, int]
     from viz.core.tiles import caption_font
 
     size = rgb.shape[0]
-    font_px = max(10, size // 24)
+    font_px = max(12, size // 16)
     font = caption_font(font_px)
     pil = Image.fromarray(np.ascontiguousarray(rgb))
     draw = ImageDraw.Draw(pil)

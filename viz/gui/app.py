@@ -692,6 +692,8 @@ class VisualizerApp:
                        image_mean=float(result.image.mean()) if result.image is not None else None,
                        fft=result.fft is not None, layers=[ly.name for ly in result.layers],
                        eq=result.eq, spectrum=result.spectrum is not None, sticking=result.sticking is not None,
+                       aliasing=len(result.aliasing or ()), layer_eq=len(result.layer_eq or ()),
+                       limits=(result.limits or {}).get('name'),
                        panes=[{k: v for k, v in pane.items() if k != 'network'} for pane in result.panes])
         state = dict(frame=self.frame_index, time=time.time(), pid=os.getpid(), rects=self.rects,
                      window_size=list(self.window.size), args=dataclasses.asdict(self.args), result=res,

@@ -73,6 +73,13 @@ def test_a_circle_is_drawn_at_its_radius_around_the_dc_bin():
         x, y = centre + radius * math.cos(a), centre + radius * math.sin(a)
         near = drawn[max(int(y) - 1, 0):int(y) + 2, max(int(x) - 1, 0):int(x) + 2]
         assert near.any(), a
+    from viz.core.overlays import HALO
+
+    grey = np.full_like(rgb, 128)  # the halo is black: visible on a grey spectrum
+    on_grey = draw_limit_circles(grey, [(0.5, colour, False, '')], bins)
+    halo = (on_grey == HALO).all(axis=2)
+    assert halo.any() and np.all(np.abs(dist[halo] - radius) <= 1.75) and not (halo & drawn).any()
+    assert np.all(on_grey[np.abs(dist - radius) > 1.75] == 128)  # nothing else touched
     dashed = (draw_limit_circles(rgb, [(0.5, colour, True, '')], bins) == colour).all(axis=2)
     assert 0.3 < dashed.sum() / drawn.sum() < 0.7  # about half the ring
 

@@ -142,7 +142,7 @@ class LayerWidget:
             changed, self.fft_limits = imgui.checkbox('Limits##fftlimits', self.fft_limits)
             if changed and self.fft_limits:
                 self.fft_show = True  # the circles are drawn on the FFT
-            imgui_utils.tooltip('Draw the layer\'s own frequency limits on its FFT: cutoff fc (green), stopband ft '
+            imgui_utils.tooltip('Draw the layer\'s own frequency limits on its FFT: cutoff fc (magenta), stopband ft '
                                 '(yellow) and s/2 (white) of its output, solid, and of its input, dashed. StyleGAN2: '
                                 's/2 only')
             viz.rect('fft_limits')
