@@ -98,3 +98,26 @@ def test_a_cancelled_average_is_not_cached(renderer, sg3):
     assert res.aliasing is None and any('cancelled' in m for m in res.messages)
     assert renderer.analyses_pending(args)  # asked again, it computes again
     assert math.isfinite(renderer.render(args).aliasing[0]['above_cutoff'])
+
+
+def test_headless_views_write_the_chart_the_table_and_the_fft_with_limits(renderer, sg3, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from viz.core.headless import render_views
+
+    lines = []
+    written, errors = render_views(dataclasses.replace(sg3, layer_name='L1_36_32', eq_transforms=1),
+                                   ['aliasing', 'layer_eq'], str(tmp_path), renderer=renderer, say=lines.append)
+    assert not errors, errors
+    names = sorted(p.rsplit('/', 1)[-1] for p in written)
+    assert names == ['aliasing.json', 'aliasing.png', 'fft_limits.png', 'layer_eq.json', 'layer_eq.png',
+                     'render_info.json']
+    table = json.loads((tmp_path / 'aliasing.json').read_text())
+    assert [row['name'] for row in table['layers']][:2] == ['input', 'L0_36_32']
+    curves = json.loads((tmp_path / 'layer_eq.json').read_text())['curves']
+    assert set(curves) == {'eqt_int', 'eqt_frac', 'eqr'} and curves['eqr'][-1]['name'] == 'output'
+    for name in ('aliasing.png', 'layer_eq.png', 'fft_limits.png'):
+        assert np.asarray(Image.open(tmp_path / name)).std() > 5, name
+    assert sum('per layer: output' in line for line in lines) == 3
