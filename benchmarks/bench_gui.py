@@ -14,7 +14,10 @@
    image (target < 50 ms). In the window both are timed by the app's latency trace, from the change to the swap
    of the frame that shows it, and the median of each stage (request, render, result seen, drawn, shown) is
    printed: where the time goes.
-5. CPU at idle (`cpu`; default network, the app's 60 fps cap, no render in flight): frames/s, GUI process
+5. Per-layer averages (`layers`; default network): GUI frames/s while the aliasing of 64 seeds and the
+   per-layer EQ of 32 samples run in the background (target: >= 30 frames/s), and whether each was still running
+   when the measurement ended (else it measured an idle GUI).
+6. CPU at idle (`cpu`; default network, the app's 60 fps cap, no render in flight): frames/s, GUI process
    CPU in cores and in ms per frame, split by thread group (main: the GUI thread; llvmpipe: Mesa's rasteriser
    threads; render: the app's renderer threads; other), from /proc/self/task.
 """
@@ -314,6 +317,30 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50, fps_limit: i
                 display_change_render_ms=render_ms, display_change_max_s=max(display.values()))
 
 
+def bench_layer_averages(app, seconds: float = 3.0, fps_limit: int = 60) -> dict:
+    """GUI frames/s while each per-layer average runs (aliasing over 64 seeds, per-layer EQ-R over 32 samples)."""
+    app.window.fps_limit = fps_limit
+    app.perf_widget.fps_limit = fps_limit
+    _until(app, lambda: not app.rendering)
+    idle_fps, _n = _fps(app, seconds=2.0)
+    out = dict(fps_limit=fps_limit, idle_fps=idle_fps)
+    for what, widget, field, count in (('aliasing', app.aliasing_widget, 'seeds', 64),
+                                       ('layer EQ', app.layer_eq_widget, 'samples', 32)):
+        widget.enabled = True
+        setattr(widget, field, count)
+        app.frame()
+        _until(app, lambda w=what: (app.async_renderer.progress or ('', 0, 0))[0] == w
+               and app.async_renderer.progress[1] >= 1)
+        fps, frames = _fps(app, seconds=seconds)
+        progress = app.async_renderer.progress
+        out[what] = dict(fps=fps, frames=frames, still_running=progress is not None and progress[0] == what,
+                         progress=progress)
+        widget.enabled = False
+        app.frame()
+        _until(app, lambda: not app.rendering)
+    return out
+
+
 def bench_click_renderer(repeats: int = 5, spectrum_seeds: int = 50) -> dict:
     """The same pairs as `bench_analyses` at the renderer (AsyncRenderer, default network, no window): seed change ->
     image, plain and while a spectrum runs (cancelled within one sample, then the view)."""
@@ -389,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--fuzz-frames', type=int, default=10000)
     p.add_argument('--slider-frames', type=int, default=600)
-    p.add_argument('--parts', default='busy,slider,fuzz,click,analyses,cpu',
+    p.add_argument('--parts', default='busy,slider,fuzz,click,analyses,layers,cpu',
                    help='which parts to run (comma-separated)')
     p.add_argument('--json', default=None, help='also write the results here')
     p.add_argument('--repeats', type=int, default=5,
@@ -434,6 +461,13 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     results['analyses'] = bench_analyses(app, repeats=opts.repeats, fps_limit=opts.fps_limit)
                     print('analyses:', json.dumps(results['analyses'], default=str), flush=True)
+                finally:
+                    app.close()
+            if 'layers' in parts:
+                app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network
+                try:
+                    results['layers'] = bench_layer_averages(app, fps_limit=opts.fps_limit)
+                    print('layers:', json.dumps(results['layers'], default=str), flush=True)
                 finally:
                     app.close()
             if 'cpu' in parts:
@@ -489,6 +523,14 @@ def main(argv: list[str] | None = None) -> int:
         for kind, stages in an['trace_ms'].items():  # where the time goes, change -> frame on screen
             print(f'  trace {kind} (median ms after the change): '
                   + ', '.join(f'{k} {v:.0f}' for k, v in stages.items()))
+    if 'layers' in results:
+        layers = results['layers']
+        for what in ('aliasing', 'layer EQ'):
+            row = layers[what]
+            checks[f'GUI >= 30 fps while the {what} average runs'] = row['fps'] >= 30 and row['still_running']
+        print(f'per-layer averages (cap {layers["fps_limit"]}): idle {layers["idle_fps"]:.0f} fps, '
+              + ', '.join(f'{w} {layers[w]["fps"]:.0f} fps (progress {layers[w]["progress"]})'
+                          for w in ('aliasing', 'layer EQ')))
     if 'click' in results:
         click = results['click']
         checks['renderer: seed change with a spectrum running <= 1.5x a plain one'] = click['ratio'] <= 1.5
