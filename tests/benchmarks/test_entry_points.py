@@ -19,8 +19,8 @@ import pytest
 from ops import backend
 
 REPO = Path(__file__).resolve().parents[2]
-ENTRY_POINTS = ['bench_conv3x3', 'bench_cpu_load', 'bench_explore_gui', 'bench_generator', 'bench_gui',
-                'bench_gui_layout', 'bench_layer_analyses', 'bench_load', 'bench_metrics', 'bench_ops',
+ENTRY_POINTS = ['bench_conv3x3', 'bench_cpu_load', 'bench_default_network', 'bench_explore_gui', 'bench_generator',
+                'bench_gui', 'bench_gui_layout', 'bench_layer_analyses', 'bench_load', 'bench_metrics', 'bench_ops',
                 'bench_project', 'bench_training', 'campaign_pilot', 'compact_state', 'gpu_report', 'spectra_nvlabs']
 
 
