@@ -176,36 +176,41 @@ def layer_limits(G: torch.nn.Module) -> list[dict]:
 # ------------------------------------------------------------------------------------------------------------
 # The measure
 
-CHUNK_CHANNELS = 64   # channels transformed at once: bounds the memory of a wide layer's padded spectra
+CHUNK_BYTES = 64 << 20   # spectra computed at once: bounds the memory of a wide or large layer (most fit whole)
 
 
-@functools.lru_cache(maxsize=32)
-def _radial_frequency(height: int, width: int, sampling_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(|f|, weight) of every bin of a [height, width // 2 + 1] real FFT of a map sampled at `sampling_rate`
-    samples per image width: |f| in cycles per image width (bin k of n: k / n cycles per sample); the weight counts
-    the bins each stored one stands for (2 for the columns whose mirror image, -fx, the real FFT leaves out)."""
+@functools.lru_cache(maxsize=64)
+def _band_weights(height: int, width: int, sampling_rate: float, limits: tuple[float | None, ...]) -> torch.Tensor:
+    """[1 + len(limits), height * (width // 2 + 1)] float64 weights of the bins of a real FFT of a map sampled at
+    `sampling_rate` samples per image width: row 0 counts the bins each stored one stands for (2 for the columns
+    whose mirror image, -fx, the real FFT leaves out), row 1 + i the same where |f| > limits[i] (zeros for None).
+    |f| is radial, in cycles per image width (bin k of n: k / n cycles per sample)."""
     fy = torch.fft.fftfreq(height, dtype=torch.float64).reshape(-1, 1) * sampling_rate
     fx = torch.fft.rfftfreq(width, dtype=torch.float64).reshape(1, -1) * sampling_rate
-    weight = torch.full([1, fx.shape[1]], 2.0, dtype=torch.float64)
-    weight[0, 0] = 1.0
+    count = torch.full([height, fx.shape[1]], 2.0, dtype=torch.float64)
+    count[:, 0] = 1.0
     if width % 2 == 0:
-        weight[0, -1] = 1.0   # the Nyquist column is its own mirror image
-    return (fx.square() + fy.square()).sqrt(), weight
+        count[:, -1] = 1.0   # the Nyquist column is its own mirror image
+    radius = (fx.square() + fy.square()).sqrt()
+    rows = [count] + [count * (radius > limit) if limit is not None else torch.zeros_like(count) for limit in limits]
+    return torch.stack(rows).reshape(len(rows), -1)
 
 
 def _power(region: torch.Tensor, beta: float, padding: int) -> torch.Tensor:
     """Power spectrum of `region` [N, C, H, W] summed over images and channels, as `ops.spectrum.power_spectrum_sum`
     defines it (each channel's mean removed, its Kaiser window, zero-padded FFT), as the left half of a real FFT:
-    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device, `CHUNK_CHANNELS` maps
-    at a time."""
+    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device, as many maps at a time
+    as `CHUNK_BYTES` of spectra hold (few operations: each costs a thread hand-over on a busy CPU)."""
     height, width = region.shape[-2:]
+    size = (height * padding, width * padding)
     maps = region.reshape(-1, height, width)
+    chunk = max(1, CHUNK_BYTES // (size[0] * (size[1] // 2 + 1) * 8))
     window = kaiser_window_2d(height, width, beta, torch.float32, region.device)
     total = None
-    for start in range(0, maps.shape[0], CHUNK_CHANNELS):
-        x = maps[start:start + CHUNK_CHANNELS].to(torch.float32)
+    for start in range(0, maps.shape[0], chunk):
+        x = maps[start:start + chunk].to(torch.float32)
         x = (x - x.mean(dim=(1, 2), keepdim=True)) * window
-        spec = torch.view_as_real(torch.fft.rfft2(x, s=(height * padding, width * padding)))
+        spec = torch.view_as_real(torch.fft.rfft2(x, s=size))
         part = torch.linalg.vector_norm(spec, dim=(0, 3)).square()
         total = part if total is None else total + part
     return total.to('cpu', torch.float64)
@@ -235,19 +240,12 @@ def band_fractions(x: torch.Tensor, sampling_rate: float, cutoff: float | None, 
     padding = auto_padding(height, width) if padding is None else int(padding)
     if padding < 1:
         raise ValueError(f'padding must be at least 1, got {padding}')
+    limits = tuple(None if f is None else float(f) for f in (cutoff, stopband, next_half_rate))
     spec = _power(x.detach()[..., margin:margin + height, margin:margin + width], float(beta), padding)
-    radius, weight = _radial_frequency(height * padding, width * padding, float(sampling_rate))
-    spec = spec * weight
-    total = float(spec.sum())
-    out: dict[str, float | None] = {}
-    for key, limit in zip(BANDS, (cutoff, stopband, next_half_rate)):
-        if limit is None:
-            out[key] = None
-        elif not total > 0:
-            out[key] = math.nan
-        else:
-            out[key] = float(spec[radius > float(limit)].sum()) / total
-    return out
+    total, *beyond = (_band_weights(height * padding, width * padding, float(sampling_rate), limits)
+                      @ spec.flatten()).tolist()
+    return {key: None if limit is None else part / total if total > 0 else math.nan
+            for key, limit, part in zip(BANDS, limits, beyond)}
 
 
 def _device_of(G: torch.nn.Module) -> torch.device:
