@@ -380,12 +380,23 @@ def table_json(rows: Sequence[Mapping], **meta) -> str:
     return json.dumps(record, indent=2, allow_nan=False)
 
 
-FLOOR = 1e-6   # the chart's lowest fraction (log scale): smaller ones are drawn at the floor
+LOWEST_FLOOR = 1e-12   # the chart's log scale reaches down to the smallest fraction above 0, but not below this
+
+
+def _floor(rows: Sequence[Mapping], bands: Sequence[str]) -> float:
+    """The chart's lowest fraction: the power of ten at or below the smallest positive one (at least
+    `LOWEST_FLOOR`; 1e-6 where there is none)."""
+    positive = [row[key] for row in rows for key in bands
+                if row.get(key) is not None and math.isfinite(row[key]) and row[key] > 0]
+    if not positive:
+        return 1e-6
+    return max(10.0 ** math.floor(math.log10(min(positive))), LOWEST_FLOOR)
 
 
 def aliasing_figure(rows: Sequence[Mapping], title: str = ''):
-    """Grouped bars (log scale, FLOOR .. 1) of the three fractions per layer, in execution order; a band with no
-    frequency (StyleGAN2's cutoff and stopband) is left out. The caller closes the figure."""
+    """Grouped bars (log scale, from the smallest positive fraction's power of ten to 1) of the three fractions per
+    layer, in execution order; a 0 (or NaN) has no bar, and a band with no frequency (StyleGAN2's cutoff and
+    stopband) is left out. The caller closes the figure."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -393,22 +404,24 @@ def aliasing_figure(rows: Sequence[Mapping], title: str = ''):
     from analysis.spectrum_plots import wrap_title
 
     bands = [key for key in BANDS if any(row.get(key) is not None for row in rows)]
+    floor = _floor(rows, bands)
     width = 0.8 / max(len(bands), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.2), dpi=80)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.4), dpi=80)
     xs = np.arange(len(rows))
     for i, key in enumerate(bands):
         values = [row.get(key) for row in rows]
-        heights = [max(v, FLOOR) if v is not None and math.isfinite(v) else 0.0 for v in values]
-        ax.bar(xs + (i - (len(bands) - 1) / 2) * width, heights, width, label=BAND_LABELS[key], bottom=0)
+        heights = [max(v, floor) if v is not None and math.isfinite(v) and v > 0 else 0.0 for v in values]
+        ax.bar(xs + (i - (len(bands) - 1) / 2) * width, heights, width, label=BAND_LABELS[key])
     ax.set_yscale('log')
-    ax.set_ylim(FLOOR, 1.0)
+    ax.set_ylim(floor, 1.0)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_xticks(xs)
     ax.set_xticklabels([row['name'] for row in rows], rotation=60, ha='right', fontsize=8)
     ax.set_ylabel('fraction of the energy')
     ax.grid(axis='y', alpha=0.3)
-    ax.legend(loc='lower left', fontsize=8)
+    ax.legend(loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=len(bands), fontsize=8, frameon=False)
     if title:
-        ax.set_title(wrap_title(title, fig.get_size_inches()[0], 9), fontsize=9)
+        fig.suptitle(wrap_title(title, fig.get_size_inches()[0], 9), fontsize=9)
     fig.tight_layout()
     return fig
 
