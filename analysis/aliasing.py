@@ -13,7 +13,8 @@ stay out of the image area.
   `out_sampling_rate`), the cutoff `fc` (`in_cutoff` / `out_cutoff`; the input's `bandwidth`) and the stopband
   edge of the layer's low-pass filters, `ft = fc + half_width` (`in_stopband` / `out_stopband`). The schedule
   widens each filter's transition band up to s/2 where the sampling rate allows, so `ft` is max(designed
-  stopband, s/2): s/2 in every layer that is not critically sampled. `*_half_rate` is s/2.
+  stopband, s/2): s/2 except in the last layers, whose rate is capped at the output resolution. `*_half_rate`
+  is s/2.
 - StyleGAN2 (blocks b4 .. bN: `conv0`, `conv1`, `torgb`): only the sampling rate (the block's resolution;
   `conv0` reads its input at half of it) and s/2; its layers have no designed cutoff or stopband (None).
 - `next_half_rate`: s/2 of the next layer in execution order (the last layer: its own, the output image's).
