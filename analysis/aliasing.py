@@ -27,8 +27,8 @@ pass with hooks), :func:`aliasing_average` the mean over seeds. The measure, for
    Kaiser window of NVlabs' spectra (beta 8, `ops.spectrum.kaiser_window_2d`) and zero-padded to a whole
    multiple of its size before the FFT, as `ops.spectrum.power_spectrum_sum` does: by default the smallest with
    at least `MIN_BINS` (128) bins per axis, at most 8 times, so that a band edge of a small map falls between fine
-   bins (a 16 px map is padded 8 times, one of 128 px or more not at all; fractions then agree with those of 32
-   times finer bins to a few percent);
+   bins (a 16 px map is padded 8 times, one of 128 px or more not at all; fractions then agree with those of 4
+   times finer bins to a few percent, above the window's floor);
 3. the power |FFT|^2 is summed over channels (and images), and each bin gets its radial frequency
    |f| = sqrt(fx^2 + fy^2) in cycles per image width;
 4. three fractions of the total: `above_cutoff`, the energy at |f| > fc; `above_stopband`, at |f| > ft (the
