@@ -13,7 +13,8 @@ stay out of the image area.
   `out_sampling_rate`), the cutoff `fc` (`in_cutoff` / `out_cutoff`; the input's `bandwidth`) and the stopband
   edge of the layer's low-pass filters, `ft = fc + half_width` (`in_stopband` / `out_stopband`). The schedule
   widens each filter's transition band up to s/2 where the sampling rate allows, so `ft` is max(designed
-  stopband, s/2): s/2 in every layer that is not critically sampled. `*_half_rate` is s/2.
+  stopband, s/2): s/2 except in the last layers, whose rate is capped at the output resolution. `*_half_rate`
+  is s/2.
 - StyleGAN2 (blocks b4 .. bN: `conv0`, `conv1`, `torgb`): only the sampling rate (the block's resolution;
   `conv0` reads its input at half of it) and s/2; its layers have no designed cutoff or stopband (None).
 - `next_half_rate`: s/2 of the next layer in execution order (the last layer: its own, the output image's).
@@ -26,8 +27,8 @@ pass with hooks), :func:`aliasing_average` the mean over seeds. The measure, for
    Kaiser window of NVlabs' spectra (beta 8, `ops.spectrum.kaiser_window_2d`) and zero-padded to a whole
    multiple of its size before the FFT, as `ops.spectrum.power_spectrum_sum` does: by default the smallest with
    at least `MIN_BINS` (128) bins per axis, at most 8 times, so that a band edge of a small map falls between fine
-   bins (a 16 px map is padded 8 times, one of 128 px or more not at all; fractions then agree with those of 32
-   times finer bins to a few percent);
+   bins (a 16 px map is padded 8 times, one of 128 px or more not at all; fractions then agree with those of 4
+   times finer bins to a few percent, above the window's floor);
 3. the power |FFT|^2 is summed over channels (and images), and each bin gets its radial frequency
    |f| = sqrt(fx^2 + fy^2) in cycles per image width;
 4. three fractions of the total: `above_cutoff`, the energy at |f| > fc; `above_stopband`, at |f| > ft (the
@@ -176,36 +177,41 @@ def layer_limits(G: torch.nn.Module) -> list[dict]:
 # ------------------------------------------------------------------------------------------------------------
 # The measure
 
-CHUNK_CHANNELS = 64   # channels transformed at once: bounds the memory of a wide layer's padded spectra
+CHUNK_BYTES = 64 << 20   # spectra computed at once: bounds the memory of a wide or large layer (most fit whole)
 
 
-@functools.lru_cache(maxsize=32)
-def _radial_frequency(height: int, width: int, sampling_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(|f|, weight) of every bin of a [height, width // 2 + 1] real FFT of a map sampled at `sampling_rate`
-    samples per image width: |f| in cycles per image width (bin k of n: k / n cycles per sample); the weight counts
-    the bins each stored one stands for (2 for the columns whose mirror image, -fx, the real FFT leaves out)."""
+@functools.lru_cache(maxsize=64)
+def _band_weights(height: int, width: int, sampling_rate: float, limits: tuple[float | None, ...]) -> torch.Tensor:
+    """[1 + len(limits), height * (width // 2 + 1)] float64 weights of the bins of a real FFT of a map sampled at
+    `sampling_rate` samples per image width: row 0 counts the bins each stored one stands for (2 for the columns
+    whose mirror image, -fx, the real FFT leaves out), row 1 + i the same where |f| > limits[i] (zeros for None).
+    |f| is radial, in cycles per image width (bin k of n: k / n cycles per sample)."""
     fy = torch.fft.fftfreq(height, dtype=torch.float64).reshape(-1, 1) * sampling_rate
     fx = torch.fft.rfftfreq(width, dtype=torch.float64).reshape(1, -1) * sampling_rate
-    weight = torch.full([1, fx.shape[1]], 2.0, dtype=torch.float64)
-    weight[0, 0] = 1.0
+    count = torch.full([height, fx.shape[1]], 2.0, dtype=torch.float64)
+    count[:, 0] = 1.0
     if width % 2 == 0:
-        weight[0, -1] = 1.0   # the Nyquist column is its own mirror image
-    return (fx.square() + fy.square()).sqrt(), weight
+        count[:, -1] = 1.0   # the Nyquist column is its own mirror image
+    radius = (fx.square() + fy.square()).sqrt()
+    rows = [count] + [count * (radius > limit) if limit is not None else torch.zeros_like(count) for limit in limits]
+    return torch.stack(rows).reshape(len(rows), -1)
 
 
 def _power(region: torch.Tensor, beta: float, padding: int) -> torch.Tensor:
     """Power spectrum of `region` [N, C, H, W] summed over images and channels, as `ops.spectrum.power_spectrum_sum`
     defines it (each channel's mean removed, its Kaiser window, zero-padded FFT), as the left half of a real FFT:
-    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device, `CHUNK_CHANNELS` maps
-    at a time."""
+    float64 CPU [H * padding, W * padding // 2 + 1]. Computed in float32 on the map's device, as many maps at a time
+    as `CHUNK_BYTES` of spectra hold (few operations: each costs a thread hand-over on a busy CPU)."""
     height, width = region.shape[-2:]
+    size = (height * padding, width * padding)
     maps = region.reshape(-1, height, width)
+    chunk = max(1, CHUNK_BYTES // (size[0] * (size[1] // 2 + 1) * 8))
     window = kaiser_window_2d(height, width, beta, torch.float32, region.device)
     total = None
-    for start in range(0, maps.shape[0], CHUNK_CHANNELS):
-        x = maps[start:start + CHUNK_CHANNELS].to(torch.float32)
+    for start in range(0, maps.shape[0], chunk):
+        x = maps[start:start + chunk].to(torch.float32)
         x = (x - x.mean(dim=(1, 2), keepdim=True)) * window
-        spec = torch.view_as_real(torch.fft.rfft2(x, s=(height * padding, width * padding)))
+        spec = torch.view_as_real(torch.fft.rfft2(x, s=size))
         part = torch.linalg.vector_norm(spec, dim=(0, 3)).square()
         total = part if total is None else total + part
     return total.to('cpu', torch.float64)
@@ -235,19 +241,12 @@ def band_fractions(x: torch.Tensor, sampling_rate: float, cutoff: float | None, 
     padding = auto_padding(height, width) if padding is None else int(padding)
     if padding < 1:
         raise ValueError(f'padding must be at least 1, got {padding}')
+    limits = tuple(None if f is None else float(f) for f in (cutoff, stopband, next_half_rate))
     spec = _power(x.detach()[..., margin:margin + height, margin:margin + width], float(beta), padding)
-    radius, weight = _radial_frequency(height * padding, width * padding, float(sampling_rate))
-    spec = spec * weight
-    total = float(spec.sum())
-    out: dict[str, float | None] = {}
-    for key, limit in zip(BANDS, (cutoff, stopband, next_half_rate)):
-        if limit is None:
-            out[key] = None
-        elif not total > 0:
-            out[key] = math.nan
-        else:
-            out[key] = float(spec[radius > float(limit)].sum()) / total
-    return out
+    total, *beyond = (_band_weights(height * padding, width * padding, float(sampling_rate), limits)
+                      @ spec.flatten()).tolist()
+    return {key: None if limit is None else part / total if total > 0 else math.nan
+            for key, limit, part in zip(BANDS, limits, beyond)}
 
 
 def _device_of(G: torch.nn.Module) -> torch.device:
@@ -382,12 +381,23 @@ def table_json(rows: Sequence[Mapping], **meta) -> str:
     return json.dumps(record, indent=2, allow_nan=False)
 
 
-FLOOR = 1e-6   # the chart's lowest fraction (log scale): smaller ones are drawn at the floor
+LOWEST_FLOOR = 1e-12   # the chart's log scale reaches down to the smallest fraction above 0, but not below this
+
+
+def _floor(rows: Sequence[Mapping], bands: Sequence[str]) -> float:
+    """The chart's lowest fraction: the power of ten at or below the smallest positive one (at least
+    `LOWEST_FLOOR`; 1e-6 where there is none)."""
+    positive = [row[key] for row in rows for key in bands
+                if row.get(key) is not None and math.isfinite(row[key]) and row[key] > 0]
+    if not positive:
+        return 1e-6
+    return max(10.0 ** math.floor(math.log10(min(positive))), LOWEST_FLOOR)
 
 
 def aliasing_figure(rows: Sequence[Mapping], title: str = ''):
-    """Grouped bars (log scale, FLOOR .. 1) of the three fractions per layer, in execution order; a band with no
-    frequency (StyleGAN2's cutoff and stopband) is left out. The caller closes the figure."""
+    """Grouped bars (log scale, from the smallest positive fraction's power of ten to 1) of the three fractions per
+    layer, in execution order; a 0 (or NaN) has no bar, and a band with no frequency (StyleGAN2's cutoff and
+    stopband) is left out. The caller closes the figure."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -395,22 +405,24 @@ def aliasing_figure(rows: Sequence[Mapping], title: str = ''):
     from analysis.spectrum_plots import wrap_title
 
     bands = [key for key in BANDS if any(row.get(key) is not None for row in rows)]
+    floor = _floor(rows, bands)
     width = 0.8 / max(len(bands), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.2), dpi=80)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.4), dpi=80)
     xs = np.arange(len(rows))
     for i, key in enumerate(bands):
         values = [row.get(key) for row in rows]
-        heights = [max(v, FLOOR) if v is not None and math.isfinite(v) else 0.0 for v in values]
-        ax.bar(xs + (i - (len(bands) - 1) / 2) * width, heights, width, label=BAND_LABELS[key], bottom=0)
+        heights = [max(v, floor) if v is not None and math.isfinite(v) and v > 0 else 0.0 for v in values]
+        ax.bar(xs + (i - (len(bands) - 1) / 2) * width, heights, width, label=BAND_LABELS[key])
     ax.set_yscale('log')
-    ax.set_ylim(FLOOR, 1.0)
+    ax.set_ylim(floor, 1.0)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_xticks(xs)
     ax.set_xticklabels([row['name'] for row in rows], rotation=60, ha='right', fontsize=8)
     ax.set_ylabel('fraction of the energy')
     ax.grid(axis='y', alpha=0.3)
-    ax.legend(loc='lower left', fontsize=8)
+    ax.legend(loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=len(bands), fontsize=8, frameon=False)
     if title:
-        ax.set_title(wrap_title(title, fig.get_size_inches()[0], 9), fontsize=9)
+        fig.suptitle(wrap_title(title, fig.get_size_inches()[0], 9), fontsize=9)
     fig.tight_layout()
     return fig
 

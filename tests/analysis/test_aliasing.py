@@ -365,3 +365,27 @@ def test_files_hold_the_table(nets):
     lines = list(csv.DictReader(io.StringIO(table_csv(rows))))
     assert [line['name'] for line in lines] == [r['name'] for r in rows]
     assert float(lines[3]['aliases']) == rows[3]['aliases'] and lines[0]['in_cutoff'] == ''
+
+
+def test_chart_draws_every_positive_fraction_above_its_floor(nets):
+    import matplotlib.pyplot as plt
+
+    from analysis.aliasing import aliasing_figure
+
+    rows = [dict(name='a', above_cutoff=0.5, above_stopband=3e-9, aliases=0.0),
+            dict(name='b', above_cutoff=math.nan, above_stopband=2e-3, aliases=1e-20)]
+    fig = aliasing_figure(rows, 'title')
+    try:
+        ax = fig.axes[0]
+        assert ax.get_ylim() == pytest.approx((1e-12, 1.0))   # 1e-20 is below the lowest floor
+        heights = [patch.get_height() for patch in ax.patches]
+        assert heights == [0.5, 0.0, 3e-9, 2e-3, 0.0, 1e-12]   # band by band; 0 and NaN: no bar
+        assert [t.get_text() for t in ax.get_legend().get_texts()][2].endswith('(aliases)')
+    finally:
+        plt.close(fig)
+    sg2 = aliasing_table(nets['sg2'], nets['sg2'].mapping(seed_latent(nets['sg2'], 0), None))
+    fig = aliasing_figure(sg2)
+    try:   # StyleGAN2: only the aliases, one bar per layer
+        assert len(fig.axes[0].patches) == len(sg2) and len(fig.axes[0].get_legend().get_texts()) == 1
+    finally:
+        plt.close(fig)

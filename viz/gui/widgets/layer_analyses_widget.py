@@ -13,7 +13,7 @@ import math
 import numpy as np
 from imgui_bundle import imgui, implot
 
-from analysis.aliasing import BANDS, FLOOR
+from analysis.aliasing import BANDS, LOWEST_FLOOR
 from analysis.layer_eq import KIND_LABELS, KINDS, OUTPUT
 from gui_utils import imgui_utils
 from viz.gui.widgets.spectrum_widget import analysis_status
@@ -77,12 +77,16 @@ class AliasingWidget:
         viz.set_args(aliasing=bool(self.enabled), aliasing_seeds=int(self.seeds))
 
     def draw_view(self, result, width: float) -> None:
-        """The bar chart: one group per layer, three bars (log scale; below 1e-6 drawn at 1e-6)."""
+        """The bar chart: one group per layer, three bars; log scale down to the smallest fraction's power of ten."""
         rows = result.aliasing if result is not None else None
         if not rows:
             return
         names = [row['name'] for row in rows]
-        values = np.stack([np.maximum(_finite([row[b] for row in rows]), FLOOR) for b in BANDS], axis=0)
+        values = np.stack([_finite([row[b] for row in rows]) for b in BANDS], axis=0)
+        positive = values[np.isfinite(values) & (values > 0)]
+        # the log scale reaches the smallest positive fraction's power of ten (as tools.aliasing's chart does)
+        floor = max(10.0 ** math.floor(math.log10(positive.min())), LOWEST_FLOOR) if positive.size else 1e-6
+        values = np.where(np.isfinite(values), np.maximum(values, floor), floor)
         seeds = self.seeds
         title = ('Energy beyond each layer\'s limits, '
                  + ('shown latent and transform' if seeds <= 0 else f'mean of {seeds} seeds'))
@@ -90,7 +94,7 @@ class AliasingWidget:
                              implot.Flags_.no_menus | implot.Flags_.no_box_select):
             implot.setup_axes('', 'fraction of energy', 0, implot.AxisFlags_.auto_fit)
             implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
-            implot.setup_axis_limits(implot.ImAxis_.y1, FLOOR, 1.0, implot.Cond_.always)
+            implot.setup_axis_limits(implot.ImAxis_.y1, floor, 1.0, implot.Cond_.always)
             implot.setup_axis_limits(implot.ImAxis_.x1, -0.6, len(names) - 0.4, implot.Cond_.always)
             _x_ticks(names)
             implot.setup_legend(implot.Location_.north_west)
