@@ -116,6 +116,10 @@ def _layer_eq(p, network=None):
     return ['--network', network or p['sg3.pkl'], '--kind', 'eqt_int', '--num-samples', '1', '--outdir', p['out']]
 
 
+def _aliasing(p, network=None):
+    return ['--network', network or p['sg3.pkl'], '--seeds', '0', '--outdir', p['out']]
+
+
 def _metrics(p, network=None):
     return ['--network', network or p['sg3.pkl'], '--metrics', 'eqt50k_int', '--num-samples', '1', '--run-dir',
             p['out']]
@@ -244,6 +248,23 @@ CASES: dict[str, list] = {
         lambda p: _sticking(p) + ['--network', p['missing']],
         lambda p: _sticking(p) + ['--network', p['truncated.pkl']],      # the second one is bad: nothing written
         lambda p: _sticking(p) + ['--bogus'],
+    ],
+    'aliasing': _network_paths(_aliasing) + [
+        lambda p: _with(_aliasing(p), '--seeds', 'x'),
+        lambda p: _with(_aliasing(p), '--seeds', '-1'),
+        lambda p: _with(_aliasing(p), '--seeds', '0-' + HUGE),
+        lambda p: _with(_aliasing(p), '--trunc', 'nan'),
+        lambda p: _with(_aliasing(p), '--trunc', '1e308'),
+        lambda p: _with(_aliasing(p), '--class', '-1'),
+        lambda p: _with(_aliasing(p), '--class', '3'),                 # an unconditional network
+        lambda p: _with(_aliasing(p), '--translate', 'inf,0'),
+        lambda p: _with(_aliasing(p), '--translate', '1'),
+        lambda p: _with(_aliasing(p), '--rotate', 'nan'),
+        lambda p: _with(_aliasing(p), '--outdir', p['blocker']),
+        lambda p: _with(_aliasing(p), '--outdir', p['proc']),
+        lambda p: _with(_aliasing(p), '--device', 'bogus'),
+        lambda p: _aliasing(p, p['sg2.pkl']) + ['--rotate', '10'],   # StyleGAN2: no input transform to rotate
+        lambda p: _aliasing(p) + ['--bogus'],
     ],
     'layer_eq': _network_paths(_layer_eq) + [
         lambda p: _with(_layer_eq(p), '--kind', 'eqz'),

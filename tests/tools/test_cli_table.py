@@ -146,6 +146,14 @@ CASES = [
     ('sticking', lambda f: ['--network', f['pkl'], '--num', '0', '--outdir', f['out']], 'must be in 1..'),
     ('sticking', lambda f: ['--network', f['pkl'], '--radius', 'nan', '--outdir', f['out']], 'not a finite number'),
     ('sticking', lambda f: ['--network', f['pkl'], '--seed', '-1', '--outdir', f['out']], 'must be in 0..'),
+    # aliasing
+    ('aliasing', lambda f: ['--network', f['missing'], '--outdir', f['out']], 'does not exist'),
+    ('aliasing', lambda f: ['--network', f['text'], '--outdir', f['out']], 'not a network pickle'),
+    ('aliasing', lambda f: ['--network', f['truncated'], '--outdir', f['out']], 'truncated or corrupt'),
+    ('aliasing', lambda f: ['--network', f['pkl'], '--outdir', f['blocker'] + '/sub'], 'not a folder'),
+    ('aliasing', lambda f: ['--network', f['pkl'], '--seeds', 'x', '--outdir', f['out']], 'seeds'),
+    ('aliasing', lambda f: ['--network', f['pkl'], '--trunc', 'nan', '--outdir', f['out']], 'trunc'),
+    ('aliasing', lambda f: ['--network', f['pkl'], '--translate', '1', '--outdir', f['out']], 'translate'),
     # layer_eq
     ('layer_eq', lambda f: ['--network', f['missing'], '--outdir', f['out']], 'does not exist'),
     ('layer_eq', lambda f: ['--network', f['text'], '--outdir', f['out']], 'not a network pickle'),
