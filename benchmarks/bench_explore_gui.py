@@ -4,10 +4,11 @@
     .venv/bin/python -m benchmarks.bench_explore_gui --res 64 --cbase 16384 --cmax 128
 
 Measures the idle frame rate, then the frame rate while the projection panel's background job optimises (target:
->= 30 frames/s), and the projection's steps/s meanwhile. Without --res the window shows the default network
-(no D, so the projection's loss is pixels only); with --res it shows a randomly initialised StyleGAN3-T of that
-size saved with a StyleGAN2 D, so the projection runs the D-features term as it does on a training snapshot:
-the heavier job, which is where a projection competes with the window for the cores.
+>= 30 frames/s), and the projection's steps/s meanwhile. Without --res the window shows the network `make run`
+opens (the shipped SG3-T when there is one; its pickle has no D, so the projection's loss is pixels only); with
+--res it shows a randomly initialised StyleGAN3-T of that size saved with a StyleGAN2 D, so the projection runs
+the D-features term as it does on a training snapshot: the heavier job, which is where a projection competes with
+the window for the cores.
 """
 
 from __future__ import annotations
@@ -68,12 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             pkl = _network(tmp, opts.res, opts.cbase, opts.cmax) if opts.res else None
             target = os.path.join(tmp, 'target.png')
-            first = Renderer().render(RenderArgs(w0_seeds=((3, 1.0),), **({'pkl': pkl} if pkl else {})))
+            from viz.core.default_network import default_pkl
+
+            first = Renderer().render(RenderArgs(w0_seeds=((3, 1.0),), pkl=pkl or default_pkl()))
             if first.error:
                 raise SystemExit(f'error: {first.error}')
             save_png(target, first.image)
             results['network'] = dict(first.network, has_d=bool(pkl))
-            app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))
+            from visualizer import startup_pkls
+
+            # the network `make run` opens (the shipped SG3-T when there is one), or the --res one
+            app = VisualizerApp(pkls=[] if pkl else startup_pkls([], None), capture_dir=os.path.join(tmp, 'captures'))
             if pkl:
                 app.pickle_widget.load(pkl)
             try:

@@ -14,9 +14,10 @@
    image (target < 50 ms). In the window both are timed by the app's latency trace, from the change to the swap
    of the frame that shows it, and the median of each stage (request, render, result seen, drawn, shown) is
    printed: where the time goes.
-5. Per-layer averages (`layers`; default network): GUI frames/s while the aliasing of 64 seeds and the
-   per-layer EQ of 32 samples run in the background (target: >= 30 frames/s), and whether each was still running
-   when the measurement ended (else it measured an idle GUI).
+5. Per-layer averages (`layers`; the network `make run` opens: the shipped SG3-T when there is one): GUI
+   frames/s while the aliasing of 1024 seeds and the per-layer EQ of 1024 samples run in the background
+   (target: >= 30 frames/s), and whether each was still running when the measurement ended (else it measured
+   an idle GUI).
 6. CPU at idle (`cpu`; default network, the app's 60 fps cap, no render in flight): frames/s, GUI process
    CPU in cores and in ms per frame, split by thread group (main: the GUI thread; llvmpipe: Mesa's rasteriser
    threads; render: the app's renderer threads; other), from /proc/self/task.
@@ -318,14 +319,15 @@ def bench_analyses(app, repeats: int = 5, spectrum_seeds: int = 50, fps_limit: i
 
 
 def bench_layer_averages(app, seconds: float = 3.0, fps_limit: int = 60) -> dict:
-    """GUI frames/s while each per-layer average runs (aliasing over 64 seeds, per-layer EQ-R over 32 samples)."""
+    """GUI frames/s while each per-layer average runs (aliasing over 1024 seeds, per-layer EQ over 1024 samples:
+    long enough to be still running when the measurement ends, which the result says)."""
     app.window.fps_limit = fps_limit
     app.perf_widget.fps_limit = fps_limit
     _until(app, lambda: not app.rendering)
     idle_fps, _n = _fps(app, seconds=2.0)
     out = dict(fps_limit=fps_limit, idle_fps=idle_fps)
-    for what, widget, field, count in (('aliasing', app.aliasing_widget, 'seeds', 64),
-                                       ('layer EQ', app.layer_eq_widget, 'samples', 32)):
+    for what, widget, field, count in (('aliasing', app.aliasing_widget, 'seeds', 1024),
+                                       ('layer EQ', app.layer_eq_widget, 'samples', 1024)):
         widget.enabled = True
         setattr(widget, field, count)
         app.frame()
@@ -464,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     app.close()
             if 'layers' in parts:
-                app = VisualizerApp(capture_dir=os.path.join(tmp, 'captures'))  # the default network
+                from visualizer import startup_pkls
+
+                app = VisualizerApp(pkls=startup_pkls([], None), capture_dir=os.path.join(tmp, 'captures'))
                 try:
                     results['layers'] = bench_layer_averages(app, fps_limit=opts.fps_limit)
                     print('layers:', json.dumps(results['layers'], default=str), flush=True)
