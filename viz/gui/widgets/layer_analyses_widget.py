@@ -90,7 +90,7 @@ class AliasingWidget:
         seeds = self.seeds
         title = ('Energy beyond each layer\'s limits, '
                  + ('shown latent and transform' if seeds <= 0 else f'mean of {seeds} seeds'))
-        if implot.begin_plot(f'{title}##aliasing', imgui.ImVec2(width, self.viz.font_size * 14),
+        if implot.begin_plot(f'{title}###aliasing', imgui.ImVec2(width, self.viz.font_size * 14),
                              implot.Flags_.no_menus | implot.Flags_.no_box_select):
             implot.setup_axes('', 'fraction of energy', 0, implot.AxisFlags_.auto_fit)
             implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
@@ -166,7 +166,7 @@ class LayerEqWidget:
         kind = KIND_LABELS.get(args.layer_eq, args.layer_eq) if args is not None else ''
         how = (f'mean of {args.layer_eq_samples} samples' if args is not None and args.layer_eq_samples > 0
                else 'shown latent, the EQ readout\'s transforms')
-        if implot.begin_plot(f'{kind} per layer, {how}##layereq', imgui.ImVec2(width, self.viz.font_size * 14),
+        if implot.begin_plot(f'{kind} per layer, {how}###layereq', imgui.ImVec2(width, self.viz.font_size * 14),
                              implot.Flags_.no_menus | implot.Flags_.no_box_select | implot.Flags_.no_legend):
             implot.setup_axes('', 'PSNR (dB)', 0, implot.AxisFlags_.auto_fit)
             implot.setup_axis_limits(implot.ImAxis_.x1, -0.5, len(names) - 0.5, implot.Cond_.always)
