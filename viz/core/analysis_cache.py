@@ -243,9 +243,7 @@ class AnalysisCache:
             if 'eq' in keys:
                 t = time.perf_counter()
                 if not has_transform:
-                    text = 'EQ readout needs a StyleGAN3 network (no input transform in this one)'
-                    res.analysis_errors['eq'] = text
-                    messages.append(text)
+                    _no_transform(res, messages, 'eq', 'EQ readout')
                 else:
                     res.eq = self._attempt('EQ readout', 'eq', keys['eq'],
                                            lambda: eq_readout(G, ws, args.eq_transforms, control), res, messages)
@@ -258,9 +256,7 @@ class AnalysisCache:
             if 'layer_eq' in keys:
                 t = time.perf_counter()
                 if not has_transform:
-                    text = 'per-layer EQ needs a StyleGAN3 network: this one has no input transform to move'
-                    res.analysis_errors['layer_eq'] = text
-                    messages.append(text)
+                    _no_transform(res, messages, 'layer_eq', 'per-layer EQ')
                 else:
                     res.layer_eq = self._attempt('layer EQ', 'layer_eq', keys['layer_eq'],
                                                  lambda: layer_eq_rows(G, args, ws, control), res, messages)
@@ -284,6 +280,13 @@ class AnalysisCache:
             self._partial = {key: {}}
             state = self._partial[key]
         return state
+
+
+def _no_transform(res: RenderResult, messages: list[str], name: str, what: str) -> None:
+    """An equivariance analysis asked of a network without an input transform (StyleGAN2): its one line."""
+    text = f'{what} needs a StyleGAN3 network (no input transform in this one)'
+    res.analysis_errors[name] = text
+    messages.append(text)
 
 
 def _dataset_part(path: str, num: int, resolution: int, definition: str, control: AnalysisControl,

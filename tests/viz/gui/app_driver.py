@@ -168,6 +168,17 @@ class AppDriver:
         x0, y0, x1, y1 = (int(round(v)) for v in self.state()['rects'][rect_name])
         return win[y0:y1, x0:x1]
 
+    def save_window(self, dest: str, mouse: tuple[int, int] = (5, 790)) -> None:
+        """The whole window as the app saves it (its own screenshot command) to `dest`, the mouse parked at
+        `mouse` first so that no tooltip is in the picture (the docs' screenshots are made this way)."""
+        self._xdotool('mousemove', '--window', self.window, str(mouse[0]), str(mouse[1]))
+        self.wait_frames(6)
+        path = os.path.join(os.path.dirname(self.state_path), 'window.png')
+        with open(self.commands_path, 'a') as f:
+            f.write(json.dumps(dict(cmd='save_gui', path=path)) + '\n')
+        self.wait(lambda s: os.path.exists(path), 10, 'screenshot')
+        shutil.move(path, dest)
+
     def close(self) -> None:
         with open(self.commands_path, 'a') as f:
             f.write(json.dumps(dict(cmd='quit')) + '\n')

@@ -4,7 +4,6 @@ image is the composed picture as shown."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -67,13 +66,7 @@ def test_three_panes_in_the_window(pkl_dir, tmp_path):
         assert list(saved.shape) == s['result']['image_shape']
         shot = os.environ.get('COMPARE_SCREENSHOT')  # docs/compare-window.png is made this way
         if shot:
-            app._xdotool('mousemove', '--window', app.window, '900', '700')  # no tooltip in the picture
-            app.wait_frames(6)
-            path = str(tmp_path / 'window.png')
-            with open(app.commands_path, 'a') as f:
-                f.write(json.dumps(dict(cmd='save_gui', path=path)) + '\n')
-            app.wait(lambda s: os.path.exists(path), 10, 'screenshot')
-            os.replace(path, shot)
+            app.save_window(shot, mouse=(900, 700))
         app.click('compare_remove:0')
         s = app.wait(lambda s: s['result'] and len(s['result']['panes']) == 2 and not s['rendering'], 30, 'removed')
         assert s['args']['compare_pkls'] == [str(pkl_dir / 'aliasing_sg3.pkl')]

@@ -6,7 +6,6 @@ docs."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -45,12 +44,6 @@ def test_limits_bar_chart_and_eq_curve_in_the_window(pkl_dir, tmp_path):
         assert cutoff > 0.0005  # the cutoff's circle is on screen
         shot = os.environ.get('LAYER_SCREENSHOT')
         if shot:
-            app._xdotool('mousemove', '--window', app.window, '5', '790')  # no tooltip in the picture
-            app.wait_frames(6)
-            path = str(tmp_path / 'window.png')
-            with open(app.commands_path, 'a') as f:
-                f.write(json.dumps(dict(cmd='save_gui', path=path)) + '\n')
-            app.wait(lambda s: os.path.exists(path), 10, 'screenshot')
-            os.replace(path, shot)
+            app.save_window(shot)
     finally:
         app.close()

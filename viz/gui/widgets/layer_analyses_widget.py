@@ -37,6 +37,17 @@ def _x_ticks(names: list[str]) -> None:
     implot.setup_axis_ticks(implot.ImAxis_.x1, [float(i) for i in range(len(names))], [short_name(n) for n in names])
 
 
+def _status_line(viz, widget, name: str, what: str, shown: str | None) -> None:
+    """The panel's line under an enabled analysis: where its result is (`shown`), else its error or progress
+    (`analysis_status`), else that it waits."""
+    imgui.text(' ')
+    imgui.same_line(viz.label_w)
+    if shown:
+        imgui.text_disabled(shown)
+    elif not analysis_status(viz, widget, name, what):
+        imgui.text_disabled('waiting for the renderer' if viz.rendering else 'not computed')
+
+
 class AliasingWidget:
     """Aliasing per layer: the share of each layer's energy above its cutoff, in its stopband and beyond the next
     layer's s/2."""
@@ -67,13 +78,8 @@ class AliasingWidget:
             imgui_utils.tooltip('0: the shown latent under the shown input transform (one extra forward pass); '
                                 'N: the mean over seeds 0..N-1 at the identity transform, in the background')
             if self.enabled:
-                imgui.text(' ')
-                imgui.same_line(viz.label_w)
-                result = viz.result
-                if result is not None and result.aliasing:
-                    imgui.text_disabled('bar chart under the image')
-                elif not analysis_status(viz, self, 'aliasing', 'aliasing'):
-                    imgui.text_disabled('waiting for the renderer' if viz.rendering else 'not computed')
+                rows = viz.result.aliasing if viz.result is not None else None
+                _status_line(viz, self, 'aliasing', 'aliasing', rows and 'bar chart under the image')
         viz.set_args(aliasing=bool(self.enabled), aliasing_seeds=int(self.seeds))
 
     def draw_view(self, result, width: float) -> None:
@@ -142,14 +148,9 @@ class LayerEqWidget:
             imgui_utils.tooltip('0: the shown latent under the EQ readout\'s transforms (its number is the last '
                                 'point); N: N samples drawn as the EQ metric draws them, in the background')
             if self.enabled:
-                imgui.text(' ')
-                imgui.same_line(viz.label_w)
-                result = viz.result
-                if result is not None and result.layer_eq:
-                    out = result.layer_eq[-1]
-                    imgui.text(f'output {out["psnr_db"]:.2f} dB (curve under the image)')
-                elif not analysis_status(viz, self, 'layer_eq', 'layer EQ'):
-                    imgui.text_disabled('waiting for the renderer' if viz.rendering else 'not computed')
+                rows = viz.result.layer_eq if viz.result is not None else None
+                _status_line(viz, self, 'layer_eq', 'layer EQ',
+                             rows and f'output {rows[-1]["psnr_db"]:.2f} dB (curve under the image)')
         viz.set_args(layer_eq=EQ_CHOICES[self.kind] if self.enabled else '', layer_eq_samples=int(self.samples))
 
     def draw_view(self, result, width: float) -> None:
