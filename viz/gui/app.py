@@ -548,11 +548,12 @@ class VisualizerApp:
                 imgui.same_line()
                 imgui_utils.text_colored('UNTRAINED (random weights)', ORANGE)
             panes = self.result.panes[1:] if self.result is not None else ()
-            if panes:  # the compared networks, left to right after the first
-                imgui.same_line()
-                imgui.text_disabled('  vs ' + ', '.join(
+            if panes:  # the compared networks, left to right after the first, on their own (wrapped) line
+                imgui.push_text_wrap_pos(0.0)
+                imgui.text_disabled('vs ' + ', '.join(
                     f'{p["name"]} ({kind_label(p["network"])} {p["network"].get("resolution", "")}px)'
                     if p['network'] else f'{p["name"]} (not loaded)' for p in panes))
+                imgui.pop_text_wrap_pos()
         else:
             imgui.text('loading network...')
         imgui.same_line()
