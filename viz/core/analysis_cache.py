@@ -38,6 +38,7 @@ import torch
 from analysis import spectra
 from networks.errors import UserError
 from networks.stylegan3 import input_transform, input_transform_of
+from ops.resample import linear_transform
 from viz.core.latents import generate_batch, latent_file_key
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
 from viz.core.synthesis import OUTPUT_LAYER
@@ -152,7 +153,8 @@ def analysis_keys(args: RenderArgs, layer: str | None) -> dict[str, tuple]:
               latent_file_key(args.latent_file), args.class_idx, args.directions)
     if args.aliasing:
         # one latent: the shown one under the shown input transform; N seeds: seeds 0..N-1 at the identity
-        keys['aliasing'] = (('aliasing', netkey, latent, args.translate_x, args.translate_y, args.rotate)
+        keys['aliasing'] = (('aliasing', netkey, latent, args.translate_x, args.translate_y, args.rotate,
+                             args.input_scale, args.shear_x, args.shear_y, args.mirror_x, args.mirror_y)
                             if args.aliasing_seeds <= 0 else
                             ('aliasing', netkey, args.aliasing_seeds, args.trunc_psi, args.class_idx))
     if args.layer_eq:
@@ -476,9 +478,13 @@ def aliasing_rows(G: torch.nn.Module, args: RenderArgs, ws: torch.Tensor,
     if args.aliasing_seeds > 0:
         return aliasing.aliasing_average(G, range(args.aliasing_seeds), psi=args.trunc_psi, class_idx=args.class_idx,
                                          control=control)
-    has_transform = input_transform_of(G) is not None
-    transform = dict(translate=(args.translate_x, args.translate_y), angle_degrees=args.rotate) \
-        if has_transform else None
+    transform = None
+    if input_transform_of(G) is not None:  # the shown transform: translation, rotation, scale / shear / mirror
+        try:
+            linear = linear_transform(args.input_scale, (args.shear_x, args.shear_y), (args.mirror_x, args.mirror_y))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        transform = dict(translate=(args.translate_x, args.translate_y), angle_degrees=args.rotate, linear=linear)
     return aliasing.aliasing_table(G, ws.clone(), transform, check=control.check)
 
 

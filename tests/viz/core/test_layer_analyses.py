@@ -121,3 +121,20 @@ def test_headless_views_write_the_chart_the_table_and_the_fft_with_limits(render
     for name in ('aliasing.png', 'layer_eq.png', 'fft_limits.png'):
         assert np.asarray(Image.open(tmp_path / name)).std() > 5, name
     assert sum('per layer: output' in line for line in lines) == 3
+
+
+def test_aliasing_of_the_shown_latent_takes_scale_shear_and_mirror_too(renderer, sg3):
+    from analysis.aliasing import aliasing_table
+    from ops.resample import linear_transform
+
+    args = dataclasses.replace(sg3, w0_seeds=((4, 1.0),), aliasing=True, input_scale=1.3, shear_x=0.1,
+                               mirror_x=True)
+    res = renderer.render(args)
+    assert res.error is None and res.aliasing is not None, res.messages
+    G = renderer.networks.get(args.pkl, 'cpu', 'float32').G
+    ws = torch.from_numpy(res.ws)[None]
+    linear = linear_transform(1.3, (0.1, 0.0), (True, False))
+    want = aliasing_table(G, ws, dict(translate=(0.0, 0.0), angle_degrees=0.0, linear=linear))
+    plain = aliasing_table(G, ws, None)
+    assert res.aliasing[3]['above_cutoff'] == pytest.approx(want[3]['above_cutoff'], rel=1e-5)
+    assert res.aliasing[3]['above_cutoff'] != pytest.approx(plain[3]['above_cutoff'], rel=1e-3)
