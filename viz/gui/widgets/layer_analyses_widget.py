@@ -115,7 +115,7 @@ class LayerEqWidget:
 
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.kind = 2  # index into EQ_CHOICES: EQ-T frac, the metric that separates T and R the least
+        self.kind = 2  # index into EQ_CHOICES: EQ-T frac (sub-pixel moves, what every StyleGAN3 is built for)
         self.enabled = False
         self.samples = 0  # 0: the shown latent under the EQ readout's transforms
 
