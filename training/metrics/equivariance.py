@@ -35,12 +35,13 @@ TRANSLATE_MAX = 0.125
 ROTATE_MAX = 1.0  # in units of pi: the full circle
 
 
-def input_transform_buffer(G: torch.nn.Module) -> torch.Tensor:
-    """The generator's 3x3 input-transform buffer; MetricError (a ValueError) with a clear message if none."""
+def input_transform_buffer(G: torch.nn.Module, who_needs: str = 'equivariance metrics need') -> torch.Tensor:
+    """The generator's 3x3 input-transform buffer; MetricError (a UserError and ValueError) with a clear message if
+    none, starting with `who_needs` (what cannot run without one)."""
     transform = input_transform_of(G)
     if transform is None or tuple(transform.shape) != (3, 3):
         name = type(G).__module__ + '.' + type(G).__name__
-        raise MetricError(f'equivariance metrics need a generator with an input transform '
+        raise MetricError(f'{who_needs} a generator with an input transform '
                          f'(G.synthesis.input.transform, as in StyleGAN3); {name} has none '
                          f'(StyleGAN2 networks cannot be measured this way)')
     return transform

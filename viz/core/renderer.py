@@ -43,7 +43,7 @@ from viz.core.network_cache import PRECISIONS, LoadedNetwork, NetworkCache, auto
 from viz.core.overlays import draw_legend, draw_limit_circles, limit_circles, shown_limits
 from viz.core.render_types import RenderArgs, RenderResult, error_text, window_name
 from viz.core.synthesis import OUTPUT_LAYER, given_noise, list_layers, run_synthesis
-from viz.core.views import fft_view, untransform_image, with_colorbar
+from viz.core.views import enlarge, fft_view, untransform_image, with_colorbar
 
 __all__ = ['Renderer', 'input_linear', 'without_analyses', 'VIEW_ONLY_FIELDS', 'DISPLAY_FIELDS', 'synthesis_key',
            'same_synthesis_and_analyses']
@@ -294,11 +294,10 @@ class Renderer:
         if args.fft_show:
             _db, rgb = fft_view(x if args.fft_all else sel, beta=args.fft_beta, range_db=args.fft_range_db)
             if args.fft_limits and res.limits:
-                # drawn on the square as enlarged for the colour bar (at least 256 rows), so the circles stay thin
+                # drawn on the square as enlarged for the colour bar (which then enlarges it no more), so the
+                # circles stay thin
                 circles = limit_circles(res.limits)
-                factor = max(1, -(-256 // rgb.shape[0]))
-                big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
-                rgb = draw_legend(draw_limit_circles(big, circles, rgb.shape[0]), circles)
+                rgb = draw_legend(draw_limit_circles(enlarge(rgb), circles, rgb.shape[0]), circles)
             res.fft = with_colorbar(rgb, -args.fft_range_db, args.fft_range_db, 'dB')
 
     def view_from_cache(self, args: RenderArgs, shown: RenderResult) -> RenderResult | None:

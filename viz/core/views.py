@@ -8,7 +8,8 @@ import torch
 
 from ops.resample import untransform
 
-__all__ = ['colormap', 'colorbar_image', 'with_colorbar', 'fft_view', 'untransform_image', 'warm_up']
+__all__ = ['colormap', 'colorbar_image', 'enlarge', 'FFT_MIN_HEIGHT', 'with_colorbar', 'fft_view', 'untransform_image',
+           'warm_up']
 
 
 _CMAP_CACHE: dict[str, np.ndarray] = {}
@@ -65,10 +66,19 @@ def colorbar_image(height: int, vmin: float, vmax: float, unit: str = 'dB', name
     return np.asarray(pil)
 
 
-def with_colorbar(rgb: np.ndarray, vmin: float, vmax: float, unit: str = 'dB', min_height: int = 256) -> np.ndarray:
-    """`rgb` (enlarged by whole-pixel repetition to at least `min_height` rows) with a colour bar on its right."""
+FFT_MIN_HEIGHT = 256  # the FFT view's square is enlarged to at least this many rows (labels, overlays stay sharp)
+
+
+def enlarge(rgb: np.ndarray, min_height: int = FFT_MIN_HEIGHT) -> np.ndarray:
+    """`rgb` enlarged by whole-pixel repetition (the smallest whole factor) to at least `min_height` rows."""
     factor = max(1, -(-min_height // rgb.shape[0]))
-    big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
+
+
+def with_colorbar(rgb: np.ndarray, vmin: float, vmax: float, unit: str = 'dB',
+                  min_height: int = FFT_MIN_HEIGHT) -> np.ndarray:
+    """`rgb` (enlarged by whole-pixel repetition to at least `min_height` rows) with a colour bar on its right."""
+    big = enlarge(rgb, min_height)
     bar = colorbar_image(big.shape[0], vmin, vmax, unit)
     gap = np.full((big.shape[0], max(2, big.shape[0] // 64), 3), bar[0, -1], np.uint8)
     return np.ascontiguousarray(np.concatenate([big, gap, bar], axis=1))
