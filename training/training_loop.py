@@ -227,7 +227,7 @@ class TrainingConfig:
     kimg_per_tick: float = 4
     image_snapshot_ticks: int | None = 50
     network_snapshot_ticks: int | None = 50
-    network_snapshot_seconds: float | None = None   # also end the tick and snapshot when this much time has passed
+    network_snapshot_seconds: float | None = None   # also end the tick and snapshot this long after the last one's metrics
     resume_pkl: str | None = None
     resume_kimg: float = 0
     device: str = 'cpu'
@@ -607,7 +607,6 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
 
         if snapshot_due or (cfg.network_snapshot_ticks is not None
                             and (done or cur_tick % cfg.network_snapshot_ticks == 0)):
-            last_snapshot_time = time.time()
             # Per-rank state (RNG, ADA's partial sums) is gathered so every rank resumes exactly.
             rank_state = dict(rng={k: v.cpu() for k, v in _rng_state(device).items()}, ada=ada_stats.state())
             rank_states = [rank_state]
@@ -632,6 +631,9 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
                 log(f'  saved {snapshot_pkl}')
             if cfg.metrics:
                 _run_metrics(cfg, G_ema, snapshot_pkl, device, rank, log)
+            # The interval counts training time from the end of the save and its metrics: a measurement that
+            # takes longer than the interval would otherwise make every following step a save.
+            last_snapshot_time = time.time()
 
         cur_tick += 1
         tick_start_nimg = cur_nimg

@@ -104,6 +104,29 @@ def test_saves_inside_the_slice_and_sigterm_saves_and_stops(tmp_path, good_state
     assert read_state(state)[0]['kimg'] > saved_kimg > 0.008
 
 
+def test_slow_metrics_do_not_make_every_step_a_save(tmp_path, photos16, tiny_net_args, monkeypatch):
+    # The save interval counts from the end of a save's metrics. A measurement longer than the interval (SWD took
+    # 95 s against a 60 s interval on a GPU) must not make every following step a save. The clock jumps 1,000 s
+    # in each measurement, so the check is exact: saves at tick 0 and at the end, none between.
+    from training import training_loop
+    offset = [0.0]
+    real_time = time.time
+    monkeypatch.setattr(training_loop.time, 'time', lambda: real_time() + offset[0])
+    measured = []
+
+    def slow_metrics(*_args, **_kwargs):
+        measured.append(1)
+        offset[0] += 1000.0
+    monkeypatch.setattr(training_loop, '_run_metrics', slow_metrics)
+    state = tmp_path / 'state'
+    # A new state saves at tick 0; each tick is one step of 4 images, so 6 steps would be 6 saves with the fault.
+    assert _slice(state, '--minutes', '600', '--save-every', '10', '--kimg', '0.024', '--metrics', 'swd',
+                  *_init_args(photos16, tiny_net_args)) == 0
+    log = open(f'{state}-run/log.txt').read()
+    assert log.count('state saved') == 2 and len(measured) == 2, log[-1500:]
+    assert read_state(state)[0]['kimg'] == 0.024
+
+
 def test_clock_leaves_time_for_the_last_save(monkeypatch):
     now = [0.0]
     monkeypatch.setattr(slice_mod.time, 'time', lambda: now[0])
