@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from networks.persistence import persistent_class
 from ops import upfirdn2d
+from ops.grid_sample import grid_sample
 
 # 12-tap Kaiser-windowed sinc, cutoff at half the Nyquist rate: the 2x interpolation / decimation filter.
 _TAPS = np.arange(12) - 5.5
@@ -188,7 +189,7 @@ class AugmentPipe(torch.nn.Module):
         src = points @ inv.transpose(1, 2)                                   # [N, P, 3]
         grid = torch.stack([src[..., 0] / (half_w + margin), src[..., 1] / (half_h + margin)], dim=-1)
         grid = grid.reshape(n, ys.numel(), xs.numel(), 2)
-        sampled = F.grid_sample(upsampled, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
+        sampled = grid_sample(upsampled, grid, padding_mode='reflection', align_corners=False)
         out = upfirdn2d.downsample2d(sampled, f, down=2)
         return out[:, :, k:k + height, k:k + width]
 

@@ -227,7 +227,7 @@ class TrainingConfig:
     kimg_per_tick: float = 4
     image_snapshot_ticks: int | None = 50
     network_snapshot_ticks: int | None = 50
-    network_snapshot_seconds: float | None = None   # also end the tick and snapshot this long after the last one's metrics
+    network_snapshot_seconds: float | None = None   # also snapshot this long after the last one's metrics
     resume_pkl: str | None = None
     resume_kimg: float = 0
     device: str = 'cpu'
