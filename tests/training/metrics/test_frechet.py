@@ -174,6 +174,9 @@ def test_sliced_wasserstein_matches_a_float64_reference():
             values.append(np.abs(pa - pb).mean())
         return np.mean(values)
     assert sliced_wasserstein(a, b) == pytest.approx(reference(a, b), rel=1e-6)
+    # The torch path (what a GPU runs; here on the CPU) takes the same draws.
+    assert sliced_wasserstein(a, b, device='cpu') == pytest.approx(reference(a, b), rel=1e-6)
+    assert sliced_wasserstein(a, a, device='cpu') == 0
     shift = rng.randn(1, 147)          # a shifted copy: every projection moves by <shift, dir>, exactly
     dirs = np.random.RandomState(0).randn(147, 512)
     dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
