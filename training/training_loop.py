@@ -351,6 +351,10 @@ def training_loop(cfg: TrainingConfig, rank: int = 0, log: Callable[[str], None]
     # Networks are built from one seed on every rank; the run's randomness then differs per rank.
     torch.manual_seed(cfg.random_seed)
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    # Full float32 on GPUs, as NVlabs trains: TF32 convolutions (cuDNN's default) round products to 10-bit
+    # mantissas, and R1 and the metrics measured during training differentiate or compare small differences.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
     log('Loading training set...')
     training_set = construct_class_by_name(**cfg.training_set_kwargs)

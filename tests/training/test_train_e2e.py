@@ -26,10 +26,14 @@ def _only_run_dir(outdir):
     ('stylegan3-t', 0.012, ['--aug', 'fixed', '--p', '0.5', '--metrics', 'eqt50k_int', '--metrics-samples', '2']),
     ('stylegan3-r', 0.008, ['--aug', 'noaug']),
 ])
-def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra):
+def test_tiny_run_per_config(tmp_path, photos16, tiny_net_args, cfg, kimg, extra, monkeypatch):
+    # Training turns TF32 off as NVlabs does (cuDNN's default is on): a GPU would otherwise round every product.
+    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', True)
+    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', True)
     rc = main(['--outdir', str(tmp_path), '--cfg', cfg, '--data', photos16, '--gpus', '1', '--batch', '4',
                '--gamma', '1', '--kimg', str(kimg), '--tick', '0.008', '--snap', '1', *tiny_net_args, *extra])
     assert rc == 0
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     run_dir = _only_run_dir(tmp_path)
     for name in ('training_options.json', 'log.txt', 'reals.png', 'fakes_init.png', 'stats.jsonl',
                  'network-snapshot-000000.pkl'):
