@@ -6,7 +6,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.requirements-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean campaign
+.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean campaign gpu-slice
 
 setup: $(STAMP)
 
@@ -61,6 +61,20 @@ campaign: setup cpu-ops data/photos-64.zip
 	@mkdir -p states/$(NET)-run
 	@nohup nice -n 10 $(PY) -m tools.train_slice --state states/$(NET) --minutes $(MINUTES) --save-every 15 \
 	    > states/$(NET)-run/slice.out 2>&1 & echo "slice of states/$(NET) started, PID $$!, log states/$(NET)-run/log.txt"
+
+# One slice on a lent GPU machine (docs/training.md, "On a GPU slot"), e.g.
+#   make gpu-slice PY=python3 NET=sg3r MINUTES=7 [INIT="--init --cfg stylegan3-r ..."]
+# builds the dataset if missing, trains $(STATES)/$(NET) into $$OUT/$(NET) (the committed state is only read) and
+# keeps what a slot hands back (at most 8 files): the state, the logs and the newest grid of $$OUT/$(NET)-run.
+STATES ?= states
+DATA   ?= data/photos-64.zip
+gpu-slice: $(if $(filter .venv/bin/python,$(PY)),setup)
+	@test -n "$$OUT" || { echo "error: OUT is not set (the folder the slot hands back)"; exit 2; }
+	@test -f $(DATA) || $(PY) -m tools.dataset_tool --source builtin:photos --count 10000 --dest $(DATA) \
+	    --resolution 64x64 --seed 0
+	$(PY) -m tools.train_slice --state $(STATES)/$(NET) --save-to "$$OUT/$(NET)" --minutes $(MINUTES) \
+	    --save-every 2 --data $(DATA) $(INIT)
+	@cd "$$OUT/$(NET)-run" && rm -f reals.png fakes_init.png && ls -t fakes*.png 2>/dev/null | tail -n +2 | xargs -r rm -f
 
 bench: setup
 	$(PY) -m benchmarks.bench_ops

@@ -127,6 +127,28 @@ def test_slow_metrics_do_not_make_every_step_a_save(tmp_path, photos16, tiny_net
     assert read_state(state)[0]['kimg'] == 0.024
 
 
+def test_make_gpu_slice_keeps_what_a_slot_hands_back(tmp_path, photos16, tiny_net_args):
+    # The GPU slot's one command, rehearsed on the CPU: a slot hands back at most 8 files, two folders down.
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = tmp_path / 'out'
+    out.mkdir()
+    init = ' '.join([*_init_args(photos16, tiny_net_args), '--kimg', '0.008'])
+    make = ['make', '-s', '-C', repo, 'gpu-slice', f'PY={sys.executable}', 'NET=t', f'STATES={tmp_path}/states',
+            f'DATA={photos16}', 'MINUTES=5', f'INIT={init}']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env.pop('OUT', None)
+    unset = subprocess.run(make, env=env, capture_output=True, text=True, timeout=60)
+    assert unset.returncode != 0 and 'error: OUT is not set' in unset.stdout + unset.stderr
+    done = subprocess.run(make, env=dict(env, OUT=str(out)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-1000:]
+    files = sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file())
+    assert len(files) <= 8 and all(f.count('/') <= 1 for f in files), files
+    assert {'t/state.json', 't-run/log.txt', 't-run/stats.jsonl'} <= set(files)
+    assert len([f for f in files if f.endswith('.png')]) <= 1
+    assert read_state(out / 't')[0]['kimg'] == 0.008
+    assert not os.listdir(tmp_path / 'states' / 't')          # the committed state is only read
+
+
 def test_clock_leaves_time_for_the_last_save(monkeypatch):
     now = [0.0]
     monkeypatch.setattr(slice_mod.time, 'time', lambda: now[0])
