@@ -429,12 +429,6 @@ def aliasing_figure(rows: Sequence[Mapping], title: str = ''):
 
 def figure_png(rows: Sequence[Mapping], title: str = '') -> bytes:
     """:func:`aliasing_figure` as PNG bytes (for an atomic write)."""
-    import matplotlib.pyplot as plt
+    from analysis.spectrum_plots import png_bytes
 
-    fig = aliasing_figure(rows, title)
-    try:
-        out = io.BytesIO()
-        fig.savefig(out, format='png')
-    finally:
-        plt.close(fig)
-    return out.getvalue()
+    return png_bytes(aliasing_figure(rows, title))

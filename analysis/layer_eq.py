@@ -48,7 +48,6 @@ while the transformed pass runs, and one resampling per layer (the rotation's 4x
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -62,10 +61,10 @@ from ops import resample
 from training.metrics import feature_stats
 from training.metrics.equivariance import (
     EQ_METRICS,
-    _random_angle,
-    _random_translation,
     input_transform_buffer,
     psnr_from_sums,
+    random_angle,
+    random_translation,
     sample_generator,
 )
 
@@ -105,8 +104,8 @@ def draw_transform(kind: str, gen: torch.Generator, resolution: int) -> tuple[fl
     transform ``compute_equivariance`` gives it): (tx, ty) in image widths, or an angle in radians."""
     _check_kind(kind)
     if kind == 'eqr':
-        return _random_angle(gen)
-    return _random_translation(gen, resolution, integer=(kind == 'eqt_int'))
+        return random_angle(gen)
+    return random_translation(gen, resolution, integer=(kind == 'eqt_int'))
 
 
 def _device_of(G: torch.nn.Module) -> torch.device:
@@ -489,12 +488,6 @@ def layer_eq_figure(curves: Sequence[tuple[str, str, list[dict]]], title: str = 
 
 def layer_eq_png(curves: Sequence[tuple[str, str, list[dict]]], title: str = '') -> bytes:
     """:func:`layer_eq_figure` as PNG bytes (the caller writes them, atomically)."""
-    import matplotlib.pyplot as plt
+    from analysis.spectrum_plots import png_bytes
 
-    fig = layer_eq_figure(curves, title)
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format='png')
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(layer_eq_figure(curves, title))

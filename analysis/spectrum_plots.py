@@ -5,13 +5,15 @@ slices, each from the view dicts of :func:`analysis.spectra.spectrum_view` (the 
 
 from __future__ import annotations
 
-import os
+import io
 import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ['heatmap_figure', 'slices_figure', 'plot_heatmap', 'plot_slices', 'wrap_title']
+from networks.atomic_io import atomic_write
+
+__all__ = ['heatmap_figure', 'slices_figure', 'plot_heatmap', 'plot_slices', 'png_bytes', 'wrap_title']
 
 
 def _pyplot():
@@ -30,10 +32,20 @@ def wrap_title(title: str, width_inches: float, fontsize: float) -> str:
     return '\n'.join(textwrap.wrap(title, chars, break_long_words=True, break_on_hyphens=False)) if title else ''
 
 
+def png_bytes(fig) -> bytes:
+    """`fig` as PNG bytes, closed afterwards: a figure is rendered whole before a file is touched, so the file
+    can be written atomically."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format='png')
+    finally:
+        _pyplot().close(fig)
+    return buf.getvalue()
+
+
 def _save(fig, png_path: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    fig.savefig(png_path)
-    _pyplot().close(fig)
+    data = png_bytes(fig)
+    atomic_write(png_path, lambda f: f.write(data))
     return png_path
 
 

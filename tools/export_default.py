@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import math
 import os
@@ -261,10 +260,9 @@ def _swd_plot(title: str, points: list[tuple[float, float, float | None]], final
     axes[0].legend(fontsize=8)
     fig.suptitle(f'{title}: SWD against the dataset')
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png')
-    plt.close(fig)
-    return buffer.getvalue()
+    from analysis.spectrum_plots import png_bytes
+
+    return png_bytes(fig)
 
 
 # ----------------------------------------------------------------------------------------------------------

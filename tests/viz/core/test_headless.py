@@ -168,6 +168,27 @@ def test_slices_title_is_not_cut_off(tmp_path):
     assert rows_with_text.min() < 40  # the title is there, on top
 
 
+def test_a_failed_plot_leaves_the_old_file(tmp_path, monkeypatch):
+    # The figure is rendered whole before the file is touched, then written atomically.
+    from matplotlib.figure import Figure
+
+    from analysis.spectrum_plots import plot_slices
+
+    path = tmp_path / 's.png'
+    path.write_bytes(b'old')
+
+    def fail(_fig, target, **_kwargs):          # half a PNG, then the disk is full
+        if hasattr(target, 'write'):
+            target.write(b'partial')
+        else:
+            open(target, 'wb').write(b'partial')
+        raise OSError('disk full')
+    monkeypatch.setattr(Figure, 'savefig', fail)
+    with pytest.raises(OSError, match='disk full'):
+        plot_slices([('network', _view())], 'NVlabs definition', str(path))
+    assert path.read_bytes() == b'old' and sorted(os.listdir(tmp_path)) == ['s.png']
+
+
 def test_untrained_is_said_once():
     from viz.core.headless import network_label
 
