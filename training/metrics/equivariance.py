@@ -28,7 +28,7 @@ from training.metrics import feature_stats
 from training.metrics.errors import MetricError
 
 __all__ = ['EQ_METRICS', 'input_transform_buffer', 'equivariance_readout', 'compute_equivariance', 'psnr_from_sums',
-           'sample_generator']
+           'sample_generator', 'random_translation', 'random_angle']
 
 EQ_METRICS = {'eqt50k_int': 'eqt_int', 'eqt50k_frac': 'eqt_frac', 'eqr50k': 'eqr'}
 TRANSLATE_MAX = 0.125
@@ -65,14 +65,17 @@ def _sums(ref: torch.Tensor, img: torch.Tensor, mask: torch.Tensor) -> np.ndarra
     return np.array([err.to('cpu', torch.float64).sum().item(), count.to('cpu', torch.float64).sum().item()])
 
 
-def _random_translation(gen: torch.Generator, resolution: int, integer: bool) -> tuple[float, float]:
+def random_translation(gen: torch.Generator, resolution: int, integer: bool) -> tuple[float, float]:
+    """One draw of the metrics' translation (x, y) in image widths, whole pixels at `resolution` if `integer`:
+    the per-layer analysis draws the same transforms as the metric, so its output row is the metric's number."""
     t = (torch.rand(2, generator=gen, dtype=torch.float64) * 2 - 1) * TRANSLATE_MAX
     if integer:
         t = (t * resolution).round() / resolution
     return float(t[0]), float(t[1])
 
 
-def _random_angle(gen: torch.Generator) -> float:
+def random_angle(gen: torch.Generator) -> float:
+    """One draw of the metric's rotation angle in radians."""
     return float((torch.rand([], generator=gen, dtype=torch.float64) * 2 - 1) * (ROTATE_MAX * math.pi))
 
 
@@ -81,7 +84,7 @@ def _eq_terms(synth: Callable[[torch.Tensor], torch.Tensor], transform: torch.Te
     """[sum of squared errors, valid count] of one random transform of kind 'eqt_int' | 'eqt_frac' | 'eqr'."""
     eye = torch.eye(3, device=transform.device, dtype=transform.dtype)
     if kind in ('eqt_int', 'eqt_frac'):
-        tx, ty = _random_translation(gen, resolution, integer=(kind == 'eqt_int'))
+        tx, ty = random_translation(gen, resolution, integer=(kind == 'eqt_int'))
         if drawn is not None:
             drawn.append((tx, ty))
         mat = eye.clone()
@@ -92,7 +95,7 @@ def _eq_terms(synth: Callable[[torch.Tensor], torch.Tensor], transform: torch.Te
         ref, mask = apply(orig, tx, ty)
         return _sums(ref, img, mask)
     if kind == 'eqr':
-        angle = _random_angle(gen)
+        angle = random_angle(gen)
         if drawn is not None:
             drawn.append(angle)
         transform.copy_(resample.rotation_matrix(-angle).to(transform))
