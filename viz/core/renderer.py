@@ -344,7 +344,7 @@ class Renderer:
         view is exactly the projection's final image (w alone is not: the maps were optimised too)."""
         if not args.latent_file or args.noise_mode != 'const':
             return {}
-        key = (latent_file_key(args.latent_file), args.pkl)
+        key = latent_file_key(args.latent_file)  # the file's maps, whichever pane shows them
         if self._noise_cache is None or self._noise_cache[0] != key:
             self._noise_cache = (key, load_noise_maps(args.latent_file))
         maps = self._noise_cache[1]

@@ -51,6 +51,25 @@ def test_sg2_projection_renders_exactly_its_saved_image(projected, tmp_path):
     np.testing.assert_array_equal(none_file.image, none_w.image)
 
 
+def test_compared_panes_read_the_noise_maps_once(projected, tmp_path, monkeypatch):
+    # Each pane renders with the same latent file: its maps are read once, not once per pane and render.
+    import shutil
+
+    from viz.core import renderer as renderer_mod
+
+    pkl, out = projected
+    other = shutil.copy(pkl, tmp_path / 'same_network_elsewhere.pkl')
+    reads = []
+    real_load = renderer_mod.load_noise_maps
+    monkeypatch.setattr(renderer_mod, 'load_noise_maps', lambda path: reads.append(path) or real_load(path))
+    renderer = Renderer()
+    args = RenderArgs(pkl=pkl, latent_file=str(out / 'projected_w.npz'), compare_pkls=(str(other),))
+    first = renderer.render(args)
+    second = renderer.render(args)
+    assert first.error is None and second.error is None and np.array_equal(first.image, second.image)
+    assert len(reads) == 1
+
+
 def test_noise_maps_of_another_network_are_refused(projected, tmp_path):
     pkl, out = projected
     with np.load(out / 'projected_w.npz') as data:
