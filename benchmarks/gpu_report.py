@@ -180,13 +180,14 @@ def _impl(ctx: dict, path: str) -> str:
 
 
 def _disable_unusable(ctx: dict) -> None:
-    """Ops whose kernels failed in the build section are not built or checked again in this process."""
-    if ctx["device"] != "cuda":
+    """Ops whose kernels failed in the build section are not built or checked again in this process. Only once
+    the build section has said which are usable (``ctx['usable']``): before that nothing is known to fail."""
+    if ctx["device"] != "cuda" or "usable" not in ctx:
         return
     from ops.cuda import build
 
     for op in build.OPS:
-        if op not in (ctx.get("usable") or []):
+        if op not in ctx["usable"]:
             build.KERNELS[op].disable("not usable in the gpu-report build section")
 
 
@@ -436,7 +437,8 @@ def run_section_here(name: str, ctx_path: str, result_path: str) -> int:
     gt.configure_backends()
     t0 = time.perf_counter()
     try:
-        _disable_unusable(ctx)
+        if name != "build":  # the build section is what finds out which kernels are usable
+            _disable_unusable(ctx)
         result = dict(ok=True, **SECTIONS[name](ctx))
     except Exception as e:  # noqa: BLE001 -- recorded; the report goes on
         result = dict(ok=False, error=f"{type(e).__name__}: {e}"[:1000], traceback=traceback.format_exc()[-3000:])
