@@ -9,13 +9,15 @@ Run as a script in its own process (gpu_report does): NVlabs' packages ``trainin
 imported from DIR. ``pickles`` writes NVlabs-format pickles with NVlabs' own classes (the weights both sides
 then load); the other commands time NVlabs' CUDA kernels (their reference ops on the CPU). Modules that
 their code imports but never uses in these paths (``requests``; ``pkg_resources`` and ``distutils`` on newer
-Pythons) are stood in for when missing.
+Pythons) are stood in for when missing, and the plugins torch builds for them are entered in ``sys.modules``
+(``_register_built_modules``).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import importlib
 import json
 import os
@@ -47,6 +49,32 @@ def _stand_ins() -> None:
         util = types.SimpleNamespace(strtobool=lambda v: v.lower() in ("y", "yes", "t", "true", "on", "1"))
         sys.modules["distutils"] = types.SimpleNamespace(util=util)
         sys.modules["distutils.util"] = util
+
+
+def _register_built_modules() -> None:
+    """Makes ``torch.utils.cpp_extension.load`` enter the module it returns in ``sys.modules`` under its name.
+
+    NVlabs' ``custom_ops.get_plugin`` calls ``load(name=...)`` and then ``importlib.import_module(name)``. Recent
+    torch loads the built library from its file (``importlib.util.spec_from_file_location``) without entering it
+    in ``sys.modules`` or its folder in ``sys.path``, so that import fails with ModuleNotFoundError after a
+    successful build. Wrapping ``load`` (their code looks it up at call time) fixes that without touching their
+    checkout; with a torch that registers the module itself, the wrapper changes nothing.
+    """
+    from torch.utils import cpp_extension
+
+    original = cpp_extension.load
+    if getattr(original, "registers_modules", False):
+        return
+
+    @functools.wraps(original)
+    def load(name, *args, **kwargs):
+        module = original(name, *args, **kwargs)
+        if isinstance(module, types.ModuleType):
+            sys.modules.setdefault(name, module)
+        return module
+
+    load.registers_modules = True
+    cpp_extension.load = load
 
 
 def _load(path: str, device: torch.device) -> dict:
@@ -240,6 +268,7 @@ def main(argv=None) -> int:
     args.pickles = args.pickles or os.path.join(args.nvlabs, "gpu-report-pickles")
     sys.path.insert(1, os.path.abspath(args.nvlabs))
     _stand_ins()
+    _register_built_modules()
     importlib.invalidate_caches()
     gt.configure_backends()
     t0 = time.perf_counter()
