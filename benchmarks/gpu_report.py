@@ -153,6 +153,20 @@ def _build_one(op: str) -> None:
     build.build_extension(op)
 
 
+def _build_all(ops: list[str], result: dict) -> None:
+    """Compiles ``ops`` side by side, one process each, into the kernel cache: result['ops'][op] gets each one's
+    build seconds, exit code and, when it failed, its log's tail."""
+    procs = {op: (subprocess.Popen([sys.executable, "-c", f"from benchmarks.gpu_report import _build_one; "
+                                    f"_build_one({op!r})"], cwd=REPO, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True), time.perf_counter())
+             for op in ops}
+    for op, (proc, start) in procs.items():
+        log, _ = proc.communicate()
+        result["ops"][op] = dict(build_s=time.perf_counter() - start, rc=proc.returncode,
+                                 log_tail=log[-800:] if proc.returncode else "")
+        checkpoint(**result)
+
+
 def section_build(ctx: dict) -> dict:
     """Our three ops compiled side by side (one process each), then loaded here with each op's self-check on
     this GPU: what decides which kernels the later sections time as 'fused'."""
@@ -165,15 +179,7 @@ def section_build(ctx: dict) -> dict:
     result = dict(arch=arch, nvcc=nvcc, ops={})
     t0 = time.perf_counter()
     with phase(f"build {', '.join(build.OPS)} side by side"):
-        procs = {op: (subprocess.Popen([sys.executable, "-c", f"from benchmarks.gpu_report import _build_one; "
-                                        f"_build_one({op!r})"], cwd=REPO, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True), time.perf_counter())
-                 for op in build.OPS}
-        for op, (proc, start) in procs.items():
-            log, _ = proc.communicate()
-            result["ops"][op] = dict(build_s=time.perf_counter() - start, rc=proc.returncode,
-                                     log_tail=log[-800:] if proc.returncode else "")
-            checkpoint(**result)
+        _build_all(list(build.OPS), result)
     result["build_wall_s"] = time.perf_counter() - t0
     for op in build.OPS:  # loads from the cache just filled, then the self-check on this GPU
         t1 = time.perf_counter()
@@ -183,6 +189,9 @@ def section_build(ctx: dict) -> dict:
         result["ops"][op].update(usable=usable, status=kernel.status_text(),
                                  load_and_check_s=time.perf_counter() - t1, self_check_s=kernel.check_seconds)
         checkpoint(**result)
+    unusable = [op for op in build.OPS if not result["ops"][op]["usable"]]
+    if unusable:  # the section ran; the report's Sections table should still not say 'ok'
+        result["incomplete"] = f"not usable: {', '.join(unusable)} (see Kernel builds)"
     return result
 
 

@@ -202,6 +202,9 @@ def cmd_build(args) -> dict:
         else:
             result[op] = dict(rec, seconds=seconds)
         checkpoint(**result)
+    failed = [f"{op}: {result[op].get('error', 'no plugin')}"[:200] for op in names if not result[op]["ok"]]
+    if failed:  # the command fails with them: NVlabs' timed sections cannot run (their code raises)
+        result["error"] = "; ".join(failed)
     return result
 
 
@@ -377,6 +380,7 @@ def main(argv=None) -> int:
         warnings.simplefilter("always")
         try:
             result = dict(ok=True, **globals()[f"cmd_{args.command}"](args))
+            result["ok"] = "error" not in result
         except Exception as e:  # noqa: BLE001 -- the report records it
             result = dict(ok=False, error=f"{type(e).__name__}: {e}"[:1000], traceback=traceback.format_exc()[-3000:])
     result["seconds"] = time.perf_counter() - t0
