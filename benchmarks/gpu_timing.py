@@ -74,7 +74,7 @@ def generator_plan(tiny: bool, part: str, precisions: list[str], names: list[str
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-    names = names or by_priority(nets(tiny), tiny)
+    names = by_priority(nets(tiny), tiny) if names is None else names
     sizes = sorted(sizes or batches(tiny), reverse=True)
     targets = [(n, sizes[0], precisions[0]) for n in TARGET_NETS if n in names]
     rest = [(n, b, p) for n in names for b in sizes for p in precisions if (n, b, p) not in targets]
@@ -84,7 +84,7 @@ def generator_plan(tiny: bool, part: str, precisions: list[str], names: list[str
 def image_nets(tiny: bool, part: str, names: list[str] | None = None) -> list[str]:
     """The nets whose batch-1 float32 image (the fused-vs-eager check, the cross-check with NVlabs) a part of the
     generators section makes: the target nets' in 'targets', the others' in 'more'."""
-    names = names or by_priority(nets(tiny), tiny)
+    names = by_priority(nets(tiny), tiny) if names is None else names
     if part == "targets":
         return [n for n in names if n in TARGET_NETS]
     return [n for n in names if n not in TARGET_NETS] if part == "more" else names

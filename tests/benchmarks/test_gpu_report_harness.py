@@ -198,6 +198,10 @@ def test_the_generators_plan_puts_the_targets_first_and_splits_the_rest():
     assert set(gt.image_nets(False, "targets")) == set(gt.TARGET_NETS)
     with pytest.raises(ValueError):
         gt.generator_plan(False, "some", precisions)
+    # Other nets and batches (benchmarks/bench_generator.py asks NVlabs' side for these); none is none.
+    assert gt.generator_plan(True, "all", ["fp32"], ["sg3t-256"], [1, 4]) == [("sg3t-256", 4, "fp32"),
+                                                                            ("sg3t-256", 1, "fp32")]
+    assert gt.generator_plan(False, "all", precisions, []) == [] and gt.image_nets(False, "all", []) == []
 
 
 def _report(**sections) -> dict:
