@@ -8,11 +8,13 @@ device-agnostic: ``torch.cuda.synchronize`` runs only for CUDA devices; peak mem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -55,6 +57,37 @@ def by_priority(specs: dict[str, dict], tiny: bool = False) -> list[str]:
     rehearsal times one of each architecture (the 256 ones differ only in size)."""
     names = sorted(specs, key=lambda n: (-specs[n]["res"] if "1024" in n else 0, n.startswith("sg2")))
     return [n for n in names if "1024" in n] if tiny else names
+
+
+TARGET_NETS = ("sg3t-1024", "sg3r-1024")  # the nets whose images/s the report's targets judge
+PARTS = ("targets", "more", "all")
+
+
+def generator_plan(tiny: bool, part: str, precisions: list[str], names: list[str] | None = None,
+                   sizes: list[int] | None = None) -> list[tuple[str, int, str]]:
+    """(net, batch, precision) in the order a generators section times them, for both sides.
+
+    'targets': what the report's targets judge, the target nets at the largest batch in the first precision
+    (float32); 'more': every other configuration, the target nets' first, the largest batch of a net first;
+    'all': both. Splitting them lets NVlabs' side of the targets run before either side's nice-to-haves.
+    ``names``, ``sizes``: other nets (in priority order) or batch sizes than the report's.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    names = by_priority(nets(tiny), tiny) if names is None else names
+    sizes = sorted(sizes or batches(tiny), reverse=True)
+    targets = [(n, sizes[0], precisions[0]) for n in TARGET_NETS if n in names]
+    rest = [(n, b, p) for n in names for b in sizes for p in precisions if (n, b, p) not in targets]
+    return {"targets": targets, "more": rest, "all": targets + rest}[part]
+
+
+def image_nets(tiny: bool, part: str, names: list[str] | None = None) -> list[str]:
+    """The nets whose batch-1 float32 image (the fused-vs-eager check, the cross-check with NVlabs) a part of the
+    generators section makes: the target nets' in 'targets', the others' in 'more'."""
+    names = by_priority(nets(tiny), tiny) if names is None else names
+    if part == "targets":
+        return [n for n in names if n in TARGET_NETS]
+    return [n for n in names if n not in TARGET_NETS] if part == "more" else names
 
 
 def generator_kwargs(spec: dict, z_dim: int) -> dict:
@@ -106,11 +139,76 @@ def layer_kwargs(L) -> dict:
                 gain=1 if L.is_torgb else math.sqrt(2), slope=1 if L.is_torgb else 0.2, clamp=L.conv_clamp)
 
 
-def configure_backends() -> None:
-    """The flags NVlabs' training loop sets, on both sides alike (no TF32: the comparison is float32)."""
-    torch.backends.cudnn.benchmark = True
+def configure_backends(cudnn_benchmark: bool = False) -> None:
+    """The same flags on both sides: no TF32 (the comparison is float32) and, by default, no cuDNN autotuning.
+
+    NVlabs' training loop turns ``cudnn.benchmark`` on; here it is off unless asked for, on both sides alike:
+    autotuning runs once per new convolution shape, every net, batch, precision and path brings new shapes, and
+    the first runs of a report are what it can least afford (cuDNN's own heuristics choose instead).
+    """
+    torch.backends.cudnn.benchmark = cudnn_benchmark
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+
+
+def backend_flags() -> dict:
+    """The flags ``configure_backends`` sets, as they are now (for the report)."""
+    return dict(cudnn_benchmark=torch.backends.cudnn.benchmark, matmul_tf32=torch.backends.cuda.matmul.allow_tf32,
+                cudnn_tf32=torch.backends.cudnn.allow_tf32)
+
+
+class Progress:
+    """What a section has done so far, as it goes.
+
+    Each phase is printed (flushed) when it starts and when it ends and kept with its start and its seconds, so
+    that a section killed at its time limit still says what it did, how long each phase took and what it was in
+    the middle of. ``on_change`` (writing a partial result) runs at each start and end.
+    """
+
+    def __init__(self, section: str, on_change: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.perf_counter, echo: bool = True):
+        self.section, self.on_change, self.clock, self.echo = section, on_change, clock, echo
+        self.t0 = clock()
+        self.phases: list[dict] = []
+        self.running: dict | None = None
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def say(self, message: str) -> None:
+        if self.echo:
+            print(f"[{self.section} {self.elapsed():6.1f} s] {message}", flush=True)
+
+    @contextlib.contextmanager
+    def phase(self, what: str) -> Iterator[None]:
+        start = self.elapsed()
+        self.running = dict(phase=what, start_s=round(start, 3))
+        self.say(f"{what} ...")
+        self._changed()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            seconds = self.elapsed() - start
+            record = dict(phase=what, start_s=round(start, 3), seconds=round(seconds, 3))
+            if not ok:
+                record["raised"] = True
+            self.phases.append(record)
+            self.running = None
+            self.say(f"{what}: {seconds:.2f} s{'' if ok else ' (raised)'}")
+            self._changed()
+
+    def state(self) -> dict:
+        """``phases`` done and, while one runs, ``running`` with its seconds so far."""
+        out: dict = dict(phases=list(self.phases))
+        if self.running is not None:
+            out["running"] = dict(self.running, seconds_so_far=round(self.elapsed() - self.running["start_s"], 3))
+        return out
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -164,12 +262,14 @@ def ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float = 0.999) 
 
 
 def training_step_s_per_kimg(loss, G: torch.nn.Module, D: torch.nn.Module, G_ema: torch.nn.Module,
-                             batch: int, device: torch.device, steps: int, budget_s: float, warmup: int = 1) -> dict:
+                             batch: int, device: torch.device, steps: int, budget_s: float, warmup: int = 1,
+                             progress: Progress | None = None, label: str = "") -> dict:
     """s/kimg of NVlabs' phase schedule for StyleGAN3 with a synthetic batch (both sides run this same code).
 
     One step = Gmain (G forward + D + G backward, Adam step) + Dmain (D on fakes and reals, Adam step) + the
     G_ema update; Dreg (R1, every 16 steps with gain 16) is timed on its own and amortized over 16 steps.
-    No data loading, no augmentation, no statistics: the same work on both sides.
+    No data loading, no augmentation, no statistics: the same work on both sides. ``progress``: the warm-up, the
+    timed steps and Dreg as phases (their names start with ``label``).
     """
     gen = torch.Generator(device=device).manual_seed(0)
     G_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
@@ -194,11 +294,23 @@ def training_step_s_per_kimg(loss, G: torch.nn.Module, D: torch.nn.Module, G_ema
         phase("Dmain", D_opt, D, 1)
         ema_update(G_ema, G)
 
+    def dreg() -> None:
+        phase("Dreg", D_opt, D, 16)
+
+    def step(what: str):
+        return progress.phase(label + what) if progress is not None else contextlib.nullcontext()
+
     G.requires_grad_(False)
     D.requires_grad_(False)
-    main = time_call(main_step, device, repeats=steps, warmup=warmup, budget_s=budget_s)
-    reg = time_call(lambda: phase("Dreg", D_opt, D, 16), device, repeats=2 if warmup else 1, warmup=warmup,
-                    budget_s=budget_s / 4)
+    with step(f"warm-up: {warmup} training step(s) and Dreg, batch {batch}"):
+        for _ in range(warmup):
+            main_step()
+            dreg()
+            sync(device)
+    with step(f"timed training steps (at most {steps})"):
+        main = time_call(main_step, device, repeats=steps, warmup=0, budget_s=budget_s)
+    with step("timed Dreg"):
+        reg = time_call(dreg, device, repeats=2 if warmup else 1, warmup=0, budget_s=budget_s / 4)
     step_s = main["median_s"] + reg["median_s"] / 16
     return dict(s_per_kimg=step_s / batch * 1000, step_s=step_s, main_s=main["median_s"], dreg_s=reg["median_s"],
                 steps=main["runs"], batch=batch, env=main["env"])
@@ -211,6 +323,27 @@ def device_info(device: torch.device) -> dict:
         info["gpu"] = torch.cuda.get_device_name(device)
         info["capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
     return info
+
+
+STANDBY = "--standby"  # the argument that starts a process as a standby (serve_standby)
+
+
+def serve_standby(main: Callable[[list[str]], int], preload: Callable[[], None] | None = None) -> int:
+    """The body of a standby process: it imports ahead (``preload``; torch is imported already), then waits for
+    one line on stdin, a JSON object ``{"argv": [...], "env": {...}}``, and runs ``main(argv)`` with ``env``
+    added to its environment. Ends quietly, running nothing, when stdin closes first.
+
+    The report starts the process for the next section while the current one runs, so that a section's clock
+    does not start with the interpreter, torch and the network code loading (seconds each time).
+    """
+    if preload is not None:
+        preload()
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    order = json.loads(line)
+    os.environ.update({str(k): str(v) for k, v in (order.get("env") or {}).items()})
+    return main(list(order["argv"]))
 
 
 def write_json(path: str, data: object) -> None:
