@@ -70,10 +70,11 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, num_dirs: int = 512, repeat
 
     The projections are float32 and laid out one direction per row, so that each sort runs over contiguous
     memory: 4x faster than sorting float64 columns, equal to 1e-9 relative (the descriptors have unit variance).
-    With a torch `device` the products and sorts run there (compute_swd passes its device when that is a GPU):
-    1,024 images' descriptors take numpy about 15 s per level, which made the measurement after each save
-    outlast a GPU slot's training, and torch on the CPU is slower than numpy. The random directions and subsets
-    are the same draws either way, so both give the same value to float32 rounding."""
+    With a torch `device` the products and sorts run there; compute_swd passes its device when that is a CUDA
+    GPU (MPS has no float64 for the mean). 1,024 images' descriptors take numpy about 15 s per level, which made
+    the measurement after each save outlast a GPU slot's training, and torch on the CPU is slower than numpy.
+    The random directions and subsets are the same draws either way, so both give the same value to float32
+    rounding."""
     rng = np.random.RandomState(seed)
     n = min(a.shape[0], b.shape[0])
     on_device = device is not None
@@ -134,7 +135,7 @@ def compute_swd(opts, num_images: int, per_image: int = 128, min_res: int = 16) 
     device = torch.device(opts.device)
     for res, a, b in zip(resolutions, real, fake):
         results[f'swd{res}'] = sliced_wasserstein(_normalise(a, channels), _normalise(b, channels),
-                                                  device=None if device.type == 'cpu' else device) * 1e3
+                                                  device=device if device.type == 'cuda' else None) * 1e3
     results['swd'] = float(np.mean(list(results.values())))
     return results
 
