@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ __all__ = ['DEFAULT_PCA_SAMPLES', 'PCA_COMPONENTS', 'PCA', 'Edit', 'principal_di
 
 DEFAULT_PCA_SAMPLES = 10_000   # GANSpace uses 1e6 for its figures; 1e4 fixes the top axes well (about 1 s on a CPU)
 PCA_COMPONENTS = 64            # axes kept in the cache (sliders show the top few)
+PCAS_HELD = 4                  # networks whose PCA stays in memory: the shown one and the compared ones
 MAX_DIRECTION_FILE = 64 << 20  # bytes
 MAX_PCA_CACHE = 64 << 20       # bytes; 64 axes of a 512-wide w are 130 KB
 APP_NAME = 'aliasfree-workbench'
@@ -232,7 +234,9 @@ class DirectionResolver:
     def __init__(self, cache_dir: str | None = None, num_samples: int = DEFAULT_PCA_SAMPLES) -> None:
         self.cache_dir = cache_dir
         self.num_samples = num_samples
-        self._pca: dict[int, tuple[torch.nn.Module, PCA]] = {}
+        # The PCAs of the last few networks, held by weak reference: compared panes ask for theirs in turn each
+        # render, and the network cache, not this, decides how long a network lives.
+        self._pca: dict[int, tuple[weakref.ref, PCA]] = {}
         self._files: dict[tuple[str, float, int], np.ndarray] = {}
         # Told how far a PCA computed the first time for a network is (seconds to a minute on a CPU): the window
         # shows it instead of a bare "rendering".
@@ -240,11 +244,14 @@ class DirectionResolver:
 
     def pca(self, G: torch.nn.Module) -> PCA:
         """The network's PCA (memory, then disk cache, then computed)."""
-        held = self._pca.get(id(G))
-        if held is None or held[0] is not G:  # id() may be reused by a later network
-            held = (G, network_pca(G, self.num_samples, self.cache_dir, next(G.parameters()).device,
-                                   self.progress))
-            self._pca = {id(G): held}  # one network at a time: the renderer shows one
+        held = self._pca.pop(id(G), None)
+        if held is None or held[0]() is not G:  # id() may be reused by a later network
+            held = (weakref.ref(G), network_pca(G, self.num_samples, self.cache_dir, next(G.parameters()).device,
+                                                self.progress))
+        self._pca = {k: v for k, v in self._pca.items() if v[0]() is not None}
+        while len(self._pca) >= PCAS_HELD:
+            del self._pca[next(iter(self._pca))]  # the least recently asked for
+        self._pca[id(G)] = held
         return held[1]
 
     def file(self, path: str, w_dim: int) -> np.ndarray:

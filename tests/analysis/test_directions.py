@@ -61,6 +61,32 @@ def test_resolver_edit_on_a_network_uses_stddev_units(tmp_path) -> None:
         resolver.vector(G, 'pca', 999)
 
 
+def test_resolver_holds_the_pcas_of_compared_networks_weakly(tmp_path, monkeypatch) -> None:
+    # Compared panes ask for their PCAs in turn on every render: each is computed (or read from disk) once, and
+    # a network that is gone releases its entry.
+    import gc
+
+    computed = []
+    real = D.network_pca
+    monkeypatch.setattr(D, 'network_pca', lambda G, *a, **k: computed.append(id(G)) or real(G, *a, **k))
+    resolver = D.DirectionResolver(str(tmp_path), num_samples=500)
+    nets = [tiny_generator('sg3', seed=s) for s in range(3)]
+    for _ in range(3):
+        for G in nets:
+            resolver.pca(G)
+    assert len(computed) == 3
+    extra = [tiny_generator('sg3', seed=s) for s in (3, 4)]   # more than it holds: the oldest goes
+    for G in extra:
+        resolver.pca(G)
+    assert len(resolver._pca) == D.PCAS_HELD
+    resolver.pca(nets[0])
+    assert len(computed) == 6                                # nets[0] was the least recently asked for
+    del nets, extra, G
+    gc.collect()
+    resolver.pca(tiny_generator('sg3', seed=5))
+    assert len(resolver._pca) == 1                           # dead networks' entries are dropped
+
+
 def test_pca_is_cached_on_disk_per_network_weights(tmp_path, monkeypatch) -> None:
     G = tiny_generator('sg3', seed=0)
     first = D.network_pca(G, 500, str(tmp_path))

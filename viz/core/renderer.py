@@ -20,6 +20,7 @@ leaves a grey pane and a note, never an error of the render.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -107,6 +108,19 @@ class Renderer:
         """Whether `args` asks for an analysis that is not cached yet (a slow render)."""
         return self.analyses.pending(args)
 
+    @contextlib.contextmanager
+    def _pca_progress(self, control: AnalysisControl | None):
+        """A PCA computed the first time for a network (seconds to a minute on a CPU) reports its progress to
+        `control` while the latents are computed, so the window shows it instead of a bare "rendering"."""
+        self.directions.progress = (None if control is None else
+                                    lambda done, total: control.report(PCA_PROGRESS, done, total))
+        try:
+            yield
+        finally:
+            if control is not None and control.progress is not None and control.progress[0] == PCA_PROGRESS:
+                control.clear()
+            self.directions.progress = None
+
     def _ws(self, net: LoadedNetwork, args: RenderArgs, dev: torch.device,
             pane: dict | None = None) -> tuple[torch.Tensor, np.ndarray]:
         """(ws, untruncated w+) of `args`; `pane`: a compared network's cache entry (None: the first pane's)."""
@@ -169,14 +183,8 @@ class Renderer:
             layer = None
 
         t = time.perf_counter()
-        self.directions.progress = (None if control is None else
-                                    lambda done, total: control.report(PCA_PROGRESS, done, total))
-        try:
+        with self._pca_progress(control):
             ws, res.latent = self._ws(net, args, dev)
-        finally:
-            if control is not None and control.progress is not None and control.progress[0] == PCA_PROGRESS:
-                control.clear()
-            self.directions.progress = None
         res.ws = ws[0].to(torch.float32).cpu().numpy()
         res.timings['mapping'] = time.perf_counter() - t
 
@@ -195,7 +203,7 @@ class Renderer:
         res.timings['view'] = time.perf_counter() - t
         if args.compare_pkls:
             t = time.perf_counter()
-            self._compare(args, res, messages)
+            self._compare(args, res, messages, control)
             res.timings['compare'] = time.perf_counter() - t
         else:
             self._pane_caches.clear()
@@ -204,7 +212,8 @@ class Renderer:
         self.analyses.run(G, net.info['has_transform'], args, ws, layer, res, messages, control)
         res.messages = tuple(messages)
 
-    def _compare(self, args: RenderArgs, res: RenderResult, messages: list[str]) -> None:
+    def _compare(self, args: RenderArgs, res: RenderResult, messages: list[str],
+                 control: AnalysisControl | None = None) -> None:
         """Render each of `args.compare_pkls` as it renders alone with `args`, and compose them with the first pane
         (res.image) into res.image, their places in res.panes. A network that fails is a grey pane and a note."""
         for pkl in set(self._pane_caches) - set(args.compare_pkls):
@@ -216,7 +225,7 @@ class Renderer:
             pane_args = dataclasses.replace(args, pkl=pkl, compare_pkls=(), fft_show=False)
             pane_res, notes = RenderResult(args=pane_args), []
             try:
-                self._render_pane(pane_args, pane_res, notes, self._pane_caches.setdefault(pkl, {}))
+                self._render_pane(pane_args, pane_res, notes, self._pane_caches.setdefault(pkl, {}), control)
             except Exception as exc:  # noqa: BLE001 - a compared network failing leaves the other panes
                 error = error_text(exc, self.name_option)
                 if self.log_failures:
@@ -239,7 +248,8 @@ class Renderer:
         if asked:
             messages.append(f'{NOTE_PREFIX}{", ".join(asked)} of the first pane ({names[0]}) only')
 
-    def _render_pane(self, args: RenderArgs, res: RenderResult, messages: list[str], pane: dict) -> None:
+    def _render_pane(self, args: RenderArgs, res: RenderResult, messages: list[str], pane: dict,
+                     control: AnalysisControl | None = None) -> None:
         """res.image of a compared network: `_render`'s steps without the analyses, on the pane's own caches."""
         net = self.networks.get(args.pkl, args.device, args.precision)
         res.network = dict(net.info, precision=args.precision)
@@ -250,7 +260,8 @@ class Renderer:
         if layer is not None and layer not in {ly.name for ly in net.layers}:
             messages.append(f'no layer "{layer}" in this network; showing the output')
             layer = None
-        ws, _latent = self._ws(net, args, dev, pane)
+        with self._pca_progress(control):
+            ws, _latent = self._ws(net, args, dev, pane)
         linear = input_linear(args)
         if linear is not None and net.info['has_transform']:
             messages.append('scale / shear / mirror: outside what the network was trained to be equivariant to')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -454,3 +455,10 @@ def test_a_first_pca_reports_its_progress_and_clears_it(sg3, tmp_path):
     reports.clear()
     renderer.render(dataclasses.replace(sg3, directions=(('pca', 0, 3.0, 'all'),)), control)
     assert reports == []                             # known now: nothing to report
+    # A compared network's first PCA reports too, and the first pane's stays known.
+    other = shutil.copy(sg3.pkl, tmp_path / 'compared.pkl')
+    renderer.directions.num_samples = 1500                # another key: the disk cache does not answer
+    res = renderer.render(dataclasses.replace(sg3, directions=(('pca', 0, 4.0, 'all'),),
+                                              compare_pkls=(str(other),)), control)
+    assert res.error is None and len(res.panes) == 2
+    assert reports == [(PCA_PROGRESS, 1000, 1500), (PCA_PROGRESS, 1500, 1500)] and control.progress is None
