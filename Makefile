@@ -66,13 +66,17 @@ campaign: setup cpu-ops data/photos-64.zip
 #   make gpu-slice PY=python3 NET=sg3r MINUTES=7 [INIT="--init --cfg stylegan3-r ..."]
 # builds the dataset if missing, trains $(STATES)/$(NET) into $$OUT/$(NET) (the committed state is only read) and
 # keeps what a slot hands back (at most 8 files): the state, the logs and the newest grid of $$OUT/$(NET)-run.
+# The ops take the PyTorch path (IMPL=torch): the CUDA kernels would spend a minute of the slot building, and have
+# not yet passed the whole parity suite on a GPU (IMPL=auto uses them).
 STATES ?= states
 DATA   ?= data/photos-64.zip
+IMPL   ?= torch
 gpu-slice: $(if $(filter .venv/bin/python,$(PY)),setup)
 	@test -n "$$OUT" || { echo "error: OUT is not set (the folder the slot hands back)"; exit 2; }
 	@test -f $(DATA) || $(PY) -m tools.dataset_tool --source builtin:photos --count 10000 --dest $(DATA) \
 	    --resolution 64x64 --seed 0
-	$(PY) -m tools.train_slice --state $(STATES)/$(NET) --save-to "$$OUT/$(NET)" --minutes $(MINUTES) \
+	ALIASFREE_OPS_IMPL=$(IMPL) $(PY) -m tools.train_slice --state $(STATES)/$(NET) --save-to "$$OUT/$(NET)" \
+	    --minutes $(MINUTES) \
 	    --save-every 2 --data $(DATA) $(INIT)
 	@cd "$$OUT/$(NET)-run" && rm -f reals.png fakes_init.png && ls -t fakes*.png 2>/dev/null | tail -n +2 | xargs -r rm -f
 
