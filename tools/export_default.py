@@ -3,6 +3,7 @@
     python -m tools.export_default --key sg3t --state states/sg3t --data data/photos-64.zip \\
         --dataset-name builtin:photos --dataset-command "python -m tools.dataset_tool ..."
     python -m tools.export_default --key sg2 --snapshot runs/00000/network-snapshot-000200.pkl --data ...
+    python -m tools.export_default --key sg2 --state states/sg2 --data ... --inspect runs/sg2-now.pkl   # look only
 
 Writes, for KEY in sg3t | sg3r | sg2 (layout of networks/pretrained):
   <dest>/KEY.pkl        G_ema only, our pickle format; float16 storage with --fp16, or when float32 would
@@ -86,6 +87,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--allow-untrained', action='store_true',
                         help='export even when the SWD has not fallen 4x at every level (tests only)')
     parser.add_argument('--fp16', action='store_true', help='store float16 weights even when float32 fits 25 MB')
+    parser.add_argument('--inspect', metavar='PKL', type=cli.output_file, default=None,
+                        help='only write the G_ema pickle of --state / --snapshot to PKL, to look at a network in '
+                        'training (texture sticking, the window): nothing is measured, nothing ships')
     parser.add_argument('--dataset-name', default=None, help='card dataset.name [default: the file name of --data]')
     parser.add_argument('--dataset-command', default='not recorded', help='card dataset.command')
     parser.add_argument('--train-command', default=None,
@@ -459,8 +463,34 @@ def _finite_or_none(value) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
 
 
+def inspect_pickle(opts: argparse.Namespace, log=print) -> Path:
+    """Write the G_ema of `opts.state` / `opts.snapshot` to `opts.inspect` (float32, atomically), with no gate
+    and no card: a network in training is looked at, not shipped, so the default networks' folder is refused."""
+    from networks import save_network_pkl
+
+    out = Path(opts.inspect).resolve()
+    shipped = (Path(__file__).resolve().parent.parent / 'networks' / 'pretrained').resolve()
+    if out.parent == shipped:
+        raise UserError(f'--inspect {opts.inspect}: that is the shipped networks\' folder; export without --inspect '
+                        'to ship a network')
+    if opts.state:
+        G, _tsk, facts = _from_state(opts.state, opts.data)
+    else:
+        G, _tsk, facts = _from_snapshot(opts.snapshot, opts.data, opts.run_dir or [])
+    cfg = CARDS[opts.key][0]
+    if cfg_of(G) != cfg:
+        raise UserError(f'--key {opts.key} is {cfg}, but the network is {cfg_of(G)}')
+    save_network_pkl(out, {'G_ema': G})
+    log(f'wrote {opts.inspect}: G_ema of {opts.state or opts.snapshot} at {facts["kimg"]:g} kimg (not measured, '
+        'not shipped)')
+    return out
+
+
 def _body(opts: argparse.Namespace) -> None:
-    export(opts)
+    if opts.inspect:
+        inspect_pickle(opts)
+    else:
+        export(opts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

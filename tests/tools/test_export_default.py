@@ -276,6 +276,26 @@ def test_snapshot_source(tmp_path, sg2_state, data):
     assert (tmp_path / 'd' / 'sg2.pkl').read_bytes() == (shipped / 'sg2.pkl').read_bytes()
 
 
+def test_inspect_writes_only_the_generator_of_a_network_in_training(tmp_path, sg2_state, data, capsys):
+    # A network below the gate can be looked at (texture sticking, the window) without shipping anything.
+    out = tmp_path / 'look' / 'sg2-now.pkl'
+    assert main(['--key', 'sg2', '--state', str(sg2_state), '--data', data[16], '--inspect', str(out),
+                 '--dest', str(tmp_path / 'd'), '--docs', str(tmp_path / 'docs')]) == 0
+    assert 'not shipped' in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == ['look'] and os.listdir(out.parent) == ['sg2-now.pkl']
+    net = load_generator(out)
+    _manifest, payload = read_state(sg2_state)
+    state = net.state_dict()
+    assert set(state) == set(payload['G_ema'])
+    assert all(torch.equal(state[k], payload['G_ema'][k].to(state[k].dtype)) for k in state)
+    shipped = os.path.join(os.path.dirname(export_default.__file__), '..', 'networks', 'pretrained', 'x.pkl')
+    _one_error(capsys, main(['--key', 'sg2', '--state', str(sg2_state), '--data', data[16], '--inspect', shipped]))
+    assert not os.path.exists(shipped)
+    err = _one_error(capsys, main(['--key', 'sg3t', '--state', str(sg2_state), '--data', data[16], '--inspect',
+                                   str(tmp_path / 'x.pkl')]))
+    assert 'stylegan2' in err and not (tmp_path / 'x.pkl').exists()
+
+
 def _one_error(capsys, status):
     err = capsys.readouterr().err
     assert status == 1 and err.startswith('error: ') and err.count('\n') == 1, err
