@@ -51,6 +51,7 @@ lint: setup
 # The training campaign of the default networks (docs/training.md): one resumable slice of states/$(NET) in the
 # background at low priority, for $(MINUTES) of wall clock (end it well before the session ends), then commit
 # states/$(NET) and states/$(NET)-run. The dataset is rebuilt deterministically from the installed packages.
+# ARGS adds train_slice options, e.g. ARGS="--glr 0.001 --dlr 0.001 --ema-kimg 10" for a late phase.
 NET     ?= sg3t
 MINUTES ?= 60
 data/photos-64.zip: | setup
@@ -60,7 +61,7 @@ campaign: setup cpu-ops data/photos-64.zip
 	@test -f states/$(NET)/state.json || { echo "error: no state in states/$(NET)"; exit 1; }
 	@mkdir -p states/$(NET)-run
 	@nohup nice -n 10 $(PY) -m tools.train_slice --state states/$(NET) --minutes $(MINUTES) --save-every 15 \
-	    > states/$(NET)-run/slice.out 2>&1 & echo "slice of states/$(NET) started, PID $$!, log states/$(NET)-run/log.txt"
+	    $(ARGS) > states/$(NET)-run/slice.out 2>&1 & echo "slice of states/$(NET) started, PID $$!, log states/$(NET)-run/log.txt"
 
 # One slice on a lent GPU machine (docs/training.md, "On a GPU slot"), e.g.
 #   make gpu-slice PY=python3 NET=sg3r MINUTES=7 [INIT="--init --cfg stylegan3-r ..."]

@@ -48,6 +48,12 @@ def build_parser() -> ArgumentParser:
                         '(default: the state\'s)')
     parser.add_argument('--metrics-samples', type=int_range(1, 10_000_000),
                         help='samples per metric (default: the state\'s)')
+    parser.add_argument('--glr', type=float_range(1e-7, 1.0),
+                        help='G learning rate from this slice on, e.g. a lower late phase (default: the state\'s)')
+    parser.add_argument('--dlr', type=float_range(1e-7, 1.0), help='D learning rate from this slice on (default: the '
+                        'state\'s)')
+    parser.add_argument('--ema-kimg', type=float_range(0.0, 1e6),
+                        help='half-life of G_ema in kimg from this slice on (default: the state\'s)')
     parser.add_argument('--data', type=existing_path, help='dataset path, if it moved since --init')
     parser.add_argument('--run-dir', type=output_dir, help='where logs and image grids go [default: <state>-run]')
     parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
@@ -96,7 +102,8 @@ def _body(opts: argparse.Namespace) -> None:
                         run_dir=opts.run_dir, handle_sigterm=True, save_to=opts.save_to,
                         command=shlex.join(['python', '-m', 'tools.train_slice', *opts.argv]),
                         cpu_minutes=opts.cpu_minutes, max_state_mib=opts.max_mib, metrics=metrics,
-                        metrics_samples=opts.metrics_samples)
+                        metrics_samples=opts.metrics_samples, glr=opts.glr, dlr=opts.dlr,
+                        ema_kimg=opts.ema_kimg)
     print(json.dumps(summary))
 
 

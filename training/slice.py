@@ -586,7 +586,8 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
               handle_sigterm: bool = False, save_to: str | os.PathLike | None = None,
               command: str | None = None, cpu_minutes: float | None = None,
               max_state_mib: float | None = None, metrics: list[str] | None = None,
-              metrics_samples: int | None = None) -> dict:
+              metrics_samples: int | None = None, glr: float | None = None, dlr: float | None = None,
+              ema_kimg: float | None = None) -> dict:
     """Resume from `state_dir` (or start it from `make_init_cfg()`, the configuration the train CLI builds), train
     for `minutes` of wall clock (or until `total_kimg`), saving every `save_every_minutes` to `save_to` (default:
     `state_dir` itself; another folder leaves `state_dir` untouched, e.g. one whose files a time-limited machine
@@ -595,7 +596,9 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     data-loader workers are other processes), so that settings compared on a shared machine get equal work;
     `max_state_mib` caps the state's size (the storage levels drop precision until it fits; kept in the
     manifest for later slices, which may lower it again); `metrics` and `metrics_samples` replace what is
-    measured after each save, from this slice on; returns a summary dict. Both folders are locked for the whole
+    measured after each save, and `glr`, `dlr` (the optimizers' base learning rates) and `ema_kimg` (G_ema's
+    half-life) replace the state's, from this slice on: a late phase of lower rates and a longer average, with
+    Adam's moments kept; returns a summary dict. Both folders are locked for the whole
     slice (`_FolderLocks`): a second slice of the same state is refused with one line."""
     state_dir = Path(state_dir)
     save_dir = Path(save_to) if save_to is not None else state_dir
@@ -605,7 +608,7 @@ def run_slice(state_dir: str | os.PathLike, minutes: float, save_every_minutes: 
     try:
         result = _run_slice(state_dir, save_dir, minutes, save_every_minutes, make_init_cfg, data, total_kimg,
                             device, run_dir, echo, handle_sigterm, command, cpu_minutes, max_state_mib, metrics,
-                            metrics_samples)
+                            metrics_samples, glr, dlr, ema_kimg)
         failed = False
         return result
     finally:
@@ -616,7 +619,8 @@ def _run_slice(state_dir: Path, save_dir: Path, minutes: float, save_every_minut
                make_init_cfg: Callable[[], TrainingConfig] | None, data: str | None, total_kimg: float | None,
                device: str, run_dir: str | None, echo: Callable[[str], None] | None, handle_sigterm: bool,
                command: str | None, cpu_minutes: float | None, max_state_mib: float | None,
-               metrics: list[str] | None, metrics_samples: int | None) -> dict:
+               metrics: list[str] | None, metrics_samples: int | None, glr: float | None, dlr: float | None,
+               ema_kimg: float | None) -> dict:
     """`run_slice` with its folders locked."""
     start = time.time()
     cpu_start = time.process_time()
@@ -665,6 +669,14 @@ def _run_slice(state_dir: Path, save_dir: Path, minutes: float, save_every_minut
         cfg.metrics = list(metrics)
     if metrics_samples is not None:
         cfg.metrics_num_samples = metrics_samples
+    changed = []
+    for name, value, attr in (('glr', glr, 'G_opt_kwargs'), ('dlr', dlr, 'D_opt_kwargs')):
+        if value is not None and value != getattr(cfg, attr)['lr']:
+            changed.append(f'{name} {getattr(cfg, attr)["lr"]:g} -> {value:g}')
+            setattr(cfg, attr, dict(getattr(cfg, attr), lr=float(value)))
+    if ema_kimg is not None and ema_kimg != cfg.ema_kimg:
+        changed.append(f'ema_kimg {cfg.ema_kimg:g} -> {ema_kimg:g}')
+        cfg.ema_kimg = float(ema_kimg)
     cfg.device = device
     cfg.run_dir = str(run_dir or f'{save_dir}-run')
     cfg.resume_pkl = None
@@ -709,6 +721,8 @@ def _run_slice(state_dir: Path, save_dir: Path, minutes: float, save_every_minut
     try:
         log(f'Slice {entry["slice"]} of {state_dir}: from kimg {start_kimg:.3f}, {minutes:g} minutes, '
             f'saving every {save_every_minutes:g} minutes to {save_dir}, on {entry["device"]}')
+        if changed:
+            log(f'  from this slice on: {", ".join(changed)}')
         result = training_loop(cfg, log=log, resume_data=resume_data, should_stop=clock.should_stop,
                                snapshot_fn=snapshot_fn, strict_resume=True)
     finally:

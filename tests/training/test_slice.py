@@ -402,6 +402,33 @@ def test_metrics_can_be_changed_for_later_slices(tmp_path, good_state, capsys):
     assert 'unknown' in capsys.readouterr().err
 
 
+def test_learning_rates_and_ema_can_change_for_a_late_phase(tmp_path, good_state, capsys):
+    state = tmp_path / 'state'
+    shutil.copytree(good_state, state)
+    before = json.loads((state / MANIFEST).read_text())['options']
+    assert before['G_opt_kwargs']['lr'] != 0.0005 and before['ema_kimg'] != 7.5
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012', '--glr', '0.0005', '--dlr', '0.00025',
+                  '--ema-kimg', '7.5') == 0
+    manifest, payload = read_state(state)
+    options = manifest['options']
+    assert (options['G_opt_kwargs']['lr'], options['D_opt_kwargs']['lr'], options['ema_kimg']) == (0.0005, 0.00025,
+                                                                                                  7.5)
+    assert options['G_opt_kwargs']['betas'] == before['G_opt_kwargs']['betas']
+    # The optimizers ran at the new rates: lazy regularization scales each by interval / (interval + 1).
+    g_ratio = options['G_reg_interval'] / (options['G_reg_interval'] + 1)
+    d_ratio = options['D_reg_interval'] / (options['D_reg_interval'] + 1)
+    assert payload['training_state']['G_opt']['param_groups'][0]['lr'] == pytest.approx(0.0005 * g_ratio)
+    assert payload['training_state']['D_opt']['param_groups'][0]['lr'] == pytest.approx(0.00025 * d_ratio)
+    assert payload['training_state']['G_opt']['state'], 'Adam moments kept across the change'
+    log = open(f'{state}-run/log.txt').read()
+    assert 'glr 0.002 -> 0.0005' in log and 'ema_kimg' in log
+    assert _slice(state, '--minutes', '5', '--kimg', '0.016') == 0      # remembered by later slices
+    assert json.loads((state / MANIFEST).read_text())['options']['G_opt_kwargs']['lr'] == 0.0005
+    capsys.readouterr()
+    assert _slice(state, '--minutes', '5', '--glr', '-1') == 1
+    assert capsys.readouterr().err.count('error:') == 1
+
+
 def test_a_second_slice_of_a_locked_state_is_refused_and_the_lock_dies_with_its_holder(tmp_path, good_state,
                                                                                          photos16, tiny_net_args,
                                                                                          capsys):
