@@ -223,10 +223,10 @@ def main(argv=None) -> int:
             shares = (dict(seconds={}, shares={}) if args.no_shares else
                       measure_shares(_config(cfg_name, data, os.path.join(tmp, 'runs'), args), args.repeats))
             results[cfg_name] = dict(sec_per_kimg=sec_per_kimg, load=timing.environment()['load'], **shares)
-            base = results.get('stylegan2', results[cfg_name])['sec_per_kimg']
+            ratio = (f'  (x{sec_per_kimg / results["stylegan2"]["sec_per_kimg"]:.2f} vs stylegan2)'
+                     if 'stylegan2' in results and cfg_name != 'stylegan2' else '')
             share_text = ', '.join(f'{k} {v:.0%}' for k, v in shares['shares'].items())
-            print(f'{cfg_name:12s} {sec_per_kimg:8.1f} s/kimg  (x{sec_per_kimg / base:.2f} vs stylegan2)  '
-                  f'{share_text}', flush=True)
+            print(f'{cfg_name:12s} {sec_per_kimg:8.1f} s/kimg{ratio}  {share_text}', flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(args=vars(args), env=dict(env, load_after=timing.environment()['load']),

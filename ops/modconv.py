@@ -16,7 +16,9 @@ rounding (tests/ops/test_modconv.py), each kept for a measured reason:
   forward + backward 4.09 s factored against 5.62 s grouped (1 thread: 1.80 against 2.31 s); on a quiet machine
   the two are within noise (``python -m benchmarks.bench_training --grad-ratio``). Modulating the activations
   instead (NVlabs' StyleGAN2 non-fused path) measured within that run's spread of the factored form and is not
-  kept.
+  kept. A 1x1 kernel (every layer of config R) is one batched matrix product [N, O, I] x [N, I, H * W]
+  instead: PyTorch runs a grouped 1x1 convolution on the CPU as one small convolution per group, then
+  concatenates them, forward and backward.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ def modulated_conv2d(
     grad_mode = training and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or s.requires_grad)
     if grad_mode:
         coefs = _coefficients(w, s, demodulate, input_gain)  # [N, O, I]
+        if kh == 1 and kw == 1 and padding == 0:  # per-image matrix products (module docstring)
+            y = torch.bmm((w[:, :, 0, 0].unsqueeze(0) * coefs).to(x.dtype), x.reshape(batch_size, in_channels, -1))
+            return y.reshape(batch_size, out_channels, *x.shape[2:])
         w = (w.unsqueeze(0) * coefs.unsqueeze(3).unsqueeze(4)).reshape(-1, in_channels, kh, kw)
         x = torch.nn.functional.conv2d(x.reshape(1, -1, *x.shape[2:]), w.to(x.dtype), padding=padding,
                                        groups=batch_size)

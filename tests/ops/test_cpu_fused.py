@@ -209,6 +209,44 @@ def test_fused_backward_equals_pytorch_path_over_random_cases(plugin, dtype, tol
     assert clamped > 100 and negative > 100
 
 
+def test_fused_backward_ignores_mask_bytes_the_forward_leaves_unwritten(plugin, monkeypatch):
+    """The mask is allocated unfilled: the gradients must not depend on what its memory held. Prefilled with 0
+    (factor gain) and with 255 (factor 0), every case's gradients agree exactly; some cases do leave bytes
+    unwritten (the prefill survives the forward), so the comparison is not vacuous."""
+    from ops.cpu import fused as fused_mod
+    original = fused_mod.new_mask
+    rng = np.random.default_rng(7)
+    done = with_unwritten = 0
+    while done < 40:
+        c = _random_case(rng)
+        if not _fits(c):
+            continue
+        x, b, kw = _case_tensors(rng, c, torch.float64)
+        dy = None
+        grads, survivors = [], []
+        for fill in (0, 255):
+            masks = []
+
+            def prefilled(*args, fill=fill, masks=masks, **kwargs):
+                masks.append(original(*args, **kwargs).fill_(fill))
+                return masks[-1]
+            monkeypatch.setattr(fused_mod, "new_mask", prefilled)
+            xg = x.detach().clone().requires_grad_()
+            bg = None if b is None else b.detach().clone().requires_grad_()
+            y = filtered_lrelu(xg, b=bg, impl="cpu", **kw)
+            if dy is None:
+                dy = torch.tensor(rng.standard_normal(y.shape))
+            grads.append(torch.autograd.grad(y, [xg] + ([bg] if bg is not None else []), dy))
+            survivors.append(int((masks[0] == fill).sum()) if masks else 0)
+        monkeypatch.setattr(fused_mod, "new_mask", original)
+        for g0, g255 in zip(*grads):
+            assert torch.equal(g0, g255), c
+        # 255 is never a value the forward writes (0, 1 or 2): bytes still 255 were left unwritten.
+        with_unwritten += survivors[1] > 0
+        done += 1
+    assert with_unwritten >= 5
+
+
 def test_fused_backward_gradcheck_over_random_cases(plugin, monkeypatch):
     """float64 gradcheck of the fused backward itself (no PyTorch path involved) on small random cases."""
     rng = np.random.default_rng(7)

@@ -87,6 +87,15 @@ def test_no_grad_and_eval_paths_are_the_grouped_one_bit_for_bit():
     assert not torch.equal(y_nograd, y_factored)  # the training path really is a different computation
 
 
+def test_training_1x1_is_a_batched_matrix_product():
+    """Config R's 1x1 layers train without the grouped convolution, which the CPU runs group by group."""
+    x, w, s, kwargs = _op_case(torch.float64, True, 1, None)
+    with mock.patch.object(torch.nn.functional, "conv2d", side_effect=AssertionError("grouped convolution")):
+        y, grads = _run(x, w, s, kwargs, training=True)
+    y_grouped, g_grouped = _run(x, w, s, kwargs, training=False)
+    assert _rel(y, y_grouped) < 1e-13 and all(_rel(a, b) < 1e-12 for a, b in zip(grads, g_grouped))
+
+
 def test_mismatched_shapes_are_refused_in_one_line():
     x, w, s, kwargs = _op_case(torch.float32, True, 3, 0.37)
     with pytest.raises(ValueError, match=r"modulated_conv2d: x \(3, 5, 9, 8\), w \(7, 5, 3, 3\), styles \(2, 5\)"):
