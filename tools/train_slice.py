@@ -94,7 +94,7 @@ def _body(opts: argparse.Namespace) -> None:
     if opts.estimate:
         if opts.init is None:
             raise SliceStateError('--estimate needs --init and the training options')
-        print(json.dumps(estimate_state(make_init_cfg())))
+        print(json.dumps(estimate_state(make_init_cfg(), opts.max_mib)))
         return
     summary = run_slice(opts.state, minutes=opts.minutes, save_every_minutes=opts.save_every,
                         make_init_cfg=None if opts.init is None else make_init_cfg, data=opts.data,

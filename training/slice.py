@@ -504,9 +504,9 @@ def check_networks_fit(cfg: TrainingConfig, common: dict) -> None:
                               option=('cbase', 'cmax'))
 
 
-def estimate_state(cfg: TrainingConfig) -> dict:
+def estimate_state(cfg: TrainingConfig, max_state_mib: float | None = None) -> dict:
     """Storage level and size of the state that a slice started with `cfg` would write (networks built, nothing
-    trained)."""
+    trained), under the cap `max_state_mib` as a slice applies it."""
     from training.training_loop import construct_class_by_name
     dataset = construct_class_by_name(**cfg.training_set_kwargs)
     common = dict(c_dim=dataset.label_dim, img_resolution=dataset.resolution, img_channels=dataset.num_channels)
@@ -523,7 +523,10 @@ def estimate_state(cfg: TrainingConfig) -> dict:
     snapshot = dict(G=G, D=D, G_ema=copy.deepcopy(G), augment_pipe=None, training_state=dict(
         cur_nimg=0, cur_tick=0, batch_idx=0, pl_mean=torch.zeros([]), rng_states=[dict(cpu=torch.get_rng_state())],
         **states))
-    data, level = serialize_payload(snapshot)
+    max_bytes = MAX_TOTAL_BYTES - _MANIFEST_RESERVE
+    if max_state_mib is not None:
+        max_bytes = min(max_bytes, int(max_state_mib * 2**20) - _MANIFEST_RESERVE)
+    data, level = serialize_payload(snapshot, max_bytes)
     return dict(G_params=sum(p.numel() for p in G.parameters()), D_params=sum(p.numel() for p in D.parameters()),
                 state_mib=round(len(data) / 2**20, 2), files=-(-len(data) // MAX_PART_BYTES),
                 storage=storage_description(level))

@@ -356,15 +356,20 @@ def test_estimate_matches_the_state_a_slice_writes(good_state, photos16, tiny_ne
     assert not (good_state.parent / 'unused').exists()
 
 
-def test_compact_state_is_remembered_and_resumes(tmp_path, good_state):
+def test_compact_state_is_remembered_and_resumes(tmp_path, good_state, photos16, tiny_net_args, capsys):
     state = tmp_path / 'state'
     shutil.copytree(good_state, state)
     full = json.loads((state / MANIFEST).read_text())
     assert full['storage']['level'] == 0
     limit = slice_mod._MANIFEST_RESERVE + int(full['payload_bytes'] * 0.7)    # forces less precise storage
+    capsys.readouterr()
+    assert _slice(tmp_path / 'unused', '--minutes', '1', '--max-mib', f'{limit / 2**20:.6f}', '--estimate',
+                  *_init_args(photos16, tiny_net_args)) == 0
+    estimate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert _slice(state, '--minutes', '5', '--kimg', '0.012', '--max-mib', f'{limit / 2**20:.6f}') == 0
     compact = json.loads((state / MANIFEST).read_text())
     assert compact['storage']['level'] >= 1 and compact['max_state_bytes'] <= limit
+    assert estimate['storage'] == compact['storage']      # --estimate applies the cap as the slice does
     assert sum(p['bytes'] for p in compact['parts']) <= limit - slice_mod._MANIFEST_RESERVE
     assert _slice(state, '--minutes', '5', '--kimg', '0.016') == 0          # no --max-mib: the state's own
     again = json.loads((state / MANIFEST).read_text())
