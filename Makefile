@@ -6,7 +6,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.requirements-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean campaign gpu-slice
+.PHONY: setup cpu-ops run test test-gpu gpu-report lint bench system-deps clean campaign gpu-slice gpu-adopt
 
 setup: $(STAMP)
 
@@ -80,6 +80,12 @@ gpu-slice: $(if $(filter .venv/bin/python,$(PY)),setup)
 	    --minutes $(MINUTES) \
 	    --save-every 2 --data $(DATA) $(INIT)
 	@cd "$$OUT/$(NET)-run" && rm -f reals.png fakes_init.png && ls -t fakes*.png 2>/dev/null | tail -n +2 | xargs -r rm -f
+
+# Back here: the state a slot handed back (in FROM, e.g. the reply's files folder) becomes $(STATES)/$(NET), which it
+# must continue, and its logs are appended to $(STATES)/$(NET)-run.
+gpu-adopt: $(if $(filter .venv/bin/python,$(PY)),setup)
+	@test -n "$(FROM)" || { echo "error: FROM is not set (the folder holding the returned $(NET)/)"; exit 2; }
+	$(PY) -m tools.train_slice --state $(STATES)/$(NET) --adopt $(FROM)/$(NET)
 
 bench: setup
 	$(PY) -m benchmarks.bench_ops

@@ -3,6 +3,7 @@
     python -m tools.train_slice --state states/sg3t --minutes 12 --init --cfg stylegan3-t \\
         --data data/photos-64.zip --gpus 1 --batch 32 --gamma 0.125 --cbase 16384 --cmax 256 --mirror 1
     python -m tools.train_slice --state states/sg3t --minutes 12          # every later slice
+    python -m tools.train_slice --state states/sg3r --adopt returned/sg3r  # a slice saved elsewhere (--save-to)
 
 `--init` takes the rest of the command line as tools.train options (without --outdir) and creates the
 state; later slices read every option from the state. The state is saved every --save-every minutes and at the
@@ -20,7 +21,17 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from tools.cli import ArgumentParser, UsageError, device, existing_path, float_range, int_range, main_entry, output_dir
+from tools.cli import (
+    ArgumentParser,
+    UsageError,
+    device,
+    existing_dir,
+    existing_path,
+    float_range,
+    int_range,
+    main_entry,
+    output_dir,
+)
 
 __all__ = ['build_parser', 'main']
 
@@ -30,8 +41,9 @@ def build_parser() -> ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--state', type=output_dir, required=True,
                         help='state folder (created by --init, then resumed)')
-    parser.add_argument('--minutes', type=float_range(0.01, 7 * 24 * 60), required=True,
-                        help='wall-clock budget of this slice, start-up and final save included')
+    parser.add_argument('--minutes', type=float_range(0.01, 7 * 24 * 60),
+                        help='wall-clock budget of this slice, start-up and final save included (required unless '
+                        '--adopt)')
     parser.add_argument('--cpu-minutes', type=float_range(0.01, 7 * 24 * 60),
                         help='also stop once this process has used this much CPU time (all its threads), so that '
                         'slices compared on a shared machine do equal work; use with --workers 0 at --init')
@@ -59,6 +71,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--device', type=device, default='auto', help='auto, cpu, cuda, cuda:N')
     parser.add_argument('--estimate', action='store_true',
                         help='with --init: print the size and precision the state would have, and exit')
+    parser.add_argument('--adopt', type=existing_dir, metavar='DIR',
+                        help='instead of training: make the state a slice saved in DIR (--save-to, e.g. what a GPU '
+                        'machine handed back) the state of --state, which it must continue, and append DIR-run/\'s '
+                        'logs to the state\'s')
     parser.add_argument('--init', nargs=argparse.REMAINDER,
                         help='start a new state: the remaining arguments are tools.train options')
     return parser
@@ -80,7 +96,14 @@ def _init_config(train_argv: Sequence[str], state_dir: str, device_type: str):
 def _body(opts: argparse.Namespace) -> None:
     import torch
 
-    from training.slice import SliceStateError, estimate_state, run_slice
+    from training.slice import SliceStateError, adopt_state, estimate_state, run_slice
+    if opts.adopt is not None:
+        if opts.init is not None or opts.estimate:
+            raise UsageError('--adopt: takes a state saved elsewhere; it does not combine with --init or --estimate')
+        print(json.dumps(adopt_state(opts.state, opts.adopt, run_dir=opts.run_dir)))
+        return
+    if opts.minutes is None:
+        raise UsageError('--minutes: required (the slice\'s wall-clock budget)')
     metrics = None
     if opts.metrics is not None:
         from training import metrics as metric_registry

@@ -434,6 +434,109 @@ def remove_unreferenced_parts(state_dir: Path, manifest: dict) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Adopting a state that a slice saved elsewhere
+
+_RUN_LOG_PATTERN = re.compile(r'^(log\.txt|stats\.jsonl|metric-[A-Za-z0-9_]+\.jsonl)$')
+_MAX_LOG_BYTES = 256 * 2**20
+
+
+def _continues(old: dict, new: dict) -> bool:
+    """Whether `new`'s history is `old`'s followed by at least one slice that starts where `old` ends."""
+    old_history, new_history = old.get('history', []), new.get('history', [])
+    return (len(new_history) > len(old_history) and new_history[:len(old_history)] == old_history
+            and abs(new_history[len(old_history)]['start_kimg'] - old['kimg']) <= 1e-6 * (1 + old['kimg']))
+
+
+def _append_run_logs(returned_run_dir: Path, run_dir: Path) -> list[str]:
+    """Appends each run log of `returned_run_dir` (log.txt, stats.jsonl, metric-*.jsonl) to the file of the same
+    name in `run_dir`, each replaced atomically; a log whose first line `run_dir`'s file already holds was
+    appended before and is skipped. Returns the names appended."""
+    if not returned_run_dir.is_dir():
+        return []
+    appended = []
+    for name in sorted(e.name for e in os.scandir(returned_run_dir) if _RUN_LOG_PATTERN.match(e.name)):
+        added = _read_regular(returned_run_dir, name, _MAX_LOG_BYTES)
+        if not added.strip():
+            continue
+        if not added.endswith(b'\n'):
+            added += b'\n'
+        target = run_dir / name
+        existing = _read_regular(run_dir, name, _MAX_LOG_BYTES) if os.path.lexists(target) else b''
+        first = added.splitlines(keepends=True)[0]
+        if first in existing.splitlines(keepends=True):
+            continue
+        if existing and not existing.endswith(b'\n'):
+            existing += b'\n'
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda f, data=existing + added: f.write(data))
+        appended.append(name)
+    return appended
+
+
+def adopt_state(state_dir: str | os.PathLike, returned_dir: str | os.PathLike, run_dir: str | os.PathLike | None = None,
+                returned_run_dir: str | os.PathLike | None = None) -> dict:
+    """Makes the state that a slice saved elsewhere (`--save-to`, e.g. the folder a time-limited GPU machine hands
+    back) the state of `state_dir`, and appends that slice's logs to `state_dir`'s run logs.
+
+    The returned state is checked whole first (`read_state`), and it must continue `state_dir`'s state: its
+    history is `state_dir`'s followed by slices that start at its kimg (or `state_dir` holds no state). Its parts
+    are copied under a new generation, `state.json` is replaced last (the commit point) and the old parts are
+    removed, so an interrupted adoption leaves the old state current. Adopting the same state again changes
+    nothing. Both folders are locked, as for a slice."""
+    state_dir, returned_dir = Path(state_dir), Path(returned_dir)
+    run_dir = Path(run_dir) if run_dir is not None else Path(f'{state_dir}-run')
+    returned_run_dir = Path(returned_run_dir) if returned_run_dir is not None else Path(f'{returned_dir}-run')
+    if returned_dir.exists() and state_dir.exists() and returned_dir.resolve() == state_dir.resolve():
+        raise SliceStateError(f'{returned_dir} is the state folder itself: adopt a state saved elsewhere',
+                              option='adopt')
+    locks = _FolderLocks([state_dir, returned_dir], create=[state_dir])
+    failed = True
+    try:
+        if read_state(returned_dir) is None:
+            raise SliceStateError(f'no training state in {returned_dir} (no {MANIFEST}): name the folder the slice '
+                                  'saved to, e.g. the returned sg3r/', option='adopt')
+        new = json.loads(_read_regular(returned_dir, MANIFEST, _MAX_MANIFEST_BYTES))    # as written, checked above
+        old = read_manifest(state_dir)
+        same = old is not None and old.get('history', []) == new.get('history', []) and old['kimg'] == new['kimg']
+        if old is not None and not same and not _continues(old, new):
+            raise SliceStateError(
+                f'the state in {returned_dir} ({new["kimg"]:.3f} kimg, {len(new.get("history", []))} slices) does '
+                f'not continue the one in {state_dir} ({old["kimg"]:.3f} kimg, {len(old.get("history", []))} '
+                'slices): its history must begin with that state\'s whole history', option='adopt')
+        appended = _append_run_logs(returned_run_dir, run_dir)
+        if not same:
+            generation = max(old['generation'] if old else 0, new['generation']) + 1
+            if generation >= MAX_GENERATION:
+                generation = 1 if (old or {}).get('generation') != 1 else 2
+            parts = []
+            try:
+                for k, part in enumerate(new['parts']):
+                    data = _read_regular(returned_dir, part['file'], MAX_PART_BYTES)
+                    if hashlib.sha256(data).hexdigest() != part['sha256']:
+                        raise _corrupt(returned_dir, f'{part["file"]} changed while it was adopted')
+                    parts.append(dict(part, file=f'part-{generation:06d}-{k:02d}.bin'))
+                    atomic_write(state_dir / parts[-1]['file'], lambda f, data=data: f.write(data))
+                manifest = dict(new, generation=generation, parts=parts)
+                text = json.dumps(manifest, indent=1).encode()
+                atomic_write(state_dir / MANIFEST, lambda f: f.write(text))     # the commit point
+            except BaseException:
+                for part in parts:
+                    try:
+                        os.unlink(state_dir / part['file'])
+                    except OSError:
+                        pass
+                raise
+            _fsync_dir(state_dir)
+            remove_unreferenced_parts(state_dir, manifest)
+        failed = False
+        return dict(state_dir=str(state_dir), adopted_from=str(returned_dir),
+                    from_kimg=None if old is None else old['kimg'], kimg=new['kimg'], changed=not same,
+                    logs_appended=appended)
+    finally:
+        locks.release(failed=failed)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # One slice
 
 

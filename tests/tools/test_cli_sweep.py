@@ -360,6 +360,11 @@ CASES: dict[str, list] = {
         lambda p: _with(_slice(p), '--state', p['proc']),
         lambda p: _with(_slice(p), '--state', p['folder']),             # no state there, and no --init
         lambda p: _slice(p) + ['--estimate'],                           # --estimate needs --init
+        lambda p: ['--state', p['folder']],                              # no --minutes and no --adopt
+        lambda p: _slice(p) + ['--adopt', p['missing']],
+        lambda p: _slice(p) + ['--adopt', p['blocker']],                 # a file, not a folder
+        lambda p: _slice(p) + ['--adopt', p['folder']],                  # no state there
+        lambda p: _slice(p) + ['--adopt', p['folder'], '--estimate'],
         lambda p: _slice(p) + ['--init', '--cfg', 'stylegan3-t', '--data', p['folder'], '--gpus', '1', '--batch',
                                '4', '--gamma', 'nan'],
         lambda p: _slice(p) + ['--estimate', '--init', '--cfg', 'stylegan3-t', '--data', p['fifo'], '--gpus', '1',

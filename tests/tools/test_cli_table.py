@@ -207,6 +207,8 @@ CASES = [
     ('train_slice', lambda f: _slice(f, **{'--data': f['missing']}), 'does not exist'),
     ('train_slice', lambda f: _slice(f, **{'--device': 'bogus'}), 'not a device'),
     ('train_slice', lambda f: _slice(f, **{'--state': f['folder']}), 'no training state in'),
+    ('train_slice', lambda f: ['--state', f['folder']], '--minutes: required'),
+    ('train_slice', lambda f: _slice(f) + ['--adopt', f['folder']], 'no training state in'),
     ('train_slice', lambda f: _slice(f) + ['--init', '--cfg', 'stylegan3-t', '--data', f['folder'], '--gpus', '1',
                                           '--batch', '4', '--gamma', 'nan'], '--init'),
     # export_default

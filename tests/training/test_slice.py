@@ -147,6 +147,95 @@ def test_make_gpu_slice_keeps_what_a_slot_hands_back(tmp_path, photos16, tiny_ne
     assert len([f for f in files if f.endswith('.png')]) <= 1
     assert read_state(out / 't')[0]['kimg'] == 0.008
     assert not os.listdir(tmp_path / 'states' / 't')          # the committed state is only read
+    adopt = ['make', '-s', '-C', repo, 'gpu-adopt', f'PY={sys.executable}', 'NET=t', f'STATES={tmp_path}/states']
+    unset = subprocess.run(adopt, env=env, capture_output=True, text=True, timeout=60)
+    assert unset.returncode != 0 and 'error: FROM is not set' in unset.stdout + unset.stderr
+    done = subprocess.run([*adopt, f'FROM={out}'], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-1000:]
+    assert read_state(tmp_path / 'states' / 't')[0]['kimg'] == 0.008
+    assert open(tmp_path / 'states' / 't-run' / 'stats.jsonl').read() == open(out / 't-run' / 'stats.jsonl').read()
+
+
+def _returned_slice(tmp_path, good_state):
+    """A committed state (a copy of good_state with its logs) and a later slice of it saved elsewhere."""
+    state, returned = tmp_path / 'states' / 'state', tmp_path / 'out' / 'state'
+    shutil.copytree(good_state, state)
+    shutil.copytree(f'{good_state}-run', f'{state}-run')
+    assert _slice(state, '--save-to', str(returned), '--minutes', '5', '--kimg', '0.016') == 0
+    return state, returned
+
+
+def test_adopt_makes_a_returned_slice_the_state_and_appends_its_logs(tmp_path, good_state, capsys):
+    state, returned = _returned_slice(tmp_path, good_state)
+    old_manifest = read_state(state)[0]
+    old_stats = open(f'{state}-run/stats.jsonl').read()
+    returned_stats = open(f'{returned}-run/stats.jsonl').read()
+    capsys.readouterr()
+    assert _slice(state, '--adopt', str(returned)) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['changed'] and summary['from_kimg'] == 0.008 and summary['kimg'] == 0.016
+    assert 'stats.jsonl' in summary['logs_appended'] and 'log.txt' in summary['logs_appended']
+    manifest, payload = read_state(state)
+    returned_manifest, returned_payload = read_state(returned)
+    assert manifest['kimg'] == 0.016 and manifest['history'] == returned_manifest['history']
+    assert manifest['generation'] > max(old_manifest['generation'], returned_manifest['generation'])
+    assert sorted(os.listdir(state)) == sorted([MANIFEST] + [p['file'] for p in manifest['parts']])
+    for name in ('G', 'D', 'G_ema'):
+        assert all(torch.equal(v, returned_payload[name][k]) for k, v in payload[name].items())
+    assert open(f'{state}-run/stats.jsonl').read() == old_stats + returned_stats
+    # Adopting again changes nothing (the state is the same, the logs are already there).
+    before = _tree_digest(state), _tree_digest(f'{state}-run')
+    assert _slice(state, '--adopt', str(returned)) == 0
+    assert not json.loads(capsys.readouterr().out.strip().splitlines()[-1])['changed']
+    assert (_tree_digest(state), _tree_digest(f'{state}-run')) == before
+    # The adopted state resumes.
+    assert _slice(state, '--minutes', '5', '--kimg', '0.020') == 0 and read_state(state)[0]['kimg'] == 0.020
+
+
+def test_adopt_refuses_what_does_not_continue_the_state_and_leaves_it(tmp_path, good_state, capsys):
+    state, returned = _returned_slice(tmp_path, good_state)
+    assert _slice(state, '--minutes', '5', '--kimg', '0.012') == 0        # the state moved on meanwhile
+    before = _tree_digest(state), _tree_digest(f'{state}-run')
+    capsys.readouterr()
+    assert _slice(state, '--adopt', str(returned)) == 1
+    err = capsys.readouterr().err
+    assert err.count('error:') == 1 and 'does not continue' in err and 'Traceback' not in err
+    assert (_tree_digest(state), _tree_digest(f'{state}-run')) == before
+    # A corrupt returned state, or a folder without one, is one line and changes nothing either.
+    fresh, corrupt = _returned_slice(tmp_path / 'b', good_state)
+    part = corrupt / read_state(corrupt)[0]['parts'][0]['file']
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    for source in (corrupt, tmp_path / 'b' / 'out'):
+        before = _tree_digest(fresh), _tree_digest(f'{fresh}-run')
+        assert _slice(fresh, '--adopt', str(source)) == 1
+        assert capsys.readouterr().err.count('error:') == 1
+        assert (_tree_digest(fresh), _tree_digest(f'{fresh}-run')) == before
+    assert _slice(fresh, '--adopt', str(fresh)) == 1                       # the state folder itself
+    assert 'itself' in capsys.readouterr().err
+
+
+def test_adopt_starts_a_state_and_an_interrupted_adoption_keeps_the_old_one(tmp_path, good_state, monkeypatch):
+    state, returned = _returned_slice(tmp_path, good_state)
+    new = tmp_path / 'states' / 'from-a-slot'                     # a network begun on a GPU: nothing here yet
+    assert _slice(new, '--adopt', str(returned)) == 0
+    assert read_state(new)[0]['kimg'] == 0.016 and os.path.exists(f'{new}-run/stats.jsonl')
+    before = _tree_digest(state)
+    real_write = slice_mod.atomic_write
+
+    def failing(path, write_fn):
+        if str(path).endswith(MANIFEST):
+            raise AtomicWriteError(f'{path}: no space left on device')
+        return real_write(path, write_fn)
+    monkeypatch.setattr(slice_mod, 'atomic_write', failing)
+    assert _slice(state, '--adopt', str(returned)) == 1
+    assert _tree_digest(state) == before                           # old state current, no copied part left
+    monkeypatch.setattr(slice_mod, 'atomic_write', real_write)
+    assert _slice(state, '--adopt', str(returned)) == 0                   # the retry completes it
+    assert read_state(state)[0]['kimg'] == 0.016
+    assert open(f'{state}-run/stats.jsonl').read().count('\n') == open(f'{returned}-run/stats.jsonl').read().count(
+        '\n') + open(f'{good_state}-run/stats.jsonl').read().count('\n')     # the logs appended once
 
 
 def test_clock_leaves_time_for_the_last_save(monkeypatch):
