@@ -222,11 +222,7 @@ def read_manifest(state_dir: str | os.PathLike) -> dict | None:
     path = state_dir / MANIFEST
     if not os.path.lexists(path):
         return None
-    data = _read_regular(state_dir, MANIFEST, _MAX_MANIFEST_BYTES)
-    try:
-        manifest = json.loads(data)
-    except (ValueError, RecursionError) as e:
-        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {type(e).__name__}: {str(e)[:120]}') from None
+    manifest = _manifest_as_written(state_dir)
     if not isinstance(manifest, dict) or manifest.get('format') != STATE_FORMAT:
         raise _corrupt(state_dir, f'{MANIFEST} is not a slice state of format {STATE_FORMAT}')
     parts = manifest.get('parts')
@@ -243,6 +239,15 @@ def read_manifest(state_dir: str | os.PathLike) -> dict | None:
         raise _corrupt(state_dir, 'generation or options missing')
     _check_manifest_fields(state_dir, manifest)
     return manifest
+
+
+def _manifest_as_written(state_dir: Path) -> object:
+    """The JSON value of `state_dir`'s state.json, unchecked (`read_manifest` checks it)."""
+    data = _read_regular(state_dir, MANIFEST, _MAX_MANIFEST_BYTES)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise _corrupt(state_dir, f'{MANIFEST} cannot be read: {type(e).__name__}: {str(e)[:120]}') from None
 
 
 def _check_manifest_fields(state_dir: Path, manifest: dict) -> None:
@@ -495,7 +500,7 @@ def adopt_state(state_dir: str | os.PathLike, returned_dir: str | os.PathLike, r
         if read_state(returned_dir) is None:
             raise SliceStateError(f'no training state in {returned_dir} (no {MANIFEST}): name the folder the slice '
                                   'saved to, e.g. the returned sg3r/', option='adopt')
-        new = json.loads(_read_regular(returned_dir, MANIFEST, _MAX_MANIFEST_BYTES))    # as written, checked above
+        new = _manifest_as_written(returned_dir)        # its options as written; read_state checked it whole
         old = read_manifest(state_dir)
         same = old is not None and old.get('history', []) == new.get('history', []) and old['kimg'] == new['kimg']
         if old is not None and not same and not _continues(old, new):
