@@ -6,6 +6,10 @@ Names and semantics follow NVlabs' ``networks_stylegan2.py`` (also used by Style
 NVlabs-compatibility keywords, accepted so their pickles and configs load, and ignored: ``use_fp16``,
 ``fp16_channels_last`` (blocks), ``num_fp16_res`` (synthesis network, discriminator: it only sets the blocks'
 ``use_fp16``) and the ``force_fp32`` argument of the blocks' and epilogue's ``forward``.
+
+``noise_mode='random'`` draws the noise inputs from the global RNG, or from ``noise_generator``: one
+``torch.Generator`` for the batch, or a list of one per image (each image's noise then does not depend on the
+batch it is generated in).
 """
 
 from __future__ import annotations
@@ -130,7 +134,14 @@ class SynthesisLayer(nn.Module):
         noise = None
         if self.use_noise and noise_mode == "random":
             shape = [x.shape[0], 1, self.resolution, self.resolution]
-            noise = torch.randn(shape, device=x.device, generator=noise_generator) * self.noise_strength
+            if isinstance(noise_generator, (list, tuple)):  # one stream per image: its noise ignores the batch
+                if len(noise_generator) != x.shape[0]:
+                    raise ValueError(f"noise_generator: {len(noise_generator)} generators for {x.shape[0]} images")
+                noise = torch.cat([torch.randn([1, *shape[1:]], device=x.device, generator=g)
+                                   for g in noise_generator])
+            else:
+                noise = torch.randn(shape, device=x.device, generator=noise_generator)
+            noise = noise * self.noise_strength
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,

@@ -202,8 +202,11 @@ def _read_jsonl_all(run_dirs: list[str], name: str) -> list[dict]:
     return [r for d in run_dirs for r in _read_jsonl(Path(d) / name)]
 
 
-def swd_curve_points(run_dirs: Sequence[str]) -> list[tuple[float, float, float | None]]:
-    """(kimg, swd, CPU-hours or None) per SWD measurement logged in the run folders, sorted by kimg.
+def swd_curve_points(run_dirs: Sequence[str], noise_mode: str | None = None
+                     ) -> list[tuple[float, float, float | None]]:
+    """(kimg, swd, CPU-hours or None) per SWD measurement logged in the run folders, sorted by kimg; only the
+    lines whose recorded `noise_mode` is `noise_mode` (None: lines without one: networks without noise inputs,
+    and a StyleGAN2's measurements from before its noise was drawn per image, which used its fixed noise map).
 
     The training loop writes a tick's stats.jsonl line (with Progress/kimg and, since the CPU clock was added,
     Timing/cpu_sec_total: the training's CPU seconds over all slices), then the snapshot, then the metrics of
@@ -218,7 +221,8 @@ def swd_curve_points(run_dirs: Sequence[str]) -> list[tuple[float, float, float 
                         if isinstance(r.get('timestamp'), int | float)
                         and isinstance(r.get('Progress/kimg'), int | float)), key=lambda t: t[:2])
         metrics = sorted(((float(r['timestamp']), r) for r in _read_jsonl(Path(folder) / 'metric-swd.jsonl')
-                          if isinstance(r.get('timestamp'), int | float)), key=lambda t: t[0])
+                          if isinstance(r.get('timestamp'), int | float) and r.get('noise_mode') == noise_mode),
+                         key=lambda t: t[0])
         for stamp, record in metrics:
             value = (record.get('results') or {}).get('swd')
             before = [(kimg, hours) for t, kimg, hours in ticks if t <= stamp]
@@ -242,14 +246,20 @@ def _render(G: torch.nn.Module, seeds: list[int], device) -> list[np.ndarray]:
 
 
 def _swd_plot(title: str, points: list[tuple[float, float, float | None]], final: tuple[float, float, float | None],
-              final_images: int, logged_images: str, floor: float | None) -> bytes:
+              final_images: int, logged_images: str, floor: float | None,
+              fixed_noise: list[tuple[float, float, float | None]] = ()) -> bytes:
     """SWD against kimg (left) and against CPU-hours (right, the points that recorded it), with the floor and the
-    campaign's goal (3x the floor) as horizontal lines."""
+    campaign's goal (3x the floor) as horizontal lines; `fixed_noise`, a StyleGAN2's logged points measured on its
+    fixed noise map (an older definition), drawn apart."""
     import matplotlib
     matplotlib.use('Agg', force=True)     # no display: the figure only becomes a PNG
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100, sharey=True)
     for ax, index, label in ((axes[0], 0, 'kimg'), (axes[1], 2, 'CPU-hours (training process)')):
+        older = [p for p in fixed_noise if p[index] is not None]
+        if older:
+            ax.plot([p[index] for p in older], [p[1] for p in older], 'x:', color='tab:gray',
+                    label=f'training log, fixed noise map ({logged_images})')
         shown = [p for p in points if p[index] is not None]
         if shown:
             ax.plot([p[index] for p in shown], [p[1] for p in shown], 'o-', label=f'training log ({logged_images})')
@@ -380,14 +390,19 @@ def export(opts: argparse.Namespace, log=print) -> dict:
     reals = image_grid([np.asarray(dataset[i][0]).transpose(1, 2, 0) for i in range(min(GRID_SEEDS, len(dataset)))],
                   GRID_COLUMNS)
     grid = _side_by_side(fakes, reals)
-    points = swd_curve_points(run_dirs)
+    noise = feature_stats.has_noise_inputs(shipped)
+    points = swd_curve_points(run_dirs, 'random' if noise else None)
+    fixed_noise = swd_curve_points(run_dirs) if noise else []
     logged = 'metric-swd.jsonl'
     hours = facts.get('cpu_seconds')
     curve = _swd_plot(title, points, (facts['kimg'], swd, None if hours is None else hours / 3600), swd_images,
-                      logged, campaign['swd_floor'])
+                      logged, campaign['swd_floor'], fixed_noise)
 
     notes = [f'{storage} storage', f'SWD: detector-free, x1e3, mean over pyramid levels, {swd_images} images '
              f'per side; the curve has {len(points)} logged point(s)']
+    if noise:
+        notes.append(f'SWD draws the noise inputs per image, as NVlabs\' metrics do; {len(fixed_noise)} earlier '
+                     'logged point(s) measured the fixed noise map and are drawn apart')
     if cfg == 'stylegan2':
         notes.append(SG2_EQ_NOTE)
     grid_path, curve_path = docs / f'pretrained-{key}-grid.png', docs / f'pretrained-{key}-swd.png'

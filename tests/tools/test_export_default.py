@@ -127,7 +127,10 @@ def test_swd_is_logged_per_save_across_slices(sg2_state):
     run = f'{sg2_state}-run'
     lines = open(os.path.join(run, 'metric-swd.jsonl')).read().splitlines()
     assert len(lines) == 3
-    points = swd_curve_points([run])
+    # A StyleGAN2's SWD draws its noise per image, and the line says so.
+    assert all(json.loads(line)['noise_mode'] == 'random' for line in lines)
+    assert swd_curve_points([run]) == []
+    points = swd_curve_points([run], 'random')
     assert [p[0] for p in points] == [0.004, 0.008, 0.016]
     assert [p[1] for p in points] == [json.loads(line)['results']['swd'] for line in lines]
     hours = [p[2] for p in points]          # the training's CPU clock, carried across slices
@@ -151,6 +154,17 @@ def test_swd_curve_pairs_by_time_per_folder(tmp_path):
     assert swd_curve_points([str(a), str(b)]) == [(4.0, 9.0, None), (8.0, 7.0, None), (12.0, 3.0, None)]
     (b / 'stats.jsonl').write_text(json.dumps({'timestamp': 1.0, 'Progress/kimg': 12.0, 'Timing/cpu_sec_total': 5400}))
     assert swd_curve_points([str(b)]) == [(12.0, 3.0, 1.5)]
+
+
+def test_swd_curve_keeps_the_fixed_noise_lines_apart(tmp_path):
+    (tmp_path / 'stats.jsonl').write_text('\n'.join(json.dumps({'timestamp': t, 'Progress/kimg': k})
+                                                    for t, k in [(10.0, 4.0), (20.0, 8.0), (30.0, 12.0)]))
+    (tmp_path / 'metric-swd.jsonl').write_text('\n'.join(json.dumps(r) for r in [
+        {'timestamp': 11.0, 'results': {'swd': 90.0}},                          # logged before per-image noise
+        {'timestamp': 21.0, 'results': {'swd': 40.0}, 'noise_mode': 'random'},
+        {'timestamp': 31.0, 'results': {'swd': 35.0}, 'noise_mode': 'random'}]))
+    assert swd_curve_points([str(tmp_path)]) == [(4.0, 90.0, None)]
+    assert swd_curve_points([str(tmp_path)], 'random') == [(8.0, 40.0, None), (12.0, 35.0, None)]
 
 
 def test_hostile_log_lines_are_skipped_like_a_cut_line(tmp_path):
@@ -184,6 +198,7 @@ def test_export_writes_a_valid_card_and_a_pickle_that_renders_its_reference(sg2_
                                'builtin:photos', 'count': 96, 'resolution': 16}
     assert card['metrics']['eqt50k_int'] is None and card['metrics']['eqr50k'] is None
     assert 'no input transform' in card['metrics']['notes'] and 'float32 storage' in card['metrics']['notes']
+    assert 'noise inputs per image' in card['metrics']['notes']
     assert card['metrics']['swd_images'] == 32 and card['metrics']['swd'] > 0
 
     # The pickle is G_ema of the state, exactly (float32 storage), and renders the reference PNG.

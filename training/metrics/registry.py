@@ -16,7 +16,7 @@ from training.metrics import swd as swd_lib
 from training.metrics.errors import MetricError
 
 __all__ = ['MetricOptions', 'MetricError', 'register_metric', 'list_valid_metrics', 'is_valid_metric',
-           'calc_metric', 'report_metric']
+           'calc_metric', 'report_metric', 'CONST_NOISE_METRICS']
 
 
 @dataclass
@@ -75,6 +75,9 @@ def _eq_metric(name: str) -> Callable[[MetricOptions], dict]:
 
 for _name in equivariance.EQ_METRICS:
     register_metric(_eq_metric(_name))
+# Metrics that render a StyleGAN2 with its fixed noise map (NVlabs' equivariance metrics do); the others draw
+# the noise per image (feature_stats.iterate_generator_images).
+CONST_NOISE_METRICS = frozenset(equivariance.EQ_METRICS)
 
 
 @register_metric
@@ -108,8 +111,11 @@ def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = N
     start = time.time()
     results = _METRICS[metric](opts)
     total = time.time() - start
-    return dict(metric=metric, results={k: float(v) for k, v in results.items()}, total_time=total,
-                total_time_str=f'{total:.1f}s', num_gpus=num_gpus, num_samples=num_samples)
+    out = dict(metric=metric, results={k: float(v) for k, v in results.items()}, total_time=total,
+               total_time_str=f'{total:.1f}s', num_gpus=num_gpus, num_samples=num_samples)
+    if feature_stats.has_noise_inputs(G):   # recorded: logs from before per-image noise lack it
+        out['noise_mode'] = 'const' if metric in CONST_NOISE_METRICS else 'random'
+    return out
 
 
 def report_metric(result_dict: dict, run_dir: str | None = None, snapshot_pkl: str | None = None) -> str:
