@@ -41,7 +41,7 @@ from analysis import spectrum_plots
 from networks.conventions import class_count, seed_to_zc
 from networks.errors import UserError
 from networks.file_io import read_npz
-from networks.stylegan2 import noise_buffers, replaced_noise_buffers
+from networks.stylegan2 import has_noise_inputs, noise_maps, noise_seed, per_image_noise
 from ops import spectrum
 
 __all__ = ['DEFINITIONS', 'DEFAULT_DEFINITION', 'open_source', 'source_images', 'source_stats', 'average_spectrum',
@@ -64,7 +64,6 @@ NETWORK_DEFAULT_NUM = 10000  # NVlabs requires --num for networks; datasets defa
 NOISE_MODES = ('random', 'const')
 DEFAULT_NOISE_MODES = {'nvlabs': 'random', 'whitened': 'const'}
 _RECORDED_NOISE_MODES = (*NOISE_MODES, 'none')  # 'none': the source has no noise inputs
-_NOISE_STREAM = 0x6E6F697365  # tells noise_seed's SeedSequence apart from any other use of the seed
 _FORMAT_VERSION = 3  # 3: noise_mode recorded
 
 
@@ -89,13 +88,9 @@ def resolve_noise_mode(definition: str, noise_mode: str | None = None) -> str:
     return noise_mode
 
 
-def _noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return noise_buffers(G) if hasattr(G, 'synthesis') else {}
-
-
 def has_noise(G: torch.nn.Module) -> bool:
     """Whether `G` has noise inputs (StyleGAN2's `noise_const` buffers; StyleGAN3 has none)."""
-    return bool(_noise_buffers(G))
+    return has_noise_inputs(G)
 
 
 def recorded_noise_mode(G: torch.nn.Module, noise_mode: str) -> str:
@@ -106,34 +101,6 @@ def recorded_noise_mode(G: torch.nn.Module, noise_mode: str) -> str:
 def noise_label(noise_mode: str) -> str:
     """Short human label of a recorded noise mode ('' for 'none')."""
     return {'random': 'fresh noise per image', 'const': 'constant noise'}.get(noise_mode, '')
-
-
-def noise_seed(seed: int) -> int:
-    """The seed of the noise generator of the image of `seed` (32 bits of a SeedSequence of it)."""
-    return int(np.random.SeedSequence([int(seed) % 2**32, _NOISE_STREAM]).generate_state(1)[0])
-
-
-def noise_maps(G: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
-    """The fresh noise of the image of `seed`: {noise buffer name: float32 CPU map of its shape}, standard normal,
-    drawn in buffer order by a CPU torch.Generator seeded with `noise_seed(seed)`."""
-    gen = torch.Generator().manual_seed(noise_seed(seed))
-    return {name: torch.randn(tuple(buf.shape), generator=gen) for name, buf in _noise_buffers(G).items()}
-
-
-@contextlib.contextmanager
-def per_image_noise(G: torch.nn.Module, seeds: list[int]) -> Iterator[None]:
-    """Within the block, `G(..., noise_mode='const')` on a batch of the images of `seeds` adds to each image its
-    own `noise_maps` (each `noise_const` buffer holds them as [N, 1, H, W]); G's own buffers are back afterwards.
-    Nothing changes for a network without noise inputs."""
-    buffers = _noise_buffers(G)
-    if not buffers:
-        yield
-        return
-    per_image = [noise_maps(G, s) for s in seeds]
-    stacked = {name: torch.stack([m[name] for m in per_image])[:, None].to(buf.device, buf.dtype)
-               for name, buf in buffers.items()}
-    with replaced_noise_buffers(G, stacked):
-        yield
 
 
 def open_source(path: str, device: str | torch.device = 'cpu', num: int | None = None, seed: int = 0):

@@ -6,10 +6,6 @@ Names and semantics follow NVlabs' ``networks_stylegan2.py`` (also used by Style
 NVlabs-compatibility keywords, accepted so their pickles and configs load, and ignored: ``use_fp16``,
 ``fp16_channels_last`` (blocks), ``num_fp16_res`` (synthesis network, discriminator: it only sets the blocks'
 ``use_fp16``) and the ``force_fp32`` argument of the blocks' and epilogue's ``forward``.
-
-``noise_mode='random'`` draws the noise inputs from the global RNG, or from ``noise_generator``: one
-``torch.Generator`` for the batch, or a list of one per image (each image's noise then does not depend on the
-batch it is generated in).
 """
 
 from __future__ import annotations
@@ -134,14 +130,7 @@ class SynthesisLayer(nn.Module):
         noise = None
         if self.use_noise and noise_mode == "random":
             shape = [x.shape[0], 1, self.resolution, self.resolution]
-            if isinstance(noise_generator, (list, tuple)):  # one stream per image: its noise ignores the batch
-                if len(noise_generator) != x.shape[0]:
-                    raise ValueError(f"noise_generator: {len(noise_generator)} generators for {x.shape[0]} images")
-                noise = torch.cat([torch.randn([1, *shape[1:]], device=x.device, generator=g)
-                                   for g in noise_generator])
-            else:
-                noise = torch.randn(shape, device=x.device, generator=noise_generator)
-            noise = noise * self.noise_strength
+            noise = torch.randn(shape, device=x.device, generator=noise_generator) * self.noise_strength
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
@@ -474,3 +463,43 @@ def replaced_noise_buffers(G: torch.nn.Module, values: dict[str, torch.Tensor]) 
     finally:
         for owner, attr, buf in reversed(saved):
             owner._buffers[attr] = buf
+
+
+NOISE_STREAM = 0x6E6F697365  # tells noise_seed's SeedSequence apart from any other use of the same numbers
+
+
+def has_noise_inputs(G: torch.nn.Module) -> bool:
+    """Whether ``G`` has noise inputs (StyleGAN2's ``noise_const`` buffers; StyleGAN3 has none)."""
+    return hasattr(G, 'synthesis') and bool(noise_buffers(G))
+
+
+def noise_seed(*key: int) -> int:
+    """The seed of one image's fresh noise: 32 bits of a SeedSequence of ``key`` (an image's seed, or a
+    measurement's seed and the image's index). A SeedSequence, not the number itself: torch's Mersenne Twister
+    seeded with the seed would repeat the stream its latent is drawn from."""
+    return int(np.random.SeedSequence([*(int(k) % 2**32 for k in key), NOISE_STREAM]).generate_state(1)[0])
+
+
+def noise_maps(G: torch.nn.Module, key: int | tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """The fresh noise of the image of ``key`` (see :func:`noise_seed`): {noise buffer name: float32 CPU map of its
+    shape}, standard normal, drawn in buffer order by a CPU torch.Generator seeded with ``noise_seed(*key)``."""
+    gen = torch.Generator().manual_seed(noise_seed(*(key if isinstance(key, tuple) else (key,))))
+    buffers = noise_buffers(G) if hasattr(G, 'synthesis') else {}
+    return {name: torch.randn(tuple(buf.shape), generator=gen) for name, buf in buffers.items()}
+
+
+@contextlib.contextmanager
+def per_image_noise(G: torch.nn.Module, keys: list) -> Iterator[None]:
+    """Within the block, ``G(..., noise_mode='const')`` on a batch of the images of ``keys`` adds to each image its
+    own :func:`noise_maps` (each ``noise_const`` buffer holds them as [N, 1, H, W]), so an image's noise does not
+    depend on the batch it is drawn in; ``G``'s own buffers are back afterwards. Nothing changes for a network
+    without noise inputs."""
+    buffers = noise_buffers(G) if hasattr(G, 'synthesis') else {}
+    if not buffers:
+        yield
+        return
+    per_image = [noise_maps(G, k) for k in keys]
+    stacked = {name: torch.stack([m[name] for m in per_image])[:, None].to(buf.device, buf.dtype)
+               for name, buf in buffers.items()}
+    with replaced_noise_buffers(G, stacked):
+        yield

@@ -323,6 +323,7 @@ def _relative(path: Path, dest: Path) -> str:
 def export(opts: argparse.Namespace, log=print) -> dict:
     """Measure, render and write the shipped network of `opts.key`; returns the card."""
     from networks import load_generator, save_network_pkl
+    from networks.stylegan2 import has_noise_inputs
     from training import metrics
     from training.metrics import feature_stats
 
@@ -390,7 +391,7 @@ def export(opts: argparse.Namespace, log=print) -> dict:
     reals = image_grid([np.asarray(dataset[i][0]).transpose(1, 2, 0) for i in range(min(GRID_SEEDS, len(dataset)))],
                   GRID_COLUMNS)
     grid = _side_by_side(fakes, reals)
-    noise = feature_stats.has_noise_inputs(shipped)
+    noise = has_noise_inputs(shipped)
     points = swd_curve_points(run_dirs, 'random' if noise else None)
     fixed_noise = swd_curve_points(run_dirs) if noise else []
     logged = 'metric-swd.jsonl'

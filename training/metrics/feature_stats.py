@@ -16,10 +16,11 @@ import torch
 
 from networks.conventions import class_count, random_class_labels, to_uint8
 from networks.file_io import read_npz
+from networks.stylegan2 import per_image_noise
 from training.metrics.errors import MetricError
 
-__all__ = ['FeatureStats', 'open_dataset', 'iterate_dataset_images', 'iterate_generator_images', 'has_noise_inputs',
-           'noise_seed', 'cached_dataset_stats', 'accumulate_stats', 'random_labels']
+__all__ = ['FeatureStats', 'open_dataset', 'iterate_dataset_images', 'iterate_generator_images',
+           'cached_dataset_stats', 'accumulate_stats', 'random_labels']
 
 # The features of 50k images, 2048 wide, in float32 are 400 MB; covariances of such features 32 MB.
 MAX_CACHE_BYTES = 2 << 30
@@ -143,19 +144,6 @@ def random_labels(G, n: int, gen: torch.Generator, dataset=None) -> torch.Tensor
     return random_class_labels(c_dim, n, gen)
 
 
-NOISE_SEED_OFFSET = 0x6E6F6973   # noise streams apart from the latents' stream
-
-
-def noise_seed(seed: int, index: int) -> int:
-    """Seed of the noise inputs of image `index` of a measurement with `seed` (one stream per image)."""
-    return (seed * 0x9E3779B97F4A7C15 + NOISE_SEED_OFFSET + index) % 2**63
-
-
-def has_noise_inputs(G) -> bool:
-    """Whether G has per-pixel noise inputs (StyleGAN2's ``noise_const`` buffers; StyleGAN3 has none)."""
-    return any(name.rsplit('.', 1)[-1] == 'noise_const' for name, _ in G.named_buffers())
-
-
 @torch.no_grad()
 def iterate_generator_images(G, num_items: int, batch_size: int, device: torch.device, seed: int = 0,
                              dataset=None) -> Iterator[torch.Tensor]:
@@ -163,20 +151,16 @@ def iterate_generator_images(G, num_items: int, batch_size: int, device: torch.d
 
     Noise inputs are drawn afresh for every image, as NVlabs' metrics do (their generator's default noise mode):
     a StyleGAN2 is measured on the images it samples, not on its one fixed noise map, which a network may lean
-    on for its coarse structure. Image k's noise comes from its own generator, seeded by `noise_seed(seed, k)`:
-    a measurement is reproducible and the batch size does not choose the draws."""
+    on for its coarse structure. Image k's noise is ``noise_maps(G, (seed, k))`` (networks.stylegan2): a
+    measurement is reproducible and the batch size does not choose the draws."""
     gen = torch.Generator().manual_seed(seed)
-    noise = has_noise_inputs(G)
     done = 0
     while done < num_items:
         n = min(batch_size, num_items - done)
         z = torch.randn([n, G.z_dim], generator=gen)
         c = random_labels(G, n, gen, dataset)
-        kwargs = dict(noise_mode='const')
-        if noise:
-            kwargs = dict(noise_mode='random', noise_generator=[
-                torch.Generator(device=device).manual_seed(noise_seed(seed, done + k)) for k in range(n)])
-        img = G(z.to(device), c.to(device), **kwargs)
+        with per_image_noise(G, [(seed, done + k) for k in range(n)]):
+            img = G(z.to(device), c.to(device), noise_mode='const')
         yield to_uint8(img)
         done += n
 

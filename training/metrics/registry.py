@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from networks.stylegan2 import has_noise_inputs
 from training.metrics import equivariance, feature_stats, frechet
 from training.metrics import swd as swd_lib
 from training.metrics.errors import MetricError
@@ -113,7 +114,7 @@ def calc_metric(metric: str, G: torch.nn.Module, dataset_kwargs: dict | None = N
     total = time.time() - start
     out = dict(metric=metric, results={k: float(v) for k, v in results.items()}, total_time=total,
                total_time_str=f'{total:.1f}s', num_gpus=num_gpus, num_samples=num_samples)
-    if feature_stats.has_noise_inputs(G):   # recorded: logs from before per-image noise lack it
+    if has_noise_inputs(G):   # recorded: logs from before per-image noise lack it
         out['noise_mode'] = 'const' if metric in CONST_NOISE_METRICS else 'random'
     return out
 

@@ -1,12 +1,12 @@
 """The generated images the quality metrics measure (``feature_stats.iterate_generator_images``): a StyleGAN2's
-noise inputs are drawn afresh for every image, as NVlabs' metrics do, from one seeded stream per image, so a
-measurement is reproducible and its batch size does not choose the draws; a network without noise inputs is
-unchanged."""
+noise inputs are drawn afresh for every image, as NVlabs' metrics do, from one seeded stream per image
+(``networks.stylegan2.noise_maps``), so a measurement is reproducible and its batch size does not choose the
+draws; a network without noise inputs is unchanged."""
 
-import pytest
 import torch
 
 from networks.conventions import to_uint8
+from networks.stylegan2 import has_noise_inputs, noise_maps, noise_seed, replaced_noise_buffers
 from tests.tiny_networks import tiny_generator
 from training.metrics import feature_stats as fs
 
@@ -26,23 +26,27 @@ def _images(G, n, batch, seed=0):
 
 
 def _latents(G, n, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn([n, G.z_dim], generator=gen)     # no labels: the latents' stream holds only z
+    return torch.randn([n, G.z_dim], generator=torch.Generator().manual_seed(seed))   # no labels: z only
 
 
 def test_each_image_has_its_own_seeded_noise():
     G = _sg2_with_noise()
-    assert fs.has_noise_inputs(G)
+    assert has_noise_inputs(G)
     got = _images(G, 5, 5, seed=3)
     z = _latents(G, 5, seed=3)
     c = torch.zeros([1, 0])
     for k in range(5):
-        alone = G(z[k:k + 1], c, noise_mode='random',
-                  noise_generator=[torch.Generator().manual_seed(fs.noise_seed(3, k))])
-        assert int((to_uint8(alone).int()[0] - got[k]).abs().max()) <= 1
-        const = to_uint8(G(z[k:k + 1], c, noise_mode='const')).int()[0]
-        assert float((const - got[k]).abs().float().mean()) > 2      # the fixed noise map is not what is measured
-    assert len({fs.noise_seed(s, k) for s in range(3) for k in range(1000)}) == 3000
+        # Independently: image k alone, its noise maps drawn by a generator seeded with noise_seed(3, k).
+        gen = torch.Generator().manual_seed(noise_seed(3, k))
+        maps = {name: torch.randn(tuple(buf.shape), generator=gen)[None, None]
+                for name, buf in G.synthesis.named_buffers() if name.endswith('noise_const')}
+        with replaced_noise_buffers(G, maps):
+            alone = to_uint8(G(z[k:k + 1], c, noise_mode='const')).int()[0]
+        assert int((alone - got[k]).abs().max()) <= 1
+        fixed = to_uint8(G(z[k:k + 1], c, noise_mode='const')).int()[0]
+        assert float((fixed - got[k]).abs().float().mean()) > 2      # the fixed noise map is not what is measured
+    assert len({noise_seed(s, k) for s in range(3) for k in range(1000)}) == 3000
+    assert noise_seed(7) != noise_seed(0, 7) and list(noise_maps(G, (3, 0))) == list(maps)
 
 
 def test_noise_does_not_depend_on_the_batch_and_repeats():
@@ -53,18 +57,13 @@ def test_noise_does_not_depend_on_the_batch_and_repeats():
         assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01   # float rounding of a batch
     assert torch.equal(_images(G, 7, 4), four)
     assert not torch.equal(_images(G, 7, 4, seed=1), four)
+    assert all(torch.equal(b, G.synthesis.get_buffer(n)) for n, b in _sg2_with_noise().synthesis.named_buffers()
+               if n.endswith('noise_const'))          # the network's own maps are back
 
 
 def test_networks_without_noise_inputs_are_measured_as_before():
     G = tiny_generator('sg3', resolution=16, seed=2)
-    assert not fs.has_noise_inputs(G)
+    assert not has_noise_inputs(G)
     got = _images(G, 3, 3)
     want = to_uint8(G(_latents(G, 3), torch.zeros([3, 0]), noise_mode='const')).int()
     assert torch.equal(got, want)
-
-
-def test_one_generator_per_image_is_checked():
-    G = _sg2_with_noise()
-    with pytest.raises(ValueError, match='2 generators for 3 images'):
-        G(torch.randn([3, G.z_dim]), torch.zeros([3, 0]), noise_mode='random',
-          noise_generator=[torch.Generator(), torch.Generator()])
