@@ -11,7 +11,8 @@ Writes, for KEY in sg3t | sg3r | sg2 (layout of networks/pretrained):
   <dest>/KEY.json       the card: dataset, training commands, kimg, seconds, hardware and slices (from the
                         state's history), metrics, reference, images;
   <dest>/KEY-ref.png    seed 0, psi 1, noise const, rendered by the shipped (reloaded) pickle;
-  <docs>/pretrained-KEY-grid.png   32 seeds, psi 1, beside the first 32 images of --data;
+  <docs>/pretrained-KEY-grid.png   32 seeds, psi 1 (a StyleGAN2's noise drawn per image), beside the first 32
+                                   images of --data;
   <docs>/pretrained-KEY-swd.png    SWD against kimg and against CPU-hours, from the run's metric-swd.jsonl
                                    (paired with stats.jsonl), plus the SWD measured here; the real-vs-real
                                    floor and the campaign's goal (3x the floor) drawn on both.
@@ -240,9 +241,18 @@ def _cpu_hours(record: dict) -> float | None:
 # Images
 
 
-def _render(G: torch.nn.Module, seeds: list[int], device) -> list[np.ndarray]:
+def _render(G: torch.nn.Module, seeds: list[int], device, fresh_noise: bool = False) -> list[np.ndarray]:
+    """One image per seed at psi 1; `fresh_noise`: a StyleGAN2's noise inputs drawn per image (`noise_maps` of the
+    seed), as the SWD measures it, instead of its fixed noise map."""
     from analysis.generate import generate_images
-    return [img for _seed, img in generate_images(G, seeds, REFERENCE_PSI, None, 'const', device=device)]
+    from networks.stylegan2 import per_image_noise
+    if not fresh_noise:
+        return [img for _seed, img in generate_images(G, seeds, REFERENCE_PSI, None, 'const', device=device)]
+    images = []
+    for seed in seeds:
+        with per_image_noise(G, [seed]):
+            images += [img for _seed, img in generate_images(G, [seed], REFERENCE_PSI, None, 'const', device=device)]
+    return images
 
 
 def _swd_plot(title: str, points: list[tuple[float, float, float | None]], final: tuple[float, float, float | None],
@@ -387,11 +397,11 @@ def export(opts: argparse.Namespace, log=print) -> dict:
         log(f'  {name} {results[name]:.2f} dB ({opts.eq_samples} samples)')
 
     reference = _render(shipped, [REFERENCE_SEED], device)[0]
-    fakes = image_grid(_render(shipped, list(range(GRID_SEEDS)), device), GRID_COLUMNS)
+    noise = has_noise_inputs(shipped)
+    fakes = image_grid(_render(shipped, list(range(GRID_SEEDS)), device, fresh_noise=noise), GRID_COLUMNS)
     reals = image_grid([np.asarray(dataset[i][0]).transpose(1, 2, 0) for i in range(min(GRID_SEEDS, len(dataset)))],
                   GRID_COLUMNS)
     grid = _side_by_side(fakes, reals)
-    noise = has_noise_inputs(shipped)
     points = swd_curve_points(run_dirs, 'random' if noise else None)
     fixed_noise = swd_curve_points(run_dirs) if noise else []
     logged = 'metric-swd.jsonl'
@@ -402,8 +412,9 @@ def export(opts: argparse.Namespace, log=print) -> dict:
     notes = [f'{storage} storage', f'SWD: detector-free, x1e3, mean over pyramid levels, {swd_images} images '
              f'per side; the curve has {len(points)} logged point(s)']
     if noise:
-        notes.append(f'SWD draws the noise inputs per image, as NVlabs\' metrics do; {len(fixed_noise)} earlier '
-                     'logged point(s) measured the fixed noise map and are drawn apart')
+        notes.append(f'SWD and the grid draw the noise inputs per image, as NVlabs\' metrics do (the reference PNG '
+                     f'uses the fixed noise map); {len(fixed_noise)} earlier logged point(s) measured the fixed noise '
+                     'map and are drawn apart')
     if cfg == 'stylegan2':
         notes.append(SG2_EQ_NOTE)
     grid_path, curve_path = docs / f'pretrained-{key}-grid.png', docs / f'pretrained-{key}-swd.png'
