@@ -272,7 +272,9 @@ def _swd_plot(title: str, points: list[tuple[float, float, float | None]], final
                     label=f'training log, fixed noise map ({logged_images})')
         shown = [p for p in points if p[index] is not None]
         if shown:
-            ax.plot([p[index] for p in shown], [p[1] for p in shown], 'o-', label=f'training log ({logged_images})')
+            kind = ', noise per image' if fixed_noise else ''
+            ax.plot([p[index] for p in shown], [p[1] for p in shown], 'o-',
+                    label=f'training log{kind} ({logged_images})')
         if final[index] is not None:
             ax.plot([final[index]], [final[1]], '*', markersize=12, label=f'export ({final_images} images)')
         if floor is not None:
