@@ -1,8 +1,7 @@
 """networks.pretrained: the shipped default networks' cards (hostile ones refused by field), the 32 MB pickle limit,
 the safe loader, and the check that each shipped network is trained and as its card says: each shipped pickle renders
 its reference PNG within the card's tolerance and differs from a freshly initialised network. The check runs on every
-shipped network (none yet) and, always, on a fixture folder of tiny networks, with negative cases that must fail
-it."""
+shipped network and, always, on a fixture folder of tiny networks, with negative cases that must fail it."""
 
 from __future__ import annotations
 
