@@ -64,7 +64,7 @@ CARD_FORMAT = 1
 EQ_NAMES = ('eqt50k_int', 'eqt50k_frac', 'eqr50k')
 MAX_LOG_BYTES = 256 << 20  # a stats.jsonl line per tick is ~2 KB: 100k ticks
 SG2_EQ_NOTE = ('StyleGAN2 has no input transform, so EQ-T and EQ-R are not measured for it (null); '
-               'see the README section "Default networks (recipe)"')
+               'see docs/training.md, "Recipe"')
 
 
 def build_parser() -> ArgumentParser:
