@@ -30,7 +30,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -391,17 +391,11 @@ def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, his
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     old = read_manifest(state_dir)
-    generation = (old['generation'] if old else 0) + 1
-    if generation >= MAX_GENERATION:      # renumber rather than write a name the reader refuses
-        generation = 1 if old['generation'] != 1 else 2
+    generation = _next_generation(old['generation'] if old else None)
     data, level = serialize_payload(snapshot, max_total_bytes)
-    parts = []
-    try:
-        for k, start in enumerate(range(0, len(data), max_part_bytes)):
-            chunk = data[start:start + max_part_bytes]
-            name = f'part-{generation:06d}-{k:02d}.bin'
-            atomic_write(state_dir / name, lambda f, chunk=chunk: f.write(chunk))
-            parts.append(dict(file=name, bytes=len(chunk), sha256=hashlib.sha256(chunk).hexdigest()))
+    view = memoryview(data)
+
+    def manifest_of(parts: list[dict]) -> dict:
         training_state = snapshot['training_state']
         manifest = dict(format=STATE_FORMAT, generation=generation, cur_nimg=int(training_state['cur_nimg']),
                         kimg=training_state['cur_nimg'] / 1000, saved_at=time.strftime('%Y-%m-%dT%H:%M:%SZ',
@@ -413,10 +407,36 @@ def write_state(state_dir: str | os.PathLike, snapshot: dict, options: dict, his
                         options=options, history=history)
         if max_state_bytes is not None:
             manifest['max_state_bytes'] = int(max_state_bytes)
+        return manifest
+    return _commit_parts(state_dir, (view[start:start + max_part_bytes]
+                                     for start in range(0, len(data), max_part_bytes)), generation, manifest_of)
+
+
+def _next_generation(current: int | None, above: int = 0) -> int:
+    """The generation of new parts: past `current` (the state's; None without one) and `above`, renumbered from 1
+    rather than reach a name the reader refuses, and never `current` itself."""
+    generation = max(current or 0, above) + 1
+    if generation >= MAX_GENERATION:
+        generation = 1 if current != 1 else 2
+    return generation
+
+
+def _commit_parts(state_dir: Path, chunks: Iterable, generation: int,
+                  manifest_of: Callable[[list[dict]], dict]) -> dict:
+    """Writes `chunks` as the parts of `generation`, then state.json = `manifest_of(parts)` (the commit point),
+    then drops the parts it does not name. Until state.json is replaced the old state stays the current one: on
+    any failure the new parts are removed again and the error propagates."""
+    parts: list[dict] = []
+    try:
+        for k, chunk in enumerate(chunks):
+            name = f'part-{generation:06d}-{k:02d}.bin'
+            atomic_write(state_dir / name, lambda f, chunk=chunk: f.write(chunk))
+            parts.append(dict(file=name, bytes=len(chunk), sha256=hashlib.sha256(chunk).hexdigest()))
+        manifest = manifest_of(parts)
         text = json.dumps(manifest, indent=1).encode()
         atomic_write(state_dir / MANIFEST, lambda f: f.write(text))     # the commit point
     except BaseException:
-        for part in parts:                                              # the old state is still the current one
+        for part in parts:
             try:
                 os.unlink(state_dir / part['file'])
             except OSError:
@@ -510,29 +530,15 @@ def adopt_state(state_dir: str | os.PathLike, returned_dir: str | os.PathLike, r
                 'slices): its history must begin with that state\'s whole history', option='adopt')
         appended = _append_run_logs(returned_run_dir, run_dir)
         if not same:
-            generation = max(old['generation'] if old else 0, new['generation']) + 1
-            if generation >= MAX_GENERATION:
-                generation = 1 if (old or {}).get('generation') != 1 else 2
-            parts = []
-            try:
-                for k, part in enumerate(new['parts']):
+            def verified_parts():
+                for part in new['parts']:
                     data = _read_regular(returned_dir, part['file'], MAX_PART_BYTES)
                     if hashlib.sha256(data).hexdigest() != part['sha256']:
                         raise _corrupt(returned_dir, f'{part["file"]} changed while it was adopted')
-                    parts.append(dict(part, file=f'part-{generation:06d}-{k:02d}.bin'))
-                    atomic_write(state_dir / parts[-1]['file'], lambda f, data=data: f.write(data))
-                manifest = dict(new, generation=generation, parts=parts)
-                text = json.dumps(manifest, indent=1).encode()
-                atomic_write(state_dir / MANIFEST, lambda f: f.write(text))     # the commit point
-            except BaseException:
-                for part in parts:
-                    try:
-                        os.unlink(state_dir / part['file'])
-                    except OSError:
-                        pass
-                raise
-            _fsync_dir(state_dir)
-            remove_unreferenced_parts(state_dir, manifest)
+                    yield data
+            generation = _next_generation(old['generation'] if old else None, new['generation'])
+            _commit_parts(state_dir, verified_parts(), generation,
+                          lambda parts: dict(new, generation=generation, parts=parts))
         failed = False
         return dict(state_dir=str(state_dir), adopted_from=str(returned_dir),
                     from_kimg=None if old is None else old['kimg'], kimg=new['kimg'], changed=not same,

@@ -156,6 +156,18 @@ def test_make_gpu_slice_keeps_what_a_slot_hands_back(tmp_path, photos16, tiny_ne
     assert open(tmp_path / 'states' / 't-run' / 'stats.jsonl').read() == open(out / 't-run' / 'stats.jsonl').read()
 
 
+def _fail_manifest_writes(monkeypatch):
+    """A full disk when state.json is written (the parts before it are written); returns the real atomic_write."""
+    real_write = slice_mod.atomic_write
+
+    def full_disk_at_manifest(path, write_fn):
+        if str(path).endswith(MANIFEST):
+            raise AtomicWriteError(f'cannot write {path}: No space left on device')
+        return real_write(path, write_fn)
+    monkeypatch.setattr(slice_mod, 'atomic_write', full_disk_at_manifest)
+    return real_write
+
+
 def _returned_slice(tmp_path, good_state):
     """A committed state (a copy of good_state with its logs) and a later slice of it saved elsewhere."""
     state, returned = tmp_path / 'states' / 'state', tmp_path / 'out' / 'state'
@@ -222,13 +234,7 @@ def test_adopt_starts_a_state_and_an_interrupted_adoption_keeps_the_old_one(tmp_
     assert _slice(new, '--adopt', str(returned)) == 0
     assert read_state(new)[0]['kimg'] == 0.016 and os.path.exists(f'{new}-run/stats.jsonl')
     before = _tree_digest(state)
-    real_write = slice_mod.atomic_write
-
-    def failing(path, write_fn):
-        if str(path).endswith(MANIFEST):
-            raise AtomicWriteError(f'{path}: no space left on device')
-        return real_write(path, write_fn)
-    monkeypatch.setattr(slice_mod, 'atomic_write', failing)
+    real_write = _fail_manifest_writes(monkeypatch)
     assert _slice(state, '--adopt', str(returned)) == 1
     assert _tree_digest(state) == before                           # old state current, no copied part left
     monkeypatch.setattr(slice_mod, 'atomic_write', real_write)
@@ -312,13 +318,7 @@ def test_failed_save_keeps_the_old_state_and_leftovers_are_cleaned(tmp_path, goo
     shutil.copytree(good_state, state)
     manifest, payload = read_state(state)
     before = _tree_digest(state)
-    real_write = slice_mod.atomic_write
-
-    def full_disk_at_manifest(path, write_fn):
-        if str(path).endswith(MANIFEST):
-            raise AtomicWriteError(f'cannot write {path}: No space left on device')
-        return real_write(path, write_fn)
-    monkeypatch.setattr(slice_mod, 'atomic_write', full_disk_at_manifest)
+    _fail_manifest_writes(monkeypatch)
     snapshot = _snapshot_of(payload)
     with pytest.raises(AtomicWriteError):
         write_state(state, snapshot, manifest['options'], [])
