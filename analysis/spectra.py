@@ -88,9 +88,7 @@ def resolve_noise_mode(definition: str, noise_mode: str | None = None) -> str:
     return noise_mode
 
 
-def has_noise(G: torch.nn.Module) -> bool:
-    """Whether `G` has noise inputs (StyleGAN2's `noise_const` buffers; StyleGAN3 has none)."""
-    return has_noise_inputs(G)
+has_noise = has_noise_inputs   # whether G has noise inputs (StyleGAN2's noise_const buffers; StyleGAN3 has none)
 
 
 def recorded_noise_mode(G: torch.nn.Module, noise_mode: str) -> str:

@@ -443,8 +443,12 @@ class Discriminator(nn.Module):
 
 
 def noise_buffers(G: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The StyleGAN2 ``noise_const`` buffers of ``G.synthesis`` by name (none in StyleGAN3)."""
-    return {name: buf for name, buf in G.synthesis.named_buffers() if name.endswith('noise_const')}
+    """The StyleGAN2 ``noise_const`` buffers of ``G.synthesis`` by name (none in StyleGAN3, or without a synthesis
+    network)."""
+    synthesis = getattr(G, 'synthesis', None)
+    if synthesis is None:
+        return {}
+    return {name: buf for name, buf in synthesis.named_buffers() if name.endswith('noise_const')}
 
 
 @contextlib.contextmanager
@@ -470,7 +474,7 @@ NOISE_STREAM = 0x6E6F697365  # tells noise_seed's SeedSequence apart from any ot
 
 def has_noise_inputs(G: torch.nn.Module) -> bool:
     """Whether ``G`` has noise inputs (StyleGAN2's ``noise_const`` buffers; StyleGAN3 has none)."""
-    return hasattr(G, 'synthesis') and bool(noise_buffers(G))
+    return bool(noise_buffers(G))
 
 
 def noise_seed(*key: int) -> int:
@@ -484,8 +488,7 @@ def noise_maps(G: torch.nn.Module, key: int | tuple[int, ...]) -> dict[str, torc
     """The fresh noise of the image of ``key`` (see :func:`noise_seed`): {noise buffer name: float32 CPU map of its
     shape}, standard normal, drawn in buffer order by a CPU torch.Generator seeded with ``noise_seed(*key)``."""
     gen = torch.Generator().manual_seed(noise_seed(*(key if isinstance(key, tuple) else (key,))))
-    buffers = noise_buffers(G) if hasattr(G, 'synthesis') else {}
-    return {name: torch.randn(tuple(buf.shape), generator=gen) for name, buf in buffers.items()}
+    return {name: torch.randn(tuple(buf.shape), generator=gen) for name, buf in noise_buffers(G).items()}
 
 
 @contextlib.contextmanager
@@ -494,7 +497,7 @@ def per_image_noise(G: torch.nn.Module, keys: list) -> Iterator[None]:
     own :func:`noise_maps` (each ``noise_const`` buffer holds them as [N, 1, H, W]), so an image's noise does not
     depend on the batch it is drawn in; ``G``'s own buffers are back afterwards. Nothing changes for a network
     without noise inputs."""
-    buffers = noise_buffers(G) if hasattr(G, 'synthesis') else {}
+    buffers = noise_buffers(G)
     if not buffers:
         yield
         return
