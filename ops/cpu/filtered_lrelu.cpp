@@ -13,12 +13,18 @@
 // Buffers hold CB channels per pixel contiguously, so every inner loop is a fixed-length vector operation over
 // channels that the compiler vectorises; strides of the caller's tensors (NCHW or channels-last) are honoured
 // when rows are loaded and stored.
+//
+// A 2-D filter whose rows mirror (row k == row K-1-k, as for the radial filters of StyleGAN3-R) does half the
+// work: downsampling adds the two rows a mirrored pair of taps reads before filtering them once, and upsampling
+// filters each input row with each distinct filter row once, keeping the result for the second output row that
+// uses it. Both only reorder float additions.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -30,6 +36,7 @@ struct Params {
     int up, down, px0, py0;
     int64_t kux, kuy, kdx, kdy;    // tap counts
     bool sep_u, sep_d;
+    bool fold_u = false, fold_d = false;  // the 2-D up / down filter's rows mirror (see the top of the file)
     double gain, slope, clamp;     // clamp < 0: none
     // Gradient mask, one byte per element of the upsampled intermediate, laid out [N, blocks, My, Mx, CB] like
     // the kernel's buffers: 0 = passed on the positive side, 1 = took the negative slope, 2 = cut by the clamp.
@@ -62,7 +69,9 @@ class Task {
           cvalid_(std::min<int64_t>(CB, p.C - c0)),
           jy_((p.kuy + p.up - 1) / p.up),
           in_(jy_, p.W * CB), aup_(p.sep_u ? jy_ : 1, p.sep_u ? p.Mx * CB : 0),
-          cdn_(p.kdy, p.sep_d ? p.Nx * CB : p.Mx * CB), urow_(p.Mx * CB), orow_(p.Nx * CB) {
+          cdn_(p.kdy, p.sep_d ? p.Nx * CB : p.Mx * CB), urow_(p.Mx * CB), orow_(p.Nx * CB),
+          ucanon_((p.kuy + 1) / 2), uxf_(p.fold_u ? (jy_ + 1) * ucanon_ : 1, p.fold_u ? p.Mx * CB : 0),
+          pair_(p.fold_d ? p.Mx * CB : 0) {
         for (int i = 0; i < 4; ++i) { xs_[i] = xs[i]; os_[i] = os[i]; }
         // Per upsampled column: the first tap that meets an input sample, that sample, and how many taps do.
         ukx0_.resize(p.Mx); uix0_.resize(p.Mx); ucnt_.resize(p.Mx);
@@ -82,6 +91,17 @@ class Task {
             for (int64_t ky = 0; ky < p_.kdy; ++ky) rows[ky] = down_row(ny * p_.down + ky);
             if (p_.sep_d) {
                 vertical(rows.data(), hd_, p_.kdy, orow_.data(), p_.Nx);
+            } else if (p_.fold_d) {
+                std::fill(orow_.begin(), orow_.end(), T(0));
+                const int64_t half = p_.kdy / 2, n = p_.Mx * CB;
+                T* __restrict sum = pair_.data();
+                for (int64_t ky = 0; ky < half; ++ky) {
+                    const T* __restrict a = rows[ky];
+                    const T* __restrict b = rows[p_.kdy - 1 - ky];
+                    for (int64_t q = 0; q < n; ++q) sum[q] = a[q] + b[q];
+                    xdown_acc(sum, hd2_ + ky * p_.kdx, orow_.data());
+                }
+                if (p_.kdy % 2) xdown_acc(rows[half], hd2_ + half * p_.kdx, orow_.data());
             } else {
                 std::fill(orow_.begin(), orow_.end(), T(0));
                 for (int64_t ky = 0; ky < p_.kdy; ++ky) xdown_acc(rows[ky], hd2_ + ky * p_.kdx, orow_.data());
@@ -282,7 +302,7 @@ class Task {
         const T* rows[64];
         T w[64];
         int64_t taps = 0;
-        if (!p_.sep_u) std::fill(urow_.begin(), urow_.end(), T(0));
+        if (!p_.sep_u && !p_.fold_u) std::fill(urow_.begin(), urow_.end(), T(0));
         for (; ky < p_.kuy; ky += p_.up, ++i) {
             if (i < 0) continue;
             if (i >= p_.H) break;
@@ -290,11 +310,17 @@ class Task {
                 T* a = aup_.slot(i);
                 if (!aup_.has(i)) { xup(input_row(i), gu_, a, false); aup_.set(i); }
                 rows[taps] = a; w[taps] = gu_[ky]; ++taps;
+            } else if (p_.fold_u) {
+                // Filter rows ky and kuy - 1 - ky are equal: input row i filtered with either is kept once.
+                const int64_t kc = std::min<int64_t>(ky, p_.kuy - 1 - ky), key = i * ucanon_ + kc;
+                T* a = uxf_.slot(key);
+                if (!uxf_.has(key)) { xup(input_row(i), gu2_ + kc * p_.kux, a, false); uxf_.set(key); }
+                rows[taps] = a; w[taps] = T(1); ++taps;
             } else {
                 xup(input_row(i), gu2_ + ky * p_.kux, u, true);
             }
         }
-        if (p_.sep_u) {
+        if (p_.sep_u || p_.fold_u) {
             if (taps) vertical(rows, w, taps, u, p_.Mx);
             else std::fill(urow_.begin(), urow_.end(), T(0));
         }
@@ -335,6 +361,9 @@ class Task {
     int64_t n_, c0_, cvalid_, jy_;
     Ring<T> in_, aup_, cdn_;
     std::vector<T> urow_, orow_;
+    int64_t ucanon_;      // distinct rows of a mirrored 2-D up filter
+    Ring<T> uxf_;         // fold_u: input row i filtered with up-filter row kc, keyed i * ucanon_ + kc
+    std::vector<T> pair_; // fold_d: the sum of the two activated rows a mirrored pair of down taps reads
     std::vector<int64_t> ukx0_, uix0_, ucnt_;
 };
 
@@ -370,6 +399,17 @@ void run_all(const Params& p, const torch::Tensor& x, const torch::Tensor& b, co
     });
 }
 
+// Whether a 2-D filter's row k equals its row K-1-k exactly, for every k (then the kernel folds it).
+bool rows_mirror(const torch::Tensor& f) {
+    if (f.dim() != 2 || f.size(0) < 2 || !f.is_contiguous()) return false;
+    const int64_t rows = f.size(0), cols = f.size(1);
+    const auto bytes = f.element_size() * cols;
+    const char* base = static_cast<const char*>(f.data_ptr());
+    for (int64_t k = 0; k < rows / 2; ++k)
+        if (std::memcmp(base + k * bytes, base + (rows - 1 - k) * bytes, bytes) != 0) return false;
+    return true;
+}
+
 // The checks and geometry shared by both passes: input `in` [N, C, H, W] is upsampled by `up` with the gu / gu2
 // taps (exactly one given), padded, pointwise-mapped, filtered with hd / hd2 and downsampled by `down` into `out`
 // (preallocated, shape checked). `what` names the input in error messages.
@@ -394,6 +434,8 @@ Params pass_params(const torch::Tensor& in, const torch::Tensor& gu, const torch
     p.sep_u = gu.numel() > 0; p.sep_d = hd.numel() > 0;
     p.kux = p.sep_u ? gu.numel() : gu2.size(1); p.kuy = p.sep_u ? gu.numel() : gu2.size(0);
     p.kdx = p.sep_d ? hd.numel() : hd2.size(1); p.kdy = p.sep_d ? hd.numel() : hd2.size(0);
+    p.fold_u = !p.sep_u && rows_mirror(gu2);
+    p.fold_d = !p.sep_d && rows_mirror(hd2);
     p.Mx = p.W * up + px0 + px1 - p.kux + 1; p.My = p.H * up + py0 + py1 - p.kuy + 1;
     p.Nx = p.Mx >= p.kdx ? (p.Mx - p.kdx) / down + 1 : 0;
     p.Ny = p.My >= p.kdy ? (p.My - p.kdy) / down + 1 : 0;
@@ -463,6 +505,7 @@ void winograd_conv3x3(torch::Tensor x, torch::Tensor w, torch::Tensor in_scale, 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("forward", &forward, "fused filtered_lrelu forward (CPU); a non-empty uint8 mask is filled for backward");
     m.def("backward", &backward, "fused filtered_lrelu backward of the input (CPU), from the forward's mask");
+    m.def("rows_mirror", &rows_mirror, "whether a contiguous 2-D filter's rows mirror, so that the kernel folds it");
     m.def("winograd_conv3x3", &winograd_conv3x3,
           "(x * in_scale) conv 3x3 w * out_scale by Winograd's F(2x2, 3x3) (CPU, forward only)");
 }

@@ -34,7 +34,7 @@ def plugin():
 def _random_case(rng):
     up = int(rng.choice([1, 2, 3, 4]))
     down = int(rng.choice([1, 2, 3, 4]))
-    kind_u, kind_d = rng.choice(["none", "1d", "2d", "radial", "random1d"], size=2)
+    kind_u, kind_d = rng.choice(["none", "1d", "2d", "radial", "random1d", "mirrored2d"], size=2)
     def make(kind, factor):
         if kind == "none" or (kind in ("1d", "radial") and factor == 1):
             return None
@@ -42,6 +42,10 @@ def _random_case(rng):
             return torch.tensor(rng.standard_normal(int(rng.integers(1, 14))))
         if kind == "2d":
             return torch.tensor(rng.standard_normal((int(rng.integers(1, 8)), int(rng.integers(1, 8)))))
+        if kind == "mirrored2d":  # rows mirror (odd or even count), columns do not: the kernel folds it
+            top = rng.standard_normal((int(rng.integers(1, 4)), int(rng.integers(1, 8))))
+            middle = [rng.standard_normal((1, top.shape[1]))] if rng.random() < 0.5 else []
+            return torch.tensor(np.concatenate([top, *middle, top[::-1]]))
         return design_lowpass_filter(6 * factor, cutoff=2.0, width=2.0, fs=8.0 * factor,
                                      radial=(kind == "radial")).double()
     fu, fd = make(kind_u, up), make(kind_d, down)
@@ -123,6 +127,28 @@ def test_fused_equals_pytorch_path_at_stylegan3_layer_sizes(plugin):
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
     unclamped = filtered_lrelu(x, fu, fd, b, impl="cpu", **{**kw, "clamp": None})
     assert float((unclamped - out).abs().max()) > 0.1  # the clamp was reached: the case tests it
+
+
+def test_radial_filters_fold_and_others_do_not(plugin):
+    """The kernel halves a 2-D filter's work when its rows mirror: StyleGAN3-R's radial down filters do, as the
+    forward's taps and, flipped, as the backward's up taps (the random cases above check the folded results)."""
+    from ops.cpu.fused import _flipped, _taps
+
+    for taps, fs in ((12, 8.0), (12, 128.0), (24, 256.0)):
+        fd = design_lowpass_filter(taps, cutoff=fs / 4, width=fs / 8, fs=fs, radial=True)
+        for flip in (False, True):
+            hd, hd2 = _taps(fd, 1.0, flip, torch.float32)
+            assert hd.numel() == 0 and plugin.rows_mirror(hd2) and plugin.rows_mirror(_flipped(hd2))
+    rng = np.random.default_rng(3)
+    assert not plugin.rows_mirror(torch.tensor(rng.standard_normal((6, 6)), dtype=torch.float32))
+    mirrored = torch.tensor(rng.standard_normal((5, 4)), dtype=torch.float32)
+    mirrored = torch.cat([mirrored, mirrored.flip(0)])
+    assert plugin.rows_mirror(mirrored) and plugin.rows_mirror(mirrored[1:-1].contiguous())
+    assert not plugin.rows_mirror(mirrored.t())  # not contiguous: never folded
+    assert not plugin.rows_mirror(mirrored[:1])  # one row: nothing to fold
+    broken = mirrored.clone()
+    broken[0, 0] = torch.nextafter(broken[0, 0], torch.tensor(1e9))  # one ulp off
+    assert not plugin.rows_mirror(broken)
 
 
 def test_fused_gradcheck_and_double_backward(plugin):
