@@ -7,6 +7,7 @@ import torch
 from analysis.directions import DirectionResolver
 from networks.conventions import ClassError, class_count, class_label, seed_latent, to_uint8_rgb
 from networks.errors import UserError
+from networks.stylegan2 import per_image_noise
 from networks.stylegan3 import input_transform, input_transform_of
 
 __all__ = ['generate_images', 'label_for']
@@ -27,7 +28,9 @@ def generate_images(G: torch.nn.Module, seeds: list[int], truncation_psi: float 
     """Yields (seed, HWC uint8 image) for each seed; ``directions`` are edits (analysis.directions) of its ws.
 
     The arguments are checked when this is called, not when the first image is drawn: a translation or rotation
-    asked of a network without an input transform (StyleGAN2) is refused, since it would change nothing."""
+    asked of a network without an input transform (StyleGAN2) is refused, since it would change nothing.
+    ``noise_mode='random'`` gives each image the fresh noise of its seed (``networks.stylegan2.noise_maps``), so
+    the same seeds draw the same images on every run and in any order."""
     if noise_mode not in ('const', 'random', 'none'):
         raise UserError(f'bad noise mode {noise_mode!r}: const, random or none', option='noise_mode')
     label = label_for(G, class_idx).to(device)
@@ -43,5 +46,10 @@ def _generate(G, seeds, truncation_psi, label, noise_mode, translate, rotate, de
     with input_transform(G, translate, rotate):  # restored when the generator finishes or closes
         for seed in seeds:
             ws = G.mapping(seed_latent(G, seed).to(device), label, truncation_psi=truncation_psi)
-            img = G.synthesis(resolver.edit(G, ws, directions), noise_mode=noise_mode)
+            ws = resolver.edit(G, ws, directions)
+            if noise_mode == 'random':
+                with per_image_noise(G, [seed]):  # a seed's own noise in the const buffers
+                    img = G.synthesis(ws, noise_mode='const')
+            else:
+                img = G.synthesis(ws, noise_mode=noise_mode)
             yield seed, to_uint8_rgb(img[0])

@@ -37,7 +37,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument('--trunc', type=cli.psi, default=1.0, help=f'truncation psi (|psi| <= {cli.MAX_PSI})')
     parser.add_argument('--class', dest='class_idx', type=cli.nonnegative_int, default=None,
                         help='class (conditional networks)')
-    parser.add_argument('--noise-mode', default='const', choices=['const', 'random', 'none'])
+    parser.add_argument('--noise-mode', default='const', choices=['const', 'random', 'none'],
+                        help="StyleGAN2's noise: the network's fixed maps, each seed's own fresh noise, or none")
     parser.add_argument('--translate', type=cli.translation_vec2, default='0,0',
                         help='input translation x,y in image widths (StyleGAN3)')
     parser.add_argument('--rotate', type=cli.degrees, default=0.0, help='input rotation in degrees (StyleGAN3)')

@@ -40,6 +40,38 @@ def test_gen_images_stylegan2_noise_modes_and_bad_input(nets, tmp_path, capsys):
     assert "missing.pkl' does not exist" in err and 'bad seeds' in err and 'Traceback' not in err
 
 
+def test_random_noise_is_each_seeds_own(nets):
+    """--noise-mode random draws a seed's images the same on every run and in any batch order, with noise that is
+    neither the fixed map nor none, and other noise for another seed."""
+    from analysis.generate import generate_images
+    from networks import load_generator
+
+    import torch
+
+    G = load_generator(nets['sg2'])
+    with torch.no_grad():  # a fresh network's noise strengths are zero: the noise would change nothing
+        for name, p in G.synthesis.named_parameters():
+            if name.endswith('noise_strength'):
+                p.fill_(0.5)
+    torch_state = torch.random.get_rng_state()
+
+    def images(seeds, mode):
+        return {seed: img.astype(int) for seed, img in generate_images(G, seeds, noise_mode=mode)}
+
+    first, again = images([3, 5], 'random'), images([5, 3], 'random')
+    assert all(np.array_equal(first[s], again[s]) for s in (3, 5))
+    assert (torch.random.get_rng_state() == torch_state).all()  # the global stream is left alone
+    for mode in ('const', 'none'):
+        assert np.abs(images([3], mode)[3] - first[3]).mean() > 0.5, mode
+    # Seed 5's noise on seed 3's latent: the latent is the same, the image is not.
+    from networks.stylegan2 import noise_maps, replaced_noise_buffers
+
+    other = noise_maps(G, 5)
+    with replaced_noise_buffers(G, other):
+        swapped = images([3], 'const')[3]
+    assert np.abs(swapped - first[3]).mean() > 0.5
+
+
 def test_what_a_network_cannot_do_is_refused_not_ignored(nets, tmp_path, capsys):
     """A StyleGAN2 network has no input transform and an unconditional one no classes: asking for either would
     give the same images as not asking, so it is refused when called (before any image), not silently ignored."""
