@@ -16,6 +16,8 @@ For each of stylegan2, stylegan3-t, stylegan3-r (same reduced capacity, resoluti
    inside the G phase), regularization (R1 every 16 D steps, path length every 4 G steps for StyleGAN2,
    amortized): medians of ``--repeats`` interleaved rounds after a warm-up round (``benchmarks/timing.py``, as
    for 2.). Load average, machine and commit are printed and written to ``--json``.
+4. (``--inference-1x1``) G's no-grad forward (the one the D phase runs), its 1x1 modulated convolutions (config R)
+   as the batched matrix products ``ops/modconv.py`` runs on the CPU against the grouped convolution they replace.
 """
 
 from __future__ import annotations
@@ -176,6 +178,41 @@ def measure_grad_ratio(cfg, repeats: int, paths=PATHS) -> dict:
     return result
 
 
+def _grouped_bmm(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """torch.bmm(w [N, O, I], x [N, I, P]) computed as the grouped 1x1 convolution it replaces in ops/modconv.py."""
+    n, o, i = w.shape
+    y = torch.nn.functional.conv2d(x.reshape(1, n * i, -1, 1), w.reshape(n * o, i, 1, 1), groups=n)
+    return y.reshape(n, o, -1)
+
+
+def measure_inference_1x1(cfg, repeats: int) -> dict:
+    """Seconds of G's no-grad forward (the D phase's, in training mode) with its 1x1 modulated convolutions as
+    batched matrix products (as run) and as the grouped convolution (NVlabs' form), interleaved."""
+    from unittest import mock
+
+    from ops import modconv
+
+    torch.manual_seed(0)
+    training_set = construct_class_by_name(**cfg.training_set_kwargs)
+    G = construct_class_by_name(**cfg.G_kwargs, c_dim=training_set.label_dim, img_resolution=training_set.resolution,
+                                img_channels=training_set.num_channels).train()
+    z = torch.randn([cfg.batch_size, G.z_dim])
+    c = torch.zeros([cfg.batch_size, G.c_dim])
+
+    @torch.no_grad()
+    def product():
+        G(z, c)
+
+    @torch.no_grad()
+    def grouped():
+        with mock.patch.object(modconv.torch, 'bmm', _grouped_bmm):
+            G(z, c)
+
+    cmp = timing.compare(dict(grouped=grouped, product=product), repeats)
+    return dict(grouped=cmp.median('grouped'), product=cmp.median('product'), ratio=cmp.ratio('product', 'grouped'),
+                load=cmp.env['load'])
+
+
 def _print_grad_ratio(cfg_name: str, result: dict) -> None:
     for path, row in result.items():
         for net, r in row.items():
@@ -201,6 +238,9 @@ def main(argv=None) -> int:
                         help='only the G / D forward+backward vs no-grad forward ratios, per filtered_lrelu path')
     parser.add_argument('--paths', default=','.join(PATHS), help=f'paths for --grad-ratio, of {PATHS}')
     parser.add_argument('--no-shares', action='store_true', help='s/kimg only (skip the time shares)')
+    parser.add_argument('--inference-1x1', action='store_true',
+                        help="only G's no-grad forward with 1x1 modulated convolutions as batched products vs grouped "
+                             "convolutions (config R)")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"--steps must be >= 2 (it times steps - 1 of them), got {args.steps}")
@@ -215,6 +255,11 @@ def main(argv=None) -> int:
               f'cbase {args.cbase}, cmax {args.cmax}, z/w {args.zdim}; {timing.describe(env)}')
         for cfg_name in args.cfg.split(','):
             cfg = _config(cfg_name, data, os.path.join(tmp, 'runs'), args)
+            if args.inference_1x1:
+                r = results[cfg_name] = measure_inference_1x1(cfg, args.repeats)
+                print(f'{cfg_name:12s} G no-grad forward: grouped {r["grouped"] * 1000:.1f} ms, batched product '
+                      f'{r["product"] * 1000:.1f} ms (x{r["ratio"]:.3f})', flush=True)
+                continue
             if args.grad_ratio:
                 results[cfg_name] = measure_grad_ratio(cfg, args.repeats, args.paths.split(','))
                 _print_grad_ratio(cfg_name, results[cfg_name])

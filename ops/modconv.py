@@ -5,7 +5,8 @@ styles s [N, I] (and an input gain), optionally demodulated. Three formulations,
 rounding (tests/ops/test_modconv.py), each kept for a measured reason:
 
 * **grouped** (inference: no autograd graph, or eval mode): one grouped convolution with per-image weights
-  [N * O, I, k, k], NVlabs' form. The reference, and what an eval-mode call computes even under autograd.
+  [N * O, I, k, k], NVlabs' form. The reference, and what an eval-mode call computes even under autograd; on
+  the CPU a 1x1 kernel takes the batched matrix product described under *factored* instead.
 * **Winograd** (inference on the CPU, float32, 3x3 kernel, enough channels and pixels, :mod:`ops.conv3x3`):
   (x * s) conv w * dcoefs by Winograd's F(2x2, 3x3), with no per-image weights made; 0.55-0.63x the time of
   the grouped convolution over the SG3-T-256 layers that use it (``python -m benchmarks.bench_conv3x3``).
@@ -72,6 +73,10 @@ def modulated_conv2d(
     if input_gain is not None:
         input_gain = input_gain.expand(batch_size, in_channels)
         w = w * input_gain.unsqueeze(1).unsqueeze(3).unsqueeze(4)
+    if kh == 1 and kw == 1 and padding == 0 and x.device.type == "cpu":  # as in training (module docstring)
+        y = torch.bmm(w.reshape(batch_size, out_channels, in_channels).to(x.dtype),
+                      x.reshape(batch_size, in_channels, -1))
+        return y.reshape(batch_size, out_channels, *x.shape[2:])
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding, groups=batch_size)

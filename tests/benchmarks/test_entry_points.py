@@ -112,3 +112,14 @@ def test_bench_layer_analyses_smallest(torch_path, capsys):
         assert r['env']['commit'] and r['cpu_ratio'] > 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {k: round(v['ratio'], 3)
                                                                     for k, v in report['results'].items()}
+
+
+def test_bench_training_inference_1x1_smallest(tmp_path, capsys):
+    from benchmarks import bench_training
+
+    out = tmp_path / 'out.json'
+    assert bench_training.main(['--res', '16', '--batch', '2', '--cbase', '256', '--cmax', '8', '--zdim', '8',
+                                '--cfg', 'stylegan3-r', '--repeats', '1', '--inference-1x1', '--json', str(out)]) == 0
+    r = json.loads(out.read_text())['results']['stylegan3-r']
+    assert r['grouped'] > 0 and r['ratio'] == pytest.approx(r['product'] / r['grouped']) and r['load']
+    assert 'batched product' in capsys.readouterr().out

@@ -53,10 +53,11 @@ def test_training_and_inference_formulations_agree_in_float64(demodulate, kernel
         assert _rel(a, b) < 1e-12, name
 
 
+@pytest.mark.parametrize("kernel", [3, 1])
 @pytest.mark.parametrize("training", [False, True])
-def test_demodulation_against_a_direct_float64_reference(training):
+def test_demodulation_against_a_direct_float64_reference(training, kernel):
     """Independent of the formulations: per-image weights built by loops, each image convolved alone."""
-    x, w, s, kwargs = _op_case(torch.float64, True, 3, 0.37)
+    x, w, s, kwargs = _op_case(torch.float64, True, kernel, 0.37)
     with torch.enable_grad():
         y = modconv.modulated_conv2d(x, w.requires_grad_(True), s, **kwargs, training=training).detach()
     w0 = w.detach() / w.detach().square().mean(dim=[1, 2, 3], keepdim=True).sqrt()  # the pre-normalisation
@@ -64,7 +65,7 @@ def test_demodulation_against_a_direct_float64_reference(training):
     for n in range(x.shape[0]):
         wn = w0 * s0[n].reshape(1, -1, 1, 1)
         wn = wn / (wn.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).sqrt()
-        ref = torch.nn.functional.conv2d(x[n:n + 1] * 0.37, wn, padding=2)
+        ref = torch.nn.functional.conv2d(x[n:n + 1] * 0.37, wn, padding=kernel - 1)
         assert _rel(y[n:n + 1], ref) < 1e-12
 
 
@@ -87,13 +88,23 @@ def test_no_grad_and_eval_paths_are_the_grouped_one_bit_for_bit():
     assert not torch.equal(y_nograd, y_factored)  # the training path really is a different computation
 
 
-def test_training_1x1_is_a_batched_matrix_product():
-    """Config R's 1x1 layers train without the grouped convolution, which the CPU runs group by group."""
+def test_1x1_is_a_batched_matrix_product_on_the_cpu():
+    """Config R's 1x1 layers run without the grouped convolution, which the CPU runs group by group: in training
+    and in inference, with the grouped convolution's values and gradients."""
     x, w, s, kwargs = _op_case(torch.float64, True, 1, None)
     with mock.patch.object(torch.nn.functional, "conv2d", side_effect=AssertionError("grouped convolution")):
         y, grads = _run(x, w, s, kwargs, training=True)
-    y_grouped, g_grouped = _run(x, w, s, kwargs, training=False)
-    assert _rel(y, y_grouped) < 1e-13 and all(_rel(a, b) < 1e-12 for a, b in zip(grads, g_grouped))
+        y_eval, g_eval = _run(x, w, s, kwargs, training=False)  # the inference form under autograd
+        with torch.no_grad():
+            y_inference = modconv.modulated_conv2d(x, w, s, **kwargs)
+    assert torch.equal(y_eval, y_inference)
+    assert _rel(y, y_eval) < 1e-13 and all(_rel(a, b) < 1e-12 for a, b in zip(grads, g_eval))
+    # The grouped convolution itself, written out (NVlabs' form), against the inference product.
+    w0 = w / w.square().mean(dim=[1, 2, 3], keepdim=True).sqrt()
+    wn = w0.unsqueeze(0) * (s / s.square().mean().sqrt()).reshape(3, 1, 5, 1, 1)
+    wn = wn / (wn.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).sqrt()
+    ref = torch.nn.functional.conv2d(x.reshape(1, -1, 9, 8), wn.reshape(-1, 5, 1, 1), groups=3).reshape(3, 7, 9, 8)
+    assert _rel(y_inference, ref) < 1e-13
 
 
 def test_mismatched_shapes_are_refused_in_one_line():
