@@ -89,15 +89,26 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, num_dirs: int = 512, repeat
         rows = np.ascontiguousarray(dirs.T, dtype=np.float32)                      # [num_dirs, dims]
         # Each set is projected whole, then subsampled: a BLAS product may round an element differently with its
         # column's place in the matrix, so projecting the chosen rows would make equal sets differ by ~1e-9.
+        # A set no larger than the other is taken whole: its pick is a permutation, and sorting undoes it (the
+        # draw is still made, so that the other set's draws stay the same). numpy's column gather left the rows
+        # strided, which made each sort ten times slower (about 35 s of a 1,024-image level on 2 cores).
         pick_a, pick_b = rng.choice(a.shape[0], n, replace=False), rng.choice(b.shape[0], n, replace=False)
         if on_device:
             rows_t = torch.from_numpy(rows).to(device)
-            pa = (rows_t @ a32.T)[:, torch.from_numpy(pick_a).to(device)].sort(dim=1).values
-            pb = (rows_t @ b32.T)[:, torch.from_numpy(pick_b).to(device)].sort(dim=1).values
+            pa, pb = rows_t @ a32.T, rows_t @ b32.T
+            if n < a.shape[0]:
+                pa = pa[:, torch.from_numpy(pick_a).to(device)]
+            if n < b.shape[0]:
+                pb = pb[:, torch.from_numpy(pick_b).to(device)]
+            pa, pb = pa.sort(dim=1).values, pb.sort(dim=1).values
             results.append(float((pa - pb).abs().mean(dtype=torch.float64)))
             continue
-        pa = (rows @ a32.T)[:, pick_a]                                               # [num_dirs, n]
-        pb = (rows @ b32.T)[:, pick_b]
+        pa = rows @ a32.T                                                            # [num_dirs, n], rows contiguous
+        pb = rows @ b32.T
+        if n < a.shape[0]:
+            pa = np.take(pa, pick_a, axis=1)
+        if n < b.shape[0]:
+            pb = np.take(pb, pick_b, axis=1)
         pa.sort(axis=1)
         pb.sort(axis=1)
         results.append(np.abs(pa - pb).mean(dtype=np.float64))

@@ -176,6 +176,10 @@ def test_sliced_wasserstein_matches_a_float64_reference():
     assert sliced_wasserstein(a, b) == pytest.approx(reference(a, b), rel=1e-6)
     # The torch path (what a GPU runs; here on the CPU) takes the same draws.
     assert sliced_wasserstein(a, b, device='cpu') == pytest.approx(reference(a, b), rel=1e-6)
+    # Equal sizes (each set taken whole, its permutation skipped) and the larger set second.
+    for x, y in ((a[:2500], b), (b, a)):
+        for device in (None, 'cpu'):
+            assert sliced_wasserstein(x, y, device=device) == pytest.approx(reference(x, y), rel=1e-6)
     assert sliced_wasserstein(a, a, device='cpu') == 0
     shift = rng.randn(1, 147)          # a shifted copy: every projection moves by <shift, dir>, exactly
     dirs = np.random.RandomState(0).randn(147, 512)
