@@ -56,8 +56,7 @@ def test_stylegan3_inference_is_the_grouped_modulated_convolution(kind):
     with mock.patch.object(stylegan3, "modulated_conv2d", functools.partial(_grouped_reference, product_1x1=True)):
         reference = _images(G)
     assert torch.equal(default, reference)
-    if kind == "sg3r":  # the products are the grouped convolution up to float32 rounding
-        assert not torch.equal(default, grouped)
+    if kind == "sg3r":  # the products are the grouped convolution up to float32 rounding (equal on some BLAS)
         torch.testing.assert_close(default, grouped, rtol=0, atol=1e-5 * float(grouped.abs().max()))
     else:
         assert torch.equal(reference, grouped)
