@@ -55,8 +55,7 @@ def modulated_conv2d(
     if grad_mode:
         coefs = _coefficients(w, s, demodulate, input_gain)  # [N, O, I]
         if kh == 1 and kw == 1 and padding == 0:  # per-image matrix products (module docstring)
-            y = torch.bmm((w[:, :, 0, 0].unsqueeze(0) * coefs).to(x.dtype), x.reshape(batch_size, in_channels, -1))
-            return y.reshape(batch_size, out_channels, *x.shape[2:])
+            return _per_image_1x1(w[:, :, 0, 0].unsqueeze(0) * coefs, x)
         w = (w.unsqueeze(0) * coefs.unsqueeze(3).unsqueeze(4)).reshape(-1, in_channels, kh, kw)
         x = torch.nn.functional.conv2d(x.reshape(1, -1, *x.shape[2:]), w.to(x.dtype), padding=padding,
                                        groups=batch_size)
@@ -74,13 +73,17 @@ def modulated_conv2d(
         input_gain = input_gain.expand(batch_size, in_channels)
         w = w * input_gain.unsqueeze(1).unsqueeze(3).unsqueeze(4)
     if kh == 1 and kw == 1 and padding == 0 and x.device.type == "cpu":  # as in training (module docstring)
-        y = torch.bmm(w.reshape(batch_size, out_channels, in_channels).to(x.dtype),
-                      x.reshape(batch_size, in_channels, -1))
-        return y.reshape(batch_size, out_channels, *x.shape[2:])
+        return _per_image_1x1(w.reshape(batch_size, out_channels, in_channels), x)
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding, groups=batch_size)
     return x.reshape(batch_size, -1, *x.shape[2:])
+
+
+def _per_image_1x1(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Each image of x [N, I, H, W] through its own 1x1 weights w [N, O, I]: one batched matrix product."""
+    y = torch.bmm(w.to(x.dtype), x.reshape(x.shape[0], x.shape[1], -1))
+    return y.reshape(x.shape[0], w.shape[1], *x.shape[2:])
 
 
 def demodulation(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

@@ -43,10 +43,11 @@ def test_gen_images_stylegan2_noise_modes_and_bad_input(nets, tmp_path, capsys):
 def test_random_noise_is_each_seeds_own(nets):
     """--noise-mode random draws a seed's images the same on every run and in any batch order, with noise that is
     neither the fixed map nor none, and other noise for another seed."""
+    import torch
+
     from analysis.generate import generate_images
     from networks import load_generator
-
-    import torch
+    from networks.stylegan2 import noise_maps, replaced_noise_buffers
 
     G = load_generator(nets['sg2'])
     with torch.no_grad():  # a fresh network's noise strengths are zero: the noise would change nothing
@@ -64,10 +65,7 @@ def test_random_noise_is_each_seeds_own(nets):
     for mode in ('const', 'none'):
         assert np.abs(images([3], mode)[3] - first[3]).mean() > 0.5, mode
     # Seed 5's noise on seed 3's latent: the latent is the same, the image is not.
-    from networks.stylegan2 import noise_maps, replaced_noise_buffers
-
-    other = noise_maps(G, 5)
-    with replaced_noise_buffers(G, other):
+    with replaced_noise_buffers(G, noise_maps(G, 5)):
         swapped = images([3], 'const')[3]
     assert np.abs(swapped - first[3]).mean() > 0.5
 
