@@ -86,6 +86,11 @@ def build_parser() -> ArgumentParser:
     add('--cmax', type=cli.int_range(1, 4096), default=512, help='max. feature maps')
     add('--glr', type=cli.float_range(1e-12, 10), help='G learning rate [default: 0.0025 for SG3, 0.002 for SG2]')
     add('--dlr', type=cli.float_range(1e-12, 10), default=0.002, help='D learning rate')
+    add('--blur-sigma', type=cli.float_range(0, 1e4),
+        help='D input blur at the start, in pixels, fading linearly to 0 (extension) [default: 10 for '
+             'stylegan3-r, else 0]; NVlabs\' 10 is sized for 256+ px and blurs a 64 px image to its mean colour')
+    add('--blur-kimg', type=cli.float_range(0, 1e9),
+        help='kimg over which the D blur fades (extension) [default: batch * 200 / 32]')
     add('--map-depth', type=cli.int_range(1, 64), help='mapping network depth [default: 2 for SG3, 8 for SG2]')
     add('--mbstd-group', type=cli.int_range(1, 1 << 16), default=4, help='minibatch std group size')
     add('--z-dim', type=cli.int_range(1, 4096), default=512, help='latent size (extension; NVlabs fixes 512)')
@@ -188,7 +193,10 @@ def build_config(opts: argparse.Namespace, device_type: str) -> TrainingConfig:
         if opts.cfg == 'stylegan3-r':
             cfg.G_kwargs.update(conv_kernel=1, use_radial_filters=True,
                                 channel_base=opts.cbase * 2, channel_max=opts.cmax * 2)
-            cfg.loss_kwargs.update(blur_init_sigma=10, blur_fade_kimg=cfg.batch_size * 200 / 32)
+    blur_sigma = opts.blur_sigma if opts.blur_sigma is not None else (10 if opts.cfg == 'stylegan3-r' else 0)
+    if blur_sigma > 0:
+        blur_kimg = opts.blur_kimg if opts.blur_kimg is not None else cfg.batch_size * 200 / 32
+        cfg.loss_kwargs.update(blur_init_sigma=blur_sigma, blur_fade_kimg=blur_kimg)
 
     if opts.aug != 'noaug':
         cfg.augment_kwargs = dict(class_name='training.augment.AugmentPipe', **AUGPIPE_SPECS['bgc'])

@@ -75,6 +75,23 @@ def test_config_semantics(monkeypatch, photos16):
     assert cfg_2.augment_p == 0.3 and cfg_2.ada_target is None and cfg_2.G_opt_kwargs['lr'] == 0.002
     assert cfg_2.G_kwargs['num_fp16_res'] == 0          # CPU: always float32
     assert isinstance(_opts('stylegan3-t'), argparse.Namespace)
+    assert 'blur_init_sigma' not in cfg_2.loss_kwargs
+
+
+def test_blur_options(photos16):
+    """--blur-sigma/--blur-kimg override config R's blur, switch it off with 0, and give it to other configs."""
+    def loss_kwargs(cfg, *extra):
+        return build_config(_opts(cfg, batch=8, extra=['--data', photos16, *extra]), 'cpu').loss_kwargs
+    assert loss_kwargs('stylegan3-r')['blur_init_sigma'] == 10 and loss_kwargs('stylegan3-r')['blur_fade_kimg'] == 50
+    small = loss_kwargs('stylegan3-r', '--blur-sigma', '2.5', '--blur-kimg', '20')
+    assert small['blur_init_sigma'] == 2.5 and small['blur_fade_kimg'] == 20
+    assert loss_kwargs('stylegan3-r', '--blur-sigma', '1')['blur_fade_kimg'] == 50
+    assert 'blur_init_sigma' not in loss_kwargs('stylegan3-r', '--blur-sigma', '0')
+    assert 'blur_init_sigma' not in loss_kwargs('stylegan3-t', '--blur-kimg', '20')
+    t_blur = loss_kwargs('stylegan3-t', '--blur-sigma', '3')
+    assert t_blur['blur_init_sigma'] == 3 and t_blur['blur_fade_kimg'] == 50
+    with pytest.raises(UsageError, match='--blur-sigma'):
+        _opts('stylegan3-r', extra=['--blur-sigma', '-1'])
     with pytest.raises(UsageError, match='multiple of --mbstd-group'):
         build_config(_opts('stylegan2', batch=6, extra=['--data', photos16]), 'cpu')
     with pytest.raises(UsageError, match='Dataset not found'):
