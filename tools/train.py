@@ -88,7 +88,7 @@ def build_parser() -> ArgumentParser:
     add('--dlr', type=cli.float_range(1e-12, 10), default=0.002, help='D learning rate')
     add('--blur-sigma', type=cli.float_range(0, 1e4),
         help='D input blur at the start, in pixels, fading linearly to 0 (extension) [default: 10 for '
-             'stylegan3-r, else 0]; NVlabs\' 10 is sized for 256+ px and blurs a 64 px image to its mean colour')
+             'stylegan3-r, else 0]; NVlabs\' 10 is sized for 256+ px and leaves a 64 px image blobs of colour')
     add('--blur-kimg', type=cli.float_range(0, 1e9),
         help='kimg over which the D blur fades (extension) [default: batch * 200 / 32]')
     add('--map-depth', type=cli.int_range(1, 64), help='mapping network depth [default: 2 for SG3, 8 for SG2]')
