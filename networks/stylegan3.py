@@ -252,6 +252,9 @@ class SynthesisNetwork(nn.Module):
         **layer_kwargs,
     ):
         super().__init__()
+        if not 0 <= num_critical < num_layers:     # the cutoff schedule divides by num_layers - num_critical
+            raise ValueError(f'num_critical must be at least 0 and below num_layers ({num_layers}), '
+                             f'got {num_critical}')
         self.w_dim = w_dim
         self.num_ws = num_layers + 2
         self.img_resolution = img_resolution

@@ -182,3 +182,14 @@ def test_input_transform_context_restores_the_buffer_and_skips_stylegan2():
     assert stylegan3.input_transform_of(G2) is None
     with stylegan3.input_transform(G2, (0.1, 0.0)) as buffer:
         assert buffer is None
+
+
+@pytest.mark.parametrize('num_critical', [-1, 4, 5])
+def test_num_critical_must_leave_a_schedule(num_critical):
+    # num_critical = num_layers would divide by zero in the cutoff schedule (NaN cutoffs, then filters of NaN).
+    with pytest.raises(ValueError, match=f'below num_layers \\(4\\), got {num_critical}'):
+        stylegan3.SynthesisNetwork(w_dim=8, img_resolution=16, img_channels=3, channel_base=64, channel_max=8,
+                                   num_layers=4, num_critical=num_critical)
+    net = stylegan3.SynthesisNetwork(w_dim=8, img_resolution=16, img_channels=3, channel_base=64, channel_max=8,
+                                     num_layers=4, num_critical=3)
+    assert np.isfinite(net.cutoffs).all() and net.cutoffs[-1] == 8
